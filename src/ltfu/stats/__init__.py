@@ -1,0 +1,48 @@
+"""ltfu.stats: numpy arrays in, frozen dataclasses out; options keyword-only, named as in R.
+
+Every estimate a peer tool also computes agrees with R ``survival``/``cmprsk`` to a relative 1e-6
+(goldens in ``tests/reference``).  Names are imported lazily so that ``ltfu --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ltfu.stats._common import Estimate, TestResult
+
+# public name -> submodule that defines it
+_EXPORTS = {
+    # survival core (km.py, logrank.py, cox.py, zph.py)
+    "kaplan_meier": "km", "KaplanMeier": "km", "median_follow_up": "km", "FollowUp": "km",
+    "rmst": "km", "rmst_difference": "km", "RMST": "km", "RMSTDifference": "km",
+    "logrank": "logrank", "LogRank": "logrank", "logrank_trend": "logrank",
+    "cox": "cox", "CoxResult": "cox", "cox_zph": "zph", "CoxZph": "zph",
+    # exact and association (exact.py, logistic.py)
+    "binomial_ci": "exact", "fisher_exact": "exact", "FisherResult": "exact",
+    "wilcoxon_ranksum": "exact", "WilcoxonResult": "exact",
+    "logistic": "logistic", "LogisticResult": "logistic",
+    # competing risks and time-dependent exposure (competing.py, finegray.py, timedep.py)
+    "cumulative_incidence": "competing", "CumulativeIncidence": "competing",
+    "gray_test": "competing", "GrayTest": "competing",
+    "fine_gray": "finegray", "FineGrayResult": "finegray",
+    "split_at_event": "timedep", "mantel_byar": "timedep", "simon_makuch": "timedep",
+    "landmark": "timedep",
+    # resampling (resample.py)
+    "bootstrap_median": "resample", "bootstrap_survival_difference": "resample",
+    "permutation_logrank": "resample",
+}
+
+__all__ = ["Estimate", "TestResult", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ltfu.stats' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"ltfu.stats.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
