@@ -1,0 +1,119 @@
+"""The frozen Results of an analysis: the contract between ``ltfu.analysis`` and ``ltfu.report``.
+
+``analysis`` computes every number and puts it here; ``report`` only lays it out (HTML, PDF, CSV,
+JSON, figures) and never computes a statistic.  Figures hold the statistics results they draw
+(e.g. ``KaplanMeier`` objects) so that what is printed under a curve (number at risk) is read from
+the same object as the curve itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DAYS_PER_MONTH = 30.4375
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of the report; ``name`` is the CSV file stem; cells are str, int, float or None."""
+
+    name: str
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class KMFigure:
+    """Kaplan-Meier curves (one per group label), x axis in months (days / 30.4375)."""
+
+    name: str
+    title: str
+    curves: tuple[tuple[str, Any], ...]   # (label, ltfu.stats KaplanMeier), times in days
+    ylabel: str = "Probability"
+    xlabel: str = "Months since infusion"
+    max_months: float | None = None
+    test_label: str | None = None         # e.g. "Log-rank p = 0.012"
+    confidence_bands: bool = False
+
+
+@dataclass(frozen=True)
+class CIFFigure:
+    """Cumulative incidence curves: (label, time_days array, estimate array) step functions."""
+
+    name: str
+    title: str
+    curves: tuple[tuple[str, Any, Any], ...]
+    ylabel: str = "Cumulative incidence"
+    xlabel: str = "Months since response"
+    test_label: str | None = None
+
+
+@dataclass(frozen=True)
+class ForestFigure:
+    """Hazard (or odds) ratios: rows of (label, ratio, lower, upper, p_value)."""
+
+    name: str
+    title: str
+    rows: tuple[tuple[str, float, float, float, float | None], ...]
+    xlabel: str = "Hazard ratio (95% CI)"
+
+
+@dataclass(frozen=True)
+class SwimmerFigure:
+    """One lane per patient. ``lanes``: (label, end_day, ongoing, events) where events is a tuple of
+    (kind, day) with kind in {"response", "relapse", "allo_hct", "death"}; ``ongoing`` means
+    censored alive."""
+
+    name: str
+    title: str
+    lanes: tuple[tuple[str, float, bool, tuple[tuple[str, float], ...]], ...]
+    xlabel: str = "Months since infusion"
+
+
+@dataclass(frozen=True)
+class BarFigure:
+    """Grouped bars: counts[group][category] (e.g. CRS grade by burden)."""
+
+    name: str
+    title: str
+    categories: tuple[str, ...]
+    counts: tuple[tuple[str, tuple[int, ...]], ...]   # (group label, count per category)
+    ylabel: str = "Patients"
+    xlabel: str = "Grade"
+
+
+Figure = KMFigure | CIFFigure | ForestFigure | SwimmerFigure | BarFigure
+
+
+@dataclass(frozen=True)
+class Section:
+    """A report section: its tables and figures by name, and short paragraphs of text."""
+
+    id: str
+    title: str
+    paragraphs: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+    figures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Results:
+    """Everything a report shows. ``numbers`` is written as results.json (plain JSON types only)."""
+
+    title: str
+    numbers: dict
+    sections: tuple[Section, ...]
+    tables: tuple[Table, ...]
+    figures: tuple[Figure, ...]
+    synthetic: bool = False
+    warnings: tuple[str, ...] = ()
+    meta: dict = field(default_factory=dict)  # source, sha256, cutoff, version, defaults in force
+
+    def table(self, name: str) -> Table:
+        return next(t for t in self.tables if t.name == name)
+
+    def figure(self, name: str):
+        return next(f for f in self.figures if f.name == name)
