@@ -189,6 +189,19 @@ def endpoints(
     _console().print(table)
 
 
+@app.command()
+def simulate(
+    patients: int = typer.Option(..., "--patients", min=1, help="Number of patients."),
+    seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same file)."),
+    out: Path = typer.Option(..., "--out", help="Output file: .parquet (default) or .csv."),
+):
+    """Write a SYNTHETIC multi-centre registry (for benchmarks and design studies)."""
+    from ltfu.simulate import write_registry
+
+    path = write_registry(out, patients, seed=seed)
+    typer.echo(f"Wrote {patients} SYNTHETIC registry patients (not patient data) to {path}")
+
+
 def _load_cohort(path, use_demo, cutoff, burden_threshold, sheet):
     from ltfu.cohort import load_cohort
     from ltfu.errors import DataError
