@@ -161,8 +161,9 @@ def _data_section(cohort: Cohort, opts: AnalysisOptions):
     rows = [(k.replace("_", " "), str(v)) for k, v in defaults.items()]
     rows += [(f"endpoint: {name}", text) for name, text in definitions.items()]
     table = Table("definitions", "Definitions and defaults in force", ("item", "value"), tuple(rows))
-    warnings = tuple(p.message if not p.patient_id or opts.deidentify is False else p.message
-                     for p in cohort.warnings)
+    # a de-identified report names the kind of warning and the field, never the row, id or value
+    warnings = tuple(f"{p.code} ({p.field}): {p.message}" if not opts.deidentify else
+                     f"{p.code} ({p.field})" for p in cohort.warnings)
     summary = Table("data_summary", "Data summary", ("item", "value"), (
         ("source file", meta["source"]), ("SHA-256", meta["sha256"] or "-"),
         ("patients", cohort.n), ("data cut-off", meta["data_cutoff"] or "-"),

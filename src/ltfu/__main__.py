@@ -1,0 +1,5 @@
+import sys
+
+from ltfu.cli import main
+
+sys.exit(main())
