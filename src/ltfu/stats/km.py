@@ -1,0 +1,304 @@
+"""Kaplan-Meier estimation as R ``survival::survfit``, median follow-up, restricted mean survival.
+
+Conventions follow R (survival 3.x):
+
+- one row per distinct observed time (event or censoring), as ``summary(fit, censored=TRUE)``;
+- ``std_err`` is the Greenwood standard error of S (``summary``'s std.err), ``std_err_log`` the
+  standard error of log S (``fit$std.err``);
+- confidence limits as ``survival:::survfit_confint``: "log" (R's default), "log-log" (ltfu's
+  default, as SAS and most trial reports), "plain" (clipped to [0, 1]); where S = 0 the limits are
+  undefined (``nan``), and so are the log-log limits where S = 1 (R's NA); before the first
+  observed time ``at()`` gives S = 1 with limits 1, as R's summary(times=);
+- quantiles as ``quantile.survfit``: the first time S <= 1 - p, or the midpoint between that time
+  and the next event time where the curve is flat exactly at 1 - p (tolerance sqrt(machine eps));
+  the limits apply the same rule (``findq``) to the lower and upper confidence curves;
+  ``nan`` = not reached.
+
+Hand-written because no Python library follows all of R's rules (lifelines and statsmodels use
+other CI transforms and no midpoint rule; see tests/test_km.py), and because the estimator must
+stay close to a one-sort numpy floor at registry scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import norm
+
+from ltfu.errors import InvalidInputError
+from ltfu.stats._common import (Estimate, _json_float, check_choice, check_conf_level, check_groups,
+                                check_time_event)
+
+CONF_TYPES = ("log-log", "log", "plain")
+_TOL = float(np.sqrt(np.finfo(float).eps))
+
+
+def _confint(surv, se_log, conf_type, conf_level):
+    """Pointwise limits as R's survfit_confint (ulimit=TRUE)."""
+    z = norm.ppf(1 - (1 - conf_level) / 2)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if conf_type == "plain":
+            half = z * se_log * surv
+            lower = np.maximum(surv - half, 0.0)
+            upper = np.minimum(surv + half, 1.0)
+            bad = np.isnan(half)
+            lower[bad] = np.nan
+            upper[bad] = np.nan
+        elif conf_type == "log":
+            xx = np.where(surv > 0, surv, np.nan)
+            lower = np.exp(np.log(xx) - z * se_log)
+            upper = np.minimum(np.exp(np.log(xx) + z * se_log), 1.0)
+        else:  # log-log
+            xx = np.where((surv > 0) & (surv < 1), surv, np.nan)
+            se2 = z * se_log / np.log(xx)
+            lower = np.exp(-np.exp(np.log(-np.log(xx)) - se2))
+            upper = np.exp(-np.exp(np.log(-np.log(xx)) + se2))
+    return lower, upper
+
+
+def _findq(time, surv_curve, p):
+    """R's ``survival:::findq`` for one curve (survival, or a confidence limit).
+
+    Works on the distribution y = 1 - curve with the origin (0, 0) prepended, keeps the first of
+    repeated y values, and reads the step function with ``approx(method="constant", f=1)``, which
+    orders the points by y: for a non-monotone confidence curve the answer is the point whose y is
+    the smallest at or above p, as R gives.  The quantile is the midpoint of the first point with
+    y >= p - tol and the first with y >= p + tol; if the curve ends flat exactly at p, the midpoint
+    of where it reached p and the last time.
+    """
+    x = np.r_[0.0, time]
+    y = np.r_[0.0, 1.0 - surv_curve]
+    if np.all(np.isnan(y)) or np.nanmax(y) < p:
+        return np.nan
+    xmax = x[-1]
+    _, first = np.unique(y, return_index=True)       # duplicated(): NaNs count as equal
+    keep = np.sort(first)
+    x, y = x[keep], y[keep]
+    ok = ~np.isnan(y)
+    xs, ys = x[ok], y[ok]
+
+    def approx_index(shift):
+        yy = ys + shift
+        order = np.argsort(yy, kind="stable")
+        srt = yy[order]
+        if p < srt[0] or p > srt[-1]:
+            return None
+        return order[np.searchsorted(srt, p, side="left")]
+
+    i1, i2 = approx_index(_TOL), approx_index(-_TOL)
+    x1 = np.nan if i1 is None else xs[i1]
+    quant = np.nan if i1 is None or i2 is None else (x1 + xs[i2]) / 2
+    if not np.isnan(y[-1]) and abs(p - y[-1]) < _TOL:
+        quant = (x1 + xmax) / 2
+    return float(quant)
+
+
+@dataclass(frozen=True)
+class SurvivalAt:
+    """The Kaplan-Meier step function read at chosen times (R ``summary(fit, times=)``)."""
+
+    time: np.ndarray
+    survival: np.ndarray
+    std_err: np.ndarray
+    ci_lower: np.ndarray
+    ci_upper: np.ndarray
+    n_risk: np.ndarray
+
+    def to_dict(self) -> dict:
+        return {k: [_json_float(v) for v in getattr(self, k)] for k in
+                ("time", "survival", "std_err", "ci_lower", "ci_upper", "n_risk")}
+
+
+@dataclass(frozen=True)
+class KaplanMeier:
+    """Kaplan-Meier estimate, one entry per distinct observed time (R summary(censored=TRUE))."""
+
+    time: np.ndarray
+    n_risk: np.ndarray
+    n_event: np.ndarray
+    n_censor: np.ndarray
+    survival: np.ndarray
+    std_err: np.ndarray
+    ci_lower: np.ndarray
+    ci_upper: np.ndarray
+    std_err_log: np.ndarray
+    n: int
+    conf_type: str
+    conf_level: float
+
+    @property
+    def median(self) -> Estimate:
+        return self.quantile(0.5)
+
+    def quantile(self, p: float) -> Estimate:
+        """Time by which a fraction ``p`` has had the event (R quantile.survfit), with its limits."""
+        if not (isinstance(p, (int, float)) and 0 < p < 1):
+            raise InvalidInputError(f"p: must be strictly between 0 and 1, got {p!r}")
+        return Estimate(_findq(self.time, self.survival, p), _findq(self.time, self.ci_lower, p),
+                        _findq(self.time, self.ci_upper, p), self.conf_level)
+
+    def at(self, times) -> SurvivalAt:
+        """The right-continuous step function at ``times``; n_risk = number at risk at t."""
+        t = np.atleast_1d(np.asarray(times, dtype=float))
+        if np.isnan(t).any():
+            raise InvalidInputError("times: contains NaN")
+        idx = np.searchsorted(self.time, t, side="right") - 1
+        before = idx < 0
+        j = np.where(before, 0, idx)
+        surv = np.where(before, 1.0, self.survival[j])
+        se = np.where(before, 0.0, self.std_err[j])
+        lo = np.where(before, 1.0, self.ci_lower[j])
+        hi = np.where(before, 1.0, self.ci_upper[j])
+        nxt = np.searchsorted(self.time, t, side="left")
+        n_risk = np.where(nxt < self.time.size, self.n_risk[np.minimum(nxt, self.time.size - 1)], 0)
+        return SurvivalAt(t, surv, se, lo, hi, n_risk.astype(np.int64))
+
+    def to_dict(self) -> dict:
+        m = self.median
+        return {"n": self.n, "events": int(self.n_event.sum()), "conf_type": self.conf_type,
+                "conf_level": self.conf_level, "median": m.to_dict(),
+                "table": {k: [_json_float(v) for v in getattr(self, k)] for k in
+                          ("time", "n_risk", "n_event", "n_censor", "survival", "std_err",
+                           "ci_lower", "ci_upper")}}
+
+
+def _km_arrays(t, e, entry):
+    """Distinct times, at-risk, events, censorings from one sort (np.unique + bincount)."""
+    uniq, inv = np.unique(t, return_inverse=True)
+    n_event = np.bincount(inv, weights=e, minlength=uniq.size)
+    total = np.bincount(inv, minlength=uniq.size).astype(float)
+    n_risk = np.cumsum(total[::-1])[::-1]
+    if entry is not None:
+        # not yet entered at u: entry >= u (risk set is entry < u <= time)
+        n_risk = n_risk - (entry.size - np.searchsorted(np.sort(entry), uniq, side="left"))
+    return uniq, n_risk, n_event, total - n_event
+
+
+def kaplan_meier(time, event, *, entry=None, conf_type: str = "log-log",
+                 conf_level: float = 0.95) -> KaplanMeier:
+    """Kaplan-Meier estimate with Greenwood variance and R's confidence limits.
+
+    ``conf_type`` defaults to "log-log", which deliberately differs from R survfit's default "log":
+    log-log limits stay inside [0, 1] and behave better in the tails (Kalbfleisch & Prentice); pass
+    ``conf_type="log"`` for R's default.  ``entry`` gives delayed entry (left truncation): the risk
+    set at t is {entry < t <= time}, as R's ``Surv(entry, time, event)``.
+    """
+    t, e, en = check_time_event(time, event, entry=entry)
+    check_choice(conf_type, "conf_type", CONF_TYPES)
+    conf_level = check_conf_level(conf_level)
+    uniq, n_risk, n_event, n_censor = _km_arrays(t, e.astype(float), en)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hazard = np.where(n_event > 0, n_event / np.where(n_risk > 0, n_risk, 1.0), 0.0)
+        green = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
+    surv = np.cumprod(1.0 - hazard)
+    se_log = np.sqrt(np.cumsum(green))
+    with np.errstate(invalid="ignore"):
+        std_err = surv * se_log
+    lower, upper = _confint(surv, se_log, conf_type, conf_level)
+    return KaplanMeier(uniq, n_risk.astype(np.int64), n_event.astype(np.int64), n_censor.astype(np.int64),
+                       surv, std_err, lower, upper, se_log, int(t.size), conf_type, conf_level)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Median follow-up by reverse Kaplan-Meier, and the simple median of observation times."""
+
+    reverse_km: Estimate
+    simple_median: float
+    min: float
+    max: float
+    n: int
+
+    def to_dict(self) -> dict:
+        return {"reverse_km": self.reverse_km.to_dict(), "simple_median": _json_float(self.simple_median),
+                "min": _json_float(self.min), "max": _json_float(self.max), "n": self.n}
+
+
+def median_follow_up(time, death, *, conf_type: str = "log-log", conf_level: float = 0.95) -> FollowUp:
+    """Reverse Kaplan-Meier median follow-up (Schemper & Smith 1996): censoring is the event.
+
+    Equals R ``survfit(Surv(time, 1 - death) ~ 1)``'s median and limits.  The simple median of all
+    observation times (which deaths shorten) is given for comparison.
+    """
+    t, d, _ = check_time_event(time, death, event_name="death")
+    km = kaplan_meier(t, 1 - d, conf_type=conf_type, conf_level=conf_level)
+    return FollowUp(km.median, float(np.median(t)), float(t.min()), float(t.max()), int(t.size))
+
+
+@dataclass(frozen=True)
+class RMST:
+    """Restricted mean survival time up to ``tau`` (R ``print(fit, rmean=tau)``)."""
+
+    tau: float
+    estimate: float
+    std_err: float
+    lower: float
+    upper: float
+    conf_level: float
+
+    def to_dict(self) -> dict:
+        return {k: _json_float(getattr(self, k)) for k in ("tau", "estimate", "std_err", "lower", "upper",
+                                                          "conf_level")}
+
+
+def _rmst(t, e, tau):
+    km = kaplan_meier(t, e, conf_type="log")
+    keep = km.time <= tau
+    grid = np.r_[0.0, km.time[keep], tau]
+    s = np.r_[1.0, km.survival[keep]]
+    widths = np.diff(grid)
+    areas = s * widths                                   # area of each step up to tau
+    est = float(areas.sum())
+    # area from each distinct time to tau; Greenwood-type variance over event times (R survmean)
+    after = np.cumsum(areas[::-1])[::-1][1:]
+    d, n = km.n_event[keep].astype(float), km.n_risk[keep].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(d > 0, after ** 2 * d / (n * (n - d)), 0.0)
+    return est, float(np.sqrt(term.sum()))
+
+
+def rmst(time, event, *, tau: float, conf_level: float = 0.95) -> RMST:
+    """Area under the Kaplan-Meier curve from 0 to ``tau`` and its standard error, as R's rmean."""
+    t, e, _ = check_time_event(time, event)
+    conf_level = check_conf_level(conf_level)
+    if not (np.isfinite(tau) and tau > 0):
+        raise InvalidInputError(f"tau: must be a positive finite time, got {tau!r}")
+    est, se = _rmst(t, e, float(tau))
+    z = norm.ppf(1 - (1 - conf_level) / 2)
+    return RMST(float(tau), est, se, float(est - z * se), float(est + z * se), conf_level)
+
+
+@dataclass(frozen=True)
+class RMSTDifference:
+    """RMST of the second group (sorted order) minus the first, with a Wald interval."""
+
+    groups: tuple
+    rmst: tuple
+    difference: float
+    std_err: float
+    lower: float
+    upper: float
+    p_value: float
+    tau: float
+    conf_level: float
+
+    def to_dict(self) -> dict:
+        return {"groups": [str(g) for g in self.groups], "rmst": [r.to_dict() for r in self.rmst],
+                **{k: _json_float(getattr(self, k)) for k in
+                   ("difference", "std_err", "lower", "upper", "p_value", "tau", "conf_level")}}
+
+
+def rmst_difference(time, event, group, *, tau: float, conf_level: float = 0.95) -> RMSTDifference:
+    """Difference in RMST between two independent groups: second minus first in sorted order."""
+    t, e, _ = check_time_event(time, event)
+    levels, codes = check_groups(group, t.size)
+    if levels.size != 2:
+        raise InvalidInputError(f"group: needs exactly 2 groups, got {levels.size}")
+    res = tuple(rmst(t[codes == k], e[codes == k], tau=tau, conf_level=conf_level) for k in (0, 1))
+    diff = res[1].estimate - res[0].estimate
+    se = float(np.hypot(res[0].std_err, res[1].std_err))
+    z = norm.ppf(1 - (1 - conf_level) / 2)
+    p = float(2 * norm.sf(abs(diff / se))) if se > 0 else np.nan
+    return RMSTDifference(tuple(levels.tolist()), res, diff, se, diff - z * se, diff + z * se, p,
+                          float(tau), conf_level)

@@ -1,0 +1,124 @@
+"""Kaplan-Meier, quantiles, median follow-up and RMST against R survival (tests/reference/km_logrank.R)."""
+
+import numpy as np
+import pytest
+from golden import arr, assert_close, golden
+
+from ltfu.errors import InvalidInputError
+from ltfu.stats import kaplan_meier, median_follow_up, rmst, rmst_difference
+
+G = golden("km_logrank")
+CASES = {c["name"]: c for c in G["km"]}
+
+
+def _fit(case, conf_type):
+    entry = None if case.get("entry") is None else arr(case["entry"])
+    return kaplan_meier(arr(case["time"]), arr(case["event"]), entry=entry, conf_type=conf_type)
+
+
+@pytest.mark.parametrize("conf_type", ["log", "log-log", "plain"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_table_matches_r_summary_censored(name, conf_type):
+    case = CASES[name]
+    ref = case["by_conf_type"][conf_type]
+    km = _fit(case, conf_type)
+    for field in ("time", "n_risk", "n_event", "n_censor", "survival", "std_err", "ci_lower", "ci_upper"):
+        assert_close(getattr(km, field), ref["table"][field], what=f"{name} {conf_type} {field}")
+
+
+@pytest.mark.parametrize("conf_type", ["log", "log-log", "plain"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_quantiles_match_r(name, conf_type):
+    case = CASES[name]
+    q = case["by_conf_type"][conf_type]["quantile"]
+    km = _fit(case, conf_type)
+    for i, p in enumerate(q["p"]):
+        est = km.quantile(p)
+        assert_close([est.value, est.lower, est.upper],
+                     [arr(q["value"])[i], arr(q["lower"])[i], arr(q["upper"])[i]],
+                     what=f"{name} {conf_type} quantile {p}")
+
+
+@pytest.mark.parametrize("conf_type", ["log", "log-log", "plain"])
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if "at" in c["by_conf_type"]["log"]))
+def test_at_times_matches_r_summary_times(name, conf_type):
+    case = CASES[name]
+    ref = case["by_conf_type"][conf_type]["at"]
+    at = _fit(case, conf_type).at(arr(ref["time"]))
+    for field in ("survival", "std_err", "ci_lower", "ci_upper", "n_risk"):
+        assert_close(getattr(at, field), ref[field], what=f"{name} {conf_type} at {field}")
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.get("rmst")))
+def test_rmst_matches_r_rmean(name):
+    case = CASES[name]
+    for ref in case["rmst"]:
+        r = rmst(arr(case["time"]), arr(case["event"]), tau=ref["tau"])
+        assert_close([r.estimate, r.std_err], [ref["estimate"], ref["std_err"]], what=f"{name} rmst {ref['tau']}")
+
+
+def test_median_follow_up_is_r_reverse_km():
+    ref = G["follow_up"]
+    fu = median_follow_up(arr(ref["time"]), arr(ref["death"]))
+    assert_close([fu.reverse_km.value, fu.reverse_km.lower, fu.reverse_km.upper],
+                 [ref["median"], ref["lower"], ref["upper"]])
+    assert fu.simple_median == pytest.approx(ref["simple_median"])
+
+
+def test_five_patients_by_hand():
+    """Times 2, 3+, 4, 4, 6 (+ = censored).
+    t=2: n=5, d=1, S = 4/5 = 0.8;  Greenwood sum = 1/(5*4) = 0.05, SE(S) = 0.8*sqrt(0.05) = 0.178885
+    t=3: n=4, censored, S = 0.8
+    t=4: n=3, d=2, S = 0.8 * 1/3 = 0.266667; sum = 0.05 + 2/(3*1) = 0.716667, SE = 0.266667*sqrt(.716667) = 0.225748
+    t=6: n=1, d=1, S = 0; SE undefined (nan, as R)
+    Median: first time S <= 0.5 is 4.  RMST to 5: 2*1 + 2*0.8 + 1*0.266667 = 3.866667."""
+    km = kaplan_meier([2, 3, 4, 4, 6], [1, 0, 1, 1, 1], conf_type="log")
+    np.testing.assert_array_equal(km.time, [2, 3, 4, 6])
+    np.testing.assert_array_equal(km.n_risk, [5, 4, 3, 1])
+    np.testing.assert_array_equal(km.n_event, [1, 0, 2, 1])
+    np.testing.assert_allclose(km.survival, [0.8, 0.8, 0.8 / 3, 0.0])
+    np.testing.assert_allclose(km.std_err[:3], [0.178885438, 0.178885438, 0.225748], rtol=1e-5)
+    assert np.isnan(km.std_err[3])
+    assert km.median.value == 4.0
+    assert rmst([2, 3, 4, 4, 6], [1, 0, 1, 1, 1], tau=5).estimate == pytest.approx(2 + 1.6 + 0.8 / 3)
+
+
+def test_rmst_difference_is_the_difference_of_independent_groups():
+    case = CASES["aml"]
+    t, e = arr(case["time"]), arr(case["event"])
+    g = np.arange(t.size) % 2
+    d = rmst_difference(t, e, g, tau=40)
+    a, b = rmst(t[g == 0], e[g == 0], tau=40), rmst(t[g == 1], e[g == 1], tau=40)
+    assert d.difference == pytest.approx(b.estimate - a.estimate)
+    assert d.std_err == pytest.approx(np.hypot(a.std_err, b.std_err))
+    assert d.lower < d.difference < d.upper
+
+
+def test_lifelines_median_lacks_r_midpoint_rule_ltfu_follows_r():
+    """Where S is flat exactly at 0.5 (times 3 to 6), R's median is the midpoint 4.5; lifelines
+    and statsmodels return 6 (the first time S < 0.5). ltfu returns R's 4.5."""
+    lifelines = pytest.importorskip("lifelines")
+    case = CASES["flat_at_half"]
+    t, e = arr(case["time"]), arr(case["event"])
+    r_median = arr(case["by_conf_type"]["log-log"]["quantile"]["value"])[1]
+    assert r_median == 4.5
+    assert kaplan_meier(t, e).median.value == r_median
+    assert lifelines.KaplanMeierFitter().fit(t, e).median_survival_time_ == 6.0
+    from statsmodels.duration.survfunc import SurvfuncRight
+
+    assert SurvfuncRight(t, e).quantile(0.5) == 6.0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(time=[1, -2], event=[1, 0]), "time"),
+    (dict(time=[1, np.nan], event=[1, 0]), "time"),
+    (dict(time=[1, 2], event=[1, 2]), "event"),
+    (dict(time=[1, 2, 3], event=[1, 0]), "event"),
+    (dict(time=[], event=[]), "time"),
+    (dict(time=[1, 2], event=[1, 0], conf_type="logit"), "conf_type"),
+    (dict(time=[1, 2], event=[1, 0], conf_level=95), "conf_level"),
+    (dict(time=[1, 2], event=[1, 0], entry=[0, 3]), "entry"),
+])
+def test_invalid_input_names_the_argument(kwargs, match):
+    with pytest.raises(InvalidInputError, match=match):
+        kaplan_meier(**kwargs)
