@@ -1,0 +1,22 @@
+"""The data model, loaders and validation: from a file to a validated Cohort.
+
+    table = load("trial.xlsx", sheet="patients")     # RawTable, exactly as read
+    problems = validate(table)                       # every problem at once
+    cohort = to_cohort(table)                        # or DataError(problems)
+    cohort = load_cohort("trial.csv")                # the three steps in one
+"""
+
+from __future__ import annotations
+
+from ltfu.cohort.load import RawTable, load
+from ltfu.cohort.model import Cohort
+from ltfu.cohort.problems import PROBLEM_CODES, Problem
+from ltfu.cohort.validate import to_cohort, validate
+
+__all__ = ["Cohort", "PROBLEM_CODES", "Problem", "RawTable", "load", "load_cohort", "to_cohort", "validate"]
+
+
+def load_cohort(path, *, sheet=None, cutoff=None, burden_threshold: float = 5.0, synthetic: bool = False):
+    """Load, validate and type a patient table; raises DataError listing every problem."""
+    return to_cohort(load(path, sheet=sheet), cutoff=cutoff, burden_threshold=burden_threshold,
+                     synthetic=synthetic)

@@ -1,0 +1,331 @@
+"""Validation that lists every problem at once, and the typed Cohort built from a clean table.
+
+One pass reads every field (collecting, never raising), then checks the order of events and the
+contradictions between fields.  ``validate`` returns the problems; ``to_cohort`` returns the Cohort
+or raises ``DataError`` carrying all of them.  Problems name the column as the file names it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import numpy as np
+import pandas as pd
+
+from ltfu.cohort.dates import order_evidence, parse_dates
+from ltfu.cohort.load import RawTable
+from ltfu.cohort.model import DEFAULT_BURDEN_THRESHOLD, Cohort
+from ltfu.cohort.problems import PROBLEM_CODES, Problem
+from ltfu.cohort.schema import DATE_FIELDS, FIELD_BY_NAME, resolve_columns
+from ltfu.errors import DataError
+
+EVENT_DAYS = ("death_day", "response_day", "relapse_day", "allo_hct_day")
+_SYNONYMS = {
+    "yesno": {"yes": "yes", "y": "yes", "1": "yes", "true": "yes", "t": "yes", "1.0": "yes",
+              "no": "no", "n": "no", "0": "no", "false": "no", "f": "no", "0.0": "no"},
+    "mrd_negative": {"yes": "yes", "y": "yes", "1": "yes", "true": "yes", "negative": "yes", "neg": "yes",
+                     "no": "no", "n": "no", "0": "no", "false": "no", "positive": "no", "pos": "no",
+                     "unknown": "unknown", "unk": "unknown", "ne": "unknown", "not evaluable": "unknown"},
+    "sex": {"f": "F", "female": "F", "w": "F", "m": "M", "male": "M", "other": "other",
+            "unknown": "unknown", "u": "unknown"},
+    "relapse_cd19": {"positive": "positive", "pos": "positive", "+": "positive", "negative": "negative",
+                     "neg": "negative", "-": "negative", "unknown": "unknown", "unk": "unknown"},
+    "best_response": {"cr": "CR", "cri": "CRi", "pr": "PR", "sd": "SD", "pd": "PD", "nr": "NR", "ne": "NE",
+                      "crh": "CRi", "mlfs": "PR"},
+}
+_NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+class _Collector:
+    def __init__(self, rows, ids, names):
+        self.rows, self.ids, self.names = rows, ids, names
+        self.problems = []
+
+    def add(self, code, idx=None, field=None, value=None, message=None, fix=None, severity=None):
+        sev, meaning, todo = PROBLEM_CODES[code]
+        row = None if idx is None else self.rows[idx]
+        pid = None if idx is None else self.ids[idx]
+        col = self.names.get(field, field)
+        self.problems.append(Problem(code, severity or sev, row, pid, col, value,
+                                     message or meaning, fix or todo))
+
+
+def _is_missing(v) -> bool:
+    if v is None or v is pd.NaT or v is pd.NA:
+        return True
+    if isinstance(v, float) and np.isnan(v):
+        return True
+    return isinstance(v, str) and v.strip().upper() in ("", "NA", "N/A", "NAN", "NULL", "NONE", ".")
+
+
+def _numbers(series, name, col: _Collector, *, integer=False):
+    """Floats (nan = missing) from a raw column, with BAD_NUMBER/OUT_OF_RANGE problems."""
+    f = FIELD_BY_NAME[name]
+    out = np.full(len(series), np.nan)
+    for i, v in enumerate(series.tolist()):
+        if _is_missing(v):
+            continue
+        if isinstance(v, bool):
+            col.add("BAD_NUMBER", i, name, v)
+            continue
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            x = float(v)
+        else:
+            s = str(v).strip()
+            if not _NUM.match(s):
+                hint = ("use a dot as the decimal mark" if re.match(r"^[+-]?\d+,\d+$", s) else None)
+                col.add("BAD_NUMBER", i, name, s, fix=hint)
+                continue
+            x = float(s)
+        if not np.isfinite(x):
+            col.add("BAD_NUMBER", i, name, v)
+            continue
+        if integer and not float(x).is_integer():
+            col.add("BAD_NUMBER", i, name, v, message="a whole number is expected")
+            continue
+        if (f.low is not None and x < f.low) or (f.high is not None and x > f.high):
+            col.add("OUT_OF_RANGE", i, name, v, message=f"outside {f.low:g} to {f.high:g}")
+            continue
+        out[i] = x
+    return out
+
+
+def _codes(series, name, col: _Collector):
+    f = FIELD_BY_NAME[name]
+    table = _SYNONYMS.get(name) or (_SYNONYMS["yesno"] if f.type == "yesno" else None)
+    allowed = {a.lower(): a for a in f.allowed}
+    out = []
+    for i, v in enumerate(series.tolist()):
+        if _is_missing(v):
+            out.append(None)
+            continue
+        key = str(v).strip().lower()
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            key = str(int(v))
+        value = (table or {}).get(key) or allowed.get(key)
+        if value is None:
+            col.add("BAD_CODE", i, name, v, message=f"allowed: {', '.join(f.allowed)}")
+        out.append(value)
+    return out
+
+
+def _text(series):
+    return [None if _is_missing(v) else str(v).strip() for v in series.tolist()]
+
+
+def _check(table, cutoff, burden_threshold, today):
+    if isinstance(table, RawTable):
+        df, rows, load_problems = table.data, list(table.row_numbers), list(table.problems)
+    else:
+        df, rows, load_problems = table.reset_index(drop=True), list(range(2, len(table) + 2)), []
+    mapping, duplicates, unknown = resolve_columns(df.columns)
+    canon = {v: k for k, v in mapping.items()}                 # canonical -> file column name
+    ids_raw = df[canon["patient_id"]].tolist() if "patient_id" in canon else [None] * len(df)
+    ids = [None if _is_missing(v) else str(v).strip() for v in ids_raw]
+    col = _Collector(rows, ids, canon)
+    col.problems.extend(load_problems)
+    for orig, c in duplicates:
+        col.add("DUPLICATE_COLUMN", None, orig, message=f"{orig!r} is another name for {c!r}, "
+                f"already given as {canon[c]!r}", fix="keep one of them")
+    for orig, suggestion in unknown:
+        if suggestion:
+            col.add("UNKNOWN_COLUMN", None, orig, message=f"not a field of the data model; did you mean "
+                    f"{suggestion!r}?", fix=f"rename it to {suggestion!r}, or ignore if it is an extra covariate")
+    if len(df) == 0:
+        col.add("EMPTY_TABLE")
+    day_only = not any(d in canon for d in DATE_FIELDS) and any(d.replace("_date", "_day") in canon
+                                                                 for d in DATE_FIELDS)
+    required = ["patient_id"] + ([] if day_only else ["infusion_date"])
+    for r in required:
+        if r not in canon:
+            col.add("MISSING_COLUMN", None, r, message=f"required column {r!r} is missing")
+    if "last_contact_date" not in canon and "last_contact_day" not in canon:
+        col.add("MISSING_COLUMN", None, "last_contact_date",
+                message="required column 'last_contact_date' (or 'last_contact_day') is missing")
+    n = len(df)
+    out = pd.DataFrame(index=range(n))
+    out["patient_id"] = ids
+    if "patient_id" in canon:
+        for i in range(n):
+            if ids[i] is None:
+                col.add("MISSING_VALUE", i, "patient_id")
+        s = pd.Series(ids)
+        dup = s.notna() & s.duplicated(keep=False)
+        for i in np.flatnonzero(dup.to_numpy()):
+            col.add("DUPLICATE_ID", i, "patient_id", ids[i])
+    # dates -> days since infusion
+    date_cols = [canon[d] for d in DATE_FIELDS if d in canon]
+    evidence = [v for c in date_cols for v in df[c].tolist() if isinstance(v, str)]
+    day_first, month_first = order_evidence(evidence)
+    order = "conflict" if day_first and month_first else "dmy" if day_first else "mdy" if month_first else None
+    dates = {}
+    for d in DATE_FIELDS:
+        if d not in canon:
+            continue
+        parsed, issues = parse_dates(df[canon[d]], order=order)
+        raw = df[canon[d]].tolist()
+        for i, code, msg in issues:
+            col.add(code, i, d, raw[i], message=msg)
+        future = parsed > np.datetime64(today)
+        for i in np.flatnonzero(future):
+            col.add("FUTURE_DATE", i, d, str(parsed[i]))
+            parsed[i] = np.datetime64("NaT")
+        dates[d] = parsed
+    if "infusion_date" in dates:
+        inf = dates["infusion_date"]
+        raw = df[canon["infusion_date"]].tolist()
+        for i in np.flatnonzero(np.isnat(inf)):
+            if _is_missing(raw[i]):
+                col.add("MISSING_VALUE", i, "infusion_date")
+        out["infusion_date"] = pd.to_datetime(inf)
+    else:
+        inf = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+        out["infusion_date"] = pd.NaT
+    cutoff_date = None
+    if cutoff is not None:
+        cutoff_date = np.datetime64(cutoff, "D")
+    for d in DATE_FIELDS[1:]:
+        day = d.replace("_date", "_day")
+        values = np.full(n, np.nan)
+        if day in canon:
+            values = _numbers(df[canon[day]], day, col)
+            bad = values < 0
+            for i in np.flatnonzero(bad & (day != "data_cutoff_day")):
+                col.add("DATE_BEFORE_INFUSION", i, day, values[i])
+        if d in dates:
+            if day in canon:
+                col.add("DAY_AND_DATE", None, d, message=f"both {canon[d]!r} and {canon[day]!r} are given; "
+                        "the date is used")
+            with np.errstate(invalid="ignore"):
+                values = (dates[d] - inf).astype("timedelta64[D]").astype(float)
+            values[np.isnat(dates[d]) | np.isnat(inf)] = np.nan
+        out[day] = values
+    if cutoff_date is not None:   # the --cutoff option overrides the file's column
+        with np.errstate(invalid="ignore"):
+            cd = (cutoff_date - inf).astype("timedelta64[D]").astype(float)
+        cd[np.isnat(inf)] = np.nan
+        out["data_cutoff_day"] = cd
+    if "last_contact_date" in canon or "last_contact_day" in canon:
+        src = "last_contact_date" if "last_contact_date" in canon else "last_contact_day"
+        raw = df[canon[src]].tolist()
+        for i in np.flatnonzero(np.isnan(out["last_contact_day"].to_numpy())):
+            if _is_missing(raw[i]):
+                col.add("MISSING_VALUE", i, src)
+    # disease, toxicity, baseline
+    for name in ("best_response", "mrd_negative", "relapse_cd19", "sex"):
+        out[name] = _codes(df[canon[name]], name, col) if name in canon else None
+    for name in ("extramedullary", "crs_death", "ph_positive", "prior_allo_hct", "prior_blinatumomab",
+                 "prior_inotuzumab"):
+        if name in canon:
+            out[name] = pd.array([None if v is None else v == "yes" for v in _codes(df[canon[name]], name, col)],
+                                 dtype="boolean")
+        else:
+            out[name] = pd.array([None] * n, dtype="boolean")
+    for name in ("marrow_blasts_pct", "age", "dose_cells_per_kg"):
+        out[name] = _numbers(df[canon[name]], name, col) if name in canon else np.nan
+    for name in ("crs_grade", "neurotox_grade", "prior_lines"):
+        vals = _numbers(df[canon[name]], name, col, integer=True) if name in canon else np.full(n, np.nan)
+        out[name] = pd.array([None if np.isnan(v) else int(v) for v in vals], dtype="Int64")
+    for name in ("crs_scale", "neurotox_scale", "conditioning", "centre"):
+        out[name] = _text(df[canon[name]]) if name in canon else None
+    # extra columns are kept as read (usable as covariates)
+    for c in df.columns:
+        if c not in mapping and c not in out.columns:
+            out[c] = df[c].to_numpy()
+    _consistency(out, col, cutoff_date is not None or "data_cutoff_date" in canon or "data_cutoff_day" in canon)
+    thr = float(burden_threshold)
+    blasts, emd = out["marrow_blasts_pct"].to_numpy(float), out["extramedullary"]
+    emd_true = emd.fillna(False).to_numpy(bool)
+    emd_known = emd.notna().to_numpy()
+    high = emd_true | (blasts >= thr)
+    low = (blasts < thr) & emd_known & ~emd_true
+    out["burden"] = np.where(high, "high", np.where(low, "low", None))
+    out.loc[~high & ~low, "burden"] = None
+    cut = None
+    if cutoff_date is not None:
+        cut = str(cutoff_date)
+    elif "data_cutoff_date" in dates:
+        ok = dates["data_cutoff_date"][~np.isnat(dates["data_cutoff_date"])]
+        cut = str(ok.max()) if ok.size else None
+    return col.problems, out, cut
+
+
+def _consistency(out, col: _Collector, has_cutoff: bool):
+    g = lambda c: out[c].to_numpy(float)  # noqa: E731
+    last, death, resp, rel, hct = g("last_contact_day"), g("death_day"), g("response_day"), g("relapse_day"), \
+        g("allo_hct_day")
+    with np.errstate(invalid="ignore"):
+        for name, v in (("last_contact_day", last), ("death_day", death), ("response_day", resp),
+                        ("relapse_day", rel), ("allo_hct_day", hct)):
+            for i in np.flatnonzero(v < 0):
+                col.add("DATE_BEFORE_INFUSION", i, _date_name(name, col), f"day {v[i]:g}")
+        for i in np.flatnonzero(rel < resp):
+            col.add("RELAPSE_BEFORE_RESPONSE", i, _date_name("relapse_day", col), f"day {rel[i]:g} < {resp[i]:g}")
+        for name, v in (("response_day", resp), ("relapse_day", rel), ("allo_hct_day", hct)):
+            for i in np.flatnonzero(v > last):
+                col.add("EVENT_AFTER_LAST_CONTACT", i, _date_name(name, col), f"day {v[i]:g} > last contact {last[i]:g}")
+        for i in np.flatnonzero(last > death):
+            col.add("CONTACT_AFTER_DEATH", i, _date_name("last_contact_day", col),
+                    f"last contact day {last[i]:g} > death day {death[i]:g}")
+        for i in np.flatnonzero(death > last):
+            col.add("DEATH_AFTER_LAST_CONTACT", i, _date_name("death_day", col), f"day {death[i]:g}")
+        late = death > last
+        out.loc[late, "last_contact_day"] = death[late]
+    cr = out["best_response"].isin(["CR", "CRi"]).to_numpy()
+    for i in np.flatnonzero(cr & ~np.isnan(rel) & np.isnan(resp)):
+        col.add("CR_RELAPSE_NO_RESPONSE_DATE", i, _date_name("response_day", col))
+    responded = out["best_response"].isin(["CR", "CRi", "PR"]).to_numpy()
+    known = out["best_response"].notna().to_numpy()
+    for i in np.flatnonzero(~responded & known & ~np.isnan(rel)):
+        col.add("RELAPSE_WITHOUT_RESPONSE", i, "best_response", out["best_response"].iloc[i])
+    crs_death = out["crs_death"].fillna(False).to_numpy(bool)
+    crs_death_known_no = (out["crs_death"] == False).fillna(False).to_numpy(bool)  # noqa: E712
+    grade = out["crs_grade"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    for i in np.flatnonzero((crs_death & (grade != 5) & ~np.isnan(grade)) | (crs_death_known_no & (grade == 5))):
+        col.add("CRS_DEATH_GRADE", i, "crs_death", f"crs_death={'yes' if crs_death[i] else 'no'}, grade {grade[i]:g}")
+    for i in np.flatnonzero(crs_death & np.isnan(death)):
+        col.add("CRS_DEATH_NO_DEATH", i, "crs_death", "yes")
+    cd19 = out["relapse_cd19"].isin(["positive", "negative"]).to_numpy()
+    for i in np.flatnonzero(cd19 & np.isnan(rel)):
+        col.add("CD19_WITHOUT_RELAPSE", i, "relapse_cd19", out["relapse_cd19"].iloc[i])
+    cutoff = g("data_cutoff_day")
+    with np.errstate(invalid="ignore"):
+        for i in np.flatnonzero(cutoff < 0):
+            col.add("CUTOFF_BEFORE_INFUSION", i, _date_name("data_cutoff_day", col), f"day {cutoff[i]:g}")
+        after = np.zeros(len(out), bool)
+        for v in (death, resp, rel, hct, last):
+            after |= v > cutoff
+    if after.any():
+        col.add("AFTER_CUTOFF", None, "data_cutoff_date",
+                message=f"{int(after.sum())} patient(s) have an event or contact after the data cut-off: "
+                        "later events are ignored and they are censored at the cut-off")
+    if not has_cutoff:
+        col.add("NO_CUTOFF", None, "data_cutoff_date")
+
+
+def _date_name(day_name, col: _Collector):
+    """The file's column for a *_day quantity: its *_date column if given, else the *_day column."""
+    date = day_name.replace("_day", "_date")
+    return date if date in col.names else day_name
+
+
+def validate(table, *, cutoff=None, burden_threshold: float = DEFAULT_BURDEN_THRESHOLD, today=None):
+    """Every problem of a RawTable (or DataFrame), never only the first."""
+    problems, _, _ = _check(table, cutoff, burden_threshold, today or dt.date.today())
+    return problems
+
+
+def to_cohort(table, *, cutoff=None, burden_threshold: float = DEFAULT_BURDEN_THRESHOLD,
+              synthetic: bool = False, today=None) -> Cohort:
+    """The typed Cohort; raises DataError listing every problem when there are errors."""
+    problems, data, cut = _check(table, cutoff, burden_threshold, today or dt.date.today())
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise DataError(f"{len(errors)} error(s) in the patient table", problems)
+    source = table.source if isinstance(table, RawTable) else "<memory>"
+    sha = table.sha256 if isinstance(table, RawTable) else None
+    if "synthetic" in data.columns and data["synthetic"].astype(str).str.lower().eq("yes").all():
+        synthetic = True
+    warnings = tuple(p for p in problems if p.severity == "warning")
+    return Cohort(data, source, sha, float(burden_threshold), cut, synthetic, warnings)
