@@ -24,8 +24,10 @@ def arr(values) -> np.ndarray:
 
 
 def assert_close(actual, expected, *, rtol=1e-6, atol=1e-12, what=""):
-    """Relative 1e-6 agreement with R; nan (R's NA) must be nan in both."""
-    a = np.atleast_1d(np.asarray(actual, dtype=float))
+    """Relative 1e-6 agreement with R; nan (R's NA) must be nan in both.  JSON has no infinity, so
+    R's Inf is stored as null: an infinite ltfu value is compared as null too."""
+    a = np.atleast_1d(np.asarray(actual, dtype=float)).copy()
+    a[np.isinf(a)] = np.nan
     e = arr(expected) if not isinstance(expected, np.ndarray) else np.atleast_1d(expected.astype(float))
     assert a.shape == e.shape, f"{what}: shape {a.shape} != R's {e.shape}"
     np.testing.assert_array_equal(np.isnan(a), np.isnan(e), err_msg=f"{what}: NA pattern differs from R")
