@@ -1,0 +1,161 @@
+"""Invariants of the statistics (issue 7), checked on random small data with hypothesis, and the
+fast estimators cross-checked against the naive loop implementations in tests/naive.py."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import naive
+from ltfu.stats import (binomial_ci, cox, cumulative_incidence, kaplan_meier, logrank)
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def survival_data(draw, min_size=2, max_size=30, tied=True, groups=False):
+    n = draw(st.integers(min_size, max_size))
+    if tied:
+        t = draw(st.lists(st.integers(1, 12), min_size=n, max_size=n))
+    else:
+        t = draw(st.lists(st.floats(0.1, 100, allow_nan=False), min_size=n, max_size=n, unique=True))
+    e = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))
+    out = [np.asarray(t, float), np.asarray(e, int)]
+    if groups:
+        g = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n).filter(lambda v: 0 < sum(v) < len(v)))
+        out.append(np.asarray(g, int))
+    return out
+
+
+@SETTINGS
+@given(survival_data())
+def test_km_matches_naive_and_is_a_survival_curve(data):
+    t, e = data
+    km = kaplan_meier(t, e)
+    ref = naive.km(t.tolist(), e.tolist())
+    assert km.time.tolist() == [r["time"] for r in ref]
+    assert km.n_risk.tolist() == [r["n_risk"] for r in ref]
+    assert km.n_event.tolist() == [r["n_event"] for r in ref]
+    assert km.n_censor.tolist() == [r["n_censor"] for r in ref]
+    np.testing.assert_allclose(km.survival, [r["survival"] for r in ref], rtol=1e-12, atol=1e-15)
+    assert np.all(np.diff(km.survival) <= 1e-15)
+    assert np.all((km.survival >= 0) & (km.survival <= 1))
+    ok = np.isfinite(km.ci_lower) & np.isfinite(km.ci_upper)
+    assert np.all(km.ci_lower[ok] <= km.survival[ok] + 1e-12)
+    assert np.all(km.survival[ok] <= km.ci_upper[ok] + 1e-12)
+
+
+@SETTINGS
+@given(survival_data(), st.randoms(use_true_random=False), st.sampled_from([1 / 7, 30.4375, 24.0]))
+def test_km_invariant_to_row_order_and_time_unit(data, rnd, scale):
+    t, e = data
+    perm = list(range(t.size))
+    rnd.shuffle(perm)
+    a, b = kaplan_meier(t, e), kaplan_meier(t[perm], e[perm])
+    np.testing.assert_array_equal(a.survival, b.survival)
+    c = kaplan_meier(t * scale, e)
+    np.testing.assert_allclose(c.survival, a.survival, rtol=1e-12)
+    np.testing.assert_allclose(c.time, a.time * scale, rtol=1e-12)
+    if math.isfinite(a.median.value):
+        assert c.median.value == pytest.approx(a.median.value * scale, rel=1e-12)
+
+
+@SETTINGS
+@given(survival_data(min_size=4, groups=True))
+def test_logrank_matches_naive_and_is_invariant_to_relabelling(data):
+    t, e, g = data
+    if e.sum() == 0:
+        return
+    lr = logrank(t, e, g)
+    ref = naive.logrank2(t.tolist(), e.tolist(), g.tolist())
+    if math.isnan(ref):
+        return
+    assert lr.statistic == pytest.approx(ref, rel=1e-9, abs=1e-12)
+    relabelled = logrank(t, e, np.where(g == 1, "b", "a"))
+    swapped = logrank(t, e, 1 - g)
+    assert relabelled.statistic == pytest.approx(lr.statistic, rel=1e-12, abs=1e-14)
+    assert swapped.statistic == pytest.approx(lr.statistic, rel=1e-12, abs=1e-14)
+
+
+@SETTINGS
+@given(survival_data(min_size=8, tied=False, groups=True))
+def test_cox_score_test_equals_logrank_for_one_binary_covariate(data):
+    """Without tied times the Cox score test at beta = 0 is exactly the log-rank statistic."""
+    t, e, g = data
+    if e.sum() < 2:
+        return
+    lr = logrank(t, e, g)
+    try:
+        fit = cox(g.astype(float), t, e)
+    except Exception:  # separation etc.: the score test is still defined but the fit is not
+        return
+    assert fit.score_test.statistic == pytest.approx(lr.statistic, rel=1e-8)
+
+
+@SETTINGS
+@given(survival_data(min_size=10, max_size=25), st.floats(-50, 50), st.sampled_from(["efron", "breslow"]))
+def test_cox_invariant_to_shifting_a_covariate_and_maximises_the_naive_likelihood(data, shift, ties):
+    t, e = data
+    if e.sum() < 3:
+        return
+    rng = np.random.default_rng(int(t.sum()) + int(e.sum()))
+    x = np.column_stack([rng.normal(size=t.size), rng.integers(0, 2, t.size)]).astype(float)
+    if np.ptp(x[:, 1]) == 0:
+        return
+    try:
+        a = cox(x, t, e, ties=ties)
+    except Exception:
+        return
+    b = cox(x + np.array([shift, 0.0]), t, e, ties=ties)
+    np.testing.assert_allclose(b.coef, a.coef, rtol=1e-6, atol=1e-8)
+    ll = naive.cox_loglik(a.coef.tolist(), x.tolist(), t.tolist(), e.tolist(), ties=ties)
+    assert a.loglik[1] == pytest.approx(ll, rel=1e-9, abs=1e-9)
+    # the fitted beta is a maximum: small moves do not increase the naive likelihood
+    for k in range(2):
+        for h in (1e-4, -1e-4):
+            beta = a.coef.copy()
+            beta[k] += h
+            assert naive.cox_loglik(beta.tolist(), x.tolist(), t.tolist(), e.tolist(), ties=ties) <= ll + 1e-9
+
+
+@SETTINGS
+@given(st.integers(2, 30).flatmap(lambda n: st.tuples(
+    st.lists(st.integers(1, 10), min_size=n, max_size=n),
+    st.lists(st.integers(0, 2), min_size=n, max_size=n))))
+def test_cumulative_incidence_sums_to_one_and_matches_naive(data):
+    t, s = np.asarray(data[0], float), np.asarray(data[1], int)
+    if not (s > 0).any():
+        return
+    res = cumulative_incidence(t, s)
+    grid = np.unique(t)
+    total = np.zeros(grid.size)
+    for k in sorted(set(s[s > 0].tolist())):
+        est = res.at(grid, cause=k).estimate
+        ref = naive.aalen_johansen(t.tolist(), s.tolist(), k)
+        np.testing.assert_allclose(est, [r[1] for r in ref], rtol=1e-10, atol=1e-14)
+        total += est
+    surv = [r[2] for r in naive.aalen_johansen(t.tolist(), s.tolist(), 1)]
+    np.testing.assert_allclose(total + np.asarray(surv), 1.0, rtol=1e-10)
+
+
+@SETTINGS
+@given(survival_data(min_size=2))
+def test_cumulative_incidence_without_competing_events_is_one_minus_km(data):
+    t, e = data
+    if e.sum() == 0:
+        return
+    grid = np.unique(t)
+    cif = cumulative_incidence(t, e).at(grid, cause=1).estimate
+    np.testing.assert_allclose(cif, 1 - kaplan_meier(t, e).at(grid).survival, rtol=1e-10, atol=1e-14)
+
+
+@SETTINGS
+@given(st.integers(1, 200).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+       st.sampled_from(["exact", "wilson"]), st.sampled_from([0.8, 0.9, 0.95, 0.99]))
+def test_binomial_interval_contains_the_observed_proportion(xn, method, level):
+    x, n = xn
+    e = binomial_ci(x, n, method=method, conf_level=level)
+    assert e.value == pytest.approx(x / n)
+    assert 0.0 <= e.lower <= x / n + 1e-12 <= e.upper + 2e-12 <= 1.0 + 3e-12
