@@ -1,0 +1,162 @@
+"""An intermediate event as a time-dependent exposure: "did the later transplant help?"
+
+Comparing transplanted with non-transplanted patients from infusion gives the transplanted group
+immortal time (they had to survive until the transplant).  These functions avoid it:
+
+- ``split_at_event``: counting-process rows (entry, exit]: unexposed until the exposure time,
+  exposed after it.  Rules (R ``tmerge``'s convention): an exposure at or after the end of
+  follow-up is ignored; an exposure at time 0 means exposed from the start; an event on the day of
+  the exposure counts as unexposed (the event ends the first interval).
+- ``mantel_byar``: the score test of the Cox model with the time-dependent exposure (Mantel & Byar
+  1974), with the hazard ratio from the same fit.
+- ``simon_makuch``: Kaplan-Meier curves with delayed entry, patients contributing to "not exposed"
+  until their exposure and to "exposed" from then on (Simon & Makuch 1984).
+- ``landmark``: patients still event-free at the landmark, grouped by exposure at or before it,
+  followed from the landmark (Anderson, Cain & Gelber 1983).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ltfu.errors import InvalidInputError
+from ltfu.stats._common import TestResult, _json_float, as_float_array, check_time_event
+from ltfu.stats.cox import cox
+from ltfu.stats.km import KaplanMeier, kaplan_meier
+from ltfu.stats.logrank import logrank
+
+
+@dataclass(frozen=True)
+class SplitData:
+    id: np.ndarray
+    entry: np.ndarray
+    exit: np.ndarray
+    event: np.ndarray
+    exposed: np.ndarray
+    covariates: dict
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.exit.size)
+
+
+def _exposure(exposure_time, n):
+    x = as_float_array(exposure_time, "exposure_time", allow_nan=True)
+    if x.size != n:
+        raise InvalidInputError(f"exposure_time: length {x.size} differs from time length {n}")
+    if (x[np.isfinite(x)] < 0).any():
+        raise InvalidInputError("exposure_time: negative values")
+    return x
+
+
+def split_at_event(time, event, exposure_time, *, covariates=None, id=None) -> SplitData:
+    """One row per patient and exposure period; see the module docstring for the rules."""
+    t, e, _ = check_time_event(time, event)
+    x = _exposure(exposure_time, t.size)
+    ids = np.arange(t.size) if id is None else np.asarray(id)
+    changes = np.isfinite(x) & (x > 0) & (x < t)            # exposure during follow-up, after day 0
+    from_start = np.isfinite(x) & (x <= 0)
+    rows = np.r_[np.arange(t.size), np.flatnonzero(changes)]
+    second = np.r_[np.zeros(t.size, bool), np.ones(changes.sum(), bool)]
+    entry = np.where(second, x[rows], 0.0)
+    exit_ = np.where(second, t[rows], np.where(changes[rows], x[rows], t[rows]))
+    ev = np.where(second | ~changes[rows], e[rows], 0)
+    exposed = np.where(second, 1, from_start[rows].astype(int))
+    order = np.lexsort((entry, rows))
+    cov = {} if covariates is None else {k: np.asarray(v)[rows][order] for k, v in dict(covariates).items()}
+    return SplitData(ids[rows][order], entry[order], exit_[order], ev[order].astype(np.int8),
+                     exposed[order].astype(np.int8), cov)
+
+
+@dataclass(frozen=True)
+class MantelByar:
+    statistic: float
+    df: float
+    p_value: float
+    hazard_ratio: float
+    hr_lower: float
+    hr_upper: float
+    n: int
+    n_exposed: int
+
+    def to_dict(self) -> dict:
+        return {k: _json_float(getattr(self, k)) if isinstance(getattr(self, k), float) else getattr(self, k)
+                for k in ("statistic", "df", "p_value", "hazard_ratio", "hr_lower", "hr_upper", "n", "n_exposed")}
+
+
+def mantel_byar(time, event, exposure_time, *, conf_level: float = 0.95) -> MantelByar:
+    """Mantel-Byar test = score test of the Cox model with exposure as a time-dependent covariate."""
+    s = split_at_event(time, event, exposure_time)
+    keep = s.exit > s.entry
+    fit = cox(s.exposed[keep].astype(float), s.exit[keep], s.event[keep], entry=s.entry[keep],
+              conf_level=conf_level)
+    return MantelByar(fit.score_test.statistic, 1.0, fit.score_test.p_value, float(fit.hazard_ratio[0]),
+                      float(fit.hr_lower[0]), float(fit.hr_upper[0]), int(np.unique(s.id).size),
+                      int(np.unique(s.id[s.exposed == 1]).size))
+
+
+@dataclass(frozen=True)
+class SimonMakuch:
+    unexposed: KaplanMeier
+    exposed: KaplanMeier
+
+
+def simon_makuch(time, event, exposure_time, *, conf_type: str = "log-log",
+                 conf_level: float = 0.95) -> SimonMakuch:
+    """Kaplan-Meier by current exposure with delayed entry into the exposed curve."""
+    s = split_at_event(time, event, exposure_time)
+    keep = s.exit > s.entry
+    curves = []
+    for grp in (0, 1):
+        m = keep & (s.exposed == grp)
+        if not m.any():
+            raise InvalidInputError(f"exposure_time: no patient is {'ever' if grp else 'ever un'}exposed")
+        curves.append(kaplan_meier(s.exit[m], s.event[m], entry=s.entry[m], conf_type=conf_type,
+                                   conf_level=conf_level))
+    return SimonMakuch(*curves)
+
+
+@dataclass(frozen=True)
+class Landmark:
+    landmark: float
+    n: int
+    n_exposed: int
+    n_unexposed: int
+    time: np.ndarray
+    event: np.ndarray
+    exposed: np.ndarray
+    km_exposed: KaplanMeier | None
+    km_unexposed: KaplanMeier | None
+    test: TestResult | None
+
+    @property
+    def p_value(self):
+        return None if self.test is None else self.test.p_value
+
+    def to_dict(self) -> dict:
+        return {"landmark": self.landmark, "n": self.n, "n_exposed": self.n_exposed,
+                "n_unexposed": self.n_unexposed,
+                "logrank": None if self.test is None else self.test.to_dict(),
+                "median_exposed": None if self.km_exposed is None else self.km_exposed.median.to_dict(),
+                "median_unexposed": None if self.km_unexposed is None else self.km_unexposed.median.to_dict()}
+
+
+def landmark(time, event, exposure_time, *, landmark: float, conf_type: str = "log-log") -> Landmark:
+    """Patients event-free beyond ``landmark``, by exposure at or before it; times from the landmark."""
+    t, e, _ = check_time_event(time, event)
+    x = _exposure(exposure_time, t.size)
+    if not (np.isfinite(landmark) and landmark >= 0):
+        raise InvalidInputError(f"landmark: must be a non-negative time, got {landmark!r}")
+    keep = t > landmark
+    exposed = (np.isfinite(x) & (x <= landmark))[keep].astype(int)
+    tt, ee = t[keep] - landmark, e[keep]
+    km1 = kaplan_meier(tt[exposed == 1], ee[exposed == 1], conf_type=conf_type) if exposed.any() else None
+    km0 = kaplan_meier(tt[exposed == 0], ee[exposed == 0], conf_type=conf_type) if (exposed == 0).any() else None
+    test = None
+    if km0 is not None and km1 is not None and ee.any():
+        lr = logrank(tt, ee, exposed)
+        test = TestResult(lr.statistic, float(lr.df), lr.p_value)
+    return Landmark(float(landmark), int(keep.sum()), int(exposed.sum()), int((exposed == 0).sum()), tt, ee,
+                    exposed, km1, km0, test)

@@ -1,0 +1,60 @@
+"""Time-dependent exposure against R on survival::jasa (tests/reference/timedep.R)."""
+
+import numpy as np
+import pytest
+from golden import arr, assert_close, golden
+
+from ltfu.errors import InvalidInputError
+from ltfu.stats import landmark, mantel_byar, simon_makuch, split_at_event
+
+G = golden("timedep")
+T, E, X = arr(G["time"]), arr(G["event"]), arr(G["exposure"])
+
+
+def test_split_rows_follow_the_rules():
+    s = split_at_event(T, E, X)
+    assert s.n_rows == G["n_rows"]
+    ref = G["split"]
+    np.testing.assert_array_equal(s.id + 1, ref["id"])
+    for field in ("entry", "exit", "event", "exposed"):
+        np.testing.assert_allclose(getattr(s, field), ref[field], err_msg=field)
+
+
+def test_split_by_hand():
+    """Patient 0: exposed at 5, dies at 10 -> (0,5] unexposed no event, (5,10] exposed event.
+    Patient 1: exposed at 7 = its event day -> one row (0,7], unexposed, event (event first).
+    Patient 2: exposed at 0 -> one row (0,4] exposed. Patient 3: never exposed."""
+    s = split_at_event([10, 7, 4, 6], [1, 1, 0, 1], [5, 7, 0, np.nan])
+    assert s.id.tolist() == [0, 0, 1, 2, 3]
+    assert s.entry.tolist() == [0, 5, 0, 0, 0]
+    assert s.exit.tolist() == [5, 10, 7, 4, 6]
+    assert s.event.tolist() == [0, 1, 1, 0, 1]
+    assert s.exposed.tolist() == [0, 1, 0, 1, 0]
+
+
+def test_mantel_byar_is_the_cox_score_test():
+    mb = mantel_byar(T, E, X)
+    assert_close([mb.statistic, np.log(mb.hazard_ratio)], [G["score"], G["coef"][0] if isinstance(G["coef"], list)
+                                                            else G["coef"]])
+    assert_close([mb.hr_lower, mb.hr_upper], G["hr_ci"], rtol=1e-5)
+
+
+def test_simon_makuch_curves_equal_survfit_counting_process():
+    sm = simon_makuch(T, E, X)
+    for km, ref in ((sm.unexposed, G["unexposed"]), (sm.exposed, G["exposed"])):
+        for field in ("time", "n_risk", "survival", "ci_lower", "ci_upper"):
+            assert_close(getattr(km, field), ref[field], what=field)
+
+
+def test_landmark_analysis():
+    ref = G["landmark"]
+    lm = landmark(T, E, X, landmark=ref["day"])
+    assert lm.n == ref["n"] and lm.n_exposed == ref["n_exposed"]
+    assert_close(lm.test.statistic, ref["chisq"])
+
+
+def test_invalid():
+    with pytest.raises(InvalidInputError, match="exposure_time"):
+        split_at_event([1, 2], [1, 0], [1])
+    with pytest.raises(InvalidInputError, match="landmark"):
+        landmark([1, 2], [1, 0], [np.nan, 1], landmark=-1)
