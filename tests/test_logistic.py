@@ -1,0 +1,75 @@
+"""Logistic regression: ML against R glm (tests/reference/logistic.R); Firth against its closed form
+for a 2 x 2 table and against the equations that define it (R's logistf is not packaged for Debian,
+so no R golden is available for Firth)."""
+
+import numpy as np
+import pytest
+from golden import arr, assert_close, golden
+from scipy.stats import chi2
+
+from ltfu.errors import ConvergenceError, InvalidInputError
+from ltfu.stats import logistic
+from ltfu.stats.logistic import _firth_fit, _penalised
+
+G = golden("logistic")
+X = np.column_stack([arr(v) for v in G["X"]])
+Y = arr(G["y"])
+
+
+def test_ml_matches_r_glm():
+    r = logistic(X, Y, method="ml")
+    assert r.method == "ml" and not r.separation
+    assert_close(r.coef, G["coef"], what="coef")
+    assert_close(r.se, G["se"], rtol=1e-5, what="se")
+    assert_close(r.p_value, G["p"], rtol=1e-5, what="p")
+    assert_close([r.intercept], [G["intercept"]])
+    assert_close(r.or_lower, G["or_lower"], rtol=1e-5)
+    assert_close(r.or_upper, G["or_upper"], rtol=1e-5)
+    assert logistic(X, Y).method == "ml"          # auto keeps ML when there is no separation
+
+
+def _table_data(a, b, c, d):
+    """x = 1: a events, b non-events; x = 0: c events, d non-events."""
+    x = np.r_[np.ones(a + b), np.zeros(c + d)]
+    y = np.r_[np.ones(a), np.zeros(b), np.ones(c), np.zeros(d)]
+    return x, y
+
+
+def test_firth_on_a_2x2_table_adds_one_half_to_each_cell():
+    """For the saturated 2 x 2 model, Firth's estimate is the log odds ratio of the table with 1/2 added
+    to every cell: here log((7.5 * 4.5) / (0.5 * 10.5)) even though one cell is empty (separation)."""
+    x, y = _table_data(7, 0, 4, 10)
+    r = logistic(x, y)
+    assert r.method == "firth" and r.separation
+    assert r.coef[0] == pytest.approx(np.log((7.5 * 10.5) / (0.5 * 4.5)), rel=1e-8)
+    assert np.isfinite(r.or_upper[0]) and r.or_lower[0] > 1
+
+
+def test_firth_solves_its_score_equations_and_profile_limits():
+    x, y = _table_data(9, 1, 5, 20)
+    Xd = np.column_stack([np.ones(x.size), x])
+    r = logistic(x, y, method="firth")
+    beta = np.r_[r.intercept, r.coef]
+    pl, score, _ = _penalised(beta, Xd, y)
+    np.testing.assert_allclose(score, 0, atol=1e-7)
+    crit = chi2.ppf(0.95, 1)
+    for limit in (np.log(r.or_lower[0]), np.log(r.or_upper[0])):
+        _, pl_b, _, _ = _firth_fit(Xd, y, fixed=(1, limit), start=beta)
+        assert 2 * (pl - pl_b) == pytest.approx(crit, abs=1e-6)
+    _, pl0, _, _ = _firth_fit(Xd, y, fixed=(1, 0.0), start=beta)
+    assert r.p_value[0] == pytest.approx(chi2.sf(2 * (pl - pl0), 1), rel=1e-9)
+
+
+def test_ml_refuses_separated_data():
+    x, y = _table_data(7, 0, 4, 10)
+    with pytest.raises(ConvergenceError, match="separation"):
+        logistic(x, y, method="ml")
+
+
+def test_invalid():
+    with pytest.raises(InvalidInputError, match="y"):
+        logistic([1.0, 2.0, 3.0], [0, 1, 2])
+    with pytest.raises(InvalidInputError, match="y"):
+        logistic([1.0, 2.0], [1, 1])
+    with pytest.raises(ConvergenceError, match="singular"):
+        logistic(np.column_stack([X[:, 0], X[:, 0]]), Y)
