@@ -9,7 +9,7 @@ from scipy.stats import chi2
 
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats import logistic
-from ltfu.stats.logistic import _firth_fit, _penalised
+from ltfu.stats.logreg import _firth_fit, _penalised
 
 G = golden("logistic")
 X = np.column_stack([arr(v) for v in G["X"]])

@@ -12,19 +12,18 @@ from ltfu.stats._common import Estimate, TestResult
 
 # public name -> submodule that defines it
 _EXPORTS = {
-    # survival core (km.py, logrank.py, cox.py, zph.py)
+    # survival core (km.py, survdiff.py, coxmodel.py, zph.py); no module shares a public name
     "kaplan_meier": "km", "KaplanMeier": "km", "median_follow_up": "km", "FollowUp": "km",
     "rmst": "km", "rmst_difference": "km", "RMST": "km", "RMSTDifference": "km",
-    "logrank": "logrank", "LogRank": "logrank", "logrank_trend": "logrank",
-    "cox": "cox", "CoxResult": "cox", "cox_zph": "zph", "CoxZph": "zph",
-    # exact and association (exact.py, logistic.py)
+    "logrank": "survdiff", "LogRank": "survdiff", "logrank_trend": "survdiff",
+    "cox": "coxmodel", "CoxResult": "coxmodel", "cox_zph": "zph", "CoxZph": "zph",
+    # exact and association (exact.py, logreg.py)
     "binomial_ci": "exact", "fisher_exact": "exact", "FisherResult": "exact",
     "wilcoxon_ranksum": "exact", "WilcoxonResult": "exact",
-    "logistic": "logistic", "LogisticResult": "logistic",
-    # competing risks and time-dependent exposure (competing.py, finegray.py, timedep.py)
+    "logistic": "logreg", "LogisticResult": "logreg",
+    # competing risks and time-dependent exposure (competing.py, timedep.py)
     "cumulative_incidence": "competing", "CumulativeIncidence": "competing",
     "gray_test": "competing", "GrayTest": "competing",
-    "fine_gray": "finegray", "FineGrayResult": "finegray",
     "split_at_event": "timedep", "mantel_byar": "timedep", "simon_makuch": "timedep",
     "landmark": "timedep",
     # resampling (resample.py)

@@ -23,9 +23,9 @@ import numpy as np
 
 from ltfu.errors import InvalidInputError
 from ltfu.stats._common import TestResult, _json_float, as_float_array, check_time_event
-from ltfu.stats.cox import cox
+from ltfu.stats.coxmodel import cox
 from ltfu.stats.km import KaplanMeier, kaplan_meier
-from ltfu.stats.logrank import logrank
+from ltfu.stats.survdiff import logrank
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.stats import chi2, rankdata
 
 from ltfu.stats._common import TestResult, _json_float, check_choice
-from ltfu.stats.cox import CoxResult, _fit_once
+from ltfu.stats.coxmodel import CoxResult, _fit_once
 from ltfu.stats.km import kaplan_meier
 
 

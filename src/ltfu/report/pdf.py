@@ -1,0 +1,88 @@
+"""The PDF report (reportlab): title, synthetic banner, data summary, every section with its tables
+and figures, page numbers.  Text from the data is escaped for reportlab's paragraph markup."""
+
+from __future__ import annotations
+
+import io
+import math
+from xml.sax.saxutils import escape
+
+from ltfu import __version__
+
+
+def _text(v):
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "-" if not math.isfinite(v) else f"{v:g}"
+    return str(v)
+
+
+def render_pdf(results, figures_png: dict, path) -> None:
+    """``figures_png``: name -> (png bytes, width_px, height_px)."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+    from reportlab.lib.units import cm
+    from reportlab.platypus import (Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table,
+                                    TableStyle)
+
+    styles = getSampleStyleSheet()
+    small = ParagraphStyle("small", parent=styles["BodyText"], fontSize=7, leading=8.5)
+    cell = ParagraphStyle("cell", parent=styles["BodyText"], fontSize=6.6, leading=7.8)
+    banner = ParagraphStyle("banner", parent=styles["BodyText"], textColor=colors.white, backColor=colors.HexColor("#b00020"),
+                            alignment=1, fontSize=11, leading=16, borderPadding=4)
+    width = A4[0] - 3 * cm
+    story = []
+    if results.synthetic:
+        story += [Paragraph("SYNTHETIC DEMONSTRATION DATA - not patient data", banner), Spacer(1, 8)]
+    story.append(Paragraph(escape(results.title), styles["Title"]))
+    m = results.meta
+    story.append(Paragraph(escape(f"Source: {m.get('source')} | SHA-256: {m.get('sha256') or '-'} | "
+                                  f"patients: {m.get('n_patients')} | data cut-off: {m.get('data_cutoff') or '-'} | "
+                                  f"ltfu {m.get('ltfu_version')}"), small))
+    if results.warnings:
+        story.append(Spacer(1, 4))
+        story.append(Paragraph(f"<b>Validation warnings ({len(results.warnings)})</b>: " +
+                               escape("; ".join(results.warnings)), small))
+    tables = {t.name: t for t in results.tables}
+    for s in results.sections:
+        story += [Spacer(1, 10), Paragraph(escape(s.title), styles["Heading2"])]
+        for p in s.paragraphs:
+            story.append(Paragraph(escape(p), small))
+        for name in s.tables:
+            t = tables[name]
+            data = [[Paragraph(f"<b>{escape(str(c))}</b>", cell) for c in t.columns]]
+            data += [[Paragraph(escape(_text(v)), cell) for v in row] for row in t.rows]
+            ncol = len(t.columns)
+            first = min(0.34, 1.6 / ncol) * width if ncol > 2 else width * 0.45
+            col_w = [first] + [(width - first) / max(ncol - 1, 1)] * (ncol - 1)
+            tbl = Table(data, colWidths=col_w, repeatRows=1)
+            tbl.setStyle(TableStyle([("LINEBELOW", (0, 0), (-1, 0), 0.8, colors.black),
+                                     ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.HexColor("#dddddd")),
+                                     ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                                     ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f3f6f9"))]))
+            block = [Paragraph(escape(t.title), styles["Heading4"]), tbl]
+            if t.notes:
+                block.append(Paragraph(escape(" ".join(t.notes)), small))
+            story += [KeepTogether(block[:2]) if len(t.rows) < 25 else block[0], *([] if len(t.rows) < 25 else [tbl]),
+                      *block[2:], Spacer(1, 6)]
+        for name in s.figures:
+            png, w_px, h_px = figures_png[name]
+            w = min(width, 16 * cm)
+            h = w * h_px / w_px
+            if h > 22 * cm:
+                h, w = 22 * cm, 22 * cm * w_px / h_px
+            story += [Image(io.BytesIO(png), width=w, height=h), Spacer(1, 6)]
+
+    def footer(canvas, doc):
+        canvas.saveState()
+        canvas.setFont("Helvetica", 7)
+        label = "SYNTHETIC DEMONSTRATION DATA - " if results.synthetic else ""
+        canvas.drawString(1.5 * cm, 1 * cm, f"{label}ltfu {__version__}")
+        canvas.drawRightString(A4[0] - 1.5 * cm, 1 * cm, f"page {doc.page}")
+        canvas.restoreState()
+
+    doc = SimpleDocTemplate(str(path), pagesize=A4, leftMargin=1.5 * cm, rightMargin=1.5 * cm, topMargin=1.5 * cm,
+                            bottomMargin=1.6 * cm, title=results.title, author="ltfu", invariant=1)
+    doc.build(story, onFirstPage=footer, onLaterPages=footer)

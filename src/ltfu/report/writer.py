@@ -1,0 +1,134 @@
+"""Writing a report directory atomically.
+
+Everything is built in a temporary sibling directory ``.<name>.tmp-XXXX`` next to ``out_dir``;
+only when every file is complete is the previous report moved aside (``.<name>.old-XXXX``), the new
+one renamed into place and the old one removed.  A failed or killed run therefore leaves the
+previous report intact (at worst an extra hidden temporary sibling that the next run removes) and
+never a half-written report.  Nothing is written outside ``out_dir`` and its siblings.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value):
+    """CSV cells that a spreadsheet would run as formulas get a leading quote (text cells only)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _csv(table) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([neutralise(str(c)) for c in table.columns])
+    for row in table.rows:
+        w.writerow(["" if v is None else neutralise(v) for v in row])
+    return buf.getvalue()
+
+
+def _results_json(results) -> str:
+    payload = {**results.numbers, "meta": results.meta, "synthetic": results.synthetic,
+               "title": results.title}
+    return json.dumps(payload, sort_keys=True, indent=2, allow_nan=False, default=_plain) + "\n"
+
+
+def _plain(o):
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return None if not np.isfinite(o) else float(o)
+    if isinstance(o, np.ndarray):
+        return [_plain(v) for v in o.tolist()]
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _clean_stale(out_dir: Path):
+    for p in out_dir.parent.glob(f".{out_dir.name}.tmp-*"):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in out_dir.parent.glob(f".{out_dir.name}.old-*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "svg", "png")) -> Path:
+    """Write the report files into ``out_dir`` atomically; return the main file's path."""
+    from ltfu.report.figures import render_figure
+
+    out_dir = Path(out_dir).resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(out_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        fmts = set(formats)
+        svgs, pngs = {}, {}
+        need_fig = fmts & {"html", "pdf", "svg", "png"}
+        if need_fig:
+            import matplotlib.pyplot as plt
+
+            for spec in results.figures:
+                fig = render_figure(spec)
+                w_in, h_in = fig.get_size_inches()
+                buf = io.BytesIO()
+                fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+                svgs[spec.name] = (buf.getvalue(), spec.title, w_in, h_in)
+                buf = io.BytesIO()
+                fig.savefig(buf, format="png", dpi=200, bbox_inches="tight")
+                png = buf.getvalue()
+                import struct
+
+                pw, ph = struct.unpack(">II", png[16:24])
+                pngs[spec.name] = (png, pw, ph)
+                plt.close(fig)
+            if fmts & {"svg", "png"}:
+                (tmp / "figures").mkdir()
+                for name in svgs:
+                    if "svg" in fmts:
+                        (tmp / "figures" / f"{name}.svg").write_bytes(svgs[name][0])
+                    if "png" in fmts:
+                        (tmp / "figures" / f"{name}.png").write_bytes(pngs[name][0])
+        if "csv" in fmts:
+            (tmp / "tables").mkdir()
+            for t in results.tables:
+                (tmp / "tables" / f"{t.name}.csv").write_text(_csv(t), encoding="utf-8")
+        if "json" in fmts:
+            (tmp / "results.json").write_text(_results_json(results), encoding="utf-8")
+        if "html" in fmts:
+            from ltfu.report.html import render_html
+
+            figs = {name: {"svg_b64": base64.b64encode(svg).decode("ascii"), "title": title,
+                           "width": int(w * 96), "height": int(h * 96)}
+                    for name, (svg, title, w, h) in svgs.items()}
+            (tmp / "report.html").write_text(render_html(results, figs), encoding="utf-8")
+        if "pdf" in fmts:
+            from ltfu.report.pdf import render_pdf
+
+            render_pdf(results, pngs, tmp / "report.pdf")
+        old = None
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            os.rmdir(old)
+            os.rename(out_dir, old)
+        os.rename(tmp, out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for name in ("report.html", "report.pdf", "results.json"):
+        if (out_dir / name).exists():
+            return out_dir / name
+    return out_dir

@@ -1,0 +1,103 @@
+"""The command line through a subprocess: exit codes, outputs, and never a traceback."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LTFU = [sys.executable, "-m", "ltfu.cli"]
+
+
+def run(*args, cwd=None):
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([*LTFU, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=300)
+
+
+def assert_no_traceback(proc):
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_help_and_version():
+    p = run("--help")
+    assert p.returncode == 0
+    for cmd in ("schema", "validate", "report", "demo", "endpoints", "simulate"):
+        assert cmd in p.stdout
+    v = run("--version")
+    assert v.returncode == 0 and v.stdout.startswith("ltfu ")
+
+
+@pytest.mark.parametrize("args", [(), ("validate",), ("report", "--formats", "docx", "--demo"),
+                                  ("report", "--cutoff", "31/12/2020", "--demo"),
+                                  ("nonsense",), ("simulate", "--patients", "0", "--out", "x.parquet")])
+def test_usage_errors_exit_2(args, tmp_path):
+    p = run(*args, cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert_no_traceback(p)
+
+
+def test_schema_lists_every_required_field():
+    p = run("schema", "--format", "json")
+    assert p.returncode == 0
+    fields = {f["name"]: f for f in json.loads(p.stdout)}
+    for name in ("patient_id", "infusion_date", "last_contact_date"):
+        assert fields[name]["required"] is True
+    for name in ("death_date", "relapse_date", "allo_hct_date", "best_response", "crs_grade",
+                 "neurotox_grade", "marrow_blasts_pct", "extramedullary"):
+        assert name in fields
+
+
+def test_validate_missing_file_is_a_clear_error(tmp_path):
+    p = run("validate", tmp_path / "nope.csv")
+    assert p.returncode == 1
+    assert "nope.csv" in p.stderr
+    assert_no_traceback(p)
+
+
+def test_validate_lists_every_problem_and_exits_1(tmp_path):
+    f = tmp_path / "bad.csv"
+    f.write_text("patient_id,infusion_date,last_contact_date,crs_grade,death_date\n"
+                 "P1,2016-01-10,2016-05-01,7,\n"
+                 "P1,2016-02-01,2016-01-01,2,\n"
+                 "P3,2016-03-01,2016-09-01,1,2016-02-01\n")
+    before = f.read_bytes()
+    p = run("validate", f, "--format", "json")
+    assert p.returncode == 1
+    problems = json.loads(p.stdout)
+    codes = {q["code"] for q in problems}
+    assert {"DUPLICATE_ID", "OUT_OF_RANGE", "DATE_BEFORE_INFUSION"} <= codes
+    assert f.read_bytes() == before
+    assert_no_traceback(p)
+
+
+def test_demo_validates_clean_and_endpoints_print(tmp_path):
+    out = tmp_path / "demo.csv"
+    p = run("demo", "--out", out)
+    assert p.returncode == 0 and out.exists()
+    assert out.read_text().startswith("# SYNTHETIC")
+    v = run("validate", out)
+    assert v.returncode == 0, v.stdout
+    e = run("endpoints", "--demo")
+    assert e.returncode == 0
+    assert "SYNTHETIC" in e.stdout
+
+
+def test_simulated_registry_validates_without_errors(tmp_path):
+    out = tmp_path / "reg.parquet"
+    assert run("simulate", "--patients", "2000", "--seed", "4", "--out", out).returncode == 0
+    v = run("validate", out, "--format", "json")
+    errors = [q for q in json.loads(v.stdout) if q["severity"] == "error"]
+    assert errors == [] and v.returncode == 0
+
+
+def test_report_on_bad_data_prints_problems_writes_nothing(tmp_path):
+    f = tmp_path / "bad.csv"
+    f.write_text("patient_id,infusion_date\nP1,2016-01-10\n")
+    p = run("report", f, "--out", tmp_path / "out")
+    assert p.returncode == 1
+    assert "MISSING_COLUMN" in p.stderr + p.stdout
+    assert not (tmp_path / "out").exists()
+    assert_no_traceback(p)

@@ -1,0 +1,130 @@
+"""Issue 7, security of outputs: de-identification, byte-identical results, input never modified,
+an interrupted run leaves the previous report intact, and random damage to a valid cohort gives a
+list of problems or a report, nothing else."""
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ltfu.analysis import AnalysisOptions, analyse
+from ltfu.cohort import load, load_cohort, to_cohort, validate
+from ltfu.demo import demo_path
+from ltfu.errors import DataError
+from ltfu.report import write_report
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def ltfu(*args):
+    return subprocess.run([sys.executable, "-m", "ltfu.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def identified_csv(tmp_path_factory):
+    """The demo cohort with realistic-looking ids and a free-text column, as a user file."""
+    d = tmp_path_factory.mktemp("ident")
+    df = pd.read_csv(demo_path(), comment="#", dtype=str)
+    df["patient_id"] = [f"MRN-{884200 + i}-XZ" for i in range(len(df))]
+    df["comment"] = [f"seen by Dr Holloway{i} at Ward 7" for i in range(len(df))]
+    df = df.drop(columns=[c for c in ("synthetic",) if c in df])
+    f = d / "trial.csv"
+    df.to_csv(f, index=False)
+    return f, df
+
+
+def test_deidentified_report_contains_no_id_date_or_free_text(identified_csv, tmp_path):
+    f, df = identified_csv
+    before = sha(f)
+    out = tmp_path / "rep"
+    p = ltfu("report", f, "--out", out, "--deidentify", "--quiet")
+    assert p.returncode == 0, p.stderr
+    assert sha(f) == before
+    date_cols = [c for c in df.columns if c.endswith("_date")]
+    needles = set(df["patient_id"]) | {v for c in date_cols for v in df[c].dropna()} | set(df["comment"])
+    needles |= {f.name}
+    files = [q for q in out.rglob("*") if q.is_file()]
+    assert any(q.suffix == ".html" for q in files) and any(q.suffix == ".pdf" for q in files)
+    for q in files:
+        blob = q.read_bytes()
+        if q.suffix == ".pdf":  # text in a PDF may be compressed: check the extracted text too
+            txt = subprocess.run(["pdftotext", str(q), "-"], capture_output=True).stdout \
+                if shutil_which("pdftotext") else b""
+            blob += txt
+        for needle in needles:
+            assert needle.encode() not in blob, f"{needle!r} found in {q.name}"
+
+
+def shutil_which(name):
+    import shutil
+
+    return shutil.which(name)
+
+
+def test_results_json_is_byte_identical_for_the_same_input(identified_csv, tmp_path):
+    f, _ = identified_csv
+    for k in (1, 2):
+        assert ltfu("report", f, "--out", tmp_path / f"r{k}", "--formats", "json", "--quiet").returncode == 0
+    a = (tmp_path / "r1" / "results.json").read_bytes()
+    b = (tmp_path / "r2" / "results.json").read_bytes()
+    assert a == b
+    json.loads(a)  # strict JSON (no NaN)
+
+
+def test_interrupted_run_leaves_previous_report_intact(identified_csv, tmp_path):
+    f, _ = identified_csv
+    out = tmp_path / "rep"
+    assert ltfu("report", f, "--out", out, "--quiet").returncode == 0
+    snapshot = {q.relative_to(out): sha(q) for q in out.rglob("*") if q.is_file()}
+    for delay in (0.5, 1.5, 3.0):
+        proc = subprocess.Popen([sys.executable, "-m", "ltfu.cli", "report", str(f), "--out", str(out),
+                                 "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        now = {q.relative_to(out): sha(q) for q in out.rglob("*") if q.is_file()}
+        assert now == snapshot, f"report changed after a kill at {delay} s"
+    # leftovers of killed runs are only temporary siblings, never inside the report
+    assert all(not p.name.startswith(out.name) or p == out or ".tmp" in p.name or ".old" in p.name
+               for p in tmp_path.iterdir())
+
+
+MUTATIONS = st.sampled_from(["", "abc", "-5", "999999", "2016-13-45", "01/02/2016", "<script>",
+                             "=1+1", "1,5", "NaN", "yes", "CR", "\u00e9\u00e8", "0", "1e309"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 52), st.integers(0, 40), MUTATIONS), min_size=1, max_size=6))
+def test_random_damage_gives_problems_or_a_cohort(tmp_path, changes):
+    """Any damage to valid data: either validation problems (DataError with every problem listed)
+    or a cohort that the analysis runs on. Never another exception."""
+    df = pd.read_csv(demo_path(), comment="#", dtype=str, keep_default_na=False)
+    for row, col, value in changes:
+        df.iat[row % len(df), col % df.shape[1]] = value
+    f = tmp_path / "mutated.csv"
+    df.to_csv(f, index=False)
+    before = sha(f)
+    try:
+        cohort = load_cohort(f)
+    except DataError as exc:
+        assert exc.problems and all(p.severity in ("error", "warning") for p in exc.problems)
+        assert any(p.severity == "error" for p in exc.problems)
+    else:
+        res = analyse(cohort, AnalysisOptions())
+        assert res.numbers["n_patients"] == len(df)
+    assert sha(f) == before
