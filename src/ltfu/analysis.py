@@ -242,7 +242,7 @@ def _baseline_section(cohort: Cohort, opts: AnalysisOptions):
         else:
             rows.append((label + ": n (%)", "", "", "", _fmt_p(p), "Fisher exact"))
             for i, lv in enumerate(levels):
-                label_lv = f"{float(lv):.0e}" if col == "dose_cells_per_kg" and _is_number(lv) else names[lv]
+                label_lv = _dose_label(lv) if col == "dose_cells_per_kg" and _is_number(lv) else names[lv]
                 rows.append((f"    {label_lv}", *[
                     f"{counts[g][i]} ({100 * counts[g][i] / denom[g]:.0f}%)" if denom[g] else "-"
                     for g in groups], "", ""))
@@ -255,6 +255,11 @@ def _baseline_section(cohort: Cohort, opts: AnalysisOptions):
                          "unknown": int(n["all"] - n["low_burden"] - n["high_burden"])}
     return {"baseline": numbers}, [table], [], Section("baseline", "2. Baseline characteristics",
                                                         tables=("baseline",))
+
+
+def _dose_label(v):
+    mant, exp = f"{float(v):.1e}".split("e")
+    return f"{float(mant):g} x 10^{int(exp)}"
 
 
 def _is_number(v):
@@ -355,7 +360,8 @@ def _safety_section(cohort: Cohort, opts: AnalysisOptions):
         col = "crs_grade" if key == "severe_crs" else "neurotox_grade"
         y = pd.to_numeric(d[col], errors="coerce")
         numbers["association"][key] = {}
-        for name, cols in [(c, [c]) for c in covariates.columns] + [("multivariable", list(covariates.columns))]:
+        multi = [c for c in ("high_burden", "age_per_10y") if c in covariates.columns]
+        for name, cols in [(c, [c]) for c in covariates.columns] + [("multivariable", multi)]:
             X = covariates[cols]
             ok = X.notna().all(axis=1).to_numpy() & y.notna().to_numpy()
             if ok.sum() < 5 or len(set((y[ok] >= 3).tolist())) < 2:
@@ -377,7 +383,9 @@ def _safety_section(cohort: Cohort, opts: AnalysisOptions):
                         "Association of severe toxicity with baseline characteristics (logistic regression)",
                         ("outcome", "model", "term", "odds ratio (95% CI)", "p", "method"), tuple(assoc_rows),
                         notes=("Firth's penalised likelihood is used when ML estimates do not exist "
-                               "(separation).", "age per 10 years; dose per log10 cells/kg.")))
+                               "(separation).", "age per 10 years; dose per log10 cells/kg.",
+                               "The multivariable model has disease burden and age only: with few severe events "
+                               "more terms would over-fit (about 10 events per term).")))
     section = Section("safety", "4. Safety", tables=tuple(t.name for t in tables),
                       figures=tuple(f.name for f in figures))
     return {"safety": numbers}, tables, figures, section
@@ -515,9 +523,8 @@ def _competing(cohort, opts):
             key = f"{'relapse' if cause == 1 else 'nrm'}_{'all' if grp is None else grp + '_burden'}"
             numbers[key] = {f"{m}_months": {"estimate": _num(at.estimate[i]), "lower": _num(at.lower[i]),
                                             "upper": _num(at.upper[i])} for i, m in enumerate(opts.rate_months)}
-            rows.append((cname, glabel, *[_fmt_ci(*(100 * v if v is not None and math.isfinite(v) else None
-                                                    for v in (at.estimate[i], at.lower[i], at.upper[i])),
-                                                 digits=0, missing="-") for i in range(len(times))]))
+            rows.append((cname, glabel, *[_fmt_incidence(at.estimate[i], at.lower[i], at.upper[i])
+                                          for i in range(len(times))]))
             if grp is not None:
                 t, est = res.curve(cause=cause, group=grp)
                 curves.append((f"{cname}, {glabel.lower()}", t, est))
@@ -534,6 +541,16 @@ def _competing(cohort, opts):
     fig = CIFFigure("cif_relapse", "Cumulative incidence of relapse and non-relapse mortality by burden",
                     tuple(curves), test_label=test_label)
     return numbers, [table], [fig] if curves else []
+
+
+def _fmt_incidence(est, lo, hi):
+    """Percent (95% CI); 'NE' past the group's last follow-up, a bare 0 before any event."""
+    if not math.isfinite(est):
+        return "NE (beyond follow-up)"
+    if est == 0:
+        return "0"
+    return _fmt_ci(100 * est, 100 * lo if math.isfinite(lo) else None, 100 * hi if math.isfinite(hi) else None,
+                   digits=0, missing="-")
 
 
 def _transplant(cohort, endpoints, opts):
@@ -564,10 +581,17 @@ def _transplant(cohort, endpoints, opts):
         except (ConvergenceError, InvalidInputError) as exc:
             entry["mantel_byar"] = {"error": str(exc)}
         lm = stats.landmark(t, s, hct, landmark=opts.landmark_days)
-        entry["landmark"] = lm.to_dict()
-        lm_p = getattr(lm, "p_value", None)
-        rows.append((e.label, f"Landmark at day {opts.landmark_days:g}: transplanted vs not", int(lm.n),
-                     "-", _fmt_p(lm_p)))
+        entry["landmark"] = {"landmark_days": lm.landmark, "n": lm.n, "n_exposed": lm.n_exposed,
+                             "n_unexposed": lm.n_unexposed,
+                             "logrank": None if lm.test is None else lm.test.to_dict()}
+        for side, km in (("exposed", lm.km_exposed), ("unexposed", lm.km_unexposed)):
+            if km is not None:
+                med = km.median
+                entry["landmark"][f"median_{side}_months_from_landmark"] = {
+                    "value": _num(_months(med.value)), "lower": _num(_months(med.lower)),
+                    "upper": _num(_months(med.upper))}
+        rows.append((e.label, f"Landmark at day {opts.landmark_days:g}: {lm.n_exposed} transplanted by then vs "
+                     f"{lm.n_unexposed} not (log-rank)", int(lm.n), "-", _fmt_p(lm.p_value)))
         sm = stats.simon_makuch(t, s, hct, conf_type=opts.conf_type, conf_level=opts.conf_level)
         figures.append(KMFigure(f"simon_makuch_{key}", f"{e.label} by subsequent allo-HCT (Simon-Makuch), "
                                 "CR/CRi patients", (("No allo-HCT (yet)", sm.unexposed), ("After allo-HCT", sm.exposed)),
@@ -720,7 +744,7 @@ def _show(v):
     if isinstance(v, (list, tuple)):
         return "(" + ", ".join(_show(x) for x in v) + ")"
     if isinstance(v, float):
-        return f"{v:.1f}"
+        return f"{v:.0f}" if v.is_integer() else f"{v:.1f}"
     return str(v)
 
 

@@ -89,11 +89,14 @@ def render_km(fig_spec: KMFigure):
 def render_cif(spec: CIFFigure):
     plt = _mpl()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    styles = ("-", "--")
-    for i, (label, t, est) in enumerate(spec.curves):
-        cause_i = 0 if label.lower().startswith("relapse") else 1
-        group_i = i // 2 if len(spec.curves) > 2 else i
-        ax.step(np.asarray(t) / DAYS_PER_MONTH, est, where="post", lw=1.6, ls=styles[cause_i % 2],
+    # one colour per group, one line style per cause ("cause, group" labels)
+    causes = list(dict.fromkeys(label.split(", ")[0] for label, _, _ in spec.curves))
+    groups = list(dict.fromkeys(label.split(", ")[-1] for label, _, _ in spec.curves))
+    styles = ("-", "--", ":", "-.")
+    for label, t, est in spec.curves:
+        cause_i = causes.index(label.split(", ")[0])
+        group_i = groups.index(label.split(", ")[-1])
+        ax.step(np.asarray(t) / DAYS_PER_MONTH, est, where="post", lw=1.6, ls=styles[cause_i % len(styles)],
                 color=PALETTE[group_i % len(PALETTE)], label=label)
     ax.set_ylim(0, 1)
     ax.set_xlim(left=0)
@@ -119,6 +122,15 @@ def render_forest(spec: ForestFigure):
                 va="center", fontsize=8)
     ax.axvline(1.0, color="0.4", lw=0.8, ls="--")
     ax.set_xscale("log")
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    lo_all = min(r[2] for r in rows) if rows else 0.5
+    hi_all = max(r[3] for r in rows) if rows else 2.0
+    cands = [0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 10, 20, 50, 100]
+    ticks = [c for c in cands if lo_all / 1.5 <= c <= hi_all * 1.5] or [0.5, 1, 2]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([f"{c:g}" for c in ticks])
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([r[0] for r in rows][::-1])
     ax.set_ylim(-0.7, len(rows) - 0.3)

@@ -46,8 +46,10 @@ def meta_rows(results):
     d = results.numbers.get("defaults", {})
     rows = [("Source file", m.get("source")), ("SHA-256", m.get("sha256") or "-"),
             ("Patients", m.get("n_patients")), ("Data cut-off", m.get("data_cutoff") or "-"),
-            ("ltfu version", m.get("ltfu_version"))]
-    rows += [(k.replace("_", " "), v) for k, v in d.items()]
+            ("ltfu version", m.get("ltfu_version")),
+            ("Defaults", f"{d.get('km_conf_type', '')} Kaplan-Meier CI, {d.get('proportion_ci', '')} proportions, "
+                         f"{d.get('cox_ties', '')} ties, confidence level {d.get('conf_level', '')}; "
+                         "all definitions in section 1")]
     return rows
 
 

@@ -47,7 +47,8 @@ def render_pdf(results, figures_png: dict, path) -> None:
                                escape("; ".join(results.warnings)), small))
     tables = {t.name: t for t in results.tables}
     for s in results.sections:
-        story += [Spacer(1, 10), Paragraph(escape(s.title), styles["Heading2"])]
+        heading = ParagraphStyle("h2k", parent=styles["Heading2"], keepWithNext=1)
+        story += [Spacer(1, 10), Paragraph(escape(s.title), heading)]
         for p in s.paragraphs:
             story.append(Paragraph(escape(p), small))
         for name in s.tables:
