@@ -1,0 +1,28 @@
+"""The PDF report renders to pages (pdftoppm, Debian poppler-utils) and holds every section."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from ltfu.analysis import AnalysisOptions, analyse
+from ltfu.demo import load_demo
+from ltfu.report import write_report
+
+pytestmark = pytest.mark.skipif(shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
+                                reason="poppler-utils (pdftoppm, pdftotext) not installed; .ci/run installs it")
+
+
+def test_pdf_pages_and_sections(tmp_path):
+    results = analyse(load_demo(), AnalysisOptions())
+    out = write_report(results, tmp_path / "rep", formats=("pdf",))
+    pdf = tmp_path / "rep" / "report.pdf"
+    assert out == pdf
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "page")], check=True)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) >= 8
+    assert all(p.stat().st_size > 2000 for p in pages)
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "SYNTHETIC DEMONSTRATION DATA" in text
+    for s in results.sections:
+        assert s.title in text, s.title
