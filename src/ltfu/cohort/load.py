@@ -146,11 +146,21 @@ def _read_csv(blob, path, sheet):
         raise LoadError(f"{path.name}: no header row (only comments or blank lines)")
     delim = "\t" if path.suffix.lower() in (".tsv", ".tab") else _sniff("".join(lines[skip:skip + 20]))
     csv.field_size_limit(sys.maxsize)
-    reader = csv.reader(io.StringIO(body, newline=""), delimiter=delim)
+    reader = csv.reader(io.StringIO(body, newline=""), delimiter=delim, strict=True)
     header, records, rows = None, [], []
     last_line = 0
-    for rec in reader:
+    while True:
         start = skip + last_line + 1
+        try:
+            rec = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            # an unterminated quote would otherwise swallow every following row into one cell
+            problems.append(_problem("UNCLOSED_QUOTE", f"a quoted field is never closed ({exc}); the rows from "
+                                     "here on cannot be read reliably", "close the quote or remove it",
+                                     row=start))
+            break
         last_line = reader.line_num
         if header is None:
             header = [h.strip() for h in rec]
@@ -162,10 +172,11 @@ def _read_csv(blob, path, sheet):
                                      "remove the repeated header rows", severity="warning", row=start))
             continue
         if len(rec) != len(header):
-            problems.append(_problem("ROW_LENGTH", f"{len(rec)} fields where the header has {len(header)}",
-                                     "check for a missing or extra delimiter, an unclosed quote or a "
+            # its values cannot be matched to columns: reported, and left out of further checks
+            problems.append(_problem("ROW_LENGTH", f"{len(rec)} fields where the header has {len(header)}; the "
+                                     "row was not read further", "check for a missing or extra delimiter or a "
                                      "truncated file", row=start, value=f"{len(rec)} fields"))
-            rec = (rec + [""] * len(header))[:len(header)]
+            continue
         records.append(rec)
         rows.append(start)
     if header is None:

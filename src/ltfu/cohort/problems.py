@@ -16,6 +16,8 @@ PROBLEM_CODES = {
     "LATIN1": ("warning", "the file is not UTF-8 and was read as Latin-1", "save the file as UTF-8"),
     "ROW_LENGTH": ("error", "a record has more or fewer fields than the header",
                    "check delimiters, quotes and whether the file is truncated"),
+    "UNCLOSED_QUOTE": ("error", "a quoted CSV field is never closed, so the rest of the file would be one cell",
+                       "close or remove the quote"),
     "REPEATED_HEADER": ("warning", "the header row appears again inside the data (skipped)",
                         "remove the repeated header rows"),
     "DUPLICATE_COLUMN": ("error", "two columns are (or mean) the same field", "keep one of them"),

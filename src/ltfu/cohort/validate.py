@@ -233,7 +233,14 @@ def _check(table, cutoff, burden_threshold, today):
     for c in df.columns:
         if c not in mapping and c not in out.columns:
             out[c] = df[c].to_numpy()
-    _consistency(out, col, cutoff_date is not None or "data_cutoff_date" in canon or "data_cutoff_day" in canon)
+    given = {}
+    for d in DATE_FIELDS[1:]:
+        day = d.replace("_date", "_day")
+        src = d if d in canon else day if day in canon else None
+        given[day] = (np.array([not _is_missing(v) for v in df[canon[src]].tolist()], bool) if src
+                      else np.zeros(n, bool))
+    _consistency(out, col, cutoff_date is not None or "data_cutoff_date" in canon or "data_cutoff_day" in canon,
+                 given)
     thr = float(burden_threshold)
     blasts, emd = out["marrow_blasts_pct"].to_numpy(float), out["extramedullary"]
     emd_true = emd.fillna(False).to_numpy(bool)
@@ -251,7 +258,9 @@ def _check(table, cutoff, burden_threshold, today):
     return col.problems, out, cut
 
 
-def _consistency(out, col: _Collector, has_cutoff: bool):
+def _consistency(out, col: _Collector, has_cutoff: bool, given: dict):
+    """Order and contradiction checks.  Rules about a value being absent use ``given`` (was anything
+    written in the file?), so a date that could not be read does not also count as missing."""
     g = lambda c: out[c].to_numpy(float)  # noqa: E731
     last, death, resp, rel, hct = g("last_contact_day"), g("death_day"), g("response_day"), g("relapse_day"), \
         g("allo_hct_day")
@@ -273,7 +282,7 @@ def _consistency(out, col: _Collector, has_cutoff: bool):
         late = death > last
         out.loc[late, "last_contact_day"] = death[late]
     cr = out["best_response"].isin(["CR", "CRi"]).to_numpy()
-    for i in np.flatnonzero(cr & ~np.isnan(rel) & np.isnan(resp)):
+    for i in np.flatnonzero(cr & given["relapse_day"] & ~given["response_day"]):
         col.add("CR_RELAPSE_NO_RESPONSE_DATE", i, _date_name("response_day", col))
     responded = out["best_response"].isin(["CR", "CRi", "PR"]).to_numpy()
     known = out["best_response"].notna().to_numpy()
@@ -287,7 +296,7 @@ def _consistency(out, col: _Collector, has_cutoff: bool):
     for i in np.flatnonzero(crs_death & np.isnan(death)):
         col.add("CRS_DEATH_NO_DEATH", i, "crs_death", "yes")
     cd19 = out["relapse_cd19"].isin(["positive", "negative"]).to_numpy()
-    for i in np.flatnonzero(cd19 & np.isnan(rel)):
+    for i in np.flatnonzero(cd19 & ~given["relapse_day"]):
         col.add("CD19_WITHOUT_RELAPSE", i, "relapse_cd19", out["relapse_cd19"].iloc[i])
     cutoff = g("data_cutoff_day")
     with np.errstate(invalid="ignore"):
