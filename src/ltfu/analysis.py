@@ -444,6 +444,10 @@ def _survival_section(cohort: Cohort, opts: AnalysisOptions):
     med_rows = []
     kms = {}
     for key, e in endpoints.items():
+        if e.n == 0:
+            numbers[key] = {"definition": e.definition, "label": e.label, "n": 0,
+                            "note": "no patient qualifies for this endpoint"}
+            continue
         burden = _aligned(cohort, e, "burden")
         masks = _group_masks(burden)
         numbers[key] = {"definition": e.definition, "label": e.label}
@@ -470,9 +474,10 @@ def _survival_section(cohort: Cohort, opts: AnalysisOptions):
         else:
             test_label = None
         curves = tuple((lab, kms[(key, g)]) for g, lab in GROUPS[1:] if (key, g) in kms)
-        figures.append(KMFigure(f"km_{key}_burden", f"{e.label} by disease burden", curves,
-                                ylabel=f"{e.label} probability", test_label=test_label,
-                                xlabel="Months since response" if key == "rfs" else "Months since infusion"))
+        if curves:
+            figures.append(KMFigure(f"km_{key}_burden", f"{e.label} by disease burden", curves,
+                                    ylabel=f"{e.label} probability", test_label=test_label,
+                                    xlabel="Months since response" if key == "rfs" else "Months since infusion"))
     figures.insert(0, KMFigure("km_efs_os", "Event-free and overall survival, all patients",
                                (("Event-free survival", kms[("efs", "all")]),
                                 ("Overall survival", kms[("os", "all")])), confidence_bands=True))
@@ -508,6 +513,10 @@ def _competing(cohort, opts):
     numbers = {"definition": e.definition, "n": int(e.n),
                "relapses": int((e.status == 1).sum()), "deaths_in_remission": int((e.status == 2).sum())}
     times = np.asarray(opts.rate_months, float) * DAYS_PER_MONTH
+    if e.n == 0 or not (e.status > 0).any():
+        numbers["note"] = "no CR/CRi patient had a relapse or died in remission: nothing to estimate"
+        return numbers, [Table("cumulative_incidence", "Cumulative incidence of relapse and of death in remission",
+                               ("event", "group"), (), notes=(numbers["note"],))], []
     rows, curves = [], []
     overall = stats.cumulative_incidence(e.time, e.status, conf_level=opts.conf_level)
     known = np.isin(burden.astype(object), ["low", "high"])
@@ -530,10 +539,13 @@ def _competing(cohort, opts):
                 curves.append((f"{cname}, {glabel.lower()}", t, est))
     test_label = None
     if by is not None:
-        gt = stats.gray_test(e.time[known], e.status[known], np.asarray(burden[known], str))
-        numbers["gray_test"] = gt.to_dict()
-        p1 = gt.p_value[list(gt.causes).index(1)] if 1 in list(gt.causes) else None
-        test_label = f"Gray's test (relapse) p = {_fmt_p(p1)}" if p1 is not None else None
+        try:
+            gt = stats.gray_test(e.time[known], e.status[known], np.asarray(burden[known], str))
+            numbers["gray_test"] = gt.to_dict()
+            p1 = gt.p_value[list(gt.causes).index(1)] if 1 in list(gt.causes) else None
+            test_label = f"Gray's test (relapse) p = {_fmt_p(p1)}" if p1 is not None else None
+        except (ConvergenceError, InvalidInputError) as exc:
+            numbers["gray_test"] = {"error": str(exc)}
     table = Table("cumulative_incidence", "Cumulative incidence of relapse and of death in remission "
                   "(competing risks), CR/CRi patients",
                   ("event", "group", *[f"{m} mo, % (95% CI)" for m in opts.rate_months]), tuple(rows),
@@ -580,7 +592,13 @@ def _transplant(cohort, endpoints, opts):
                          _fmt_ci(mb.hazard_ratio, mb.hr_lower, mb.hr_upper, 2), _fmt_p(mb.p_value)))
         except (ConvergenceError, InvalidInputError) as exc:
             entry["mantel_byar"] = {"error": str(exc)}
-        lm = stats.landmark(t, s, hct, landmark=opts.landmark_days)
+        try:
+            lm = stats.landmark(t, s, hct, landmark=opts.landmark_days)
+            sm = stats.simon_makuch(t, s, hct, conf_type=opts.conf_type, conf_level=opts.conf_level)
+        except (ConvergenceError, InvalidInputError) as exc:
+            entry["landmark"] = {"error": str(exc)}
+            numbers[key] = entry
+            continue
         entry["landmark"] = {"landmark_days": lm.landmark, "n": lm.n, "n_exposed": lm.n_exposed,
                              "n_unexposed": lm.n_unexposed,
                              "logrank": None if lm.test is None else lm.test.to_dict()}
@@ -592,7 +610,6 @@ def _transplant(cohort, endpoints, opts):
                     "upper": _num(_months(med.upper))}
         rows.append((e.label, f"Landmark at day {opts.landmark_days:g}: {lm.n_exposed} transplanted by then vs "
                      f"{lm.n_unexposed} not (log-rank)", int(lm.n), "-", _fmt_p(lm.p_value)))
-        sm = stats.simon_makuch(t, s, hct, conf_type=opts.conf_type, conf_level=opts.conf_level)
         figures.append(KMFigure(f"simon_makuch_{key}", f"{e.label} by subsequent allo-HCT (Simon-Makuch), "
                                 "CR/CRi patients", (("No allo-HCT (yet)", sm.unexposed), ("After allo-HCT", sm.exposed)),
                                 ylabel=f"{e.label} probability"))
@@ -620,8 +637,11 @@ def _cox_models(cohort, endpoints, opts):
     numbers, rows, zph_rows, figures = {}, [], [], []
     for key in ("efs", "os"):
         e = endpoints[key]
-        cov = _cox_covariates(d.reindex(np.asarray(e.patient_id)).reset_index(drop=True))
         numbers[key] = {}
+        if e.n == 0 or e.status.sum() == 0:
+            numbers[key]["note"] = "no events: no Cox model"
+            continue
+        cov = _cox_covariates(d.reindex(np.asarray(e.patient_id)).reset_index(drop=True))
         forest = []
         models = [(c, [c]) for c in cov.columns] + [("multivariable", list(cov.columns))]
         for name, cols in models:

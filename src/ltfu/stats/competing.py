@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import chi2, norm
 
-from ltfu.errors import InvalidInputError
+from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import _json_float, as_float_array, check_conf_level, check_groups
 
 
@@ -290,7 +290,11 @@ def gray_test(time, status, group, *, strata=None, rho: float = 0.0) -> GrayTest
             s_k, v_k = _crst(t[order], m_all[order], codes[order], ng, rho)
             s_tot += s_k
             v_tot += v_k
-        stat = float(s_tot @ np.linalg.solve(v_tot, s_tot))
+        try:
+            stat = float(s_tot @ np.linalg.solve(v_tot, s_tot))
+        except np.linalg.LinAlgError:
+            raise ConvergenceError(f"Gray's test for cause {k} is not defined: its variance is singular (e.g. a "
+                                   "group with nobody at risk at the event times)") from None
         stats.append(stat)
         dfs.append(ng - 1)
         ps.append(float(chi2.sf(stat, ng - 1)))

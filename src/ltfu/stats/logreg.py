@@ -82,7 +82,8 @@ def _penalised(beta, X, y):
         raise ConvergenceError("singular information matrix (collinear terms)")
     inv = np.linalg.inv(info)
     h = np.einsum("ij,jk,ik->i", X, inv, X) * w                 # hat values
-    loglik = float(np.sum(y * np.log(p) + (1 - y) * np.log1p(-p)))
+    # log p = -log(1 + e^-eta), log(1 - p) = -log(1 + e^eta): stable when p reaches 0 or 1
+    loglik = float(-np.sum(y * np.logaddexp(0, -eta) + (1 - y) * np.logaddexp(0, eta)))
     score = X.T @ (y - p + h * (0.5 - p))
     return loglik + 0.5 * logdet, score, info
 

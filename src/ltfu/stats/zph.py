@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import chi2, rankdata
 
+from ltfu.errors import ConvergenceError
 from ltfu.stats._common import TestResult, _json_float, check_choice
 from ltfu.stats.coxmodel import CoxResult, _fit_once
 from ltfu.stats.km import kaplan_meier
@@ -62,10 +63,14 @@ def cox_zph(fit: CoxResult, *, transform: str = "km") -> CoxZph:
     imat = np.block([[info, info_g], [info_g.T, info_gg]])
     u = np.r_[np.zeros(p), u_g]
     stat = np.empty(p)
-    for j in range(p):
-        kk = np.r_[np.arange(p), p + j]
-        stat[j] = float(u[kk] @ np.linalg.solve(imat[np.ix_(kk, kk)], u[kk]))
-    glob = float(u @ np.linalg.solve(imat, u))
+    try:
+        for j in range(p):
+            kk = np.r_[np.arange(p), p + j]
+            stat[j] = float(u[kk] @ np.linalg.solve(imat[np.ix_(kk, kk)], u[kk]))
+        glob = float(u @ np.linalg.solve(imat, u))
+    except np.linalg.LinAlgError:
+        raise ConvergenceError("the proportional-hazards test is not defined here: the transformed event "
+                               "times do not vary (e.g. every event at the same time)") from None
     df = np.ones(p)
     return CoxZph(fit.terms, stat, df, chi2.sf(stat, 1), TestResult(glob, float(p), float(chi2.sf(glob, p))),
                   transform)
