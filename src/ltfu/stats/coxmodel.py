@@ -74,30 +74,33 @@ def _design(X, n_expected=None):
 
 
 class _Stratum:
-    """Sorted data of one stratum and the per-event-time structure that does not depend on beta."""
+    """One stratum's rows, sorted once by exit time, and the per-event-time structure that does not
+    depend on beta (so each Newton iteration does no sorting and no gathering)."""
 
-    def __init__(self, idx, entry, exit_, event, ties):
+    def __init__(self, idx, entry, exit_, event, ties, X):
+        idx = idx[np.argsort(exit_[idx], kind="stable")]
         self.idx = idx
+        self.x = X[idx]
         self.exit, self.entry, self.event = exit_[idx], entry[idx], event[idx]
-        self.order_exit = np.argsort(self.exit, kind="stable")
-        self.exit_sorted = self.exit[self.order_exit]
         self.has_entry = np.isfinite(self.entry).any()
         if self.has_entry:
             self.order_entry = np.argsort(self.entry, kind="stable")
             self.entry_sorted = self.entry[self.order_entry]
         dead = self.event == 1
-        self.times, inv = np.unique(self.exit[dead], return_inverse=True)
-        self.dead_rows = np.flatnonzero(dead)
-        self.dead_k = inv                                     # event-time index of each death
-        self.d = np.bincount(inv, minlength=self.times.size).astype(float)
-        # Efron expansion over deaths: the l-th of d tied deaths uses fraction l/d
-        order = np.argsort(inv, kind="stable")
-        rank_in_group = np.empty(inv.size)
-        starts = np.r_[0, np.cumsum(self.d)[:-1]].astype(int)
-        rank_in_group[order] = np.arange(inv.size) - np.repeat(starts, self.d.astype(int))
-        self.frac = rank_in_group / self.d[inv] if ties == "efron" else np.zeros(inv.size)
-        # risk-set index: first sorted exit >= tau, first sorted entry >= tau
-        self.pos_exit = np.searchsorted(self.exit_sorted, self.times, side="left")
+        self.dead_rows = np.flatnonzero(dead)                  # in exit order, so tied deaths are adjacent
+        self.xd = self.x[self.dead_rows]                        # covariates of the deaths, gathered once
+        self.xd_sum = self.xd.sum(axis=0)
+        dead_times = self.exit[self.dead_rows]
+        first = np.r_[True, dead_times[1:] != dead_times[:-1]] if dead_times.size else np.zeros(0, bool)
+        self.times = dead_times[first]
+        self.dead_k = np.cumsum(first) - 1                      # event-time index of each death
+        self.group_start = np.flatnonzero(first)
+        self.d = np.diff(np.r_[self.group_start, dead_times.size]).astype(float)
+        # Efron: the l-th of d tied deaths uses the fraction l/d
+        rank_in_group = np.arange(dead_times.size) - np.repeat(self.group_start, self.d.astype(int))
+        self.frac = rank_in_group / self.d[self.dead_k] if ties == "efron" else np.zeros(dead_times.size)
+        # risk sets {entry < tau <= exit}: first exit >= tau, first sorted entry >= tau
+        self.pos_exit = np.searchsorted(self.exit, self.times, side="left")
         if self.has_entry:
             self.pos_entry = np.searchsorted(self.entry_sorted, self.times, side="left")
         # for each row: event-time indices k with entry < tau_k <= exit, as a half-open range
@@ -108,15 +111,16 @@ class _Stratum:
 
 def _risk_sums(st: _Stratum, w, wx):
     """S0 (K) and S1 (K x p) over the risk sets {entry < tau <= exit} at the event times."""
-    def rev(a, order):
-        s = np.cumsum(a[order][::-1], axis=0)[::-1]
+    def rev(a):
+        s = np.cumsum(a[::-1], axis=0)[::-1]
         return np.concatenate([s, np.zeros((1,) + s.shape[1:])])
 
-    s0 = rev(w, st.order_exit)[st.pos_exit]
-    s1 = rev(wx, st.order_exit)[st.pos_exit]
+    s0 = rev(w)[st.pos_exit]
+    s1 = rev(wx)[st.pos_exit]
     if st.has_entry:
-        s0 = s0 - rev(w, st.order_entry)[st.pos_entry]
-        s1 = s1 - rev(wx, st.order_entry)[st.pos_entry]
+        o = st.order_entry
+        s0 = s0 - rev(w[o])[st.pos_entry]
+        s1 = s1 - rev(wx[o])[st.pos_entry]
     return s0, s1
 
 
@@ -136,16 +140,16 @@ def _fit_once(strata, X, beta, *, want_resid=False, time_weights=None):
     resid = np.zeros_like(X) if want_resid else None
     for si, st in enumerate(strata):
         h = None if time_weights is None else time_weights[si]
-        x = X[st.idx]
+        x, xd = st.x, st.xd
         eta = x @ beta
         shift = eta.max() if eta.size else 0.0
         w = np.exp(eta - shift)
         wx = w[:, None] * x
         s0, s1 = _risk_sums(st, w, wx)
         dr, k = st.dead_rows, st.dead_k
-        a0 = np.bincount(k, weights=w[dr], minlength=st.times.size)
-        a1 = np.zeros((st.times.size, p))
-        np.add.at(a1, k, wx[dr])
+        wd = w[dr]
+        a0 = np.add.reduceat(wd, st.group_start) if dr.size else np.zeros(0)
+        a1 = np.add.reduceat(wd[:, None] * xd, st.group_start, axis=0) if dr.size else np.zeros((0, p))
         # expanded over deaths: S0_l = S0 - f A0, with f = l/d
         f = st.frac
         s0l = s0[k] - f * a0[k]
@@ -161,14 +165,15 @@ def _fit_once(strata, X, beta, *, want_resid=False, time_weights=None):
         if h is not None:
             c1, c2, e0, e1, e2 = c1 * h, c2 * h, e0 * h, e1 * h, e2 * h
         # S0 was summed with weights exp(eta - shift): log S0 = log s0l + shift
-        loglik += float(eta[dr].sum() - np.log(s0l).sum() - shift * dr.size)
+        loglik += float(st.xd_sum @ beta - np.log(s0l).sum() - shift * dr.size)
         sum_means = s1 * c1[:, None] - a1 * c2[:, None]           # sum_l S1_l / S0_l (times h_k)
         hd = 1.0 if h is None else h[k][:, None]
-        U += (hd * x[dr]).sum(axis=0) - sum_means.sum(axis=0)
+        U += (st.xd_sum if h is None else (hd * xd).sum(axis=0)) - sum_means.sum(axis=0)
         # information: sum_k sum_l [S2_l/S0_l - m_l m_l'], S2 terms through per-row cumulation
         C1 = _cumulate(st, c1)
         I += (x * (w * C1)[:, None]).T @ x
-        I -= (x[dr] * (w[dr] * c2[k])[:, None]).T @ x[dr]
+        if st.frac.any():                                         # Efron only: Breslow has c2 = 0
+            I -= (xd * (wd * c2[k])[:, None]).T @ xd
         I -= (s1 * e0[:, None]).T @ s1
         I += (s1 * e1[:, None]).T @ a1 + (a1 * e1[:, None]).T @ s1
         I -= (a1 * e2[:, None]).T @ a1
@@ -177,8 +182,8 @@ def _fit_once(strata, X, beta, *, want_resid=False, time_weights=None):
             M = _cumulate(st, s1 * e0[:, None] - a1 * e1[:, None])  # sum_k sum_l xbar_l / S0_l
             r = -(w[:, None] * (x * C1[:, None] - M))
             g = (s1 * e1[:, None] - a1 * e2[:, None])                # sum_l f xbar_l / S0_l
-            r[dr] += x[dr] - (sum_means / np.maximum(st.d, 1)[:, None])[k]
-            r[dr] += w[dr][:, None] * (x[dr] * c2[k][:, None] - g[k])
+            r[dr] += xd - (sum_means / np.maximum(st.d, 1)[:, None])[k]
+            r[dr] += wd[:, None] * (xd * c2[k][:, None] - g[k])
             resid[st.idx] = r
     return loglik, U, I, resid
 
@@ -198,7 +203,7 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, ties: str = "e
         raise ConvergenceError(f"singular design: {', '.join(const)} is constant")
     means = Xv.mean(axis=0)
     Xc = Xv - means                                   # centred, as R, for numerical stability
-    rank = np.linalg.matrix_rank(Xc)
+    rank = np.linalg.matrix_rank(Xc.T @ Xc / n)                 # p x p: cheap at registry scale
     if rank < p:
         dependent = _dependent_columns(Xc, terms)
         raise ConvergenceError(f"singular design: {', '.join(dependent)} is a linear combination of the other "
@@ -209,7 +214,7 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, ties: str = "e
     else:
         _, codes = check_groups(strata, n, "strata")
         groups = [np.flatnonzero(codes == s) for s in np.unique(codes)]
-    st = [_Stratum(g, entry_arr, t, e, ties) for g in groups]
+    st = [_Stratum(g, entry_arr, t, e, ties, Xc) for g in groups]
     beta = np.zeros(p) if init is None else np.asarray(init, float).copy()
     ll0, U0, I0, _ = _fit_once(st, Xc, np.zeros(p))
     try:
