@@ -202,6 +202,65 @@ def simulate(
     typer.echo(f"Wrote {patients} SYNTHETIC registry patients (not patient data) to {path}")
 
 
+@app.command()
+def adam(
+    adsl: Path = typer.Argument(..., help="ADSL dataset (.xpt, .sas7bdat, .csv, .parquet ...)."),
+    adtte: Path = typer.Argument(..., help="ADTTE dataset."),
+    by: Optional[str] = typer.Option(None, "--by", help="An ADSL variable to compare groups (log-rank)."),
+    param: Optional[list[str]] = typer.Option(None, "--param", help="PARAMCD to analyse (repeatable; default all)."),
+    conf_type: ConfType = typer.Option(ConfType.log_log, help="Kaplan-Meier CI transform (R names)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+):
+    """Analyse CDISC ADaM time-to-event parameters directly (ADSL + ADTTE): Kaplan-Meier per PARAMCD."""
+    import numpy as np
+
+    from ltfu.cohort.adam import load_adam
+    from ltfu.errors import DataError
+    from ltfu.results import DAYS_PER_MONTH
+    from ltfu.stats import kaplan_meier, logrank
+
+    try:
+        data = load_adam(adsl, adtte, params=param or None)
+    except DataError as exc:
+        _print_problems(exc.problems, stream_err=True)
+        _fail(f"{exc.message}: fix the errors above and run again.")
+    if by is not None and by.upper() not in data.covariates.columns:
+        _fail(f"--by {by!r} is not an ADSL variable", code=2)
+    rows = []
+    for code, ep in data.endpoints.items():
+        groups = [("all", np.ones(ep.n, bool))]
+        test = None
+        if by is not None:
+            g = data.covariates[by.upper()].reindex(ep.usubjid).astype(str).to_numpy()
+            groups += [(f"{by.upper()}={v}", g == v) for v in sorted(set(g))]
+            if len(set(g)) > 1:
+                lr = logrank(ep.time, ep.event, g)
+                test = {"statistic": lr.statistic, "df": lr.df, "p_value": lr.p_value}
+        for label, m in groups:
+            km = kaplan_meier(ep.time[m], ep.event[m], conf_type=conf_type.value)
+            med = km.median
+            to_m = lambda v: None if not np.isfinite(v) else v / DAYS_PER_MONTH  # noqa: E731
+            rows.append({"paramcd": code, "param": ep.param, "group": label, "n": int(m.sum()),
+                         "events": int(ep.event[m].sum()), "median_months": to_m(med.value),
+                         "lower_months": to_m(med.lower), "upper_months": to_m(med.upper),
+                         "logrank": test if label == "all" else None})
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(rows, indent=2, allow_nan=False))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"ADaM time-to-event parameters ({len(data.covariates)} subjects in ADSL)")
+    for col in ("PARAMCD", "group", "n", "events", "median, months (95% CI)", "log-rank p"):
+        table.add_column(col)
+    f = lambda v: "NR" if v is None else f"{v:.1f}"  # noqa: E731
+    for r in rows:
+        p = r["logrank"]["p_value"] if r["logrank"] else None
+        table.add_row(r["paramcd"], r["group"], str(r["n"]), str(r["events"]),
+                      f"{f(r['median_months'])} ({f(r['lower_months'])} to {f(r['upper_months'])})",
+                      "" if p is None else f"{p:.3g}")
+    _console().print(table)
+
+
 def _load_cohort(path, use_demo, cutoff, burden_threshold, sheet):
     from ltfu.cohort import load_cohort
     from ltfu.errors import DataError
