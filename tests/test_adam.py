@@ -55,7 +55,7 @@ def test_startdt_adt_derive_aval_and_problems_are_listed(tmp_path):
     adtte = ADTTE.drop(columns=["AVAL", "AVALU"]).assign(STARTDT="2015-01-01", ADT="2015-01-31")
     data = load_adam(*write(tmp_path, adtte=adtte))
     assert data.endpoints["OS"].time[0] == 31.0                   # ADT - STARTDT + 1
-    bad = ADTTE.copy()
+    bad = ADTTE.astype({"CNSR": float})
     bad.loc[0, "USUBJID"] = "S99"
     bad.loc[1, "CNSR"] = 2.5
     bad.loc[2, "AVAL"] = -1

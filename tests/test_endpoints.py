@@ -1,0 +1,94 @@
+"""Endpoint derivation on a hand-made cohort; every expected time and status is worked out by hand in
+the table below (days from infusion; the cut-off is day 400 for everyone)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ltfu import endpoints as ep
+from ltfu.cohort.validate import to_cohort
+
+#  id  best  resp  relapse  hct   death  last   what happens
+#  A   CR    28    -        -     -      500    alive in remission; censored at the cut-off (400)
+#  B   CR    30    200      -     300    300    relapse at 200, dies at 300
+#  C   CRi   27    -        90    150    150    transplant at 90, dies in remission at 150
+#  D   PD    29    -        -     60     60     non-responder, dies at 60
+#  E   NE    -     -        -     10     10     early death before assessment
+#  F   CR    28    450      -     -      480    relapse after the cut-off (ignored): censored at 400
+#  G   CR    25    120      100   -      350    transplant at 100, relapse at 120, alive
+TABLE = pd.DataFrame({
+    "patient_id": list("ABCDEFG"),
+    "best_response": ["CR", "CR", "CRi", "PD", "NE", "CR", "CR"],
+    "response_day": [28, 30, 27, 29, None, 28, 25],
+    "relapse_day": [None, 200, None, None, None, 450, 120],
+    "allo_hct_day": [None, None, 90, None, None, None, 100],
+    "death_day": [None, 300, 150, 60, 10, None, None],
+    "last_contact_day": [500, 300, 150, 60, 10, 480, 350],
+    "data_cutoff_day": [400] * 7,
+})
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return to_cohort(TABLE)
+
+
+def test_overall_survival(cohort):
+    e = ep.overall_survival(cohort)
+    assert e.time.tolist() == [400, 300, 150, 60, 10, 400, 350]
+    assert e.status.tolist() == [0, 1, 1, 1, 1, 0, 0]
+
+
+def test_event_free_survival_day0_rule(cohort):
+    e = ep.event_free_survival(cohort)
+    # D (PD) and E (NE) fail at day 0; B relapses at 200; C dies at 150; G relapses at 120
+    assert e.time.tolist() == [400, 200, 150, 0, 0, 400, 120]
+    assert e.status.tolist() == [0, 1, 1, 1, 1, 0, 1]
+
+
+def test_event_free_survival_assessment_rule(cohort):
+    e = ep.event_free_survival(cohort, nonresponder="assessment")
+    # D fails at its assessment (day 29); E was never assessed: day 0
+    assert e.time.tolist() == [400, 200, 150, 29, 0, 400, 120]
+
+
+def test_event_free_survival_censored_at_transplant(cohort):
+    e = ep.event_free_survival(cohort, censor_at_hct=True)
+    # C censored at its transplant (90) before death; G censored at 100 before relapse
+    assert e.time.tolist() == [400, 200, 90, 0, 0, 400, 100]
+    assert e.status.tolist() == [0, 1, 0, 1, 1, 0, 0]
+
+
+def test_relapse_free_survival_from_response(cohort):
+    e = ep.relapse_free_survival(cohort)
+    assert e.patient_id.tolist() == list("ABCFG")
+    assert e.time.tolist() == [372, 170, 123, 372, 95]        # from each response date
+    assert e.status.tolist() == [0, 1, 1, 0, 1]
+
+
+def test_relapse_with_competing_death(cohort):
+    e = ep.relapse_competing(cohort)
+    assert e.patient_id.tolist() == list("ABCFG")
+    assert e.status.tolist() == [0, 1, 2, 0, 1]               # C: death in remission (cause 2)
+    assert e.time.tolist() == [372, 170, 123, 372, 95]
+    e0 = ep.relapse_competing(cohort, origin="infusion")
+    assert e0.time.tolist() == [400, 200, 150, 400, 120]
+
+
+def test_time_to_transplant(cohort):
+    e = ep.time_to_allo_hct(cohort)
+    assert e.patient_id.tolist() == list("ABCFG")
+    assert e.status.tolist() == [0, 2, 1, 0, 1]               # B relapsed first (competing)
+    assert e.time.tolist() == [400, 200, 90, 400, 100]
+
+
+def test_follow_up(cohort):
+    e = ep.follow_up(cohort)
+    assert e.time.tolist() == [400, 300, 150, 60, 10, 400, 350]
+    assert e.status.tolist() == [0, 1, 1, 1, 1, 0, 0]
+
+
+def test_endpoint_summary_has_no_patient_rows(cohort):
+    d = ep.overall_survival(cohort).to_dict()
+    assert d["n"] == 7 and d["events"] == {"1": 4}
+    assert "A" not in str(d)
