@@ -109,6 +109,13 @@ def test_lifelines_median_lacks_r_midpoint_rule_ltfu_follows_r():
     assert SurvfuncRight(t, e).quantile(0.5) == 6.0
 
 
+def test_negative_zero_is_day_zero():
+    """-0.0 has its sign bit set; the one-sort KM must still treat it as time 0."""
+    km = kaplan_meier(np.array([1.0, -0.0, 2.0, 0.0]), [1, 1, 0, 0])
+    assert km.time.tolist() == [0.0, 1.0, 2.0]
+    assert km.n_event.tolist() == [1, 1, 0] and km.n_risk.tolist() == [4, 2, 1]
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(time=[1, -2], event=[1, 0]), "time"),
     (dict(time=[1, np.nan], event=[1, 0]), "time"),

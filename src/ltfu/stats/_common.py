@@ -72,7 +72,7 @@ def check_time_event(time, event, *, entry=None, event_name: str = "event"):
 
     Returns ``(time, event, entry)`` as float, int8 and float (or ``None``) arrays.
     """
-    t = as_float_array(time, "time")
+    t = as_float_array(time, "time") + 0.0          # + 0.0 turns -0.0 into 0.0 (KM sorts bit patterns)
     if (t < 0).any():
         raise InvalidInputError(f"time: negative values (first at index {int(np.flatnonzero(t < 0)[0])})")
     e = as_float_array(event, event_name)
