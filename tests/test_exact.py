@@ -75,3 +75,13 @@ def test_wilcoxon_matches_r(case):
 def test_invalid(call, match):
     with pytest.raises(InvalidInputError, match=match):
         call()
+
+
+def test_tables_too_large_to_enumerate_fail_fast():
+    """A registry-sized 2 x 3 table has ~1e9 tables with its margins: refused at once, not enumerated."""
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(InvalidInputError, match="chi-square"):
+        fisher_exact([[3000, 2500, 1200], [2800, 2600, 1300]])
+    assert time.perf_counter() - start < 5      # a guard against enumerating, not a speed benchmark

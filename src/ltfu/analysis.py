@@ -23,6 +23,7 @@ from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.results import (BarFigure, CIFFigure, ForestFigure, KMFigure, Results, Section,
                           SwimmerFigure, Table)
 
+SWIMMER_MAX = 100      # a lane per patient is readable up to about this many patients
 GROUPS = (("all", "All patients"), ("low_burden", "Low burden"), ("high_burden", "High burden"))
 COMPLETE_RESPONSE = ("CR", "CRi")
 
@@ -116,15 +117,28 @@ def _fmt_prop(d):
             f"{100 * d['upper']:.0f})")
 
 
+EXACT_MAX_N = 2000   # above this many patients, Pearson's chi-square replaces Fisher's exact test
+
+
 def _fisher_p(table):
+    """p-value of the association in a groups x categories table: Fisher's exact test, or Pearson's
+    chi-square (no continuity correction) for large samples or tables too large to enumerate."""
+    return _assoc_test(table)[0]
+
+
+def _assoc_test(table):
     table = np.asarray(table, dtype=int)
     table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
     if table.ndim != 2 or min(table.shape) < 2:
-        return None
-    try:
-        return _num(stats.fisher_exact(table).p_value)
-    except InvalidInputError:
-        return None
+        return None, None
+    if table.sum() <= EXACT_MAX_N:
+        try:
+            return _num(stats.fisher_exact(table, odds_ratio=False).p_value), "Fisher exact"
+        except InvalidInputError:
+            pass
+    from scipy.stats import chi2_contingency
+
+    return _num(chi2_contingency(table, correction=False).pvalue), "Pearson chi-square"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -231,16 +245,16 @@ def _baseline_section(cohort: Cohort, opts: AnalysisOptions):
             table = [[counts[g][0], denom[g] - counts[g][0]] for g in ("low_burden", "high_burden")]
         else:
             table = [counts[g] for g in ("low_burden", "high_burden")]
-        p = _fisher_p(table)
+        p, test = _assoc_test(table)
         numbers[col] = {g: {"n": denom[g], "counts": {names[lv]: counts[g][i] for i, lv in enumerate(levels)}}
                         for g in groups}
-        numbers[col]["p_value"], numbers[col]["test"] = p, "Fisher exact"
+        numbers[col]["p_value"], numbers[col]["test"] = p, test
         if kind == "binary":
             rows.append((label + ": n (%)", *[
                 f"{counts[g][0]} ({100 * counts[g][0] / denom[g]:.0f}%)" if denom[g] else "-" for g in groups],
-                _fmt_p(p), "Fisher exact"))
+                _fmt_p(p), test or ""))
         else:
-            rows.append((label + ": n (%)", "", "", "", _fmt_p(p), "Fisher exact"))
+            rows.append((label + ": n (%)", "", "", "", _fmt_p(p), test or ""))
             for i, lv in enumerate(levels):
                 label_lv = _dose_label(lv) if col == "dose_cells_per_kg" and _is_number(lv) else names[lv]
                 rows.append((f"    {label_lv}", *[
@@ -299,8 +313,10 @@ def _response_section(cohort: Cohort, opts: AnalysisOptions):
     numbers["complete_remission"].update(numbers["complete_remission"]["all"])
     numbers["n_evaluable"] = int(evaluable.sum())
     table = Table("response", "Response: rates with exact (Clopper-Pearson) 95% confidence intervals",
-                  ("response", "All", "Low burden", "High burden", "p (Fisher)"), tuple(rows),
-                  notes=("n/N (%; 95% CI). Patients without an assessment count as non-responders.",))
+                  ("response", "All", "Low burden", "High burden", "p"), tuple(rows),
+                  notes=("n/N (%; 95% CI). Patients without an assessment count as non-responders.",
+                         f"p: low vs high burden, Fisher's exact test (Pearson chi-square above {EXACT_MAX_N} "
+                         "patients)."))
     return {"response": numbers}, [table], [], Section("response", "3. Response", tables=("response",))
 
 
@@ -353,7 +369,9 @@ def _safety_section(cohort: Cohort, opts: AnalysisOptions):
         rows.append((label, *[_fmt_prop(e[g]) for g, _ in GROUPS], _fmt_p(e["p_value"])))
     rows.append(("Deaths attributed to CRS", str(numbers["crs_deaths"]), "", "", ""))
     tables.append(Table("safety", "Toxicity rates with exact 95% confidence intervals",
-                        ("event", "All", "Low burden", "High burden", "p (Fisher)"), tuple(rows)))
+                        ("event", "All", "Low burden", "High burden", "p"), tuple(rows),
+                        notes=(f"p: low vs high burden, Fisher's exact test (Pearson chi-square above {EXACT_MAX_N} "
+                               "patients).",)))
     assoc_rows, numbers["association"] = [], {}
     covariates = _toxicity_covariates(d)
     for key, label in (("severe_crs", "Severe CRS"), ("severe_neurotox", "Severe neurotoxicity")):
@@ -498,7 +516,8 @@ def _survival_section(cohort: Cohort, opts: AnalysisOptions):
     numbers["cox"] = cox_numbers
     tables += cox_tables
     figures += cox_figures
-    figures.append(_swimmer(cohort, opts))
+    if cohort.n <= SWIMMER_MAX:
+        figures.append(_swimmer(cohort, opts))
     section = Section("survival", "6. Survival", tables=tuple(t.name for t in tables),
                       figures=tuple(f.name for f in figures),
                       paragraphs=(f"Event-free survival: {endpoints['efs'].definition}",

@@ -24,7 +24,7 @@ from scipy.special import gammaln
 from ltfu.errors import InvalidInputError
 from ltfu.stats._common import Estimate, _json_float, as_float_array, check_choice, check_conf_level
 
-MAX_TABLES = 5_000_000
+MAX_TABLES = 2_000_000
 
 
 def binomial_ci(x, n, *, method: str = "exact", conf_level: float = 0.95) -> Estimate:
@@ -92,13 +92,17 @@ def _check_table(table) -> np.ndarray:
     return t.astype(np.int64)
 
 
-def fisher_exact(table, *, alternative: str = "two-sided", conf_level: float = 0.95) -> FisherResult:
-    """Fisher's exact test; for 2 x 2 also the conditional MLE odds ratio and its exact CI."""
+def fisher_exact(table, *, alternative: str = "two-sided", conf_level: float = 0.95,
+                 odds_ratio: bool = True) -> FisherResult:
+    """Fisher's exact test; for 2 x 2 also the conditional MLE odds ratio and its exact CI
+    (``odds_ratio=False`` skips them when only the p-value is wanted)."""
     t = _check_table(table)
     check_choice(alternative, "alternative", ("two-sided", "less", "greater"))
     conf_level = check_conf_level(conf_level)
     if t.shape == (2, 2):
         p = stats.fisher_exact(t, alternative=alternative).pvalue
+        if not odds_ratio:
+            return FisherResult(float(p), None, None, t, alternative)
         res = stats.contingency.odds_ratio(t, kind="conditional")
         ci = res.confidence_interval(confidence_level=conf_level, alternative=alternative)
         return FisherResult(float(p), float(res.statistic), Estimate(float(res.statistic), float(ci.low),
@@ -119,6 +123,12 @@ def _fisher_rxc(t: np.ndarray) -> float:
         t = t.T
     rows, cols = t.sum(axis=1), t.sum(axis=0)
     n = int(t.sum())
+    bound = 1.0                       # tables to visit, at most: choices for each free column
+    for c in cols[:-1]:
+        bound *= float(np.prod(np.minimum(rows[:-1], c) + 1))
+    if bound > MAX_TABLES:
+        raise InvalidInputError(f"table: up to {bound:.2g} tables share its margins, too many for the exact test "
+                                f"(limit {MAX_TABLES:,}); use a chi-square test at this sample size")
     const = gammaln(rows + 1).sum() + gammaln(cols + 1).sum() - gammaln(n + 1)
     obs = const - gammaln(t + 1).sum()
     limit = obs + np.log1p(1e-7)
@@ -132,9 +142,6 @@ def _fisher_rxc(t: np.ndarray) -> float:
         if j == ncol - 1:            # the last column is forced by the remaining row totals
             lp = logp - lf[remaining].sum()
             count += 1
-            if count > MAX_TABLES:
-                raise InvalidInputError(f"table: more than {MAX_TABLES:,} tables share its margins; too large "
-                                        "for the exact test (collapse categories)")
             if lp <= limit:
                 total += np.exp(lp - obs)
             return
