@@ -2,6 +2,7 @@
 dates are read without guessing."""
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -141,3 +142,18 @@ def test_ambiguous_date_is_a_problem_not_a_guess():
     out, issues = parse_dates(["01/03/2016", "2016-02-30", "soon"], order=None)
     assert np.isnat(out).all()
     assert [(i, c) for i, c, _ in issues] == [(0, "AMBIGUOUS_DATE"), (1, "BAD_DATE"), (2, "BAD_DATE")]
+
+
+def test_sas7bdat_fixture():
+    """tests/fixtures/cohort.sas7bdat was written by haven (tests/fixtures/make_sas7bdat.R): SAS dates
+    arrive as dates and CDISC names map to the data model."""
+    path = Path(__file__).parent / "fixtures" / "cohort.sas7bdat"
+    before = path.read_bytes()
+    cohort = load_cohort(path)
+    d = cohort.data
+    assert d["patient_id"].tolist() == ["A1", "A2", "A3"]
+    assert d["last_contact_day"].tolist() == [365.0, 162.0, 323.0]
+    assert d["death_day"].fillna(-1).tolist() == [-1, 162.0, -1]
+    assert d["burden"].tolist() == ["low", "high", "high"]
+    assert [w.code for w in cohort.warnings] == ["NO_CUTOFF"]
+    assert path.read_bytes() == before
