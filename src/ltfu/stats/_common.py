@@ -96,6 +96,29 @@ def check_time_event(time, event, *, entry=None, event_name: str = "event"):
     return t, e.astype(np.int8), en
 
 
+def design_matrix(X, n: int | None = None, name: str = "X"):
+    """(terms, 2-D float array) from an array or DataFrame (duck-typed: its ``columns`` become the
+    terms, else x1, x2, ...); a 1-D array is one covariate.  Checks shape, rows and finiteness."""
+    if hasattr(X, "columns"):
+        terms = tuple(str(c) for c in X.columns)
+        values = np.asarray(X, dtype=float)
+    else:
+        try:
+            values = np.asarray(X, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"{name}: values must be numeric ({exc})") from None
+        if values.ndim == 1:
+            values = values[:, None]
+        terms = tuple(f"x{i + 1}" for i in range(values.shape[1])) if values.ndim == 2 else ()
+    if values.ndim != 2 or values.shape[1] == 0:
+        raise InvalidInputError(f"{name}: must be a 2-D array or DataFrame with at least one column")
+    if n is not None and values.shape[0] != n:
+        raise InvalidInputError(f"{name}: {values.shape[0]} rows but time has {n}")
+    if not np.isfinite(values).all():
+        raise InvalidInputError(f"{name}: contains NaN or infinite values (drop incomplete rows first)")
+    return terms, values
+
+
 def check_conf_level(conf_level: float) -> float:
     if not (isinstance(conf_level, (int, float)) and 0 < conf_level < 1):
         raise InvalidInputError(f"conf_level: must be strictly between 0 and 1, got {conf_level!r}")

@@ -20,7 +20,8 @@ import numpy as np
 from scipy.stats import chi2, norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import TestResult, _json_float, as_float_array, check_choice, check_conf_level, check_groups, check_time_event
+from ltfu.stats._common import (TestResult, _json_float, check_choice, check_conf_level, check_groups,
+                                check_time_event, design_matrix)
 
 
 @dataclass(frozen=True)
@@ -53,24 +54,6 @@ class CoxResult:
                 "score_test": self.score_test.to_dict(), "wald_test": self.wald_test.to_dict(),
                 "lr_test": self.lr_test.to_dict(), "n": self.n, "n_events": self.n_events,
                 "iterations": self.iterations, "ties": self.ties, "conf_level": self.conf_level}
-
-
-def _design(X, n_expected=None):
-    if hasattr(X, "columns"):
-        terms = tuple(str(c) for c in X.columns)
-        values = np.asarray(X, dtype=float)
-    else:
-        values = np.asarray(X, dtype=float)
-        if values.ndim == 1:
-            values = values[:, None]
-        terms = tuple(f"x{i + 1}" for i in range(values.shape[1]))
-    if values.ndim != 2 or values.shape[1] == 0:
-        raise InvalidInputError("X: must be a 2-D array or DataFrame with at least one column")
-    if n_expected is not None and values.shape[0] != n_expected:
-        raise InvalidInputError(f"X: {values.shape[0]} rows but time has {n_expected}")
-    if not np.isfinite(values).all():
-        raise InvalidInputError("X: contains NaN or infinite values (drop incomplete rows first)")
-    return terms, values
 
 
 class _Stratum:
@@ -192,7 +175,7 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, ties: str = "e
         conf_level: float = 0.95, init=None, max_iter: int = 30, eps: float = 1e-9) -> CoxResult:
     """Fit a Cox model; see the module docstring. Raises ConvergenceError naming the problem term."""
     t, e, en = check_time_event(time, event, entry=entry)
-    terms, Xv = _design(X, t.size)
+    terms, Xv = design_matrix(X, t.size)
     check_choice(ties, "ties", ("efron", "breslow"))
     conf_level = check_conf_level(conf_level)
     n, p = Xv.shape

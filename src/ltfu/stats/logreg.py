@@ -20,7 +20,7 @@ from scipy.optimize import brentq
 from scipy.stats import chi2, norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import _json_float, check_choice, check_conf_level
+from ltfu.stats._common import _json_float, check_choice, check_conf_level, design_matrix
 
 
 @dataclass(frozen=True)
@@ -51,19 +51,8 @@ class LogisticResult:
 
 
 def _design(X, y):
-    if hasattr(X, "columns"):
-        terms = tuple(str(c) for c in X.columns)
-        Xv = np.asarray(X, dtype=float)
-    else:
-        Xv = np.asarray(X, dtype=float)
-        if Xv.ndim == 1:
-            Xv = Xv[:, None]
-        terms = tuple(f"x{i + 1}" for i in range(Xv.shape[1]))
     yv = np.asarray(y, dtype=float)
-    if Xv.ndim != 2 or Xv.shape[0] != yv.size:
-        raise InvalidInputError(f"X: {Xv.shape[0] if Xv.ndim == 2 else '?'} rows but y has {yv.size}")
-    if not np.isfinite(Xv).all():
-        raise InvalidInputError("X: contains NaN or infinite values")
+    terms, Xv = design_matrix(X, yv.size)
     if not np.isin(yv, (0.0, 1.0)).all():
         raise InvalidInputError("y: must be 0 or 1")
     if yv.min() == yv.max():
