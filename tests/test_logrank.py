@@ -49,6 +49,22 @@ def test_two_patients_by_hand():
     assert lr.expected.tolist() == [0.5, 0.5]
 
 
+def test_group_absent_from_a_stratum():
+    """Group c appears only in stratum 2: stratum 1 contributes to a and b only (checked against the
+    sum of the two strata's separate tests' observed and expected counts)."""
+    t = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9.0])
+    e = np.array([1, 1, 0, 1, 1, 1, 0, 1, 1])
+    g = np.array(["a", "b", "a", "b", "a", "c", "b", "c", "a"])
+    s = np.array([1, 1, 1, 1, 2, 2, 2, 2, 2])
+    lr = logrank(t, e, g, strata=s)
+    one = logrank(t[s == 1], e[s == 1], g[s == 1])
+    two = logrank(t[s == 2], e[s == 2], g[s == 2])
+    np.testing.assert_allclose(lr.observed, [one.observed[0] + two.observed[0], one.observed[1] + two.observed[1],
+                                             two.observed[2]])
+    np.testing.assert_allclose(lr.expected, [one.expected[0] + two.expected[0], one.expected[1] + two.expected[1],
+                                             two.expected[2]])
+
+
 def test_invalid():
     with pytest.raises(InvalidInputError, match="group"):
         logrank([1, 2, 3], [1, 0, 1], ["a", "a", "a"])
