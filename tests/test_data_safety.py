@@ -4,25 +4,21 @@ list of problems or a report, nothing else."""
 
 import hashlib
 import json
-import os
-import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ltfu.analysis import AnalysisOptions, analyse
-from ltfu.cohort import load, load_cohort, to_cohort, validate
+from ltfu.cohort import load_cohort
 from ltfu.demo import demo_path
 from ltfu.errors import DataError
-from ltfu.report import write_report
 
 
 def sha(path: Path) -> str:

@@ -1,7 +1,6 @@
 """Endpoint derivation on a hand-made cohort; every expected time and status is worked out by hand in
 the table below (days from infusion; the cut-off is day 400 for everyone)."""
 
-import numpy as np
 import pandas as pd
 import pytest
 

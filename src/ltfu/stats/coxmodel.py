@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import chi2, norm
 
-from ltfu.errors import ConvergenceError, InvalidInputError
+from ltfu.errors import ConvergenceError
 from ltfu.stats._common import (TestResult, _json_float, check_choice, check_conf_level, check_groups,
                                 check_time_event, design_matrix)
 
