@@ -21,9 +21,10 @@ _EXPORTS = {
     "binomial_ci": "exact", "fisher_exact": "exact", "FisherResult": "exact",
     "wilcoxon_ranksum": "exact", "WilcoxonResult": "exact",
     "logistic": "logreg", "LogisticResult": "logreg",
-    # competing risks and time-dependent exposure (competing.py, timedep.py)
+    # competing risks and time-dependent exposure (competing.py, finegray.py, timedep.py)
     "cumulative_incidence": "competing", "CumulativeIncidence": "competing",
     "gray_test": "competing", "GrayTest": "competing",
+    "fine_gray": "finegray", "FineGrayResult": "finegray",
     "split_at_event": "timedep", "mantel_byar": "timedep", "simon_makuch": "timedep",
     "landmark": "timedep",
     # resampling (resample.py)
