@@ -565,13 +565,30 @@ def _competing(cohort, opts):
             test_label = f"Gray's test (relapse) p = {_fmt_p(p1)}" if p1 is not None else None
         except (ConvergenceError, InvalidInputError) as exc:
             numbers["gray_test"] = {"error": str(exc)}
+    fg_rows = []
+    if by is not None:
+        high = (np.asarray(burden[known]) == "high").astype(float)
+        for cause, cname in ((1, "Relapse"), (2, "Death in remission")):
+            key = "fine_gray_relapse" if cause == 1 else "fine_gray_nrm"
+            try:
+                fg = stats.fine_gray(high, e.time[known], e.status[known], cause=cause, conf_level=opts.conf_level)
+            except (ConvergenceError, InvalidInputError) as exc:
+                numbers[key] = {"error": str(exc)}
+                continue
+            numbers[key] = fg.to_dict()
+            fg_rows.append((cname, "high vs low burden", _fmt_ci(fg.shr[0], fg.shr_lower[0], fg.shr_upper[0], 2),
+                            _fmt_p(fg.p_value[0]), f"n={fg.n}"))
+    fg_table = Table("fine_gray", "Fine-Gray subdistribution hazard ratios, CR/CRi patients",
+                     ("event", "comparison", "SHR (95% CI)", "p", "n"), tuple(fg_rows),
+                     notes=("Fine-Gray model as R cmprsk::crr (sandwich variance with the correction for the "
+                            "estimated censoring distribution).",))
     table = Table("cumulative_incidence", "Cumulative incidence of relapse and of death in remission "
                   "(competing risks), CR/CRi patients",
                   ("event", "group", *[f"{m} mo, % (95% CI)" for m in opts.rate_months]), tuple(rows),
                   notes=(e.definition, "Aalen-Johansen estimates; variance as R cmprsk::cuminc."))
     fig = CIFFigure("cif_relapse", "Cumulative incidence of relapse and non-relapse mortality by burden",
                     tuple(curves), test_label=test_label)
-    return numbers, [table], [fig] if curves else []
+    return numbers, [table, fg_table], [fig] if curves else []
 
 
 def _fmt_incidence(est, lo, hi):
