@@ -103,7 +103,7 @@ MUTATIONS = st.sampled_from(["", "abc", "-5", "999999", "2016-13-45", "01/02/201
                              "=1+1", "1,5", "NaN", "yes", "CR", "\u00e9\u00e8", "0", "1e309"])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(0, 52), st.integers(0, 40), MUTATIONS), min_size=1, max_size=6))
 def test_random_damage_gives_problems_or_a_cohort(tmp_path, changes):

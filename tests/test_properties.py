@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import naive
 from ltfu.stats import (binomial_ci, cox, cumulative_incidence, kaplan_meier, logrank)
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
