@@ -72,6 +72,14 @@ def test_validate_lists_every_problem_and_exits_1(tmp_path):
     assert_no_traceback(p)
 
 
+def test_validate_lists_each_reading_problem_once(tmp_path):
+    f = tmp_path / "short.csv"
+    f.write_text("patient_id,infusion_date,last_contact_date\n"
+                 "P1,2020-01-01,2020-02-01\nP2,2020-01-01\nP3,2020-01-01,2020-03-01\n")
+    problems = json.loads(run("validate", f, "--format", "json").stdout)
+    assert [(q["code"], q["row"]) for q in problems if q["code"] == "ROW_LENGTH"] == [("ROW_LENGTH", 3)]
+
+
 def test_demo_validates_clean_and_endpoints_print(tmp_path):
     out = tmp_path / "demo.csv"
     p = run("demo", "--out", out)

@@ -141,8 +141,8 @@ def validate(
     from ltfu.cohort import load, validate as run_validation
 
     table = load(path, sheet=sheet)
-    problems = [*table.problems, *run_validation(table, cutoff=_parse_cutoff(cutoff),
-                                                 burden_threshold=burden_threshold)]
+    # validation's list already begins with the problems met while reading the file
+    problems = run_validation(table, cutoff=_parse_cutoff(cutoff), burden_threshold=burden_threshold)
     _print_problems(problems, fmt=fmt.value)
     if any(p.severity == "error" for p in problems):
         raise typer.Exit(1)
