@@ -11,12 +11,16 @@ from __future__ import annotations
 from ltfu.cohort.load import RawTable, load
 from ltfu.cohort.model import Cohort
 from ltfu.cohort.problems import PROBLEM_CODES, Problem
+from ltfu.cohort.schema import is_model_column
 from ltfu.cohort.validate import to_cohort, validate
 
 __all__ = ["Cohort", "PROBLEM_CODES", "Problem", "RawTable", "load", "load_cohort", "to_cohort", "validate"]
 
 
 def load_cohort(path, *, sheet=None, cutoff=None, burden_threshold: float = 5.0, synthetic: bool = False):
-    """Load, validate and type a patient table; raises DataError listing every problem."""
-    return to_cohort(load(path, sheet=sheet), cutoff=cutoff, burden_threshold=burden_threshold,
+    """Load, validate and type a patient table; raises DataError listing every problem.
+
+    Only the data model's columns are read (other columns of a wide registry export are skipped).
+    """
+    return to_cohort(load(path, sheet=sheet, columns=is_model_column), cutoff=cutoff, burden_threshold=burden_threshold,
                      synthetic=synthetic)

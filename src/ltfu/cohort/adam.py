@@ -72,6 +72,8 @@ def _typed(df):
     """Columns whose every value reads as a number become numeric (CSV ADSL arrives as text)."""
     out = df.copy()
     for c in out.columns:
+        if isinstance(out[c].dtype, pd.StringDtype):     # the fast CSV reader's text: plain objects here
+            out[c] = out[c].astype(object)
         if c == "USUBJID" or out[c].dtype != object:
             continue
         num = pd.to_numeric(out[c].replace("", None), errors="coerce")

@@ -8,6 +8,13 @@ about a readable file becomes a ``Problem`` in ``RawTable.problems``.
 Row numbers: CSV/TSV the physical line where the record starts (line 1 is the first line of the
 file, comment lines included); Excel the sheet's row number; Parquet and SAS the record number
 counted from 1.
+
+Large files: CSV is first read by pyarrow's multi-threaded reader, every column as text.  That
+path is taken only when it provably gives the same table as the careful line-by-line reader (UTF-8,
+one record per physical line, no blank or repeated-header rows, no short or long rows); anything
+else falls back to the careful reader, which reports such lines.  ``columns`` projects: only the
+file columns it selects are read (CSV and Parquet skip the others entirely), while the header is
+kept whole so that column-level checks still see every name.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ltfu.cohort.problems import Problem
@@ -29,22 +37,27 @@ FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".tab": "csv", ".xlsx": 
            ".parquet": "parquet", ".pq": "parquet", ".sas7bdat": "sas7bdat", ".xpt": "xpt"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RawTable:
     data: pd.DataFrame
-    row_numbers: tuple
+    row_numbers: np.ndarray            # row i of ``data`` is this row (or line) of the file
     source: str
     sha256: str
     format: str
     problems: tuple = field(default_factory=tuple)
+    header: tuple = ()                 # every column of the file, also those not read (projection)
 
 
 def _problem(code, message, fix, *, severity="error", row=None, field=None, value=None):
     return Problem(code, severity, row, None, field, value, message, fix)
 
 
-def load(path, *, sheet: str | None = None) -> RawTable:
-    """Read a patient table; never modifies the file. Raises LoadError if it cannot be read."""
+def load(path, *, sheet: str | None = None, columns=None) -> RawTable:
+    """Read a patient table; never modifies the file. Raises LoadError if it cannot be read.
+
+    ``columns``: None reads every column; otherwise a predicate on a (stripped) column name, or a
+    collection of names, choosing the columns to read.
+    """
     path = Path(path)
     if not path.exists():
         raise LoadError(f"{path}: no such file")
@@ -58,21 +71,32 @@ def load(path, *, sheet: str | None = None) -> RawTable:
         blob = path.read_bytes()
     except OSError as exc:
         raise LoadError(f"{path}: cannot be read ({exc.strerror})") from None
-    if not blob.strip():
+    if not blob or blob.isspace():
         raise LoadError(f"{path.name}: the file is empty")
     digest = hashlib.sha256(blob).hexdigest()
+    keep = _selector(columns)
     reader = {"csv": _read_csv, "xlsx": _read_xlsx, "parquet": _read_parquet,
               "sas7bdat": _read_sas, "xpt": _read_sas}[fmt]
     try:
-        df, rows, problems = reader(blob, path, sheet)
+        df, rows, problems, header = reader(blob, path, sheet, keep)
     except LoadError:
         raise
     except Exception as exc:  # a corrupt binary file: say so, without a traceback
         raise LoadError(f"{path.name}: cannot be read as {fmt} ({type(exc).__name__}: "
                         f"{str(exc)[:200]})") from None
+    if keep is not None:                # readers that could not project: drop the columns now
+        df = df.iloc[:, [i for i, c in enumerate(df.columns) if keep(str(c).strip())]]
     df, dup_problems = _unique_columns(df)
+    rows = np.asarray(rows, dtype=np.int64)
     problems = [*problems, *dup_problems, *_long_cells(df, rows)]
-    return RawTable(df, tuple(rows), str(path), digest, fmt, tuple(problems))
+    return RawTable(df, rows, str(path), digest, fmt, tuple(problems), tuple(str(h).strip() for h in header))
+
+
+def _selector(columns):
+    if columns is None or callable(columns):
+        return columns
+    wanted = {str(c) for c in columns}
+    return lambda name: name in wanted
 
 
 def _unique_columns(df):
@@ -97,10 +121,13 @@ def _long_cells(df, rows):
     problems = []
     for col in df.columns:
         s = df[col]
-        if s.dtype != object:
+        if isinstance(s.dtype, pd.StringDtype):
+            lengths = s.str.len().fillna(0).astype(np.int64)
+        elif s.dtype == object:
+            lengths = s.map(lambda v: len(v) if isinstance(v, str) else 0)
+        else:
             continue
-        lengths = s.map(lambda v: len(v) if isinstance(v, str) else 0)
-        for i in lengths.index[lengths > MAX_CELL]:
+        for i in lengths.index[lengths.to_numpy() > MAX_CELL]:
             problems.append(_problem("CELL_TOO_LONG", f"a cell of {lengths[i]:,} characters",
                                      f"cells are limited to {MAX_CELL:,} characters; check the export",
                                      row=rows[i], field=col))
@@ -135,7 +162,98 @@ def _sniff(sample: str) -> str:
         return best if counts[best] else ","
 
 
-def _read_csv(blob, path, sheet):
+def _skip_comments(blob: bytes):
+    """(number of leading comment or blank lines, byte offset of the header line)."""
+    skip = offset = 0
+    while offset < len(blob):
+        end = blob.find(b"\n", offset)
+        end = len(blob) if end < 0 else end + 1
+        line = blob[offset:end]
+        if skip == 0 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
+        if not (line.lstrip().startswith(b"#") or not line.strip()):
+            break
+        skip += 1
+        offset = end
+    return skip, offset
+
+
+def _read_csv(blob, path, sheet, keep):
+    fast = _read_csv_fast(blob, path, keep)
+    if fast is not None:
+        return fast
+    df, rows, problems = _read_csv_careful(blob, path)
+    return df, rows, problems, tuple(df.columns)
+
+
+def _read_csv_fast(blob, path, keep):
+    """pyarrow's reader, when it gives exactly the careful reader's table; else None."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    if b"\x00" in blob:
+        return None                     # binary: the careful reader refuses it with the reason
+    if blob.count(b"\r") != blob.count(b"\r\n"):
+        return None                     # a bare carriage return ends a line for the careful reader
+    skip, start = _skip_comments(blob)
+    if blob.startswith(b"\xef\xbb\xbf", start):
+        start += 3
+    first_end = blob.find(b"\n", start, start + (1 << 16))
+    if first_end < 0:
+        return None
+    try:
+        head = blob[start:first_end].rstrip(b"\r").decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    sample = blob[start:start + (1 << 16)].decode("utf-8", errors="ignore")
+    delim = "\t" if path.suffix.lower() in (".tsv", ".tab") else _sniff("".join(sample.splitlines(True)[:20]))
+    if '"' in head:
+        return None
+    names = [h.strip() for h in head.split(delim)]
+    if len(set(names)) != len(names) or "" in names:
+        return None
+    chosen = [n for n in names if keep is None or keep(n)]
+    try:
+        table = pcsv.read_csv(
+            pa.py_buffer(blob)[start:],
+            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+            parse_options=pcsv.ParseOptions(delimiter=delim, quote_char='"', double_quote=True,
+                                            escape_char=False, newlines_in_values=True,
+                                            ignore_empty_lines=True),
+            convert_options=pcsv.ConvertOptions(column_types={n: pa.large_string() for n in names},
+                                                strings_can_be_null=False, quoted_strings_can_be_null=False,
+                                                include_columns=chosen or names[:1]))
+    except (pa.ArrowException, ValueError):
+        return None     # short or long rows, an unclosed quote, not UTF-8: the careful reader says where
+    n_lines = blob.count(b"\n", start) + (0 if blob.endswith(b"\n") else 1)
+    if table.num_rows != n_lines - 1:   # blank lines or a quoted line break: row numbers need the careful reader
+        return None
+    df = table.to_pandas(types_mapper=_string_dtype)
+    if len(df) and chosen:
+        # rows the careful reader skips (and reports): every cell blank, or the header again.
+        # Only rows whose first cell is blank or its column name can be such rows.
+        first = df[chosen[0]].str.strip()
+        candidates = np.flatnonzero(((first == "") | (first == chosen[0])).to_numpy(bool))
+        if candidates.size:
+            cells = df.iloc[candidates][chosen].apply(lambda s: s.str.strip())
+            if ((cells == "").all(axis=1).any()
+                    or (cells == pd.Series(chosen, index=chosen)).all(axis=1).any()):
+                return None
+    if not chosen:
+        df = df.iloc[:, :0]
+    rows = np.arange(skip + 2, skip + 2 + len(df), dtype=np.int64)
+    return df, rows, [], tuple(names)
+
+
+def _string_dtype(arrow_type):
+    import pyarrow as pa
+
+    if arrow_type in (pa.string(), pa.large_string()):
+        return pd.StringDtype("pyarrow")
+    return None
+
+
+def _read_csv_careful(blob, path):
     text, problems = _decode(blob, path.name)
     lines = text.splitlines(keepends=True)
     skip = 0
@@ -188,7 +306,7 @@ def _read_csv(blob, path, sheet):
 # ----------------------------------------------------------------------------------------------
 # Excel
 
-def _read_xlsx(blob, path, sheet):
+def _read_xlsx(blob, path, sheet, keep):
     import warnings
 
     import openpyxl
@@ -235,22 +353,31 @@ def _read_xlsx(blob, path, sheet):
         rows.append(row[0].row)
     if header is None:
         raise LoadError(f"{path.name}: sheet {ws.title!r} is empty")
-    return pd.DataFrame(records, columns=header, dtype=object), rows, problems
+    return pd.DataFrame(records, columns=header, dtype=object), rows, problems, tuple(header)
 
 
 # ----------------------------------------------------------------------------------------------
 # Parquet, SAS
 
-def _read_parquet(blob, path, sheet):
+def _read_parquet(blob, path, sheet, keep):
     import pyarrow.parquet as pq
 
-    df = pq.read_table(io.BytesIO(blob)).to_pandas()
-    return df, list(range(1, len(df) + 1)), []
+    file = pq.ParquetFile(io.BytesIO(blob))
+    header = tuple(file.schema_arrow.names)
+    stripped = [str(h).strip() for h in header]
+    chosen = None
+    if keep is not None and len(set(header)) == len(header):
+        chosen = [h for h, s in zip(header, stripped) if keep(s)]
+    df = file.read(columns=chosen).to_pandas(types_mapper=_string_dtype)
+    return df, np.arange(1, len(df) + 1), [], header
 
 
-def _read_sas(blob, path, sheet):
+def _read_sas(blob, path, sheet, keep):
     import pyreadstat
 
     reader = pyreadstat.read_sas7bdat if path.suffix.lower() == ".sas7bdat" else pyreadstat.read_xport
-    df, _meta = reader(str(path))
-    return df, list(range(1, len(df) + 1)), []
+    _, meta = reader(str(path), metadataonly=True)
+    header = tuple(meta.column_names)
+    chosen = None if keep is None else [h for h in header if keep(str(h).strip())] or None
+    df, _meta = reader(str(path), usecols=chosen)
+    return df, np.arange(1, len(df) + 1), [], header

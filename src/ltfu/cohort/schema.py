@@ -136,3 +136,11 @@ def resolve_columns(columns):
         taken.add(canon)
         mapping[col] = canon
     return mapping, duplicates, unknown
+
+
+def is_model_column(name) -> bool:
+    """Whether a file column is read for the analysis: a data-model field (any alias, any *_day
+    form) or the demonstration cohort's ``synthetic`` marker.  Other columns are not read at all
+    when a report or endpoints are computed (column projection)."""
+    key = _norm(name)
+    return key in _LOOKUP or key == "synthetic"

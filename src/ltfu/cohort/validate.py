@@ -34,6 +34,7 @@ _SYNONYMS = {
     "best_response": {"cr": "CR", "cri": "CRi", "pr": "PR", "sd": "SD", "pd": "PD", "nr": "NR", "ne": "NE",
                       "crh": "CRi", "mlfs": "PR"},
 }
+_MISSING_TOKENS = ("", "NA", "N/A", "NAN", "NULL", "NONE", ".")
 _NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -44,7 +45,7 @@ class _Collector:
 
     def add(self, code, idx=None, field=None, value=None, message=None, fix=None, severity=None):
         sev, meaning, todo = PROBLEM_CODES[code]
-        row = None if idx is None else self.rows[idx]
+        row = None if idx is None else int(self.rows[idx])
         pid = None if idx is None else self.ids[idx]
         col = self.names.get(field, field)
         self.problems.append(Problem(code, severity or sev, row, pid, col, value,
@@ -56,73 +57,148 @@ def _is_missing(v) -> bool:
         return True
     if isinstance(v, float) and np.isnan(v):
         return True
-    return isinstance(v, str) and v.strip().upper() in ("", "NA", "N/A", "NAN", "NULL", "NONE", ".")
+    return isinstance(v, str) and v.strip().upper() in _MISSING_TOKENS
+
+
+def _distinct(series):
+    """``(codes, values)`` with ``values[codes[i]]`` the value of row i.
+
+    Every rule below is a function of one cell's value, so it is applied once per distinct value
+    (a registry column has a few thousand) and spread back to the rows; the answers are those of a
+    loop over every cell.  Missing values (None, NaN, NA) share the last slot, as ``None``.  A
+    column mixing Python types (Excel) is not factorised, because 1, 1.0 and True hash alike.
+    """
+    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
+        values = series.tolist()
+        return np.arange(len(values)), values
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    values = [*(uniques.tolist() if hasattr(uniques, "tolist") else list(uniques)), None]
+    codes = np.where(codes < 0, len(values) - 1, codes)
+    return codes, values
+
+
+def _rows_of(codes, flagged):
+    """Rows, in file order, whose distinct value is among ``flagged`` (indices into values)."""
+    if not flagged:
+        return np.empty(0, np.int64)
+    mark = np.zeros(int(codes.max(initial=0)) + 1, bool)
+    mark[list(flagged)] = True
+    return np.flatnonzero(mark[codes])
+
+
+def _missing_mask(series):
+    codes, values = _distinct(series)
+    return np.array([_is_missing(v) for v in values], bool)[codes]
+
+
+def _number(v, f, integer):
+    """(number or nan, problem or None) for one cell; problem = (code, value, message, fix)."""
+    if _is_missing(v):
+        return np.nan, None
+    if isinstance(v, (bool, np.bool_)):
+        return np.nan, ("BAD_NUMBER", v, None, None)
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        x = float(v)
+    else:
+        s = str(v).strip()
+        if not _NUM.match(s):
+            hint = "use a dot as the decimal mark" if re.match(r"^[+-]?[0-9]+,[0-9]+$", s) else None
+            return np.nan, ("BAD_NUMBER", s, None, hint)
+        x = float(s)
+    if not np.isfinite(x):
+        return np.nan, ("BAD_NUMBER", v, None, None)
+    if integer and not float(x).is_integer():
+        return np.nan, ("BAD_NUMBER", v, "a whole number is expected", None)
+    if (f.low is not None and x < f.low) or (f.high is not None and x > f.high):
+        return np.nan, ("OUT_OF_RANGE", v, f"outside {f.low:g} to {f.high:g}", None)
+    return x, None
 
 
 def _numbers(series, name, col: _Collector, *, integer=False):
     """Floats (nan = missing) from a raw column, with BAD_NUMBER/OUT_OF_RANGE problems."""
     f = FIELD_BY_NAME[name]
-    out = np.full(len(series), np.nan)
-    for i, v in enumerate(series.tolist()):
-        if _is_missing(v):
-            continue
-        if isinstance(v, bool):
-            col.add("BAD_NUMBER", i, name, v)
-            continue
-        if isinstance(v, (int, float, np.integer, np.floating)):
-            x = float(v)
-        else:
-            s = str(v).strip()
-            if not _NUM.match(s):
-                hint = ("use a dot as the decimal mark" if re.match(r"^[+-]?\d+,\d+$", s) else None)
-                col.add("BAD_NUMBER", i, name, s, fix=hint)
-                continue
-            x = float(s)
-        if not np.isfinite(x):
-            col.add("BAD_NUMBER", i, name, v)
-            continue
-        if integer and not float(x).is_integer():
-            col.add("BAD_NUMBER", i, name, v, message="a whole number is expected")
-            continue
-        if (f.low is not None and x < f.low) or (f.high is not None and x > f.high):
-            col.add("OUT_OF_RANGE", i, name, v, message=f"outside {f.low:g} to {f.high:g}")
-            continue
-        out[i] = x
-    return out
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        # a typed numeric column (Parquet, SAS): the same rules as _number, on the whole array
+        x = series.to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            infinite = np.isinf(x)
+            fraction = ~np.isnan(x) & ~infinite & (x != np.floor(x)) if integer else np.zeros(len(x), bool)
+            outside = ~np.isnan(x) & ~infinite & ~fraction & (
+                (x < (f.low if f.low is not None else -np.inf)) | (x > (f.high if f.high is not None else np.inf)))
+        for i in np.flatnonzero(infinite | fraction | outside):
+            v = series.iloc[i]
+            if infinite[i]:
+                col.add("BAD_NUMBER", i, name, v)
+            elif fraction[i]:
+                col.add("BAD_NUMBER", i, name, v, message="a whole number is expected")
+            else:
+                col.add("OUT_OF_RANGE", i, name, v, message=f"outside {f.low:g} to {f.high:g}")
+        x = x.copy()
+        x[infinite | fraction | outside] = np.nan
+        return x
+    codes, values = _distinct(series)
+    results = [_number(v, f, integer) for v in values]
+    bad = {k for k, (_, p) in enumerate(results) if p is not None}
+    for i in _rows_of(codes, bad):
+        code, value, message, fix = results[codes[i]][1]
+        col.add(code, i, name, value, message=message, fix=fix)
+    return np.array([x for x, _ in results], float)[codes]
+
+
+def _code(v, table, allowed):
+    if _is_missing(v):
+        return None
+    key = str(v).strip().lower()
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        key = str(int(v))
+    return (table or {}).get(key) or allowed.get(key)
 
 
 def _codes(series, name, col: _Collector):
+    """The canonical code of each cell (None if missing or unreadable, with BAD_CODE) as objects."""
     f = FIELD_BY_NAME[name]
     table = _SYNONYMS.get(name) or (_SYNONYMS["yesno"] if f.type == "yesno" else None)
     allowed = {a.lower(): a for a in f.allowed}
-    out = []
-    for i, v in enumerate(series.tolist()):
-        if _is_missing(v):
-            out.append(None)
-            continue
-        key = str(v).strip().lower()
-        if isinstance(v, (float, np.floating)) and float(v).is_integer():
-            key = str(int(v))
-        value = (table or {}).get(key) or allowed.get(key)
-        if value is None:
-            col.add("BAD_CODE", i, name, v, message=f"allowed: {', '.join(f.allowed)}")
-        out.append(value)
-    return out
+    codes, values = _distinct(series)
+    mapped = [_code(v, table, allowed) for v in values]
+    bad = {k for k, (v, m) in enumerate(zip(values, mapped)) if m is None and not _is_missing(v)}
+    for i in _rows_of(codes, bad):
+        col.add("BAD_CODE", i, name, values[codes[i]], message=f"allowed: {', '.join(f.allowed)}")
+    return np.array(mapped, dtype=object)[codes]
+
+
+_PLAIN_ASCII = r"[!-~]([ -~]*[!-~])?"    # printable ASCII, no space at either end
 
 
 def _text(series):
-    return [None if _is_missing(v) else str(v).strip() for v in series.tolist()]
+    """Each cell stripped, None where missing (the rule of ``_is_missing``)."""
+    if isinstance(series.dtype, pd.StringDtype):
+        # Patient ids are all distinct, so the per-distinct-value loop would visit every row.  A cell
+        # of printable ASCII without surrounding spaces is its own stripped form and is missing only
+        # if it is one of the tokens: decided for the whole column at once; only the others go
+        # through the per-value rule (tests compare both on arbitrary text).
+        plain = series.str.fullmatch(_PLAIN_ASCII).fillna(False).to_numpy(bool)
+        out = series.to_numpy(dtype=object, na_value=None)
+        out[plain & series.str.upper().isin(_MISSING_TOKENS).to_numpy(bool)] = None
+        rest = np.flatnonzero(~plain)
+        out[rest] = [None if _is_missing(v) else str(v).strip() for v in out[rest]] if rest.size else []
+        return out
+    codes, values = _distinct(series)
+    return np.array([None if _is_missing(v) else str(v).strip() for v in values], dtype=object)[codes]
 
 
 def _check(table, cutoff, burden_threshold, today):
     if isinstance(table, RawTable):
-        df, rows, load_problems = table.data, list(table.row_numbers), list(table.problems)
+        df, rows, load_problems = table.data, table.row_numbers, list(table.problems)
+        header = table.header or tuple(df.columns)
     else:
-        df, rows, load_problems = table.reset_index(drop=True), list(range(2, len(table) + 2)), []
+        df, rows, load_problems = table.reset_index(drop=True), np.arange(2, len(table) + 2), []
+        header = tuple(df.columns)
     mapping, duplicates, unknown = resolve_columns(df.columns)
+    if set(header) != set(df.columns):   # projected: the column-level warnings still see every column
+        _, _, unknown = resolve_columns(header)
     canon = {v: k for k, v in mapping.items()}                 # canonical -> file column name
-    ids_raw = df[canon["patient_id"]].tolist() if "patient_id" in canon else [None] * len(df)
-    ids = [None if _is_missing(v) else str(v).strip() for v in ids_raw]
+    ids = _text(df[canon["patient_id"]]) if "patient_id" in canon else np.full(len(df), None, dtype=object)
     col = _Collector(rows, ids, canon)
     col.problems.extend(load_problems)
     for orig, c in duplicates:
@@ -147,26 +223,32 @@ def _check(table, cutoff, burden_threshold, today):
     out = pd.DataFrame(index=range(n))
     out["patient_id"] = ids
     if "patient_id" in canon:
-        for i in range(n):
-            if ids[i] is None:
-                col.add("MISSING_VALUE", i, "patient_id")
-        s = pd.Series(ids)
+        s = pd.Series(ids, dtype=object)
+        for i in np.flatnonzero(s.isna().to_numpy()):
+            col.add("MISSING_VALUE", i, "patient_id")
         dup = s.notna() & s.duplicated(keep=False)
         for i in np.flatnonzero(dup.to_numpy()):
             col.add("DUPLICATE_ID", i, "patient_id", ids[i])
     # dates -> days since infusion
-    date_cols = [canon[d] for d in DATE_FIELDS if d in canon]
-    evidence = [v for c in date_cols for v in df[c].tolist() if isinstance(v, str)]
+    distinct = {d: _distinct(df[canon[d]]) for d in DATE_FIELDS
+                if d in canon and not pd.api.types.is_datetime64_any_dtype(df[canon[d]])}
+    evidence = [v for _, values in distinct.values() for v in values if isinstance(v, str)]
     day_first, month_first = order_evidence(evidence)
     order = "conflict" if day_first and month_first else "dmy" if day_first else "mdy" if month_first else None
     dates = {}
     for d in DATE_FIELDS:
         if d not in canon:
             continue
-        parsed, issues = parse_dates(df[canon[d]], order=order)
-        raw = df[canon[d]].tolist()
-        for i, code, msg in issues:
-            col.add(code, i, d, raw[i], message=msg)
+        if d in distinct:                # each distinct value parsed once, then spread to its rows
+            codes, values = distinct[d]
+            parsed_values, issues = parse_dates(values, order=order)
+            parsed = parsed_values[codes]
+            found = {k: (code, msg) for k, code, msg in issues}
+            for i in _rows_of(codes, found):
+                code, msg = found[codes[i]]
+                col.add(code, i, d, values[codes[i]], message=msg)
+        else:
+            parsed, _ = parse_dates(df[canon[d]], order=order)
         future = parsed > np.datetime64(today)
         for i in np.flatnonzero(future):
             col.add("FUTURE_DATE", i, d, str(parsed[i]))
@@ -174,10 +256,8 @@ def _check(table, cutoff, burden_threshold, today):
         dates[d] = parsed
     if "infusion_date" in dates:
         inf = dates["infusion_date"]
-        raw = df[canon["infusion_date"]].tolist()
-        for i in np.flatnonzero(np.isnat(inf)):
-            if _is_missing(raw[i]):
-                col.add("MISSING_VALUE", i, "infusion_date")
+        for i in np.flatnonzero(np.isnat(inf) & _missing_mask(df[canon["infusion_date"]])):
+            col.add("MISSING_VALUE", i, "infusion_date")
         out["infusion_date"] = pd.to_datetime(inf)
     else:
         inf = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
@@ -208,25 +288,25 @@ def _check(table, cutoff, burden_threshold, today):
         out["data_cutoff_day"] = cd
     if "last_contact_date" in canon or "last_contact_day" in canon:
         src = "last_contact_date" if "last_contact_date" in canon else "last_contact_day"
-        raw = df[canon[src]].tolist()
-        for i in np.flatnonzero(np.isnan(out["last_contact_day"].to_numpy())):
-            if _is_missing(raw[i]):
-                col.add("MISSING_VALUE", i, src)
+        for i in np.flatnonzero(np.isnan(out["last_contact_day"].to_numpy()) & _missing_mask(df[canon[src]])):
+            col.add("MISSING_VALUE", i, src)
     # disease, toxicity, baseline
     for name in ("best_response", "mrd_negative", "relapse_cd19", "sex"):
         out[name] = _codes(df[canon[name]], name, col) if name in canon else None
     for name in ("extramedullary", "crs_death", "ph_positive", "prior_allo_hct", "prior_blinatumomab",
                  "prior_inotuzumab"):
         if name in canon:
-            out[name] = pd.array([None if v is None else v == "yes" for v in _codes(df[canon[name]], name, col)],
-                                 dtype="boolean")
+            codes = _codes(df[canon[name]], name, col)
+            flag = pd.array(codes == "yes", dtype="boolean")
+            flag[pd.isna(codes)] = pd.NA
+            out[name] = flag
         else:
             out[name] = pd.array([None] * n, dtype="boolean")
     for name in ("marrow_blasts_pct", "age", "dose_cells_per_kg"):
         out[name] = _numbers(df[canon[name]], name, col) if name in canon else np.nan
     for name in ("crs_grade", "neurotox_grade", "prior_lines"):
         vals = _numbers(df[canon[name]], name, col, integer=True) if name in canon else np.full(n, np.nan)
-        out[name] = pd.array([None if np.isnan(v) else int(v) for v in vals], dtype="Int64")
+        out[name] = pd.array(vals, dtype="Float64").astype("Int64")
     for name in ("crs_scale", "neurotox_scale", "conditioning", "centre"):
         out[name] = _text(df[canon[name]]) if name in canon else None
     # extra columns are kept as read (usable as covariates)
@@ -237,8 +317,7 @@ def _check(table, cutoff, burden_threshold, today):
     for d in DATE_FIELDS[1:]:
         day = d.replace("_date", "_day")
         src = d if d in canon else day if day in canon else None
-        given[day] = (np.array([not _is_missing(v) for v in df[canon[src]].tolist()], bool) if src
-                      else np.zeros(n, bool))
+        given[day] = ~_missing_mask(df[canon[src]]) if src else np.zeros(n, bool)
     _consistency(out, col, cutoff_date is not None or "data_cutoff_date" in canon or "data_cutoff_day" in canon,
                  given)
     thr = float(burden_threshold)

@@ -1,0 +1,171 @@
+"""Registry-scale reading (issue 8): the fast paths must give exactly what the careful paths give.
+
+* CSV: pyarrow's reader is used only when it yields the careful line-by-line reader's table; on
+  every corpus file and on random CSV text, it either declines or agrees cell for cell.
+* Validation applies each rule once per distinct value, and typed numeric columns and plain ASCII
+  text are checked on whole arrays: compared here with the per-cell rules on arbitrary values.
+* The same damaged registry as typed Parquet and as CSV text gives the same problems.
+* Column projection reads only the model's columns but still warns about every file column.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ltfu.cohort import load, load_cohort, validate
+from ltfu.cohort.load import _read_csv_careful, _read_csv_fast
+from ltfu.cohort.schema import FIELD_BY_NAME, is_model_column
+from ltfu.cohort.validate import _Collector, _is_missing, _number, _numbers, _text
+from ltfu.cohort.problems import PROBLEM_CODES, truncate
+from ltfu.cohort.validate import to_cohort
+from ltfu.demo import demo_path
+from ltfu.simulate import simulate
+
+CORPUS = Path(__file__).parent / "bad_inputs"
+MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
+SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+def _as_cells(df):
+    return [[None if (v is None or v is pd.NA) else str(v) for v in row] for row in df.astype(object).values.tolist()]
+
+
+def _same_table(path: Path):
+    """None if the fast reader declines; else asserts it equals the careful reader and returns True."""
+    blob = path.read_bytes()
+    fast = _read_csv_fast(blob, path, None)
+    if fast is None:
+        return None
+    df_fast, rows_fast, problems_fast, header = fast
+    df_slow, rows_slow, problems_slow = _read_csv_careful(blob, path)
+    assert problems_fast == [] and problems_slow == [], path.name
+    assert list(df_fast.columns) == list(df_slow.columns) == list(header), path.name
+    assert _as_cells(df_fast) == _as_cells(df_slow), path.name
+    assert list(rows_fast) == list(rows_slow), path.name
+    return True
+
+
+def test_fast_csv_reader_agrees_or_declines_on_every_corpus_file():
+    texts = [c for c in MANIFEST if Path(c["file"]).suffix in (".csv", ".tsv", ".txt")
+             and (CORPUS / "files" / c["file"]).exists()]
+    taken = {c["file"]: _same_table(CORPUS / "files" / c["file"]) for c in texts}
+    declined = {f for f, t in taken.items() if t is None}
+    # the files whose reading problems only the careful reader can place must be declined
+    for c in texts:
+        if {"ROW_LENGTH", "UNCLOSED_QUOTE", "REPEATED_HEADER", "LATIN1"} & set(c["codes"]):
+            assert c["file"] in declined, c["file"]
+    assert len(taken) - len(declined) >= 10, "the fast path should be taken on ordinary files"
+
+
+def test_fast_csv_reader_takes_the_demo_cohort(tmp_path):
+    assert _same_table(demo_path()) is True
+
+
+_CELL = st.text(alphabet=list('ab1.,;" \t\r\n#\xa0\u2003\x1fé-'), max_size=6)
+
+
+@SETTINGS
+@given(rows=st.lists(st.lists(_CELL, min_size=3, max_size=3), max_size=6),
+       quote=st.booleans(), crlf=st.booleans(), comment=st.booleans(), bom=st.booleans())
+def test_fast_csv_reader_agrees_or_declines_on_random_text(tmp_path, rows, quote, crlf, comment, bom):
+    nl = "\r\n" if crlf else "\n"
+    def cell(c):
+        return '"' + c.replace('"', '""') + '"' if quote else c
+    text = ("# a comment" + nl if comment else "") + "patient_id,age,sex" + nl
+    text += "".join(",".join(cell(c) for c in r) + nl for r in rows)
+    path = tmp_path / "random.csv"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    try:
+        _same_table(path)
+    except Exception as exc:            # the careful reader may refuse the file: then fast must decline
+        if type(exc).__name__ != "LoadError":
+            raise
+        assert _read_csv_fast(path.read_bytes(), path, None) is None
+
+
+_TEXT = st.one_of(st.none(), st.text(max_size=8),
+                  st.sampled_from(["", " ", "NA", " na ", "N/A", "nan", "NULL", "none", ".", " . ", "P-001",
+                                   "\xa0P1\xa0", "P1\x1f", "\u2003", "ﬀ", "x y"]))
+
+
+@SETTINGS
+@given(st.lists(_TEXT, max_size=30))
+def test_text_column_rule_equals_the_per_cell_rule(values):
+    series = pd.Series(values, dtype="string[pyarrow]")
+    want = [None if _is_missing(v) else str(v).strip() for v in series.astype(object).tolist()]
+    assert _text(series).tolist() == want
+
+
+_FLOAT = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 200).map(float),
+                   st.sampled_from([0.0, -0.0, 2.5, 5.0, 5.5, 120.0, 120.5, 1e300]))
+
+
+@SETTINGS
+@given(st.lists(_FLOAT, max_size=30), st.sampled_from(["crs_grade", "age", "marrow_blasts_pct", "prior_lines"]))
+def test_typed_number_column_equals_the_per_cell_rule(values, name):
+    integer = FIELD_BY_NAME[name].type == "integer"
+    rows = np.arange(1, len(values) + 1)
+    typed = _Collector(rows, [None] * len(values), {})
+    got = _numbers(pd.Series(values, dtype=float), name, typed, integer=integer)
+    want = [_number(v, FIELD_BY_NAME[name], integer) for v in values]
+    np.testing.assert_array_equal(got, np.array([x for x, _ in want], float))
+    expected = [(i + 1, p[0], truncate(p[1]), p[2] or PROBLEM_CODES[p[0]][1])
+                for i, (_, p) in enumerate(want) if p is not None]
+    assert [(q.row, q.code, q.value, q.message) for q in typed.problems] == expected
+
+
+def _damaged_registry():
+    df = simulate(400, seed=11)
+    df.loc[3, "crs_grade"] = 7                                   # OUT_OF_RANGE
+    df.loc[5, "age"] = 130.0                                     # OUT_OF_RANGE
+    df.loc[8, "death_date"] = df.loc[8, "infusion_date"] - pd.Timedelta(days=3)   # DATE_BEFORE_INFUSION
+    df.loc[13, "patient_id"] = df.loc[12, "patient_id"]          # DUPLICATE_ID (two rows)
+    df.loc[21, "infusion_date"] = pd.NaT                         # MISSING_VALUE
+    df.loc[34, "best_response"] = "CR?"                          # BAD_CODE
+    df.loc[55, "marrow_blasts_pct"] = 100.5                      # OUT_OF_RANGE
+    return df
+
+
+def _key(problems, first_row):
+    return sorted((p.code, None if p.row is None else p.row - first_row, p.patient_id, p.field) for p in problems)
+
+
+def test_typed_parquet_and_csv_text_give_the_same_problems(tmp_path):
+    df = _damaged_registry()
+    df.to_parquet(tmp_path / "reg.parquet", index=False)
+    df.to_csv(tmp_path / "reg.csv", index=False, date_format="%Y-%m-%d")
+    from_parquet = validate(load(tmp_path / "reg.parquet"), today="2026-11-24")
+    from_csv = validate(load(tmp_path / "reg.csv"), today="2026-11-24")
+    assert _key(from_parquet, 1) == _key(from_csv, 2)
+    codes = {p.code for p in from_csv}
+    assert {"OUT_OF_RANGE", "DATE_BEFORE_INFUSION", "DUPLICATE_ID", "MISSING_VALUE", "BAD_CODE"} <= codes
+    # and the careful reader agrees with the fast one on this file
+    assert _same_table(tmp_path / "reg.csv") is True
+
+
+def test_projection_reads_only_model_columns_but_warns_about_all(tmp_path):
+    df = simulate(50, seed=2)
+    df["lab_value_extra"] = np.arange(50.0)
+    df["relapse_dat"] = "x"                                     # a misspelt field: UNKNOWN_COLUMN
+    for suffix in ("csv", "parquet"):
+        path = tmp_path / f"wide.{suffix}"
+        (df.to_csv(path, index=False) if suffix == "csv" else df.to_parquet(path, index=False))
+        full = load(path)
+        projected = load(path, columns=is_model_column)
+        assert "lab_value_extra" in full.data.columns and "lab_value_extra" not in projected.data.columns
+        assert "relapse_dat" not in projected.data.columns
+        assert set(projected.header) == set(df.columns)
+        assert [c for c in full.data.columns if is_model_column(c)] == list(projected.data.columns)
+        warned = {p.field for p in validate(projected, today="2026-11-24") if p.code == "UNKNOWN_COLUMN"}
+        assert "relapse_dat" in warned
+        cohort = load_cohort(path)
+        extras = [c for c in df.columns if not is_model_column(c)]
+        assert {"lab_value_extra", "relapse_dat", "product", "indication"} <= set(extras)
+        everything = to_cohort(full).data.drop(columns=extras)
+        pd.testing.assert_frame_equal(cohort.data, everything)
