@@ -75,3 +75,57 @@ def cox_loglik(beta, X, time, event, ties="efron"):
             frac = l / d if ties == "efron" else 0.0
             ll -= math.log(s_risk - frac * s_dead)
     return ll
+
+
+def fine_gray_middle(data, beta):
+    """crr's V subject by subject, transcribed from cmprsk's crrvv loops: the reference that the
+    prefix-sum version in ltfu.stats.finegray is compared with.  ``data`` is finegray._Data."""
+    import numpy as np
+
+    from ltfu.stats.finegray import _sums
+    t, f, X, G = data.t, data.f, data.X, data.G
+    n, p = X.shape
+    w = np.exp(X @ beta)
+    s0, s1 = _sums(data, beta)
+    xbar = s1 / s0[:, None]                                # at each distinct failure time tau_k
+    tau, G_tau = data.times, data.G_tau
+    # eta_i: the dN_i part and the d Lambda part
+    eta = np.zeros((n, p))
+    k_of = np.searchsorted(tau, t)                         # for cause-1 rows: their time's index
+    ev = f == 1
+    eta[ev] = X[ev] - xbar[k_of[ev]]
+    # risk weight of subject i at tau_k: w_i if t_i >= tau_k; w_i G(tau_k-)/G(t_i-) if a competing
+    # failure before tau_k; each failure time counted once per failure (d_k)
+    for i in range(n):
+        at_risk = tau <= t[i]
+        wt = np.where(at_risk, w[i], np.where(f[i] == 2, w[i] * G_tau / G[i], 0.0))
+        eta[i] -= ((X[i] - xbar) * (data.d * wt / s0)[:, None]).sum(axis=0)
+    # psi_i: the correction for estimating G, through q(u) at each censoring time
+    comp = f == 2
+    order_groups = np.unique(t, return_index=True)
+    psi = np.zeros((n, p))
+    ss2 = np.zeros(p)
+    for u, start in zip(*order_groups):
+        block = np.flatnonzero(t == u)
+        if not (f[block] == 0).any():
+            psi[block] = ss2
+            continue
+        # q(u) = sum over failures at tau >= u of [sum over competing failures before u of
+        #        w_j G(tau-)/G(t_j-) (x_j - xbar(tau))] / S0(tau)
+        later = tau >= u
+        prior = comp & (t < u)
+        wj = w[prior] / G[prior]
+        q = np.zeros(p)
+        if prior.any() and later.any():
+            a0 = wj.sum()
+            a1 = (wj[:, None] * X[prior]).sum(axis=0)
+            g = G_tau[later] * data.d[later] / s0[later]
+            q = (g[:, None] * (a1[None, :] - xbar[later] * a0)).sum(axis=0)
+        r = float((t >= u).sum())                          # at risk of censoring at u
+        n_cens = int((f[block] == 0).sum())
+        ss2 = ss2 - q * n_cens / r ** 2
+        psi[block] = ss2
+        cens = block[f[block] == 0]
+        psi[cens] += q / r
+    total = eta + psi
+    return total.T @ total
