@@ -64,8 +64,9 @@ class _Stratum:
         idx = idx[np.argsort(exit_[idx], kind="stable")]
         self.idx = idx
         self.x = X[idx]
-        self.exit, self.entry, self.event = exit_[idx], entry[idx], event[idx]
-        self.has_entry = np.isfinite(self.entry).any()
+        self.exit, self.event = exit_[idx], event[idx]
+        self.has_entry = entry is not None
+        self.entry = entry[idx] if self.has_entry else None
         if self.has_entry:
             self.order_entry = np.argsort(self.entry, kind="stable")
             self.entry_sorted = self.entry[self.order_entry]
@@ -86,10 +87,14 @@ class _Stratum:
         self.pos_exit = np.searchsorted(self.exit, self.times, side="left")
         if self.has_entry:
             self.pos_entry = np.searchsorted(self.entry_sorted, self.times, side="left")
-        # for each row: event-time indices k with entry < tau_k <= exit, as a half-open range
-        self.k_hi = np.searchsorted(self.times, self.exit, side="right")
+        # for each row: event-time indices k with entry < tau_k <= exit, as a half-open range.
+        # Rows are sorted by exit, so the number of tau_k <= exit is a running count of the
+        # positions where each event time's rows begin.
+        marks = np.zeros(self.exit.size, np.int64)
+        marks[self.pos_exit] = 1
+        self.k_hi = np.cumsum(marks)
         self.k_lo = np.searchsorted(self.times, self.entry, side="right") if self.has_entry \
-            else np.zeros(self.exit.size, int)
+            else np.zeros(self.exit.size, np.int64)
 
 
 def _risk_sums(st: _Stratum, w, wx):
@@ -98,8 +103,16 @@ def _risk_sums(st: _Stratum, w, wx):
         s = np.cumsum(a[::-1], axis=0)[::-1]
         return np.concatenate([s, np.zeros((1,) + s.shape[1:])])
 
-    s0 = rev(w)[st.pos_exit]
-    s1 = rev(wx)[st.pos_exit]
+    def from_exit(a):
+        # rows from pos_exit[k] on: the sums between consecutive event times (one pass over the
+        # rows), then a reverse cumulative sum over the K event times only
+        if st.pos_exit.size == 0:
+            return np.zeros((0,) + a.shape[1:])
+        seg = np.add.reduceat(a, st.pos_exit, axis=0)
+        return np.cumsum(seg[::-1], axis=0)[::-1]
+
+    s0 = from_exit(w)
+    s1 = from_exit(wx)
     if st.has_entry:
         o = st.order_entry
         s0 = s0 - rev(w[o])[st.pos_entry]
@@ -139,12 +152,14 @@ def _fit_once(strata, X, beta, *, want_resid=False, time_weights=None):
         if np.any(s0l <= 0):
             raise ConvergenceError("the risk set is empty at an event time (check entry and exit times)")
         inv = 1.0 / s0l
-        K = st.times.size
-        c1 = np.bincount(k, weights=inv, minlength=K)             # sum_l 1/S0_l
-        c2 = np.bincount(k, weights=f * inv, minlength=K)         # sum_l f/S0_l
-        e0 = np.bincount(k, weights=inv * inv, minlength=K)
-        e1 = np.bincount(k, weights=f * inv * inv, minlength=K)
-        e2 = np.bincount(k, weights=f * f * inv * inv, minlength=K)
+        # per event time (deaths are contiguous by time, every time has one): sums over its deaths
+        gs = st.group_start
+        c1 = np.add.reduceat(inv, gs) if gs.size else np.zeros(0)            # sum_l 1/S0_l
+        c2 = np.add.reduceat(f * inv, gs) if gs.size else np.zeros(0)        # sum_l f/S0_l
+        inv2 = inv * inv
+        e0 = np.add.reduceat(inv2, gs) if gs.size else np.zeros(0)
+        e1 = np.add.reduceat(f * inv2, gs) if gs.size else np.zeros(0)
+        e2 = np.add.reduceat(f * f * inv2, gs) if gs.size else np.zeros(0)
         if h is not None:
             c1, c2, e0, e1, e2 = c1 * h, c2 * h, e0 * h, e1 * h, e2 * h
         # S0 was summed with weights exp(eta - shift): log S0 = log s0l + shift
@@ -191,7 +206,7 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, ties: str = "e
         dependent = _dependent_columns(Xc, terms)
         raise ConvergenceError(f"singular design: {', '.join(dependent)} is a linear combination of the other "
                                "terms (collinear)")
-    entry_arr = np.full(n, -np.inf) if en is None else en
+    entry_arr = en                                    # None: no delayed entry (nothing to gather)
     if strata is None:
         groups = [np.arange(n)]
     else:
