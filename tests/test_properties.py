@@ -159,3 +159,47 @@ def test_binomial_interval_contains_the_observed_proportion(xn, method, level):
     e = binomial_ci(x, n, method=method, conf_level=level)
     assert e.value == pytest.approx(x / n)
     assert 0.0 <= e.lower <= x / n + 1e-12 <= e.upper + 2e-12 <= 1.0 + 3e-12
+
+
+@SETTINGS
+@given(survival_data(groups=True), st.booleans())
+def test_hash_counting_equals_sort_counting(data, with_strata):
+    """Registry-sized, heavily tied inputs are counted by hashing instead of sorting (km, logrank):
+    forced on small data here, both ways must give identical arrays and statistics."""
+    import ltfu.stats.km as km_module
+    from ltfu.stats.km import _km_arrays
+
+    t, e, g = data
+    by_sort = _km_arrays(t, e.astype(float), None, method="sort")
+    by_hash = _km_arrays(t, e.astype(float), None, method="hash")
+    for a, b in zip(by_sort, by_hash):
+        np.testing.assert_array_equal(a, b)
+    strata = (np.arange(t.size) % 2) if with_strata else None
+    saved = km_module.HASH_MIN_N, km_module._heavily_tied
+    km_module._heavily_tied = lambda t: True
+    try:
+        km_module.HASH_MIN_N = 10**12                      # never hash
+        want, want_km = logrank(t, e, g, strata=strata), kaplan_meier(t, e)
+        km_module.HASH_MIN_N = 0                           # hash whenever times are tied
+        got, got_km = logrank(t, e, g, strata=strata), kaplan_meier(t, e)
+    finally:
+        km_module.HASH_MIN_N, km_module._heavily_tied = saved
+    np.testing.assert_array_equal(got.variance, want.variance)
+    np.testing.assert_array_equal(got.expected, want.expected)
+    assert got.statistic == want.statistic or (np.isnan(got.statistic) and np.isnan(want.statistic))
+    np.testing.assert_array_equal(got_km.survival, want_km.survival)
+    np.testing.assert_array_equal(got_km.n_risk, want_km.n_risk)
+
+
+@SETTINGS
+@given(st.lists(st.integers(-5, 5), min_size=1, max_size=40), st.sampled_from(["int64", "int8", "uint16", "bool"]))
+def test_integer_group_codes_equal_numpy_unique(values, dtype):
+    from ltfu.stats._common import check_groups
+
+    g = np.abs(np.asarray(values)) % 2 if dtype == "bool" else np.asarray(values)
+    g = (np.abs(g) if dtype == "uint16" else g).astype(dtype)
+    levels, codes = check_groups(g, g.size)
+    want_levels, want_codes = np.unique(g, return_inverse=True)
+    np.testing.assert_array_equal(levels, want_levels)
+    np.testing.assert_array_equal(codes, want_codes)
+    assert levels.dtype == want_levels.dtype

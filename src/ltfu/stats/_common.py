@@ -140,5 +140,13 @@ def check_groups(group, n: int, name: str = "group"):
         raise InvalidInputError(f"{name}: contains NaN")
     if g.dtype.kind == "O" and any(v is None for v in g):
         raise InvalidInputError(f"{name}: contains missing values")
+    if (g.dtype.kind in "ib" or (g.dtype.kind == "u" and g.dtype.itemsize < 8)) and g.size:
+        # small non-negative integer codes (the usual group coding): a count instead of a sort
+        lo, hi = int(g.min()), int(g.max())
+        if hi - lo < 4096:
+            present = np.flatnonzero(np.bincount((g.astype(np.int64) - lo)))
+            lookup = np.zeros(hi - lo + 1, np.intp)
+            lookup[present] = np.arange(present.size)
+            return (present + lo).astype(g.dtype), lookup[g.astype(np.int64) - lo]
     levels, codes = np.unique(g, return_inverse=True)
     return levels, codes

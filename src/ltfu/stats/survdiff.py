@@ -46,19 +46,32 @@ class LogRank:
 
 def _stratum_sums(t, e, codes, k, rho):
     """O, E (length k) and V (k x k) of one stratum, vectorised over its distinct times."""
-    from ltfu.stats.km import _km_arrays
+    from ltfu.stats.km import HASH_MIN_N, _heavily_tied, _km_arrays
 
-    # one plain sort per group (the packed-key sort of the Kaplan-Meier), then counts on the union
-    present = [j for j in range(k) if np.any(codes == j)]     # a group may be absent from a stratum
-    per_group = {j: _km_arrays(t[codes == j], e[codes == j], None) for j in present}
-    uniq = np.unique(np.concatenate([g[0] for g in per_group.values()]))
-    nt = uniq.size
-    count = np.zeros((nt, k))
-    dead = np.zeros((nt, k))
-    for j, (u, _risk, ev, cens) in per_group.items():
-        pos = np.searchsorted(uniq, u)
-        count[pos, j] = ev + cens
-        dead[pos, j] = ev
+    if t.size >= HASH_MIN_N and _heavily_tied(t):
+        # heavily tied times: hash them once and count every group in one pass (see _km_arrays)
+        import pandas as pd
+
+        idx, found = pd.factorize(t, sort=False)
+        order = np.argsort(found, kind="stable")
+        rank = np.empty(order.size, np.intp)
+        rank[order] = np.arange(order.size)
+        cell = rank[idx] * k + codes
+        nt = found.size
+        count = np.bincount(cell, minlength=nt * k).reshape(nt, k).astype(float)
+        dead = np.bincount(cell, weights=e, minlength=nt * k).reshape(nt, k)
+    else:
+        # one plain sort per group (the packed-key sort of the Kaplan-Meier), then counts on the union
+        present = [j for j in range(k) if np.any(codes == j)]     # a group may be absent from a stratum
+        per_group = {j: _km_arrays(t[codes == j], e[codes == j], None, method="sort") for j in present}
+        uniq = np.unique(np.concatenate([g[0] for g in per_group.values()]))
+        nt = uniq.size
+        count = np.zeros((nt, k))
+        dead = np.zeros((nt, k))
+        for j, (u, _risk, ev, cens) in per_group.items():
+            pos = np.searchsorted(uniq, u)
+            count[pos, j] = ev + cens
+            dead[pos, j] = ev
     n_k = np.cumsum(count[::-1], axis=0)[::-1]          # at risk per group at each time
     n = n_k.sum(axis=1)
     d = dead.sum(axis=1)
