@@ -164,7 +164,7 @@ def test_binomial_interval_contains_the_observed_proportion(xn, method, level):
 @SETTINGS
 @given(survival_data(groups=True), st.booleans())
 def test_hash_counting_equals_sort_counting(data, with_strata):
-    """Registry-sized, heavily tied inputs are counted by hashing instead of sorting (km, logrank):
+    """Registry-sized, heavily tied inputs are counted by hashing instead of sorting (km, logrank, cif):
     forced on small data here, both ways must give identical arrays and statistics."""
     import ltfu.stats.km as km_module
     from ltfu.stats.km import _km_arrays
@@ -180,8 +180,10 @@ def test_hash_counting_equals_sort_counting(data, with_strata):
     try:
         km_module.HASH_MIN_N = 10**12                      # never hash
         want, want_km = logrank(t, e, g, strata=strata), kaplan_meier(t, e)
+        want_cif = cumulative_incidence(t, e * (1 + g))
         km_module.HASH_MIN_N = 0                           # hash whenever times are tied
         got, got_km = logrank(t, e, g, strata=strata), kaplan_meier(t, e)
+        got_cif = cumulative_incidence(t, e * (1 + g))
     finally:
         km_module.HASH_MIN_N, km_module._heavily_tied = saved
     np.testing.assert_array_equal(got.variance, want.variance)
@@ -189,6 +191,10 @@ def test_hash_counting_equals_sort_counting(data, with_strata):
     assert got.statistic == want.statistic or (np.isnan(got.statistic) and np.isnan(want.statistic))
     np.testing.assert_array_equal(got_km.survival, want_km.survival)
     np.testing.assert_array_equal(got_km.n_risk, want_km.n_risk)
+    assert got_cif.causes == want_cif.causes
+    for key, curve in want_cif._curves.items():
+        np.testing.assert_array_equal(got_cif._curves[key].estimate, curve.estimate)
+        np.testing.assert_array_equal(got_cif._curves[key].variance, curve.variance)
 
 
 @SETTINGS

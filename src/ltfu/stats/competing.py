@@ -58,7 +58,9 @@ class _Curve:
 
 def _one_group(t, s, causes):
     """Event-free S(t) and, per cause, the curve over the group's distinct times."""
-    uniq, inv = np.unique(t, return_inverse=True)
+    from ltfu.stats.km import distinct_times
+
+    uniq, inv = distinct_times(t)
     T = uniq.size
     total = np.bincount(inv, minlength=T).astype(float)
     rs = np.cumsum(total[::-1])[::-1]                           # at risk at each distinct time

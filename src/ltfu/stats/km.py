@@ -173,27 +173,40 @@ def _heavily_tied(t) -> bool:
     return np.unique(sample).size < 0.25 * sample.size
 
 
+def distinct_times(t, *, method: str | None = None):
+    """``(uniq, inverse)`` as ``np.unique(t, return_inverse=True)``.
+
+    "hash": when times are heavily tied, hashing them (pandas.factorize, O(n)) and sorting only
+    the distinct values is several times faster than sorting every row; "sort" is np.unique.  By
+    default the hash is used for large inputs with few distinct times (tests force both ways and
+    require identical results).
+    """
+    if method is None:
+        method = "hash" if t.size >= HASH_MIN_N and _heavily_tied(t) else "sort"
+    if method == "sort":
+        uniq, inverse = np.unique(t, return_inverse=True)
+        return uniq, inverse.reshape(-1)
+    import pandas as pd
+
+    codes, found = pd.factorize(t, sort=False)
+    order = np.argsort(found, kind="stable")
+    rank = np.empty(order.size, np.intp)
+    rank[order] = np.arange(order.size)
+    return found[order], rank[codes]
+
+
 def _km_arrays(t, e, entry, *, method: str | None = None):
     """Distinct times, at-risk, events, censorings.
 
-    Two exact ways to the same counts.  "sort": times are non-negative, so their float64 bit
-    patterns order like the numbers; shifting them left one bit and putting the event in the freed
-    bit gives a single uint64 key whose plain sort (much faster than an argsort) carries the events
-    along.  "hash": when times are heavily tied, hashing them (pandas.factorize, O(n)) and sorting
-    only the distinct values, then counting with bincount, avoids sorting every row.  By default
-    the hash is used for large inputs with few distinct times; tests check both give equal arrays.
+    "sort": times are non-negative, so their float64 bit patterns order like the numbers; shifting
+    them left one bit and putting the event in the freed bit gives a single uint64 key whose plain
+    sort (much faster than an argsort) carries the events along.  "hash": ``distinct_times``, then
+    counts by bincount.  The default chooses as ``distinct_times`` does.
     """
     if method is None:
         method = "hash" if t.size >= HASH_MIN_N and _heavily_tied(t) else "sort"
     if method == "hash":
-        import pandas as pd
-
-        codes, found = pd.factorize(t, sort=False)
-        order = np.argsort(found, kind="stable")
-        rank = np.empty(order.size, np.intp)
-        rank[order] = np.arange(order.size)
-        idx = rank[codes]
-        uniq = found[order]
+        uniq, idx = distinct_times(t, method="hash")
         total = np.bincount(idx, minlength=uniq.size).astype(float)
         n_event = np.bincount(idx, weights=e, minlength=uniq.size)
     else:

@@ -46,18 +46,13 @@ class LogRank:
 
 def _stratum_sums(t, e, codes, k, rho):
     """O, E (length k) and V (k x k) of one stratum, vectorised over its distinct times."""
-    from ltfu.stats.km import HASH_MIN_N, _heavily_tied, _km_arrays
+    from ltfu.stats.km import HASH_MIN_N, _heavily_tied, _km_arrays, distinct_times
 
     if t.size >= HASH_MIN_N and _heavily_tied(t):
-        # heavily tied times: hash them once and count every group in one pass (see _km_arrays)
-        import pandas as pd
-
-        idx, found = pd.factorize(t, sort=False)
-        order = np.argsort(found, kind="stable")
-        rank = np.empty(order.size, np.intp)
-        rank[order] = np.arange(order.size)
-        cell = rank[idx] * k + codes
-        nt = found.size
+        # heavily tied times: hash them once and count every group in one pass
+        uniq, idx = distinct_times(t, method="hash")
+        cell = idx * k + codes
+        nt = uniq.size
         count = np.bincount(cell, minlength=nt * k).reshape(nt, k).astype(float)
         dead = np.bincount(cell, weights=e, minlength=nt * k).reshape(nt, k)
     else:
