@@ -89,14 +89,18 @@ class _Data:
 
 
 def _sums(data: _Data, beta):
-    """S0 and S1 over crr's weighted risk sets at each distinct failure time."""
-    X = data.X
+    """S0 and S1 over crr's weighted risk sets at each distinct failure time.
+
+    Column by column, so that registry-sized data never holds an n x p temporary."""
+    X, pos = data.X, data.pos
     w = np.exp(X @ beta)
     cw = np.where(data.comp, w / data.G, 0.0)
     # rows with t >= tau (suffix sums), plus competing failures before tau reweighted by G(tau-)
-    s0 = np.cumsum(w[::-1])[::-1][data.pos] + data.G_tau * _prefix(cw)[data.pos]
-    wx = w[:, None] * X
-    s1 = np.cumsum(wx[::-1], axis=0)[::-1][data.pos] + data.G_tau[:, None] * _prefix(cw[:, None] * X)[data.pos]
+    s0 = np.cumsum(w[::-1])[::-1][pos] + data.G_tau * _prefix(cw)[pos]
+    s1 = np.empty((pos.size, X.shape[1]))
+    for j in range(X.shape[1]):
+        xj = X[:, j]
+        s1[:, j] = np.cumsum((w * xj)[::-1])[::-1][pos] + data.G_tau * _prefix(cw * xj)[pos]
     return s0, s1
 
 
@@ -122,7 +126,10 @@ def _loglik(data, beta):
     score = data.xd_sum - (data.d[:, None] * m).sum(axis=0)
     # sum_k d_k S2_k / S0_k is a Gram matrix of X weighted by each subject's exposure: no n x p x p array
     wa = np.exp(data.X @ beta) * _exposure(data, data.d / s0)
-    info = (data.X * wa[:, None]).T @ data.X - (data.d[:, None] * m).T @ m
+    info = np.empty((m.shape[1], m.shape[1]))
+    for j in range(m.shape[1]):                  # row by row: no n x p temporary
+        info[j] = (wa * data.X[:, j]) @ data.X
+    info -= (data.d[:, None] * m).T @ m
     return ll, score, info, s0, s1
 
 
@@ -135,7 +142,11 @@ def fine_gray(X, time, status, *, cause: int = 1, conf_level: float = 0.95, max_
     if not (s == cause).any():
         raise InvalidInputError(f"cause: no failure of cause {cause}")
     order = np.argsort(t, kind="stable")
-    t, s, Xv = t[order], s[order], Xv[order]
+    t, s = t[order], s[order]
+    Xs = np.empty(Xv.shape, order="F")           # sorted, columns contiguous (worked on one at a time)
+    for j in range(Xv.shape[1]):
+        Xs[:, j] = Xv[order, j]
+    Xv = Xs
     fstatus = np.where(s == cause, 1, np.where(s > 0, 2, 0))
     data = _Data(t, fstatus, Xv)
     p = Xv.shape[1]
@@ -186,37 +197,41 @@ def _middle(data: _Data, beta):
     tau, G_tau = data.times, data.G_tau
     c = data.d / s0                                        # d Lambda_0 at tau_k, per unit weight
     prefix = _prefix
-
-    # eta_i = [cause 1] (x_i - xbar(t_i)) - sum_k d_k wt_ik (x_i - xbar_k) / S0_k, where the risk
-    # weight wt_ik is w_i while tau_k <= t_i and w_i G(tau_k-)/G(t_i-) after a competing failure.
-    upto, comp = data.upto, data.comp
-    eta = -w[:, None] * (X * _exposure(data, c)[:, None] - prefix(c[:, None] * xbar)[upto])
-    if comp.any():
-        cgx = (c * G_tau)[:, None] * xbar
-        eta[comp] += (w[comp] / G[comp])[:, None] * prefix(cgx[::-1])[::-1][upto[comp]]   # tau_k > t_i
-    ev = f == 1
-    eta[ev] += X[ev] - xbar[np.searchsorted(tau, t[ev])]
+    upto, comp, ev = data.upto, data.comp, f == 1
+    exposure = _exposure(data, c)
+    wg_comp = w[comp] / G[comp]
+    k_ev = np.searchsorted(tau, t[ev])
     # psi_i: the correction for estimating G.  At each censoring time u,
     #   q(u) = sum_{tau_k >= u} G(tau_k-) d_k / S0_k (a1(u) - xbar_k a0(u)),
     # a0, a1 the sums of w_j/G(t_j-) and w_j x_j/G(t_j-) over competing failures before u;
     # r(u) subjects have t >= u.  psi_i = -sum_{u <= t_i} q(u) n_cens(u)/r(u)^2 + [i censored] q(t_i)/r(t_i).
     cu, n_cens = np.unique(t[f == 0], return_counts=True)
-    psi = np.zeros_like(eta)
     if cu.size:
         first = np.searchsorted(t, cu, side="left")        # rows with t >= u start here (t is sorted)
         wg = np.where(comp, w / G, 0.0)
         a0 = prefix(wg)[first]
-        a1 = prefix(wg[:, None] * X)[first]
         g = G_tau * c
         from_k = np.searchsorted(tau, cu, side="left")     # first tau_k >= u
-        Gs, Gx = prefix(g[::-1])[::-1][from_k], prefix((g[:, None] * xbar)[::-1])[::-1][from_k]
-        q = a1 * Gs[:, None] - a0[:, None] * Gx
+        Gs = prefix(g[::-1])[::-1][from_k]
         r = (t.size - first).astype(float)
-        step = np.cumsum(q * (n_cens / r ** 2)[:, None], axis=0)
         last = np.searchsorted(cu, t, side="right") - 1    # last censoring time <= t_i
-        psi[last >= 0] = -step[last[last >= 0]]
+        has_last = last >= 0
         cens = np.flatnonzero(f == 0)
         at = np.searchsorted(cu, t[cens])
-        psi[cens] += q[at] / r[at, None]
-    total = eta + psi
+    # eta_i = [cause 1] (x_i - xbar(t_i)) - sum_k d_k wt_ik (x_i - xbar_k) / S0_k, where the risk
+    # weight wt_ik is w_i while tau_k <= t_i and w_i G(tau_k-)/G(t_i-) after a competing failure.
+    # One covariate at a time: only n-vectors are ever allocated besides the result.
+    total = np.empty(X.shape, order="F")
+    for j in range(X.shape[1]):
+        xj, xb = X[:, j], xbar[:, j]
+        col = -w * (xj * exposure - prefix(c * xb)[upto])
+        if comp.any():
+            col[comp] += wg_comp * prefix((c * G_tau * xb)[::-1])[::-1][upto[comp]]     # tau_k > t_i
+        col[ev] += xj[ev] - xb[k_ev]
+        if cu.size:
+            q = prefix(wg * xj)[first] * Gs - a0 * prefix((g * xb)[::-1])[::-1][from_k]
+            step = np.cumsum(q * n_cens / r ** 2)
+            col[has_last] -= step[last[has_last]]
+            col[cens] += q[at] / r[at]
+        total[:, j] = col
     return total.T @ total
