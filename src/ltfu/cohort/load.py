@@ -10,9 +10,10 @@ file, comment lines included); Excel the sheet's row number; Parquet and SAS the
 counted from 1.
 
 Large files: CSV is first read by pyarrow's multi-threaded reader, every column as text.  That
-path is taken only when it provably gives the same table as the careful line-by-line reader (UTF-8,
-one record per physical line, no blank or repeated-header rows, no short or long rows); anything
-else falls back to the careful reader, which reports such lines.  ``columns`` projects: only the
+path is taken only when it provably gives the same table and problems as the careful line-by-line
+reader (UTF-8, one record per physical line, no blank or repeated-header rows; short or long rows
+are numbered by a second, single-threaded read and reported as the careful reader does); anything
+else falls back to the careful reader.  ``columns`` projects: only the
 file columns it selects are read (CSV and Parquet skip the others entirely), while the header is
 kept whole so that column-level checks still see every name.
 """
@@ -207,27 +208,51 @@ def _read_csv_fast(blob, path, keep):
         return None
     sample = blob[start:start + (1 << 16)].decode("utf-8", errors="ignore")
     delim = "\t" if path.suffix.lower() in (".tsv", ".tab") else _sniff("".join(sample.splitlines(True)[:20]))
-    if '"' in head:
+    try:
+        names = [h.strip() for h in next(csv.reader([head], delimiter=delim, strict=True))]
+    except (csv.Error, StopIteration):
         return None
-    names = [h.strip() for h in head.split(delim)]
     if len(set(names)) != len(names) or "" in names:
         return None
+    if blob.find(b'"', start) >= 0 and _malformed_quoting(blob, start, delim):
+        return None     # pyarrow would accept text after a closing quote; the careful reader reports it
     chosen = [n for n in names if keep is None or keep(n)]
-    try:
-        table = pcsv.read_csv(
+
+    def read(threads, on_invalid):
+        return pcsv.read_csv(
             pa.py_buffer(blob)[start:],
-            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24,
+                                          use_threads=threads),
             parse_options=pcsv.ParseOptions(delimiter=delim, quote_char='"', double_quote=True,
                                             escape_char=False, newlines_in_values=True,
-                                            ignore_empty_lines=True),
+                                            ignore_empty_lines=True, invalid_row_handler=on_invalid),
             convert_options=pcsv.ConvertOptions(column_types={n: pa.large_string() for n in names},
                                                 strings_can_be_null=False, quoted_strings_can_be_null=False,
                                                 include_columns=chosen or names[:1]))
+
+    invalid = []                        # rows with too few or too many fields: skipped, then reported
+    try:
+        table = read(True, lambda row: invalid.append(row.text) or "skip")
+        if invalid:                     # only a single-threaded read numbers them
+            invalid.clear()
+            table = read(False, lambda row: invalid.append((row.number, row.text)) or "skip")
     except (pa.ArrowException, ValueError):
-        return None     # short or long rows, an unclosed quote, not UTF-8: the careful reader says where
+        return None     # an unclosed quote, not UTF-8: the careful reader says where
     n_lines = blob.count(b"\n", start) + (0 if blob.endswith(b"\n") else 1)
-    if table.num_rows != n_lines - 1:   # blank lines or a quoted line break: row numbers need the careful reader
-        return None
+    if table.num_rows + len(invalid) != n_lines - 1:
+        return None     # blank lines or a quoted line break: row numbers need the careful reader
+    problems, skipped = [], []
+    for number, text in invalid:
+        if number is None or "\n" in text:
+            return None
+        try:            # the careful reader's view of that line: blank rows are skipped silently
+            rec = next(csv.reader([text.rstrip("\r")], delimiter=delim, strict=True), [])
+        except csv.Error:
+            return None
+        line = skip + number
+        skipped.append(line)
+        if any(c.strip() for c in rec):
+            problems.append(_row_length_problem(len(rec), len(names), line))
     df = table.to_pandas(types_mapper=_string_dtype)
     if len(df) and chosen:
         # rows the careful reader skips (and reports): every cell blank, or the header again.
@@ -241,8 +266,53 @@ def _read_csv_fast(blob, path, keep):
                 return None
     if not chosen:
         df = df.iloc[:, :0]
-    rows = np.arange(skip + 2, skip + 2 + len(df), dtype=np.int64)
-    return df, rows, [], tuple(names)
+    rows = np.arange(skip + 2, skip + 1 + n_lines, dtype=np.int64)
+    if skipped:
+        rows = np.setdiff1d(rows, np.asarray(skipped, np.int64), assume_unique=True)
+    if rows.size != len(df):
+        return None
+    return df, rows, sorted(problems, key=lambda p: p.row), tuple(names)
+
+
+def _malformed_quoting(blob, start, delim) -> bool:
+    """Whether any line departs from the quoting that Python's strict csv and pyarrow read alike:
+    a field is either quoted whole ("..." with "" for a quote, and only the delimiter or the line
+    end after the closing quote) or unquoted without any quote.  In such a line the k-th quote is an
+    opening one when k is even (after the delimiter or at the line start, or straight after the
+    quote before it: the second half of "") and a closing one when k is odd (before the delimiter or
+    the line end, or straight before the next quote), and the count is even.  Checked on the quote
+    positions as arrays; a line that fails (mid-field quotes, text after a closing quote, a quoted
+    line break) sends the file to the careful reader."""
+    data = np.frombuffer(blob, np.uint8)
+    d, quote, lf, cr = ord(delim), ord('"'), ord("\n"), ord("\r")
+    chunk = 1 << 24
+    while start < data.size:                   # 16 MB at a time, cut at a line end
+        stop = blob.find(b"\n", min(start + chunk, data.size) - 1)
+        stop = data.size if stop < 0 else stop + 1
+        b = data[start:stop]
+        start = stop
+        q = np.flatnonzero(b == quote)
+        if q.size == 0:
+            continue
+        per_line = np.diff(np.r_[0, np.searchsorted(q, np.flatnonzero(b == lf)), q.size])
+        if np.any(per_line % 2):
+            return True
+        # every line holds an even number, so a quote's parity in the chunk is its parity in its line
+        even = (np.arange(q.size) % 2) == 0
+        before = np.where(q > 0, b[np.maximum(q - 1, 0)], lf)
+        after = np.where(q + 1 < b.size, b[np.minimum(q + 1, b.size - 1)], lf)
+        opening = (before == d) | (before == lf) | ((before == quote) & even)
+        closing = (after == d) | (after == lf) | (after == cr) | (after == quote)
+        if np.any(np.where(even, ~opening, ~closing)):
+            return True
+    return False
+
+
+def _row_length_problem(n_fields, n_header, line):
+    # its values cannot be matched to columns: reported, and left out of further checks
+    return _problem("ROW_LENGTH", f"{n_fields} fields where the header has {n_header}; the row was not read "
+                    "further", "check for a missing or extra delimiter or a truncated file", row=line,
+                    value=f"{n_fields} fields")
 
 
 def _string_dtype(arrow_type):
@@ -290,10 +360,7 @@ def _read_csv_careful(blob, path):
                                      "remove the repeated header rows", severity="warning", row=start))
             continue
         if len(rec) != len(header):
-            # its values cannot be matched to columns: reported, and left out of further checks
-            problems.append(_problem("ROW_LENGTH", f"{len(rec)} fields where the header has {len(header)}; the "
-                                     "row was not read further", "check for a missing or extra delimiter or a "
-                                     "truncated file", row=start, value=f"{len(rec)} fields"))
+            problems.append(_row_length_problem(len(rec), len(header), start))
             continue
         records.append(rec)
         rows.append(start)
