@@ -192,11 +192,11 @@ _READ_DIR = None
 def _read_fit(tool: str, n: int):
     """A simulated registry written as CSV (outside the timing), then read by ``tool``."""
     global _READ_DIR
-    from ltfu.simulate import simulate
-
     _READ_DIR = tempfile.TemporaryDirectory()
     path = Path(_READ_DIR.name) / "registry.csv"
-    simulate(n, seed=20180201).to_csv(path, index=False, date_format="%Y-%m-%d")
+    # written by another process, so that this one's memory high-water mark is the reading alone
+    subprocess.run([sys.executable, "-m", "ltfu.cli", "simulate", "--patients", str(n), "--seed", "20180201",
+                    "--out", str(path)], check=True, capture_output=True)
     if tool == "ltfu":
         from ltfu.cohort import load_cohort
 
@@ -330,12 +330,24 @@ def main(argv=None) -> int:
                     cells[tool] = {"error": f"timeout after {args.timeout:.0f} s"}
                 print(f"{op:8s} N={n:>9,d} {tool:16s} {cells[tool]}", file=sys.stderr, flush=True)
             rows.append((op, n, cells))
-    write_results(rows, args.out, args.repeat)
+    kept = _rows_of_other_ops(args.out, set(args.ops))
+    write_results(rows, args.out, args.repeat, kept)
     print(f"wrote {args.out}")
     return 0
 
 
-def write_results(rows, path: Path, repeat: int) -> None:
+def _rows_of_other_ops(path: Path, ran: set) -> dict:
+    """Table lines of the operations not run this time, kept from the existing file."""
+    kept = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            cells = line.split("|")
+            if len(cells) > 2 and cells[1].strip() in OPS and cells[1].strip() not in ran:
+                kept.setdefault(cells[1].strip(), []).append(line)
+    return kept
+
+
+def write_results(rows, path: Path, repeat: int, kept=None) -> None:
     import platform
 
     lines = ["# Benchmarks", "",
@@ -347,9 +359,26 @@ def write_results(rows, path: Path, repeat: int) -> None:
              "1e-6 (km: the median; logrank: the statistic; cox: the coefficients; cif: the estimates at 4 "
              "times; finegray: coefficients and standard errors, to 1e-5 because crr stops at its default "
              "gtol; read: the number of patients). The read peers only parse the file: they are floors, not "
-             "equivalents (ltfu also validates every cell and derives the analysis times).", "",
+             "equivalents (ltfu also validates every cell and derives the analysis times). A run of some "
+             "operations only (--ops) keeps the other operations' rows from the previous run.", "",
              "| operation | N | tool | seconds | peak MiB added | x ltfu | matches ltfu |",
              "|---|---:|---|---:|---:|---:|---|"]
+    kept = kept or {}
+    ran = {op for op, _, _ in rows}
+    table = []
+    for op in OPS:
+        if op in kept:
+            table.extend(kept[op])
+        elif op in ran:
+            table.extend(_result_lines([r for r in rows if r[0] == op]))
+    lines.extend(table)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
+def _result_lines(rows):
+    lines = []
     for op, n, cells in rows:
         ref = cells.get("ltfu", {})
         for tool, c in cells.items():
@@ -361,9 +390,7 @@ def write_results(rows, path: Path, repeat: int) -> None:
                 lines.append(f"| {op} | {n:,} | {tool} | {c['seconds']:.4f} | {peak} | {ratio} | {match} |")
             else:
                 lines.append(f"| {op} | {n:,} | {tool} | {c.get('skipped') or c.get('error')} | | | |")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    return lines
 
 
 if __name__ == "__main__":
