@@ -73,14 +73,20 @@ def test_fast_csv_reader_takes_the_demo_cohort(tmp_path):
 _CELL = st.text(alphabet=list('ab1.,;" \t\r\n#\xa0\u2003\x1fé-'), max_size=6)
 
 
+_PREAMBLE = st.lists(st.sampled_from(["# a comment", "", "   ", "\xa0", "#\x0cx", "\x0c", "# \u2028 x",
+                                      "\ufeff# c", "\t#c"]), max_size=3)
+
+
 @SETTINGS
 @given(rows=st.lists(st.lists(_CELL, min_size=2, max_size=4), max_size=6),
-       quote=st.booleans(), crlf=st.booleans(), comment=st.booleans(), bom=st.booleans())
-def test_fast_csv_reader_agrees_or_declines_on_random_text(tmp_path, rows, quote, crlf, comment, bom):
+       quote=st.booleans(), crlf=st.booleans(), preamble=_PREAMBLE, bom=st.booleans(),
+       header=st.sampled_from(["patient_id,age,sex", '"patient_id","age","sex"', "patient_id;age;sex",
+                               "\ufeffpatient_id,age,sex", "patient_id,age,\x0csex"]))
+def test_fast_csv_reader_agrees_or_declines_on_random_text(tmp_path, rows, quote, crlf, preamble, bom, header):
     nl = "\r\n" if crlf else "\n"
     def cell(c):
         return '"' + c.replace('"', '""') + '"' if quote else c
-    text = ("# a comment" + nl if comment else "") + "patient_id,age,sex" + nl
+    text = "".join(p + nl for p in preamble) + header + nl
     text += "".join(",".join(cell(c) for c in r) + nl for r in rows)
     path = tmp_path / "random.csv"
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))

@@ -163,20 +163,36 @@ def _sniff(sample: str) -> str:
         return best if counts[best] else ","
 
 
-def _skip_comments(blob: bytes):
-    """(number of leading comment or blank lines, byte offset of the header line)."""
-    skip = offset = 0
-    while offset < len(blob):
+_BOM = b"\xef\xbb\xbf"
+# line breaks to str.splitlines (which the careful reader uses for its preamble) but not to csv
+_OTHER_BREAKS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+
+
+def _preamble(blob: bytes):
+    """``(skip, header offset, sniffing sample)`` exactly as the careful reader finds them: leading
+    comment or blank lines (Unicode whitespace), then the header, and the delimiter sniffed from
+    the header and the 19 lines after it.  None if those lines are not plain UTF-8 lines."""
+    offset = 3 if blob.startswith(_BOM) else 0       # utf-8-sig: a BOM only at the very start
+    skip, start, sample = 0, None, []
+    while offset < len(blob) and len(sample) < 20:
         end = blob.find(b"\n", offset)
         end = len(blob) if end < 0 else end + 1
-        line = blob[offset:end]
-        if skip == 0 and line.startswith(b"\xef\xbb\xbf"):
-            line = line[3:]
-        if not (line.lstrip().startswith(b"#") or not line.strip()):
-            break
-        skip += 1
+        raw = blob[offset:end]
+        if any(b in raw for b in _OTHER_BREAKS):
+            return None
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        if start is None and (line.lstrip().startswith("#") or not line.strip()):
+            skip += 1
+        else:
+            start = offset if start is None else start
+            sample.append(line)
         offset = end
-    return skip, offset
+    if start is None:
+        return None
+    return skip, start, "".join(sample)
 
 
 def _read_csv(blob, path, sheet, keep):
@@ -196,18 +212,14 @@ def _read_csv_fast(blob, path, keep):
         return None                     # binary: the careful reader refuses it with the reason
     if blob.count(b"\r") != blob.count(b"\r\n"):
         return None                     # a bare carriage return ends a line for the careful reader
-    skip, start = _skip_comments(blob)
-    if blob.startswith(b"\xef\xbb\xbf", start):
-        start += 3
-    first_end = blob.find(b"\n", start, start + (1 << 16))
-    if first_end < 0:
+    found = _preamble(blob)
+    if found is None:
         return None
-    try:
-        head = blob[start:first_end].rstrip(b"\r").decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    sample = blob[start:start + (1 << 16)].decode("utf-8", errors="ignore")
-    delim = "\t" if path.suffix.lower() in (".tsv", ".tab") else _sniff("".join(sample.splitlines(True)[:20]))
+    skip, start, sample = found
+    head = sample.splitlines()[0]
+    if blob.find(b"\n", start) < 0:
+        return None                     # a header without a line end: nothing to read fast
+    delim = "\t" if path.suffix.lower() in (".tsv", ".tab") else _sniff(sample)
     try:
         names = [h.strip() for h in next(csv.reader([head], delimiter=delim, strict=True))]
     except (csv.Error, StopIteration):
