@@ -210,7 +210,8 @@ def _read_csv_fast(blob, path, keep):
 
     if b"\x00" in blob:
         return None                     # binary: the careful reader refuses it with the reason
-    if blob.count(b"\r") != blob.count(b"\r\n"):
+    n_cr = blob.count(b"\r")
+    if n_cr and n_cr != blob.count(b"\r\n"):
         return None                     # a bare carriage return ends a line for the careful reader
     found = _preamble(blob)
     if found is None:
