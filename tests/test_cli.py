@@ -10,8 +10,8 @@ import pytest
 LTFU = [sys.executable, "-m", "ltfu.cli"]
 
 
-def run(*args, cwd=None):
-    env = {**os.environ, "COLUMNS": "200"}
+def run(*args, cwd=None, columns=200):
+    env = {**os.environ, "COLUMNS": str(columns)}
     return subprocess.run([*LTFU, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env,
                           timeout=300)
 
@@ -78,6 +78,22 @@ def test_validate_lists_each_reading_problem_once(tmp_path):
                  "P1,2020-01-01,2020-02-01\nP2,2020-01-01\nP3,2020-01-01,2020-03-01\n")
     problems = json.loads(run("validate", f, "--format", "json").stdout)
     assert [(q["code"], q["row"]) for q in problems if q["code"] == "ROW_LENGTH"] == [("ROW_LENGTH", 3)]
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_problems_print_whole_and_literally_at_any_width(tmp_path, columns):
+    f = tmp_path / "bad[red]file.csv"
+    f.write_text("patient_id,infusion_date,last_contact_date,crs_grade\n"
+                 "P[bold]1,2016-01-10,2016-05-01,7\nP2,2016-01-10\n")
+    p = run("validate", f, columns=columns)
+    out = p.stdout
+    assert p.returncode == 1
+    assert "2 error(s), 1 warning(s): OUT_OF_RANGE 1, ROW_LENGTH 1, NO_CUTOFF 1" in out   # errors first
+    for code in ("OUT_OF_RANGE", "ROW_LENGTH", "NO_CUTOFF"):
+        assert code in out                                     # never cut across lines
+    assert "P[bold]1" in out                                   # text from the file is not markup
+    missing = run("validate", tmp_path / "no[red]such.csv", columns=columns)
+    assert "no[red]such.csv" in missing.stderr
 
 
 def test_demo_validates_clean_and_endpoints_print(tmp_path):

@@ -69,7 +69,9 @@ def _console(stderr: bool = False):
 
 
 def _fail(message: str, code: int = 1):
-    _console(stderr=True).print(f"[bold red]error:[/] {message}", markup=True)
+    from rich.markup import escape
+
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise typer.Exit(code)
 
 
@@ -97,14 +99,38 @@ def _print_problems(problems, *, fmt: str = "table", stream_err: bool = False) -
     if not problems:
         console.print("No problems found.")
         return
-    table = Table(title=f"{n_err} error(s), {n_warn} warning(s)", show_lines=False)
-    for col in ("severity", "code", "row", "patient", "field", "value", "problem", "what to do"):
-        table.add_column(col, overflow="fold")
+    from collections import Counter
+
+    from rich.markup import escape
+
+    counts = Counter((p.severity, p.code) for p in problems)
+    summary = ", ".join(f"{code} {k}" for (_, code), k in sorted(counts.items()))
+    console.print(f"[bold]{n_err} error(s), {n_warn} warning(s)[/bold]: {escape(summary)}")
+    if console.width >= 120:
+        table = Table(show_lines=False)
+        table.add_column("severity", no_wrap=True)
+        table.add_column("code", no_wrap=True)
+        table.add_column("row", no_wrap=True, justify="right")
+        for col in ("patient", "field", "value", "problem", "what to do"):
+            table.add_column(col, overflow="fold")
+        for p in problems:
+            table.add_row(p.severity, p.code, "" if p.row is None else str(p.row),
+                          "" if p.patient_id is None else escape(str(p.patient_id)), escape(p.field or ""),
+                          "" if p.value is None else escape(str(p.value)), escape(p.message), escape(p.fix or ""))
+        console.print(table)
+        return
+    # narrow terminals: one short block per problem, so codes and messages are never cut apart
     for p in problems:
-        table.add_row(p.severity, p.code, "" if p.row is None else str(p.row),
-                      "" if p.patient_id is None else str(p.patient_id), p.field or "",
-                      "" if p.value is None else str(p.value), p.message, p.fix or "")
-    console.print(table)
+        where = "  ".join(x for x in (
+            "" if p.row is None else f"row {p.row}",
+            "" if p.patient_id is None else f"patient {escape(str(p.patient_id))}",
+            "" if not p.field else f"field {escape(p.field)}",
+            "" if p.value is None else f"value {escape(repr(str(p.value)))}") if x)
+        colour = "red" if p.severity == "error" else "yellow"
+        console.print(f"[{colour}]{p.severity}[/{colour}] [bold]{p.code}[/bold]  {where}", soft_wrap=False)
+        console.print(f"    {escape(p.message)}")
+        if p.fix:
+            console.print(f"    what to do: {escape(p.fix)}")
 
 
 @app.command()
@@ -247,6 +273,7 @@ def adam(
     if fmt is OutputFormat.json:
         typer.echo(json.dumps(rows, indent=2, allow_nan=False))
         return
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"ADaM time-to-event parameters ({len(data.covariates)} subjects in ADSL)")
@@ -255,7 +282,7 @@ def adam(
     f = lambda v: "NR" if v is None else f"{v:.1f}"  # noqa: E731
     for r in rows:
         p = r["logrank"]["p_value"] if r["logrank"] else None
-        table.add_row(r["paramcd"], r["group"], str(r["n"]), str(r["events"]),
+        table.add_row(escape(str(r["paramcd"])), escape(str(r["group"])), str(r["n"]), str(r["events"]),
                       f"{f(r['median_months'])} ({f(r['lower_months'])} to {f(r['upper_months'])})",
                       "" if p is None else f"{p:.3g}")
     _console().print(table)
@@ -347,14 +374,18 @@ def main(argv=None) -> int:
     except LtfuError as exc:
         if "--debug" in args:
             raise
-        _console(stderr=True).print(f"[bold red]error[/] [{exc.code}]: {exc.message}", markup=True)
+        from rich.markup import escape
+
+        _console(stderr=True).print(f"[bold red]error[/] {escape(f'[{exc.code}]: {exc.message}')}", markup=True)
         return 1
     except Exception as exc:  # the unexpected: one line, no traceback unless --debug
         if "--debug" in args:
             raise
+        from rich.markup import escape
+
         _console(stderr=True).print(
-            f"[bold red]internal error[/]: {type(exc).__name__}: {exc}. Run again with --debug for a "
-            "traceback and report it; no output was written.", markup=True)
+            f"[bold red]internal error[/]: {escape(f'{type(exc).__name__}: {exc}')}. Run again with --debug "
+            "for a traceback and report it; no output was written.", markup=True)
         return 1
     return 0
 
