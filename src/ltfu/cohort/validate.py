@@ -235,6 +235,12 @@ def _check(table, cutoff, burden_threshold, today):
     evidence = [v for _, values in distinct.values() for v in values if isinstance(v, str)]
     day_first, month_first = order_evidence(evidence)
     order = "conflict" if day_first and month_first else "dmy" if day_first else "mdy" if month_first else None
+    def missing(name):                   # a canonical column's missing cells, reusing the dates' distinct values
+        if name in distinct:
+            codes, values = distinct[name]
+            return np.array([_is_missing(v) for v in values], bool)[codes]
+        return _missing_mask(df[canon[name]])
+
     dates = {}
     for d in DATE_FIELDS:
         if d not in canon:
@@ -256,7 +262,7 @@ def _check(table, cutoff, burden_threshold, today):
         dates[d] = parsed
     if "infusion_date" in dates:
         inf = dates["infusion_date"]
-        for i in np.flatnonzero(np.isnat(inf) & _missing_mask(df[canon["infusion_date"]])):
+        for i in np.flatnonzero(np.isnat(inf) & missing("infusion_date")):
             col.add("MISSING_VALUE", i, "infusion_date")
         out["infusion_date"] = pd.to_datetime(inf)
     else:
@@ -288,7 +294,7 @@ def _check(table, cutoff, burden_threshold, today):
         out["data_cutoff_day"] = cd
     if "last_contact_date" in canon or "last_contact_day" in canon:
         src = "last_contact_date" if "last_contact_date" in canon else "last_contact_day"
-        for i in np.flatnonzero(np.isnan(out["last_contact_day"].to_numpy()) & _missing_mask(df[canon[src]])):
+        for i in np.flatnonzero(np.isnan(out["last_contact_day"].to_numpy()) & missing(src)):
             col.add("MISSING_VALUE", i, src)
     # disease, toxicity, baseline
     for name in ("best_response", "mrd_negative", "relapse_cd19", "sex"):
@@ -317,7 +323,7 @@ def _check(table, cutoff, burden_threshold, today):
     for d in DATE_FIELDS[1:]:
         day = d.replace("_date", "_day")
         src = d if d in canon else day if day in canon else None
-        given[day] = ~_missing_mask(df[canon[src]]) if src else np.zeros(n, bool)
+        given[day] = ~missing(src) if src else np.zeros(n, bool)
     _consistency(out, col, cutoff_date is not None or "data_cutoff_date" in canon or "data_cutoff_day" in canon,
                  given)
     thr = float(burden_threshold)

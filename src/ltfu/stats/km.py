@@ -173,6 +173,11 @@ def _heavily_tied(t) -> bool:
     return np.unique(sample).size < 0.25 * sample.size
 
 
+def use_hash(t) -> bool:
+    """Whether to count ``t`` by hashing: large and heavily tied."""
+    return t.size >= HASH_MIN_N and _heavily_tied(t)
+
+
 def distinct_times(t, *, method: str | None = None):
     """``(uniq, inverse)`` as ``np.unique(t, return_inverse=True)``.
 
@@ -182,7 +187,7 @@ def distinct_times(t, *, method: str | None = None):
     require identical results).
     """
     if method is None:
-        method = "hash" if t.size >= HASH_MIN_N and _heavily_tied(t) else "sort"
+        method = "hash" if use_hash(t) else "sort"
     if method == "sort":
         uniq, inverse = np.unique(t, return_inverse=True)
         return uniq, inverse.reshape(-1)
@@ -204,7 +209,7 @@ def _km_arrays(t, e, entry, *, method: str | None = None):
     counts by bincount.  The default chooses as ``distinct_times`` does.
     """
     if method is None:
-        method = "hash" if t.size >= HASH_MIN_N and _heavily_tied(t) else "sort"
+        method = "hash" if use_hash(t) else "sort"
     if method == "hash":
         uniq, idx = distinct_times(t, method="hash")
         total = np.bincount(idx, minlength=uniq.size).astype(float)

@@ -46,9 +46,9 @@ class LogRank:
 
 def _stratum_sums(t, e, codes, k, rho):
     """O, E (length k) and V (k x k) of one stratum, vectorised over its distinct times."""
-    from ltfu.stats.km import HASH_MIN_N, _heavily_tied, _km_arrays, distinct_times
+    from ltfu.stats.km import _km_arrays, distinct_times, use_hash
 
-    if t.size >= HASH_MIN_N and _heavily_tied(t):
+    if use_hash(t):
         # heavily tied times: hash them once and count every group in one pass
         uniq, idx = distinct_times(t, method="hash")
         cell = idx * k + codes
