@@ -92,6 +92,16 @@ def test_collinear_and_constant_designs_name_the_term():
         cox(np.column_stack([a, np.ones(40)]), t, e)
 
 
+def test_a_term_constant_within_every_risk_set_is_a_clear_error():
+    # the only patient with x = 0 is censored before the first event: x never varies where it counts,
+    # its information is zero (rounding may leave about 1e-17 of either sign) and no coefficient exists
+    t = np.array([53.93, 34.78, 16.69, 5.0, 34.82, 76.0, 63.43, 98.85])
+    e = np.array([1, 1, 1, 0, 1, 1, 1, 1])
+    x = np.array([1.0, 1, 1, 0, 1, 1, 1, 1])
+    with pytest.raises(ConvergenceError, match="x1 does not vary within the risk sets"):
+        cox(x, t, e)
+
+
 def test_invalid_input():
     with pytest.raises(InvalidInputError, match="X"):
         cox(np.ones((3, 1)), [1, 2], [1, 0])

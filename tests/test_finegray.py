@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from golden import arr, assert_close, golden
 
-from ltfu.errors import InvalidInputError
+from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats import cumulative_incidence, fine_gray
 
 CASES = golden("finegray")["cases"]
@@ -35,6 +35,16 @@ def test_binary_covariate_without_effect_gives_shr_near_one_and_cif_agrees():
     aj = cumulative_incidence(t, s).at(grid, cause=1).estimate
     _, pred = r.predict([[x.mean()]], times=grid)
     np.testing.assert_allclose(pred[:, 0], aj, atol=0.05)
+
+
+def test_a_term_constant_within_every_risk_set_is_a_clear_error():
+    t = np.array([53.93, 34.78, 16.69, 5.0, 34.82, 76.0, 63.43, 98.85, 40.0])
+    status = np.array([1, 1, 2, 0, 1, 1, 2, 1, 0])
+    x = np.array([1.0, 1, 1, 0, 1, 1, 1, 1, 1])                # x = 0 only for a subject censored first
+    with pytest.raises(ConvergenceError, match="x1 does not vary"):
+        fine_gray(x, t, status)
+    with pytest.raises(ConvergenceError, match="x1 does not vary"):
+        fine_gray(np.ones(9), t, status)
 
 
 def test_invalid():

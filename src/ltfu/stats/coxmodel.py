@@ -215,6 +215,15 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, ties: str = "e
     st = [_Stratum(g, entry_arr, t, e, ties, Xc) for g in groups]
     beta = np.zeros(p) if init is None else np.asarray(init, float).copy()
     ll0, U0, I0, _ = _fit_once(st, Xc, np.zeros(p))
+    # At beta = 0 the information of a term is the sum over event times of its variance within the
+    # risk set; (numerically) zero means the term never varies where it matters.  Decided against
+    # its own scale, not by an exact zero that rounding may or may not produce.
+    scale = e.sum() * (Xc ** 2).mean(axis=0)
+    flat = [terms[j] for j in range(p) if I0[j, j] <= 1e-10 * scale[j]]
+    if flat:
+        raise ConvergenceError(f"{', '.join(flat)} does not vary within the risk sets at the event times (e.g. every "
+                               "patient with another value is censored before the first event), so its "
+                               "coefficient cannot be estimated")
     try:
         score = float(U0 @ np.linalg.solve(I0, U0))
     except np.linalg.LinAlgError:
