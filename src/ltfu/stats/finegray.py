@@ -154,7 +154,7 @@ def fine_gray(X, time, status, *, cause: int = 1, conf_level: float = 0.95, max_
     ll0, score, info, _, _ = _loglik(data, beta)
     # as in cox(): a term whose information at beta = 0 is zero on its own scale never varies
     # within the (weighted) risk sets, and has no estimate
-    scale = data.d.sum() * ((Xv - Xv.mean(axis=0)) ** 2).mean(axis=0)
+    scale = data.d.sum() * np.array([np.var(Xv[:, j]) for j in range(p)])     # column by column: no n x p copy
     flat = [terms[j] for j in range(p) if not info[j, j] > 1e-10 * scale[j]]
     if flat:
         raise ConvergenceError(f"{', '.join(flat)} does not vary within the risk sets at the failure times, so "
