@@ -163,29 +163,29 @@ def test_binomial_interval_contains_the_observed_proportion(xn, method, level):
 
 @SETTINGS
 @given(survival_data(groups=True), st.booleans())
-def test_hash_counting_equals_sort_counting(data, with_strata):
-    """Registry-sized, heavily tied inputs are counted by hashing instead of sorting (km, logrank, cif):
-    forced on small data here, both ways must give identical arrays and statistics."""
+def test_grid_counting_equals_sort_counting(data, with_strata):
+    """Registry-sized, heavily tied inputs are counted on an integer grid instead of sorted (km,
+    logrank, cif): forced on small data here, both ways must give identical arrays and statistics."""
     import ltfu.stats.km as km_module
     from ltfu.stats.km import _km_arrays
 
     t, e, g = data
     by_sort = _km_arrays(t, e.astype(float), None, method="sort")
-    by_hash = _km_arrays(t, e.astype(float), None, method="hash")
-    for a, b in zip(by_sort, by_hash):
+    by_count = _km_arrays(t, e.astype(float), None, method="count")
+    for a, b in zip(by_sort, by_count):
         np.testing.assert_array_equal(a, b)
     strata = (np.arange(t.size) % 2) if with_strata else None
-    saved = km_module.HASH_MIN_N, km_module._heavily_tied
+    saved = km_module.COUNT_MIN_N, km_module._heavily_tied
     km_module._heavily_tied = lambda t: True
     try:
-        km_module.HASH_MIN_N = 10**12                      # never hash
+        km_module.COUNT_MIN_N = 10**12                      # never count
         want, want_km = logrank(t, e, g, strata=strata), kaplan_meier(t, e)
         want_cif = cumulative_incidence(t, e * (1 + g))
-        km_module.HASH_MIN_N = 0                           # hash whenever times are tied
+        km_module.COUNT_MIN_N = 0                           # count whenever times are tied
         got, got_km = logrank(t, e, g, strata=strata), kaplan_meier(t, e)
         got_cif = cumulative_incidence(t, e * (1 + g))
     finally:
-        km_module.HASH_MIN_N, km_module._heavily_tied = saved
+        km_module.COUNT_MIN_N, km_module._heavily_tied = saved
     np.testing.assert_array_equal(got.variance, want.variance)
     np.testing.assert_array_equal(got.expected, want.expected)
     assert got.statistic == want.statistic or (np.isnan(got.statistic) and np.isnan(want.statistic))
@@ -209,3 +209,19 @@ def test_integer_group_codes_equal_numpy_unique(values, dtype):
     np.testing.assert_array_equal(levels, want_levels)
     np.testing.assert_array_equal(codes, want_codes)
     assert levels.dtype == want_levels.dtype
+
+
+@SETTINGS
+@given(st.lists(st.one_of(st.integers(0, 400).map(float), st.integers(0, 4000).map(lambda v: v / 10),
+                          st.sampled_from([0.3, 0.1 + 0.2, 1e-9, 2.5, 1e7, 0.0]),
+                          st.floats(0, 1000, allow_nan=False)), min_size=1, max_size=60))
+def test_grid_codes_give_numpy_unique_exactly(values):
+    """Counting on an integer grid must never merge two different floats (0.3 and 0.1 + 0.2) nor
+    reorder them: whatever codes it finds, the answer is np.unique's, bit for bit."""
+    from ltfu.stats.km import distinct_times
+
+    t = np.asarray(values, float)
+    want_u, want_inv = np.unique(t, return_inverse=True)
+    got_u, got_inv = distinct_times(t, method="count")
+    np.testing.assert_array_equal(got_u, want_u)
+    np.testing.assert_array_equal(got_inv, want_inv.reshape(-1))

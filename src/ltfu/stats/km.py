@@ -163,7 +163,7 @@ class KaplanMeier:
                            "ci_lower", "ci_upper")}}
 
 
-HASH_MIN_N = 50_000        # below this, one sort is as fast as anything
+COUNT_MIN_N = 50_000       # below this, one sort is as fast as anything
 
 
 def _heavily_tied(t) -> bool:
@@ -173,31 +173,52 @@ def _heavily_tied(t) -> bool:
     return np.unique(sample).size < 0.25 * sample.size
 
 
-def use_hash(t) -> bool:
-    """Whether to count ``t`` by hashing: large and heavily tied."""
-    return t.size >= HASH_MIN_N and _heavily_tied(t)
+def use_counting(t) -> bool:
+    """Whether to try counting ``t`` on an integer grid instead of sorting: large and heavily tied."""
+    return t.size >= COUNT_MIN_N and _heavily_tied(t)
+
+
+def _grid_codes(t):
+    """Integer codes for non-negative ``t`` that order exactly as the distinct values, or None.
+
+    t * scale is rounded for scale 1, 10, 100, 1000 (days, rounded months ...).  Rounding never
+    reverses an order, so if no two different values share a code (checked exactly: one value per
+    code) the codes order like the values.  Accepted only while the codes span at most 8 n.
+    """
+    limit = 8 * t.size + 1024
+    for scale in (1.0, 10.0, 100.0, 1000.0):
+        top = float(t.max()) * scale
+        if not top < limit:
+            return None                     # larger scales only spread the codes further
+        codes = np.rint(t * scale).astype(np.int64)
+        value_of = np.zeros(int(codes.max()) + 1)
+        value_of[codes] = t
+        if np.array_equal(value_of[codes], t):
+            return codes
+    return None
 
 
 def distinct_times(t, *, method: str | None = None):
     """``(uniq, inverse)`` as ``np.unique(t, return_inverse=True)``.
 
-    "hash": when times are heavily tied, hashing them (pandas.factorize, O(n)) and sorting only
-    the distinct values is several times faster than sorting every row; "sort" is np.unique.  By
-    default the hash is used for large inputs with few distinct times (tests force both ways and
-    require identical results).
+    "count": heavily tied times (registry days, rounded months) are mapped to exact integer codes
+    (``_grid_codes``) and counted with bincount, O(n + range), several times faster than sorting
+    every row; if no such codes exist it falls back to "sort", which is np.unique.  By default
+    counting is tried for large inputs with few distinct times; tests force both ways and require
+    identical results.  (numpy only: stats never imports pandas.)
     """
     if method is None:
-        method = "hash" if use_hash(t) else "sort"
-    if method == "sort":
+        method = "count" if use_counting(t) else "sort"
+    codes = _grid_codes(t) if method == "count" and t.size else None
+    if codes is None:
         uniq, inverse = np.unique(t, return_inverse=True)
         return uniq, inverse.reshape(-1)
-    import pandas as pd
-
-    codes, found = pd.factorize(t, sort=False)
-    order = np.argsort(found, kind="stable")
-    rank = np.empty(order.size, np.intp)
-    rank[order] = np.arange(order.size)
-    return found[order], rank[codes]
+    present = np.flatnonzero(np.bincount(codes))
+    rank = np.zeros(int(codes.max()) + 1, np.intp)
+    rank[present] = np.arange(present.size)
+    value_of = np.zeros(int(codes.max()) + 1)
+    value_of[codes] = t
+    return value_of[present], rank[codes]
 
 
 def _km_arrays(t, e, entry, *, method: str | None = None):
@@ -205,13 +226,13 @@ def _km_arrays(t, e, entry, *, method: str | None = None):
 
     "sort": times are non-negative, so their float64 bit patterns order like the numbers; shifting
     them left one bit and putting the event in the freed bit gives a single uint64 key whose plain
-    sort (much faster than an argsort) carries the events along.  "hash": ``distinct_times``, then
+    sort (much faster than an argsort) carries the events along.  "count": ``distinct_times``, then
     counts by bincount.  The default chooses as ``distinct_times`` does.
     """
     if method is None:
-        method = "hash" if use_hash(t) else "sort"
-    if method == "hash":
-        uniq, idx = distinct_times(t, method="hash")
+        method = "count" if use_counting(t) else "sort"
+    if method == "count":
+        uniq, idx = distinct_times(t, method="count")
         total = np.bincount(idx, minlength=uniq.size).astype(float)
         n_event = np.bincount(idx, weights=e, minlength=uniq.size)
     else:

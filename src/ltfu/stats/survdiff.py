@@ -46,11 +46,11 @@ class LogRank:
 
 def _stratum_sums(t, e, codes, k, rho):
     """O, E (length k) and V (k x k) of one stratum, vectorised over its distinct times."""
-    from ltfu.stats.km import _km_arrays, distinct_times, use_hash
+    from ltfu.stats.km import _km_arrays, distinct_times, use_counting
 
-    if use_hash(t):
-        # heavily tied times: hash them once and count every group in one pass
-        uniq, idx = distinct_times(t, method="hash")
+    if use_counting(t):
+        # heavily tied times: code them once and count every group in one pass
+        uniq, idx = distinct_times(t, method="count")
         cell = idx * k + codes
         nt = uniq.size
         count = np.bincount(cell, minlength=nt * k).reshape(nt, k).astype(float)
