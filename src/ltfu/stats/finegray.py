@@ -79,7 +79,7 @@ class _Data:
         self.t, self.f, self.X = t, fstatus, X
         self.G = _censoring_weights(t, fstatus)
         ev = fstatus == 1
-        self.times, first = np.unique(t[ev], return_index=True)
+        self.times = np.unique(t[ev])
         self.d = np.bincount(np.searchsorted(self.times, t[ev]), minlength=self.times.size).astype(float)
         self.pos = np.searchsorted(t, self.times, side="left")           # first row with t >= tau
         self.G_tau = self.G[self.pos]                                      # G(tau-)

@@ -179,7 +179,8 @@ def use_counting(t) -> bool:
 
 
 def _grid_codes(t):
-    """Integer codes for non-negative ``t`` that order exactly as the distinct values, or None.
+    """``(codes, value_of)``: integer codes for non-negative ``t`` that order exactly as the distinct
+    values, and the value each code stands for; or None.
 
     t * scale is rounded for scale 1, 10, 100, 1000 (days, rounded months ...).  Rounding never
     reverses an order, so if no two different values share a code (checked exactly: one value per
@@ -194,7 +195,7 @@ def _grid_codes(t):
         value_of = np.zeros(int(codes.max()) + 1)
         value_of[codes] = t
         if np.array_equal(value_of[codes], t):
-            return codes
+            return codes, value_of
     return None
 
 
@@ -209,15 +210,14 @@ def distinct_times(t, *, method: str | None = None):
     """
     if method is None:
         method = "count" if use_counting(t) else "sort"
-    codes = _grid_codes(t) if method == "count" and t.size else None
-    if codes is None:
+    grid = _grid_codes(t) if method == "count" and t.size else None
+    if grid is None:
         uniq, inverse = np.unique(t, return_inverse=True)
         return uniq, inverse.reshape(-1)
+    codes, value_of = grid
     present = np.flatnonzero(np.bincount(codes))
-    rank = np.zeros(int(codes.max()) + 1, np.intp)
+    rank = np.zeros(value_of.size, np.intp)
     rank[present] = np.arange(present.size)
-    value_of = np.zeros(int(codes.max()) + 1)
-    value_of[codes] = t
     return value_of[present], rank[codes]
 
 
