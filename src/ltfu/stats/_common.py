@@ -150,3 +150,9 @@ def check_groups(group, n: int, name: str = "group"):
             return (present + lo).astype(g.dtype), lookup[g.astype(np.int64) - lo]
     levels, codes = np.unique(g, return_inverse=True)
     return levels, codes
+
+
+def prefix_sums(a):
+    """Row k: the sum of the first k rows of ``a`` (row 0 is zero), so that a sum over rows
+    lo..hi-1 is ``prefix_sums(a)[hi] - prefix_sums(a)[lo]``."""
+    return np.concatenate([np.zeros((1,) + a.shape[1:]), np.cumsum(a, axis=0)])

@@ -21,7 +21,7 @@ from scipy.stats import chi2, norm
 
 from ltfu.errors import ConvergenceError
 from ltfu.stats._common import (TestResult, _json_float, check_choice, check_conf_level, check_groups,
-                                check_time_event, design_matrix)
+                                check_time_event, design_matrix, prefix_sums)
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def _risk_sums(st: _Stratum, w, wx):
 
 def _cumulate(st: _Stratum, per_time):
     """For each row, the sum of ``per_time`` over the event times at which it is at risk."""
-    c = np.concatenate([np.zeros((1,) + per_time.shape[1:]), np.cumsum(per_time, axis=0)])
+    c = prefix_sums(per_time)
     return c[st.k_hi] - c[st.k_lo]
 
 

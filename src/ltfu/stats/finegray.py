@@ -18,7 +18,7 @@ import numpy as np
 from scipy.stats import norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import _json_float, check_conf_level, design_matrix
+from ltfu.stats._common import _json_float, check_conf_level, design_matrix, prefix_sums
 from ltfu.stats.competing import _check
 from ltfu.stats.km import kaplan_meier
 
@@ -96,26 +96,21 @@ def _sums(data: _Data, beta):
     w = np.exp(X @ beta)
     cw = np.where(data.comp, w / data.G, 0.0)
     # rows with t >= tau (suffix sums), plus competing failures before tau reweighted by G(tau-)
-    s0 = np.cumsum(w[::-1])[::-1][pos] + data.G_tau * _prefix(cw)[pos]
+    s0 = np.cumsum(w[::-1])[::-1][pos] + data.G_tau * prefix_sums(cw)[pos]
     s1 = np.empty((pos.size, X.shape[1]))
     for j in range(X.shape[1]):
         xj = X[:, j]
-        s1[:, j] = np.cumsum((w * xj)[::-1])[::-1][pos] + data.G_tau * _prefix(cw * xj)[pos]
+        s1[:, j] = np.cumsum((w * xj)[::-1])[::-1][pos] + data.G_tau * prefix_sums(cw * xj)[pos]
     return s0, s1
-
-
-def _prefix(a):
-    """Row k: the sum of the first k entries of ``a`` (row 0 is zero)."""
-    return np.concatenate([np.zeros((1,) + a.shape[1:]), np.cumsum(a, axis=0)])
 
 
 def _exposure(data: _Data, c):
     """For each subject, sum_k c_k wt_ik / w_i: its risk weight summed over the failure times,
     with per-time factors c_k (1 while t_i >= tau_k, G(tau_k-)/G(t_i-) after a competing failure)."""
-    a = _prefix(c)[data.upto]
+    a = prefix_sums(c)[data.upto]
     comp = data.comp
     if comp.any():
-        a[comp] += _prefix((c * data.G_tau)[::-1])[::-1][data.upto[comp]] / data.G[comp]
+        a[comp] += prefix_sums((c * data.G_tau)[::-1])[::-1][data.upto[comp]] / data.G[comp]
     return a
 
 
@@ -203,7 +198,6 @@ def _middle(data: _Data, beta):
     xbar = s1 / s0[:, None]                                # at each distinct failure time tau_k
     tau, G_tau = data.times, data.G_tau
     c = data.d / s0                                        # d Lambda_0 at tau_k, per unit weight
-    prefix = _prefix
     upto, comp, ev = data.upto, data.comp, f == 1
     exposure = _exposure(data, c)
     wg_comp = w[comp] / G[comp]
@@ -216,10 +210,10 @@ def _middle(data: _Data, beta):
     if cu.size:
         first = np.searchsorted(t, cu, side="left")        # rows with t >= u start here (t is sorted)
         wg = np.where(comp, w / G, 0.0)
-        a0 = prefix(wg)[first]
+        a0 = prefix_sums(wg)[first]
         g = G_tau * c
         from_k = np.searchsorted(tau, cu, side="left")     # first tau_k >= u
-        Gs = prefix(g[::-1])[::-1][from_k]
+        Gs = prefix_sums(g[::-1])[::-1][from_k]
         r = (t.size - first).astype(float)
         last = np.searchsorted(cu, t, side="right") - 1    # last censoring time <= t_i
         has_last = last >= 0
@@ -231,12 +225,12 @@ def _middle(data: _Data, beta):
     total = np.empty(X.shape, order="F")
     for j in range(X.shape[1]):
         xj, xb = X[:, j], xbar[:, j]
-        col = -w * (xj * exposure - prefix(c * xb)[upto])
+        col = -w * (xj * exposure - prefix_sums(c * xb)[upto])
         if comp.any():
-            col[comp] += wg_comp * prefix((c * G_tau * xb)[::-1])[::-1][upto[comp]]     # tau_k > t_i
+            col[comp] += wg_comp * prefix_sums((c * G_tau * xb)[::-1])[::-1][upto[comp]]     # tau_k > t_i
         col[ev] += xj[ev] - xb[k_ev]
         if cu.size:
-            q = prefix(wg * xj)[first] * Gs - a0 * prefix((g * xb)[::-1])[::-1][from_k]
+            q = prefix_sums(wg * xj)[first] * Gs - a0 * prefix_sums((g * xb)[::-1])[::-1][from_k]
             step = np.cumsum(q * n_cens / r ** 2)
             col[has_last] -= step[last[has_last]]
             col[cens] += q[at] / r[at]
