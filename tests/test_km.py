@@ -44,9 +44,17 @@ def test_quantiles_match_r(name, conf_type):
 def test_at_times_matches_r_summary_times(name, conf_type):
     case = CASES[name]
     ref = case["by_conf_type"][conf_type]["at"]
-    at = _fit(case, conf_type).at(arr(ref["time"]))
+    fit = _fit(case, conf_type)
+    at = fit.at(arr(ref["time"]), extend=True)            # the golden is summary(fit, times=, extend=TRUE)
     for field in ("survival", "std_err", "ci_lower", "ci_upper", "n_risk"):
         assert_close(getattr(at, field), ref[field], what=f"{name} {conf_type} at {field}")
+    # without extend, a time after the last observation is beyond follow-up: no estimate (R drops it)
+    plain = fit.at(arr(ref["time"]))
+    beyond = arr(ref["time"]) > fit.time[-1]
+    for field in ("survival", "std_err", "ci_lower", "ci_upper"):
+        assert np.isnan(getattr(plain, field)[beyond]).all(), f"{name}: {field} past the last time must be NE"
+        assert_close(getattr(plain, field)[~beyond], arr(ref[field])[~beyond], what=f"{name} {field}")
+    np.testing.assert_array_equal(plain.n_risk, at.n_risk)
 
 
 @pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.get("rmst")))

@@ -29,6 +29,7 @@ from scipy.stats import norm
 from ltfu.errors import InvalidInputError
 from ltfu.stats._common import (Estimate, _json_float, check_choice, check_conf_level, check_groups,
                                 check_time_event)
+from ltfu.stats.counting import Counts, count
 
 CONF_TYPES = ("log-log", "log", "plain")
 _TOL = float(np.sqrt(np.finfo(float).eps))
@@ -138,8 +139,13 @@ class KaplanMeier:
         return Estimate(_findq(self.time, self.survival, p), _findq(self.time, self.ci_lower, p),
                         _findq(self.time, self.ci_upper, p), self.conf_level)
 
-    def at(self, times) -> SurvivalAt:
-        """The right-continuous step function at ``times``; n_risk = number at risk at t."""
+    def at(self, times, *, extend: bool = False) -> SurvivalAt:
+        """The right-continuous step function at ``times``, as R ``summary(fit, times=)``.
+
+        A time after the last observation (event or censoring) is beyond follow-up: nobody is at
+        risk there, so survival, its standard error and limits are ``nan`` ("NE") unless
+        ``extend=True``, which carries the last value forward as R's ``extend=TRUE`` does.
+        ``n_risk`` is the number at risk at t (that of the next observed time, R's rule; 0 beyond)."""
         t = np.atleast_1d(np.asarray(times, dtype=float))
         if np.isnan(t).any():
             raise InvalidInputError("times: contains NaN")
@@ -150,6 +156,9 @@ class KaplanMeier:
         se = np.where(before, 0.0, self.std_err[j])
         lo = np.where(before, 1.0, self.ci_lower[j])
         hi = np.where(before, 1.0, self.ci_upper[j])
+        if not extend and self.time.size:
+            beyond = t > self.time[-1]
+            surv, se, lo, hi = (np.where(beyond, np.nan, a) for a in (surv, se, lo, hi))
         nxt = np.searchsorted(self.time, t, side="left")
         n_risk = np.where(nxt < self.time.size, self.n_risk[np.minimum(nxt, self.time.size - 1)], 0)
         return SurvivalAt(t, surv, se, lo, hi, n_risk.astype(np.int64))
@@ -163,115 +172,47 @@ class KaplanMeier:
                            "ci_lower", "ci_upper")}}
 
 
-COUNT_MIN_N = 50_000       # below this, one sort is as fast as anything
-
-
-def _heavily_tied(t) -> bool:
-    """Whether distinct times are few (registry times in days or rounded months), judged on an
-    evenly spaced sample of about 8,000 values."""
-    sample = t[:: max(1, t.size // 8192)]
-    return np.unique(sample).size < 0.25 * sample.size
-
-
-def use_counting(t) -> bool:
-    """Whether to try counting ``t`` on an integer grid instead of sorting: large and heavily tied."""
-    return t.size >= COUNT_MIN_N and _heavily_tied(t)
-
-
-def _grid_codes(t):
-    """``(codes, value_of)``: integer codes for non-negative ``t`` that order exactly as the distinct
-    values, and the value each code stands for; or None.
-
-    t * scale is rounded for scale 1, 10, 100, 1000 (days, rounded months ...).  Rounding never
-    reverses an order, so if no two different values share a code (checked exactly: one value per
-    code) the codes order like the values.  Accepted only while the codes span at most 8 n.
-    """
-    limit = 8 * t.size + 1024
-    for scale in (1.0, 10.0, 100.0, 1000.0):
-        top = float(t.max()) * scale
-        if not top < limit:
-            return None                     # larger scales only spread the codes further
-        codes = np.rint(t * scale).astype(np.int64)
-        value_of = np.zeros(int(codes.max()) + 1)
-        value_of[codes] = t
-        if np.array_equal(value_of[codes], t):
-            return codes, value_of
-    return None
-
-
-def distinct_times(t, *, method: str | None = None):
-    """``(uniq, inverse)`` as ``np.unique(t, return_inverse=True)``.
-
-    "count": heavily tied times (registry days, rounded months) are mapped to exact integer codes
-    (``_grid_codes``) and counted with bincount, O(n + range), several times faster than sorting
-    every row; if no such codes exist it falls back to "sort", which is np.unique.  By default
-    counting is tried for large inputs with few distinct times; tests force both ways and require
-    identical results.  (numpy only: stats never imports pandas.)
-    """
-    if method is None:
-        method = "count" if use_counting(t) else "sort"
-    grid = _grid_codes(t) if method == "count" and t.size else None
-    if grid is None:
-        uniq, inverse = np.unique(t, return_inverse=True)
-        return uniq, inverse.reshape(-1)
-    codes, value_of = grid
-    present = np.flatnonzero(np.bincount(codes))
-    rank = np.zeros(value_of.size, np.intp)
-    rank[present] = np.arange(present.size)
-    return value_of[present], rank[codes]
-
-
-def _km_arrays(t, e, entry, *, method: str | None = None):
-    """Distinct times, at-risk, events, censorings.
-
-    "sort": times are non-negative, so their float64 bit patterns order like the numbers; shifting
-    them left one bit and putting the event in the freed bit gives a single uint64 key whose plain
-    sort (much faster than an argsort) carries the events along.  "count": ``distinct_times``, then
-    counts by bincount.  The default chooses as ``distinct_times`` does.
-    """
-    if method is None:
-        method = "count" if use_counting(t) else "sort"
-    if method == "count":
-        uniq, idx = distinct_times(t, method="count")
-        total = np.bincount(idx, minlength=uniq.size).astype(float)
-        n_event = np.bincount(idx, weights=e, minlength=uniq.size)
-    else:
-        key = np.sort((t.view(np.uint64) << np.uint64(1)) | e.astype(np.uint64))
-        ts = (key >> np.uint64(1)).view(np.float64)
-        starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]])
-        uniq = ts[starts]
-        total = np.diff(np.r_[starts, ts.size]).astype(float)
-        n_event = np.add.reduceat((key & np.uint64(1)).astype(float), starts)
-    n_risk = np.cumsum(total[::-1])[::-1]
-    if entry is not None:
-        # not yet entered at u: entry >= u (risk set is entry < u <= time)
-        n_risk = n_risk - (entry.size - np.searchsorted(np.sort(entry), uniq, side="left"))
-    return uniq, n_risk, n_event, total - n_event
+def survival_from_counts(n_risk, n_event):
+    """Kaplan-Meier arithmetic as R's survfitkm: at each time with an event, S *= (n - d) / n and
+    the Greenwood sum grows by d / (n (n - d)); elsewhere both are carried.  Sequential products
+    and sums in time order (numpy's cumprod/cumsum), so knife-edge values such as a median where
+    S is exactly 0.5 come out as R's do.  Works along the last axis (one curve per row)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        has = n_event > 0
+        factor = np.where(has, (n_risk - n_event) / np.where(has, n_risk, 1.0), 1.0)
+        green = np.where(has, n_event / (n_risk * (n_risk - n_event)), 0.0)
+    return np.cumprod(factor, axis=-1), np.sqrt(np.cumsum(green, axis=-1))
 
 
 def kaplan_meier(time, event, *, entry=None, conf_type: str = "log-log",
-                 conf_level: float = 0.95) -> KaplanMeier:
+                 conf_level: float = 0.95, timefix: bool = True) -> KaplanMeier:
     """Kaplan-Meier estimate with Greenwood variance and R's confidence limits.
 
     ``conf_type`` defaults to "log-log", which deliberately differs from R survfit's default "log":
     log-log limits stay inside [0, 1] and behave better in the tails (Kalbfleisch & Prentice); pass
     ``conf_type="log"`` for R's default.  ``entry`` gives delayed entry (left truncation): the risk
-    set at t is {entry < t <= time}, as R's ``Surv(entry, time, event)``.
+    set at t is {entry < t <= time}, as R's ``Surv(entry, time, event)``.  ``timefix`` merges
+    times closer than R's tolerance, as survfit does (``ltfu.stats.counting``).
     """
     t, e, en = check_time_event(time, event, entry=entry)
     check_choice(conf_type, "conf_type", CONF_TYPES)
     conf_level = check_conf_level(conf_level)
-    uniq, n_risk, n_event, n_censor = _km_arrays(t, e.astype(float), en)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        hazard = np.where(n_event > 0, n_event / np.where(n_risk > 0, n_risk, 1.0), 0.0)
-        green = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
-    surv = np.cumprod(1.0 - hazard)
-    se_log = np.sqrt(np.cumsum(green))
+    return km_from_counts(count(t, e, entry=en, timefix=timefix), conf_type=conf_type, conf_level=conf_level,
+                          n=int(t.size))
+
+
+def km_from_counts(counts: Counts, *, conf_type: str = "log-log", conf_level: float = 0.95,
+                   n: int | None = None) -> KaplanMeier:
+    """The Kaplan-Meier estimate from a one-group counts table (whoever counted it)."""
+    n_risk, n_event = counts.n_risk[:, 0], counts.n_event_any[:, 0]
+    surv, se_log = survival_from_counts(n_risk, n_event)
     with np.errstate(invalid="ignore"):
         std_err = surv * se_log
     lower, upper = _confint(surv, se_log, conf_type, conf_level)
-    return KaplanMeier(uniq, n_risk.astype(np.int64), n_event.astype(np.int64), n_censor.astype(np.int64),
-                       surv, std_err, lower, upper, se_log, int(t.size), conf_type, conf_level)
+    n_total = int(counts.n_exit.sum()) if n is None else n
+    return KaplanMeier(counts.time, n_risk.astype(np.int64), n_event.astype(np.int64),
+                       (counts.n_exit[:, 0] - n_event).astype(np.int64), surv, std_err, lower, upper, se_log,
+                       n_total, conf_type, conf_level)
 
 
 @dataclass(frozen=True)
@@ -289,14 +230,15 @@ class FollowUp:
                 "min": _json_float(self.min), "max": _json_float(self.max), "n": self.n}
 
 
-def median_follow_up(time, death, *, conf_type: str = "log-log", conf_level: float = 0.95) -> FollowUp:
+def median_follow_up(time, death, *, conf_type: str = "log-log", conf_level: float = 0.95,
+                     timefix: bool = True) -> FollowUp:
     """Reverse Kaplan-Meier median follow-up (Schemper & Smith 1996): censoring is the event.
 
     Equals R ``survfit(Surv(time, 1 - death) ~ 1)``'s median and limits.  The simple median of all
     observation times (which deaths shorten) is given for comparison.
     """
     t, d, _ = check_time_event(time, death, event_name="death")
-    km = kaplan_meier(t, 1 - d, conf_type=conf_type, conf_level=conf_level)
+    km = kaplan_meier(t, 1 - d, conf_type=conf_type, conf_level=conf_level, timefix=timefix)
     return FollowUp(km.median, float(np.median(t)), float(t.min()), float(t.max()), int(t.size))
 
 
@@ -316,29 +258,34 @@ class RMST:
                                                           "conf_level")}
 
 
-def _rmst(t, e, tau):
-    km = kaplan_meier(t, e, conf_type="log")
+def _rmst(km: KaplanMeier, tau: float):
+    """Area under ``km`` from 0 to ``tau`` and its standard error, as R's survmean: the area from
+    each event time to tau, squared, times d / (n (n - d)), summed; a time where everyone at risk
+    has the event (n = d) adds 0, as R's ``ifelse((n.risk - n.event) == 0, 0, ...)``."""
     keep = km.time <= tau
     grid = np.r_[0.0, km.time[keep], tau]
     s = np.r_[1.0, km.survival[keep]]
-    widths = np.diff(grid)
-    areas = s * widths                                   # area of each step up to tau
+    areas = s * np.diff(grid)                              # area of each step up to tau
     est = float(areas.sum())
-    # area from each distinct time to tau; Greenwood-type variance over event times (R survmean)
-    after = np.cumsum(areas[::-1])[::-1][1:]
+    after = np.cumsum(areas[::-1])[::-1][1:]               # area from each distinct time to tau
     d, n = km.n_event[keep].astype(float), km.n_risk[keep].astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        term = np.where(d > 0, after ** 2 * d / (n * (n - d)), 0.0)
+        term = np.where((d > 0) & (n > d), after ** 2 * d / (n * (n - d)), 0.0)
     return est, float(np.sqrt(term.sum()))
 
 
-def rmst(time, event, *, tau: float, conf_level: float = 0.95) -> RMST:
-    """Area under the Kaplan-Meier curve from 0 to ``tau`` and its standard error, as R's rmean."""
-    t, e, _ = check_time_event(time, event)
+def rmst(time, event, *, tau: float, entry=None, conf_level: float = 0.95, timefix: bool = True) -> RMST:
+    """Area under the Kaplan-Meier curve from 0 to ``tau`` and its standard error, as R's rmean
+    (``print(survfit(...), rmean=tau)``); ``entry`` gives delayed entry as in ``kaplan_meier``.
+
+    A ``tau`` before the first observed time gives tau itself with standard error 0 (the curve is
+    1 there); R 4.2's print refuses such a tau, which ltfu treats as an R limitation."""
+    t, e, en = check_time_event(time, event, entry=entry)
     conf_level = check_conf_level(conf_level)
-    if not (np.isfinite(tau) and tau > 0):
+    if not (isinstance(tau, (int, float, np.integer, np.floating)) and np.isfinite(tau) and tau > 0):
         raise InvalidInputError(f"tau: must be a positive finite time, got {tau!r}")
-    est, se = _rmst(t, e, float(tau))
+    km = kaplan_meier(t, e, entry=en, conf_type="log", timefix=timefix)
+    est, se = _rmst(km, float(tau))
     z = norm.ppf(1 - (1 - conf_level) / 2)
     return RMST(float(tau), est, se, float(est - z * se), float(est + z * se), conf_level)
 
@@ -363,13 +310,17 @@ class RMSTDifference:
                    ("difference", "std_err", "lower", "upper", "p_value", "tau", "conf_level")}}
 
 
-def rmst_difference(time, event, group, *, tau: float, conf_level: float = 0.95) -> RMSTDifference:
-    """Difference in RMST between two independent groups: second minus first in sorted order."""
-    t, e, _ = check_time_event(time, event)
+def rmst_difference(time, event, group, *, tau: float, entry=None, conf_level: float = 0.95,
+                    timefix: bool = True) -> RMSTDifference:
+    """Difference in RMST between two independent groups: second minus first in sorted order.
+    When both standard errors are 0 (no event before tau in either group) the difference has no
+    sampling variability to test: its p-value is nan."""
+    t, e, en = check_time_event(time, event, entry=entry)
     levels, codes = check_groups(group, t.size)
     if levels.size != 2:
         raise InvalidInputError(f"group: needs exactly 2 groups, got {levels.size}")
-    res = tuple(rmst(t[codes == k], e[codes == k], tau=tau, conf_level=conf_level) for k in (0, 1))
+    res = tuple(rmst(t[codes == k], e[codes == k], tau=tau, conf_level=conf_level, timefix=timefix,
+                     entry=None if en is None else en[codes == k]) for k in (0, 1))
     diff = res[1].estimate - res[0].estimate
     se = float(np.hypot(res[0].std_err, res[1].std_err))
     z = norm.ppf(1 - (1 - conf_level) / 2)
