@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import naive
+from ltfu.errors import ConvergenceError
 from ltfu.stats import (binomial_ci, cox, cumulative_incidence, kaplan_meier, logrank)
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -68,10 +69,16 @@ def test_logrank_matches_naive_and_is_invariant_to_relabelling(data):
     t, e, g = data
     if e.sum() == 0:
         return
-    lr = logrank(t, e, g)
     ref = naive.logrank2(t.tolist(), e.tolist(), g.tolist())
     if math.isnan(ref):
+        # no variance: R's survdiff stops (a singular matrix, so does ltfu), or has fewer than two
+        # groups with expected deaths (then R and ltfu give 0 on 0 df)
+        try:
+            assert logrank(t, e, g).df == 0
+        except ConvergenceError:
+            pass
         return
+    lr = logrank(t, e, g)
     assert lr.statistic == pytest.approx(ref, rel=1e-9, abs=1e-12)
     relabelled = logrank(t, e, np.where(g == 1, "b", "a"))
     swapped = logrank(t, e, 1 - g)
@@ -86,9 +93,13 @@ def test_cox_score_test_equals_logrank_for_one_binary_covariate(data):
     t, e, g = data
     if e.sum() < 2:
         return
-    lr = logrank(t, e, g)
+    # exact times: hypothesis may draw 99.99999999999999 beside 100, which R's time merging ties
     try:
-        fit = cox(g.astype(float), t, e)
+        lr = logrank(t, e, g, timefix=False)
+    except ConvergenceError:              # zero variance (every death when all at risk die)
+        return
+    try:
+        fit = cox(g.astype(float), t, e, timefix=False)
     except Exception:  # separation etc.: the score test is still defined but the fit is not
         return
     assert fit.score_test.statistic == pytest.approx(lr.statistic, rel=1e-8)
@@ -166,29 +177,37 @@ def test_binomial_interval_contains_the_observed_proportion(xn, method, level):
 def test_grid_counting_equals_sort_counting(data, with_strata):
     """Registry-sized, heavily tied inputs are counted on an integer grid instead of sorted (km,
     logrank, cif): forced on small data here, both ways must give identical arrays and statistics."""
-    import ltfu.stats.km as km_module
-    from ltfu.stats.km import _km_arrays
+    import ltfu.stats.counting as counting
+    from ltfu.stats.counting import count
 
     t, e, g = data
-    by_sort = _km_arrays(t, e.astype(float), None, method="sort")
-    by_count = _km_arrays(t, e.astype(float), None, method="count")
-    for a, b in zip(by_sort, by_count):
-        np.testing.assert_array_equal(a, b)
+    for groups in (None, g):
+        by_sort = count(t, e, group=groups, n_groups=2 if groups is not None else 1, method="sort")
+        by_count = count(t, e, group=groups, n_groups=2 if groups is not None else 1, method="count")
+        for name in ("time", "n_exit", "n_event", "n_risk"):
+            np.testing.assert_array_equal(getattr(by_sort, name), getattr(by_count, name))
     strata = (np.arange(t.size) % 2) if with_strata else None
-    saved = km_module.COUNT_MIN_N, km_module._heavily_tied
-    km_module._heavily_tied = lambda t: True
+    saved = counting.COUNT_MIN_N, counting._heavily_tied
+    counting._heavily_tied = lambda t: True
+
+    def run():
+        try:
+            lr = logrank(t, e, g, strata=strata)
+        except ConvergenceError:
+            lr = None
+        return lr, kaplan_meier(t, e), cumulative_incidence(t, e * (1 + g))
     try:
-        km_module.COUNT_MIN_N = 10**12                      # never count
-        want, want_km = logrank(t, e, g, strata=strata), kaplan_meier(t, e)
-        want_cif = cumulative_incidence(t, e * (1 + g))
-        km_module.COUNT_MIN_N = 0                           # count whenever times are tied
-        got, got_km = logrank(t, e, g, strata=strata), kaplan_meier(t, e)
-        got_cif = cumulative_incidence(t, e * (1 + g))
+        counting.COUNT_MIN_N = 10**12                      # never count
+        want, want_km, want_cif = run()
+        counting.COUNT_MIN_N = 0                           # count whenever times are tied
+        got, got_km, got_cif = run()
     finally:
-        km_module.COUNT_MIN_N, km_module._heavily_tied = saved
-    np.testing.assert_array_equal(got.variance, want.variance)
-    np.testing.assert_array_equal(got.expected, want.expected)
-    assert got.statistic == want.statistic or (np.isnan(got.statistic) and np.isnan(want.statistic))
+        counting.COUNT_MIN_N, counting._heavily_tied = saved
+    assert (got is None) == (want is None)
+    if want is not None:
+        np.testing.assert_array_equal(got.variance, want.variance)
+        np.testing.assert_array_equal(got.expected, want.expected)
+        assert got.statistic == want.statistic or (np.isnan(got.statistic) and np.isnan(want.statistic))
     np.testing.assert_array_equal(got_km.survival, want_km.survival)
     np.testing.assert_array_equal(got_km.n_risk, want_km.n_risk)
     assert got_cif.causes == want_cif.causes
@@ -218,7 +237,7 @@ def test_integer_group_codes_equal_numpy_unique(values, dtype):
 def test_grid_codes_give_numpy_unique_exactly(values):
     """Counting on an integer grid must never merge two different floats (0.3 and 0.1 + 0.2) nor
     reorder them: whatever codes it finds, the answer is np.unique's, bit for bit."""
-    from ltfu.stats.km import distinct_times
+    from ltfu.stats.counting import distinct_times
 
     t = np.asarray(values, float)
     want_u, want_inv = np.unique(t, return_inverse=True)

@@ -484,13 +484,15 @@ def _survival_section(cohort: Cohort, opts: AnalysisOptions):
                                  r["estimate"], r["lower"], r["upper"])), digits=0, missing="-")
                                for r in entry["rates"].values()]))
         both = masks["low_burden"] | masks["high_burden"]
+        test_label = None
         if masks["low_burden"].any() and masks["high_burden"].any():
-            lr = stats.logrank(e.time[both], e.status[both], np.asarray(burden[both], dtype=str))
-            numbers[key]["logrank_burden"] = {"statistic": _num(lr.statistic), "df": _num(lr.df),
-                                              "p_value": _num(lr.p_value)}
-            test_label = f"Log-rank p = {_fmt_p(lr.p_value)}"
-        else:
-            test_label = None
+            try:
+                lr = stats.logrank(e.time[both], e.status[both], np.asarray(burden[both], dtype=str))
+                numbers[key]["logrank_burden"] = {"statistic": _num(lr.statistic), "df": _num(lr.df),
+                                                  "p_value": _num(lr.p_value)}
+                test_label = f"Log-rank p = {_fmt_p(lr.p_value)}"
+            except ConvergenceError as exc:
+                numbers[key]["logrank_burden"] = {"error": str(exc)}
         curves = tuple((lab, kms[(key, g)]) for g, lab in GROUPS[1:] if (key, g) in kms)
         if curves:
             figures.append(KMFigure(f"km_{key}_burden", f"{e.label} by disease burden", curves,

@@ -21,18 +21,28 @@ from scipy.stats import chi2, norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import _json_float, as_float_array, check_conf_level, check_groups
+from ltfu.stats.counting import Counts, count, merge_close_times
+from ltfu.stats.km import survival_from_counts
 
 
-def _check(time, status):
-    t = as_float_array(time, "time")
+def _check(time, status, cencode=0):
+    """Times and integer status codes; ``cencode`` (R cmprsk's name) is the code of censoring and
+    every other code is a cause.  Returns (time, status, causes)."""
+    t = as_float_array(time, "time") + 0.0
     if (t < 0).any():
         raise InvalidInputError("time: negative values")
     s = as_float_array(status, "status")
     if s.shape != t.shape:
         raise InvalidInputError(f"status: length {s.size} differs from time length {t.size}")
-    if (s < 0).any() or not np.all(s == np.round(s)):
-        raise InvalidInputError("status: codes must be 0 (censored) or positive whole numbers (causes)")
-    return t, s.astype(np.int64)
+    if not np.all(s == np.round(s)):
+        raise InvalidInputError("status: codes must be whole numbers (the censoring code, then one per cause)")
+    if isinstance(cencode, bool) or not isinstance(cencode, (int, np.integer)):
+        raise InvalidInputError(f"cencode: must be a whole number, got {cencode!r}")
+    s = s.astype(np.int64)
+    if cencode == 0 and (s < 0).any():
+        raise InvalidInputError("status: negative codes; 0 is censored and causes are positive (or give cencode)")
+    causes = tuple(int(c) for c in np.unique(s[s != cencode]))
+    return t, s, causes
 
 
 @dataclass(frozen=True)
@@ -56,20 +66,18 @@ class _Curve:
     max_time: float
 
 
-def _one_group(t, s, causes):
-    """Event-free S(t) and, per cause, the curve over the group's distinct times."""
-    from ltfu.stats.km import distinct_times
-
-    uniq, inv = distinct_times(t)
+def _one_group(counts: Counts):
+    """Event-free S(t) and, per cause, the curve over the group's distinct times: cuminc's
+    arithmetic (cmprsk's ``cinc``) from a one-group counts table."""
+    uniq = counts.time
     T = uniq.size
-    total = np.bincount(inv, minlength=T).astype(float)
-    rs = np.cumsum(total[::-1])[::-1]                           # at risk at each distinct time
-    nd_all = np.bincount(inv, weights=(s > 0).astype(float), minlength=T)
-    s_after = np.cumprod(1.0 - nd_all / rs)                     # all-cause KM, right-continuous
+    rs = counts.n_risk[:, 0]                                    # at risk at each distinct time
+    nd_all = counts.n_event_any[:, 0]
+    s_after, _ = survival_from_counts(rs, nd_all)               # all-cause KM, right-continuous
     s_before = np.r_[1.0, s_after[:-1]]                         # S(t-)
     curves = {}
-    for k in causes:
-        nd1 = np.bincount(inv, weights=(s == k).astype(float), minlength=T)
+    for k, cause in enumerate(counts.causes):
+        nd1 = counts.n_event[:, 0, k]
         nd2 = nd_all - nd1
         F = np.cumsum(s_before * nd1 / rs)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -91,7 +99,7 @@ def _one_group(t, s, causes):
         has = nd1 > 0
         last = np.maximum.accumulate(np.where(has, np.arange(T), -1))
         var = np.where(last >= 0, v_at[np.maximum(last, 0)], 0.0)
-        curves[k] = _Curve(uniq, F, var, float(uniq[-1]))
+        curves[cause] = _Curve(uniq, F, var, float(uniq[-1]))
     return uniq, s_after, curves
 
 
@@ -158,11 +166,17 @@ def _loglog_limits(est, var, conf_level):
     return lower, upper
 
 
-def cumulative_incidence(time, status, *, group=None, conf_level: float = 0.95) -> CumulativeIncidence:
-    """Aalen-Johansen cumulative incidence per cause (status 1, 2, ...; 0 = censored) and group."""
-    t, s = _check(time, status)
+def cumulative_incidence(time, status, *, group=None, conf_level: float = 0.95, cencode: int = 0,
+                         timefix: bool = True) -> CumulativeIncidence:
+    """Aalen-Johansen cumulative incidence per cause and group.
+
+    ``status``: ``cencode`` (default 0) = censored, every other code a cause, as cmprsk::cuminc.
+    ``timefix`` merges times closer than R's tolerance over all groups (survival's rule; cmprsk
+    itself compares raw floats, so on such near-ties ltfu with the default differs from cuminc and
+    ``timefix=False`` reproduces it)."""
+    t, s, causes = _check(time, status, cencode)
     conf_level = check_conf_level(conf_level)
-    causes = tuple(int(c) for c in np.unique(s[s > 0]))
+    t, _ = merge_close_times(t, timefix=timefix)
     if group is None:
         levels, codes = np.array(["all"]), np.zeros(t.size, int)
     else:
@@ -170,7 +184,7 @@ def cumulative_incidence(time, status, *, group=None, conf_level: float = 0.95) 
     curves, free, ns = {}, {}, []
     for gi, g in enumerate(levels.tolist()):
         m = codes == gi
-        uniq, s_after, c = _one_group(t[m], s[m], causes)
+        uniq, s_after, c = _one_group(count(t[m], s[m], causes=causes, timefix=False))
         free[g] = (uniq, s_after)
         for k in causes:
             curves[(g, k)] = c[k]
@@ -273,18 +287,20 @@ def _crst(y, m, g, ng, rho):
     return s, v
 
 
-def gray_test(time, status, group, *, strata=None, rho: float = 0.0) -> GrayTest:
-    """Gray's test that the cumulative incidence of each cause is equal across groups."""
-    t, st = _check(time, status)
+def gray_test(time, status, group, *, strata=None, rho: float = 0.0, cencode: int = 0,
+              timefix: bool = True) -> GrayTest:
+    """Gray's test that the cumulative incidence of each cause is equal across groups
+    (``cencode`` and ``timefix`` as in ``cumulative_incidence``)."""
+    t, st, causes = _check(time, status, cencode)
+    t, _ = merge_close_times(t, timefix=timefix)
     levels, codes = check_groups(group, t.size)
     if levels.size < 2:
         raise InvalidInputError("group: needs at least 2 groups")
     scodes = np.zeros(t.size, int) if strata is None else check_groups(strata, t.size, "strata")[1]
-    causes = tuple(int(c) for c in np.unique(st[st > 0]))
     ng = levels.size
     stats, dfs, ps = [], [], []
     for k in causes:
-        m_all = np.where(st == k, 1, np.where(st > 0, 2, 0))
+        m_all = np.where(st == k, 1, np.where(st != cencode, 2, 0))
         s_tot, v_tot = np.zeros(ng - 1), np.zeros((ng - 1, ng - 1))
         for sc in np.unique(scodes):
             sel = np.flatnonzero(scodes == sc)

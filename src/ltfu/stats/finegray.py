@@ -20,6 +20,7 @@ from scipy.stats import norm
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import _json_float, check_conf_level, design_matrix, prefix_sums
 from ltfu.stats.competing import _check
+from ltfu.stats.counting import merge_close_times
 from ltfu.stats.km import kaplan_meier
 
 
@@ -69,7 +70,7 @@ class FineGrayResult:
 
 def _censoring_weights(t, fstatus):
     """G(t_i-): Kaplan-Meier of the censoring times (censored = 'event'), just before each t_i."""
-    km = kaplan_meier(t, (fstatus == 0).astype(int), conf_type="log")
+    km = kaplan_meier(t, (fstatus == 0).astype(int), conf_type="log", timefix=False)
     idx = np.searchsorted(km.time, t, side="left") - 1      # KM times strictly before t
     return np.where(idx >= 0, km.survival[np.maximum(idx, 0)], 1.0)
 
@@ -128,12 +129,28 @@ def _loglik(data, beta):
     return ll, score, info, s0, s1
 
 
-def fine_gray(X, time, status, *, cause: int = 1, conf_level: float = 0.95, max_iter: int = 100,
-              tol: float = 1e-10) -> FineGrayResult:
-    """Fit the Fine-Gray model for ``cause`` (status 0 = censored, other positive codes compete)."""
-    t, s = _check(time, status)
+def fine_gray(X, time, status, *, cause: int | None = None, failcode: int | None = None, cencode: int = 0,
+              conf_level: float = 0.95, max_iter: int = 100, tol: float = 1e-10,
+              timefix: bool = True) -> FineGrayResult:
+    """Fit the Fine-Gray model for ``cause`` (R cmprsk's ``failcode``, either name; default 1):
+    status ``cencode`` (default 0) is censored, every other code competes.
+
+    Newton-Raphson with step halving.  If no step within 30 halvings raises the pseudo
+    log-likelihood, the fit stops there: converged when the score is zero to ``sqrt(tol)``
+    relative to the information, else ConvergenceError (never a result that claims convergence it
+    did not reach).  ``timefix`` merges near-equal times as survival does (cmprsk does not: on such
+    near-ties ltfu differs from crr unless ``timefix=False``)."""
+    if cause is not None and failcode is not None and cause != failcode:
+        raise InvalidInputError(f"cause and failcode name the same thing; got {cause!r} and {failcode!r}")
+    cause = 1 if cause is None and failcode is None else (cause if cause is not None else failcode)
+    t, s, causes = _check(time, status, cencode)
+    t, _ = merge_close_times(t, timefix=timefix)
     terms, Xv = design_matrix(X, t.size)
     conf_level = check_conf_level(conf_level)
+    if not (isinstance(max_iter, (int, np.integer)) and not isinstance(max_iter, bool) and max_iter >= 1):
+        raise InvalidInputError(f"max_iter: must be a positive whole number, got {max_iter!r}")
+    if isinstance(cause, bool) or not isinstance(cause, (int, np.integer)) or cause == cencode:
+        raise InvalidInputError(f"cause: must be a whole-number status code other than cencode, got {cause!r}")
     if not (s == cause).any():
         raise InvalidInputError(f"cause: no failure of cause {cause}")
     order = np.argsort(t, kind="stable")
@@ -142,7 +159,7 @@ def fine_gray(X, time, status, *, cause: int = 1, conf_level: float = 0.95, max_
     for j in range(Xv.shape[1]):
         Xs[:, j] = Xv[order, j]
     Xv = Xs
-    fstatus = np.where(s == cause, 1, np.where(s > 0, 2, 0))
+    fstatus = np.where(s == cause, 1, np.where(s != cencode, 2, 0))
     data = _Data(t, fstatus, Xv)
     p = Xv.shape[1]
     beta = np.zeros(p)
@@ -167,6 +184,10 @@ def fine_gray(X, time, status, *, cause: int = 1, conf_level: float = 0.95, max_
             if np.isfinite(ll_new) and ll_new >= ll - 1e-12:
                 break
             step = step / 2
+        else:
+            # no step raises the likelihood: at its maximum (to rounding) or stuck
+            converged = _score_is_zero(score, info, tol)
+            break
         beta, ll, score, info = new, ll_new, score_new, info_new
         if np.max(np.abs(step)) < tol:
             converged = True
@@ -182,6 +203,15 @@ def fine_gray(X, time, status, *, cause: int = 1, conf_level: float = 0.95, max_
     return FineGrayResult(terms, beta, se, 2 * norm.sf(np.abs(beta / se)), np.exp(beta), np.exp(beta - z * se),
                           np.exp(beta + z * se), var, ll, ll0, converged, it, int(t.size), int(cause), conf_level,
                           data.times, data.d / s0)
+
+
+def _score_is_zero(score, info, tol):
+    """Whether the Newton decrement score' I^-1 score is negligible (the likelihood is flat)."""
+    try:
+        dec = float(score @ np.linalg.solve(info, score))
+    except np.linalg.LinAlgError:
+        return False
+    return np.isfinite(dec) and dec < np.sqrt(tol)
 
 
 def _middle(data: _Data, beta):

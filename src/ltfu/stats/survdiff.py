@@ -19,8 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import chi2
 
-from ltfu.errors import InvalidInputError
+from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import TestResult, _json_float, check_groups, check_time_event
+from ltfu.stats.counting import Counts, count, merge_close_times
+from ltfu.stats.km import survival_from_counts
 
 
 @dataclass(frozen=True)
@@ -44,36 +46,16 @@ class LogRank:
                 "rho": self.rho}
 
 
-def _stratum_sums(t, e, codes, k, rho):
-    """O, E (length k) and V (k x k) of one stratum, vectorised over its distinct times."""
-    from ltfu.stats.km import _km_arrays, distinct_times, use_counting
-
-    if use_counting(t):
-        # heavily tied times: code them once and count every group in one pass
-        uniq, idx = distinct_times(t, method="count")
-        cell = idx * k + codes
-        nt = uniq.size
-        count = np.bincount(cell, minlength=nt * k).reshape(nt, k).astype(float)
-        dead = np.bincount(cell, weights=e, minlength=nt * k).reshape(nt, k)
-    else:
-        # one plain sort per group (the packed-key sort of the Kaplan-Meier), then counts on the union
-        present = [j for j in range(k) if np.any(codes == j)]     # a group may be absent from a stratum
-        per_group = {j: _km_arrays(t[codes == j], e[codes == j], None, method="sort") for j in present}
-        uniq = np.unique(np.concatenate([g[0] for g in per_group.values()]))
-        nt = uniq.size
-        count = np.zeros((nt, k))
-        dead = np.zeros((nt, k))
-        for j, (u, _risk, ev, cens) in per_group.items():
-            pos = np.searchsorted(uniq, u)
-            count[pos, j] = ev + cens
-            dead[pos, j] = ev
-    n_k = np.cumsum(count[::-1], axis=0)[::-1]          # at risk per group at each time
+def _stratum_sums(counts: Counts, rho):
+    """O, E (length k) and V (k x k) of one stratum from its counts table (times x groups)."""
+    n_k = counts.n_risk                                 # at risk per group at each time
+    dead = counts.n_event_any
     n = n_k.sum(axis=1)
     d = dead.sum(axis=1)
     has = d > 0
     n_k, dead, n, d = n_k[has], dead[has], n[has], d[has]
     if rho != 0:
-        surv_after = np.cumprod(1.0 - d / n)
+        surv_after, _ = survival_from_counts(n, d)
         w = np.r_[1.0, surv_after[:-1]] ** rho           # S(t-)^rho, pooled KM of the stratum
     else:
         w = np.ones(d.size)
@@ -87,30 +69,42 @@ def _stratum_sums(t, e, codes, k, rho):
     return obs, exp, var
 
 
-def _collect(time, event, group, strata, rho):
+def _collect(time, event, group, strata, rho, timefix):
     t, e, _ = check_time_event(time, event)
     levels, codes = check_groups(group, t.size)
     if not np.isfinite(rho) or rho < 0:
         raise InvalidInputError(f"rho: must be a finite number >= 0, got {rho!r}")
     k = levels.size
-    obs, exp, var = np.zeros(k), np.zeros(k), np.zeros((k, k))
     if strata is None:
-        o, x, v = _stratum_sums(t, e.astype(float), codes, k, rho)
-        obs, exp, var = o, x, v
+        obs, exp, var = _stratum_sums(count(t, e, group=codes, n_groups=k, timefix=timefix), rho)
     else:
+        t, _ = merge_close_times(t, timefix=timefix)     # R merges over all strata at once
         _, scodes = check_groups(strata, t.size, "strata")
+        obs, exp, var = np.zeros(k), np.zeros(k), np.zeros((k, k))
         for s in np.unique(scodes):
             m = scodes == s
-            o, x, v = _stratum_sums(t[m], e[m].astype(float), codes[m], k, rho)
+            o, x, v = _stratum_sums(count(t[m], e[m], group=codes[m], n_groups=k, timefix=False), rho)
             obs += o
             exp += x
             var += v
     return levels, codes, obs, exp, var
 
 
-def logrank(time, event, group, *, strata=None, rho: float = 0.0) -> LogRank:
-    """k-sample log-rank (rho = 0) or Fleming-Harrington G^rho test, optionally stratified."""
-    levels, codes, obs, exp, var = _collect(time, event, group, strata, rho)
+def _quadratic_form(diff, vv, what):
+    """diff' V^-1 diff; a singular V is an error, as R's solve() stops (R: "system is exactly
+    singular"), judged by rank with numpy's default tolerance rather than by an exact zero."""
+    if vv.size and np.linalg.matrix_rank(vv) < vv.shape[0]:
+        raise ConvergenceError(f"{what}: the variance matrix is singular (rank {np.linalg.matrix_rank(vv)} of "
+                               f"{vv.shape[0]}), e.g. groups that never share a risk set within a stratum; "
+                               "R's survdiff stops here too. Combine groups or drop the strata.")
+    return float(np.linalg.solve(vv, diff) @ diff)
+
+
+def logrank(time, event, group, *, strata=None, rho: float = 0.0, timefix: bool = True) -> LogRank:
+    """k-sample log-rank (rho = 0) or Fleming-Harrington G^rho test, optionally stratified.
+
+    Raises ConvergenceError when the variance of the compared groups is singular (R stops too)."""
+    levels, codes, obs, exp, var = _collect(time, event, group, strata, rho, timefix)
     if levels.size < 2:
         raise InvalidInputError("group: needs at least 2 groups")
     keep = exp > 0
@@ -119,20 +113,19 @@ def logrank(time, event, group, *, strata=None, rho: float = 0.0) -> LogRank:
     else:
         diff = (obs - exp)[keep][1:]
         vv = var[np.ix_(keep, keep)][1:, 1:]
-        sol = np.linalg.lstsq(vv, diff, rcond=None)[0] if np.linalg.matrix_rank(vv) < vv.shape[0] \
-            else np.linalg.solve(vv, diff)
-        stat, df = float(sol @ diff), int(keep.sum() - 1)
+        stat, df = _quadratic_form(diff, vv, "logrank"), int(keep.sum() - 1)
     p = float(chi2.sf(stat, df)) if df > 0 else np.nan
     return LogRank(stat, df, p, obs, exp, var, tuple(levels.tolist()), np.bincount(codes, minlength=levels.size),
                    float(rho))
 
 
-def logrank_trend(time, event, group, *, scores=None, strata=None, rho: float = 0.0) -> TestResult:
+def logrank_trend(time, event, group, *, scores=None, strata=None, rho: float = 0.0,
+                  timefix: bool = True) -> TestResult:
     """Test for trend across ordered groups: (c'(O - E))^2 / (c' V c) on 1 df.
 
     ``scores`` default to the sorted group levels when they are numeric, else 1..k.
     """
-    levels, _, obs, exp, var = _collect(time, event, group, strata, rho)
+    levels, _, obs, exp, var = _collect(time, event, group, strata, rho, timefix)
     if levels.size < 2:
         raise InvalidInputError("group: needs at least 2 groups")
     if scores is None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ltfu.errors import InvalidInputError
+from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import TestResult, _json_float, as_float_array, check_time_event
 from ltfu.stats.coxmodel import cox
 from ltfu.stats.km import KaplanMeier, kaplan_meier
@@ -156,7 +156,10 @@ def landmark(time, event, exposure_time, *, landmark: float, conf_type: str = "l
     km0 = kaplan_meier(tt[exposed == 0], ee[exposed == 0], conf_type=conf_type) if (exposed == 0).any() else None
     test = None
     if km0 is not None and km1 is not None and ee.any():
-        lr = logrank(tt, ee, exposed)
-        test = TestResult(lr.statistic, float(lr.df), lr.p_value)
+        try:
+            lr = logrank(tt, ee, exposed)
+            test = TestResult(lr.statistic, float(lr.df), lr.p_value)
+        except ConvergenceError:          # no variance to test with (R's survdiff stops): no test
+            test = None
     return Landmark(float(landmark), int(keep.sum()), int(exposed.sum()), int((exposed == 0).sum()), tt, ee,
                     exposed, km1, km0, test)
