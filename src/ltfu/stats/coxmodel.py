@@ -1,15 +1,40 @@
 """Cox proportional-hazards regression, as R ``survival::coxph`` (Efron or Breslow ties).
 
 Counting-process input (entry, exit] gives time-dependent covariates and delayed entry; strata
-give separate baseline hazards; ``cluster`` gives the robust (sandwich) variance from the score
-residuals summed within clusters, as ``coxph(..., cluster=)``.  Newton-Raphson with step halving;
-converged when the relative change in the log partial likelihood is at most ``eps`` (R: 1e-9).
+give separate baseline hazards; ``weights`` are case weights; ``cluster`` gives the robust
+(sandwich) variance from the score residuals summed within clusters, as ``coxph(..., cluster=)``,
+with R's robust score test.  Newton-Raphson with step halving; converged when the relative change
+in the log partial likelihood is at most ``eps`` (R: 1e-9).  Times closer than R's tolerance are
+merged first (``timefix``, as coxph).
 
-Vectorised over distinct event times: risk-set sums come from reverse cumulative sums over exits
-minus those over entries, and Efron's tie correction is reduced to a few per-time scalars
-(sum over l of 1/S0_l, l/d/S0_l, 1/S0_l^2, ...), so each iteration costs O(n p^2) with no per-row
-Python.  Hand-written because the peers are slow at scale or stop early (lifelines' batch mode),
-and none gives R's robust variance for counting-process data.
+The model (``CoxModel``: data sorted once per stratum, the per-event-time structure) is apart from
+the result (``CoxResult``), as statsmodels' PHReg/PHRegResults; ``cox_zph`` and the robust variance
+use the model's public score pieces.  Hand-written because the peers are slow at scale or stop
+early (lifelines' batch mode), and none gives R's robust variance for counting-process data.
+
+The kernel (``CoxModel.score_pieces``), derived once.  At event time k with tied deaths D_k among
+the risk set R_k = {entry < tau_k <= exit}, risk weights w_i = c_i exp(x_i'b) (c_i the case
+weight), and sums S0 = sum_R w, S1 = sum_R w x, S2 = sum_R w x x', A0, A1, A2 the same sums over
+D_k, Efron's l-th term (l = 0..d-1, f_l = l/d) replaces them by S0_l = S0 - f_l A0, S1_l, S2_l
+alike (Breslow: f_l = 0).  With m_k the mean case weight of the deaths (R's ``wtave``):
+
+    loglik = sum_D c_i x_i'b - sum_k m_k sum_l log S0_l
+    U      = sum_D c_i x_i  - sum_k m_k sum_l S1_l / S0_l
+    I      = sum_k m_k sum_l [S2_l / S0_l - S1_l S1_l' / S0_l^2]
+
+Writing the per-time scalars c1 = m sum_l 1/S0_l, c2 = m sum_l f_l/S0_l, e0 = m sum_l 1/S0_l^2,
+e1 = m sum_l f_l/S0_l^2, e2 = m sum_l f_l^2/S0_l^2 (the only place where the d tied deaths are
+expanded), every sum over l collapses:
+
+    sum_l S1_l/S0_l          = S1 c1 - A1 c2
+    sum_l S2_l/S0_l          = S2 c1 - A2 c2
+    sum_l S1_l S1_l'/S0_l^2  = S1 S1' e0 - S1 A1' e1 - A1 S1' e1 + A1 A1' e2
+
+and S2 c1 summed over k is X' diag(w C1) X with C1_i the sum of c1 over the times at which row i
+is at risk (a prefix-sum lookup per row), so no p x p matrix is ever built per time or per row.
+Risk-set sums come from reverse cumulative sums over exits minus those over entries.  Score
+residuals (R's coxscore, per row, then times c_i) are the same pieces distributed over the rows;
+they sum to U exactly (tests/test_cox.py checks it).
 """
 
 from __future__ import annotations
@@ -19,13 +44,20 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import chi2, norm
 
-from ltfu.errors import ConvergenceError
-from ltfu.stats._common import (TestResult, _json_float, check_choice, check_conf_level, check_groups,
-                                check_time_event, design_matrix, prefix_sums)
+from ltfu.errors import ConvergenceError, InvalidInputError
+from ltfu.stats._common import (TestResult, _json_float, as_float_array, check_choice, check_conf_level,
+                                check_groups, check_time_event, design_matrix, prefix_sums)
+from ltfu.stats.counting import merge_close_times
+
+TOLER_CHOL = float(np.finfo(float).eps ** 0.75)     # R's coxph.control(toler.chol)
 
 
 @dataclass(frozen=True)
 class CoxResult:
+    """A fitted Cox model. ``robust_se`` and ``robust_score_test`` only with ``cluster``; then the
+    Wald test and the intervals use the robust variance, and its degrees of freedom are the rank
+    of that variance (R's summary prints the number of coefficients instead)."""
+
     terms: tuple
     coef: np.ndarray
     se: np.ndarray
@@ -44,7 +76,8 @@ class CoxResult:
     iterations: int
     ties: str
     conf_level: float
-    _data: dict = field(default=None, repr=False, compare=False)   # for cox_zph
+    robust_score_test: TestResult | None = None
+    model: "CoxModel | None" = field(default=None, repr=False, compare=False)   # for cox_zph
 
     def to_dict(self) -> dict:
         f = lambda a: None if a is None else [_json_float(v) for v in a]  # noqa: E731
@@ -52,7 +85,9 @@ class CoxResult:
                 "hazard_ratio": f(self.hazard_ratio), "hr_lower": f(self.hr_lower), "hr_upper": f(self.hr_upper),
                 "p_value": f(self.p_value), "loglik": [_json_float(v) for v in self.loglik],
                 "score_test": self.score_test.to_dict(), "wald_test": self.wald_test.to_dict(),
-                "lr_test": self.lr_test.to_dict(), "n": self.n, "n_events": self.n_events,
+                "lr_test": self.lr_test.to_dict(),
+                "robust_score_test": None if self.robust_score_test is None else self.robust_score_test.to_dict(),
+                "n": self.n, "n_events": self.n_events,
                 "iterations": self.iterations, "ties": self.ties, "conf_level": self.conf_level}
 
 
@@ -60,11 +95,12 @@ class _Stratum:
     """One stratum's rows, sorted once by exit time, and the per-event-time structure that does not
     depend on beta (so each Newton iteration does no sorting and no gathering)."""
 
-    def __init__(self, idx, entry, exit_, event, ties, X):
+    def __init__(self, idx, entry, exit_, event, ties, X, case_w):
         idx = idx[np.argsort(exit_[idx], kind="stable")]
         self.idx = idx
         self.x = X[idx]
         self.exit, self.event = exit_[idx], event[idx]
+        self.c = None if case_w is None else case_w[idx]
         self.has_entry = entry is not None
         self.entry = entry[idx] if self.has_entry else None
         if self.has_entry:
@@ -73,13 +109,17 @@ class _Stratum:
         dead = self.event == 1
         self.dead_rows = np.flatnonzero(dead)                  # in exit order, so tied deaths are adjacent
         self.xd = self.x[self.dead_rows]                        # covariates of the deaths, gathered once
-        self.xd_sum = self.xd.sum(axis=0)
+        cd = np.ones(self.dead_rows.size) if self.c is None else self.c[self.dead_rows]
+        self.cd = cd
+        self.xd_sum = (cd[:, None] * self.xd).sum(axis=0)       # sum over deaths of c_i x_i
         dead_times = self.exit[self.dead_rows]
         first = np.r_[True, dead_times[1:] != dead_times[:-1]] if dead_times.size else np.zeros(0, bool)
         self.times = dead_times[first]
         self.dead_k = np.cumsum(first) - 1                      # event-time index of each death
         self.group_start = np.flatnonzero(first)
         self.d = np.diff(np.r_[self.group_start, dead_times.size]).astype(float)
+        # m_k: the mean case weight of the deaths at each time (R's wtave; 1 without weights)
+        self.m = (np.add.reduceat(cd, self.group_start) / self.d) if dead_times.size else np.zeros(0)
         # Efron: the l-th of d tied deaths uses the fraction l/d
         rank_in_group = np.arange(dead_times.size) - np.repeat(self.group_start, self.d.astype(int))
         self.frac = rank_in_group / self.d[self.dead_k] if ties == "efron" else np.zeros(dead_times.size)
@@ -96,143 +136,218 @@ class _Stratum:
         self.k_lo = np.searchsorted(self.times, self.entry, side="right") if self.has_entry \
             else np.zeros(self.exit.size, np.int64)
 
+    def risk_sums(self, w, wx):
+        """S0 (K) and S1 (K x p) over the risk sets {entry < tau <= exit} at the event times."""
+        def rev(a):
+            s = np.cumsum(a[::-1], axis=0)[::-1]
+            return np.concatenate([s, np.zeros((1,) + s.shape[1:])])
 
-def _risk_sums(st: _Stratum, w, wx):
-    """S0 (K) and S1 (K x p) over the risk sets {entry < tau <= exit} at the event times."""
-    def rev(a):
-        s = np.cumsum(a[::-1], axis=0)[::-1]
-        return np.concatenate([s, np.zeros((1,) + s.shape[1:])])
+        def from_exit(a):
+            # rows from pos_exit[k] on: the sums between consecutive event times (one pass over the
+            # rows), then a reverse cumulative sum over the K event times only
+            if self.pos_exit.size == 0:
+                return np.zeros((0,) + a.shape[1:])
+            seg = np.add.reduceat(a, self.pos_exit, axis=0)
+            return np.cumsum(seg[::-1], axis=0)[::-1]
 
-    def from_exit(a):
-        # rows from pos_exit[k] on: the sums between consecutive event times (one pass over the
-        # rows), then a reverse cumulative sum over the K event times only
-        if st.pos_exit.size == 0:
-            return np.zeros((0,) + a.shape[1:])
-        seg = np.add.reduceat(a, st.pos_exit, axis=0)
-        return np.cumsum(seg[::-1], axis=0)[::-1]
+        s0, s1 = from_exit(w), from_exit(wx)
+        if self.has_entry:
+            o = self.order_entry
+            s0 = s0 - rev(w[o])[self.pos_entry]
+            s1 = s1 - rev(wx[o])[self.pos_entry]
+        return s0, s1
 
-    s0 = from_exit(w)
-    s1 = from_exit(wx)
-    if st.has_entry:
-        o = st.order_entry
-        s0 = s0 - rev(w[o])[st.pos_entry]
-        s1 = s1 - rev(wx[o])[st.pos_entry]
-    return s0, s1
-
-
-def _cumulate(st: _Stratum, per_time):
-    """For each row, the sum of ``per_time`` over the event times at which it is at risk."""
-    c = prefix_sums(per_time)
-    return c[st.k_hi] - c[st.k_lo]
+    def cumulate(self, per_time):
+        """For each row, the sum of ``per_time`` over the event times at which it is at risk."""
+        c = prefix_sums(per_time)
+        return c[self.k_hi] - c[self.k_lo]
 
 
-def _fit_once(strata, X, beta, *, want_resid=False, time_weights=None):
-    """Log partial likelihood, score and information at beta (and score residuals if asked).
+class CoxModel:
+    """The data of a Cox model, prepared once: centred design, strata sorted by exit time, the
+    event-time structure, case weights.  ``score_pieces`` and ``score_residuals`` are the kernel
+    (derivation in the module docstring); ``cox`` fits, ``cox_zph`` tests."""
 
-    ``time_weights`` (one array per stratum, a weight h_k per event time) gives instead
-    sum_k h_k U_k and sum_k h_k I_k, the pieces of cox.zph's score test."""
-    p = X.shape[1]
-    loglik, U, I = 0.0, np.zeros(p), np.zeros((p, p))
-    resid = np.zeros_like(X) if want_resid else None
-    for si, st in enumerate(strata):
-        h = None if time_weights is None else time_weights[si]
-        x, xd = st.x, st.xd
+    def __init__(self, terms, X, time, event, entry, strata_codes, weights, ties):
+        self.terms, self.ties = terms, ties
+        self.means = X.mean(axis=0) if weights is None else (weights @ X) / weights.sum()
+        self.X = X - self.means                    # centred, as R, for numerical stability
+        self.time, self.event, self.entry, self.weights = time, event, entry, weights
+        n = time.size
+        groups = [np.arange(n)] if strata_codes is None else \
+            [np.flatnonzero(strata_codes == s) for s in np.unique(strata_codes)]
+        self.strata = [_Stratum(g, entry, time, event, ties, self.X, weights) for g in groups]
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+    def score_pieces(self, beta, *, time_weights=None):
+        """Log partial likelihood, score U and information I at beta.
+
+        ``time_weights`` (one array per stratum, a weight h_k per event time) gives instead
+        sum_k h_k U_k and sum_k h_k I_k, the pieces of cox.zph's score test."""
+        p = self.p
+        loglik, U, I = 0.0, np.zeros(p), np.zeros((p, p))
+        for si, st in enumerate(self.strata):
+            h = None if time_weights is None else time_weights[si]
+            loglik_s, U_s, I_s, _ = self._stratum_pieces(st, beta, h, want_resid=False)
+            loglik += loglik_s
+            U += U_s
+            I += I_s
+        return loglik, U, I
+
+    def score_residuals(self, beta):
+        """Per-row score residuals (R ``residuals(fit, type="score", weighted=TRUE)``), rows in the
+        original order; they sum to U."""
+        resid = np.zeros_like(self.X)
+        for st in self.strata:
+            *_, r = self._stratum_pieces(st, beta, None, want_resid=True)
+            resid[st.idx] = r
+        return resid
+
+    def _stratum_pieces(self, st: _Stratum, beta, h, *, want_resid):
+        x, xd, p = st.x, st.xd, self.p
         eta = x @ beta
         shift = eta.max() if eta.size else 0.0
-        w = np.exp(eta - shift)
+        ew = np.exp(eta - shift)                                   # S0 is scaled by exp(-shift)
+        w = ew if st.c is None else st.c * ew
         wx = w[:, None] * x
-        s0, s1 = _risk_sums(st, w, wx)
-        dr, k = st.dead_rows, st.dead_k
+        s0, s1 = st.risk_sums(w, wx)
+        dr, k, gs = st.dead_rows, st.dead_k, st.group_start
         wd = w[dr]
-        a0 = np.add.reduceat(wd, st.group_start) if dr.size else np.zeros(0)
-        a1 = np.add.reduceat(wd[:, None] * xd, st.group_start, axis=0) if dr.size else np.zeros((0, p))
+        a0 = np.add.reduceat(wd, gs) if dr.size else np.zeros(0)
+        a1 = np.add.reduceat(wd[:, None] * xd, gs, axis=0) if dr.size else np.zeros((0, p))
         # expanded over deaths: S0_l = S0 - f A0, with f = l/d
         f = st.frac
         s0l = s0[k] - f * a0[k]
         if np.any(s0l <= 0):
             raise ConvergenceError("the risk set is empty at an event time (check entry and exit times)")
         inv = 1.0 / s0l
-        # per event time (deaths are contiguous by time, every time has one): sums over its deaths
-        gs = st.group_start
-        c1 = np.add.reduceat(inv, gs) if gs.size else np.zeros(0)            # sum_l 1/S0_l
-        c2 = np.add.reduceat(f * inv, gs) if gs.size else np.zeros(0)        # sum_l f/S0_l
         inv2 = inv * inv
-        e0 = np.add.reduceat(inv2, gs) if gs.size else np.zeros(0)
-        e1 = np.add.reduceat(f * inv2, gs) if gs.size else np.zeros(0)
-        e2 = np.add.reduceat(f * f * inv2, gs) if gs.size else np.zeros(0)
-        if h is not None:
-            c1, c2, e0, e1, e2 = c1 * h, c2 * h, e0 * h, e1 * h, e2 * h
-        # S0 was summed with weights exp(eta - shift): log S0 = log s0l + shift
-        loglik += float(st.xd_sum @ beta - np.log(s0l).sum() - shift * dr.size)
-        sum_means = s1 * c1[:, None] - a1 * c2[:, None]           # sum_l S1_l / S0_l (times h_k)
-        hd = 1.0 if h is None else h[k][:, None]
-        U += (st.xd_sum if h is None else (hd * xd).sum(axis=0)) - sum_means.sum(axis=0)
-        # information: sum_k sum_l [S2_l/S0_l - m_l m_l'], S2 terms through per-row cumulation
-        C1 = _cumulate(st, c1)
-        I += (x * (w * C1)[:, None]).T @ x
-        if st.frac.any():                                         # Efron only: Breslow has c2 = 0
+        mk = st.m if h is None else st.m * h
+        red = (lambda a: np.add.reduceat(a, gs) * mk) if gs.size else (lambda a: np.zeros(0))
+        c1, c2 = red(inv), red(f * inv)                            # m sum_l 1/S0_l, m sum_l f/S0_l
+        e0, e1, e2 = red(inv2), red(f * inv2), red(f * f * inv2)
+        # log S0 = log s0l + shift; the deaths' log terms carry the mean case weight m_k
+        loglik = float(st.xd_sum @ beta - (st.m[k] * (np.log(s0l) + shift)).sum()) if h is None else 0.0
+        sum_means = s1 * c1[:, None] - a1 * c2[:, None]           # m sum_l S1_l / S0_l (times h_k)
+        if h is None:
+            U = st.xd_sum - sum_means.sum(axis=0)
+        else:
+            U = ((h[k] * st.cd)[:, None] * xd).sum(axis=0) - sum_means.sum(axis=0)
+        C1 = st.cumulate(c1)
+        I = (x * (w * C1)[:, None]).T @ x
+        if f.any():                                                # Efron only: Breslow has c2 = 0
             I -= (xd * (wd * c2[k])[:, None]).T @ xd
         I -= (s1 * e0[:, None]).T @ s1
         I += (s1 * e1[:, None]).T @ a1 + (a1 * e1[:, None]).T @ s1
         I -= (a1 * e2[:, None]).T @ a1
+        resid = None
         if want_resid:
-            # score residuals (R's agscore with Efron weights): sum over rows equals U
-            M = _cumulate(st, s1 * e0[:, None] - a1 * e1[:, None])  # sum_k sum_l xbar_l / S0_l
-            r = -(w[:, None] * (x * C1[:, None] - M))
-            g = (s1 * e1[:, None] - a1 * e2[:, None])                # sum_l f xbar_l / S0_l
-            r[dr] += xd - (sum_means / np.maximum(st.d, 1)[:, None])[k]
-            r[dr] += wd[:, None] * (xd * c2[k][:, None] - g[k])
-            resid[st.idx] = r
-    return loglik, U, I, resid
+            # per row (unweighted, then times the case weight): the death term minus the risk terms
+            M = st.cumulate(s1 * e0[:, None] - a1 * e1[:, None])   # m sum_k sum_l xbar_l / S0_l
+            r = -(ew[:, None] * (x * C1[:, None] - M))
+            g = s1 * e1[:, None] - a1 * e2[:, None]                # m sum_l f xbar_l / S0_l
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean_xbar = sum_means / (st.m * st.d)[:, None]     # (1/d) sum_l xbar_l
+            r[dr] += xd - mean_xbar[k]
+            r[dr] += ew[dr][:, None] * (xd * c2[k][:, None] - g[k])
+            resid = r if st.c is None else r * st.c[:, None]
+        return loglik, U, I, resid
 
 
-def cox(X, time, event, *, entry=None, strata=None, cluster=None, ties: str = "efron",
-        conf_level: float = 0.95, init=None, max_iter: int = 30, eps: float = 1e-9) -> CoxResult:
-    """Fit a Cox model; see the module docstring. Raises ConvergenceError naming the problem term."""
+def _gchol_quadratic(V, b, toler=TOLER_CHOL):
+    """``(b' V^- b, rank)`` with R's generalised Cholesky (survival's cholesky2/chsolve2, used by
+    coxph.wtest): a pivot below ``toler`` times the largest diagonal is taken as zero and its
+    column dropped, so a rank-deficient V gives the test on the leading independent terms."""
+    V = np.array(V, dtype=float)
+    n = V.shape[0]
+    eps = max(float(np.max(np.diag(V), initial=0.0)), 0.0)
+    eps = toler if eps == 0 else eps * toler
+    L = np.zeros((n, n))
+    D = np.zeros(n)
+    A = V.copy()
+    rank = 0
+    for i in range(n):
+        pivot = A[i, i]
+        if not np.isfinite(pivot) or pivot < eps:
+            continue
+        rank += 1
+        D[i] = pivot
+        for j in range(i + 1, n):
+            temp = A[j, i] / pivot
+            L[j, i] = temp
+            A[j, j] -= temp * temp * pivot
+            for kk in range(j + 1, n):
+                A[kk, j] -= temp * A[kk, i]
+    y = np.array(b, dtype=float)
+    for i in range(n):                       # F y = b (unit lower triangle)
+        y[i] -= y[:i] @ L[i, :i]
+    for i in range(n - 1, -1, -1):           # D F' z = y
+        if D[i] == 0:
+            y[i] = 0.0
+        else:
+            y[i] = y[i] / D[i] - y[i + 1:] @ L[i + 1:, i]
+    return float(y @ np.asarray(b, float)), rank
+
+
+def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, ties: str = "efron",
+        conf_level: float = 0.95, init=None, max_iter: int = 30, eps: float = 1e-9,
+        timefix: bool = True) -> CoxResult:
+    """Fit a Cox model; see the module docstring. Raises ConvergenceError naming the problem term.
+
+    ``weights`` are case weights; as R's coxph, non-integer weights make the reported variance the
+    robust one (each row its own cluster) unless ``cluster`` is given; ``se`` stays the model-based
+    standard error (R's ``naive.var``)."""
     t, e, en = check_time_event(time, event, entry=entry)
+    t, en = merge_close_times(t, en, timefix=timefix)
     terms, Xv = design_matrix(X, t.size)
     check_choice(ties, "ties", ("efron", "breslow"))
     conf_level = check_conf_level(conf_level)
+    if not (isinstance(max_iter, (int, np.integer)) and not isinstance(max_iter, bool) and max_iter >= 1):
+        raise InvalidInputError(f"max_iter: must be a positive whole number, got {max_iter!r}")
     n, p = Xv.shape
+    cw = None
+    if weights is not None:
+        cw = as_float_array(weights, "weights")
+        if cw.size != n:
+            raise InvalidInputError(f"weights: length {cw.size} differs from time length {n}")
+        if (cw <= 0).any():
+            raise InvalidInputError("weights: case weights must be positive (drop rows with weight 0)")
+    if cluster is None and cw is not None and np.any(cw != np.floor(cw)):
+        cluster = np.arange(n)           # R: non-integer case weights make the variance robust
     if e.sum() == 0:
         raise ConvergenceError("no events: the Cox model cannot be fitted")
     const = [terms[j] for j in range(p) if np.ptp(Xv[:, j]) == 0]
     if const:
         raise ConvergenceError(f"singular design: {', '.join(const)} is constant")
-    means = Xv.mean(axis=0)
-    Xc = Xv - means                                   # centred, as R, for numerical stability
-    rank = np.linalg.matrix_rank(Xc.T @ Xc / n)                 # p x p: cheap at registry scale
+    Xc0 = Xv - Xv.mean(axis=0)
+    rank = np.linalg.matrix_rank(Xc0.T @ Xc0 / n)                 # p x p: cheap at registry scale
     if rank < p:
-        dependent = _dependent_columns(Xc, terms)
+        dependent = _dependent_columns(Xc0, terms)
         raise ConvergenceError(f"singular design: {', '.join(dependent)} is a linear combination of the other "
                                "terms (collinear)")
-    entry_arr = en                                    # None: no delayed entry (nothing to gather)
-    if strata is None:
-        groups = [np.arange(n)]
-    else:
-        _, codes = check_groups(strata, n, "strata")
-        groups = [np.flatnonzero(codes == s) for s in np.unique(codes)]
-    st = [_Stratum(g, entry_arr, t, e, ties, Xc) for g in groups]
+    scodes = None if strata is None else check_groups(strata, n, "strata")[1]
+    model = CoxModel(terms, Xv, t, e, en, scodes, cw, ties)
+    Xc = model.X
     beta = np.zeros(p) if init is None else np.asarray(init, float).copy()
-    ll0, U0, I0, _ = _fit_once(st, Xc, np.zeros(p))
+    ll0, U0, I0 = model.score_pieces(np.zeros(p))
     # At beta = 0 the information of a term is the sum over event times of its variance within the
     # risk set; (numerically) zero means the term never varies where it matters.  Decided against
     # its own scale, not by an exact zero that rounding may or may not produce.
-    scale = e.sum() * (Xc ** 2).mean(axis=0)
+    scale = (e.sum() if cw is None else cw[e == 1].sum()) * (Xc ** 2).mean(axis=0)
     flat = [terms[j] for j in range(p) if I0[j, j] <= 1e-10 * scale[j]]
     if flat:
         raise ConvergenceError(f"{', '.join(flat)} does not vary within the risk sets at the event times (e.g. every "
                                "patient with another value is censored before the first event), so its "
                                "coefficient cannot be estimated")
-    try:
-        score = float(U0 @ np.linalg.solve(I0, U0))
-    except np.linalg.LinAlgError:
-        score = np.nan
-    ll, U, I, _ = (ll0, U0, I0, None) if init is None else _fit_once(st, Xc, beta)
+    score, _ = _gchol_quadratic(I0, U0)
+    ll, U, I = (ll0, U0, I0) if init is None else model.score_pieces(beta)
     converged, it, halving = False, 0, 0
     new = beta + _solve(I, U, terms)
     for it in range(1, max_iter + 1):
-        ll_new, U_new, I_new, _ = _fit_once(st, Xc, new)
+        ll_new, U_new, I_new = model.score_pieces(new)
         if abs(1 - ll / ll_new) <= eps and halving == 0:
             beta, ll, U, I = new, ll_new, U_new, I_new
             converged = True
@@ -256,27 +371,35 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, ties: str = "e
         raise ConvergenceError(f"the coefficient of {', '.join(bad)} may be infinite: the likelihood is monotone "
                                "(separation, e.g. no events in one group)")
     se = np.sqrt(np.diag(var))
-    robust = None
+    robust = robust_score = None
+    use_var = var
     if cluster is not None:
         _, ccodes = check_groups(cluster, n, "cluster")
-        *_, resid = _fit_once(st, Xc, beta, want_resid=True)
-        dfbeta = resid @ var
-        summed = np.zeros((ccodes.max() + 1, p))
-        np.add.at(summed, ccodes, dfbeta)
-        robust_var = summed.T @ summed
-        robust = np.sqrt(np.diag(robust_var))
+        n_cl = int(ccodes.max()) + 1
+
+        def collapse(a):
+            out = np.zeros((n_cl, p))
+            np.add.at(out, ccodes, a)
+            return out
+
+        dfbeta = collapse(model.score_residuals(beta) @ var)
+        use_var = dfbeta.T @ dfbeta
+        robust = np.sqrt(np.diag(use_var))
+        start = np.zeros(p) if init is None else np.asarray(init, float)
+        r0 = collapse(model.score_residuals(start))
+        rs_stat, rs_rank = _gchol_quadratic(r0.T @ r0, r0.sum(axis=0))
+        robust_score = TestResult(rs_stat, float(rs_rank), float(chi2.sf(rs_stat, rs_rank)) if rs_rank else np.nan)
     z = norm.ppf(1 - (1 - conf_level) / 2)
     use_se = robust if robust is not None else se
-    # with a cluster the Wald test uses the robust variance, as R's coxph
-    wald = float(beta @ np.linalg.solve(robust_var, beta)) if robust is not None else float(beta @ I @ beta)
+    start = np.zeros(p) if init is None else np.asarray(init, float)
+    wald, wald_rank = _gchol_quadratic(use_var, beta - start)
     pv = 2 * norm.sf(np.abs(beta / use_se))
     return CoxResult(terms, beta, se, robust, var, (ll0, ll),
                      TestResult(score, float(p), float(chi2.sf(score, p))),
-                     TestResult(wald, float(p), float(chi2.sf(wald, p))),
+                     TestResult(wald, float(wald_rank), float(chi2.sf(wald, wald_rank)) if wald_rank else np.nan),
                      TestResult(2 * (ll - ll0), float(p), float(chi2.sf(2 * (ll - ll0), p))),
                      np.exp(beta), np.exp(beta - z * use_se), np.exp(beta + z * use_se), pv,
-                     n, int(e.sum()), it, ties, conf_level,
-                     {"strata": st, "X": Xc, "means": means, "time": t, "event": e, "entry": en})
+                     n, int(e.sum()), it, ties, conf_level, robust_score, model)
 
 
 def _solve(I, U, terms):

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import chi2, rankdata
 
-from ltfu.errors import ConvergenceError
+from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import TestResult, _json_float, check_choice
-from ltfu.stats.coxmodel import CoxResult, _fit_once
+from ltfu.stats.coxmodel import CoxResult
 from ltfu.stats.km import kaplan_meier
 
 
@@ -37,40 +37,54 @@ class CoxZph:
 
 
 def cox_zph(fit: CoxResult, *, transform: str = "km") -> CoxZph:
+    """cox.zph's score tests for a fitted Cox model (``transform`` "km", "rank" or "identity").
+
+    Raises ConvergenceError where R's ``solve`` stops: the augmented information is singular
+    (judged by its reciprocal condition number, so a near-singular matrix is an error rather than
+    a negative or meaningless statistic)."""
     check_choice(transform, "transform", ("km", "rank", "identity"))
-    d = fit._data
-    t, e, entry = d["time"], d["event"], d["entry"]
+    model = fit.model
+    if model is None:
+        raise InvalidInputError("fit: a CoxResult from ltfu.stats.cox (it carries its model)")
+    t, e, entry = model.time, model.event, model.entry
     if transform == "identity":
         tt = t.astype(float)
     elif transform == "rank":
         tt = rankdata(t)
     else:
-        km = kaplan_meier(t, e, entry=entry, conf_type="log")
+        km = kaplan_meier(t, e, entry=entry, conf_type="log", timefix=False)
         idx = np.searchsorted(km.time, t, side="left")          # KM times strictly before t
         tt = 1.0 - np.r_[1.0, km.survival][idx]
     g = tt - tt[e == 1].mean()
     weights1, weights2 = [], []
-    for st in d["strata"]:
+    for st in model.strata:
         gk = np.empty(st.times.size)
         gk[st.dead_k] = g[st.idx][st.dead_rows]
         weights1.append(gk)
         weights2.append(gk * gk)
-    X, beta = d["X"], fit.coef
-    _, _, info, _ = _fit_once(d["strata"], X, beta)
-    _, u_g, info_g, _ = _fit_once(d["strata"], X, beta, time_weights=weights1)
-    _, _, info_gg, _ = _fit_once(d["strata"], X, beta, time_weights=weights2)
+    beta = fit.coef
+    _, _, info = model.score_pieces(beta)
+    _, u_g, info_g = model.score_pieces(beta, time_weights=weights1)
+    _, _, info_gg = model.score_pieces(beta, time_weights=weights2)
     p = beta.size
     imat = np.block([[info, info_g], [info_g.T, info_gg]])
     u = np.r_[np.zeros(p), u_g]
     stat = np.empty(p)
-    try:
-        for j in range(p):
-            kk = np.r_[np.arange(p), p + j]
-            stat[j] = float(u[kk] @ np.linalg.solve(imat[np.ix_(kk, kk)], u[kk]))
-        glob = float(u @ np.linalg.solve(imat, u))
-    except np.linalg.LinAlgError:
-        raise ConvergenceError("the proportional-hazards test is not defined here: the transformed event "
-                               "times do not vary (e.g. every event at the same time)") from None
+    for j in range(p):
+        kk = np.r_[np.arange(p), p + j]
+        stat[j] = _solve_form(imat[np.ix_(kk, kk)], u[kk])
+    glob = _solve_form(imat, u)
     df = np.ones(p)
     return CoxZph(fit.terms, stat, df, chi2.sf(stat, 1), TestResult(glob, float(p), float(chi2.sf(glob, p))),
                   transform)
+
+
+def _solve_form(m, u):
+    """u' m^-1 u, or ConvergenceError for a singular m (reciprocal condition below 1e-12)."""
+    with np.errstate(all="ignore"):
+        rcond = 1.0 / np.linalg.cond(m)
+    if not np.isfinite(rcond) or rcond < 1e-12:
+        raise ConvergenceError("the proportional-hazards test is not defined here: its information matrix is "
+                               "singular (e.g. the transformed event times do not vary, or every event at one "
+                               "time); R's cox.zph stops too")
+    return float(u @ np.linalg.solve(m, u))
