@@ -8,6 +8,15 @@
   penalised likelihood-ratio tests.  Hand-written: statsmodels has no Firth regression.
 - "auto": ML unless the data are separated (or ML fails to converge), then Firth, with
   ``separation=True`` and a note saying why.
+
+Separation is decided by its definition, as R's detectseparation (Konis 2007): with X~ the design
+rows multiplied by +1 (y = 1) or -1 (y = 0), maximum likelihood estimates fail to exist exactly
+when some b != 0 has X~ b >= 0 (a hyperplane puts every outcome on its side, complete or
+quasi-complete).  The linear program max 1'X~b subject to X~b >= 0, -1 <= b <= 1, on the
+standardised design (an invertible affine change of the columns, which keeps separation), has
+optimum 0 without separation and a positive one with it.  Never by thresholds on fitted
+probabilities or standard errors, which depend on the scale of a covariate.  A design whose
+standardised columns are nearly collinear (condition number above 1e10) is its own error.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import brentq
+from scipy.special import expit
 from scipy.stats import chi2, norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
@@ -63,7 +73,7 @@ def _design(X, y):
 def _penalised(beta, X, y):
     """Penalised log-likelihood, Firth's modified score and the information at beta."""
     eta = X @ beta
-    p = 1 / (1 + np.exp(-eta))
+    p = expit(eta)
     w = p * (1 - p)
     info = (X * w[:, None]).T @ X
     sign, logdet = np.linalg.slogdet(info)
@@ -116,15 +126,25 @@ def _ml(X, y):
     return res, None
 
 
-def _separated(res) -> bool:
-    if res is None:
-        return True
-    if not res.mle_retvals.get("converged", False):
-        return True
-    bse = np.asarray(res.bse)
-    fitted = np.asarray(res.predict())
-    # quasi-complete separation: fitted probabilities at 0 or 1 and exploding standard errors
-    return bool(np.any(~np.isfinite(bse)) or np.any(bse > 50) or np.any((fitted < 1e-8) | (fitted > 1 - 1e-8)))
+def _standardised(Xd):
+    """The design with each non-intercept column centred and scaled to unit standard deviation."""
+    Z = Xd.copy()
+    sd = Z[:, 1:].std(axis=0)
+    Z[:, 1:] = (Z[:, 1:] - Z[:, 1:].mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    return Z
+
+
+def separated(Xd, y) -> bool:
+    """Whether the outcome is (quasi-)completely separated by the design ``Xd`` (intercept first):
+    the linear program of the module docstring (scipy's HiGHS)."""
+    from scipy.optimize import linprog
+
+    Xt = _standardised(Xd) * np.where(y == 1, 1.0, -1.0)[:, None]
+    res = linprog(-Xt.sum(axis=0), A_ub=-Xt, b_ub=np.zeros(Xt.shape[0]), bounds=[(-1, 1)] * Xt.shape[1],
+                  method="highs")
+    if res.status != 0:
+        raise ConvergenceError(f"the separation check could not be solved ({res.message})")
+    return bool(-res.fun > 1e-6 * max(1.0, np.sqrt(Xt.shape[0])))
 
 
 def logistic(X, y, *, method: str = "auto", conf_level: float = 0.95) -> LogisticResult:
@@ -134,21 +154,27 @@ def logistic(X, y, *, method: str = "auto", conf_level: float = 0.95) -> Logisti
     terms, Xd, yv = _design(X, y)
     if np.linalg.matrix_rank(Xd) < Xd.shape[1]:
         raise ConvergenceError(f"singular design: {', '.join(terms)} are collinear or constant")
+    if np.linalg.cond(_standardised(Xd)) > 1e10:
+        raise ConvergenceError(f"nearly collinear design: {', '.join(terms)} are almost linear combinations of "
+                               "each other, so their coefficients cannot be told apart")
     z = norm.ppf(1 - (1 - conf_level) / 2)
     n, events = int(yv.size), int(yv.sum())
     note = ""
-    separation = False
-    if method in ("auto", "ml"):
+    separation = separated(Xd, yv)
+    if method in ("auto", "ml") and not separation:
         res, err = _ml(Xd, yv)
-        separation = _separated(res)
+        ok = res is not None and res.mle_retvals.get("converged", False) and np.all(np.isfinite(res.bse))
+        if ok:
+            return _ml_result(res, terms, z, n, events, conf_level)
         if method == "ml":
-            if separation:
-                raise ConvergenceError("maximum likelihood estimates do not exist (separation: an outcome is "
-                                       "perfectly predicted); use method='firth'" + (f" ({err})" if err else ""))
-            return _ml_result(res, terms, z, n, events, conf_level)
-        if not separation:
-            return _ml_result(res, terms, z, n, events, conf_level)
-        note = "separation (or non-convergence) in maximum likelihood: Firth's penalised likelihood used"
+            raise ConvergenceError("maximum likelihood did not converge although the outcome is not separated"
+                                   + (f" ({err})" if err else ""))
+        note = "maximum likelihood did not converge: Firth's penalised likelihood used"
+    elif method == "ml":
+        raise ConvergenceError("maximum likelihood estimates do not exist (separation: a combination of the "
+                               "terms predicts the outcome perfectly); use method='firth'")
+    if separation:
+        note = "separation in maximum likelihood: Firth's penalised likelihood used"
     beta, pl, info, ok = _firth_fit(Xd, yv)
     if not ok:
         raise ConvergenceError("Firth's penalised likelihood did not converge")
@@ -187,6 +213,8 @@ def _ml_result(res, terms, z, n, events, conf_level):
     params, bse = np.asarray(res.params), np.asarray(res.bse)
     coef, se = params[1:], bse[1:]
     pv = 2 * norm.sf(np.abs(coef / se))
-    return LogisticResult(terms, coef, se, pv, np.exp(coef), np.exp(coef - z * se), np.exp(coef + z * se),
+    with np.errstate(over="ignore"):       # an odds ratio beyond 1e308 is inf, as R prints it
+        ratios = np.exp(coef), np.exp(coef - z * se), np.exp(coef + z * se)
+    return LogisticResult(terms, coef, se, pv, *ratios,
                           float(params[0]), "ml", False, True, n, events,
                           "maximum likelihood; Wald intervals", conf_level)
