@@ -25,8 +25,8 @@ def test_each_bootstrap_replicate_is_the_kaplan_meier_median_of_the_resampled_da
     rng = np.random.default_rng(11)
     order, uniq, inv = _distinct(t)
     w = rng.multinomial(t.size, np.full(t.size, 1 / t.size), size=40).astype(float)
-    surv, d = _km_matrix(w, e[order].astype(float), inv, uniq.size)
-    med = _quantile_rows(surv, d, uniq, 0.5)
+    surv, c = _km_matrix(w, e[order].astype(float), inv, uniq.size)
+    med = _quantile_rows(surv, c, uniq, 0.5)
     for b in range(w.shape[0]):
         reps = w[b].astype(int)
         km = kaplan_meier(np.repeat(t[order], reps), np.repeat(e[order], reps))
@@ -78,3 +78,11 @@ def test_bad_input(data):
         bootstrap_median(t, e, n_boot=0)
     with pytest.raises(InvalidInputError, match="group"):
         permutation_logrank(t, e, np.arange(t.size) % 3)
+
+
+def test_bootstrap_median_follows_the_kaplan_meier_quantile_rule():
+    """One rule, one place: where the curve ends flat exactly at 0.5, R's quantile is the midpoint
+    of where it reached 0.5 and the last time (3.0 here), for the estimate as for kaplan_meier."""
+    t, e = [1, 2, 3, 4], [1, 1, 0, 0]
+    assert kaplan_meier(t, e).median.value == 3.0
+    assert bootstrap_median(t, e, n_boot=20, seed=1).estimate == 3.0

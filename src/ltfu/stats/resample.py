@@ -18,6 +18,8 @@ import numpy as np
 
 from ltfu.errors import InvalidInputError
 from ltfu.stats._common import check_conf_level, check_groups, check_time_event
+from ltfu.stats.counting import merge_close_times
+from ltfu.stats.km import _findq, survival_from_counts
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,12 @@ class PermutationResult:
 
 
 def _distinct(time):
-    """Sort once: order, distinct times and the index of each sorted row's distinct time."""
+    """Sort once: order, distinct times (after R's time merging) and the index of each sorted
+    row's distinct time."""
+    time, _ = merge_close_times(time)
     order = np.argsort(time, kind="stable")
     uniq, inv = np.unique(time[order], return_inverse=True)
-    return order, uniq, inv
+    return order, uniq, inv.reshape(-1)
 
 
 def _sum_by_time(w_sorted, inv, n_times):
@@ -67,31 +71,23 @@ def _sum_by_time(w_sorted, inv, n_times):
 
 
 def _km_matrix(weights, event_sorted, inv, n_times):
-    """Kaplan-Meier survival after each distinct time, for every row of case weights (B x T)."""
+    """Kaplan-Meier survival after each distinct time, for every row of case weights (B x T), with
+    the Kaplan-Meier arithmetic of ``kaplan_meier``; also the weight at each time (B x T)."""
     d = _sum_by_time(weights * event_sorted, inv, n_times)
     c = _sum_by_time(weights, inv, n_times)
     at_risk = np.cumsum(c[:, ::-1], axis=1)[:, ::-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        hazard = np.where(at_risk > 0, d / at_risk, 0.0)
-    return np.cumprod(1.0 - hazard, axis=1), d
+    surv, _ = survival_from_counts(at_risk, d)
+    return surv, c
 
 
-def _quantile_rows(surv, d, uniq, p):
-    """R's quantile rule per row: first event time where S <= 1 - p; midpoint if exactly flat at it."""
-    target = 1.0 - p
-    eps = 1e-12
-    below = surv <= target + eps
-    reached = below.any(axis=1)
-    first = np.argmax(below, axis=1)
-    value = np.where(reached, uniq[first], np.nan)
-    flat = reached & (np.abs(surv[np.arange(len(first)), first] - target) < eps)
-    if flat.any():
-        # the curve sits exactly at the target: midpoint to the next event time (R's rule)
-        has_event = d > 0
-        for i in np.flatnonzero(flat):
-            later = np.flatnonzero(has_event[i, first[i] + 1:])
-            value[i] = (uniq[first[i]] + uniq[first[i] + 1 + later[0]]) / 2 if later.size else np.nan
-    return value
+def _quantile_rows(surv, c, uniq, p):
+    """R's quantile rule (``km._findq``, the one implementation) for each row's curve, read on the
+    times that carry weight in that row: the resampled data's own times."""
+    out = np.empty(surv.shape[0])
+    for i in range(surv.shape[0]):
+        present = c[i] > 0
+        out[i] = _findq(uniq[present], surv[i, present], p)
+    return out
 
 
 def _percentile(reps, conf_level):
@@ -120,14 +116,14 @@ def bootstrap_median(time, event, *, n_boot: int = 1000, conf_level: float = 0.9
     order, uniq, inv = _distinct(t)
     ev = e[order].astype(float)
     n = t.size
-    surv, d = _km_matrix(np.ones((1, n)), ev, inv, uniq.size)
-    estimate = float(_quantile_rows(surv, d, uniq, p)[0])
+    surv, c = _km_matrix(np.ones((1, n)), ev, inv, uniq.size)
+    estimate = float(_quantile_rows(surv, c, uniq, p)[0])
     reps = np.empty(n_boot)
     for start in range(0, n_boot, batch):
         b = min(batch, n_boot - start)
         w = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)  # case counts, sorted order
-        surv, d = _km_matrix(w, ev, inv, uniq.size)
-        reps[start:start + b] = _quantile_rows(surv, d, uniq, p)
+        surv, c = _km_matrix(w, ev, inv, uniq.size)
+        reps[start:start + b] = _quantile_rows(surv, c, uniq, p)
     lo, hi, se = _percentile(reps, conf_level)
     return BootstrapResult(estimate, lo, hi, se, n_boot, int(np.isnan(reps).sum()), conf_level, reps)
 
