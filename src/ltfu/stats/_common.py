@@ -50,20 +50,55 @@ def _json_float(x):
     return x if math.isfinite(x) else None
 
 
+def _is_missing(v) -> bool:
+    """None, NaN, pandas NA or NaT (duck-typed: stats never imports pandas)."""
+    return v is None or (isinstance(v, float) and v != v) or type(v).__name__ in ("NAType", "NaTType")
+
+
+def _first_bad(values, name: str):
+    """The InvalidInputError for the first element of ``values`` that is not a number."""
+    flat = np.asarray(values, dtype=object).ravel()
+    for i, v in enumerate(flat):
+        if _is_missing(v):
+            return InvalidInputError(f"{name}: missing value (NA) at index {i}; drop or impute it first")
+        if isinstance(v, (str, bytes)):
+            return InvalidInputError(f"{name}: text {str(v)[:40]!r} at index {i} where a number is needed")
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            return InvalidInputError(f"{name}: {type(v).__name__} value at index {i} where a number is needed")
+    return InvalidInputError(f"{name}: values must be numeric")
+
+
 def as_float_array(x, name: str, *, allow_nan: bool = False) -> np.ndarray:
-    """1-D float array; raises ``InvalidInputError`` naming ``name`` for anything else."""
+    """1-D float array; raises ``InvalidInputError`` naming ``name`` for anything else: text,
+    missing values (pandas NA in nullable Int64/boolean columns, None, NaN unless allowed),
+    infinite values, other shapes, empty input."""
+    if hasattr(x, "to_numpy") and not hasattr(x, "columns"):         # pandas Series / extension array
+        if getattr(x.dtype, "kind", "O") in "OSU" or str(x.dtype) in ("string", "category"):
+            raise _first_bad(x.to_numpy(dtype=object), name)
+        try:
+            x = x.to_numpy(dtype=float, na_value=np.nan)
+        except (TypeError, ValueError):
+            raise _first_bad(x.to_numpy(dtype=object), name) from None
+    raw = x if isinstance(x, np.ndarray) else np.asarray(x, dtype=object) if isinstance(x, (list, tuple)) else x
+    if isinstance(raw, np.ndarray) and (raw.dtype.kind in "US" or (
+            raw.dtype.kind == "O" and any(isinstance(v, (str, bytes)) or (_is_missing(v) and not isinstance(v, float))
+                                          for v in raw.ravel()))):
+        raise _first_bad(raw, name)          # "12" is text, not a number: say so rather than guess
     try:
         arr = np.asarray(x, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{name}: values must be numeric ({exc})") from None
+    except (TypeError, ValueError):
+        raise _first_bad(x, name) from None
     if arr.ndim != 1:
         raise InvalidInputError(f"{name}: expected a 1-D array, got shape {arr.shape}")
     if arr.size == 0:
         raise InvalidInputError(f"{name}: empty input")
     if not allow_nan and np.isnan(arr).any():
-        raise InvalidInputError(f"{name}: contains NaN (at index {int(np.flatnonzero(np.isnan(arr))[0])})")
+        raise InvalidInputError(f"{name}: missing value (NaN) at index {int(np.flatnonzero(np.isnan(arr))[0])}; "
+                                "drop or impute it first")
     if np.isinf(arr).any():
-        raise InvalidInputError(f"{name}: contains infinite values")
+        raise InvalidInputError(f"{name}: infinite value at index {int(np.flatnonzero(np.isinf(arr))[0])}")
     return arr
 
 
@@ -96,17 +131,61 @@ def check_time_event(time, event, *, entry=None, event_name: str = "event"):
     return t, e.astype(np.int8), en
 
 
+def _factor_columns(name: str, values):
+    """Treatment coding of one categorical column, as R's model.matrix: the first level (R's
+    order: categories as given, else sorted; FALSE before TRUE) is the reference, and each other
+    level gets a 0/1 column named column name + level ("sexM", "smokerTRUE")."""
+    cats = getattr(getattr(values, "cat", None), "categories", None)
+    obj = values.to_numpy(dtype=object) if hasattr(values, "to_numpy") else np.asarray(values, dtype=object)
+    missing = [i for i, v in enumerate(obj) if _is_missing(v)]
+    if missing:
+        raise InvalidInputError(f"X: column {name!r} has a missing value at row {missing[0]} (drop incomplete rows first)")
+    if cats is not None:
+        levels = [c for c in list(cats) if any(v == c for v in obj)]
+    else:
+        levels = sorted(set(obj.tolist()), key=lambda v: (str(type(v)), v))
+    if len(levels) < 2:
+        raise InvalidInputError(f"X: column {name!r} has a single level ({levels[0]!r}); it cannot be a covariate")
+    label = lambda v: "TRUE" if v is True or v is np.True_ else "FALSE" if v is False or v is np.False_ \
+        else str(v)  # noqa: E731
+    terms = tuple(f"{name}{label(v)}" for v in levels[1:])
+    cols = np.column_stack([np.array([o == v for o in obj], dtype=float) for v in levels[1:]])
+    return terms, cols
+
+
+def _is_categorical(col) -> bool:
+    kind = getattr(col.dtype, "kind", "O")
+    return kind in "ObSU" or str(col.dtype) in ("category", "string", "boolean") or hasattr(col, "cat")
+
+
 def design_matrix(X, n: int | None = None, name: str = "X"):
-    """(terms, 2-D float array) from an array or DataFrame (duck-typed: its ``columns`` become the
-    terms, else x1, x2, ...); a 1-D array is one covariate.  Checks shape, rows and finiteness."""
+    """(terms, 2-D float array) from an array, a Series or a DataFrame (duck-typed).
+
+    A DataFrame's numeric columns are covariates named by their column; its text, boolean and
+    categorical columns are factors with treatment coding (``_factor_columns``, R's names); a
+    Series keeps its name.  A 1-D array is one covariate ("x1").  Checks shape, rows, missing and
+    infinite values, naming the column."""
+    if hasattr(X, "to_frame") and not hasattr(X, "columns"):          # a pandas Series
+        X = X.to_frame(name=X.name if X.name is not None else "x1")
     if hasattr(X, "columns"):
-        terms = tuple(str(c) for c in X.columns)
-        values = np.asarray(X, dtype=float)
+        if len(set(map(str, X.columns))) != len(X.columns):
+            raise InvalidInputError(f"{name}: repeated column names")
+        terms, blocks = [], []
+        for c in X.columns:
+            col = X[c]
+            if _is_categorical(col):
+                t, b = _factor_columns(str(c), col)
+            else:
+                t, b = (str(c),), as_float_array(col, f"{name}: column {c!r}")[:, None]
+            terms += t
+            blocks.append(b)
+        terms = tuple(terms)
+        values = np.column_stack(blocks) if blocks else np.zeros((len(X), 0))
     else:
         try:
             values = np.asarray(X, dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"{name}: values must be numeric ({exc})") from None
+        except (TypeError, ValueError):
+            raise _first_bad(X, name) from None
         if values.ndim == 1:
             values = values[:, None]
         terms = tuple(f"x{i + 1}" for i in range(values.shape[1])) if values.ndim == 2 else ()
@@ -133,13 +212,25 @@ def check_choice(value, name: str, choices) -> str:
 
 def check_groups(group, n: int, name: str = "group"):
     """Return (levels in sorted order, integer codes) for a grouping vector of length ``n``."""
-    g = np.asarray(group)
+    if hasattr(group, "to_numpy"):                     # pandas: nullable and categorical columns
+        kind = getattr(group.dtype, "kind", "O")
+        g = group.to_numpy(dtype=object) if kind not in "iufb" or str(group.dtype) in ("boolean",) \
+            or getattr(group, "hasnans", False) else group.to_numpy()
+    else:
+        g = np.asarray(group)
     if g.ndim != 1 or g.shape[0] != n:
         raise InvalidInputError(f"{name}: length {g.size} differs from time length {n}")
     if g.dtype.kind == "f" and np.isnan(g).any():
-        raise InvalidInputError(f"{name}: contains NaN")
-    if g.dtype.kind == "O" and any(v is None for v in g):
-        raise InvalidInputError(f"{name}: contains missing values")
+        raise InvalidInputError(f"{name}: missing value (NaN) at index {int(np.flatnonzero(np.isnan(g))[0])}")
+    if g.dtype.kind == "O":
+        bad = [i for i, v in enumerate(g) if _is_missing(v)]
+        if bad:
+            raise InvalidInputError(f"{name}: missing value (NA) at index {bad[0]}; drop those rows or give "
+                                    "the missing values a level of their own")
+        kinds = {type(v) for v in g}
+        if len(kinds) > 1 and not all(issubclass(k, (int, float, np.number)) and not issubclass(k, bool)
+                                      for k in kinds):
+            g = np.array([str(v) for v in g], dtype=object)     # mixed types: compare as text
     if (g.dtype.kind in "ib" or (g.dtype.kind == "u" and g.dtype.itemsize < 8)) and g.size:
         # small non-negative integer codes (the usual group coding): a count instead of a sort
         lo, hi = int(g.min()), int(g.max())
