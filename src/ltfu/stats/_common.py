@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -102,25 +103,29 @@ def as_float_array(x, name: str, *, allow_nan: bool = False) -> np.ndarray:
     return arr
 
 
-def check_time_event(time, event, *, entry=None, event_name: str = "event"):
-    """Validate survival input: non-negative finite times, 0/1 events, equal lengths.
+class SurvivalInput(NamedTuple):
+    time: np.ndarray            # float, non-negative, -0.0 made 0.0
+    status: np.ndarray          # int8 0/1, or int64 codes when competing
+    entry: np.ndarray | None    # float or None
+    causes: tuple               # (1,), or the codes other than cencode when competing
 
-    Returns ``(time, event, entry)`` as float, int8 and float (or ``None``) arrays.
-    """
+
+def check_survival(time, status, *, entry=None, competing: bool = False, cencode: int = 0,
+                   status_name: str = "event") -> SurvivalInput:
+    """The one survival-input checker every estimator calls (as scikit-survival's
+    ``check_y_survival``): non-negative finite times, equal lengths, entry strictly before exit,
+    and status 0/1 (``competing=False``) or whole-number codes with ``cencode`` censored and every
+    other code a cause (``competing=True``, cmprsk's convention).  Raises InvalidInputError naming
+    the argument and the first offending index."""
     t = as_float_array(time, "time") + 0.0          # + 0.0 turns -0.0 into 0.0 (KM sorts bit patterns)
     if (t < 0).any():
         raise InvalidInputError(f"time: negative values (first at index {int(np.flatnonzero(t < 0)[0])})")
-    e = as_float_array(event, event_name)
+    e = as_float_array(status, status_name)
     if e.shape != t.shape:
-        raise InvalidInputError(f"{event_name}: length {e.size} differs from time length {t.size}")
-    bad = ~np.isin(e, (0.0, 1.0))
-    if bad.any():
-        raise InvalidInputError(
-            f"{event_name}: codes must be 0 (censored) or 1 (event); found {e[bad][0]!r} at index "
-            f"{int(np.flatnonzero(bad)[0])}")
+        raise InvalidInputError(f"{status_name}: length {e.size} differs from time length {t.size}")
     en = None
     if entry is not None:
-        en = as_float_array(entry, "entry")
+        en = as_float_array(entry, "entry") + 0.0
         if en.shape != t.shape:
             raise InvalidInputError(f"entry: length {en.size} differs from time length {t.size}")
         if (en < 0).any():
@@ -128,7 +133,28 @@ def check_time_event(time, event, *, entry=None, event_name: str = "event"):
         if (en >= t).any():
             i = int(np.flatnonzero(en >= t)[0])
             raise InvalidInputError(f"entry: must be strictly less than time (index {i}: {en[i]} >= {t[i]})")
-    return t, e.astype(np.int8), en
+    if not competing:
+        bad = ~np.isin(e, (0.0, 1.0))
+        if bad.any():
+            raise InvalidInputError(
+                f"{status_name}: codes must be 0 (censored) or 1 (event); found {e[bad][0]!r} at index "
+                f"{int(np.flatnonzero(bad)[0])}")
+        return SurvivalInput(t, e.astype(np.int8), en, (1,))
+    if not np.all(e == np.round(e)):
+        raise InvalidInputError(f"{status_name}: codes must be whole numbers (the censoring code, then one per cause)")
+    if isinstance(cencode, bool) or not isinstance(cencode, (int, np.integer)):
+        raise InvalidInputError(f"cencode: must be a whole number, got {cencode!r}")
+    codes = e.astype(np.int64)
+    if cencode == 0 and (codes < 0).any():
+        raise InvalidInputError(f"{status_name}: negative codes; 0 is censored and causes are positive (or give "
+                                "cencode)")
+    return SurvivalInput(t, codes, en, tuple(int(c) for c in np.unique(codes[codes != cencode])))
+
+
+def check_time_event(time, event, *, entry=None, event_name: str = "event"):
+    """``(time, event, entry)`` of ``check_survival`` for 0/1 status."""
+    t, e, en, _ = check_survival(time, event, entry=entry, status_name=event_name)
+    return t, e, en
 
 
 def _factor_columns(name: str, values):

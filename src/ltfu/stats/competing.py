@@ -20,29 +20,9 @@ import numpy as np
 from scipy.stats import chi2, norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import _json_float, as_float_array, check_conf_level, check_groups
+from ltfu.stats._common import _json_float, check_conf_level, check_groups, check_survival
 from ltfu.stats.counting import Counts, count, merge_close_times
 from ltfu.stats.km import survival_from_counts
-
-
-def _check(time, status, cencode=0):
-    """Times and integer status codes; ``cencode`` (R cmprsk's name) is the code of censoring and
-    every other code is a cause.  Returns (time, status, causes)."""
-    t = as_float_array(time, "time") + 0.0
-    if (t < 0).any():
-        raise InvalidInputError("time: negative values")
-    s = as_float_array(status, "status")
-    if s.shape != t.shape:
-        raise InvalidInputError(f"status: length {s.size} differs from time length {t.size}")
-    if not np.all(s == np.round(s)):
-        raise InvalidInputError("status: codes must be whole numbers (the censoring code, then one per cause)")
-    if isinstance(cencode, bool) or not isinstance(cencode, (int, np.integer)):
-        raise InvalidInputError(f"cencode: must be a whole number, got {cencode!r}")
-    s = s.astype(np.int64)
-    if cencode == 0 and (s < 0).any():
-        raise InvalidInputError("status: negative codes; 0 is censored and causes are positive (or give cencode)")
-    causes = tuple(int(c) for c in np.unique(s[s != cencode]))
-    return t, s, causes
 
 
 @dataclass(frozen=True)
@@ -174,7 +154,7 @@ def cumulative_incidence(time, status, *, group=None, conf_level: float = 0.95, 
     ``timefix`` merges times closer than R's tolerance over all groups (survival's rule; cmprsk
     itself compares raw floats, so on such near-ties ltfu with the default differs from cuminc and
     ``timefix=False`` reproduces it)."""
-    t, s, causes = _check(time, status, cencode)
+    t, s, _, causes = check_survival(time, status, competing=True, cencode=cencode, status_name="status")
     conf_level = check_conf_level(conf_level)
     t, _ = merge_close_times(t, timefix=timefix)
     if group is None:
@@ -291,7 +271,7 @@ def gray_test(time, status, group, *, strata=None, rho: float = 0.0, cencode: in
               timefix: bool = True) -> GrayTest:
     """Gray's test that the cumulative incidence of each cause is equal across groups
     (``cencode`` and ``timefix`` as in ``cumulative_incidence``)."""
-    t, st, causes = _check(time, status, cencode)
+    t, st, _, causes = check_survival(time, status, competing=True, cencode=cencode, status_name="status")
     t, _ = merge_close_times(t, timefix=timefix)
     levels, codes = check_groups(group, t.size)
     if levels.size < 2:

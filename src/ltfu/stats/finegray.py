@@ -18,8 +18,7 @@ import numpy as np
 from scipy.stats import norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import _json_float, check_conf_level, design_matrix, prefix_sums
-from ltfu.stats.competing import _check
+from ltfu.stats._common import _json_float, check_conf_level, check_survival, design_matrix, prefix_sums
 from ltfu.stats.counting import merge_close_times
 from ltfu.stats.km import kaplan_meier
 
@@ -143,7 +142,7 @@ def fine_gray(X, time, status, *, cause: int | None = None, failcode: int | None
     if cause is not None and failcode is not None and cause != failcode:
         raise InvalidInputError(f"cause and failcode name the same thing; got {cause!r} and {failcode!r}")
     cause = 1 if cause is None and failcode is None else (cause if cause is not None else failcode)
-    t, s, causes = _check(time, status, cencode)
+    t, s, _, causes = check_survival(time, status, competing=True, cencode=cencode, status_name="status")
     t, _ = merge_close_times(t, timefix=timefix)
     terms, Xv = design_matrix(X, t.size)
     conf_level = check_conf_level(conf_level)
