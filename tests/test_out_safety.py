@@ -162,8 +162,8 @@ def _case(name, ws: Path, tmp_path: Path, results):
         return ws, str(home), env
     if name == "input_dir":
         return tmp_path, "w", env
-    if name == "input_dir_ancestor":
-        return ws / "docs", str(tmp_path), env
+    if name == "input_dir_ancestor":          # run from elsewhere: only the input rule applies
+        return Path("/"), str(tmp_path), env
     if name == "user_dir":
         return ws, "analysis", env
     if name == "report_edited":
@@ -355,7 +355,7 @@ def test_failed_rename_keeps_previous_report(fail, ws, tmp_path, demo_results, c
     assert hidden_leftovers(ws) == []
 
 
-def test_killed_between_the_renames_is_recovered(ws, tmp_path, demo_results):
+def test_killed_between_the_renames_is_recovered(ws, tmp_path, demo_results, cli, monkeypatch):
     """A run died after moving the old report aside: the next run puts it back (then replaces it).
 
     Stale temporaries are removed only when they carry ltfu's marker; a look-alike without it stays."""
@@ -371,8 +371,9 @@ def test_killed_between_the_renames_is_recovered(ws, tmp_path, demo_results):
     (lookalike / "keep.txt").write_text("mine\n")
     user = tree(tmp_path, skip=("w/rep", "w/.rep.old-dead1234", "w/.rep.tmp-dead5678"))
     # the early check sees the report kept aside (an ltfu report: accepted), not an empty place
-    p = run("report", "trial.csv", "--out", "rep", *JSON_CSV, cwd=ws)
-    assert p.returncode == 0, p.stderr
+    monkeypatch.chdir(ws)
+    rc, err = cli("report", "trial.csv", "--out", "rep", *JSON_CSV)
+    assert rc == 0, err
     files = manifest_checks(out)
     assert set(prev) - {".ltfu-manifest.json"} <= files and any(f.startswith("tables/") for f in files)
     assert tree(tmp_path, skip=("w/rep",)) == user
