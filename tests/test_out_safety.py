@@ -380,6 +380,43 @@ def test_killed_between_the_renames_is_recovered(ws, tmp_path, demo_results, cli
     assert hidden_leftovers(ws) == [".rep.tmp-users-own"]
 
 
+KILL_AT_SWAP = """
+import os, signal, sys
+from ltfu.report import write_report
+from ltfu.results import Results, Section, Table
+
+res = Results("t", {"n_patients": 1}, (Section("s", "S", tables=("x",)),),
+              (Table("x", "X", ("a",), (("1",),)),), ())
+out = sys.argv[1]
+real = os.rename
+
+def rename(src, dst, *a, **k):
+    if ".tmp-" in os.fspath(src):      # the old report is aside, the new one not yet in
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(src, dst, *a, **k)
+
+os.rename = rename
+write_report(res, out, formats=("json", "csv"))
+"""
+
+
+def test_sigkill_exactly_between_the_renames(ws, tmp_path, demo_results, cli):
+    """A real process killed with the old report aside and the new one not in: the next run restores."""
+    out = ws / "rep"
+    prev = make_report(out, demo_results, ("json",))
+    user = user_files(tmp_path)
+    p = subprocess.run([sys.executable, "-c", KILL_AT_SWAP, str(out)], env={**os.environ, "PYTHONPATH": SRC},
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == -signal.SIGKILL, p.stderr
+    aside = [q for q in ws.iterdir() if q.name.startswith(".rep.old-")]
+    assert not out.exists() and len(aside) == 1 and tree(aside[0]) == prev
+    rc, err = cli("report", ws / "trial.csv", "--out", out, *JSON_CSV)
+    assert rc == 0, err
+    assert any(f.startswith("tables/") for f in manifest_checks(out))
+    assert user_files(tmp_path) == user
+    assert hidden_leftovers(ws) == []
+
+
 def test_killed_between_the_renames_then_refused_restores_the_report(ws, tmp_path, demo_results):
     """When the report kept aside was changed, the next run refuses, but has put it back first."""
     out = ws / "rep"
