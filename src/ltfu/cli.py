@@ -1,6 +1,8 @@
 """The ``ltfu`` command line: parses arguments and calls the library, nothing more.
 
-Exit codes: 0 success, 1 data problems (errors found) or a failed run, 2 usage error.
+Exit codes: 0 success, 1 data problems (errors found) or a failed run (including a file-system
+error or another run holding the output's lock), 2 usage error (including an output path ltfu
+refuses: see ``ltfu.outputs``).
 A data problem never shows a traceback; ``--debug`` shows one for anything unexpected.
 Heavy modules (pandas, scipy, matplotlib) are imported inside the commands, so ``ltfu --help``
 stays fast.
@@ -71,7 +73,8 @@ def _console(stderr: bool = False):
 def _fail(message: str, code: int = 1):
     from rich.markup import escape
 
-    _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", markup=True)
+    # soft_wrap: one logical line, never broken inside a path (the terminal wraps it)
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -174,12 +177,24 @@ def validate(
         raise typer.Exit(1)
 
 
+def _output_error(exc) -> None:
+    """An output path refused (exit 2) or a file-system failure (exit 1): one plain line."""
+    _fail(exc.message, code=exc.exit_code)
+
+
 @app.command()
-def demo(out: Path = typer.Option(..., "--out", help="Where to write the synthetic cohort (CSV).")):
+def demo(
+    out: str = typer.Option(..., "--out", help="Where to write the synthetic cohort: a new .csv file."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the file if it exists."),
+):
     """Write the SYNTHETIC demonstration cohort (53 patients; not patient data)."""
     from ltfu.demo import write_demo
+    from ltfu.errors import OutputError
 
-    path = write_demo(out)
+    try:
+        path = write_demo(out, overwrite=overwrite)
+    except OutputError as exc:
+        _output_error(exc)
     typer.echo(f"Wrote the synthetic demonstration cohort (not patient data) to {path}")
 
 
@@ -219,12 +234,17 @@ def endpoints(
 def simulate(
     patients: int = typer.Option(..., "--patients", min=1, help="Number of patients."),
     seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same file)."),
-    out: Path = typer.Option(..., "--out", help="Output file: .parquet (default) or .csv."),
+    out: str = typer.Option(..., "--out", help="Output file: .parquet or .csv (the extension picks the format)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the file if it exists."),
 ):
     """Write a SYNTHETIC multi-centre registry (for benchmarks and design studies)."""
+    from ltfu.errors import OutputError
     from ltfu.simulate import write_registry
 
-    path = write_registry(out, patients, seed=seed)
+    try:
+        path = write_registry(out, patients, seed=seed, overwrite=overwrite)
+    except OutputError as exc:
+        _output_error(exc)
     typer.echo(f"Wrote {patients} SYNTHETIC registry patients (not patient data) to {path}")
 
 
@@ -308,7 +328,9 @@ def _load_cohort(path, use_demo, cutoff, burden_threshold, sheet):
 @app.command()
 def report(
     path: Optional[Path] = typer.Argument(None, help="Patient table (omit with --demo)."),
-    out: Path = typer.Option(Path("report"), "--out", help="Output directory (replaced atomically)."),
+    out: str = typer.Option(
+        "report", "--out",
+        help="Output directory: new, empty, or a report ltfu wrote (replaced atomically); anything else is refused."),
     use_demo: bool = typer.Option(False, "--demo", help="Run on the synthetic demonstration cohort."),
     sheet: Optional[str] = typer.Option(None, help="Excel sheet name."),
     cutoff: Optional[str] = typer.Option(None, help="Data cut-off date, YYYY-MM-DD (default: the file's)."),
@@ -327,6 +349,16 @@ def report(
     allowed = {"html", "pdf", "json", "csv", "svg", "png"}
     if not fmts or set(fmts) - allowed:
         _fail(f"--formats takes a comma-separated subset of {', '.join(sorted(allowed))}", code=2)
+    from ltfu.errors import OutputError
+    from ltfu.outputs import check_report_target, resolve_report_target
+
+    inputs = () if path is None else (path,)
+    try:  # refuse an unsafe --out before any work (and again, under a lock, just before the swap)
+        check_report_target(resolve_report_target(out, inputs=inputs))
+    except OutputError as exc:
+        _output_error(exc)
+    except OSError as exc:
+        _fail(f"cannot check --out {out!r}: {exc.strerror or exc}", code=1)
     show = not quiet and sys.stderr.isatty()
     from contextlib import nullcontext
 
@@ -354,7 +386,10 @@ def report(
         step("Writing the report")
         from ltfu.report import write_report
 
-        main_file = write_report(results, out, formats=fmts)
+        try:
+            main_file = write_report(results, out, formats=fmts, inputs=inputs)
+        except OutputError as exc:
+            _output_error(exc)
         step("Done")
     if cohort.synthetic:
         typer.echo("Note: the demonstration cohort is SYNTHETIC (not patient data).")
@@ -377,6 +412,15 @@ def main(argv=None) -> int:
         from rich.markup import escape
 
         _console(stderr=True).print(f"[bold red]error[/] {escape(f'[{exc.code}]: {exc.message}')}", markup=True)
+        return 1
+    except OSError as exc:  # the file system (full, read-only, permissions): one plain line
+        if "--debug" in args:
+            raise
+        from rich.markup import escape
+
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        _console(stderr=True).print(f"[bold red]error:[/] {escape(f'{exc.strerror or exc}{where}')}",
+                                    markup=True)
         return 1
     except Exception as exc:  # the unexpected: one line, no traceback unless --debug
         if "--debug" in args:

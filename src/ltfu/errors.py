@@ -48,3 +48,18 @@ class LoadError(LtfuError):
     """A file could not be read at all (missing, unreadable, unknown format)."""
 
     code = "LOAD"
+
+
+class OutputError(LtfuError):
+    """An output path ltfu refuses to write (``usage``: exit 2) or a file-system failure (exit 1).
+
+    Either way nothing the user had is changed: a refused path is left alone, and a failed write
+    leaves the previous output in place and no temporary file behind.
+    """
+
+    code = "OUTPUT"
+
+    def __init__(self, message: str, *, usage: bool = False):
+        super().__init__(message)
+        self.usage = usage
+        self.exit_code = 2 if usage else 1

@@ -130,26 +130,27 @@ def _dates_from(infusion: np.ndarray, days: np.ndarray) -> np.ndarray:
     return out
 
 
-def write_registry(path, n_patients: int, *, seed: int = 1) -> Path:
-    """Write a simulated registry to Parquet (or CSV by extension) atomically; return the path."""
-    import os
-    import tempfile
+SUFFIXES = (".parquet", ".csv")
 
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    path = Path(path)
+def write_registry(path, n_patients: int, *, seed: int = 1, overwrite: bool = False) -> Path:
+    """Write a simulated registry atomically, Parquet or CSV by the extension; return the path.
+
+    The path is checked before anything is simulated: the extension must be ``.parquet`` or
+    ``.csv``; an existing file is replaced only with ``overwrite``; a directory, a symbolic link or
+    a special file never is (:class:`ltfu.errors.OutputError`)."""
+    from ltfu.outputs import check_out_file, write_file_atomic
+
+    path = check_out_file(path, suffixes=SUFFIXES, overwrite=overwrite, example="registry.parquet")
     df = simulate(n_patients, seed=seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+
+    def fill(tmp):
         if path.suffix.lower() == ".csv":
             df.to_csv(tmp, index=False, date_format="%Y-%m-%d")
         else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
             pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return write_file_atomic(path, fill, overwrite=overwrite)

@@ -7,8 +7,6 @@ as any user file; ``write_demo(path)`` writes a copy atomically.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -26,17 +24,16 @@ def load_demo(*, cutoff=None, burden_threshold: float = 5.0):
     return load_cohort(demo_path(), cutoff=cutoff, burden_threshold=burden_threshold, synthetic=True)
 
 
-def write_demo(path) -> Path:
-    """Write the synthetic cohort CSV to ``path`` atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+SUFFIXES = (".csv",)
+
+
+def write_demo(path, *, overwrite: bool = False) -> Path:
+    """Write the synthetic cohort CSV to ``path`` atomically (temporary file, then one move).
+
+    ``path`` must end in ``.csv``; an existing file is replaced only with ``overwrite``; a directory,
+    a symbolic link or a special file never is (:class:`ltfu.errors.OutputError`)."""
+    from ltfu.outputs import check_out_file, write_file_atomic
+
+    path = check_out_file(path, suffixes=SUFFIXES, overwrite=overwrite, example="synthetic.csv")
     data = demo_path().read_bytes()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_file_atomic(path, lambda tmp: Path(tmp).write_bytes(data), overwrite=overwrite)

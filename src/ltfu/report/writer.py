@@ -1,10 +1,12 @@
-"""Writing a report directory atomically.
+"""Writing a report directory atomically, and only where no user file can be lost.
 
-Everything is built in a temporary sibling directory ``.<name>.tmp-XXXX`` next to ``out_dir``;
-only when every file is complete is the previous report moved aside (``.<name>.old-XXXX``), the new
-one renamed into place and the old one removed.  A failed or killed run therefore leaves the
-previous report intact (at worst an extra hidden temporary sibling that the next run removes) and
-never a half-written report.  Nothing is written outside ``out_dir`` and its siblings.
+Which ``out_dir`` is accepted, and how the swap works, is :mod:`ltfu.outputs`: a new path, an
+empty directory or an unchanged ltfu report (``.ltfu-manifest.json``) is accepted, anything else
+refused.  Everything is built in a temporary sibling ``.<name>.tmp-XXXX``; only when every file is
+complete (and listed with its SHA-256 in the manifest) is the previous report moved aside, the new
+one renamed into place and the old one removed.  A failed or killed run leaves the previous report
+intact (a run killed between the two renames has it put back by the next run) and never a
+half-written report.  Nothing is written outside ``out_dir`` and its hidden siblings.
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ import base64
 import csv
 import io
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from ltfu.outputs import check_report_target, report_transaction, resolve_report_target
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -57,22 +58,20 @@ def _plain(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def _clean_stale(out_dir: Path):
-    for p in out_dir.parent.glob(f".{out_dir.name}.tmp-*"):
-        shutil.rmtree(p, ignore_errors=True)
-    for p in out_dir.parent.glob(f".{out_dir.name}.old-*"):
-        shutil.rmtree(p, ignore_errors=True)
+def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "svg", "png"),
+                 inputs=()) -> Path:
+    """Write the report files into ``out_dir`` atomically; return the main file's path.
 
-
-def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "svg", "png")) -> Path:
-    """Write the report files into ``out_dir`` atomically; return the main file's path."""
+    ``out_dir`` must be new, an empty directory or an unchanged ltfu report, and neither hold nor
+    contain any of ``inputs`` (see :mod:`ltfu.outputs`); otherwise :class:`ltfu.errors.OutputError`
+    is raised before anything is written.  File-system failures raise it too, leaving the previous
+    report as it was."""
     from ltfu.report.figures import render_figure
 
-    out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale(out_dir)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    target = resolve_report_target(out_dir, inputs=inputs)
+    check_report_target(target)
+    out_dir = target.path
+    with report_transaction(target) as tmp:
         fmts = set(formats)
         svgs, pngs = {}, {}
         need_fig = fmts & {"html", "pdf", "svg", "png"}
@@ -117,17 +116,6 @@ def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "sv
             from ltfu.report.pdf import render_pdf
 
             render_pdf(results, pngs, tmp / "report.pdf")
-        old = None
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.rmdir(old)
-            os.rename(out_dir, old)
-        os.rename(tmp, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     for name in ("report.html", "report.pdf", "results.json"):
         if (out_dir / name).exists():
             return out_dir / name
