@@ -58,3 +58,18 @@ def test_invalid():
         split_at_event([1, 2], [1, 0], [1])
     with pytest.raises(InvalidInputError, match="landmark"):
         landmark([1, 2], [1, 0], [np.nan, 1], landmark=-1)
+
+
+def test_simon_makuch_counts_patients_in_each_state():
+    """Issue 12: the 'after allo-HCT' state has nobody at month 0 unless someone is transplanted at
+    day 0; counts by hand: entry < t <= exit in each state."""
+    t = np.array([10, 20, 30, 40, 50, 60.0])
+    e = np.array([1, 0, 1, 1, 0, 1])
+    x = np.array([np.nan, 5, 15, np.nan, np.nan, 25])
+    sm = simon_makuch(t, e, x)
+    unexposed, exposed = sm.n_at_risk([0, 5, 6, 16, 26, 45])
+    assert unexposed.tolist() == [6, 6, 5, 3, 2, 1]       # patients 1-6; 2 leaves at 5, 3 at 15, 6 at 25
+    assert exposed.tolist() == [0, 0, 1, 2, 2, 1]          # nobody at 0: the state starts at day 5
+    assert sm.first_exposure == 5.0
+    # the Kaplan-Meier's own n_risk at month 0 (R's next-recorded-time rule) is not a state count
+    assert sm.exposed.at([0.0]).n_risk[0] == 2

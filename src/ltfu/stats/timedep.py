@@ -99,8 +99,33 @@ def mantel_byar(time, event, exposure_time, *, conf_level: float = 0.95) -> Mant
 
 @dataclass(frozen=True)
 class SimonMakuch:
+    """The two curves, and the counting-process rows they come from.
+
+    ``KaplanMeier.at(t).n_risk`` is R's summary(times=) rule (the risk set at the next recorded
+    time), which overstates who is "at risk" in a state that patients enter over time, such as
+    "after transplant" at month 0.  ``n_at_risk`` counts the patients in each state at t
+    (entry < t <= exit, t = 0 counting those in the state from the start), and ``first_exposure``
+    is where the exposed curve begins (nobody is exposed before it)."""
+
     unexposed: KaplanMeier
     exposed: KaplanMeier
+    entry: np.ndarray
+    exit: np.ndarray
+    state: np.ndarray
+    first_exposure: float
+
+    def n_at_risk(self, times):
+        """(unexposed, exposed) patient counts at each time: entry < t <= exit (at t = 0: rows
+        starting at 0 in the state)."""
+        t = np.atleast_1d(np.asarray(times, float))
+        out = []
+        for grp in (0, 1):
+            m = self.state == grp
+            en, ex = self.entry[m], self.exit[m]
+            counts = ((en[None, :] < t[:, None]) & (t[:, None] <= ex[None, :])).sum(axis=1)
+            counts = np.where(t <= 0, int((en <= 0).sum()), counts)     # in the state from day 0
+            out.append(counts.astype(np.int64))
+        return out[0], out[1]
 
 
 def simon_makuch(time, event, exposure_time, *, conf_type: str = "log-log",
@@ -115,7 +140,9 @@ def simon_makuch(time, event, exposure_time, *, conf_type: str = "log-log",
             raise InvalidInputError(f"exposure_time: no patient is {'ever' if grp else 'ever un'}exposed")
         curves.append(kaplan_meier(s.exit[m], s.event[m], entry=s.entry[m], conf_type=conf_type,
                                    conf_level=conf_level))
-    return SimonMakuch(*curves)
+    exposed_rows = keep & (s.exposed == 1)
+    return SimonMakuch(*curves, s.entry[keep], s.exit[keep], s.exposed[keep].astype(np.int8),
+                       float(s.entry[exposed_rows].min()))
 
 
 @dataclass(frozen=True)
