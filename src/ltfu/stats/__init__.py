@@ -27,6 +27,8 @@ _EXPORTS = {
     "fine_gray": "finegray", "FineGrayResult": "finegray",
     "split_at_event": "timedep", "mantel_byar": "timedep", "simon_makuch": "timedep",
     "landmark": "timedep",
+    # incidence rates per person-time (rates.py)
+    "incidence_rate": "rates", "rate_ratio": "rates", "RateRatio": "rates",
     # resampling (resample.py)
     "bootstrap_median": "resample", "bootstrap_survival_difference": "resample",
     "permutation_logrank": "resample",
