@@ -137,3 +137,22 @@ def test_negative_zero_is_day_zero():
 def test_invalid_input_names_the_argument(kwargs, match):
     with pytest.raises(InvalidInputError, match=match):
         kaplan_meier(**kwargs)
+
+
+def test_monotone_quantile_path_equals_r_general_rule():
+    """The fast path for curves that never rise gives the general findq's answer bit for bit,
+    knife edges (a curve flat exactly at 1 - p, ending at it) included."""
+    from ltfu.stats.km import _findq_general, _findq_monotone
+
+    rng = np.random.default_rng(3)
+    for _ in range(400):
+        n = int(rng.integers(1, 25))
+        t = np.cumsum(rng.integers(1, 4, n)).astype(float)
+        e = rng.integers(0, 2, n)
+        surv = kaplan_meier(t, e).survival
+        x, y = np.r_[0.0, kaplan_meier(t, e).time], np.r_[0.0, 1.0 - surv]
+        for p in (0.25, 0.5, 0.75, 1 - surv[-1], float(y[len(y) // 2])):
+            if not 0 < p < 1:
+                continue
+            a, b = _findq_monotone(x, y, p), _findq_general(x, y, p)
+            assert (np.isnan(a) and np.isnan(b)) or a == b, (t, e, p)

@@ -17,10 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import chi2, norm
+from scipy.special import chdtrc
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import _json_float, check_conf_level, check_groups, check_survival
+from ltfu.stats._common import (
+    _json_float,
+    check_conf_level,
+    check_groups,
+    check_survival,
+    z_quantile,
+)
 from ltfu.stats.counting import Counts, count, merge_close_times
 from ltfu.stats.km import survival_from_counts
 
@@ -136,7 +142,7 @@ class CumulativeIncidence:
 
 
 def _loglog_limits(est, var, conf_level):
-    z = norm.ppf(1 - (1 - conf_level) / 2)
+    z = z_quantile(conf_level)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ok = (est > 0) & (est < 1) & np.isfinite(var)
         se = np.sqrt(var)
@@ -295,5 +301,5 @@ def gray_test(time, status, group, *, strata=None, rho: float = 0.0, cencode: in
                                    "group with nobody at risk at the event times)") from None
         stats.append(stat)
         dfs.append(ng - 1)
-        ps.append(float(chi2.sf(stat, ng - 1)))
+        ps.append(float(chdtrc(ng - 1, stat)))
     return GrayTest(causes, np.array(stats), np.array(dfs), np.array(ps), tuple(levels.tolist()))

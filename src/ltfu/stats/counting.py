@@ -200,7 +200,9 @@ def count(time, status, *, group=None, n_groups: int = 1, causes=(1,), entry=Non
         timefix = False                          # merged on the pooled entry and exit times
     if method is None:
         method = "count" if use_counting(time) else "sort"
-    if method == "sort" and causes == (1,) and time.size:
+    one_group = group is None or n_groups == 1
+    if method == "sort" and causes == (1,) and time.size and (one_group or time.size >= COUNT_MIN_N):
+        # status 0/1: packed-key sorts (one per group), faster than np.unique's argsort at scale
         uniq, n_exit, n_event = _sorted_by_group(time, status, group, n_groups)
     else:
         uniq, inv = distinct_times(time, method=method)

@@ -42,11 +42,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import chi2, norm
+from scipy.special import chdtrc
+from scipy.stats import norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import (TestResult, _json_float, as_float_array, check_choice, check_conf_level,
-                                check_groups, check_time_event, design_matrix, prefix_sums)
+from ltfu.stats._common import (
+    TestResult,
+    _json_float,
+    as_float_array,
+    check_choice,
+    check_conf_level,
+    check_groups,
+    check_time_event,
+    design_matrix,
+    prefix_sums,
+    z_quantile,
+)
 from ltfu.stats.counting import merge_close_times
 
 TOLER_CHOL = float(np.finfo(float).eps ** 0.75)     # R's coxph.control(toler.chol)
@@ -388,16 +399,16 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
         start = np.zeros(p) if init is None else np.asarray(init, float)
         r0 = collapse(model.score_residuals(start))
         rs_stat, rs_rank = _gchol_quadratic(r0.T @ r0, r0.sum(axis=0))
-        robust_score = TestResult(rs_stat, float(rs_rank), float(chi2.sf(rs_stat, rs_rank)) if rs_rank else np.nan)
-    z = norm.ppf(1 - (1 - conf_level) / 2)
+        robust_score = TestResult(rs_stat, float(rs_rank), float(chdtrc(rs_rank, rs_stat)) if rs_rank else np.nan)
+    z = z_quantile(conf_level)
     use_se = robust if robust is not None else se
     start = np.zeros(p) if init is None else np.asarray(init, float)
     wald, wald_rank = _gchol_quadratic(use_var, beta - start)
     pv = 2 * norm.sf(np.abs(beta / use_se))
     return CoxResult(terms, beta, se, robust, var, (ll0, ll),
-                     TestResult(score, float(p), float(chi2.sf(score, p))),
-                     TestResult(wald, float(wald_rank), float(chi2.sf(wald, wald_rank)) if wald_rank else np.nan),
-                     TestResult(2 * (ll - ll0), float(p), float(chi2.sf(2 * (ll - ll0), p))),
+                     TestResult(score, float(p), float(chdtrc(p, score))),
+                     TestResult(wald, float(wald_rank), float(chdtrc(wald_rank, wald)) if wald_rank else np.nan),
+                     TestResult(2 * (ll - ll0), float(p), float(chdtrc(p, 2 * (ll - ll0)))),
                      np.exp(beta), np.exp(beta - z * use_se), np.exp(beta + z * use_se), pv,
                      n, int(e.sum()), it, ties, conf_level, robust_score, model)
 

@@ -22,7 +22,14 @@ from scipy import stats
 from scipy.special import gammaln
 
 from ltfu.errors import InvalidInputError
-from ltfu.stats._common import Estimate, _json_float, as_float_array, check_choice, check_conf_level
+from ltfu.stats._common import (
+    Estimate,
+    _json_float,
+    as_float_array,
+    check_choice,
+    check_conf_level,
+    z_quantile,
+)
 
 MAX_TABLES = 2_000_000
 
@@ -50,7 +57,7 @@ def binomial_ci(x, n, *, method: str = "exact", conf_level: float = 0.95) -> Est
 def _wilson_cc(x, n, conf_level):
     """Wilson score interval with continuity correction, as R prop.test(x, n, correct=TRUE): the
     correction is min(0.5, |x - n/2|) (R measures it against the default null p = 0.5)."""
-    z = stats.norm.ppf(1 - (1 - conf_level) / 2)
+    z = z_quantile(conf_level)
     est = x / n
     yates = min(0.5, abs(x - n * 0.5))
     z22n = z * z / (2 * n)

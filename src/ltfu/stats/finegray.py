@@ -18,7 +18,14 @@ import numpy as np
 from scipy.stats import norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import _json_float, check_conf_level, check_survival, design_matrix, prefix_sums
+from ltfu.stats._common import (
+    _json_float,
+    check_conf_level,
+    check_survival,
+    design_matrix,
+    prefix_sums,
+    z_quantile,
+)
 from ltfu.stats.counting import merge_close_times
 from ltfu.stats.km import kaplan_meier
 
@@ -197,7 +204,7 @@ def fine_gray(X, time, status, *, cause: int | None = None, failcode: int | None
     h = np.linalg.inv(info)
     var = h @ v2 @ h.T
     se = np.sqrt(np.diag(var))
-    z = norm.ppf(1 - (1 - conf_level) / 2)
+    z = z_quantile(conf_level)
     s0, _ = _sums(data, beta)
     return FineGrayResult(terms, beta, se, 2 * norm.sf(np.abs(beta / se)), np.exp(beta), np.exp(beta - z * se),
                           np.exp(beta + z * se), var, ll, ll0, converged, it, int(t.size), int(cause), conf_level,

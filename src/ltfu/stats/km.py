@@ -27,8 +27,15 @@ import numpy as np
 from scipy.stats import norm
 
 from ltfu.errors import InvalidInputError
-from ltfu.stats._common import (Estimate, _json_float, check_choice, check_conf_level, check_groups,
-                                check_time_event)
+from ltfu.stats._common import (
+    Estimate,
+    _json_float,
+    check_choice,
+    check_conf_level,
+    check_groups,
+    check_time_event,
+    z_quantile,
+)
 from ltfu.stats.counting import Counts, count
 
 CONF_TYPES = ("log-log", "log", "plain")
@@ -37,7 +44,7 @@ _TOL = float(np.sqrt(np.finfo(float).eps))
 
 def _confint(surv, se_log, conf_type, conf_level):
     """Pointwise limits as R's survfit_confint (ulimit=TRUE)."""
-    z = norm.ppf(1 - (1 - conf_level) / 2)
+    z = z_quantile(conf_level)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if conf_type == "plain":
             half = z * se_log * surv
@@ -70,7 +77,14 @@ def _findq(time, surv_curve, p):
     """
     x = np.r_[0.0, time]
     y = np.r_[0.0, 1.0 - surv_curve]
-    if np.all(np.isnan(y)) or np.nanmax(y) < p:
+    if not np.isnan(y).any() and not (np.diff(y) < 0).any():
+        return _findq_monotone(x, y, p)
+    return _findq_general(x, y, p)
+
+
+def _findq_general(x, y, p):
+    """``_findq`` on the prepared points, for any curve (NaN limits, non-monotone limits)."""
+    if np.isnan(y).all() or np.nanmax(y) < p:
         return np.nan
     xmax = x[-1]
     _, first = np.unique(y, return_index=True)       # duplicated(): NaNs count as equal
@@ -91,6 +105,30 @@ def _findq(time, surv_curve, p):
     x1 = np.nan if i1 is None else xs[i1]
     quant = np.nan if i1 is None or i2 is None else (x1 + xs[i2]) / 2
     if not np.isnan(y[-1]) and abs(p - y[-1]) < _TOL:
+        quant = (x1 + xmax) / 2
+    return float(quant)
+
+
+def _findq_monotone(x, y, p):
+    """``_findq`` for a curve without NaN whose y never decreases (every survival curve): the
+    same arithmetic, with the first occurrences found as change points and no sorting
+    (tests/test_km.py compares the two ways on random curves)."""
+    if y[-1] < p:
+        return np.nan
+    xmax = x[-1]
+    keep = np.r_[True, y[1:] != y[:-1]]
+    xs, ys = x[keep], y[keep]
+
+    def approx_index(shift):
+        yy = ys + shift
+        if p < yy[0] or p > yy[-1]:
+            return None
+        return int(np.searchsorted(yy, p, side="left"))
+
+    i1, i2 = approx_index(_TOL), approx_index(-_TOL)
+    x1 = np.nan if i1 is None else xs[i1]
+    quant = np.nan if i1 is None or i2 is None else (x1 + xs[i2]) / 2
+    if abs(p - ys[-1]) < _TOL:
         quant = (x1 + xmax) / 2
     return float(quant)
 
@@ -286,7 +324,7 @@ def rmst(time, event, *, tau: float, entry=None, conf_level: float = 0.95, timef
         raise InvalidInputError(f"tau: must be a positive finite time, got {tau!r}")
     km = kaplan_meier(t, e, entry=en, conf_type="log", timefix=timefix)
     est, se = _rmst(km, float(tau))
-    z = norm.ppf(1 - (1 - conf_level) / 2)
+    z = z_quantile(conf_level)
     return RMST(float(tau), est, se, float(est - z * se), float(est + z * se), conf_level)
 
 
@@ -323,7 +361,7 @@ def rmst_difference(time, event, group, *, tau: float, entry=None, conf_level: f
                      entry=None if en is None else en[codes == k]) for k in (0, 1))
     diff = res[1].estimate - res[0].estimate
     se = float(np.hypot(res[0].std_err, res[1].std_err))
-    z = norm.ppf(1 - (1 - conf_level) / 2)
+    z = z_quantile(conf_level)
     p = float(2 * norm.sf(abs(diff / se))) if se > 0 else np.nan
     return RMSTDifference(tuple(levels.tolist()), res, diff, se, diff - z * se, diff + z * se, p,
                           float(tau), conf_level)

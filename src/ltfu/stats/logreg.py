@@ -30,7 +30,13 @@ from scipy.special import expit
 from scipy.stats import chi2, norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import _json_float, check_choice, check_conf_level, design_matrix
+from ltfu.stats._common import (
+    _json_float,
+    check_choice,
+    check_conf_level,
+    design_matrix,
+    z_quantile,
+)
 
 
 @dataclass(frozen=True)
@@ -157,7 +163,7 @@ def logistic(X, y, *, method: str = "auto", conf_level: float = 0.95) -> Logisti
     if np.linalg.cond(_standardised(Xd)) > 1e10:
         raise ConvergenceError(f"nearly collinear design: {', '.join(terms)} are almost linear combinations of "
                                "each other, so their coefficients cannot be told apart")
-    z = norm.ppf(1 - (1 - conf_level) / 2)
+    z = z_quantile(conf_level)
     n, events = int(yv.size), int(yv.sum())
     note = ""
     separation = separated(Xd, yv)

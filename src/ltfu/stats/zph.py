@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import chi2, rankdata
+from scipy.special import chdtrc
+from scipy.stats import rankdata
 
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import TestResult, _json_float, check_choice
@@ -75,14 +76,18 @@ def cox_zph(fit: CoxResult, *, transform: str = "km") -> CoxZph:
         stat[j] = _solve_form(imat[np.ix_(kk, kk)], u[kk])
     glob = _solve_form(imat, u)
     df = np.ones(p)
-    return CoxZph(fit.terms, stat, df, chi2.sf(stat, 1), TestResult(glob, float(p), float(chi2.sf(glob, p))),
+    return CoxZph(fit.terms, stat, df, chdtrc(1, stat), TestResult(glob, float(p), float(chdtrc(p, glob))),
                   transform)
 
 
 def _solve_form(m, u):
-    """u' m^-1 u, or ConvergenceError for a singular m (reciprocal condition below 1e-12)."""
+    """u' m^-1 u, or ConvergenceError for a singular m: reciprocal condition below 1e-12 once its
+    rows and columns are scaled to a unit diagonal (the identity transform at a time scale of 1e6
+    has entries 1e12 apart without being singular)."""
+    d = np.sqrt(np.abs(np.diag(m)))
     with np.errstate(all="ignore"):
-        rcond = 1.0 / np.linalg.cond(m)
+        scaled = m / np.outer(d, d)
+        rcond = 1.0 / np.linalg.cond(scaled) if np.all(d > 0) else 0.0
     if not np.isfinite(rcond) or rcond < 1e-12:
         raise ConvergenceError("the proportional-hazards test is not defined here: its information matrix is "
                                "singular (e.g. the transformed event times do not vary, or every event at one "
