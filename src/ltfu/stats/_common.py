@@ -52,6 +52,7 @@ def _json_float(x):
 
 def as_float_array(x, name: str, *, allow_nan: bool = False) -> np.ndarray:
     """1-D float array; raises ``InvalidInputError`` naming ``name`` for anything else."""
+    _refuse_masked_or_complex(x, name)
     try:
         arr = np.asarray(x, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -65,6 +66,15 @@ def as_float_array(x, name: str, *, allow_nan: bool = False) -> np.ndarray:
     if np.isinf(arr).any():
         raise InvalidInputError(f"{name}: contains infinite values")
     return arr
+
+
+def _refuse_masked_or_complex(x, name: str) -> None:
+    """A masked array would lose its mask and a complex number its imaginary part in a float array."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise InvalidInputError(f"{name}: masked arrays are not accepted (fill or drop the masked values first)")
+    dtypes = getattr(x, "dtypes", None) if not hasattr(x, "dtype") else None     # a DataFrame
+    if (any(getattr(d, "kind", "") == "c" for d in dtypes) if dtypes is not None else np.iscomplexobj(x)):
+        raise InvalidInputError(f"{name}: complex values are not accepted")
 
 
 def check_time_event(time, event, *, entry=None, event_name: str = "event"):
@@ -99,6 +109,7 @@ def check_time_event(time, event, *, entry=None, event_name: str = "event"):
 def design_matrix(X, n: int | None = None, name: str = "X"):
     """(terms, 2-D float array) from an array or DataFrame (duck-typed: its ``columns`` become the
     terms, else x1, x2, ...); a 1-D array is one covariate.  Checks shape, rows and finiteness."""
+    _refuse_masked_or_complex(X, name)
     if hasattr(X, "columns"):
         terms = tuple(str(c) for c in X.columns)
         values = np.asarray(X, dtype=float)
