@@ -180,16 +180,13 @@ def test_validate_prints_control_characters_visibly(escape_csv, columns):
     flat = "".join(out.replace("\u2502", " ").split())              # a table folds long cells
     for shown in ("\\x1b[1A\\x1b[2Kfake OK line", "\\x07", "\\x9b31m", "\\u202eevil", "7\\x1b[5m"):
         assert "".join(shown.split()) in flat, shown
-
-
-def test_validate_json_escapes_control_characters(escape_csv):
-    r = invoke("validate", escape_csv, "--format", "json")
+    # JSON output escapes them by JSON's rules and keeps every value exactly
+    r = invoke("validate", escape_csv, "--format", "json", columns=columns)
     assert not any(ch in r.stdout for ch in ("\x1b", "\x07", "\x9b", "\u202e"))
-    ids = {q["patient_id"] for q in json.loads(r.stdout)}
-    assert set(HOSTILE_IDS) <= ids                    # JSON keeps the value exactly, escaped by JSON rules
+    assert set(HOSTILE_IDS) <= {q["patient_id"] for q in json.loads(r.stdout)}
 
 
-def test_visible():
+def test_visible_escapes_every_control_character():
     assert visible("a\x1b[2Jb\tc\u2028d\x7f\x85") == "a\\x1b[2Jb\\tc\\u2028d\\x7f\\x85"
     assert visible("Müller 李 ok") == "Müller 李 ok"
 
@@ -227,14 +224,11 @@ FORMULAS = ["=HYPERLINK(\"http://evil/\",\"x\")", "=cmd|' /C calc'!A0", "\uff1d1
 LONG = "long " * 700                                          # 3,500 characters
 
 
-@pytest.mark.parametrize("value", FORMULAS + [f"    {v}" for v in FORMULAS])
-def test_neutralise_after_leading_whitespace_and_full_width_signs(value):
-    assert neutralise(value).startswith("'")
-
-
-@pytest.mark.parametrize("value", ["Cy", "    Cy", "Flu/Cy", "12 (23%)", "'quoted"])
-def test_neutralise_leaves_plain_text(value):
-    assert neutralise(value) == value
+def test_neutralise_after_leading_whitespace_and_full_width_signs():
+    formulas = FORMULAS + [f"    {v}" for v in FORMULAS] + [f"\t\xa0 {v}" for v in FORMULAS]
+    assert [v for v in formulas if not neutralise(v).startswith("'")] == []
+    for plain in ("Cy", "    Cy", "Flu/Cy", "12 (23%)", "'quoted"):
+        assert neutralise(plain) == plain
 
 
 @pytest.fixture(scope="module")
@@ -343,16 +337,15 @@ def test_adam_by_numeric_or_many_levels_is_a_usage_error(adam_files, var, what):
 COMMANDS = ["", "schema", "validate", "report", "demo", "endpoints", "simulate", "adam"]
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_help_renders_literally(command):
-    r = invoke(*([command] if command else []), "--help", columns=100)
-    assert r.exit_code == 0
-    for raw in ("%%", "{path}", "{adsl}", "<list[str]>", "list["):
-        assert raw not in r.stdout, (raw, r.stdout)
+def test_help_renders_literally():
+    for command in COMMANDS:
+        r = invoke(*([command] if command else []), "--help", columns=100)
+        assert r.exit_code == 0
+        for raw in ("%%", "{path}", "{adsl}", "<list[str]>", "list["):
+            assert raw not in r.stdout, (command, raw, r.stdout)
 
 
-@pytest.mark.parametrize("columns", [80, 120, 200])
-def test_schema_wraps_on_word_boundaries(columns):
+def test_schema_wraps_on_word_boundaries():
     from ltfu.cohort.schema import FIELDS
 
     words = {"ltfu", "data", "model:", "one", "row", "per", "infused", "patient", "field", "type", "required",
@@ -361,11 +354,12 @@ def test_schema_wraps_on_word_boundaries(columns):
         words |= {f.name, f.type, f"({f.type},", f"({f.type})", "required)"}
         words |= set(", ".join(map(str, f.allowed)).split()) | set(", ".join(f.aliases).split())
         words |= set(f.meaning.split())
-    r = invoke("schema", columns=columns)
-    assert r.exit_code == 0
-    tokens = r.stdout.translate({ord(c): " " for c in "│┃┏┓┗┛┡┩━─┳┻╇┼└┘┌┐├┤┬┴═║"}).split()
-    cut = [t for t in tokens if t not in words]
-    assert not cut, cut[:10]
+    for columns in (80, 120, 200):
+        r = invoke("schema", columns=columns)
+        assert r.exit_code == 0
+        tokens = r.stdout.translate({ord(c): " " for c in "│┃┏┓┗┛┡┩━─┳┻╇┼└┘┌┐├┤┬┴═║"}).split()
+        cut = [t for t in tokens if t not in words]
+        assert not cut, (columns, cut[:10])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -393,12 +387,15 @@ def test_a_user_files_synthetic_column_is_an_ordinary_column(high_burden_user_fi
     assert any(row["item"] == "survival.low_burden.efs_median" and row["this_cohort"] is None for row in rows)
 
 
-def test_the_demo_stays_synthetic_and_copes_without_a_low_burden_group():
-    from ltfu.demo import is_packaged_demo, load_demo
+def test_only_the_packaged_demo_is_synthetic(tmp_path):
+    from ltfu.demo import is_packaged_demo, load_demo, write_demo
 
     cohort = load_demo()
     assert cohort.synthetic and is_packaged_demo(cohort)
-    assert not is_packaged_demo(dataclasses.replace(cohort, sha256="0" * 64))
+    assert is_packaged_demo(load_cohort(write_demo(tmp_path / "copy.csv")))         # `ltfu demo` writes the same bytes
+    edited = tmp_path / "edited.csv"
+    edited.write_bytes(demo_path().read_bytes().replace(b"DEMO-001", b"USER-001"))
+    assert not is_packaged_demo(load_cohort(edited))
 
 
 def test_simulate_negative_seed_is_a_usage_error(tmp_path):
