@@ -383,7 +383,7 @@ def test_a_user_files_synthetic_column_is_an_ordinary_column(high_burden_user_fi
     r = invoke("endpoints", high_burden_user_file)
     assert r.exit_code == 0 and "SYNTHETIC" not in r.stdout
     # the reproduction table copes with a cohort that lacks a group (no KeyError)
-    rows, table = _reproduction_section(res.numbers)
+    rows, _ = _reproduction_section(res.numbers)
     assert any(row["item"] == "survival.low_burden.efs_median" and row["this_cohort"] is None for row in rows)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from dataclasses import asdict, dataclass
 from importlib import resources
 
@@ -49,8 +50,8 @@ class AnalysisOptions:
             raise InvalidInputError("efs_nonresponder: must be 'day0' or 'assessment'")
         if self.conf_type not in ("log-log", "log", "plain"):
             raise InvalidInputError("conf_type: must be 'log-log', 'log' or 'plain'")
-        if not (isinstance(self.landmark_days, (int, float)) and math.isfinite(self.landmark_days)
-                and self.landmark_days > 0):
+        if isinstance(self.landmark_days, bool) or not (isinstance(self.landmark_days, numbers.Real)
+                                                        and math.isfinite(self.landmark_days) and self.landmark_days > 0):
             raise InvalidInputError(f"landmark_days: must be a positive finite number, got {self.landmark_days!r}")
 
 

@@ -1,6 +1,8 @@
 """The ``ltfu`` command line: parses arguments and calls the library, nothing more.
 
-Exit codes: 0 success, 1 data problems (errors found) or a failed run, 2 usage error.
+Exit codes: 0 success, 1 data problems (errors found) or a failed run, 2 usage error, 130
+interrupted (Ctrl-C: one line, no traceback).  Text from a file is printed through
+``ltfu.terminal.visible``: control characters appear as escapes, never act on the terminal.
 A data problem never shows a traceback; ``--debug`` shows one for anything unexpected.
 Heavy modules (pandas, scipy, matplotlib) are imported inside the commands, so ``ltfu --help``
 stays fast.
@@ -220,7 +222,7 @@ def _print_problems(problems, *, fmt: str = "table", stream_err: bool = False) -
         console.file.flush()
 
 
-@app.command(cls=_Command)
+@app.command()
 def schema(fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json.")):
     """Print the data model: every field, its type, whether required, allowed values, meaning."""
     from ltfu.cohort.schema import FIELDS
@@ -263,7 +265,7 @@ def schema(fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help
     console.print(table)
 
 
-@app.command(cls=_Command)
+@app.command()
 def validate(
     path: Path = typer.Argument(..., metavar="FILE",
                                 help="Patient table: .csv .tsv .txt .xlsx .parquet .sas7bdat .xpt"),
@@ -288,16 +290,16 @@ def validate(
         raise typer.Exit(1)
 
 
-@app.command(cls=_Command)
+@app.command()
 def demo(out: Path = typer.Option(..., "--out", help="Where to write the synthetic cohort (CSV).")):
     """Write the SYNTHETIC demonstration cohort (53 patients; not patient data)."""
     from ltfu.demo import write_demo
 
     path = write_demo(out)
-    typer.echo(f"Wrote the synthetic demonstration cohort (not patient data) to {visible(path)}")
+    typer.echo(f"Wrote the synthetic demonstration cohort (not patient data) to {path}")
 
 
-@app.command(cls=_Command)
+@app.command()
 def endpoints(
     path: Optional[Path] = typer.Argument(None, metavar="FILE", help="Patient table (omit with --demo)."),
     use_demo: bool = typer.Option(False, "--demo", help="Use the synthetic demonstration cohort."),
@@ -330,7 +332,7 @@ def endpoints(
     _console().print(table)
 
 
-@app.command(cls=_Command)
+@app.command()
 def simulate(
     patients: int = typer.Option(..., "--patients", min=1, metavar="N", help="Number of patients (N >= 1)."),
     seed: int = typer.Option(1, "--seed", min=0, metavar="S", help="Random seed, S >= 0 (same seed, same file)."),
@@ -340,7 +342,7 @@ def simulate(
     from ltfu.simulate import write_registry
 
     path = write_registry(out, patients, seed=seed)
-    typer.echo(f"Wrote {patients} SYNTHETIC registry patients (not patient data) to {visible(path)}")
+    typer.echo(f"Wrote {patients} SYNTHETIC registry patients (not patient data) to {path}")
 
 
 MAX_BY_LEVELS = 10
@@ -364,7 +366,7 @@ def _check_adam_by(covariates, by):
         _fail(f"--by {var} has {n} distinct values (more than {MAX_BY_LEVELS}). {how}", code=2)
 
 
-@app.command(cls=_Command)
+@app.command()
 def adam(
     adsl: Path = typer.Argument(..., metavar="ADSL", help="ADSL dataset (.xpt, .sas7bdat, .csv, .parquet ...)."),
     adtte: Path = typer.Argument(..., metavar="ADTTE", help="ADTTE dataset."),
@@ -472,7 +474,7 @@ def _load_cohort(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=
     return cohort
 
 
-@app.command(cls=_Command)
+@app.command()
 def report(
     path: Optional[Path] = typer.Argument(None, metavar="FILE", help="Patient table (omit with --demo)."),
     out: Path = typer.Option(Path("report"), "--out", help="Output directory (replaced atomically)."),
@@ -535,7 +537,12 @@ def report(
         step("Done")
     if cohort.synthetic:
         typer.echo("Note: the demonstration cohort is SYNTHETIC (not patient data).")
-    typer.echo(f"Report written: {visible(Path(main_file).resolve())}")
+    typer.echo(f"Report written: {Path(main_file).resolve()}")
+
+
+for _info in app.registered_commands:     # every usage line as a user writes it (FILE, not {path})
+    if _info.cls in (None, TyperCommand):
+        _info.cls = _Command
 
 
 class Interrupted(BaseException):
