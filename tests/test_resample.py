@@ -86,3 +86,39 @@ def test_bootstrap_median_follows_the_kaplan_meier_quantile_rule():
     t, e = [1, 2, 3, 4], [1, 1, 0, 0]
     assert kaplan_meier(t, e).median.value == 3.0
     assert bootstrap_median(t, e, n_boot=20, seed=1).estimate == 3.0
+
+
+BAD_COUNTS = [-5, 0, -1, 2.5, True, "10", None]
+
+
+@pytest.mark.parametrize("name", ["n_perm", "batch", "seed"])
+def test_permutation_logrank_checks_every_count_argument(data, name):
+    """n_perm=-5 gave p = -0.25, n_perm=0 p = 1.0, batch=-1 a wrong p, batch=0 a crash."""
+    t, e, g = data
+    bad = [-1, 1.5, "1", True] if name == "seed" else BAD_COUNTS
+    for value in bad:
+        with pytest.raises(InvalidInputError, match=name):
+            permutation_logrank(t, e, g, **{"n_perm": 50, name: value})
+
+
+@pytest.mark.parametrize("name", ["n_boot", "batch", "seed"])
+def test_bootstrap_median_checks_every_count_argument(data, name):
+    """batch=-1 gave an interval read from uninitialised memory."""
+    t, e, _ = data
+    bad = [-1, 1.5, "1", True] if name == "seed" else BAD_COUNTS
+    for value in bad:
+        with pytest.raises(InvalidInputError, match=name):
+            bootstrap_median(t, e, **{"n_boot": 50, name: value})
+
+
+def test_bootstrap_survival_difference_checks_n_boot_seed_and_at(data):
+    t, e, g = data
+    for kwargs, name in [({"n_boot": 0}, "n_boot"), ({"n_boot": -3}, "n_boot"), ({"seed": -1}, "seed"),
+                         ({"at": float("nan")}, "at")]:
+        with pytest.raises(InvalidInputError, match=name):
+            bootstrap_survival_difference(t, e, g, **{"at": 100.0, "n_boot": 20, **kwargs})
+
+    # numpy integers and generators are valid counts and seeds
+    a = permutation_logrank(t, e, g, n_perm=np.int64(200), batch=np.int32(64), seed=np.int64(3))
+    assert a == permutation_logrank(t, e, g, n_perm=200, batch=64, seed=3)
+    assert bootstrap_median(t, e, n_boot=30, seed=np.random.default_rng(1)).n_boot == 30

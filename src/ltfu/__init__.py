@@ -12,7 +12,7 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load": "ltfu.cohort", "validate": "ltfu.cohort", "load_cohort": "ltfu.cohort",
+    "load": "ltfu.cohort", "validate": "ltfu.frames", "load_cohort": "ltfu.cohort",
     "Problem": "ltfu.cohort", "Cohort": "ltfu.cohort.model",
     "LtfuError": "ltfu.errors", "InvalidInputError": "ltfu.errors", "DataError": "ltfu.errors",
     "ConvergenceError": "ltfu.errors", "LoadError": "ltfu.errors",

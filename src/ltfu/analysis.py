@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from dataclasses import asdict, dataclass
 from importlib import resources
 
 import numpy as np
 import pandas as pd
 
-from ltfu import __version__
+from ltfu import __version__, deid
 from ltfu import endpoints as ep
 from ltfu import stats
 from ltfu.cohort.model import DAYS_PER_MONTH, Cohort
@@ -41,12 +42,17 @@ class AnalysisOptions:
     landmark_days: float = 100.0            # transplant landmark analysis
     rate_months: tuple = (6, 12, 24, 36)    # survival rates reported at these months
     deidentify: bool = False
+    keep_checksum: bool = False             # de-identified reports withhold the input's SHA-256 unless asked
+    record_path: bool = False               # record the input's absolute path, not only its file name
 
     def __post_init__(self):
         if self.efs_nonresponder not in ("day0", "assessment"):
             raise InvalidInputError("efs_nonresponder: must be 'day0' or 'assessment'")
         if self.conf_type not in ("log-log", "log", "plain"):
             raise InvalidInputError("conf_type: must be 'log-log', 'log' or 'plain'")
+        if isinstance(self.landmark_days, bool) or not (isinstance(self.landmark_days, numbers.Real)
+                                                        and math.isfinite(self.landmark_days) and self.landmark_days > 0):
+            raise InvalidInputError(f"landmark_days: must be a positive finite number, got {self.landmark_days!r}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -147,8 +153,8 @@ def _assoc_test(table):
 def _data_section(cohort: Cohort, opts: AnalysisOptions):
     meta = {
         "ltfu_version": __version__,
-        "source": "withheld (de-identified report)" if opts.deidentify else cohort.source,
-        "sha256": cohort.sha256,
+        "source": deid.source_label(cohort.source, deidentify=opts.deidentify, record_path=opts.record_path),
+        "sha256": None if opts.deidentify and not opts.keep_checksum else cohort.sha256,
         "n_patients": cohort.n,
         "data_cutoff": None if opts.deidentify else cohort.cutoff_date,
         "synthetic": cohort.synthetic,
@@ -179,7 +185,7 @@ def _data_section(cohort: Cohort, opts: AnalysisOptions):
     warnings = tuple(f"{p.code} ({p.field}): {p.message}" if not opts.deidentify else
                      f"{p.code} ({p.field})" for p in cohort.warnings)
     summary = Table("data_summary", "Data summary", ("item", "value"), (
-        ("source file", meta["source"]), ("SHA-256", meta["sha256"] or "-"),
+        ("source file", meta["source"]), ("SHA-256", meta["sha256"] or (deid.WITHHELD if opts.deidentify else "-")),
         ("patients", cohort.n), ("data cut-off", meta["data_cutoff"] or "-"),
         ("validation warnings", len(cohort.warnings)), ("ltfu version", __version__)))
     section = Section("data", "1. Data summary", tables=("data_summary", "definitions"))
@@ -749,37 +755,42 @@ def _swimmer(cohort, opts):
 def _reproduction_section(numbers):
     """Published figure beside this cohort's, for every figure in park2018_published.json."""
     ref = json.loads(resources.files("ltfu.demo").joinpath("park2018_published.json").read_text())
-    s, r, f, b = numbers["survival"], numbers["response"], numbers["follow_up"], numbers["baseline"]
-    safety = numbers["safety"]
+
+    def g(*path):                        # a figure this cohort does not have (e.g. no low-burden group): None
+        v = numbers
+        for k in path:
+            v = v.get(k) if isinstance(v, dict) else None
+        return v
+
+    def pct(*path):
+        v = g(*path)
+        return None if v is None else 100 * v
+
     ours = {
-        ("baseline", "age_median"): b.get("age", {}).get("all", {}).get("median"),
-        ("baseline", "age_min"): b.get("age", {}).get("all", {}).get("min"),
-        ("baseline", "age_max"): b.get("age", {}).get("all", {}).get("max"),
-        ("baseline", "low_burden.n"): b["burden"]["low"],
-        ("baseline", "high_burden.n"): b["burden"]["high"],
-        ("response", "complete_remission.n"): r["complete_remission"]["n"],
-        ("response", "complete_remission.pct"): 100 * r["complete_remission"]["estimate"],
-        ("response", "mrd_negative_among_cr.pct"): 100 * (r["mrd_negative_among_cr"]["all"]["estimate"] or 0),
-        ("safety", "severe_crs.n"): safety["severe_crs"]["n"],
-        ("safety", "severe_crs.pct"): 100 * safety["severe_crs"]["estimate"],
-        ("safety", "severe_crs.ci95"): (100 * safety["severe_crs"]["lower"], 100 * safety["severe_crs"]["upper"]),
-        ("safety", "any_grade_crs.n"): safety["any_crs"]["n"],
-        ("safety", "crs_deaths"): safety["crs_deaths"],
-        ("safety", "grade_3_4_neurotoxicity.n"): safety["severe_neurotox"]["n"],
-        ("follow_up", "median_months"): f["median_months"],
-        ("follow_up", "min_months"): f["min_months"],
-        ("follow_up", "max_months"): f["max_months"],
-        ("survival", "all.efs_median"): s["efs"]["all"]["median_months"],
-        ("survival", "all.efs_ci95"): (s["efs"]["all"]["median_lower_months"], s["efs"]["all"]["median_upper_months"]),
-        ("survival", "all.os_median"): s["os"]["all"]["median_months"],
-        ("survival", "all.os_ci95"): (s["os"]["all"]["median_lower_months"], s["os"]["all"]["median_upper_months"]),
-        ("survival", "low_burden.efs_median"): s["efs"]["low_burden"]["median_months"],
-        ("survival", "low_burden.efs_ci95"): (s["efs"]["low_burden"]["median_lower_months"],
-                                              s["efs"]["low_burden"]["median_upper_months"]),
-        ("survival", "low_burden.os_median"): s["os"]["low_burden"]["median_months"],
-        ("survival", "low_burden.os_ci95"): (s["os"]["low_burden"]["median_lower_months"],
-                                             s["os"]["low_burden"]["median_upper_months"]),
+        ("baseline", "age_median"): g("baseline", "age", "all", "median"),
+        ("baseline", "age_min"): g("baseline", "age", "all", "min"),
+        ("baseline", "age_max"): g("baseline", "age", "all", "max"),
+        ("baseline", "low_burden.n"): g("baseline", "burden", "low"),
+        ("baseline", "high_burden.n"): g("baseline", "burden", "high"),
+        ("response", "complete_remission.n"): g("response", "complete_remission", "n"),
+        ("response", "complete_remission.pct"): pct("response", "complete_remission", "estimate"),
+        ("response", "mrd_negative_among_cr.pct"): 100 * (g("response", "mrd_negative_among_cr", "all",
+                                                              "estimate") or 0),
+        ("safety", "severe_crs.n"): g("safety", "severe_crs", "n"),
+        ("safety", "severe_crs.pct"): pct("safety", "severe_crs", "estimate"),
+        ("safety", "severe_crs.ci95"): (pct("safety", "severe_crs", "lower"), pct("safety", "severe_crs", "upper")),
+        ("safety", "any_grade_crs.n"): g("safety", "any_crs", "n"),
+        ("safety", "crs_deaths"): g("safety", "crs_deaths"),
+        ("safety", "grade_3_4_neurotoxicity.n"): g("safety", "severe_neurotox", "n"),
+        ("follow_up", "median_months"): g("follow_up", "median_months"),
+        ("follow_up", "min_months"): g("follow_up", "min_months"),
+        ("follow_up", "max_months"): g("follow_up", "max_months"),
     }
+    for group in ("all", "low_burden"):
+        for key in ("efs", "os"):
+            ours[("survival", f"{group}.{key}_median")] = g("survival", key, group, "median_months")
+            ours[("survival", f"{group}.{key}_ci95")] = (g("survival", key, group, "median_lower_months"),
+                                                         g("survival", key, group, "median_upper_months"))
     rows, out = [], []
     for (sec, path), mine in ours.items():
         pub = ref[sec]
@@ -814,9 +825,22 @@ def _jsonable(v):
 
 # ----------------------------------------------------------------------------------------------
 
+def _marked(cohort: Cohort, opts: AnalysisOptions) -> Cohort:
+    """Only the packaged demonstration cohort is synthetic; a de-identified report sees only
+    controlled values (ltfu.deid)."""
+    from dataclasses import replace
+
+    from ltfu.demo import is_packaged_demo
+
+    if cohort.synthetic and not is_packaged_demo(cohort):
+        cohort = replace(cohort, synthetic=False)
+    return deid.deidentify_cohort(cohort) if opts.deidentify else cohort
+
+
 def analyse(cohort: Cohort, options: AnalysisOptions | None = None) -> Results:
     """Run the whole long-term follow-up plan on a validated cohort and return frozen Results."""
     opts = options or AnalysisOptions()
+    cohort = _marked(cohort, opts)
     numbers: dict = {}
     tables, figures, sections = [], [], []
     data_numbers, t, f, sec, meta, warnings = _data_section(cohort, opts)

@@ -2,7 +2,9 @@
 
 Exit codes: 0 success, 1 data problems (errors found) or a failed run (including a file-system
 error or another run holding the output's lock), 2 usage error (including an output path ltfu
-refuses: see ``ltfu.outputs``).
+refuses: see ``ltfu.outputs``), 130 interrupted (Ctrl-C: one line, no traceback).  Text from a
+file is printed through ``ltfu.terminal.visible``: control characters appear as escapes, never act
+on the terminal.
 A data problem never shows a traceback; ``--debug`` shows one for anything unexpected.
 Heavy modules (pandas, scipy, matplotlib) are imported inside the commands, so ``ltfu --help``
 stays fast.
@@ -12,11 +14,37 @@ from __future__ import annotations
 
 import enum
 import json
+import math
+import signal
 import sys
+
+if __name__ == "__main__":      # python -m ltfu.cli: Ctrl-C is handled from here on, not only from main()
+    def _early_sigint(signum, frame):
+        print("interrupted; nothing was written", file=sys.stderr)
+        sys.exit(130)
+
+    signal.signal(signal.SIGINT, _early_sigint)
 from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand
+
+from ltfu.terminal import visible
+
+
+class _Command(TyperCommand):
+    """Usage lines as a user writes them: ``ltfu validate [OPTIONS] FILE`` (typer would print
+    ``{path}``)."""
+
+    def collect_usage_pieces(self, ctx):
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = param.metavar or param.name.upper()
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
 
 app = typer.Typer(
     add_completion=False,
@@ -29,6 +57,9 @@ app = typer.Typer(
 )
 
 _STATE = {"debug": False}
+MAX_RICH_ROWS = 200       # problems shown in a rich table; the rest as plain lines (a rich table of
+                          # 100,000 rows takes minutes to lay out)
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 
 
 class OutputFormat(str, enum.Enum):
@@ -74,8 +105,14 @@ def _fail(message: str, code: int = 1):
     from rich.markup import escape
 
     # soft_wrap: one logical line, never broken inside a path (the terminal wraps it)
-    _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(visible(message))}", markup=True, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _warn(message: str):
+    from rich.markup import escape
+
+    _console(stderr=True).print(f"[bold yellow]warning:[/] {escape(visible(message))}", markup=True, soft_wrap=True)
 
 
 def _parse_cutoff(cutoff: Optional[str]):
@@ -84,15 +121,63 @@ def _parse_cutoff(cutoff: Optional[str]):
     import datetime as dt
 
     try:
-        return dt.date.fromisoformat(cutoff)
+        date = dt.date.fromisoformat(cutoff)
     except ValueError:
         _fail(f"--cutoff must be an ISO date (YYYY-MM-DD), got {cutoff!r}", code=2)
+    if date > dt.date.today():
+        _warn(f"--cutoff {date.isoformat()} is in the future: follow-up runs to each patient's last contact")
+    return date
+
+
+def _check_burden_threshold(value: float):
+    if not (math.isfinite(value) and 0 < value <= 100):
+        _fail(f"--burden-threshold must be a percentage of marrow blasts in (0, 100], got {value!r}", code=2)
+
+
+def _check_landmark_days(value: float):
+    if not (math.isfinite(value) and value > 0):
+        _fail(f"--landmark-days must be a positive number of days, got {value!r}", code=2)
+
+
+def _check_sheet(path, sheet):
+    if sheet is not None and path is not None and Path(path).suffix.lower() not in EXCEL_SUFFIXES:
+        _fail(f"--sheet applies to Excel files ({', '.join(EXCEL_SUFFIXES)}); {Path(path).name} is not one",
+              code=2)
+
+
+def _check_cutoff_before_all(problems, table, cutoff):
+    """A --cutoff before every patient's infusion is a mistake in the command, not in the data:
+    one usage error instead of one CUTOFF_BEFORE_INFUSION error per patient."""
+    if cutoff is None or not len(table.data):
+        return
+    rows = {p.row for p in problems if p.code == "CUTOFF_BEFORE_INFUSION"}
+    if len(rows) >= len(table.data):
+        _fail(f"--cutoff {cutoff} is before every patient's infusion, so nobody would be followed up; "
+              "give the date the data were frozen", code=2)
+
+
+def _cells(p):
+    """A problem's printable fields; text from the file made visible (no control characters)."""
+    return (p.severity, p.code, "" if p.row is None else str(p.row),
+            "" if p.patient_id is None else visible(p.patient_id), visible(p.field or ""),
+            None if p.value is None else visible(p.value), visible(p.message), visible(p.fix or ""))
+
+
+def _plain_line(p) -> str:
+    severity, code, row, pid, field, value, message, fix = _cells(p)
+    where = "  ".join(x for x in ("" if not row else f"row {row}", "" if not pid else f"patient {pid}",
+                                  "" if not field else f"field {field}",
+                                  "" if value is None else f"value '{value}'") if x)
+    return f"{severity} {code}  {where}  {message}" + (f"; what to do: {fix}" if fix else "")
 
 
 def _print_problems(problems, *, fmt: str = "table", stream_err: bool = False) -> None:
-    """Print every problem: a table (rich) or JSON. Values are already truncated by validation."""
+    """Print every problem: a table (rich) or JSON. Values are already truncated by validation.
+
+    Text from the file never reaches the terminal raw: control characters are printed as escapes
+    (JSON escapes them by its own rules).  Beyond MAX_RICH_ROWS problems the rest are plain lines."""
     if fmt == "json":
-        typer.echo(json.dumps([p.to_dict() for p in problems], indent=2, sort_keys=True))
+        typer.echo(json.dumps([p.to_dict() for p in problems], indent=2, sort_keys=True, ensure_ascii=True))
         return
     from rich.table import Table
 
@@ -108,7 +193,8 @@ def _print_problems(problems, *, fmt: str = "table", stream_err: bool = False) -
 
     counts = Counter((p.severity, p.code) for p in problems)
     summary = ", ".join(f"{code} {k}" for (_, code), k in sorted(counts.items()))
-    console.print(f"[bold]{n_err} error(s), {n_warn} warning(s)[/bold]: {escape(summary)}")
+    console.print(f"[bold]{n_err} error(s), {n_warn} warning(s)[/bold]: {escape(visible(summary))}")
+    shown, rest = problems[:MAX_RICH_ROWS], problems[MAX_RICH_ROWS:]
     if console.width >= 120:
         table = Table(show_lines=False)
         table.add_column("severity", no_wrap=True)
@@ -116,24 +202,27 @@ def _print_problems(problems, *, fmt: str = "table", stream_err: bool = False) -
         table.add_column("row", no_wrap=True, justify="right")
         for col in ("patient", "field", "value", "problem", "what to do"):
             table.add_column(col, overflow="fold")
-        for p in problems:
-            table.add_row(p.severity, p.code, "" if p.row is None else str(p.row),
-                          "" if p.patient_id is None else escape(str(p.patient_id)), escape(p.field or ""),
-                          "" if p.value is None else escape(str(p.value)), escape(p.message), escape(p.fix or ""))
+        for p in shown:
+            severity, code, row, pid, field, value, message, fix = _cells(p)
+            table.add_row(severity, escape(code), row, escape(pid), escape(field),
+                          "" if value is None else escape(value), escape(message), escape(fix))
         console.print(table)
-        return
-    # narrow terminals: one short block per problem, so codes and messages are never cut apart
-    for p in problems:
-        where = "  ".join(x for x in (
-            "" if p.row is None else f"row {p.row}",
-            "" if p.patient_id is None else f"patient {escape(str(p.patient_id))}",
-            "" if not p.field else f"field {escape(p.field)}",
-            "" if p.value is None else f"value {escape(repr(str(p.value)))}") if x)
-        colour = "red" if p.severity == "error" else "yellow"
-        console.print(f"[{colour}]{p.severity}[/{colour}] [bold]{p.code}[/bold]  {where}", soft_wrap=False)
-        console.print(f"    {escape(p.message)}")
-        if p.fix:
-            console.print(f"    what to do: {escape(p.fix)}")
+    else:
+        # narrow terminals: one short block per problem, so codes and messages are never cut apart
+        for p in shown:
+            severity, code, row, pid, field, value, message, fix = _cells(p)
+            where = "  ".join(x for x in ("" if not row else f"row {row}", "" if not pid else f"patient {escape(pid)}",
+                                          "" if not field else f"field {escape(field)}",
+                                          "" if value is None else f"value '{escape(value)}'") if x)
+            colour = "red" if p.severity == "error" else "yellow"
+            console.print(f"[{colour}]{severity}[/{colour}] [bold]{escape(code)}[/bold]  {where}", soft_wrap=False)
+            console.print(f"    {escape(message)}")
+            if fix:
+                console.print(f"    what to do: {escape(fix)}")
+    if rest:
+        console.print(f"... and {len(rest)} more problem(s), one per line:")
+        console.file.write("\n".join(map(_plain_line, rest)) + "\n")
+        console.file.flush()
 
 
 @app.command()
@@ -147,31 +236,58 @@ def schema(fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help
             "allowed": list(f.allowed) if f.allowed else None, "aliases": list(f.aliases),
             "meaning": f.meaning} for f in FIELDS], indent=2))
         return
+    console = _console()
+    if console.width < 150:
+        # narrow terminals: a block per field, wrapped on word boundaries (a table would cut words)
+        import textwrap
+
+        lines = ["ltfu data model: one row per infused patient", ""]
+        for f in FIELDS:
+            lines.append(f"{f.name}  ({f.type}{', required' if f.required else ''})")
+            for label, text in (("allowed", ", ".join(map(str, f.allowed or ()))), ("aliases", ", ".join(f.aliases)),
+                                ("meaning", f.meaning)):
+                if text:
+                    lines.append(textwrap.fill(f"{label}: {text}", width=max(console.width - 1, 40),
+                                               initial_indent="    ", subsequent_indent="        ",
+                                               break_long_words=False, break_on_hyphens=False))
+        typer.echo("\n".join(lines))
+        return
     from rich.table import Table
 
     table = Table(title="ltfu data model: one row per infused patient")
-    for col in ("field", "type", "required", "allowed values", "aliases", "meaning"):
-        table.add_column(col, overflow="fold")
+    longest = lambda words: max((len(w) for w in words), default=1) + 1  # noqa: E731
+    table.add_column("field", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("required", no_wrap=True)
+    table.add_column("allowed values", min_width=longest(str(a) for f in FIELDS for a in f.allowed))
+    table.add_column("aliases", min_width=longest(a for f in FIELDS for a in f.aliases))
+    table.add_column("meaning", min_width=longest(w for f in FIELDS for w in f.meaning.split()), ratio=1)
     for f in FIELDS:
         table.add_row(f.name, f.type, "yes" if f.required else "", ", ".join(map(str, f.allowed or ())),
                       ", ".join(f.aliases), f.meaning)
-    _console().print(table)
+    console.print(table)
 
 
 @app.command()
 def validate(
-    path: Path = typer.Argument(..., help="Patient table: .csv .tsv .txt .xlsx .parquet .sas7bdat .xpt"),
-    sheet: Optional[str] = typer.Option(None, help="Excel sheet name (default: the first)."),
-    cutoff: Optional[str] = typer.Option(None, help="Data cut-off date, YYYY-MM-DD."),
-    burden_threshold: float = typer.Option(5.0, help="Marrow blasts %% at or above which burden is high."),
+    path: Path = typer.Argument(..., metavar="FILE",
+                                help="Patient table: .csv .tsv .txt .xlsx .parquet .sas7bdat .xpt"),
+    sheet: Optional[str] = typer.Option(None, metavar="SHEET", help="Excel sheet name (default: the first)."),
+    cutoff: Optional[str] = typer.Option(None, metavar="DATE", help="Data cut-off date, YYYY-MM-DD."),
+    burden_threshold: float = typer.Option(5.0, metavar="P",
+                                           help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ):
     """List every problem in a patient table at once. Exit 1 if there are errors, else 0."""
     from ltfu.cohort import load, validate as run_validation
 
+    _check_burden_threshold(burden_threshold)
+    _check_sheet(path, sheet)
+    cut = _parse_cutoff(cutoff)
     table = load(path, sheet=sheet)
     # validation's list already begins with the problems met while reading the file
-    problems = run_validation(table, cutoff=_parse_cutoff(cutoff), burden_threshold=burden_threshold)
+    problems = run_validation(table, cutoff=cut, burden_threshold=burden_threshold)
+    _check_cutoff_before_all(problems, table, cutoff)
     _print_problems(problems, fmt=fmt.value)
     if any(p.severity == "error" for p in problems):
         raise typer.Exit(1)
@@ -200,10 +316,11 @@ def demo(
 
 @app.command()
 def endpoints(
-    path: Optional[Path] = typer.Argument(None, help="Patient table (omit with --demo)."),
+    path: Optional[Path] = typer.Argument(None, metavar="FILE", help="Patient table (omit with --demo)."),
     use_demo: bool = typer.Option(False, "--demo", help="Use the synthetic demonstration cohort."),
-    cutoff: Optional[str] = typer.Option(None, help="Data cut-off date, YYYY-MM-DD."),
-    burden_threshold: float = typer.Option(5.0),
+    cutoff: Optional[str] = typer.Option(None, metavar="DATE", help="Data cut-off date, YYYY-MM-DD."),
+    burden_threshold: float = typer.Option(5.0, metavar="P",
+                                           help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
     efs_nonresponder: NonResponder = typer.Option(NonResponder.day0),
     censor_at_hct: bool = typer.Option(False, help="Censor EFS and RFS at a subsequent allo-HCT."),
 ):
@@ -232,8 +349,8 @@ def endpoints(
 
 @app.command()
 def simulate(
-    patients: int = typer.Option(..., "--patients", min=1, help="Number of patients."),
-    seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same file)."),
+    patients: int = typer.Option(..., "--patients", min=1, metavar="N", help="Number of patients (N >= 1)."),
+    seed: int = typer.Option(1, "--seed", min=0, metavar="S", help="Random seed, S >= 0 (same seed, same file)."),
     out: str = typer.Option(..., "--out", help="Output file: .parquet or .csv (the extension picks the format)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the file if it exists."),
 ):
@@ -248,12 +365,35 @@ def simulate(
     typer.echo(f"Wrote {patients} SYNTHETIC registry patients (not patient data) to {path}")
 
 
+MAX_BY_LEVELS = 10
+
+
+def _check_adam_by(covariates, by):
+    """--by names a character (categorical) ADSL variable with at most MAX_BY_LEVELS values."""
+    import pandas as pd
+
+    var = by.upper()
+    if var not in covariates.columns:
+        _fail(f"--by {by!r} is not an ADSL variable", code=2)
+    values = covariates[var].dropna()
+    n = int(values.nunique())
+    how = (f"--by compares groups: give a character ADSL variable with at most {MAX_BY_LEVELS} values. Cut {var} "
+           "into a few groups first (e.g. derive AGEGR1 = '<65' / '>=65' from AGE in ADSL) or use the character "
+           "variable it codes (AGEGR1 rather than AGEGR1N), and give that to --by.")
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        _fail(f"--by {var} is a numeric variable ({n} distinct values). {how}", code=2)
+    if n > MAX_BY_LEVELS:
+        _fail(f"--by {var} has {n} distinct values (more than {MAX_BY_LEVELS}). {how}", code=2)
+
+
 @app.command()
 def adam(
-    adsl: Path = typer.Argument(..., help="ADSL dataset (.xpt, .sas7bdat, .csv, .parquet ...)."),
-    adtte: Path = typer.Argument(..., help="ADTTE dataset."),
-    by: Optional[str] = typer.Option(None, "--by", help="An ADSL variable to compare groups (log-rank)."),
-    param: Optional[list[str]] = typer.Option(None, "--param", help="PARAMCD to analyse (repeatable; default all)."),
+    adsl: Path = typer.Argument(..., metavar="ADSL", help="ADSL dataset (.xpt, .sas7bdat, .csv, .parquet ...)."),
+    adtte: Path = typer.Argument(..., metavar="ADTTE", help="ADTTE dataset."),
+    by: Optional[str] = typer.Option(None, "--by", metavar="VAR",
+                                     help="An ADSL variable to compare groups (log-rank); at most 10 groups."),
+    param: Optional[list[str]] = typer.Option(None, "--param", metavar="CODE",
+                                              help="PARAMCD to analyse (repeatable; default all)."),
     conf_type: ConfType = typer.Option(ConfType.log_log, help="Kaplan-Meier CI transform (R names)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ):
@@ -266,14 +406,25 @@ def adam(
     from ltfu.stats import kaplan_meier, logrank
 
     try:
-        data = load_adam(adsl, adtte, params=param or None)
+        data = load_adam(adsl, adtte)
     except DataError as exc:
         _print_problems(exc.problems, stream_err=True)
         _fail(f"{exc.message}: fix the errors above and run again.")
-    if by is not None and by.upper() not in data.covariates.columns:
-        _fail(f"--by {by!r} is not an ADSL variable", code=2)
+    if param:
+        present = sorted(data.endpoints)
+        by_upper = {code.upper(): code for code in present}
+        chosen = [p if p in data.endpoints else by_upper.get(p.strip().upper()) for p in param]
+        unknown = [p for p, c in zip(param, chosen) if c is None]
+        if unknown:
+            _fail(f"--param {', '.join(unknown)}: no such PARAMCD in {adtte.name}; present: "
+                  f"{', '.join(present) or 'none'}", code=2)
+        endpoints = {c: data.endpoints[c] for c in dict.fromkeys(chosen)}
+    else:
+        endpoints = data.endpoints
+    if by is not None:
+        _check_adam_by(data.covariates, by)
     rows = []
-    for code, ep in data.endpoints.items():
+    for code, ep in endpoints.items():
         groups = [("all", np.ones(ep.n, bool))]
         test = None
         if by is not None:
@@ -302,46 +453,72 @@ def adam(
     f = lambda v: "NR" if v is None else f"{v:.1f}"  # noqa: E731
     for r in rows:
         p = r["logrank"]["p_value"] if r["logrank"] else None
-        table.add_row(escape(str(r["paramcd"])), escape(str(r["group"])), str(r["n"]), str(r["events"]),
+        table.add_row(escape(visible(r["paramcd"])), escape(visible(r["group"])), str(r["n"]), str(r["events"]),
                       f"{f(r['median_months'])} ({f(r['lower_months'])} to {f(r['upper_months'])})",
                       "" if p is None else f"{p:.3g}")
     _console().print(table)
 
 
-def _load_cohort(path, use_demo, cutoff, burden_threshold, sheet):
-    from ltfu.cohort import load_cohort
+def _load_cohort(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=False):
+    """The validated cohort of a user's file (or the demonstration cohort), after the checks of the
+    options that need the data.  Only the packaged demonstration cohort is synthetic."""
+    from dataclasses import replace
+
+    from ltfu.cohort import load, to_cohort
+    from ltfu.cohort.schema import is_model_column
+    from ltfu.demo import is_packaged_demo
     from ltfu.errors import DataError
 
     if use_demo == (path is not None):
         _fail("give either a patient table or --demo", code=2)
+    _check_burden_threshold(burden_threshold)
+    _check_sheet(path, sheet)
+    cut = _parse_cutoff(cutoff)
     if use_demo:
         from ltfu.demo import load_demo
 
-        return load_demo(cutoff=_parse_cutoff(cutoff), burden_threshold=burden_threshold)
+        return load_demo(cutoff=cut, burden_threshold=burden_threshold)
+    table = load(path, sheet=sheet, columns=is_model_column)   # as ltfu.cohort.load_cohort, keeping the header
     try:
-        return load_cohort(path, sheet=sheet, cutoff=_parse_cutoff(cutoff), burden_threshold=burden_threshold)
+        cohort = to_cohort(table, cutoff=cut, burden_threshold=burden_threshold)
     except DataError as exc:
+        _check_cutoff_before_all(exc.problems, table, cutoff)
         _print_problems(exc.problems, stream_err=True)
         _fail(f"{exc.message}: fix the errors above and run again (nothing was written).")
+    if cohort.synthetic and not is_packaged_demo(cohort):
+        cohort = replace(cohort, synthetic=False)      # a user file's `synthetic` column is just a column
+    if deidentify:
+        from ltfu.deid import deidentify_cohort
+
+        cohort = deidentify_cohort(cohort, header=table.header)   # columns named by position
+    return cohort
 
 
 @app.command()
 def report(
-    path: Optional[Path] = typer.Argument(None, help="Patient table (omit with --demo)."),
+    path: Optional[Path] = typer.Argument(None, metavar="FILE", help="Patient table (omit with --demo)."),
     out: str = typer.Option(
         "report", "--out",
         help="Output directory: new, empty, or a report ltfu wrote (replaced atomically); anything else is refused."),
     use_demo: bool = typer.Option(False, "--demo", help="Run on the synthetic demonstration cohort."),
-    sheet: Optional[str] = typer.Option(None, help="Excel sheet name."),
-    cutoff: Optional[str] = typer.Option(None, help="Data cut-off date, YYYY-MM-DD (default: the file's)."),
-    burden_threshold: float = typer.Option(5.0, help="Marrow blasts %% at or above which burden is high."),
+    sheet: Optional[str] = typer.Option(None, metavar="SHEET", help="Excel sheet name (Excel files only)."),
+    cutoff: Optional[str] = typer.Option(None, metavar="DATE",
+                                         help="Data cut-off date, YYYY-MM-DD (default: the file's)."),
+    burden_threshold: float = typer.Option(5.0, metavar="P",
+                                           help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
     efs_nonresponder: NonResponder = typer.Option(
         NonResponder.day0, help="A patient without CR/CRi has an EFS event at day 0 or at the assessment date."),
     censor_at_hct: bool = typer.Option(False, help="Censor EFS and RFS at a subsequent allo-HCT."),
     conf_type: ConfType = typer.Option(ConfType.log_log, help="Kaplan-Meier CI transform (R names)."),
-    landmark_days: float = typer.Option(100.0, help="Landmark day for the transplant analysis."),
-    deidentify: bool = typer.Option(False, help="Replace ids by sequence numbers, dates by days; drop free text."),
-    formats: str = typer.Option("html,pdf,json,csv,svg,png", help="Comma-separated outputs to write."),
+    landmark_days: float = typer.Option(100.0, metavar="D", help="Landmark day for the transplant analysis (D > 0)."),
+    deidentify: bool = typer.Option(False, help="Replace ids by sequence numbers, dates by days, free text by "
+                                                "categories; withhold the file's name, checksum and column names."),
+    keep_checksum: bool = typer.Option(False, "--keep-checksum",
+                                       help="With --deidentify: still record the input's SHA-256."),
+    record_path: bool = typer.Option(False, "--record-path",
+                                     help="Record the input's absolute path (default: its file name only)."),
+    formats: str = typer.Option("html,pdf,json,csv,svg,png", metavar="LIST",
+                                help="Comma-separated outputs to write."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Run the full long-term follow-up analysis and write the report into --out."""
@@ -349,6 +526,8 @@ def report(
     allowed = {"html", "pdf", "json", "csv", "svg", "png"}
     if not fmts or set(fmts) - allowed:
         _fail(f"--formats takes a comma-separated subset of {', '.join(sorted(allowed))}", code=2)
+    _check_burden_threshold(burden_threshold)
+    _check_landmark_days(landmark_days)
     from ltfu.errors import OutputError
     from ltfu.outputs import check_report_target, resolve_report_target
 
@@ -375,13 +554,13 @@ def report(
             if show:
                 progress.update(task, advance=1, description=desc)
 
-        cohort = _load_cohort(path, use_demo, cutoff, burden_threshold, sheet)
+        cohort = _load_cohort(path, use_demo, cutoff, burden_threshold, sheet, deidentify=deidentify)
         step("Analysing")
         from ltfu.analysis import AnalysisOptions, analyse
 
         options = AnalysisOptions(efs_nonresponder=efs_nonresponder.value, censor_at_hct=censor_at_hct,
                                   conf_type=conf_type.value, landmark_days=landmark_days,
-                                  deidentify=deidentify)
+                                  deidentify=deidentify, keep_checksum=keep_checksum, record_path=record_path)
         results = analyse(cohort, options)
         step("Writing the report")
         from ltfu.report import write_report
@@ -396,22 +575,49 @@ def report(
     typer.echo(f"Report written: {Path(main_file).resolve()}")
 
 
+for _info in app.registered_commands:     # every usage line as a user writes it (FILE, not {path})
+    if _info.cls in (None, TyperCommand):
+        _info.cls = _Command
+
+
+class Interrupted(BaseException):
+    """Ctrl-C: raised by ltfu's SIGINT handler.  Not a KeyboardInterrupt, so no library code that
+    catches KeyboardInterrupt (or Exception) turns it into something else half way."""
+
+
+INTERRUPTED = "interrupted; nothing was written"
+
+
+def _on_sigint(signum, frame):
+    raise Interrupted()
+
+
 def main(argv=None) -> int:
     """Console-script entry point: no traceback for ltfu's own errors unless --debug."""
     from ltfu.errors import LtfuError
 
     args = sys.argv[1:] if argv is None else list(argv)
     try:
+        previous = signal.signal(signal.SIGINT, _on_sigint)
+    except ValueError:          # not the main thread (embedded use): leave SIGINT alone
+        previous = None
+    try:
         app(args=args, prog_name="ltfu")  # standalone: usage errors print and exit 2
     except SystemExit as exc:
         code = exc.code
+        if code == 130:         # typer's answer to a KeyboardInterrupt raised inside a library
+            print(INTERRUPTED, file=sys.stderr)
         return code if isinstance(code, int) else (0 if code is None else 1)
+    except (Interrupted, KeyboardInterrupt):
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
     except LtfuError as exc:
         if "--debug" in args:
             raise
         from rich.markup import escape
 
-        _console(stderr=True).print(f"[bold red]error[/] {escape(f'[{exc.code}]: {exc.message}')}", markup=True)
+        _console(stderr=True).print(f"[bold red]error[/] {escape(visible(f'[{exc.code}]: {exc.message}'))}",
+                                    markup=True)
         return 1
     except OSError as exc:  # the file system (full, read-only, permissions): one plain line
         if "--debug" in args:
@@ -428,9 +634,12 @@ def main(argv=None) -> int:
         from rich.markup import escape
 
         _console(stderr=True).print(
-            f"[bold red]internal error[/]: {escape(f'{type(exc).__name__}: {exc}')}. Run again with --debug "
+            f"[bold red]internal error[/]: {escape(visible(f'{type(exc).__name__}: {exc}'))}. Run again with --debug "
             "for a traceback and report it; no output was written.", markup=True)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     return 0
 
 

@@ -7,6 +7,8 @@ as any user file; ``write_demo(path)`` writes a copy atomically.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from importlib import resources
 from pathlib import Path
 
@@ -15,6 +17,18 @@ FILENAME = "park2018_synthetic.csv"
 
 def demo_path() -> Path:
     return Path(str(resources.files("ltfu.demo").joinpath(FILENAME)))
+
+
+@functools.lru_cache(maxsize=1)
+def _demo_sha256() -> str:
+    return hashlib.sha256(demo_path().read_bytes()).hexdigest()
+
+
+def is_packaged_demo(cohort) -> bool:
+    """Whether ``cohort`` was read from the packaged demonstration file (or a byte-identical copy of
+    it, as ``ltfu demo`` writes).  Only that cohort is ever treated as synthetic: a user file's
+    ``synthetic`` column is an ordinary extra column."""
+    return cohort.sha256 is not None and cohort.sha256 == _demo_sha256()
 
 
 def load_demo(*, cutoff=None, burden_threshold: float = 5.0):

@@ -44,7 +44,7 @@ def table_html(t) -> Markup:
 def meta_rows(results):
     m = results.meta
     d = results.numbers.get("defaults", {})
-    rows = [("Source file", m.get("source")), ("SHA-256", m.get("sha256") or "-"),
+    rows = [("Source file", m.get("source")), ("SHA-256", m.get("sha256") or ("withheld" if m.get("deidentified") else "-")),
             ("Patients", m.get("n_patients")), ("Data cut-off", m.get("data_cutoff") or "-"),
             ("ltfu version", m.get("ltfu_version")),
             ("Defaults", f"{d.get('km_conf_type', '')} Kaplan-Meier CI, {d.get('proportion_ci', '')} proportions, "

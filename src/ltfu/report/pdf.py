@@ -10,12 +10,20 @@ from xml.sax.saxutils import escape
 from ltfu import __version__
 
 
+MAX_CELL_CHARS = 300     # a table cell cannot break across pages: longer text is cut, with a note
+
+
 def _text(v):
     if v is None:
         return ""
     if isinstance(v, float):
         return "-" if not math.isfinite(v) else f"{v:g}"
     return str(v)
+
+
+def clip(text: str, limit: int = MAX_CELL_CHARS) -> str:
+    """``text`` itself, or its first ``limit`` characters and a note saying how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}... (truncated; {len(text):,} characters)"
 
 
 def render_pdf(results, figures_png: dict, path) -> None:
@@ -38,7 +46,7 @@ def render_pdf(results, figures_png: dict, path) -> None:
         story += [Paragraph("SYNTHETIC DEMONSTRATION DATA - not patient data", banner), Spacer(1, 8)]
     story.append(Paragraph(escape(results.title), styles["Title"]))
     m = results.meta
-    story.append(Paragraph(escape(f"Source: {m.get('source')} | SHA-256: {m.get('sha256') or '-'} | "
+    story.append(Paragraph(escape(f"Source: {m.get('source')} | SHA-256: {m.get('sha256') or ('withheld' if m.get('deidentified') else '-')} | "
                                   f"patients: {m.get('n_patients')} | data cut-off: {m.get('data_cutoff') or '-'} | "
                                   f"ltfu {m.get('ltfu_version')}"), small))
     if results.warnings:
@@ -53,8 +61,8 @@ def render_pdf(results, figures_png: dict, path) -> None:
             story.append(Paragraph(escape(p), small))
         for name in s.tables:
             t = tables[name]
-            data = [[Paragraph(f"<b>{escape(str(c))}</b>", cell) for c in t.columns]]
-            data += [[Paragraph(escape(_text(v)), cell) for v in row] for row in t.rows]
+            data = [[Paragraph(f"<b>{escape(clip(str(c)))}</b>", cell) for c in t.columns]]
+            data += [[Paragraph(escape(clip(_text(v))), cell) for v in row] for row in t.rows]
             ncol = len(t.columns)
             first = min(0.34, 1.6 / ncol) * width if ncol > 2 else width * 0.45
             col_w = [first] + [(width - first) / max(ncol - 1, 1)] * (ncol - 1)

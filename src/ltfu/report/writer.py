@@ -19,12 +19,22 @@ from pathlib import Path
 
 from ltfu.outputs import check_report_target, report_transaction, resolve_report_target
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n",
+                 "\uff1d", "\uff0b", "\uff0d", "\uff20", "\u2212", "\ufe62", "\ufe63", "\ufe66", "\ufe6b")
+# leading characters a spreadsheet skips before it looks for a formula sign: whitespace of any kind
+# (space, tab, NBSP, ideographic space ...), zero-width characters and the byte-order mark
+_SKIPPED = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+            "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"     # every str.isspace() character
+            "\u200b\u200c\u200d\u2060\ufeff")
 
 
 def neutralise(value):
-    """CSV cells that a spreadsheet would run as formulas get a leading quote (text cells only)."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    """CSV cells that a spreadsheet would run as formulas get a leading quote (text cells only).
+
+    The sign is looked for after any leading whitespace (an indented category row of a table must
+    not hide ``    =HYPERLINK(...)``), and full-width signs (＝ ＋ － ＠) count as well."""
+    if isinstance(value, str) and (value.startswith(FORMULA_START)
+                                   or value.lstrip(_SKIPPED).startswith(FORMULA_START)):
         return "'" + value
     return value
 

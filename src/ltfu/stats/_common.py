@@ -75,7 +75,8 @@ def _first_bad(values, name: str):
 def as_float_array(x, name: str, *, allow_nan: bool = False) -> np.ndarray:
     """1-D float array; raises ``InvalidInputError`` naming ``name`` for anything else: text,
     missing values (pandas NA in nullable Int64/boolean columns, None, NaN unless allowed),
-    infinite values, other shapes, empty input."""
+    infinite values, masked or complex arrays, other shapes, empty input."""
+    _refuse_masked_or_complex(x, name)
     if hasattr(x, "to_numpy") and not hasattr(x, "columns"):         # pandas Series / extension array
         if getattr(x.dtype, "kind", "O") in "OSU" or str(x.dtype) in ("string", "category"):
             raise _first_bad(x.to_numpy(dtype=object), name)
@@ -102,6 +103,15 @@ def as_float_array(x, name: str, *, allow_nan: bool = False) -> np.ndarray:
     if np.isinf(arr).any():
         raise InvalidInputError(f"{name}: infinite value at index {int(np.flatnonzero(np.isinf(arr))[0])}")
     return arr
+
+
+def _refuse_masked_or_complex(x, name: str) -> None:
+    """A masked array would lose its mask and a complex number its imaginary part in a float array."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise InvalidInputError(f"{name}: masked arrays are not accepted (fill or drop the masked values first)")
+    dtypes = getattr(x, "dtypes", None) if not hasattr(x, "dtype") else None     # a DataFrame
+    if (any(getattr(d, "kind", "") == "c" for d in dtypes) if dtypes is not None else np.iscomplexobj(x)):
+        raise InvalidInputError(f"{name}: complex values are not accepted")
 
 
 class SurvivalInput(NamedTuple):
@@ -194,6 +204,7 @@ def design_matrix(X, n: int | None = None, name: str = "X"):
     infinite values, naming the column."""
     if hasattr(X, "to_frame") and not hasattr(X, "columns"):          # a pandas Series
         X = X.to_frame(name=X.name if X.name is not None else "x1")
+    _refuse_masked_or_complex(X, name)
     if hasattr(X, "columns"):
         if len(set(map(str, X.columns))) != len(X.columns):
             raise InvalidInputError(f"{name}: repeated column names")

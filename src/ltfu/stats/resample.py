@@ -55,6 +55,23 @@ class PermutationResult:
         return {"statistic": float(self.statistic), "p_value": float(self.p_value), "n_perm": self.n_perm}
 
 
+def _count(value, name: str) -> int:
+    """A count argument (n_boot, n_perm, batch): an integer >= 1 (bool is not a count)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidInputError(f"{name}: must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _rng(seed):
+    """The random generator for ``seed``: None, an integer >= 0, or a numpy SeedSequence, BitGenerator
+    or Generator; anything else is refused (numpy would raise its own error, or accept a float)."""
+    if seed is None or isinstance(seed, (np.random.SeedSequence, np.random.BitGenerator, np.random.Generator)):
+        return np.random.default_rng(seed)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidInputError(f"seed: must be None or an integer >= 0, got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
 def _distinct(time):
     """Sort once: order, distinct times (after R's time merging) and the index of each sorted
     row's distinct time."""
@@ -108,11 +125,10 @@ def bootstrap_median(time, event, *, n_boot: int = 1000, conf_level: float = 0.9
     """
     t, e, _ = check_time_event(time, event)
     conf_level = check_conf_level(conf_level)
-    if not (isinstance(n_boot, int) and n_boot >= 1):
-        raise InvalidInputError(f"n_boot: must be a positive integer, got {n_boot!r}")
-    if not 0 < p < 1:
+    n_boot, batch = _count(n_boot, "n_boot"), _count(batch, "batch")
+    if not (isinstance(p, (int, float, np.floating, np.integer)) and not isinstance(p, bool) and 0 < p < 1):
         raise InvalidInputError(f"p: must be in (0, 1), got {p!r}")
-    rng = np.random.default_rng(seed)
+    rng = _rng(seed)
     order, uniq, inv = _distinct(t)
     ev = e[order].astype(float)
     n = t.size
@@ -136,7 +152,10 @@ def bootstrap_survival_difference(time, event, group, *, at: float, n_boot: int 
     levels, codes = check_groups(group, t.size)
     if levels.size != 2:
         raise InvalidInputError(f"group: needs exactly 2 groups, got {levels.size}")
-    rng = np.random.default_rng(seed)
+    n_boot = _count(n_boot, "n_boot")
+    if isinstance(at, bool) or not isinstance(at, (int, float, np.integer, np.floating)) or not np.isfinite(at):
+        raise InvalidInputError(f"at: must be a finite time, got {at!r}")
+    rng = _rng(seed)
     est = np.zeros(2)
     reps = np.zeros((2, n_boot))
     for k in range(2):
@@ -164,7 +183,8 @@ def permutation_logrank(time, event, group, *, n_perm: int = 10000, seed=None,
     levels, codes = check_groups(group, t.size)
     if levels.size != 2:
         raise InvalidInputError(f"group: needs exactly 2 groups, got {levels.size}")
-    rng = np.random.default_rng(seed)
+    n_perm, batch = _count(n_perm, "n_perm"), _count(batch, "batch")
+    rng = _rng(seed)
     order, uniq, inv = _distinct(t)
     ev = e[order].astype(float)
     g = (codes[order] == 1).astype(float)
