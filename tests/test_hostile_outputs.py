@@ -24,7 +24,9 @@ from typer.testing import CliRunner
 
 import ltfu
 from ltfu import deid
-from ltfu.analysis import AnalysisOptions, _data_section, _reproduction_section, analyse
+from ltfu.analysis import AnalysisOptions, Plan, analyse
+from ltfu.analysis import data as data_section
+from ltfu.analysis.reproduction import rows as reproduction_rows
 from ltfu.cli import app
 from ltfu.cohort import load_cohort
 from ltfu.demo import demo_path
@@ -129,7 +131,7 @@ def test_source_is_the_file_name_and_checksum_only_on_request(hostile_csv, monke
     relative = load_cohort(Path(f.name))
 
     def meta(cohort, **opts):
-        return _data_section(cohort, AnalysisOptions(**opts))[4]
+        return data_section.meta(Plan.build(cohort, AnalysisOptions(**opts)))
 
     # the same file typed relatively or absolutely: the same report, without the directory
     assert meta(relative) == meta(absolute)
@@ -383,7 +385,7 @@ def test_a_user_files_synthetic_column_is_an_ordinary_column(high_burden_user_fi
     r = invoke("endpoints", high_burden_user_file)
     assert r.exit_code == 0 and "SYNTHETIC" not in r.stdout
     # the reproduction table copes with a cohort that lacks a group (no KeyError)
-    rows, _ = _reproduction_section(res.numbers)
+    rows, _ = reproduction_rows(res.numbers)
     assert any(row["item"] == "survival.low_burden.efs_median" and row["this_cohort"] is None for row in rows)
 
 

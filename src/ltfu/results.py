@@ -8,10 +8,8 @@ the same object as the curve itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
-
-DAYS_PER_MONTH = 30.4375
 
 
 @dataclass(frozen=True)
@@ -100,8 +98,46 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Defaults:
+    """The definitions and defaults in force, printed in every report and in results.json."""
+
+    time_unit: str
+    km_conf_type: str
+    conf_level: float
+    proportion_ci: str
+    cox_ties: str
+    median_rule: str
+    burden_threshold_pct: float
+    burden_definition: str
+    efs_nonresponder: str
+    censor_at_hct: bool
+    landmark_days: float
+    severe_toxicity: str
+    censoring: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Part:
+    """What one builder of the analysis returns: its numbers, written under ``key`` in
+    results.json (merged at the top level when ``key`` is None), its tables and figures, and the
+    report section they make (None for a part shown inside another part's section)."""
+
+    key: str | None
+    numbers: dict
+    tables: tuple[Table, ...] = ()
+    figures: tuple[Figure, ...] = ()
+    section: Section | None = None
+
+
+@dataclass(frozen=True)
 class Results:
-    """Everything a report shows. ``numbers`` is written as results.json (plain JSON types only)."""
+    """Everything a report shows. ``numbers`` is written as results.json (plain JSON types only).
+
+    The analysis builds it from typed parts (``Results.from_parts``); ``parts`` keeps them, so a
+    section's numbers are ``results.part("survival").numbers``.  Renderers read the flat fields."""
 
     title: str
     numbers: dict
@@ -110,7 +146,27 @@ class Results:
     figures: tuple[Figure, ...]
     synthetic: bool = False
     warnings: tuple[str, ...] = ()
-    meta: dict = field(default_factory=dict)  # source, sha256, cutoff, version, defaults in force
+    meta: dict = field(default_factory=dict)  # source, sha256, cutoff, version, options in force
+    defaults: Defaults | None = None
+    parts: tuple[Part, ...] = ()
+
+    @classmethod
+    def from_parts(cls, title: str, parts, *, meta: dict, defaults: Defaults | None = None,
+                   synthetic: bool = False, warnings: tuple[str, ...] = ()) -> Results:
+        numbers: dict = {}
+        for p in parts:
+            if p.key is None:
+                numbers.update(p.numbers)
+            else:
+                numbers[p.key] = p.numbers
+        numbers["meta"] = meta
+        return cls(title=title, numbers=numbers, sections=tuple(p.section for p in parts if p.section is not None),
+                   tables=tuple(t for p in parts for t in p.tables),
+                   figures=tuple(f for p in parts for f in p.figures), synthetic=synthetic, warnings=warnings,
+                   meta=meta, defaults=defaults, parts=tuple(parts))
+
+    def part(self, key: str) -> Part:
+        return next(p for p in self.parts if p.key == key)
 
     def table(self, name: str) -> Table:
         return next(t for t in self.tables if t.name == name)

@@ -43,13 +43,12 @@ def table_html(t) -> Markup:
 
 def meta_rows(results):
     m = results.meta
-    d = results.numbers.get("defaults", {})
+    d = results.defaults
     rows = [("Source file", m.get("source")), ("SHA-256", m.get("sha256") or ("withheld" if m.get("deidentified") else "-")),
             ("Patients", m.get("n_patients")), ("Data cut-off", m.get("data_cutoff") or "-"),
             ("ltfu version", m.get("ltfu_version")),
-            ("Defaults", f"{d.get('km_conf_type', '')} Kaplan-Meier CI, {d.get('proportion_ci', '')} proportions, "
-                         f"{d.get('cox_ties', '')} ties, confidence level {d.get('conf_level', '')}; "
-                         "all definitions in section 1")]
+            ("Defaults", "-" if d is None else f"{d.km_conf_type} Kaplan-Meier CI, {d.proportion_ci} proportions, "
+                         f"{d.cox_ties} ties, confidence level {d.conf_level:g}; all definitions in section 1")]
     return rows
 
 

@@ -54,9 +54,9 @@ def render_pdf(results, figures_png: dict, path) -> None:
         story.append(Paragraph(f"<b>Validation warnings ({len(results.warnings)})</b>: " +
                                escape("; ".join(results.warnings)), small))
     tables = {t.name: t for t in results.tables}
-    for s in results.sections:
+    for number, s in enumerate(results.sections, start=1):
         heading = ParagraphStyle("h2k", parent=styles["Heading2"], keepWithNext=1)
-        story += [Spacer(1, 10), Paragraph(escape(s.title), heading)]
+        story += [Spacer(1, 10), Paragraph(escape(f"{number}. {s.title}"), heading)]
         for p in s.paragraphs:
             story.append(Paragraph(escape(p), small))
         for name in s.tables:

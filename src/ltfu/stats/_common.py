@@ -44,12 +44,15 @@ class TestResult:
                 "p_value": _json_float(self.p_value)}
 
 
-def _json_float(x):
+def json_float(x):
     """``nan``/``inf`` become ``None`` so that results are strict JSON."""
     if x is None:
         return None
     x = float(x)
     return x if math.isfinite(x) else None
+
+
+_json_float = json_float
 
 
 def _is_missing(v) -> bool:

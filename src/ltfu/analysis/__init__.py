@@ -1,0 +1,56 @@
+"""The long-term follow-up analysis: cohort -> plan -> one part per report section -> Results.
+
+``analyse(cohort, options)`` runs the analysis of Park et al. (NEJM 2018) as a template: ``plan``
+decides the endpoints, groups and model terms once; each section module (data, baseline, response,
+toxicity, follow_up, survival with competing, transplant and models, reproduction) returns one
+typed ``Part``; ``ltfu.stats`` computes, ``ltfu.report`` lays out.  Times are days internally;
+months (days / 30.4375) are for display only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ltfu import deid
+from ltfu.analysis import (
+    baseline,
+    data,
+    follow_up,
+    reproduction,
+    response,
+    survival,
+    toxicity,
+)
+from ltfu.analysis.options import AnalysisOptions
+from ltfu.analysis.plan import Plan
+from ltfu.cohort.model import Cohort
+from ltfu.results import Part, Results
+
+__all__ = ["AnalysisOptions", "Plan", "analyse"]
+
+SECTIONS = (baseline, response, toxicity, follow_up, survival)
+
+
+def _marked(cohort: Cohort, opts: AnalysisOptions) -> Cohort:
+    """Only the packaged demonstration cohort is synthetic; a de-identified report sees only
+    controlled values (ltfu.deid)."""
+    from ltfu.demo import is_packaged_demo
+
+    if cohort.synthetic and not is_packaged_demo(cohort):
+        cohort = replace(cohort, synthetic=False)
+    return deid.deidentify_cohort(cohort) if opts.deidentify else cohort
+
+
+def analyse(cohort: Cohort, options: AnalysisOptions | None = None) -> Results:
+    """Run the whole long-term follow-up plan on a validated cohort and return frozen Results."""
+    opts = options or AnalysisOptions()
+    plan = Plan.build(_marked(cohort, opts), opts)
+    meta, defaults = data.meta(plan), data.defaults_in_force(plan)
+    parts: list[Part] = [data.build(plan, meta, defaults)]
+    parts += [section.build(plan) for section in SECTIONS]
+    if plan.cohort.synthetic:
+        numbers = {p.key: p.numbers for p in parts if p.key}
+        parts.append(reproduction.build(numbers))
+    title = "Long-term follow-up report" + (" - SYNTHETIC demonstration cohort" if plan.cohort.synthetic else "")
+    return Results.from_parts(title, parts, meta=meta, defaults=defaults, synthetic=plan.cohort.synthetic,
+                              warnings=data.warnings(plan))

@@ -1,0 +1,111 @@
+"""Section "Baseline characteristics" (Table 1): overall and by disease burden, with tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ltfu import stats
+from ltfu.analysis.common import COMPARED, GROUPS, assoc_test, fmt, fmt_p, num
+from ltfu.analysis.plan import Plan
+from ltfu.results import Part, Section, Table
+
+ROWS = (
+    # column, label, kind
+    ("age", "Age, years: median (range)", "continuous"),
+    ("sex", "Sex", "categorical"),
+    ("ph_positive", "Philadelphia chromosome positive", "binary"),
+    ("prior_lines", "Prior lines of therapy: median (range)", "continuous"),
+    ("prior_allo_hct", "Prior allogeneic HCT", "binary"),
+    ("prior_blinatumomab", "Prior blinatumomab", "binary"),
+    ("prior_inotuzumab", "Prior inotuzumab ozogamicin", "binary"),
+    ("marrow_blasts_pct", "Marrow blasts before infusion, %: median (range)", "continuous"),
+    ("extramedullary", "Extramedullary disease", "binary"),
+    ("dose_cells_per_kg", "CAR T-cell dose, cells/kg", "categorical"),
+    ("conditioning", "Conditioning", "categorical"),
+)
+
+
+def _continuous(x, masks, col, label):
+    groups = [g for g, _ in GROUPS]
+    digits = 1 if col == "marrow_blasts_pct" else 0
+    cells, entry = [], {}
+    for g in groups:
+        v = x[masks[g] & ~np.isnan(x)]
+        med = num(np.median(v)) if v.size else None
+        entry[g] = {"n": int(v.size), "median": med, "min": num(v.min()) if v.size else None,
+                    "max": num(v.max()) if v.size else None}
+        cells.append("-" if not v.size else f"{fmt(med, digits)} ({fmt(v.min(), digits)}-{fmt(v.max(), digits)})")
+    lo, hi = (x[masks[g] & ~np.isnan(x)] for g in COMPARED)
+    p = num(stats.wilcoxon_ranksum(lo, hi).p_value) if lo.size and hi.size else None
+    entry["p_value"], entry["test"] = p, "Wilcoxon rank-sum"
+    return entry, [(label, *cells, fmt_p(p), "Wilcoxon rank-sum")]
+
+
+def _categorical(s, masks, col, label, kind):
+    groups = [g for g, _ in GROUPS]
+    if kind == "binary":
+        values = s.astype("boolean")
+        levels, names = [True], {True: "yes"}
+    else:
+        values = s.astype("string")
+        levels = sorted(values.dropna().unique().tolist(), key=str)
+        names = {v: str(v) for v in levels}
+    present = ~values.isna().to_numpy()
+    counts = {g: [int(((values == lv).fillna(False).to_numpy() & masks[g]).sum()) for lv in levels] for g in groups}
+    denom = {g: int((present & masks[g]).sum()) for g in groups}
+    if kind == "binary":
+        table = [[counts[g][0], denom[g] - counts[g][0]] for g in COMPARED]
+    else:
+        table = [counts[g] for g in COMPARED]
+    p, test = assoc_test(table)
+    entry = {g: {"n": denom[g], "counts": {names[lv]: counts[g][i] for i, lv in enumerate(levels)}} for g in groups}
+    entry["p_value"], entry["test"] = p, test
+
+    def pct(g, i):
+        return f"{counts[g][i]} ({100 * counts[g][i] / denom[g]:.0f}%)" if denom[g] else "-"
+
+    if kind == "binary":
+        return entry, [(label + ": n (%)", *[pct(g, 0) for g in groups], fmt_p(p), test or "")]
+    rows = [(label + ": n (%)", "", "", "", fmt_p(p), test or "")]
+    for i, lv in enumerate(levels):
+        label_lv = _dose_label(lv) if col == "dose_cells_per_kg" and _is_number(lv) else names[lv]
+        rows.append((f"    {label_lv}", *[pct(g, i) for g in groups], "", ""))
+    return entry, rows
+
+
+def build(plan: Plan) -> Part:
+    d = plan.cohort.data
+    masks = plan.masks()
+    rows, numbers = [], {}
+    for col, label, kind in ROWS:
+        if col not in d.columns or d[col].isna().all():
+            continue
+        if kind == "continuous":
+            entry, new = _continuous(pd.to_numeric(d[col], errors="coerce").to_numpy(float), masks, col, label)
+        else:
+            entry, new = _categorical(d[col], masks, col, label, kind)
+        numbers[col] = entry
+        rows += new
+    n = {g: int(masks[g].sum()) for g, _ in GROUPS}
+    columns = ("characteristic", f"All (n={n['all']})", f"Low burden (n={n['low_burden']})",
+               f"High burden (n={n['high_burden']})", "p", "test")
+    table = Table("baseline", "Baseline characteristics, overall and by disease burden", columns,
+                  tuple(rows), notes=("p: low vs high burden; percentages of patients with a known value.",))
+    numbers["burden"] = {"low": n["low_burden"], "high": n["high_burden"],
+                         "unknown": int(n["all"] - n["low_burden"] - n["high_burden"])}
+    return Part("baseline", numbers, (table,), (), Section("baseline", "Baseline characteristics",
+                                                          tables=("baseline",)))
+
+
+def _dose_label(v):
+    mant, exp = f"{float(v):.1e}".split("e")
+    return f"{float(mant):g} x 10^{int(exp)}"
+
+
+def _is_number(v):
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False

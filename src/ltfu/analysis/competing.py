@@ -1,0 +1,98 @@
+"""Relapse and death in remission as competing risks (CR/CRi patients): cumulative incidence by
+burden, Gray's test, and Fine-Gray subdistribution hazard ratios.  Shown in the survival section."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ltfu import stats
+from ltfu.analysis.common import fmt_ci, fmt_p, num
+from ltfu.analysis.plan import Plan
+from ltfu.defaults import DAYS_PER_MONTH
+from ltfu.errors import ConvergenceError, InvalidInputError
+from ltfu.results import CIFFigure, Part, Table
+
+CAUSES = ((1, "Relapse"), (2, "Death in remission"))
+
+
+def fmt_incidence(est, lo, hi):
+    """Percent (95% CI); 'NE' past the group's last follow-up, a bare 0 before any event."""
+    if not math.isfinite(est):
+        return "NE (beyond follow-up)"
+    if est == 0:
+        return "0"
+    return fmt_ci(100 * est, 100 * lo if math.isfinite(lo) else None, 100 * hi if math.isfinite(hi) else None,
+                  digits=0, missing="-")
+
+
+def _fine_gray(e, burden, known, opts, numbers):
+    rows = []
+    high = (np.asarray(burden[known]) == "high").astype(float)
+    for cause, cname in CAUSES:
+        key = "fine_gray_relapse" if cause == 1 else "fine_gray_nrm"
+        try:
+            fg = stats.fine_gray(high, e.time[known], e.status[known], cause=cause, conf_level=opts.conf_level)
+        except (ConvergenceError, InvalidInputError) as exc:
+            numbers[key] = {"error": str(exc)}
+            continue
+        numbers[key] = fg.to_dict()
+        rows.append((cname, "high vs low burden", fmt_ci(fg.shr[0], fg.shr_lower[0], fg.shr_upper[0], 2),
+                     fmt_p(fg.p_value[0]), f"n={fg.n}"))
+    return rows
+
+
+def build(plan: Plan) -> Part:
+    e, opts = plan.relapse, plan.options
+    burden = plan.aligned(e, "burden")
+    numbers = {"definition": e.definition, "n": int(e.n),
+               "relapses": int((e.status == 1).sum()), "deaths_in_remission": int((e.status == 2).sum())}
+    times = np.asarray(opts.rate_months, float) * DAYS_PER_MONTH
+    if e.n == 0 or not (e.status > 0).any():
+        numbers["note"] = "no CR/CRi patient had a relapse or died in remission: nothing to estimate"
+        return Part("relapse_competing", numbers, (Table(
+            "cumulative_incidence", "Cumulative incidence of relapse and of death in remission", ("event", "group"),
+            (), notes=(numbers["note"],)),))
+    rows, curves = [], []
+    overall = stats.cumulative_incidence(e.time, e.status, conf_level=opts.conf_level)
+    known = np.isin(burden.astype(object), ["low", "high"])
+    by = None
+    if known.any() and len(set(burden[known])) == 2:
+        by = stats.cumulative_incidence(e.time[known], e.status[known], group=np.asarray(burden[known], str),
+                                        conf_level=opts.conf_level)
+    for cause, cname in CAUSES:
+        for glabel, res, grp in (("All", overall, None), ("Low burden", by, "low"), ("High burden", by, "high")):
+            if res is None or cause not in set(res.causes):
+                continue
+            at = res.at(times, cause=cause, group=grp)
+            key = f"{'relapse' if cause == 1 else 'nrm'}_{'all' if grp is None else grp + '_burden'}"
+            numbers[key] = {f"{m}_months": {"estimate": num(at.estimate[i]), "lower": num(at.lower[i]),
+                                            "upper": num(at.upper[i])} for i, m in enumerate(opts.rate_months)}
+            rows.append((cname, glabel, *[fmt_incidence(at.estimate[i], at.lower[i], at.upper[i])
+                                          for i in range(len(times))]))
+            if grp is not None:
+                t, est = res.curve(cause=cause, group=grp)
+                curves.append((f"{cname}, {glabel.lower()}", t, est))
+    test_label = None
+    fg_rows = []
+    if by is not None:
+        try:
+            gt = stats.gray_test(e.time[known], e.status[known], np.asarray(burden[known], str))
+            numbers["gray_test"] = gt.to_dict()
+            p1 = gt.p_value[list(gt.causes).index(1)] if 1 in list(gt.causes) else None
+            test_label = f"Gray's test (relapse) p = {fmt_p(p1)}" if p1 is not None else None
+        except (ConvergenceError, InvalidInputError) as exc:
+            numbers["gray_test"] = {"error": str(exc)}
+        fg_rows = _fine_gray(e, burden, known, opts, numbers)
+    fg_table = Table("fine_gray", "Fine-Gray subdistribution hazard ratios, CR/CRi patients",
+                     ("event", "comparison", "SHR (95% CI)", "p", "n"), tuple(fg_rows),
+                     notes=("Fine-Gray model as R cmprsk::crr (sandwich variance with the correction for the "
+                            "estimated censoring distribution).",))
+    table = Table("cumulative_incidence", "Cumulative incidence of relapse and of death in remission "
+                  "(competing risks), CR/CRi patients",
+                  ("event", "group", *[f"{m} mo, % (95% CI)" for m in opts.rate_months]), tuple(rows),
+                  notes=(e.definition, "Aalen-Johansen estimates; variance as R cmprsk::cuminc."))
+    fig = CIFFigure("cif_relapse", "Cumulative incidence of relapse and non-relapse mortality by burden",
+                    tuple(curves), test_label=test_label)
+    return Part("relapse_competing", numbers, (table, fg_table), (fig,) if curves else ())

@@ -1,0 +1,67 @@
+"""Section "Data summary": the source, the checksum, the cut-off, and the definitions and defaults
+in force."""
+
+from __future__ import annotations
+
+from ltfu import __version__, deid
+from ltfu import endpoints as ep
+from ltfu.analysis.plan import Plan
+from ltfu.results import Defaults, Part, Section, Table
+
+
+def meta(plan: Plan) -> dict:
+    cohort, opts = plan.cohort, plan.options
+    return {
+        "ltfu_version": __version__,
+        "source": deid.source_label(cohort.source, deidentify=opts.deidentify, record_path=opts.record_path),
+        "sha256": None if opts.deidentify and not opts.keep_checksum else cohort.sha256,
+        "n_patients": cohort.n,
+        "data_cutoff": None if opts.deidentify else cohort.cutoff_date,
+        "synthetic": cohort.synthetic,
+        "deidentified": opts.deidentify,
+        "options": opts.to_dict(),
+    }
+
+
+def defaults_in_force(plan: Plan) -> Defaults:
+    opts, thr = plan.options, plan.cohort.burden_threshold
+    return Defaults(
+        time_unit="months = days / 30.4375 (time stored in days from infusion)",
+        km_conf_type=opts.conf_type,
+        conf_level=opts.conf_level,
+        proportion_ci="exact (Clopper-Pearson)" if opts.proportion_ci == "exact" else opts.proportion_ci,
+        cox_ties=opts.ties,
+        median_rule="R survival: first time S(t) <= 0.5; midpoint where the curve is flat at 0.5",
+        burden_threshold_pct=thr,
+        burden_definition=(f"low: marrow blasts < {thr:g}% and no extramedullary disease; high: >= {thr:g}% or "
+                           "extramedullary disease"),
+        efs_nonresponder=opts.efs_nonresponder,
+        censor_at_hct=opts.censor_at_hct,
+        landmark_days=opts.landmark_days,
+        severe_toxicity="grade >= 3",
+        censoring="at the last contact or the data cut-off, whichever is earlier; events after the cut-off are "
+                  "ignored",
+    )
+
+
+def warnings(plan: Plan) -> tuple[str, ...]:
+    """The validation warnings; a de-identified report names the kind and the field, never the row,
+    id or value."""
+    deidentify = plan.options.deidentify
+    return tuple(f"{p.code} ({p.field}): {p.message}" if not deidentify else f"{p.code} ({p.field})"
+                 for p in plan.cohort.warnings)
+
+
+def build(plan: Plan, m: dict, defaults: Defaults) -> Part:
+    cohort, opts = plan.cohort, plan.options
+    definitions = {e.name: e.definition for e in (plan.os, plan.efs, plan.rfs, plan.relapse, plan.follow_up)}
+    definitions["allo_hct"] = ep.time_to_allo_hct(cohort).definition
+    rows = [(k.replace("_", " "), str(v)) for k, v in defaults.to_dict().items()]
+    rows += [(f"endpoint: {name}", text) for name, text in definitions.items()]
+    table = Table("definitions", "Definitions and defaults in force", ("item", "value"), tuple(rows))
+    summary = Table("data_summary", "Data summary", ("item", "value"), (
+        ("source file", m["source"]), ("SHA-256", m["sha256"] or (deid.WITHHELD if opts.deidentify else "-")),
+        ("patients", cohort.n), ("data cut-off", m["data_cutoff"] or "-"),
+        ("validation warnings", len(cohort.warnings)), ("ltfu version", __version__)))
+    return Part(None, {"n_patients": cohort.n, "defaults": defaults.to_dict(), "definitions": definitions},
+                (summary, table), (), Section("data", "Data summary", tables=("data_summary", "definitions")))

@@ -1,0 +1,43 @@
+"""The options of an analysis: every choice that changes a number (defaults in ``ltfu.defaults``)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+from ltfu import defaults
+from ltfu.errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Every choice that changes a number; printed in the report's definitions table."""
+
+    efs_nonresponder: str = defaults.EFS_NONRESPONDER   # "day0" or "assessment"
+    censor_at_hct: bool = defaults.CENSOR_AT_HCT        # censor EFS/RFS at a subsequent allo-HCT
+    conf_type: str = defaults.KM_CONF_TYPE              # Kaplan-Meier CI transform (R names)
+    conf_level: float = defaults.CONF_LEVEL
+    ties: str = defaults.COX_TIES                       # Cox ties
+    proportion_ci: str = defaults.PROPORTION_CI         # Clopper-Pearson
+    landmark_days: float = defaults.LANDMARK_DAYS       # transplant landmark analysis
+    rate_months: tuple = defaults.RATE_MONTHS           # survival rates reported at these months
+    deidentify: bool = False
+    keep_checksum: bool = False             # de-identified reports withhold the input's SHA-256 unless asked
+    record_path: bool = False               # record the input's absolute path, not only its file name
+
+    def __post_init__(self):
+        if self.efs_nonresponder not in ("day0", "assessment"):
+            raise InvalidInputError("efs_nonresponder: must be 'day0' or 'assessment'")
+        if self.conf_type not in ("log-log", "log", "plain"):
+            raise InvalidInputError("conf_type: must be 'log-log', 'log' or 'plain'")
+        if isinstance(self.landmark_days, bool) or not (isinstance(self.landmark_days, numbers.Real)
+                                                        and math.isfinite(self.landmark_days) and self.landmark_days > 0):
+            raise InvalidInputError(f"landmark_days: must be a positive finite number, got {self.landmark_days!r}")
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        d = asdict(self)
+        d["rate_months"] = list(self.rate_months)
+        return d

@@ -1,0 +1,85 @@
+"""What an analysis computes, decided once from the cohort and the options: the endpoints, the
+groups they are compared across, and the covariates of the models.  Every section reads the plan;
+none recomputes an endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ltfu import endpoints as ep
+from ltfu.analysis.common import group_masks
+from ltfu.analysis.options import AnalysisOptions
+from ltfu.cohort.model import Cohort
+
+# covariate -> (label, how it is made from the cohort's columns)
+COVARIATES = {
+    "high_burden": "High disease burden",
+    "age_per_10y": "Age, per 10 years",
+    "log10_dose": "CAR T-cell dose, per log10 cells/kg",
+    "prior_allo_hct": "Prior allogeneic HCT",
+    "ph_positive": "Philadelphia chromosome positive",
+    "prior_blinatumomab": "Prior blinatumomab",
+}
+TOXICITY_COVARIATES = ("high_burden", "age_per_10y", "log10_dose", "prior_allo_hct", "ph_positive")
+TOXICITY_MULTIVARIABLE = ("high_burden", "age_per_10y")   # few severe events: about 10 per term
+COX_COVARIATES = ("high_burden", "age_per_10y", "prior_allo_hct", "ph_positive", "prior_blinatumomab")
+
+
+def covariates(d: pd.DataFrame, names) -> pd.DataFrame:
+    """The model terms of ``names`` that the data can support, one column each (NaN = missing):
+    burden as 0/1, age per 10 years, log10 dose (only with more than one positive dose), and the
+    yes/no characteristics that vary."""
+    cov = pd.DataFrame(index=d.index)
+    for name in names:
+        if name == "high_burden":
+            cov[name] = (d["burden"] == "high").astype(float).where(d["burden"].notna())
+        elif name == "age_per_10y":
+            if "age" in d and d["age"].notna().any():
+                cov[name] = pd.to_numeric(d["age"], errors="coerce") / 10.0
+        elif name == "log10_dose":
+            if "dose_cells_per_kg" in d and d["dose_cells_per_kg"].notna().any():
+                dose = pd.to_numeric(d["dose_cells_per_kg"], errors="coerce")
+                if dose.nunique() > 1 and (dose > 0).all():
+                    cov[name] = np.log10(dose)
+        elif name in d and d[name].astype("boolean").nunique() > 1:
+            cov[name] = d[name].astype("boolean").astype("Float64").astype(float)
+    return cov
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The endpoints of the analysis (computed once) and the cohort they come from."""
+
+    cohort: Cohort
+    options: AnalysisOptions
+    efs: ep.Endpoint
+    os: ep.Endpoint
+    rfs: ep.Endpoint
+    relapse: ep.Endpoint          # relapse with death in remission competing (CR/CRi patients)
+    follow_up: ep.Endpoint
+
+    @classmethod
+    def build(cls, cohort: Cohort, options: AnalysisOptions) -> Plan:
+        return cls(cohort, options,
+                   ep.event_free_survival(cohort, nonresponder=options.efs_nonresponder,
+                                          censor_at_hct=options.censor_at_hct),
+                   ep.overall_survival(cohort),
+                   ep.relapse_free_survival(cohort, censor_at_hct=options.censor_at_hct),
+                   ep.relapse_competing(cohort), ep.follow_up(cohort))
+
+    @property
+    def survival_endpoints(self) -> dict:
+        return {"efs": self.efs, "os": self.os, "rfs": self.rfs}
+
+    def aligned(self, endpoint: ep.Endpoint, column: str) -> np.ndarray:
+        """A cohort column's values aligned with an endpoint's patients (endpoints may be subsets)."""
+        s = self.cohort.data.set_index("patient_id")[column]
+        return s.reindex(np.asarray(endpoint.patient_id)).to_numpy()
+
+    def masks(self, endpoint: ep.Endpoint | None = None) -> dict:
+        """Group masks (all, low and high burden) over the cohort or an endpoint's patients."""
+        burden = self.cohort.data["burden"] if endpoint is None else self.aligned(endpoint, "burden")
+        return group_masks(burden)

@@ -1,0 +1,116 @@
+"""Section "Survival": Kaplan-Meier event-free, overall and relapse-free survival, overall and by
+disease burden, with the log-rank test; then the parts shown in the same section (competing risks,
+the transplant question, the Cox models, the swimmer plot)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ltfu import stats
+from ltfu.analysis import competing, models, transplant
+from ltfu.analysis.common import GROUPS, fmt_ci, fmt_p, months, num
+from ltfu.analysis.plan import Plan
+from ltfu.defaults import DAYS_PER_MONTH, SWIMMER_MAX
+from ltfu.errors import ConvergenceError
+from ltfu.results import KMFigure, Part, Section, SwimmerFigure, Table
+
+
+def km_entry(km, opts) -> dict:
+    """A Kaplan-Meier curve's numbers for results.json: n, events, the median and the rates at the
+    report's months (NE, as null, past the group's last observation)."""
+    med = km.median
+    entry = {"n": int(km.n), "events": int(np.sum(km.n_event)),
+             "median_months": num(months(med.value)), "median_lower_months": num(months(med.lower)),
+             "median_upper_months": num(months(med.upper)), "conf_type": opts.conf_type, "rates": {}}
+    at = km.at(np.asarray(opts.rate_months, float) * DAYS_PER_MONTH)
+    for i, m in enumerate(opts.rate_months):
+        entry["rates"][f"{m}_months"] = {"estimate": num(at.survival[i]), "lower": num(at.ci_lower[i]),
+                                         "upper": num(at.ci_upper[i]), "n_risk": int(at.n_risk[i])}
+    return entry
+
+
+def _kaplan_meier(plan: Plan):
+    opts = plan.options
+    numbers, figures, rows, kms = {}, [], [], {}
+    for key, e in plan.survival_endpoints.items():
+        if e.n == 0:
+            numbers[key] = {"definition": e.definition, "label": e.label, "n": 0,
+                            "note": "no patient qualifies for this endpoint"}
+            continue
+        burden = plan.aligned(e, "burden")
+        masks = plan.masks(e)
+        numbers[key] = {"definition": e.definition, "label": e.label}
+        for g, glabel in GROUPS:
+            if masks[g].sum() == 0:
+                continue
+            km = stats.kaplan_meier(e.time[masks[g]], e.status[masks[g]], conf_type=opts.conf_type,
+                                    conf_level=opts.conf_level)
+            kms[(key, g)] = km
+            entry = km_entry(km, opts)
+            numbers[key][g] = entry
+            rows.append((e.label, glabel, entry["n"], entry["events"],
+                         fmt_ci(entry["median_months"], entry["median_lower_months"], entry["median_upper_months"]),
+                         *[fmt_ci(*(100 * v if v is not None else None for v in (
+                             r["estimate"], r["lower"], r["upper"])), digits=0, missing="-")
+                           for r in entry["rates"].values()]))
+        both = masks["low_burden"] | masks["high_burden"]
+        test_label = None
+        if masks["low_burden"].any() and masks["high_burden"].any():
+            try:
+                lr = stats.logrank(e.time[both], e.status[both], np.asarray(burden[both], dtype=str))
+                numbers[key]["logrank_burden"] = {"statistic": num(lr.statistic), "df": num(lr.df),
+                                                  "p_value": num(lr.p_value)}
+                test_label = f"Log-rank p = {fmt_p(lr.p_value)}"
+            except ConvergenceError as exc:
+                numbers[key]["logrank_burden"] = {"error": str(exc)}
+        curves = tuple((lab, kms[(key, g)]) for g, lab in GROUPS[1:] if (key, g) in kms)
+        if curves:
+            figures.append(KMFigure(f"km_{key}_burden", f"{e.label} by disease burden", curves,
+                                    ylabel=f"{e.label} probability", test_label=test_label,
+                                    xlabel="Months since response" if key == "rfs" else "Months since infusion"))
+    figures.insert(0, KMFigure("km_efs_os", "Event-free and overall survival, all patients",
+                               (("Event-free survival", kms[("efs", "all")]),
+                                ("Overall survival", kms[("os", "all")])), confidence_bands=True))
+    rate_cols = tuple(f"{m} mo, % (95% CI)" for m in opts.rate_months)
+    table = Table("survival", f"Kaplan-Meier estimates (months; confidence intervals {opts.conf_type} transformed)",
+                  ("endpoint", "group", "n", "events", "median (95% CI)", *rate_cols), tuple(rows),
+                  notes=("NR: not reached.",))
+    return numbers, table, figures
+
+
+def swimmer(plan: Plan) -> SwimmerFigure:
+    """One lane per patient: response, relapse, transplant and death along the follow-up."""
+    d = plan.cohort.data.sort_values("last_contact_day", kind="stable").reset_index(drop=True)
+    lanes = []
+    for i, r in d.iterrows():
+        label = f"{i + 1:02d}" if plan.options.deidentify else str(r["patient_id"])
+        end = r["last_contact_day"]
+        if pd.notna(r.get("data_cutoff_day")) and r["data_cutoff_day"] < end:
+            end = r["data_cutoff_day"]
+        events = []
+        for kind, col in (("response", "response_day"), ("relapse", "relapse_day"),
+                          ("allo_hct", "allo_hct_day"), ("death", "death_day")):
+            v = r.get(col)
+            if pd.notna(v) and v <= end:
+                events.append((kind, float(v)))
+        dead = pd.notna(r.get("death_day")) and r["death_day"] <= end
+        lanes.append((label, float(end), not dead, tuple(events)))
+    return SwimmerFigure("swimmer", "Course of every patient", tuple(lanes))
+
+
+def build(plan: Plan) -> Part:
+    numbers, table, figures = _kaplan_meier(plan)
+    tables = [table]
+    for sub in (competing.build(plan), transplant.build(plan), models.build(plan)):
+        numbers[sub.key] = sub.numbers
+        tables += sub.tables
+        figures += sub.figures
+    if plan.cohort.n <= SWIMMER_MAX:
+        figures.append(swimmer(plan))
+    section = Section("survival", "Survival", tables=tuple(t.name for t in tables),
+                      figures=tuple(f.name for f in figures),
+                      paragraphs=(f"Event-free survival: {plan.efs.definition}",
+                                  f"Overall survival: {plan.os.definition}",
+                                  f"Relapse-free survival: {plan.rfs.definition}"))
+    return Part("survival", numbers, tuple(tables), tuple(figures), section)

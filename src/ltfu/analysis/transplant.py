@@ -1,0 +1,68 @@
+"""Did a subsequent allogeneic HCT change outcomes?  Time-dependent methods among CR/CRi patients
+(Mantel-Byar, landmark, Simon-Makuch): a naive comparison from infusion gives the transplanted
+group immortal time.  Shown in the survival section."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ltfu import stats
+from ltfu.analysis.common import fmt_ci, fmt_p, months, num
+from ltfu.analysis.plan import Plan
+from ltfu.defaults import COMPLETE_RESPONSE
+from ltfu.errors import ConvergenceError, InvalidInputError
+from ltfu.results import KMFigure, Part, Table
+
+
+def _one(e, t, s, hct, opts, rows, figures):
+    exposed_in_follow_up = np.isfinite(hct) & (hct < t)
+    entry = {"n": int(t.size), "n_transplanted": int(exposed_in_follow_up.sum())}
+    if exposed_in_follow_up.sum() == 0 or exposed_in_follow_up.all():
+        return entry
+    try:
+        mb = stats.mantel_byar(t, s, hct)
+        entry["mantel_byar"] = mb.to_dict()
+        rows.append((e.label, "Mantel-Byar (time-dependent Cox, allo-HCT)", entry["n"],
+                     fmt_ci(mb.hazard_ratio, mb.hr_lower, mb.hr_upper, 2), fmt_p(mb.p_value)))
+    except (ConvergenceError, InvalidInputError) as exc:
+        entry["mantel_byar"] = {"error": str(exc)}
+    try:
+        lm = stats.landmark(t, s, hct, landmark=opts.landmark_days)
+        sm = stats.simon_makuch(t, s, hct, conf_type=opts.conf_type, conf_level=opts.conf_level)
+    except (ConvergenceError, InvalidInputError) as exc:
+        entry["landmark"] = {"error": str(exc)}
+        return entry
+    entry["landmark"] = {"landmark_days": lm.landmark, "n": lm.n, "n_exposed": lm.n_exposed,
+                         "n_unexposed": lm.n_unexposed, "logrank": None if lm.test is None else lm.test.to_dict()}
+    for side, km in (("exposed", lm.km_exposed), ("unexposed", lm.km_unexposed)):
+        if km is not None:
+            med = km.median
+            entry["landmark"][f"median_{side}_months_from_landmark"] = {
+                "value": num(months(med.value)), "lower": num(months(med.lower)), "upper": num(months(med.upper))}
+    rows.append((e.label, f"Landmark at day {opts.landmark_days:g}: {lm.n_exposed} transplanted by then vs "
+                 f"{lm.n_unexposed} not (log-rank)", int(lm.n), "-", fmt_p(lm.p_value)))
+    key = e.name
+    figures.append(KMFigure(f"simon_makuch_{key}", f"{e.label} by subsequent allo-HCT (Simon-Makuch), CR/CRi patients",
+                            (("No allo-HCT (yet)", sm.unexposed), ("After allo-HCT", sm.exposed)),
+                            ylabel=f"{e.label} probability"))
+    return entry
+
+
+def build(plan: Plan) -> Part:
+    d, opts = plan.cohort.data, plan.options
+    cr = d["best_response"].isin(COMPLETE_RESPONSE).fillna(False).to_numpy()
+    cr_ids = set(d.loc[cr, "patient_id"])
+    numbers, rows, figures = {"n_cr": int(cr.sum())}, [], []
+    hct_all = d.set_index("patient_id")["allo_hct_day"]
+    for key in ("efs", "os"):
+        e = plan.survival_endpoints[key]
+        keep = np.array([pid in cr_ids for pid in e.patient_id])
+        if keep.sum() < 3:
+            continue
+        hct = hct_all.reindex(np.asarray(e.patient_id)[keep]).to_numpy(float)
+        numbers[key] = _one(e, e.time[keep], e.status[keep], hct, opts, rows, figures)
+    table = Table("allo_hct", "Subsequent allogeneic HCT as a time-dependent exposure (CR/CRi patients)",
+                  ("endpoint", "method", "n", "hazard ratio (95% CI)", "p"), tuple(rows),
+                  notes=("A naive comparison of transplanted with non-transplanted patients from infusion "
+                         "gives the transplanted group immortal time; these methods do not.",))
+    return Part("allo_hct", numbers, (table,), tuple(figures))

@@ -1,0 +1,43 @@
+"""Every default of ltfu in one place.
+
+The command line's options, ``AnalysisOptions``, the validation's limits and the README's table of
+defaults all read these names (tests/test_defaults.py checks the README against this module), and
+every report prints the ones that change a number.
+"""
+
+from __future__ import annotations
+
+# time
+DAYS_PER_MONTH = 30.4375            # months = days / 30.4375 (365.25 / 12), for display only
+TIMEFIX = True                      # merge times closer than R's tolerance (survival's aeqSurv)
+
+# statistics
+CONF_LEVEL = 0.95
+KM_CONF_TYPE = "log-log"            # R survfit's own default is "log"
+COX_TIES = "efron"
+PROPORTION_CI = "exact"             # Clopper-Pearson
+EXACT_MAX_N = 2000                  # above this many patients, Pearson's chi-square replaces Fisher's test
+
+# the analysis plan
+BURDEN_THRESHOLD = 5.0              # marrow blasts % at or above which disease burden is high
+EFS_NONRESPONDER = "day0"           # no CR/CRi: an EFS event at day 0 ("day0") or at the assessment
+CENSOR_AT_HCT = False
+LANDMARK_DAYS = 100.0
+RATE_MONTHS = (6, 12, 24, 36)       # survival and incidence reported at these months
+SEVERE_GRADE = 3                    # severe toxicity: grade >= 3
+COMPLETE_RESPONSE = ("CR", "CRi")
+SWIMMER_MAX = 100                   # a lane per patient is readable up to about this many patients
+
+# outputs
+REPORT_FORMATS = ("html", "pdf", "json", "csv", "svg", "png")
+REPORT_DIR = "report"
+
+#: (name, value, meaning) of the defaults a user can change, in the README's order
+USER_DEFAULTS = (
+    ("--cutoff", "the file's data_cutoff_date, else none", "data cut-off"),
+    ("--burden-threshold", f"{BURDEN_THRESHOLD:g}", "marrow blasts % at or above which burden is high"),
+    ("--efs-nonresponder", EFS_NONRESPONDER, "no CR/CRi: EFS event at day 0 or at the assessment"),
+    ("--conf-type", KM_CONF_TYPE, "Kaplan-Meier confidence interval transform"),
+    ("--landmark-days", f"{LANDMARK_DAYS:g}", "landmark for the transplant analysis"),
+    ("--formats", ",".join(REPORT_FORMATS), "outputs to write"),
+)
