@@ -30,6 +30,7 @@ from typing import Optional
 import typer
 from typer.core import TyperCommand
 
+from ltfu import defaults
 from ltfu.terminal import visible
 
 
@@ -56,7 +57,6 @@ app = typer.Typer(
          "the data listed at once, then a complete, reproducible report.",
 )
 
-_STATE = {"debug": False}
 MAX_RICH_ROWS = 200       # problems shown in a rich table; the rest as plain lines (a rich table of
                           # 100,000 rows takes minutes to lay out)
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -92,7 +92,7 @@ def _main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ):
-    _STATE["debug"] = debug
+    """Options of every command; --debug itself is read by main() (a traceback for the unexpected)."""
 
 
 def _console(stderr: bool = False):
@@ -274,12 +274,13 @@ def validate(
                                 help="Patient table: .csv .tsv .txt .xlsx .parquet .sas7bdat .xpt"),
     sheet: Optional[str] = typer.Option(None, metavar="SHEET", help="Excel sheet name (default: the first)."),
     cutoff: Optional[str] = typer.Option(None, metavar="DATE", help="Data cut-off date, YYYY-MM-DD."),
-    burden_threshold: float = typer.Option(5.0, metavar="P",
+    burden_threshold: float = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
                                            help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ):
     """List every problem in a patient table at once. Exit 1 if there are errors, else 0."""
-    from ltfu.cohort import load, validate as run_validation
+    from ltfu.cohort import load
+    from ltfu.cohort import validate as run_validation
 
     _check_burden_threshold(burden_threshold)
     _check_sheet(path, sheet)
@@ -319,9 +320,9 @@ def endpoints(
     path: Optional[Path] = typer.Argument(None, metavar="FILE", help="Patient table (omit with --demo)."),
     use_demo: bool = typer.Option(False, "--demo", help="Use the synthetic demonstration cohort."),
     cutoff: Optional[str] = typer.Option(None, metavar="DATE", help="Data cut-off date, YYYY-MM-DD."),
-    burden_threshold: float = typer.Option(5.0, metavar="P",
+    burden_threshold: float = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
                                            help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
-    efs_nonresponder: NonResponder = typer.Option(NonResponder.day0),
+    efs_nonresponder: NonResponder = typer.Option(NonResponder(defaults.EFS_NONRESPONDER)),
     censor_at_hct: bool = typer.Option(False, help="Censor EFS and RFS at a subsequent allo-HCT."),
 ):
     """Print each endpoint's definition, patients and events (no patient rows)."""
@@ -394,7 +395,7 @@ def adam(
                                      help="An ADSL variable to compare groups (log-rank); at most 10 groups."),
     param: Optional[list[str]] = typer.Option(None, "--param", metavar="CODE",
                                               help="PARAMCD to analyse (repeatable; default all)."),
-    conf_type: ConfType = typer.Option(ConfType.log_log, help="Kaplan-Meier CI transform (R names)."),
+    conf_type: ConfType = typer.Option(ConfType(defaults.KM_CONF_TYPE), help="Kaplan-Meier CI transform (R names)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ):
     """Analyse CDISC ADaM time-to-event parameters directly (ADSL + ADTTE): Kaplan-Meier per PARAMCD."""
@@ -498,26 +499,26 @@ def _load_cohort(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=
 def report(
     path: Optional[Path] = typer.Argument(None, metavar="FILE", help="Patient table (omit with --demo)."),
     out: str = typer.Option(
-        "report", "--out",
+        defaults.REPORT_DIR, "--out", metavar="DIR",
         help="Output directory: new, empty, or a report ltfu wrote (replaced atomically); anything else is refused."),
     use_demo: bool = typer.Option(False, "--demo", help="Run on the synthetic demonstration cohort."),
     sheet: Optional[str] = typer.Option(None, metavar="SHEET", help="Excel sheet name (Excel files only)."),
     cutoff: Optional[str] = typer.Option(None, metavar="DATE",
                                          help="Data cut-off date, YYYY-MM-DD (default: the file's)."),
-    burden_threshold: float = typer.Option(5.0, metavar="P",
+    burden_threshold: float = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
                                            help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
     efs_nonresponder: NonResponder = typer.Option(
-        NonResponder.day0, help="A patient without CR/CRi has an EFS event at day 0 or at the assessment date."),
+        NonResponder(defaults.EFS_NONRESPONDER), help="A patient without CR/CRi has an EFS event at day 0 or at the assessment date."),
     censor_at_hct: bool = typer.Option(False, help="Censor EFS and RFS at a subsequent allo-HCT."),
-    conf_type: ConfType = typer.Option(ConfType.log_log, help="Kaplan-Meier CI transform (R names)."),
-    landmark_days: float = typer.Option(100.0, metavar="D", help="Landmark day for the transplant analysis (D > 0)."),
+    conf_type: ConfType = typer.Option(ConfType(defaults.KM_CONF_TYPE), help="Kaplan-Meier CI transform (R names)."),
+    landmark_days: float = typer.Option(defaults.LANDMARK_DAYS, metavar="D", help="Landmark day for the transplant analysis (D > 0)."),
     deidentify: bool = typer.Option(False, help="Replace ids by sequence numbers, dates by days, free text by "
                                                 "categories; withhold the file's name, checksum and column names."),
     keep_checksum: bool = typer.Option(False, "--keep-checksum",
                                        help="With --deidentify: still record the input's SHA-256."),
     record_path: bool = typer.Option(False, "--record-path",
                                      help="Record the input's absolute path (default: its file name only)."),
-    formats: str = typer.Option("html,pdf,json,csv,svg,png", metavar="LIST",
+    formats: str = typer.Option(",".join(defaults.REPORT_FORMATS), metavar="LIST",
                                 help="Comma-separated outputs to write."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):

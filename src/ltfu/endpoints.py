@@ -12,8 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ltfu.cohort.model import Cohort
-
-COMPLETE = ("CR", "CRi")
+from ltfu.defaults import COMPLETE_RESPONSE as COMPLETE
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,13 @@ from ltfu.cohort.model import Cohort
 from ltfu.cohort.problems import PROBLEM_CODES, Problem
 from ltfu.cohort.schema import is_model_column
 from ltfu.cohort.validate import to_cohort, validate
+from ltfu.defaults import BURDEN_THRESHOLD
 
 __all__ = ["Cohort", "PROBLEM_CODES", "Problem", "RawTable", "load", "load_cohort", "to_cohort", "validate"]
 
 
-def load_cohort(path, *, sheet=None, cutoff=None, burden_threshold: float = 5.0, synthetic: bool = False):
+def load_cohort(path, *, sheet=None, cutoff=None, burden_threshold: float = BURDEN_THRESHOLD,
+                synthetic: bool = False):
     """Load, validate and type a patient table; raises DataError listing every problem.
 
     Only the data model's columns are read (other columns of a wide registry export are skipped).

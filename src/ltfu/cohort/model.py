@@ -29,8 +29,8 @@ import pandas as pd
 
 DAY_COLUMNS = ("last_contact_day", "death_day", "response_day", "relapse_day", "allo_hct_day",
                "data_cutoff_day")
-DAYS_PER_MONTH = 30.4375  # display unit: months = days / 30.4375 (365.25 / 12)
-DEFAULT_BURDEN_THRESHOLD = 5.0
+from ltfu.defaults import BURDEN_THRESHOLD as DEFAULT_BURDEN_THRESHOLD
+from ltfu.defaults import DAYS_PER_MONTH  # noqa: F401  (re-exported: months = days / 30.4375)
 
 
 @dataclass(frozen=True)

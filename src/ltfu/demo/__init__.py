@@ -12,6 +12,8 @@ import hashlib
 from importlib import resources
 from pathlib import Path
 
+from ltfu.defaults import BURDEN_THRESHOLD
+
 FILENAME = "park2018_synthetic.csv"
 
 
@@ -31,7 +33,7 @@ def is_packaged_demo(cohort) -> bool:
     return cohort.sha256 is not None and cohort.sha256 == _demo_sha256()
 
 
-def load_demo(*, cutoff=None, burden_threshold: float = 5.0):
+def load_demo(*, cutoff=None, burden_threshold: float = BURDEN_THRESHOLD):
     """The demonstration cohort as a validated Cohort, marked synthetic."""
     from ltfu.cohort import load_cohort
 
