@@ -403,7 +403,7 @@ def adam(
 
     from ltfu.cohort.adam import load_adam
     from ltfu.errors import DataError
-    from ltfu.results import DAYS_PER_MONTH
+    from ltfu.defaults import DAYS_PER_MONTH
     from ltfu.stats import kaplan_meier, logrank
 
     try:

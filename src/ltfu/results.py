@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ltfu.defaults import DAYS_PER_MONTH  # noqa: F401  (re-exported for the renderers)
+
 
 @dataclass(frozen=True)
 class Table:
