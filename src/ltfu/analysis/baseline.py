@@ -39,7 +39,17 @@ def _continuous(x, masks, col, label):
     lo, hi = (x[masks[g] & ~np.isnan(x)] for g in COMPARED)
     p = num(stats.wilcoxon_ranksum(lo, hi).p_value) if lo.size and hi.size else None
     entry["p_value"], entry["test"] = p, "Wilcoxon rank-sum"
-    return entry, [(label, *cells, fmt_p(p), "Wilcoxon rank-sum")]
+    return entry, [(label, *cells, fmt_p(p), "Wilcoxon rank-sum"), *_unknown_row(np.isnan(x), masks, entry)]
+
+
+def _unknown_row(missing, masks, entry):
+    """gtsummary's "Unknown" row: how many patients of each group have no value (none: no row)."""
+    counts = {g: int((missing & masks[g]).sum()) for g, _ in GROUPS}
+    for g, _ in GROUPS:
+        entry[g]["unknown"] = counts[g]
+    if not any(counts.values()):
+        return []
+    return [("    Unknown", *[str(counts[g]) for g, _ in GROUPS], "", "")]
 
 
 def _categorical(s, masks, col, label, kind):
@@ -65,13 +75,14 @@ def _categorical(s, masks, col, label, kind):
     def pct(g, i):
         return f"{counts[g][i]} ({100 * counts[g][i] / denom[g]:.0f}%)" if denom[g] else "-"
 
+    unknown = _unknown_row(~present, masks, entry)
     if kind == "binary":
-        return entry, [(label + ": n (%)", *[pct(g, 0) for g in groups], fmt_p(p), test or "")]
+        return entry, [(label + ": n (%)", *[pct(g, 0) for g in groups], fmt_p(p), test or ""), *unknown]
     rows = [(label + ": n (%)", "", "", "", fmt_p(p), test or "")]
     for i, lv in enumerate(levels):
         label_lv = _dose_label(lv) if col == "dose_cells_per_kg" and _is_number(lv) else names[lv]
         rows.append((f"    {label_lv}", *[pct(g, i) for g in groups], "", ""))
-    return entry, rows
+    return entry, rows + unknown
 
 
 def build(plan: Plan) -> Part:
@@ -91,7 +102,8 @@ def build(plan: Plan) -> Part:
     columns = ("characteristic", f"All (n={n['all']})", f"Low burden (n={n['low_burden']})",
                f"High burden (n={n['high_burden']})", "p", "test")
     table = Table("baseline", "Baseline characteristics, overall and by disease burden", columns,
-                  tuple(rows), notes=("p: low vs high burden; percentages of patients with a known value.",))
+                  tuple(rows), notes=("p: low vs high burden. Percentages are of the patients with a known value; "
+                         "'Unknown' counts those without one.",))
     numbers["burden"] = {"low": n["low_burden"], "high": n["high_burden"],
                          "unknown": int(n["all"] - n["low_burden"] - n["high_burden"])}
     return Part("baseline", numbers, (table,), (), Section("baseline", "Baseline characteristics",

@@ -15,12 +15,13 @@ from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.results import CIFFigure, Part, Table
 
 CAUSES = ((1, "Relapse"), (2, "Death in remission"))
+NE_BEYOND = "NE (beyond follow-up)"
 
 
 def fmt_incidence(est, lo, hi):
     """Percent (95% CI); 'NE' past the group's last follow-up, a bare 0 before any event."""
     if not math.isfinite(est):
-        return "NE (beyond follow-up)"
+        return NE_BEYOND
     if est == 0:
         return "0"
     return fmt_ci(100 * est, 100 * lo if math.isfinite(lo) else None, 100 * hi if math.isfinite(hi) else None,
@@ -68,7 +69,9 @@ def build(plan: Plan) -> Part:
             at = res.at(times, cause=cause, group=grp)
             key = f"{'relapse' if cause == 1 else 'nrm'}_{'all' if grp is None else grp + '_burden'}"
             numbers[key] = {f"{m}_months": {"estimate": num(at.estimate[i]), "lower": num(at.lower[i]),
-                                            "upper": num(at.upper[i])} for i, m in enumerate(opts.rate_months)}
+                                            "upper": num(at.upper[i]),
+                                            **({} if math.isfinite(at.estimate[i]) else {"note": NE_BEYOND})}
+                            for i, m in enumerate(opts.rate_months)}
             rows.append((cname, glabel, *[fmt_incidence(at.estimate[i], at.lower[i], at.upper[i])
                                           for i in range(len(times))]))
             if grp is not None:

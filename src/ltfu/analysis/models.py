@@ -12,6 +12,14 @@ from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.results import ForestFigure, Part, Table
 
 
+def excluded_note(X, ok) -> str:
+    """", 2 excluded (missing age_per_10y)": who a model left out for missing values, or ""."""
+    if ok.all():
+        return ""
+    missing = [c for c in X.columns if X[c].isna().any()]
+    return f"; {int((~ok).sum())} excluded (missing {', '.join(missing)})"
+
+
 def _zph(fit, label, rows):
     try:
         z = stats.cox_zph(fit)
@@ -39,18 +47,19 @@ def build(plan: Plan) -> Part:
         for name, cols in [(c, [c]) for c in cov.columns] + [("multivariable", list(cov.columns))]:
             X = cov[cols]
             ok = X.notna().all(axis=1).to_numpy()
+            excluded = excluded_note(X, ok)
             try:
                 fit = stats.cox(X[ok], e.time[ok], e.status[ok], ties=opts.ties, conf_level=opts.conf_level)
             except (ConvergenceError, InvalidInputError) as exc:
-                numbers[key][name] = {"error": str(exc)}
+                numbers[key][name] = {"error": str(exc), "n_excluded_missing": int((~ok).sum())}
                 rows.append((e.label, name, ", ".join(cols), "not estimable", "-", str(exc)[:80]))
                 continue
-            numbers[key][name] = fit.to_dict()
+            numbers[key][name] = {**fit.to_dict(), "n_excluded_missing": int((~ok).sum())}
             model = "multivariable" if name == "multivariable" else "univariable"
             for i, term in enumerate(fit.terms):
                 p = num(fit.p_value[i])
                 rows.append((e.label, model, term, fmt_ci(fit.hazard_ratio[i], fit.hr_lower[i], fit.hr_upper[i], 2),
-                             fmt_p(p), f"n={fit.n}, events={fit.n_events}"))
+                             fmt_p(p), f"n={fit.n}, events={fit.n_events}{excluded}"))
                 if name == "multivariable":
                     forest.append((term, num(fit.hazard_ratio[i]), num(fit.hr_lower[i]), num(fit.hr_upper[i]), p))
             if name == "multivariable":
@@ -59,7 +68,8 @@ def build(plan: Plan) -> Part:
             figures.append(ForestFigure(f"forest_{key}", f"{e.label}: multivariable Cox model", tuple(forest)))
     tables = (Table("cox", "Cox proportional-hazards models",
                     ("endpoint", "model", "term", "hazard ratio (95% CI)", "p (Wald)", "n"), tuple(rows),
-                    notes=(f"Ties: {opts.ties}. age per 10 years.",)),
+                    notes=(f"Ties: {opts.ties}. age per 10 years.", "Each model uses the patients with every one "
+                           "of its terms known; those excluded for a missing value are counted beside n.")),
               Table("proportional_hazards", "Proportional-hazards check (R cox.zph, KM transform)",
                     ("endpoint", "term", "chi-square", "df", "p"), tuple(zph_rows)))
     return Part("cox", numbers, tables, tuple(figures))

@@ -23,11 +23,27 @@ def km_entry(km, opts) -> dict:
     entry = {"n": int(km.n), "events": int(np.sum(km.n_event)),
              "median_months": num(months(med.value)), "median_lower_months": num(months(med.lower)),
              "median_upper_months": num(months(med.upper)), "conf_type": opts.conf_type, "rates": {}}
-    at = km.at(np.asarray(opts.rate_months, float) * DAYS_PER_MONTH)
+    days = np.asarray(opts.rate_months, float) * DAYS_PER_MONTH
+    at = km.at(days)
+    last = float(km.time[-1]) if km.time.size else 0.0
     for i, m in enumerate(opts.rate_months):
-        entry["rates"][f"{m}_months"] = {"estimate": num(at.survival[i]), "lower": num(at.ci_lower[i]),
-                                         "upper": num(at.ci_upper[i]), "n_risk": int(at.n_risk[i])}
+        rate = {"estimate": num(at.survival[i]), "lower": num(at.ci_lower[i]), "upper": num(at.ci_upper[i]),
+                "n_risk": int(at.n_risk[i])}
+        if days[i] > last:
+            rate["note"] = NE_BEYOND
+        entry["rates"][f"{m}_months"] = rate
     return entry
+
+
+NE_BEYOND = "NE (beyond follow-up)"
+
+
+def fmt_rate(r) -> str:
+    """Percent (95% CI) of a rate entry, or why there is none."""
+    if r.get("note") == NE_BEYOND:
+        return NE_BEYOND
+    return fmt_ci(*(100 * v if v is not None else None for v in (r["estimate"], r["lower"], r["upper"])),
+                  digits=0, missing="-")
 
 
 def _kaplan_meier(plan: Plan):
@@ -51,9 +67,7 @@ def _kaplan_meier(plan: Plan):
             numbers[key][g] = entry
             rows.append((e.label, glabel, entry["n"], entry["events"],
                          fmt_ci(entry["median_months"], entry["median_lower_months"], entry["median_upper_months"]),
-                         *[fmt_ci(*(100 * v if v is not None else None for v in (
-                             r["estimate"], r["lower"], r["upper"])), digits=0, missing="-")
-                           for r in entry["rates"].values()]))
+                         *[fmt_rate(r) for r in entry["rates"].values()]))
         both = masks["low_burden"] | masks["high_burden"]
         test_label = None
         if masks["low_burden"].any() and masks["high_burden"].any():
@@ -75,7 +89,8 @@ def _kaplan_meier(plan: Plan):
     rate_cols = tuple(f"{m} mo, % (95% CI)" for m in opts.rate_months)
     table = Table("survival", f"Kaplan-Meier estimates (months; confidence intervals {opts.conf_type} transformed)",
                   ("endpoint", "group", "n", "events", "median (95% CI)", *rate_cols), tuple(rows),
-                  notes=("NR: not reached.",))
+                  notes=("NR: not reached. NE (beyond follow-up): the time is after the group's last "
+                         "observation, where nobody is at risk (R's summary(fit, times=) drops it).",))
     return numbers, table, figures
 
 

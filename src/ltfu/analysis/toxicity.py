@@ -27,6 +27,7 @@ from ltfu.defaults import SEVERE_GRADE
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.results import BarFigure, Part, Section, Table
 
+NOT_RECORDED = "not recorded"
 KINDS = (("crs", "crs_grade", "Cytokine release syndrome"), ("neurotox", "neurotox_grade", "Neurotoxicity"))
 
 
@@ -78,20 +79,23 @@ def _association(plan: Plan, numbers):
             if ok.sum() < 5 or len(set((y[ok] >= SEVERE_GRADE).tolist())) < 2:
                 continue
             model = "multivariable" if name == "multivariable" else "univariable"
+            excluded = int((~X.notna().all(axis=1).to_numpy() & y.notna().to_numpy()).sum())
             try:
                 fit = stats.logistic(X[ok].astype(float), (y[ok] >= SEVERE_GRADE).astype(int).to_numpy(),
                                      method="auto", conf_level=opts.conf_level)
             except (ConvergenceError, InvalidInputError) as exc:
                 numbers["association"][key][name] = {"error": str(exc)}
-                rows.append((label, model, name, "not estimable", "-", str(exc)[:80]))
+                rows.append((label, model, name, "not estimable", "-", str(exc)[:80], ""))
                 continue
-            numbers["association"][key][name] = fit.to_dict()
+            numbers["association"][key][name] = {**fit.to_dict(), "n_excluded_missing": excluded}
+            used = f"n={fit.n}" + (f"; {excluded} excluded (missing {', '.join(c for c in cols if X[c].isna().any())})"
+                                   if excluded else "")
             for i, term in enumerate(fit.terms):
                 rows.append((label, model, term, fmt_ci(fit.odds_ratio[i], fit.or_lower[i], fit.or_upper[i], 2),
-                             fmt_p(fit.p_value[i]), fit.method + (" (separation)" if fit.separation else "")))
+                             fmt_p(fit.p_value[i]), fit.method + (" (separation)" if fit.separation else ""), used))
     return Table("toxicity_association",
                  "Association of severe toxicity with baseline characteristics (logistic regression)",
-                 ("outcome", "model", "term", "odds ratio (95% CI)", "p", "method"), tuple(rows),
+                 ("outcome", "model", "term", "odds ratio (95% CI)", "p", "method", "n"), tuple(rows),
                  notes=("Firth's penalised likelihood is used when ML estimates do not exist (separation).",
                         "age per 10 years; dose per log10 cells/kg.",
                         "The multivariable model has disease burden and age only: with few severe events more "
@@ -106,16 +110,18 @@ def build(plan: Plan) -> Part:
         table, figure = _by_grade(plan, key, col, label, masks, numbers)
         tables.append(table)
         figures.append(figure)
-    crs_death = d["crs_death"].astype("boolean").fillna(False).to_numpy() if "crs_death" in d \
-        else np.zeros(plan.cohort.n, bool)
-    numbers["crs_deaths"] = int(crs_death.sum())
+    recorded = "crs_death" in d and d["crs_death"].notna().any()
+    numbers["crs_deaths"] = int(d["crs_death"].astype("boolean").fillna(False).sum()) if recorded else None
+    if not recorded:
+        numbers["crs_deaths_note"] = NOT_RECORDED
     rows = []
     for key, label in (("any_crs", "CRS, any grade"), ("severe_crs", "Severe CRS (grade >= 3)"),
                        ("any_neurotox", "Neurotoxicity, any grade"),
                        ("severe_neurotox", "Severe neurotoxicity (grade >= 3)")):
         e = numbers[key]
         rows.append((label, *[fmt_prop(e[g]) for g, _ in GROUPS], fmt_p(e["p_value"])))
-    rows.append(("Deaths attributed to CRS", str(numbers["crs_deaths"]), "", "", ""))
+    rows.append(("Deaths attributed to CRS", NOT_RECORDED if numbers["crs_deaths"] is None
+                 else str(numbers["crs_deaths"]), "", "", ""))
     tables.append(Table("safety", "Toxicity rates with exact 95% confidence intervals",
                         ("event", "All", "Low burden", "High burden", "p"), tuple(rows),
                         notes=(f"p: low vs high burden, Fisher's exact test (Pearson chi-square above {EXACT_MAX_N} "

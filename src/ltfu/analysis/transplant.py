@@ -9,7 +9,7 @@ import numpy as np
 from ltfu import stats
 from ltfu.analysis.common import fmt_ci, fmt_p, months, num
 from ltfu.analysis.plan import Plan
-from ltfu.defaults import COMPLETE_RESPONSE
+from ltfu.defaults import COMPLETE_RESPONSE, DAYS_PER_MONTH
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.results import KMFigure, Part, Table
 
@@ -39,6 +39,13 @@ def _one(e, t, s, hct, opts, rows, figures):
             med = km.median
             entry["landmark"][f"median_{side}_months_from_landmark"] = {
                 "value": num(months(med.value)), "lower": num(months(med.lower)), "upper": num(months(med.upper))}
+    grid = np.arange(0, max(float(t.max()) / DAYS_PER_MONTH, 0) + 12, 12.0)
+    unexposed, exposed = sm.n_at_risk(grid * DAYS_PER_MONTH)
+    entry["simon_makuch"] = {"months": grid.tolist(), "n_at_risk_unexposed": unexposed.tolist(),
+                             "n_at_risk_exposed": exposed.tolist(),
+                             "first_transplant_months": num(months(sm.first_exposure)),
+                             "note": "patients in each state at each time (entry < t <= exit); nobody is in the "
+                                     "transplanted state before the first transplant"}
     rows.append((e.label, f"Landmark at day {opts.landmark_days:g}: {lm.n_exposed} transplanted by then vs "
                  f"{lm.n_unexposed} not (log-rank)", int(lm.n), "-", fmt_p(lm.p_value)))
     key = e.name

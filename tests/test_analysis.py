@@ -1,0 +1,73 @@
+"""Issue 12 (2, 3): no number the data do not support, nothing dropped silently - checked on the
+demonstration cohort and on copies of it with columns removed or values blanked."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ltfu.analysis import analyse
+from ltfu.cohort import load_cohort
+from ltfu.demo import demo_path, load_demo
+from ltfu.defaults import DAYS_PER_MONTH
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return analyse(load_demo())
+
+
+def _user_file(tmp_path, edit):
+    df = pd.read_csv(demo_path(), comment="#", dtype=str).drop(columns=["synthetic"], errors="ignore")
+    df = edit(df)
+    f = tmp_path / "trial.csv"
+    df.to_csv(f, index=False)
+    return analyse(load_cohort(f))
+
+
+def test_milestone_past_the_last_observation_is_ne_with_its_reason(demo):
+    """High burden's follow-up ends before 36 months: R's summary(times=) drops that time; ltfu
+    prints 'NE (beyond follow-up)' and writes null with the reason (was 15% (5-32))."""
+    high = demo.numbers["survival"]["efs"]["high_burden"]
+    km_last = max(demo.figure("km_efs_burden").curves[1][1].time) / DAYS_PER_MONTH
+    assert km_last < 36
+    r36 = high["rates"]["36_months"]
+    assert r36["estimate"] is None and r36["lower"] is None and r36["note"] == "NE (beyond follow-up)"
+    assert "note" not in high["rates"]["24_months"] and high["rates"]["24_months"]["estimate"] is not None
+    row = next(r for r in demo.table("survival").rows if r[0] == "Event-free survival" and r[1] == "High burden")
+    assert row[-1] == "NE (beyond follow-up)"
+
+
+def test_absent_crs_death_is_not_recorded_not_zero(tmp_path):
+    res = _user_file(tmp_path, lambda df: df.drop(columns=["crs_death"]))
+    assert res.numbers["safety"]["crs_deaths"] is None
+    assert res.numbers["safety"]["crs_deaths_note"] == "not recorded"
+    row = next(r for r in res.table("safety").rows if r[0] == "Deaths attributed to CRS")
+    assert row[1] == "not recorded"
+
+
+def test_table_one_has_unknown_rows_and_models_say_who_they_left_out(tmp_path):
+    def blank(df):
+        df.loc[[0, 5, 9], "age"] = ""
+        df.loc[[2], "sex"] = ""
+        return df
+
+    res = _user_file(tmp_path, blank)
+    base = res.numbers["baseline"]
+    assert base["age"]["all"]["unknown"] == 3 and base["sex"]["all"]["unknown"] == 1
+    rows = res.table("baseline").rows
+    age = next(i for i, r in enumerate(rows) if r[0].startswith("Age"))
+    assert rows[age + 1][0].strip() == "Unknown" and rows[age + 1][1] == "3"
+    cox = res.numbers["survival"]["cox"]["efs"]
+    assert cox["age_per_10y"]["n_excluded_missing"] == 3 and cox["age_per_10y"]["n"] == 50
+    assert cox["high_burden"]["n_excluded_missing"] == 0
+    assert cox["multivariable"]["n"] + cox["multivariable"]["n_excluded_missing"] == 53
+    cells = [r[-1] for r in res.table("cox").rows if r[2] == "age_per_10y"]
+    assert any("3 excluded (missing age_per_10y)" in c for c in cells)
+
+
+def test_simon_makuch_state_counts_in_results(demo):
+    sm = demo.numbers["survival"]["allo_hct"]["efs"]["simon_makuch"]
+    assert sm["months"][0] == 0 and sm["n_at_risk_exposed"][0] == 0      # nobody transplanted at day 0
+    assert sm["first_transplant_months"] > 0
+    assert np.all(np.asarray(sm["n_at_risk_unexposed"]) + np.asarray(sm["n_at_risk_exposed"]) <=
+                  demo.numbers["survival"]["allo_hct"]["efs"]["n"])
