@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import functools
 
 import matplotlib
+import matplotlib.collections
 import matplotlib.patches
 import matplotlib.ticker
 import numpy as np
@@ -79,6 +80,7 @@ LABEL = 9.0         # axis labels
 TITLE = 10.0
 ROW_IN = 0.165      # one line of 8-pt table text
 TRUNCATE_FRACTION = 0.10
+MAX_CENSOR_MARKS = 300
 
 _BLACKLIST = {"backend", "backend_fallback", "interactive", "toolbar", "timezone", "figure.max_open_warning",
               "figure.raise_window", "savefig.directory", "tk.window_focus", "docstring.hardcopy",
@@ -145,12 +147,20 @@ def _renderer(fig):
     return fig.canvas.get_renderer()
 
 
+_SIZES: dict = {}
+
+
 def _size(fig, text: str, **kw) -> tuple[float, float]:
-    """Width and height in inches of ``text`` drawn with ``kw``."""
-    t = fig.text(0, 0, text, **kw)
-    bb = t.get_window_extent(_renderer(fig))
-    t.remove()
-    return bb.width / fig.dpi, bb.height / fig.dpi
+    """Width and height in inches of ``text`` drawn with ``kw`` (cached: measuring is slow)."""
+    key = (text, tuple(sorted(kw.items())))
+    if key not in _SIZES:
+        t = fig.text(0, 0, text, **kw)
+        bb = t.get_window_extent(_renderer(fig))
+        t.remove()
+        if len(_SIZES) > 20000:
+            _SIZES.clear()
+        _SIZES[key] = (bb.width / fig.dpi, bb.height / fig.dpi)
+    return _SIZES[key]
 
 
 def _wrap(fig, text: str, width_in: float, **kw) -> list[str]:
@@ -227,17 +237,10 @@ class _Obstacles:
 
 
 def _split_finite(xy):
+    """The runs of finite vertices of a polyline (NaN breaks a drawn line)."""
     ok = np.all(np.isfinite(xy), axis=1)
-    out, cur = [], []
-    for row, good in zip(xy, ok):
-        if good:
-            cur.append(row)
-        elif cur:
-            out.append(np.array(cur))
-            cur = []
-    if cur:
-        out.append(np.array(cur))
-    return out
+    edges = np.flatnonzero(np.diff(np.r_[0, ok.astype(np.int8), 0]))
+    return [xy[a:b] for a, b in zip(edges[::2], edges[1::2])]
 
 
 def _obstacles(ax) -> _Obstacles:
@@ -445,9 +448,9 @@ def _curve_figure(kind, series, rows, *, title, xlabel, ylabel, ylim, max_months
         if cuts:
             xmax, who = min(cuts)
             if xmax < ends - 1e-9:
-                auto_notes.append(f"Curves are shown up to {xmax:.1f} months, when fewer than "
-                                  f"{TRUNCATE_FRACTION:.0%} of the {who} group remained at risk "
-                                  f"(longest follow-up {ends:.1f} months).")
+                auto_notes.append(f"Curves stop at {xmax:.1f} months, after which fewer than "
+                                  f"{TRUNCATE_FRACTION:.0%} of the patients of '{who}' remained at risk "
+                                  f"(follow-up to {ends:.1f} months).")
         else:
             xmax = ends
     else:
@@ -455,7 +458,7 @@ def _curve_figure(kind, series, rows, *, title, xlabel, ylabel, ylim, max_months
         if not (math.isfinite(xmax) and xmax > 0):
             raise InvalidInputError(f"max_months: must be a positive number of months, got {max_months!r}")
         if xmax < ends - 1e-9:
-            auto_notes.append(f"Curves are shown up to {xmax:.1f} months (longest follow-up {ends:.1f} months).")
+            auto_notes.append(f"Curves stop at {xmax:.1f} months (follow-up to {ends:.1f} months).")
     if not xmax > 0:
         xmax = max(ends, 1.0)
     step = float(tick_months)
@@ -466,18 +469,32 @@ def _curve_figure(kind, series, rows, *, title, xlabel, ylabel, ylim, max_months
         step /= 2
         ticks = _ticks(xmax, step)
 
-    # numbers of the tables
-    at_risk, censored = {}, {}
-    for r in rows:
-        at_risk[r.label] = [int(v) for v in r.source.at(ticks * scale).n_risk]
-        if censored_row:
-            c = _cum_censored(r.source, ticks * scale)
-            if c is not None:
-                censored[r.label] = [int(v) for v in c]
-    if kind == "km" and censor_marks:
-        auto_notes.append("Vertical ticks mark censored observations.")
-    elif kind == "cif" and censor_marks and any(s.censor_t.size for s in series):
-        auto_notes.append("Vertical ticks mark censored observations.")
+    # numbers of the tables; ticks too close for their numbers (registry-size groups over many
+    # years) go to a multiple of the step, said in the notes
+    requested = step
+    while True:
+        at_risk, censored = {}, {}
+        for r in rows:
+            at_risk[r.label] = [int(v) for v in r.source.at(ticks * scale).n_risk]
+            if censored_row:
+                c = _cum_censored(r.source, ticks * scale)
+                if c is not None:
+                    censored[r.label] = [int(v) for v in c]
+        digits = max([len(str(v)) for vals in at_risk.values() for v in vals] or [1])
+        spacing_in = step / xmax * (width - 1.6)
+        if not rows or spacing_in >= digits * 0.075 + 0.1:
+            break
+        step += requested
+        ticks = _ticks(xmax, step)
+    if step != float(tick_months):
+        auto_notes.append(f"Ticks every {step:g} months.")
+    if censor_marks:
+        shown = [int((s.censor_t <= min(xmax, s.end)).sum()) for s in series]
+        if any(0 < c <= MAX_CENSOR_MARKS for c in shown):
+            auto_notes.append("Vertical ticks mark censored observations.")
+        if any(c > MAX_CENSOR_MARKS for c in shown):
+            auto_notes.append(f"Censoring marks are not drawn on curves with more than {MAX_CENSOR_MARKS} "
+                              "censoring times (they would hide the curve).")
     if confidence_bands and any(s.lo is not None for s in series):
         auto_notes.append(band_note)
     if kind == "km" and median_lines and any(s.median is not None and np.isfinite(s.median) for s in series):
@@ -525,7 +542,10 @@ def _draw_curves(kind, series, rows, at_risk, censored, ticks, xmax, *, title, x
     title_lines = _wrap(fig, title, width - 2 * edge, fontsize=TITLE) if title else []
     note_lines = [ln for n in notes for ln in _wrap(fig, n, width - 2 * edge, fontsize=SMALL)]
     band_h = 0.0
-    if legend_out:
+    legend_x = left if width - left - edge >= 0.6 * width else edge
+    if legend_out:                 # above the plot: labels wrapped to the width left for them
+        avail = width - legend_x - edge - (3.2 + 0.8) * FONT / 72 - 0.1
+        labels = ["\n".join(_wrap(fig, lab, avail, fontsize=FONT)) for lab in labels]
         leg_tmp = fig.legend(handles, labels, handlelength=3.2, fontsize=FONT, borderpad=0.2)
         band_h += leg_tmp.get_window_extent(_renderer(fig)).height / fig.dpi + 0.04
         leg_tmp.remove()
@@ -576,8 +596,8 @@ def _draw_curves(kind, series, rows, at_risk, censored, ticks, xmax, *, title, x
             _, hi = _steps(s.t, s.hi, min(xmax, s.end))
             ax.fill_between(xs, lo, hi, color=s.color, alpha=0.13, lw=0, gid=f"band-{i}")
         ax.plot(xs, ys, color=s.color, ls=s.ls, lw=1.5, gid=f"curve-{i}", solid_capstyle="butt")
-        if censor_marks and s.censor_t.size:
-            ct = s.censor_t[s.censor_t <= min(xmax, s.end)]
+        ct = s.censor_t[s.censor_t <= min(xmax, s.end)] if censor_marks else np.array([])
+        if 0 < ct.size <= MAX_CENSOR_MARKS:
             ax.plot(ct, _lookup(s.t, s.y, ct), ls="none", marker="|", ms=5, mew=1.0, color=s.color,
                     gid=f"censor-{i}")
     if median_lines:
@@ -605,12 +625,12 @@ def _draw_curves(kind, series, rows, at_risk, censored, ticks, xmax, *, title, x
             return fig, "p_out"
     y_band = band_top
     if show_legend and legend_out:
-        leg = fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(_fx(width, left), _fy(H, y_band)),
+        leg = fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(_fx(width, legend_x), _fy(H, y_band)),
                          borderaxespad=0.0, handlelength=3.2, fontsize=FONT, borderpad=0.2)
         leg.set_gid("legend")
         y_band += leg.get_window_extent(_renderer(fig)).height / fig.dpi + 0.04
     if p_text and p_out:
-        fig.text(_fx(width, left), _fy(H, y_band), p_text, fontsize=FONT, va="top", ha="left", gid="p-value")
+        fig.text(_fx(width, legend_x), _fy(H, y_band), p_text, fontsize=FONT, va="top", ha="left", gid="p-value")
 
     # number-at-risk (and censored) tables, aligned on the x ticks
     xdata_yfig = blended_transform_factory(ax.transData, fig.transFigure)
@@ -991,7 +1011,7 @@ def swimmer(lanes, *, title: str | None = "Course of every patient", xlabel: str
 def _swimmer_page(page, kinds, title, xlabel, xmax, ticks, scale, notes, width):
     fig = _figure(width, 8.0)
     edge = 0.06
-    lab_w = max(_size(fig, lab, fontsize=SWIMMER_LABEL_PT)[0] for lab, *_ in page)
+    lab_w = _size(fig, "\n".join(lab for lab, *_ in page), fontsize=SWIMMER_LABEL_PT)[0]   # widest line
     left = edge + lab_w + 0.12
     right = 0.2
     title_lines = _wrap(fig, title, width - 2 * edge, fontsize=TITLE) if title else []
@@ -1040,26 +1060,33 @@ def _swimmer_page(page, kinds, title, xlabel, xmax, ticks, scale, notes, width):
     ax.set_xticks(ticks)
     ax.set_xticklabels([f"{x:g}" for x in ticks])
     ax.set_xlabel(xlabel, fontsize=LABEL)
-    ax.set_yticks(range(n))
-    ax.set_yticklabels([lab for lab, *_ in page], fontsize=SWIMMER_LABEL_PT)
-    ax.tick_params(axis="y", length=0, pad=3)
+    ax.set_yticks([])
     ax.spines["left"].set_visible(False)
+    ylab = blended_transform_factory(fig.transFigure, ax.transData)
+    for i, (lab, *_) in enumerate(page):          # lane labels (texts: much faster than n ticks)
+        fig.text(_fx(width, left - 0.06), i, lab, transform=ylab, fontsize=SWIMMER_LABEL_PT, ha="right",
+                 va="center", gid=f"lane-label-{i}")
     for x in ticks[1:]:
         ax.axvline(x, color="0.88", lw=0.5, zorder=0)
     bar_h = min(0.62, max(0.45, 0.09 / pitch))
     arrow = 0.025 * xmax
     ms = min(5.0, pitch * 72 * 0.62)
-    for i, (label, end, ongoing, events) in enumerate(page):
-        e = end / scale
-        ax.barh(i, e, height=bar_h, color="#c9d6e3", lw=0, zorder=1, gid=f"lane-{i}")
-        for kind, t in events:
-            m, c, _ = SWIMMER_EVENTS.get(kind, ("P", "0.3", kind))
-            ax.plot([t / scale], [i], ls="none", marker=m, color=c, ms=ms, zorder=3, mew=0.4,
-                    mec="white" if m != "X" else c)
-        if ongoing:
-            ax.annotate("", xy=(e + arrow, i), xytext=(e, i), zorder=2,
-                        arrowprops=dict(arrowstyle="-|>", lw=0.7, color="0.3", mutation_scale=5,
-                                        shrinkA=0, shrinkB=0))
+    ends = np.array([end for _, end, _, _ in page]) / scale
+    ax.add_collection(matplotlib.collections.PolyCollection(
+        [((0, i - bar_h / 2), (e, i - bar_h / 2), (e, i + bar_h / 2), (0, i + bar_h / 2)) for i, e in enumerate(ends)],
+        facecolors="#c9d6e3", linewidths=0, zorder=1, gid="lanes"))
+    for kind in present:                              # one artist per kind of event
+        m, c, _ = SWIMMER_EVENTS.get(kind, ("P", "0.3", kind))
+        pts = np.array([(t / scale, i) for i, (_, _, _, ev) in enumerate(page) for k, t in ev if k == kind])
+        ax.plot(pts[:, 0], pts[:, 1], ls="none", marker=m, color=c, ms=ms, zorder=3, mew=0.4,
+                mec="white" if m != "X" else c, gid=f"events-{kind}")
+    alive = np.flatnonzero([og for _, _, og, _ in page])
+    if alive.size:                                     # alive at last contact: an arrow after the lane
+        shafts = [((ends[i], i), (ends[i] + arrow, i)) for i in alive]
+        ax.add_collection(matplotlib.collections.LineCollection(shafts, colors="0.3", linewidths=0.7, zorder=2,
+                                                                gid="alive-shafts"))
+        ax.plot(ends[alive] + arrow, alive, ls="none", marker=">", ms=max(2.5, ms * 0.6), color="0.3", mew=0,
+                zorder=2, gid="alive-heads")
     if note_lines:
         _text_block(fig, note_lines, edge, notes_top, SMALL, width, H, color="0.25", gid="notes")
     fig.ltfu_notes = tuple(str(x) for x in notes)
