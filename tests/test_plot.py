@@ -321,6 +321,22 @@ def test_no_text_overlaps_another_or_leaves_the_canvas(figures, name):
         assert not _overlap(ba, bb), (name, a.get_text(), b.get_text())
 
 
+@pytest.mark.parametrize("dpi", [150, 300])
+def test_text_stays_apart_and_on_the_canvas_at_other_resolutions(figures, dpi):
+    """Text widths change a little with the resolution (hinting): the layout keeps a margin."""
+    for name in ("km", "km_many", "forest", "toxicity"):
+        fig = figures[name]
+        fig.set_dpi(dpi)
+        try:
+            texts = _drawn_texts(fig)
+            for t, bb in texts:
+                assert bb.x0 >= -0.5 and bb.x1 <= fig.bbox.x1 + 0.5, (name, dpi, t.get_text())
+            for (a, ba), (b, bb) in itertools.combinations(texts, 2):
+                assert not _overlap(ba, bb), (name, dpi, a.get_text(), b.get_text())
+        finally:
+            fig.set_dpi(100)
+
+
 @pytest.mark.parametrize("name", ["km", "km_one", "km_many", "km_registry", "cif", "cif_plain"])
 def test_legend_and_p_value_cross_no_curve_band_mark_or_line(figures, name):
     fig = figures[name]

@@ -81,6 +81,7 @@ TITLE = 10.0
 ROW_IN = 0.165      # one line of 8-pt table text
 TRUNCATE_FRACTION = 0.10
 MAX_CENSOR_MARKS = 300
+WIDTH_SLACK = 1.06
 
 _BLACKLIST = {"backend", "backend_fallback", "interactive", "toolbar", "timezone", "figure.max_open_warning",
               "figure.raise_window", "savefig.directory", "tk.window_focus", "docstring.hardcopy",
@@ -159,7 +160,8 @@ def _size(fig, text: str, **kw) -> tuple[float, float]:
         t.remove()
         if len(_SIZES) > 20000:
             _SIZES.clear()
-        _SIZES[key] = (bb.width / fig.dpi, bb.height / fig.dpi)
+        # text is a few per cent wider at some resolutions than at 100 dpi (hinting): keep a margin
+        _SIZES[key] = (bb.width / fig.dpi * WIDTH_SLACK, bb.height / fig.dpi)
     return _SIZES[key]
 
 
