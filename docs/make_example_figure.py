@@ -30,8 +30,8 @@ def make(out: Path = OUT) -> Path:
     test = stats.logrank(os_.time[known], os_.status[known], burden[known].astype(str))
     fig = plot.km(curves, title="SYNTHETIC demonstration data: overall survival by disease burden",
                   ylabel="Overall survival probability", p_value=test.p_value, confidence_bands=True,
-                  notes=("Synthetic demonstration cohort shipped with ltfu (53 made-up patients): not patient "
-                         "data.",))
+                  notes=(("Synthetic demonstration cohort shipped with ltfu (53 made-up patients): not patient "
+                          "data."),))
     fig.savefig(out, dpi=150, metadata={"Software": "ltfu.plot"})
     return out
 

@@ -466,7 +466,7 @@ def test_no_global_matplotlib_calls_in_the_source():
 
     for mod in (plot, report_figures):
         src = Path(mod.__file__).read_text()
-        assert not re.search(r"^\s*(import|from)\s+matplotlib\.pyplot", src, re.M)
+        assert not re.search(r"^\s*(import|from)\s+matplotlib\.pyplot", src, re.MULTILINE)
         assert not re.search(r"\.use\(|rcParams\.update|rcParams\[[^]]*\]\s*=|rcdefaults|style\.use", src)
 
 

@@ -27,7 +27,7 @@ def format_p(p) -> str:
         raise InvalidInputError(f"p: must be between 0 and 1, got {p!r}")
     if p < 0.001:
         return "<0.001"
-    return "%#.2g" % min(p, 1.0)
+    return format(min(p, 1.0), "#.2g")
 
 
 def p_label(p, test: str | None = None) -> str:

@@ -39,11 +39,10 @@ plot's Axes) and ``ltfu_max_months``.  Artists have SVG ids (``gid``): ``curve-<
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import functools
 
 import matplotlib
 import matplotlib.collections
@@ -60,8 +59,19 @@ from ltfu.errors import InvalidInputError
 from ltfu.formatting import format_p, p_label
 from ltfu.results import DAYS_PER_MONTH
 
-__all__ = ["km", "cif", "forest", "swimmer", "toxicity", "format_p", "PALETTE", "LINESTYLES",
-           "PRINT_WIDTH_IN", "PRINT_MAX_HEIGHT_IN", "LtfuFigure"]
+__all__ = [
+    "LINESTYLES",
+    "PALETTE",
+    "PRINT_MAX_HEIGHT_IN",
+    "PRINT_WIDTH_IN",
+    "LtfuFigure",
+    "cif",
+    "forest",
+    "format_p",
+    "km",
+    "swimmer",
+    "toxicity",
+]
 
 # Okabe & Ito (2008), without yellow (too light on white)
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -558,7 +568,7 @@ def _draw_curves(kind, series, rows, at_risk, censored, ticks, xmax, *, title, x
     col.take(edge)
     title_top, _ = col.take(len(title_lines) * _line_h(TITLE) + (0.08 if title_lines else 0))
     band_top, _ = col.take(band_h)
-    ax_top, ax_bottom = col.take(axes_height)
+    _, ax_bottom = col.take(axes_height)
     col.take(_line_h(FONT) + 0.06 + _line_h(LABEL) + 0.1)        # tick labels and x label
     tables = []
     if risk_table and rows:
@@ -870,7 +880,7 @@ def forest(rows, *, title: str | None = None, measure: str = "Hazard ratio", xla
     col.take(edge)
     title_top, _ = col.take(len(title_lines) * _line_h(TITLE) + (0.06 if title_lines else 0))
     head_top, _ = col.take(_line_h(FONT) + 0.04)
-    ax_top, ax_bottom = col.take(pitch * len(data))
+    _, ax_bottom = col.take(pitch * len(data))
     col.take(_line_h(FONT) + 0.06 + _line_h(LABEL) + 0.08)
     notes_top, _ = col.take(len(note_lines) * _line_h(SMALL) + (0.06 if note_lines else 0))
     col.take(edge)
@@ -1144,7 +1154,7 @@ def toxicity(categories, counts_by_group, *, denominators=None, title: str | Non
     col.take(edge)
     title_top, _ = col.take(len(title_lines) * _line_h(TITLE) + (0.06 if title_lines else 0))
     leg_top, _ = col.take(leg_h)
-    ax_top, ax_bottom = col.take(axes_height)
+    _, ax_bottom = col.take(axes_height)
     col.take(_line_h(FONT) + 0.06 + _line_h(LABEL) + 0.1)
     notes_top, _ = col.take(len(note_lines) * _line_h(SMALL) + (0.06 if note_lines else 0))
     col.take(edge)

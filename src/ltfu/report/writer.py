@@ -94,8 +94,8 @@ def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "sv
                     pngs[spec.name].append((png, pw, ph))
             if fmts & {"svg", "png"}:
                 (tmp / "figures").mkdir()
-                for name in svgs:
-                    for k, (svg_page, png_page) in enumerate(zip(svgs[name], pngs[name])):
+                for name, svg_pages in svgs.items():
+                    for k, (svg_page, png_page) in enumerate(zip(svg_pages, pngs[name])):
                         stem = name if k == 0 else f"{name}-page{k + 1}"
                         if "svg" in fmts:
                             (tmp / "figures" / f"{stem}.svg").write_bytes(svg_page[0])
