@@ -73,13 +73,12 @@ def test_number_at_risk_printed_under_the_curve_equals_n_risk():
     info = fig.ltfu_at_risk
     ticks_days = np.asarray(info["ticks_months"]) * DAYS_PER_MONTH
     assert info["n_risk"]["all"] == km.at(ticks_days).n_risk.tolist()
-    # by hand, ticks every 6 months: at risk at 0: 9; 6 mo (182.6 d): 200..1000 = 6; 12 mo (365.3 d): 5;
-    # 18 mo (547.9 d): 800, 900, 1000 = 3; 24 mo (730.5 d): 3; 30 mo (913.1 d): 1000 only = 1
-    assert info["ticks_months"] == [0, 6, 12, 18, 24, 30]
-    assert info["n_risk"]["all"] == [9, 6, 5, 3, 3, 1]
-    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-    for v in info["n_risk"]["all"]:
-        assert str(v) in texts
+    # by hand, ticks every 12 months: at risk at 0: 9; 12 mo (365.3 d): 400, 500, 800, 900, 1000 = 5;
+    # 24 mo (730.5 d): 800, 900, 1000 = 3 (the curve ends at 1000 d = 32.9 mo: one patient, 11% of 9)
+    assert info["ticks_months"] == [0, 12, 24]
+    assert info["n_risk"]["all"] == [9, 5, 3]
+    printed = {t.get_gid(): t.get_text() for t in fig.texts if (t.get_gid() or "").startswith("atrisk-0-")}
+    assert printed == {f"atrisk-0-{i}": str(v) for i, v in enumerate(info["n_risk"]["all"])}
 
 
 PAYLOADS = ("<script>document.title='PWNED'</script>", "<img src=x onerror=\"document.title='PWNED'\">",

@@ -37,6 +37,11 @@ class KMFigure:
     max_months: float | None = None
     test_label: str | None = None         # e.g. "Log-rank p = 0.012"
     confidence_bands: bool = False
+    # drawn by ltfu.plot (fields added with defaults; see ltfu.report.figures):
+    p_value: float | None = None          # printed as "<test_name> P = 0.012" by ltfu.formatting.format_p
+    test_name: str | None = None          # e.g. "Log-rank"; with p_value, replaces test_label
+    tick_months: float = 12.0             # x tick step; one value for every figure of a report
+    censored_row: bool = False            # add the cumulative number censored under the at-risk table
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,17 @@ class CIFFigure:
     ylabel: str = "Cumulative incidence"
     xlabel: str = "Months since response"
     test_label: str | None = None
+    # drawn by ltfu.plot (fields added with defaults; see ltfu.report.figures):
+    groups: tuple[str, ...] = ()          # the at-risk group of each curve, in the order of curves
+    at_risk: tuple[tuple[str, Any], ...] = ()   # (group, KaplanMeier of the group's time to any event)
+    limits: tuple[tuple[Any, Any], ...] = ()    # (lower, upper) arrays at each curve's times, or ()
+    conf_level: float = 0.95              # of the limits
+    confidence_bands: bool = True
+    max_months: float | None = None
+    p_value: float | None = None          # printed as "<test_name> P = 0.50" by ltfu.formatting.format_p
+    test_name: str | None = None          # e.g. "Gray's test (relapse)"
+    tick_months: float = 12.0
+    censored_row: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +99,7 @@ class BarFigure:
     counts: tuple[tuple[str, tuple[int, ...]], ...]   # (group label, count per category)
     ylabel: str = "Patients"
     xlabel: str = "Grade"
+    denominators: tuple[int, ...] = ()    # patients of each group (default: the group's total count)
 
 
 Figure = KMFigure | CIFFigure | ForestFigure | SwimmerFigure | BarFigure

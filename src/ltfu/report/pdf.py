@@ -27,7 +27,7 @@ def clip(text: str, limit: int = MAX_CELL_CHARS) -> str:
 
 
 def render_pdf(results, figures_png: dict, path) -> None:
-    """``figures_png``: name -> (png bytes, width_px, height_px)."""
+    """``figures_png``: name -> (png bytes, width_px, height_px), or a list of those (pages)."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
@@ -77,12 +77,13 @@ def render_pdf(results, figures_png: dict, path) -> None:
             story += [KeepTogether(block[:2]) if len(t.rows) < 25 else block[0], *([] if len(t.rows) < 25 else [tbl]),
                       *block[2:], Spacer(1, 6)]
         for name in s.figures:
-            png, w_px, h_px = figures_png[name]
-            w = min(width, 16 * cm)
-            h = w * h_px / w_px
-            if h > 22 * cm:
-                h, w = 22 * cm, 22 * cm * w_px / h_px
-            story += [Image(io.BytesIO(png), width=w, height=h), Spacer(1, 6)]
+            entry = figures_png[name]
+            for png, w_px, h_px in (entry if isinstance(entry, list) else [entry]):   # pages
+                w = min(width, 16 * cm)
+                h = w * h_px / w_px
+                if h > 22 * cm:
+                    h, w = 22 * cm, 22 * cm * w_px / h_px
+                story += [Image(io.BytesIO(png), width=w, height=h), Spacer(1, 6)]
 
     def footer(canvas, doc):
         canvas.saveState()

@@ -76,7 +76,7 @@ def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "sv
     contain any of ``inputs`` (see :mod:`ltfu.outputs`); otherwise :class:`ltfu.errors.OutputError`
     is raised before anything is written.  File-system failures raise it too, leaving the previous
     report as it was."""
-    from ltfu.report.figures import render_figure
+    from ltfu.report.figures import render_pages
 
     target = resolve_report_target(out_dir, inputs=inputs)
     check_report_target(target)
@@ -86,29 +86,31 @@ def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "sv
         svgs, pngs = {}, {}
         need_fig = fmts & {"html", "pdf", "svg", "png"}
         if need_fig:
-            import matplotlib.pyplot as plt
+            import struct
 
             for spec in results.figures:
-                fig = render_figure(spec)
-                w_in, h_in = fig.get_size_inches()
-                buf = io.BytesIO()
-                fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
-                svgs[spec.name] = (buf.getvalue(), spec.title, w_in, h_in)
-                buf = io.BytesIO()
-                fig.savefig(buf, format="png", dpi=200, bbox_inches="tight")
-                png = buf.getvalue()
-                import struct
-
-                pw, ph = struct.unpack(">II", png[16:24])
-                pngs[spec.name] = (png, pw, ph)
-                plt.close(fig)
+                # a long swimmer plot has several pages: <name>.svg, <name>-page2.svg, ...
+                svgs[spec.name], pngs[spec.name] = [], []
+                for fig in render_pages(spec):
+                    buf = io.BytesIO()
+                    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+                    svg = buf.getvalue()
+                    buf = io.BytesIO()
+                    fig.savefig(buf, format="png", dpi=300, bbox_inches="tight")
+                    png = buf.getvalue()
+                    pw, ph = struct.unpack(">II", png[16:24])
+                    # displayed size: that of the cropped (tight) figure, from the 300-dpi PNG
+                    svgs[spec.name].append((svg, spec.title, pw / 300, ph / 300))
+                    pngs[spec.name].append((png, pw, ph))
             if fmts & {"svg", "png"}:
                 (tmp / "figures").mkdir()
-                for name in svgs:
-                    if "svg" in fmts:
-                        (tmp / "figures" / f"{name}.svg").write_bytes(svgs[name][0])
-                    if "png" in fmts:
-                        (tmp / "figures" / f"{name}.png").write_bytes(pngs[name][0])
+                for name, svg_pages in svgs.items():
+                    for k, (svg_page, png_page) in enumerate(zip(svg_pages, pngs[name])):
+                        stem = name if k == 0 else f"{name}-page{k + 1}"
+                        if "svg" in fmts:
+                            (tmp / "figures" / f"{stem}.svg").write_bytes(svg_page[0])
+                        if "png" in fmts:
+                            (tmp / "figures" / f"{stem}.png").write_bytes(png_page[0])
         if "csv" in fmts:
             (tmp / "tables").mkdir()
             for t in results.tables:
@@ -118,9 +120,11 @@ def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "sv
         if "html" in fmts:
             from ltfu.report.html import render_html
 
-            figs = {name: {"svg_b64": base64.b64encode(svg).decode("ascii"), "title": title,
-                           "width": int(w * 96), "height": int(h * 96)}
-                    for name, (svg, title, w, h) in svgs.items()}
+            figs = {}
+            for name, pages in svgs.items():
+                views = [{"svg_b64": base64.b64encode(svg).decode("ascii"), "title": title,
+                          "width": int(w * 96), "height": int(h * 96)} for svg, title, w, h in pages]
+                figs[name] = {**views[0], "pages": views}
             (tmp / "report.html").write_text(render_html(results, figs), encoding="utf-8")
         if "pdf" in fmts:
             from ltfu.report.pdf import render_pdf

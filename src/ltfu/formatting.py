@@ -1,0 +1,37 @@
+"""Number formats shared by the figures (and available to tables): one rule for p-values.
+
+Kept free of heavy imports so that any part of ltfu can use it without pulling in matplotlib.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ltfu.errors import InvalidInputError
+
+
+def format_p(p) -> str:
+    """A p-value as two significant digits ("0.047", "0.50", "1.0"), or "<0.001" below 0.001.
+
+    ``None`` or a non-finite value gives "NA".  A value outside [0, 1] is an error (a p-value that
+    is not a probability is a bug upstream, not something to print)."""
+    if p is None:
+        return "NA"
+    try:
+        p = float(p)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"p: must be a number, got {p!r}") from None
+    if not math.isfinite(p):
+        return "NA"
+    if p < 0 or p > 1 + 1e-12:
+        raise InvalidInputError(f"p: must be between 0 and 1, got {p!r}")
+    if p < 0.001:
+        return "<0.001"
+    return format(min(p, 1.0), "#.2g")
+
+
+def p_label(p, test: str | None = None) -> str:
+    """"Log-rank P = 0.047" / "Log-rank P < 0.001" (``test`` optional)."""
+    s = format_p(p)
+    body = f"P < {s[1:]}" if s.startswith("<") else f"P = {s}"
+    return f"{test} {body}" if test else body
