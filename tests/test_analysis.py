@@ -71,3 +71,24 @@ def test_simon_makuch_state_counts_in_results(demo):
     assert sm["first_transplant_months"] > 0
     assert np.all(np.asarray(sm["n_at_risk_unexposed"]) + np.asarray(sm["n_at_risk_exposed"]) <=
                   demo.numbers["survival"]["allo_hct"]["efs"]["n"])
+
+
+def test_figure_at_risk_numbers_equal_results_for_simon_makuch_and_cif(demo):
+    """Issue 12: the numbers printed under the Simon-Makuch and cumulative-incidence figures are
+    those of results.json (state counts; patients still followed), not R's next-time rule."""
+    from ltfu.report.figures import render_figure
+
+    fig = render_figure(demo.figure("simon_makuch_efs"))
+    sm = demo.numbers["survival"]["allo_hct"]["efs"]["simon_makuch"]
+    ticks = fig.ltfu_at_risk["ticks_months"]
+    for label, key in (("No allo-HCT (yet)", "n_at_risk_unexposed"), ("After allo-HCT", "n_at_risk_exposed")):
+        want = [sm[key][sm["months"].index(t)] for t in ticks]
+        assert fig.ltfu_at_risk["n_risk"][label] == want
+    assert fig.ltfu_at_risk["n_risk"]["After allo-HCT"][0] == 0
+    cif = render_figure(demo.figure("cif_relapse"))
+    spec = demo.figure("cif_relapse")
+    for group, km in spec.at_risk:
+        # at risk at t = patients whose time to relapse, death or censoring is at least t
+        days = np.asarray(cif.ltfu_at_risk["ticks_months"]) * DAYS_PER_MONTH
+        times = np.repeat(km.time, km.n_event + km.n_censor)
+        assert cif.ltfu_at_risk["n_risk"][group] == [int((times >= d).sum()) for d in days]

@@ -412,6 +412,7 @@ class _Row:
     label: str
     color: str
     source: object           # has .at(times) -> .n_risk; KaplanMeier gives censoring too
+    table: object = None     # what the number-at-risk row reads instead of source (.at(times).n_risk)
 
 
 def _cut_time(src, scale) -> float:
@@ -487,7 +488,7 @@ def _curve_figure(kind, series, rows, *, title, xlabel, ylabel, ylim, max_months
     while True:
         at_risk, censored = {}, {}
         for r in rows:
-            at_risk[r.label] = [int(v) for v in r.source.at(ticks * scale).n_risk]
+            at_risk[r.label] = [int(v) for v in (r.table or r.source).at(ticks * scale).n_risk]
             if censored_row:
                 c = _cum_censored(r.source, ticks * scale)
                 if c is not None:
@@ -677,8 +678,13 @@ def km(curves, *, title: str | None = None, xlabel: str = "Months since infusion
        confidence_bands: bool = False, censor_marks: bool = True, median_lines: bool = True,
        p_value: float | None = None, test: str | None = "Log-rank", test_label: str | None = None,
        risk_table: bool = True, censored_row: bool = False, notes=(), time_unit: str = "days",
-       width: float = PRINT_WIDTH_IN, axes_height: float = 3.0) -> Figure:
+       width: float = PRINT_WIDTH_IN, axes_height: float = 3.0, at_risk=None, starts=None) -> Figure:
     """Kaplan-Meier curves with a number-at-risk table.
+
+    ``at_risk`` ({label: object with ``.at(times).n_risk``}) replaces a curve's own numbers at risk
+    (R's next-recorded-time rule) by counts of its own, e.g. the patients in a state that others
+    enter over time (Simon-Makuch); ``starts`` ({label: time}) begins a curve there instead of at 0
+    (nobody is in such a state before the first entry).
 
     ``curves``: ``{label: KaplanMeier}`` or a sequence of ``(label, KaplanMeier)`` (ltfu.stats);
     times in days unless ``time_unit="months"``.  ``max_months``: where the x axis stops (default:
@@ -694,7 +700,8 @@ def km(curves, *, title: str | None = None, xlabel: str = "Months since infusion
         for attr in ("time", "survival", "n_risk", "n_censor", "at"):
             if not hasattr(fit, attr):
                 raise InvalidInputError(f"curves: {label!r} is not a KaplanMeier result (no .{attr})")
-        t = np.r_[0.0, np.asarray(fit.time, float)] / scale
+        start = float((starts or {}).get(label, 0.0))
+        t = np.r_[start, np.asarray(fit.time, float)] / scale
         y = np.r_[1.0, np.asarray(fit.survival, float)]
         lo = np.r_[1.0, np.asarray(fit.ci_lower, float)]
         hi = np.r_[1.0, np.asarray(fit.ci_upper, float)]
@@ -706,7 +713,7 @@ def km(curves, *, title: str | None = None, xlabel: str = "Months since infusion
             m = fit.median.value
             med = float(m) / scale if m is not None and np.isfinite(m) else float("nan")
         series.append(_Series(label, t, y, lo, hi, float(t[-1]), _colour(i), _style_at(i), cens, med))
-        rows.append(_Row(label, _colour(i), fit))
+        rows.append(_Row(label, _colour(i), fit, (at_risk or {}).get(label)))
     kinds = {(getattr(f, "conf_level", None), getattr(f, "conf_type", None)) for _, f in pairs}
     level, ctype = next(iter(kinds)) if len(kinds) == 1 else (None, None)
     band_note = ("Shaded bands: pointwise " + (f"{100 * level:g}% " if level else "") + "confidence intervals"

@@ -36,12 +36,14 @@ class KMFigure:
     xlabel: str = "Months since infusion"
     max_months: float | None = None
     test_label: str | None = None         # e.g. "Log-rank p = 0.012"
-    confidence_bands: bool = False
+    confidence_bands: bool = True
     # drawn by ltfu.plot (fields added with defaults; see ltfu.report.figures):
     p_value: float | None = None          # printed as "<test_name> P = 0.012" by ltfu.formatting.format_p
     test_name: str | None = None          # e.g. "Log-rank"; with p_value, replaces test_label
     tick_months: float = 12.0             # x tick step; one value for every figure of a report
     censored_row: bool = False            # add the cumulative number censored under the at-risk table
+    at_risk: tuple[tuple[str, Any], ...] = ()   # (label, object with .at(t).n_risk) replacing a curve's own
+    starts: tuple[tuple[str, float], ...] = ()  # (label, day) where a curve begins (a state entered later)
 
 
 @dataclass(frozen=True)

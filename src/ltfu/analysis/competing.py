@@ -55,7 +55,7 @@ def build(plan: Plan) -> Part:
         return Part("relapse_competing", numbers, (Table(
             "cumulative_incidence", "Cumulative incidence of relapse and of death in remission", ("event", "group"),
             (), notes=(numbers["note"],)),))
-    rows, curves = [], []
+    rows, curves, limits, groups = [], [], [], []
     overall = stats.cumulative_incidence(e.time, e.status, conf_level=opts.conf_level)
     known = np.isin(burden.astype(object), ["low", "high"])
     by = None
@@ -76,15 +76,23 @@ def build(plan: Plan) -> Part:
                                           for i in range(len(times))]))
             if grp is not None:
                 t, est = res.curve(cause=cause, group=grp)
+                lim = res.at(t, cause=cause, group=grp)
                 curves.append((f"{cname}, {glabel.lower()}", t, est))
-    test_label = None
+                limits.append((lim.lower, lim.upper))
+                groups.append(glabel)
+    at_risk = ()
+    if by is not None:            # the group's follow-up: any event or censoring ends it
+        at_risk = tuple((glabel, stats.kaplan_meier(e.time[known][np.asarray(burden[known]) == g],
+                                                    (e.status[known][np.asarray(burden[known]) == g] != 0)
+                                                    .astype(int)))
+                        for glabel, g in (("Low burden", "low"), ("High burden", "high")))
+    p1 = None
     fg_rows = []
     if by is not None:
         try:
             gt = stats.gray_test(e.time[known], e.status[known], np.asarray(burden[known], str))
             numbers["gray_test"] = gt.to_dict()
-            p1 = gt.p_value[list(gt.causes).index(1)] if 1 in list(gt.causes) else None
-            test_label = f"Gray's test (relapse) p = {fmt_p(p1)}" if p1 is not None else None
+            p1 = num(gt.p_value[list(gt.causes).index(1)]) if 1 in list(gt.causes) else None
         except (ConvergenceError, InvalidInputError) as exc:
             numbers["gray_test"] = {"error": str(exc)}
         fg_rows = _fine_gray(e, burden, known, opts, numbers)
@@ -97,5 +105,6 @@ def build(plan: Plan) -> Part:
                   ("event", "group", *[f"{m} mo, % (95% CI)" for m in opts.rate_months]), tuple(rows),
                   notes=(e.definition, "Aalen-Johansen estimates; variance as R cmprsk::cuminc."))
     fig = CIFFigure("cif_relapse", "Cumulative incidence of relapse and non-relapse mortality by burden",
-                    tuple(curves), test_label=test_label)
+                    tuple(curves), groups=tuple(groups), at_risk=at_risk, limits=tuple(limits),
+                    conf_level=opts.conf_level, p_value=p1, test_name="Gray's test (relapse)")
     return Part("relapse_competing", numbers, (table, fg_table), (fig,) if curves else ())

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ltfu import stats
 from ltfu.analysis import competing, models, transplant
-from ltfu.analysis.common import GROUPS, fmt_ci, fmt_p, months, num
+from ltfu.analysis.common import GROUPS, fmt_ci, months, num
 from ltfu.analysis.plan import Plan
 from ltfu.defaults import DAYS_PER_MONTH, SWIMMER_MAX
 from ltfu.errors import ConvergenceError
@@ -69,19 +69,19 @@ def _kaplan_meier(plan: Plan):
                          fmt_ci(entry["median_months"], entry["median_lower_months"], entry["median_upper_months"]),
                          *[fmt_rate(r) for r in entry["rates"].values()]))
         both = masks["low_burden"] | masks["high_burden"]
-        test_label = None
+        p_value = None
         if masks["low_burden"].any() and masks["high_burden"].any():
             try:
                 lr = stats.logrank(e.time[both], e.status[both], np.asarray(burden[both], dtype=str))
                 numbers[key]["logrank_burden"] = {"statistic": num(lr.statistic), "df": num(lr.df),
                                                   "p_value": num(lr.p_value)}
-                test_label = f"Log-rank p = {fmt_p(lr.p_value)}"
+                p_value = num(lr.p_value)
             except ConvergenceError as exc:
                 numbers[key]["logrank_burden"] = {"error": str(exc)}
         curves = tuple((lab, kms[(key, g)]) for g, lab in GROUPS[1:] if (key, g) in kms)
         if curves:
             figures.append(KMFigure(f"km_{key}_burden", f"{e.label} by disease burden", curves,
-                                    ylabel=f"{e.label} probability", test_label=test_label,
+                                    ylabel=f"{e.label} probability", p_value=p_value, test_name="Log-rank",
                                     xlabel="Months since response" if key == "rfs" else "Months since infusion"))
     figures.insert(0, KMFigure("km_efs_os", "Event-free and overall survival, all patients",
                                (("Event-free survival", kms[("efs", "all")]),

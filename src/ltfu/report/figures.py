@@ -28,6 +28,7 @@ def render_km(spec: KMFigure):
     return plot.km(spec.curves, title=spec.title, xlabel=spec.xlabel, ylabel=spec.ylabel,
                    max_months=spec.max_months, tick_months=spec.tick_months,
                    confidence_bands=spec.confidence_bands, censored_row=spec.censored_row,
+                   at_risk=dict(spec.at_risk) or None, starts=dict(spec.starts) or None,
                    **_test_args(spec, "Log-rank"))
 
 

@@ -98,6 +98,24 @@ def mantel_byar(time, event, exposure_time, *, conf_level: float = 0.95) -> Mant
 
 
 @dataclass(frozen=True)
+class AtRisk:
+    time: np.ndarray
+    n_risk: np.ndarray
+
+
+@dataclass(frozen=True)
+class StateCounts:
+    """Patients in one state of a Simon-Makuch analysis, read like a curve's number at risk."""
+
+    sm: SimonMakuch
+    state: int
+
+    def at(self, times) -> AtRisk:
+        counts = self.sm.n_at_risk(times)[self.state]
+        return AtRisk(np.atleast_1d(np.asarray(times, float)), counts)
+
+
+@dataclass(frozen=True)
 class SimonMakuch:
     """The two curves, and the counting-process rows they come from.
 
@@ -113,6 +131,10 @@ class SimonMakuch:
     exit: np.ndarray
     state: np.ndarray
     first_exposure: float
+
+    def counts_in(self, exposed: bool) -> StateCounts:
+        """The state counts of one curve, readable as a curve's number at risk (``.at(t).n_risk``)."""
+        return StateCounts(self, 1 if exposed else 0)
 
     def n_at_risk(self, times):
         """(unexposed, exposed) patient counts at each time: entry < t <= exit (at t = 0: rows
