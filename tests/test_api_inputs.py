@@ -6,8 +6,7 @@ import pandas as pd
 import pytest
 
 from ltfu.errors import InvalidInputError
-from ltfu.stats import (cox, cumulative_incidence, fine_gray, gray_test, kaplan_meier, logistic, logrank,
-                        rmst)
+from ltfu.stats import cox, cumulative_incidence, fine_gray, gray_test, kaplan_meier, logistic, logrank, rmst
 
 T = np.array([5, 3, 8, 2, 9, 4, 7, 6, 1, 10.0])
 E = np.array([1, 1, 0, 1, 1, 0, 1, 1, 1, 0])

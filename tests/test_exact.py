@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from golden import assert_close, golden
 
+from golden import assert_close, golden
 from ltfu.errors import InvalidInputError
 from ltfu.stats import binomial_ci, fisher_exact, wilcoxon_ranksum
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from golden import arr, assert_close, golden
 
+from golden import arr, assert_close, golden
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats import cumulative_incidence, fine_gray
 

@@ -4,9 +4,9 @@ so no R golden is available for Firth)."""
 
 import numpy as np
 import pytest
-from golden import arr, assert_close, golden
 from scipy.stats import chi2
 
+from golden import arr, assert_close, golden
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats import logistic
 from ltfu.stats.logreg import _firth_fit, _penalised

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import naive
 from ltfu.errors import ConvergenceError
-from ltfu.stats import (binomial_ci, cox, cumulative_incidence, kaplan_meier, logrank)
+from ltfu.stats import binomial_ci, cox, cumulative_incidence, kaplan_meier, logrank
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 

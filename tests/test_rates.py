@@ -5,8 +5,8 @@ import math
 
 import numpy as np
 import pytest
-from golden import assert_close, golden
 
+from golden import assert_close, golden
 from ltfu.errors import InvalidInputError
 from ltfu.stats.rates import incidence_rate, rate_ratio
 

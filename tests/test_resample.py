@@ -5,8 +5,14 @@ import pytest
 
 from ltfu.errors import InvalidInputError
 from ltfu.stats import kaplan_meier, logrank
-from ltfu.stats.resample import (_distinct, _km_matrix, _quantile_rows, bootstrap_median,
-                                 bootstrap_survival_difference, permutation_logrank)
+from ltfu.stats.resample import (
+    _distinct,
+    _km_matrix,
+    _quantile_rows,
+    bootstrap_median,
+    bootstrap_survival_difference,
+    permutation_logrank,
+)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ a change of numbers is intended only with a commit that regenerates them and say
 import json
 
 import pytest
+
 from snapshots.make_results_snapshots import HERE, results_json
 
 

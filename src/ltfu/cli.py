@@ -402,8 +402,8 @@ def adam(
     import numpy as np
 
     from ltfu.cohort.adam import load_adam
-    from ltfu.errors import DataError
     from ltfu.defaults import DAYS_PER_MONTH
+    from ltfu.errors import DataError
     from ltfu.stats import kaplan_meier, logrank
 
     try:

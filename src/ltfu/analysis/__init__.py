@@ -12,15 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ltfu import deid
-from ltfu.analysis import (
-    baseline,
-    data,
-    follow_up,
-    reproduction,
-    response,
-    survival,
-    toxicity,
-)
+from ltfu.analysis import baseline, data, follow_up, reproduction, response, survival, toxicity
 from ltfu.analysis.options import AnalysisOptions
 from ltfu.analysis.plan import Plan
 from ltfu.cohort.model import Cohort

@@ -10,6 +10,7 @@ from ltfu.analysis.common import COMPARED, GROUPS, assoc_test, fmt, fmt_p, num
 from ltfu.analysis.plan import Plan
 from ltfu.results import Part, Section, Table
 
+LEVEL_NAMES = {"sex": {"F": "Female", "M": "Male", "other": "Other", "unknown": "Sex unknown"}}
 ROWS = (
     # column, label, kind
     ("age", "Age, years: median (range)", "continuous"),
@@ -60,7 +61,7 @@ def _categorical(s, masks, col, label, kind):
     else:
         values = s.astype("string")
         levels = sorted(values.dropna().unique().tolist(), key=str)
-        names = {v: str(v) for v in levels}
+        names = {v: LEVEL_NAMES.get(col, {}).get(v, str(v)) for v in levels}
     present = ~values.isna().to_numpy()
     counts = {g: [int(((values == lv).fillna(False).to_numpy() & masks[g]).sum()) for lv in levels] for g in groups}
     denom = {g: int((present & masks[g]).sum()) for g in groups}
@@ -110,9 +111,13 @@ def build(plan: Plan) -> Part:
                                                           tables=("baseline",)))
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+
+
 def _dose_label(v):
+    """3e6 -> "3 \u00d7 10\u2076 cells/kg", as a journal writes it."""
     mant, exp = f"{float(v):.1e}".split("e")
-    return f"{float(mant):g} x 10^{int(exp)}"
+    return f"{float(mant):g} \u00d7 10{str(int(exp)).translate(_SUPERSCRIPT)} cells/kg"
 
 
 def _is_number(v):

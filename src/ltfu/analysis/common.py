@@ -10,6 +10,7 @@ import numpy as np
 from ltfu import stats
 from ltfu.defaults import DAYS_PER_MONTH, EXACT_MAX_N
 from ltfu.errors import InvalidInputError
+from ltfu.formatting import format_p
 from ltfu.stats._common import json_float as num
 
 GROUPS = (("all", "All patients"), ("low_burden", "Low burden"), ("high_burden", "High burden"))
@@ -28,11 +29,11 @@ def fmt(x, digits=1, missing="NR"):
 
 
 def fmt_p(p):
+    """The report's one p-value style (ltfu.formatting.format_p: two significant digits, "<0.001");
+    "-" where there is no test."""
     if p is None or not math.isfinite(p):
         return "-"
-    if p < 0.001:
-        return "<0.001"
-    return f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
+    return format_p(p)
 
 
 def fmt_ci(est, lower, upper, digits=1, scale=1.0, missing="NR"):

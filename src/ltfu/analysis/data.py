@@ -44,6 +44,37 @@ def defaults_in_force(plan: Plan) -> Defaults:
     )
 
 
+ENDPOINT_NAMES = {"os": "Overall survival", "efs": "Event-free survival", "rfs": "Relapse-free survival",
+                  "relapse_cr": "Relapse and death in remission (competing risks)",
+                  "follow_up": "Follow-up", "allo_hct": "Subsequent allogeneic HCT"}
+
+
+def sentences(d: Defaults) -> list[tuple[str, str]]:
+    """The defaults in force as a reader wants them: one sentence each."""
+    ci = {"log-log": "log-log (complementary log-log) transformed, as SAS and most trial reports; R's survfit "
+                     "default is log", "log": "log transformed, R's survfit default", "plain": "untransformed (plain)"}
+    return [
+        ("Time", "Days from infusion, shown in months (days / 30.4375)."),
+        ("Confidence level", f"{100 * d.conf_level:g}% for every interval."),
+        ("Kaplan-Meier intervals", f"Greenwood variance, {ci.get(d.km_conf_type, d.km_conf_type)}."),
+        ("Medians and quantiles", "R survival's rule: the first time S(t) <= 0.5, or the midpoint where the curve "
+                                  "is flat exactly at 0.5; limits by the same rule on the confidence curves."),
+        ("Proportions", f"Intervals {d.proportion_ci}."),
+        ("Cox models", f"{d.cox_ties.capitalize()} handling of tied event times (R's coxph default)."),
+        ("Disease burden", f"Low: marrow blasts below {d.burden_threshold_pct:g}% and no extramedullary disease; "
+                           f"high: {d.burden_threshold_pct:g}% or more, or extramedullary disease."),
+        ("Non-responders in EFS", "A patient without CR/CRi has an event at day 0." if d.efs_nonresponder == "day0"
+         else "A patient without CR/CRi has an event at the response assessment (day 0 if never assessed)."),
+        ("Allogeneic HCT", "EFS and RFS are censored at a subsequent allogeneic HCT." if d.censor_at_hct
+         else "EFS and RFS are not censored at a subsequent allogeneic HCT; its effect is analysed as a "
+              "time-dependent exposure."),
+        ("Transplant landmark", f"Day {d.landmark_days:g} after infusion."),
+        ("Severe toxicity", "Grade 3 or higher."),
+        ("Censoring", "At the last contact or the data cut-off, whichever is earlier; events after the cut-off "
+                      "are ignored."),
+    ]
+
+
 def warnings(plan: Plan) -> tuple[str, ...]:
     """The validation warnings; a de-identified report names the kind and the field, never the row,
     id or value."""
@@ -56,8 +87,8 @@ def build(plan: Plan, m: dict, defaults: Defaults) -> Part:
     cohort, opts = plan.cohort, plan.options
     definitions = {e.name: e.definition for e in (plan.os, plan.efs, plan.rfs, plan.relapse, plan.follow_up)}
     definitions["allo_hct"] = ep.time_to_allo_hct(cohort).definition
-    rows = [(k.replace("_", " "), str(v)) for k, v in defaults.to_dict().items()]
-    rows += [(f"endpoint: {name}", text) for name, text in definitions.items()]
+    rows = sentences(defaults)
+    rows += [(ENDPOINT_NAMES.get(name, name), text) for name, text in definitions.items()]
     table = Table("definitions", "Definitions and defaults in force", ("item", "value"), tuple(rows))
     summary = Table("data_summary", "Data summary", ("item", "value"), (
         ("source file", m["source"]), ("SHA-256", m["sha256"] or (deid.WITHHELD if opts.deidentify else "-")),

@@ -16,13 +16,21 @@ from ltfu.cohort.model import Cohort
 
 # covariate -> (label, how it is made from the cohort's columns)
 COVARIATES = {
-    "high_burden": "High disease burden",
+    "high_burden": "High disease burden (vs low)",
     "age_per_10y": "Age, per 10 years",
     "log10_dose": "CAR T-cell dose, per log10 cells/kg",
     "prior_allo_hct": "Prior allogeneic HCT",
     "ph_positive": "Philadelphia chromosome positive",
     "prior_blinatumomab": "Prior blinatumomab",
 }
+METHODS = {"ml": "Maximum likelihood", "firth": "Firth's penalised likelihood"}
+
+
+def term_label(term: str) -> str:
+    """A model term as a reader names it ("High disease burden" for high_burden)."""
+    return COVARIATES.get(term, term.replace("_", " "))
+
+
 TOXICITY_COVARIATES = ("high_burden", "age_per_10y", "log10_dose", "prior_allo_hct", "ph_positive")
 TOXICITY_MULTIVARIABLE = ("high_burden", "age_per_10y")   # few severe events: about 10 per term
 COX_COVARIATES = ("high_burden", "age_per_10y", "prior_allo_hct", "ph_positive", "prior_blinatumomab")

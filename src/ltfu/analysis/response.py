@@ -5,15 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ltfu.analysis.common import (
-    COMPARED,
-    EXACT_MAX_N,
-    GROUPS,
-    assoc_test,
-    fmt_p,
-    fmt_prop,
-    proportion,
-)
+from ltfu.analysis.common import COMPARED, EXACT_MAX_N, GROUPS, assoc_test, fmt_p, fmt_prop, proportion
 from ltfu.analysis.plan import Plan
 from ltfu.defaults import COMPLETE_RESPONSE
 from ltfu.results import Part, Section, Table

@@ -7,22 +7,9 @@ import numpy as np
 import pandas as pd
 
 from ltfu import stats
-from ltfu.analysis.common import (
-    COMPARED,
-    EXACT_MAX_N,
-    GROUPS,
-    assoc_test,
-    fmt_ci,
-    fmt_p,
-    fmt_prop,
-    proportion,
-)
-from ltfu.analysis.plan import (
-    TOXICITY_COVARIATES,
-    TOXICITY_MULTIVARIABLE,
-    Plan,
-    covariates,
-)
+from ltfu.analysis.common import COMPARED, EXACT_MAX_N, GROUPS, assoc_test, fmt_ci, fmt_p, fmt_prop, proportion
+from ltfu.analysis.models import MODEL_COLUMNS, side_by_side
+from ltfu.analysis.plan import METHODS, TOXICITY_COVARIATES, TOXICITY_MULTIVARIABLE, Plan, covariates, term_label
 from ltfu.defaults import SEVERE_GRADE
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.results import BarFigure, Part, Section, Table
@@ -66,40 +53,53 @@ def _by_grade(plan: Plan, key, col, label, masks, numbers):
 
 def _association(plan: Plan, numbers):
     d, opts = plan.cohort.data, plan.options
-    rows, numbers["association"] = [], {}
+    rows, notes, numbers["association"] = [], [], {}
     cov = covariates(d, TOXICITY_COVARIATES)
     for key, label in (("severe_crs", "Severe CRS"), ("severe_neurotox", "Severe neurotoxicity")):
         col = "crs_grade" if key == "severe_crs" else "neurotox_grade"
         y = pd.to_numeric(d[col], errors="coerce")
         numbers["association"][key] = {}
+        uni, multi_cells = {}, {}
         multi = [c for c in TOXICITY_MULTIVARIABLE if c in cov.columns]
         for name, cols in [(c, [c]) for c in cov.columns] + [("multivariable", multi)]:
             X = cov[cols]
             ok = X.notna().all(axis=1).to_numpy() & y.notna().to_numpy()
             if ok.sum() < 5 or len(set((y[ok] >= SEVERE_GRADE).tolist())) < 2:
                 continue
-            model = "multivariable" if name == "multivariable" else "univariable"
             excluded = int((~X.notna().all(axis=1).to_numpy() & y.notna().to_numpy()).sum())
             try:
                 fit = stats.logistic(X[ok].astype(float), (y[ok] >= SEVERE_GRADE).astype(int).to_numpy(),
                                      method="auto", conf_level=opts.conf_level)
             except (ConvergenceError, InvalidInputError) as exc:
                 numbers["association"][key][name] = {"error": str(exc)}
-                rows.append((label, model, name, "not estimable", "-", str(exc)[:80], ""))
+                if name != "multivariable":
+                    uni[name] = ("not estimable", "-", str(exc)[:60])
                 continue
             numbers["association"][key][name] = {**fit.to_dict(), "n_excluded_missing": excluded}
-            used = f"n={fit.n}" + (f"; {excluded} excluded (missing {', '.join(c for c in cols if X[c].isna().any())})"
-                                   if excluded else "")
+            why = (f"; {excluded} excluded (missing {', '.join(c for c in cols if X[c].isna().any())})"
+                   if excluded else "")
+            mark = "" if fit.method == "ml" else " *"
+            if fit.method != "ml":
+                notes.append(f"* {label}, {term_label(name) if name != 'multivariable' else 'multivariable model'}: "
+                             f"{METHODS[fit.method]} ({fit.note}).")
             for i, term in enumerate(fit.terms):
-                rows.append((label, model, term, fmt_ci(fit.odds_ratio[i], fit.or_lower[i], fit.or_upper[i], 2),
-                             fmt_p(fit.p_value[i]), fit.method + (" (separation)" if fit.separation else ""), used))
+                est = fmt_ci(fit.odds_ratio[i], fit.or_lower[i], fit.or_upper[i], 2) + mark
+                if name == "multivariable":
+                    multi_cells[term] = (est, fmt_p(fit.p_value[i]))
+                else:
+                    uni[term] = (est, fmt_p(fit.p_value[i]), f"{fit.n} ({fit.n_events} events{why})")
+            if name == "multivariable":
+                notes.append(f"{label}, multivariable model: n = {fit.n}, {fit.n_events} events{why}.")
+        rows += side_by_side(label, list(cov.columns), uni, multi_cells)
+    columns = tuple(c.format(m="odds ratio") for c in MODEL_COLUMNS)
     return Table("toxicity_association",
-                 "Association of severe toxicity with baseline characteristics (logistic regression)",
-                 ("outcome", "model", "term", "odds ratio (95% CI)", "p", "method", "n"), tuple(rows),
-                 notes=("Firth's penalised likelihood is used when ML estimates do not exist (separation).",
-                        "age per 10 years; dose per log10 cells/kg.",
+                 "Association of severe toxicity (grade >= 3) with baseline characteristics (logistic regression)",
+                 ("outcome", "term", *columns), tuple(rows),
+                 notes=("Maximum likelihood with Wald intervals; where an outcome is perfectly predicted "
+                        "(separation) maximum likelihood estimates do not exist and Firth's penalised likelihood "
+                        "is used (marked *), with profile intervals.",
                         "The multivariable model has disease burden and age only: with few severe events more "
-                        "terms would over-fit (about 10 events per term)."))
+                        "terms would over-fit (about 10 events per term).", *notes))
 
 
 def build(plan: Plan) -> Part:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ltfu import stats
-from ltfu.analysis.common import fmt_ci, fmt_p, months, num
+from ltfu.analysis.common import fmt, fmt_ci, fmt_p, months, num
 from ltfu.analysis.plan import Plan
 from ltfu.defaults import COMPLETE_RESPONSE, DAYS_PER_MONTH
 from ltfu.errors import ConvergenceError, InvalidInputError
@@ -46,8 +46,12 @@ def _one(e, t, s, hct, opts, rows, figures):
                              "first_transplant_months": num(months(sm.first_exposure)),
                              "note": "patients in each state at each time (entry < t <= exit); nobody is in the "
                                      "transplanted state before the first transplant"}
+    medians = entry["landmark"]
+    med = " vs ".join(f"{fmt(medians.get(f'median_{side}_months_from_landmark', {}).get('value'))}"
+                      for side in ("exposed", "unexposed"))
     rows.append((e.label, f"Landmark at day {opts.landmark_days:g}: {lm.n_exposed} transplanted by then vs "
-                 f"{lm.n_unexposed} not (log-rank)", int(lm.n), "-", fmt_p(lm.p_value)))
+                 f"{lm.n_unexposed} not; median from the landmark {med} months (log-rank)", int(lm.n),
+                 "not estimated (log-rank test)", fmt_p(lm.p_value)))
     key = e.name
     figures.append(KMFigure(f"simon_makuch_{key}", f"{e.label} by subsequent allo-HCT (Simon-Makuch), CR/CRi patients",
                             (("No allo-HCT (yet)", sm.unexposed), ("After allo-HCT", sm.exposed)),

@@ -33,9 +33,12 @@ def table_html(t) -> Markup:
     out.append("</tr></thead><tbody>")
     for row in t.rows:
         out.append("<tr>")
-        for v in row:
+        for i, v in enumerate(row):
             text, numeric = _cell(v)
-            out.append(f'<td class="num">{escape(text)}</td>' if numeric else f"<td>{escape(text)}</td>")
+            if i == 0 and text.startswith("    "):          # a level under the row above (Table 1)
+                out.append(f'<td class="level">{escape(text.strip())}</td>')
+            else:
+                out.append(f'<td class="num">{escape(text)}</td>' if numeric else f"<td>{escape(text)}</td>")
         out.append("</tr>")
     out.append("</tbody></table>")
     return Markup("".join(out))

@@ -9,8 +9,13 @@ from xml.sax.saxutils import escape
 
 from ltfu import __version__
 
-
 MAX_CELL_CHARS = 300     # a table cell cannot break across pages: longer text is cut, with a note
+
+
+def _indented(markup: str) -> str:
+    """A first-column level written with leading spaces (Table 1) keeps its indent in the PDF."""
+    stripped = markup.lstrip(" ")
+    return "&nbsp;" * 6 + stripped if len(markup) - len(stripped) >= 4 else markup
 
 
 def _text(v):
@@ -32,8 +37,7 @@ def render_pdf(results, figures_png: dict, path) -> None:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
     from reportlab.lib.units import cm
-    from reportlab.platypus import (Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table,
-                                    TableStyle)
+    from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
     styles = getSampleStyleSheet()
     small = ParagraphStyle("small", parent=styles["BodyText"], fontSize=7, leading=8.5)
@@ -62,7 +66,8 @@ def render_pdf(results, figures_png: dict, path) -> None:
         for name in s.tables:
             t = tables[name]
             data = [[Paragraph(f"<b>{escape(clip(str(c)))}</b>", cell) for c in t.columns]]
-            data += [[Paragraph(escape(clip(_text(v))), cell) for v in row] for row in t.rows]
+            data += [[Paragraph(_indented(escape(clip(_text(v)))) if i == 0 else escape(clip(_text(v))), cell)
+                      for i, v in enumerate(row)] for row in t.rows]
             ncol = len(t.columns)
             first = min(0.34, 1.6 / ncol) * width if ncol > 2 else width * 0.45
             col_w = [first] + [(width - first) / max(ncol - 1, 1)] * (ncol - 1)

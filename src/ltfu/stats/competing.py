@@ -20,13 +20,7 @@ import numpy as np
 from scipy.special import chdtrc
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import (
-    _json_float,
-    check_conf_level,
-    check_groups,
-    check_survival,
-    z_quantile,
-)
+from ltfu.stats._common import _json_float, check_conf_level, check_groups, check_survival, z_quantile
 from ltfu.stats.counting import Counts, count, merge_close_times
 from ltfu.stats.km import survival_from_counts
 

@@ -22,14 +22,7 @@ from scipy import stats
 from scipy.special import gammaln
 
 from ltfu.errors import InvalidInputError
-from ltfu.stats._common import (
-    Estimate,
-    _json_float,
-    as_float_array,
-    check_choice,
-    check_conf_level,
-    z_quantile,
-)
+from ltfu.stats._common import Estimate, _json_float, as_float_array, check_choice, check_conf_level, z_quantile
 
 MAX_TABLES = 2_000_000
 

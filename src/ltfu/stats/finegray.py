@@ -18,14 +18,7 @@ import numpy as np
 from scipy.stats import norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import (
-    _json_float,
-    check_conf_level,
-    check_survival,
-    design_matrix,
-    prefix_sums,
-    z_quantile,
-)
+from ltfu.stats._common import _json_float, check_conf_level, check_survival, design_matrix, prefix_sums, z_quantile
 from ltfu.stats.counting import merge_close_times
 from ltfu.stats.km import kaplan_meier
 

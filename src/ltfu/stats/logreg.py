@@ -30,13 +30,7 @@ from scipy.special import expit
 from scipy.stats import chi2, norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import (
-    _json_float,
-    check_choice,
-    check_conf_level,
-    design_matrix,
-    z_quantile,
-)
+from ltfu.stats._common import _json_float, check_choice, check_conf_level, design_matrix, z_quantile
 
 
 @dataclass(frozen=True)
