@@ -4,7 +4,7 @@
 # inputs AND outputs to tests/reference/crosscheck.json; tests/test_crosscheck.py runs ltfu on every
 # case and compares (relative 1e-6; 1e-5 for standard errors of iterative fits).
 #
-# Run from the repository root:   Rscript tests/reference/crosscheck.R        (about a minute)
+# Run from the repository root:   Rscript tests/reference/crosscheck.R        (about three minutes)
 #
 # Covered (prefix of the case ids in brackets):
 #   kaplan_meier [km]        survfit, conf.type log / log-log / plain: summary(censored=TRUE) table,
@@ -108,7 +108,7 @@ add <- function(prefix, fn, kind, input, r) {
 # ---------------------------------------------------------------------------------------------
 # Nasty data generators
 FP <- c(0.1 + 0.2, 0.3, 0.7 + 0.1, 0.8, 0.2 + 0.4, 0.6, 1.1 * 1.1, 1.21, 0.1 * 3, 1, 2, 0.3 + 0.6, 0.9)
-pick <- function(v, ...) v[sample.int(length(v), 1, ...)]
+pick <- function(v, ...) v[[sample.int(length(v), 1, ...)]]
 draw_n <- function(big = FALSE) {
   if (big) pick(c(1, 2, 3, 5, 8, 12, 20, 30, 50, 80), prob = c(1, 1, 1, 2, 2, 3, 3, 3, 2, 1))
   else pick(c(1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40), prob = c(2, 2, 2, 1, 2, 1, 2, 2, 2, 2, 2, 1, 1, 1))
@@ -186,12 +186,19 @@ for (i in 1:420) {
       list(time = I(d$time), event = I(d$event), entry = if (is.null(entry)) NULL else I(entry), at = I(at),
            p = I(c(0.25, 0.5, 0.75))), r)
 }
-# knife-edge quantiles: products of (1 - d/n) that land on (or a rounding error away from) 0.5
-for (i in 1:30) {
-  n <- pick(c(4, 6, 8, 10, 12, 20, 30)); time <- as.double(sample(1:(n / 2), n, TRUE)) * draw_scale()
-  event <- as.double(rbinom(n, 1, 0.7))
+# knife-edge quantiles: data sets searched for a Kaplan-Meier value within 1e-12 of 0.25, 0.5 or 0.75
+# but not equal to it, by R's survfit or by the product of (1 - d/n) (rounding differs between the two)
+near_quartile <- function(s) any(vapply(c(0.25, 0.5, 0.75), function(q) any(abs(s - q) < 1e-12 & s != q), TRUE))
+found <- 0
+while (found < 50) {
+  n <- sample(3:30, 1); time <- as.double(sample(1:sample(3:8, 1), n, TRUE)); event <- as.double(rbinom(n, 1, 0.6))
+  u <- sort(unique(time))
+  d <- vapply(u, function(x) sum(event[time == x]), 0); nr <- vapply(u, function(x) sum(time >= x), 0)
+  if (!near_quartile(cumprod(1 - d / nr)) && !near_quartile(survfit(Surv(time, event) ~ 1)$surv)) next
+  found <- found + 1
+  if (found %% 5 == 0) time <- time * pick(c(1e-6, 1e6))
   at <- at_times(time)
-  add("km", "kaplan_meier", sprintf("n=%d knife-edge median search", n),
+  add("km", "kaplan_meier", sprintf("n=%d knife-edge: S within 1e-12 of a quartile", n),
       list(time = I(time), event = I(event), entry = NULL, at = I(at), p = I(c(0.25, 0.5, 0.75))),
       run(km_r(time, event, NULL, at)))
 }
@@ -310,7 +317,8 @@ cox_data <- function() {
     X[, j] <- switch(kinds[j], binary = rbinom(n, 1, 0.5), normal = rnorm(n), `int0-3` = sample(0:3, n, TRUE),
                      rare = as.double(seq_len(n) == sample.int(n, 1)), wide = rnorm(n) * 1e3)
   }
-  nasty <- pick(c("none", "none", "none", "effect", "separation", "collinear", "constant"))
+  nasty <- pick(c("none", "none", "none", "none", "effect", "effect", "effect", "separation", "collinear", "constant"),
+                prob = c(1, 1, 1, 1, 1, 1, 1, 1.2, 0.8, 0.5))
   if (nasty == "effect") {          # times depend on the first covariate
     lp <- 0.8 * (X[, 1] - mean(X[, 1])) / max(sd(X[, 1]), 1e-9)
     if (!is.finite(sum(lp))) lp <- 0
@@ -361,12 +369,12 @@ cox_input <- function(cd) list(X = cd$X, time = I(cd$d$time), event = I(cd$d$eve
                                entry = if (is.null(cd$entry)) NULL else I(cd$entry),
                                strata = if (is.null(cd$strata)) NULL else I(cd$strata),
                                cluster = if (is.null(cd$cluster)) NULL else I(cd$cluster), ties = cd$ties)
-for (i in 1:380) {
+for (i in 1:420) {
   cd <- cox_data()
   r <- fatal_warning(run(cox_out(cox_fit(cd))), INFINITE)
   add("cox", "cox", cd$kind, cox_input(cd), r)
 }
-for (i in 1:170) {
+for (i in 1:200) {
   cd <- cox_data()
   fit <- run(cox_fit(cd))
   fit_r <- fatal_warning(run(cox_out(cox_fit(cd))), INFINITE)
@@ -383,9 +391,10 @@ for (i in 1:170) {
 
 # ---------------------------------------------------------------------------------------------
 # cumulative_incidence and gray_test
-cr_data <- function() {
-  d <- surv_data(n = pick(c(1, 2, 3, 5, 8, 12, 20, 30, 50)))
+cr_data <- function(n = pick(c(1, 2, 3, 5, 8, 12, 20, 30, 50))) {
+  d <- surv_data(n = n)
   ncause <- pick(c(1, 2, 2, 2, 3))
+  if (all(d$event == 0) && runif(1) < 0.8) d$event <- as.double(rbinom(d$n, 1, 0.6))   # a few with no events
   status <- ifelse(d$event == 1, sample(1:ncause, d$n, TRUE), 0)
   d$status <- as.double(status)
   d
@@ -428,21 +437,45 @@ for (i in 1:170) {
 
 # ---------------------------------------------------------------------------------------------
 # fine_gray
-for (i in 1:130) {
-  d <- cr_data()
-  if (d$n < 5) d <- cr_data()
+# crr with a tight gradient tolerance; where 1e-12 is out of reach in floating point (larger n), the
+# first of 1e-10, 1e-8 that converges (gtol is stored)
+crr_tight <- function(time, status, X, cause) {
+  for (g in c(1e-12, 1e-10, 1e-8)) {
+    f <- crr(time, status, X, failcode = cause, cencode = 0, gtol = g, maxiter = 100)
+    if (isTRUE(f$converged)) { f$gtol <- g; return(f) }
+  }
+  stop("crr did not converge (gtol 1e-8)")
+}
+fg_r <- function(time, status, X, cause) {
+  f <- crr_tight(time, status, X, cause)
+  if (anyNA(f$coef) || anyNA(f$var)) stop("crr: NA coefficient or variance")
+  # crr has no check for an infinite coefficient (monotone pseudo-likelihood): where a refit with a
+  # far tighter gradient tolerance moves a coefficient, there is no finite estimate
+  f2 <- crr(time, status, X, failcode = cause, cencode = 0, gtol = 1e-30, maxiter = 500)
+  moved <- max(abs(f2$coef - f$coef))
+  if (moved > 0.1) stop(sprintf("monotone pseudo-likelihood: a refit with gtol = 1e-30 moves a coefficient by %.3g (infinite estimate)", moved))
+  list(coef = I(unname(f$coef)), se = I(unname(sqrt(diag(f$var)))), loglik = f$loglik, loglik_null = f$loglik.null,
+       gtol = f$gtol)
+}
+# crr's censoring weights come from survfit, which merges near-equal times (aeqSurv): the same fit
+# with aeqSurv switched off, kept as evidence for the class of a disagreement (not as the reference)
+without_timefix <- function(expr) {
+  orig <- get("aeqSurv", envir = asNamespace("survival"))
+  assignInNamespace("aeqSurv", function(x, tolerance) x, ns = "survival")
+  on.exit(assignInNamespace("aeqSurv", orig, ns = "survival"))
+  expr
+}
+merges <- function(time) !identical(unclass(survival:::aeqSurv(Surv(time, rep(1, length(time))))),
+                                    unclass(Surv(time, rep(1, length(time)))))
+for (i in 1:150) {
+  d <- cr_data(n = pick(c(5, 8, 12, 20, 30, 50, 80)))
   n <- d$n; p <- pick(c(1, 1, 2))
   X <- matrix(0, n, p)
   for (j in 1:p) X[, j] <- switch(pick(c("binary", "normal", "int")), binary = rbinom(n, 1, 0.5), normal = rnorm(n),
                                   int = sample(0:3, n, TRUE))
   cause <- pick(c(1, 1, 2))
-  r <- run({
-    f <- crr(d$time, d$status, X, failcode = cause, cencode = 0, gtol = 1e-12, maxiter = 100)
-    if (!isTRUE(f$converged)) stop("crr did not converge")
-    if (anyNA(f$coef) || anyNA(f$var)) stop("crr: NA coefficient or variance")
-    list(coef = I(unname(f$coef)), se = I(unname(sqrt(diag(f$var)))), loglik = f$loglik, loglik_null = f$loglik.null)
-  })
-  r <- fatal_warning(r, "converge")
+  r <- run(fg_r(d$time, d$status, X, cause))
+  if (merges(d$time)) r$without_timefix <- without_timefix(run(fg_r(d$time, d$status, X, cause)))
   add("fg", "fine_gray", sprintf("%s p=%d cause=%d", d$kind, p, cause),
       list(X = X, time = I(d$time), status = I(d$status), cause = cause), r)
 }
@@ -461,8 +494,8 @@ separated <- function(Xd, y) {
   res <- lp("max", obj, con, c(rep(">=", nrow(A)), rep("<=", 2 * k)), c(rep(0, nrow(A)), rep(1, 2 * k)))
   res$status == 0 && res$objval > 1e-7 * max(1, sum(abs(A)))
 }
-for (i in 1:170) {
-  n <- pick(c(4, 6, 8, 10, 15, 20, 30, 53, 80))
+for (i in 1:220) {
+  n <- pick(c(4, 8, 15, 20, 30, 53, 80, 120), prob = c(0.5, 1, 1, 1, 1.5, 1.5, 1.5, 1))
   p <- pick(c(1, 1, 2, 2, 3))
   X <- matrix(0, n, p); kinds <- character(p)
   for (j in 1:p) {
@@ -470,7 +503,8 @@ for (i in 1:170) {
     X[, j] <- switch(kinds[j], binary = rbinom(n, 1, 0.5), normal = rnorm(n), `int0-3` = sample(0:3, n, TRUE),
                      rare = as.double(seq_len(n) == sample.int(n, 1)), wide = rnorm(n) * 1e3)
   }
-  nasty <- pick(c("none", "none", "strong", "separation", "near-separation", "zero-cell", "collinear"))
+  nasty <- pick(c("none", "none", "none", "strong", "separation", "near-separation", "zero-cell", "collinear"),
+                prob = c(1, 1, 1, 1, 0.6, 1, 0.6, 0.5))
   lp <- switch(nasty, strong = 3 * X[, 1] / max(sd(X[, 1]), 1e-9), 0.5 * X[, 1] / max(sd(X[, 1]), 1e-9))
   y <- rbinom(n, 1, plogis(lp - mean(lp)))
   if (nasty == "separation") y <- as.double(X[, 1] > median(X[, 1]))
@@ -479,6 +513,8 @@ for (i in 1:170) {
   if (nasty == "collinear" && p >= 2) X[, 2] <- 2 * X[, 1]
   if (length(unique(y)) < 2) y[1] <- 1 - y[1]
   r <- run({
+    # glm's rank tolerance is min(1e-7, epsilon / 1000), 1e-17 here: it would not see collinearity
+    if (qr(cbind(1, X))$rank < p + 1) stop("singular design: collinear or constant columns (qr rank)")
     df <- data.frame(y = y, X)
     f <- glm(y ~ ., family = binomial, data = df, control = glm.control(epsilon = 1e-14, maxit = 100))
     s <- summary(f)$coefficients
@@ -601,7 +637,7 @@ split_r <- function(time, event, expo) {
   base <- data.frame(id = seq_along(time), time = time, event = event, expo = expo)
   tmerge(base[, c("id", "time", "event")], base, id = id, death = event(time, event), exposed = tdc(expo))
 }
-for (i in 1:130) {
+for (i in 1:170) {
   d <- expo_data()
   r <- fatal_warning(run({
     s <- split_r(d$time, d$event, d$expo)
