@@ -10,6 +10,7 @@ explains are printed as UNCLASSIFIED, for a human to look at (and a rule to be a
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections import defaultdict
@@ -25,7 +26,6 @@ import test_crosscheck as tc  # noqa: E402
 CLASSES = {  # class -> (which list, name of the reason constant in test_crosscheck.py)
     "timefix": ("KNOWN", "TIMEFIX"),
     "rmst_se": ("KNOWN", "RMST_SE"),
-    "knife_edge": ("KNOWN", "KNIFE_EDGE"),
     "robust_wald": ("KNOWN", "ROBUST_WALD"),
     "logit_sep": ("KNOWN", "LOGIT_SEP"),
     "zph_singular": ("KNOWN", "ZPH_SINGULAR"),
@@ -38,6 +38,7 @@ CLASSES = {  # class -> (which list, name of the reason constant in test_crossch
     "df_minus_one": ("R", "DF_MINUS_ONE"),
     "p_df0": ("R", "P_DF0"),
     "cmprsk_noevents": ("R", "CMPRSK_NOEVENTS"),
+    "cmprsk_test_nan": ("R", "CMPRSK_TEST_NAN"),
     "rmst_tau_low": ("R", "RMST_TAU_LOW"),
 }
 
@@ -154,8 +155,6 @@ def pattern_classes(case, probs):
             return ["rmst_tau_low"]
         if all(("se" in p or " p:" in p) and "NA pattern" in p for p in probs):
             return ["rmst_se"]
-    if fn == "kaplan_meier" and "knife-edge" in case["kind"] and all("quantile" in p for p in probs):
-        return ["knife_edge"]
     if fn == "logrank":
         if all(p.startswith("df:") for p in probs) and r.get("df") == -1:
             return ["df_minus_one"]
@@ -188,6 +187,8 @@ def pattern_classes(case, probs):
         return ["gray_partial"]
     if fn in ("cumulative_incidence", "gray_test") and "NAs in foreign function call" in r.get("error", ""):
         return ["cmprsk_noevents"]
+    if fn == "cumulative_incidence" and "NA/NaN/Inf in foreign function call" in r.get("error", ""):
+        return ["cmprsk_test_nan"]
     return None
 
 
@@ -202,6 +203,17 @@ def main():
         print(f"{len(ids):5d}  {' + '.join(cls) if cls else 'UNCLASSIFIED'}")
     for cid in sorted(by_class.get(None, [])):
         print(f"UNCLASSIFIED {cid} [{tc.BY_ID[cid]['kind']}]: {' | '.join(tc.results(tc.BY_ID[cid]['fn'])[cid][:3])}")
+    if "--repro" in sys.argv:
+        # the smallest case of each class (fewest numbers in its input), for CROSSCHECK.md
+        for cls, ids in sorted(by_class.items(), key=lambda kv: -len(kv[1])):
+            if cls is None:
+                continue
+            cid = min(ids, key=lambda i: (len(json.dumps(tc.BY_ID[i]["input"])), i))
+            case = tc.BY_ID[cid]
+            print(f"\n### {' + '.join(cls)}: {len(ids)} cases, smallest {cid} [{case['kind']}]")
+            print("input:", json.dumps(case["input"]))
+            print("R:", json.dumps(case["r"])[:700])
+            print("ltfu vs R:", " | ".join(tc.results(case["fn"])[cid][:4]))
     if "--write" in sys.argv:
         blocks = {"KNOWN": [], "R": []}
         for cls, ids in by_class.items():

@@ -20,8 +20,8 @@
 #   cox_zph [zph]            cox.zph transform km / rank / identity: chisq, df, p per term and GLOBAL
 #   cumulative_incidence [ci] cmprsk::cuminc + timepoints: estimates and variances
 #   gray_test [gray]         cuminc's Gray test, with and without strata, rho 0 and 1
-#   fine_gray [fg]           cmprsk::crr (gtol = 1e-12): coef, se, loglik, null loglik
-#   logistic [logit]         glm(binomial), epsilon = 1e-14: coef, se, intercept
+#   fine_gray [fg]           cmprsk::crr (gtol = 1e-12, or 1e-10, 1e-8): coef, se, loglik, null loglik
+#   logistic [logit]         glm(binomial), epsilon = 1e-14 (1e-12, 1e-10 where out of reach): coef, se, intercept
 #   fisher_exact [fisher]    fisher.test 2x2 (three alternatives) and r x c; the 2x2 odds ratio and
 #                            limits are also re-solved here to 1e-13 (fisher.test's uniroot stops at
 #                            about 1e-4, so its own values are stored but are not the reference)
@@ -309,11 +309,12 @@ for (i in 1:130) {
 # cox and cox_zph
 cox_data <- function() {
   d <- surv_data(n = draw_n(big = TRUE))
+  if (all(d$event == 0) && runif(1) < 0.8) d$event <- as.double(rbinom(d$n, 1, 0.6))    # a few without events
   n <- d$n; p <- pick(c(1, 1, 2, 2, 3))
   X <- matrix(0, n, p)
   kinds <- character(p)
   for (j in 1:p) {
-    kinds[j] <- pick(c("binary", "binary", "normal", "int0-3", "rare", "wide"))
+    kinds[j] <- pick(c("binary", "normal", "int0-3", "rare", "wide"), prob = c(2, 1.5, 1, 0.3, 1))
     X[, j] <- switch(kinds[j], binary = rbinom(n, 1, 0.5), normal = rnorm(n), `int0-3` = sample(0:3, n, TRUE),
                      rare = as.double(seq_len(n) == sample.int(n, 1)), wide = rnorm(n) * 1e3)
   }
@@ -369,7 +370,7 @@ cox_input <- function(cd) list(X = cd$X, time = I(cd$d$time), event = I(cd$d$eve
                                entry = if (is.null(cd$entry)) NULL else I(cd$entry),
                                strata = if (is.null(cd$strata)) NULL else I(cd$strata),
                                cluster = if (is.null(cd$cluster)) NULL else I(cd$cluster), ties = cd$ties)
-for (i in 1:420) {
+for (i in 1:450) {
   cd <- cox_data()
   r <- fatal_warning(run(cox_out(cox_fit(cd))), INFINITE)
   add("cox", "cox", cd$kind, cox_input(cd), r)
@@ -451,7 +452,9 @@ fg_r <- function(time, status, X, cause) {
   if (anyNA(f$coef) || anyNA(f$var)) stop("crr: NA coefficient or variance")
   # crr has no check for an infinite coefficient (monotone pseudo-likelihood): where a refit with a
   # far tighter gradient tolerance moves a coefficient, there is no finite estimate
-  f2 <- crr(time, status, X, failcode = cause, cencode = 0, gtol = 1e-30, maxiter = 500)
+  f2 <- tryCatch(crr(time, status, X, failcode = cause, cencode = 0, gtol = 1e-30, maxiter = 500),
+                 error = function(e) stop("monotone pseudo-likelihood: a refit with gtol = 1e-30 fails (",
+                                          conditionMessage(e), ")", call. = FALSE))
   moved <- max(abs(f2$coef - f$coef))
   if (moved > 0.1) stop(sprintf("monotone pseudo-likelihood: a refit with gtol = 1e-30 moves a coefficient by %.3g (infinite estimate)", moved))
   list(coef = I(unname(f$coef)), se = I(unname(sqrt(diag(f$var)))), loglik = f$loglik, loglik_null = f$loglik.null,
@@ -495,11 +498,11 @@ separated <- function(Xd, y) {
   res$status == 0 && res$objval > 1e-7 * max(1, sum(abs(A)))
 }
 for (i in 1:220) {
-  n <- pick(c(4, 8, 15, 20, 30, 53, 80, 120), prob = c(0.5, 1, 1, 1, 1.5, 1.5, 1.5, 1))
+  n <- pick(c(4, 8, 15, 20, 30, 53, 80, 120), prob = c(0.2, 0.5, 1, 1, 1.5, 1.5, 1.5, 1.5))
   p <- pick(c(1, 1, 2, 2, 3))
   X <- matrix(0, n, p); kinds <- character(p)
   for (j in 1:p) {
-    kinds[j] <- pick(c("binary", "normal", "int0-3", "rare", "wide"))
+    kinds[j] <- pick(c("binary", "normal", "int0-3", "rare", "wide"), prob = c(1, 1, 1, 0.15, 1))
     X[, j] <- switch(kinds[j], binary = rbinom(n, 1, 0.5), normal = rnorm(n), `int0-3` = sample(0:3, n, TRUE),
                      rare = as.double(seq_len(n) == sample.int(n, 1)), wide = rnorm(n) * 1e3)
   }
@@ -516,9 +519,15 @@ for (i in 1:220) {
     # glm's rank tolerance is min(1e-7, epsilon / 1000), 1e-17 here: it would not see collinearity
     if (qr(cbind(1, X))$rank < p + 1) stop("singular design: collinear or constant columns (qr rank)")
     df <- data.frame(y = y, X)
-    f <- glm(y ~ ., family = binomial, data = df, control = glm.control(epsilon = 1e-14, maxit = 100))
+    # the deviance criterion 1e-14 is sometimes out of reach in floating point: then 1e-12, 1e-10
+    for (eps in c(1e-14, 1e-12, 1e-10)) {
+      f <- suppressWarnings(glm(y ~ ., family = binomial, data = df, control = glm.control(epsilon = eps, maxit = 100)))
+      if (f$converged) break
+    }
+    f <- glm(y ~ ., family = binomial, data = df, control = glm.control(epsilon = eps, maxit = 100))
     s <- summary(f)$coefficients
     out <- list(coef = I(unname(coef(f)[-1])), se = NULL, intercept = unname(coef(f)[1]), converged = f$converged,
+                epsilon = eps,
                 separated = separated(cbind(1, X), y))
     if (anyNA(coef(f))) out$error <- "NA coefficient: singular design (R drops the term)"
     else out$se <- I(unname(s[-1, 2]))
@@ -621,7 +630,8 @@ for (i in 1:220) {
 # mantel_byar and landmark (exposure as tmerge's tdc: exposed from the exposure time on; at time 0
 # exposed from the start; at or after the end of follow-up ignored)
 expo_data <- function() {
-  d <- surv_data(n = pick(c(2, 3, 5, 8, 12, 20, 30, 50)))
+  d <- surv_data(n = pick(c(2, 3, 5, 8, 12, 20, 30, 50), prob = c(0.3, 0.3, 1, 1, 1, 1, 1, 1)))
+  if (all(d$event == 0) && runif(1) < 0.8) d$event <- as.double(rbinom(d$n, 1, 0.6))
   n <- d$n
   expo <- rep(NA_real_, n)
   has <- runif(n) < pick(c(0.3, 0.5, 0.8))
