@@ -115,6 +115,33 @@ def agrees_after_merge(case, absolute):
         return not tc.CHECKERS[case["fn"]](inp, case["r"])
 
 
+def _crr_weights(t, fstatus):
+    """G(t_i-) as cmprsk::crr computes it: survfit of the censoring times (aeqSurv merges near-equal
+    times), read with approx(method = "constant", f = 0) at ftime * (1 - 100 eps)."""
+    from ltfu.stats import kaplan_meier
+
+    eps = np.finfo(float).eps
+    m = aeq_map(t, absolute=True)
+    km = kaplan_meier(np.array([m.get(v, v) for v in t]), (fstatus == 0).astype(int), conf_type="log")
+    x = np.r_[min(0.0, km.time[0]) - 10 * eps, km.time, km.time[-1] * (1 + 10 * eps)]
+    y = np.r_[1.0, km.survival, 0.0]
+    idx = np.clip(np.searchsorted(x, t * (1 - 100 * eps), side="right") - 1, 0, x.size - 1)
+    return y[idx]
+
+
+def _with_crr_weights(case):
+    """The disagreements left when ltfu's Fine-Gray uses crr's censoring weights (a diagnostic)."""
+    import ltfu.stats.finegray as fg
+
+    orig = fg._censoring_weights
+    fg._censoring_weights = _crr_weights
+    try:
+        with np.errstate(all="ignore"):
+            return list(tc.CHECKERS["fine_gray"](case["input"], case["r"]))
+    finally:
+        fg._censoring_weights = orig
+
+
 # ---------------------------------------------------------------------------------------------
 
 def classify(case, probs):
@@ -142,9 +169,10 @@ def classify(case, probs):
         relative = bool(aeq_map(case["input"]["time"], absolute=False))
         if not rest:
             return ["timefix" if relative else "timefix_abs"]
-        if relative:
-            # crr also reads the weights at ftime * (1 - 100 eps), which ties times 1 ulp apart
-            return ["timefix"]
+        # crr also reads the weights at ftime * (1 - 100 eps), which ties times 1 ulp apart: re-run
+        # ltfu with censoring weights computed as crr computes them
+        if not _with_crr_weights(case):
+            return ["timefix" if relative else "timefix_abs"]
     return pattern_classes(case, probs)
 
 

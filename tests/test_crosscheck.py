@@ -17,8 +17,10 @@ Cases that disagree today are listed, each with the class of the disagreement:
 - options ltfu's API lacks (case weights) are in the JSON with R's answers and skipped here
   (``test_options_ltfu_lacks``), until the API grows them.
 
-The lists are regenerated with ``python tests/test_crosscheck.py --list`` (prints every disagreement
-with its class); tests/reference/CROSSCHECK.md describes the classes.
+The lists are maintained with ``PYTHONPATH=src python tests/crosscheck_classify.py [--write]``, which
+decides each case's class by evidence (e.g. a re-run with the times merged as R's timefix merges
+them must agree); ``python tests/test_crosscheck.py --list`` prints every disagreement with its class.
+tests/reference/CROSSCHECK.md describes the classes, with a minimal reproduction of each.
 """
 
 from __future__ import annotations
@@ -444,8 +446,8 @@ TIMEFIX_ABS = ("R-timefix-absolute: aeqSurv's absolute tolerance 1.5e-8 merges d
                "rejects an interval of effective length 0)")
 DF_MINUS_ONE = "R-survdiff-no-events: without events R's df = sum(E > 0) - 1 = -1 (ltfu 0)"
 P_DF0 = "R-survdiff-df0-p: only one group has expected events, so there is no test (df 0): R reports p = 1, ltfu NaN"
-CMPRSK_NOEVENTS = ("R-cmprsk-no-events: cuminc fails without any event ('NAs in foreign function call'); ltfu returns"
-                   " zero curves / its own answer")
+CMPRSK_NOEVENTS = ("R-cmprsk-no-events: cuminc crashes without any event ('NAs in foreign function call'); ltfu "
+                   "returns no causes (no curves, an empty Gray test)")
 CMPRSK_TEST_NAN = ("R-cuminc-test-nan: cuminc with groups also computes Gray's test; where that meets a NaN "
                    "(Fortran) no estimates are returned at all")
 RMST_TAU_LOW = "R-rmst-tau-below-first-time: R refuses tau below the first observed time; the RMST is tau"
