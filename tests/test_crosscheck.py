@@ -421,7 +421,7 @@ FUNCTIONS = sorted(CHECKERS)
 # the lists of today's disagreements (see tests/reference/CROSSCHECK.md for the classes)
 # (maintained with tests/crosscheck_classify.py, which decides each case's class by evidence)
 
-SEP = " + "       # a case in two classes lists both
+SEP = " | "       # a case in two classes lists both
 
 # classes where ltfu is wrong (being fixed; "NEW" = found by this cross-check)
 TIMEFIX = "timefix: R merges times equal up to rounding (0.1 + 0.2 vs 0.3, aeqSurv); ltfu keeps them apart"
@@ -520,6 +520,7 @@ KNOWN: dict[str, str] = {
     "fisher-0198": FISHER_RXC,
     "fisher-0211": FISHER_RXC,
     "fisher-0218": FISHER_RXC,
+    "fisher-0224": FISHER_EMPTY,
     "gray-0002": GRAY_PARTIAL,
     "gray-0004": GRAY_PARTIAL,
     "gray-0008": GRAY_PARTIAL,

@@ -588,6 +588,24 @@ for (i in 1:220) {
       list(table = m, alternative = sub("two.sided", "two-sided", alt)), r)
 }
 
+# fixed degenerate tables: all zeros, a zero row, a single non-zero cell
+for (m in list(matrix(0, 2, 2), matrix(0, 2, 3), matrix(c(0, 0, 3, 4), 2), matrix(c(5, 0, 0, 0), 2),
+               matrix(c(0, 2, 0, 5, 0, 1), 2))) {
+  for (alt in if (all(dim(m) == 2)) c("two.sided", "less", "greater") else "two.sided") {
+    r <- run({
+      f <- fisher.test(m, alternative = alt)
+      out <- list(p_value = f$p.value)
+      if (all(dim(m) == 2)) {
+        out$fisher_test_estimate <- unname(f$estimate); out$fisher_test_conf_int <- I(as.numeric(f$conf.int))
+        tight <- or_tight(m, alt); out$odds_ratio <- tight$odds_ratio; out$conf_int <- tight$conf_int
+      }
+      out
+    })
+    add("fisher", "fisher_exact", sprintf("%dx%d n=%d %s degenerate", nrow(m), ncol(m), sum(m), alt),
+        list(table = m, alternative = sub("two.sided", "two-sided", alt)), r)
+  }
+}
+
 # ---------------------------------------------------------------------------------------------
 # binomial_ci
 for (i in 1:160) {
