@@ -181,12 +181,12 @@ def pattern_classes(case, probs):
     if fn in ("rmst", "rmst_difference"):
         if "Truncation point" in text:
             return ["rmst_tau_low"]
-        if all(("se" in p or " p:" in p) and "NA pattern" in p for p in probs):
+        if all(("se (" in p or " p (" in p) and "(NA pattern)" in p for p in probs):
             return ["rmst_se"]
     if fn == "logrank":
-        if all(p.startswith("df:") for p in probs) and r.get("df") == -1:
+        if all(p.startswith("df (") for p in probs) and r.get("df") == -1:
             return ["df_minus_one"]
-        if all(p.startswith("p:") for p in probs) and r.get("df") == 0:
+        if all(p.startswith("p (") for p in probs) and r.get("df") == 0:
             return ["p_df0"]
         if "singular" in r.get("error", ""):
             return ["lr_rank"]

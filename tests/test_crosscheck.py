@@ -66,7 +66,9 @@ class Problems(list):
         try:
             assert_close(actual, expected, rtol=rtol, atol=atol, what=what)
         except AssertionError as exc:
-            self.append(_first_line(exc, what))
+            kind = ("shape" if "shape" in str(exc) else "NA pattern" if "NA pattern" in str(exc)
+                    else "values")
+            self.append(f"{what} ({kind}): ltfu {_fmt(actual)} vs R {_fmt(expected)}")
 
     def outcome(self, what, call, ref, compare):
         """Run ``call``; where R failed ltfu must raise one of its errors, else ``compare(result, ref)``."""
@@ -113,17 +115,16 @@ def _short(s, n=90):
     return s if len(s) <= n else s[: n - 3] + "..."
 
 
-def _first_line(exc, what):
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    detail = [ln for ln in lines if ln.startswith(("Max relative", "Mismatched", " x:", "ACTUAL", "DESIRED"))]
-    actual = next((ln for ln in lines if ln.startswith("ACTUAL")), "")
-    desired = next((ln for ln in lines if ln.startswith("DESIRED")), "")
-    body = lines[0] if not detail else f"{what}: {actual} {desired}"
-    if "NA pattern" in str(exc):
-        body = f"{what}: NA pattern differs from R"
-    elif "shape" in lines[0]:
-        body = lines[0]
-    return _short(body, 200)
+def _fmt(values, limit=6):
+    """Up to ``limit`` numbers, 7 significant digits (R's NA and ltfu's nan both shown as nan)."""
+    try:
+        v = np.atleast_1d(np.asarray(values, dtype=float)).ravel() if isinstance(values, np.ndarray) \
+            else arr(values).ravel() if isinstance(values, list) or values is None else \
+            np.atleast_1d(np.asarray(values, dtype=float)).ravel()
+    except (TypeError, ValueError):
+        return _short(repr(values), 80)
+    text = ", ".join(f"{x:.7g}" for x in v[:limit]) + (f", ... ({v.size})" if v.size > limit else "")
+    return f"[{text}]"
 
 
 def opt(inp, key, kind=float):
