@@ -4,7 +4,7 @@
 # inputs AND outputs to tests/reference/crosscheck.json; tests/test_crosscheck.py runs ltfu on every
 # case and compares (relative 1e-6; 1e-5 for standard errors of iterative fits).
 #
-# Run from the repository root:   Rscript tests/reference/crosscheck.R        (about three minutes)
+# Run from the repository root:   Rscript tests/reference/crosscheck.R        (3-4 minutes; the same seed gives the same JSON)
 #
 # Covered (prefix of the case ids in brackets):
 #   kaplan_meier [km]        survfit, conf.type log / log-log / plain: summary(censored=TRUE) table,
@@ -36,9 +36,10 @@
 # 0.1 + 0.2 next to 0.3 (R's timefix merges them), delayed entry, strata of one subject, 2-3
 # clusters, near separation, zero cells, tau and summary times after the last observation.
 #
-# When R fails (error, NA coefficient, or a warning that the estimate is infinite / not converged /
-# separated) the answer is {"error": "<message>"} (R's numbers, if any, are kept next to it): ltfu is
-# then expected to raise InvalidInputError or ConvergenceError.
+# When R fails (error, NA coefficient, a warning that the estimate is infinite / not converged,
+# separation by an LP check for glm, a diverging refit for crr) the answer is {"error": "<message>"}
+# (R's numbers, if any, are kept next to it): ltfu is then expected to raise InvalidInputError or
+# ConvergenceError.
 #
 # Numbers are written with 17 significant digits (jsonlite's digits = NA keeps only 15, which would
 # turn 0.1 + 0.2 into 0.3), by the small writer below; R's NA, NaN and Inf become null.
