@@ -28,7 +28,11 @@ CLASSES = {  # class -> (which list, name of the reason constant in test_crossch
     "rmst_se": ("KNOWN", "RMST_SE"),
     "robust_wald": ("KNOWN", "ROBUST_WALD"),
     "logit_sep": ("KNOWN", "LOGIT_SEP"),
-    "zph_singular": ("KNOWN", "ZPH_SINGULAR"),
+    "zph_singular": ("R", "ZPH_UNSCALED"),
+    "crr_mixed": ("R", "CRR_MIXED"),
+    "trend_survdiff": ("R", "TREND_SURVDIFF"),
+    "rmstd_p_se0": ("R", "RMSTD_P_SE0"),
+    "robust_huge": ("R", "ROBUST_HUGE"),
     "lr_rank": ("KNOWN", "LR_RANK"),
     "fisher_rxc": ("KNOWN", "FISHER_RXC"),
     "fg_infinite": ("KNOWN", "FG_INFINITE"),
@@ -168,11 +172,11 @@ def classify(case, probs):
             rest = list(tc.CHECKERS[fn](case["input"], r["without_timefix"]))
         relative = bool(aeq_map(case["input"]["time"], absolute=False))
         if not rest:
-            return ["timefix" if relative else "timefix_abs"]
+            return ["crr_mixed"]
         # crr also reads the weights at ftime * (1 - 100 eps), which ties times 1 ulp apart: re-run
         # ltfu with censoring weights computed as crr computes them
         if not _with_crr_weights(case):
-            return ["timefix" if relative else "timefix_abs"]
+            return ["crr_mixed"]
     return pattern_classes(case, probs)
 
 
@@ -181,6 +185,8 @@ def pattern_classes(case, probs):
     if fn in ("rmst", "rmst_difference"):
         if "Truncation point" in text:
             return ["rmst_tau_low"]
+        if fn == "rmst_difference" and all(" p (NA pattern): ltfu [nan] vs R [0]" in p for p in probs):
+            return ["rmstd_p_se0"]
         if all(("se (" in p or " p (" in p) and "(NA pattern)" in p for p in probs):
             return ["rmst_se"]
     if fn == "logrank":
@@ -191,9 +197,12 @@ def pattern_classes(case, probs):
         if "singular" in r.get("error", ""):
             return ["lr_rank"]
     if fn == "logrank_trend" and "singular" in r.get("error", ""):
-        return ["lr_rank"]
+        return ["trend_survdiff"]
     if fn == "landmark" and all(p.startswith("log-rank: R has none (Lapack") for p in probs):
         return ["lr_rank"]
+    if fn == "cox" and case["input"].get("cluster") and all("Wald test (values)" in p for p in probs) and \
+            all(abs(v) > 1e12 for v in np.atleast_1d(r.get("wald") or [0])):
+        return ["robust_huge"]
     if fn in ("cox", "cox_zph") and case["input"].get("cluster") and \
             all("Wald test" in p or "LinAlgError" in p for p in probs):
         return ["robust_wald"]

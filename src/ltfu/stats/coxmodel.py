@@ -404,6 +404,8 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
     use_se = robust if robust is not None else se
     start = np.zeros(p) if init is None else np.asarray(init, float)
     wald, wald_rank = _gchol_quadratic(use_var, beta - start)
+    if wald_rank == 0:
+        wald = np.nan                     # a zero variance (R: NA): no test
     pv = 2 * norm.sf(np.abs(beta / use_se))
     return CoxResult(terms, beta, se, robust, var, (ll0, ll),
                      TestResult(score, float(p), float(chdtrc(p, score))),

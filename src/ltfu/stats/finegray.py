@@ -193,6 +193,11 @@ def fine_gray(X, time, status, *, cause: int | None = None, failcode: int | None
             break
     if not converged:
         raise ConvergenceError(f"the Fine-Gray model did not converge in {max_iter} iterations")
+    infinite = _monotone_terms(data, beta, ll, terms)
+    if infinite:
+        raise ConvergenceError(f"the coefficient of {', '.join(infinite)} may be infinite: the pseudo-likelihood "
+                               "keeps rising as it grows (monotone likelihood, e.g. every failure of the cause in "
+                               "one group)")
     v2 = _middle(data, beta)
     h = np.linalg.inv(info)
     var = h @ v2 @ h.T
@@ -202,6 +207,26 @@ def fine_gray(X, time, status, *, cause: int | None = None, failcode: int | None
     return FineGrayResult(terms, beta, se, 2 * norm.sf(np.abs(beta / se)), np.exp(beta), np.exp(beta - z * se),
                           np.exp(beta + z * se), var, ll, ll0, converged, it, int(t.size), int(cause), conf_level,
                           data.times, data.d / s0)
+
+
+def _monotone_terms(data: _Data, beta, ll, terms):
+    """Terms whose coefficient may be infinite (crr would keep moving it with a tighter gtol).
+
+    Newton's steps vanish once exp(x'b) saturates, so convergence alone does not show a finite
+    maximum.  A coefficient beyond 8 standard deviations of its covariate on the log scale (a
+    ratio of e^8 per standard deviation) is checked: if the pseudo-log-likelihood does not fall
+    when the coefficient moves 4 further standard-deviation units outward, it is monotone there."""
+    out = []
+    for j in range(beta.size):
+        sd = float(np.std(data.X[:, j]))
+        if sd == 0 or abs(beta[j]) * sd <= 8:
+            continue
+        moved = beta.copy()
+        moved[j] += np.sign(beta[j]) * 4 / sd
+        ll_moved = _loglik(data, moved)[0]
+        if not np.isfinite(ll_moved) or ll_moved >= ll - 1e-9 * max(1.0, abs(ll)):
+            out.append(terms[j])
+    return out
 
 
 def _score_is_zero(score, info, tol):

@@ -36,7 +36,7 @@ from ltfu.stats._common import (
     check_time_event,
     z_quantile,
 )
-from ltfu.stats.counting import Counts, count
+from ltfu.stats.counting import Counts, count, merge_close_times
 
 CONF_TYPES = ("log-log", "log", "plain")
 _TOL = float(np.sqrt(np.finfo(float).eps))
@@ -354,10 +354,11 @@ def rmst_difference(time, event, group, *, tau: float, entry=None, conf_level: f
     When both standard errors are 0 (no event before tau in either group) the difference has no
     sampling variability to test: its p-value is nan."""
     t, e, en = check_time_event(time, event, entry=entry)
+    t, en = merge_close_times(t, en, timefix=timefix)     # pooled over the groups, as R's survfit(~ group)
     levels, codes = check_groups(group, t.size)
     if levels.size != 2:
         raise InvalidInputError(f"group: needs exactly 2 groups, got {levels.size}")
-    res = tuple(rmst(t[codes == k], e[codes == k], tau=tau, conf_level=conf_level, timefix=timefix,
+    res = tuple(rmst(t[codes == k], e[codes == k], tau=tau, conf_level=conf_level, timefix=False,
                      entry=None if en is None else en[codes == k]) for k in (0, 1))
     diff = res[1].estimate - res[0].estimate
     se = float(np.hypot(res[0].std_err, res[1].std_err))
