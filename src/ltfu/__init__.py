@@ -16,12 +16,16 @@ _EXPORTS = {
     "Problem": "ltfu.cohort", "Cohort": "ltfu.cohort.model",
     "LtfuError": "ltfu.errors", "InvalidInputError": "ltfu.errors", "DataError": "ltfu.errors",
     "ConvergenceError": "ltfu.errors", "LoadError": "ltfu.errors",
+    "analyse": "ltfu.analysis", "AnalysisOptions": "ltfu.analysis",
 }
+_SUBMODULES = {"report", "plot", "stats", "analysis"}      # ltfu.report(cohort, out=...) is callable
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"ltfu.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'ltfu' has no attribute {name!r}")

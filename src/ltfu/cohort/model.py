@@ -47,6 +47,28 @@ class Cohort:
     def n(self) -> int:
         return int(len(self.data))
 
+    def __repr__(self) -> str:
+        burden = self.data["burden"].value_counts().to_dict() if "burden" in self.data else {}
+        return (f"Cohort({self.n} patients, source={self.source!r}, data cut-off {self.cutoff_date or 'none'}, "
+                f"burden low {burden.get('low', 0)} / high {burden.get('high', 0)}, "
+                f"{len(self.warnings)} validation warning(s){', SYNTHETIC' if self.synthetic else ''})")
+
+    def to_frame(self) -> pd.DataFrame:
+        """A copy of the typed patient table (times in days from infusion)."""
+        return self.data.copy()
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        d = self.data
+        rows = [("patients", self.n), ("source", self.source), ("data cut-off", self.cutoff_date or "none"),
+                ("synthetic", "yes" if self.synthetic else "no"), ("validation warnings", len(self.warnings))]
+        for col in ("best_response", "burden"):
+            if col in d:
+                rows.append((col.replace("_", " "), ", ".join(f"{k} {v}" for k, v in d[col].value_counts().items())))
+        body = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>" for k, v in rows)
+        return f"<table><caption>Cohort</caption>{body}</table>"
+
     def subset(self, mask) -> "Cohort":
         """A new Cohort restricted to the rows where ``mask`` is True (e.g. a burden group)."""
         return Cohort(self.data.loc[mask].reset_index(drop=True), self.source, self.sha256,

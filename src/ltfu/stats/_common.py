@@ -16,8 +16,74 @@ from scipy.special import ndtri
 from ltfu.errors import InvalidInputError
 
 
-@dataclass(frozen=True)
-class Estimate:
+def _short(v) -> str:
+    """A field for a one-line repr: numbers to 4 significant digits, arrays by their length."""
+    if isinstance(v, np.ndarray):
+        if v.ndim > 1:
+            return f"<{' x '.join(map(str, v.shape))} array>"
+        return f"<{v.size} values>" if v.size > 4 else np.array2string(v, precision=4, separator=", ")
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.4g}"
+    if isinstance(v, Result):
+        return repr(v)
+    if isinstance(v, (tuple, list)) and len(v) > 6:
+        return f"<{len(v)} items>"
+    return repr(v)
+
+
+class Result:
+    """What every result of ltfu.stats offers a notebook user: a one-line repr (no arrays dumped),
+    ``to_frame()`` (a pandas DataFrame: one row per time, term, group or cause as ``_table_fields``
+    names, else one row of the scalar fields) and an HTML table (``_repr_html_``).  Times are in the
+    unit of the input (ltfu's own inputs: days); ``to_frame`` adds ``time_months`` beside a time."""
+
+    _table_fields: tuple[str, ...] = ()
+    _repr_fields: tuple[str, ...] | None = None        # the fields of the one-line repr (default: scalars)
+
+    def _fields(self):
+        return [f for f in getattr(self, "__dataclass_fields__", {}) if not f.startswith("_") and f != "model"]
+
+    def _scalars(self) -> dict:
+        out = {}
+        for f in self._fields():
+            v = getattr(self, f)
+            if isinstance(v, Estimate):
+                out.update({f"{f}_{k}": getattr(v, k) for k in ("value", "lower", "upper")})
+            elif isinstance(v, TestResult):
+                out.update({f"{f}_{k}": getattr(v, k) for k in ("statistic", "df", "p_value")})
+            elif v is None or isinstance(v, (bool, int, float, str, np.integer, np.floating)):
+                out[f] = v
+        return out
+
+    def __repr__(self) -> str:
+        names = self._repr_fields if self._repr_fields is not None else [
+            f for f in self._fields() if f not in self._table_fields]
+        return f"{type(self).__name__}({', '.join(f'{f}={_short(getattr(self, f))}' for f in names)})"
+
+    def to_frame(self):
+        """A pandas DataFrame of the result (see the class's ``_table_fields``)."""
+        import pandas as pd
+
+        if not self._table_fields:
+            return pd.DataFrame([self._scalars()])
+        cols = {f: np.asarray(getattr(self, f)) for f in self._table_fields if getattr(self, f) is not None}
+        frame = pd.DataFrame(cols)
+        if "time" in frame.columns:
+            from ltfu.defaults import DAYS_PER_MONTH
+
+            frame.insert(list(frame.columns).index("time") + 1, "time_months", frame["time"] / DAYS_PER_MONTH)
+        return frame
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        frame = self.to_frame()
+        more = f"<p>first 20 of {len(frame)} rows; <code>.to_frame()</code> has them all</p>" if len(frame) > 20 else ""
+        return f"<p><b>{escape(repr(self))}</b></p>{frame.head(20).to_html(index=False, float_format=lambda x: f'{x:.4g}')}{more}"
+
+
+@dataclass(frozen=True, repr=False)
+class Estimate(Result):
     """A point estimate with its confidence limits (``nan`` where not estimable / not reached)."""
 
     value: float
@@ -30,9 +96,17 @@ class Estimate:
                 (("value", self.value), ("lower", self.lower), ("upper", self.upper),
                  ("conf_level", self.conf_level))}
 
+    def scaled(self, divisor: float) -> Estimate:
+        """The estimate and its limits divided by ``divisor`` (days -> months: 30.4375)."""
+        return Estimate(self.value / divisor, self.lower / divisor, self.upper / divisor, self.conf_level)
 
-@dataclass(frozen=True)
-class TestResult:
+    def __str__(self) -> str:
+        f = lambda v: "NE" if not np.isfinite(v) else f"{v:.4g}"  # noqa: E731
+        return f"{f(self.value)} ({100 * self.conf_level:g}% CI {f(self.lower)} to {f(self.upper)})"
+
+
+@dataclass(frozen=True, repr=False)
+class TestResult(Result):
     """A hypothesis test: statistic, degrees of freedom, p-value."""
 
     statistic: float

@@ -20,13 +20,15 @@ import numpy as np
 from scipy.special import chdtrc
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import _json_float, check_conf_level, check_groups, check_survival, z_quantile
+from ltfu.stats._common import Result, _json_float, check_conf_level, check_groups, check_survival, z_quantile
 from ltfu.stats.counting import Counts, count, merge_close_times
 from ltfu.stats.km import survival_from_counts
 
 
-@dataclass(frozen=True)
-class CIFAt:
+@dataclass(frozen=True, repr=False)
+class CIFAt(Result):
+
+    _table_fields = ("time", "estimate", "variance", "lower", "upper")
     time: np.ndarray
     estimate: np.ndarray
     variance: np.ndarray
@@ -83,8 +85,8 @@ def _one_group(counts: Counts):
     return uniq, s_after, curves
 
 
-@dataclass(frozen=True)
-class CumulativeIncidence:
+@dataclass(frozen=True, repr=False)
+class CumulativeIncidence(Result):
     """Per group and cause: the step functions, readable with ``at`` (cmprsk::timepoints)."""
 
     groups: tuple
@@ -130,6 +132,20 @@ class CumulativeIncidence:
         idx = np.searchsorted(t_grid, np.atleast_1d(np.asarray(times, float)), side="right") - 1
         return np.where(idx >= 0, s_after[np.maximum(idx, 0)], 1.0)
 
+    def to_frame(self):
+        """Long format: group, cause, time (and time_months), estimate, variance, limits."""
+        import pandas as pd
+
+        frames = []
+        for g in self.groups:
+            for c in self.causes:
+                curve = self._curves[(g, c)]
+                f = self.at(curve.time, cause=c, group=g).to_frame()
+                f.insert(0, "cause", c)
+                f.insert(0, "group", g)
+                frames.append(f)
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
     def to_dict(self) -> dict:
         return {"groups": [str(g) for g in self.groups], "causes": [int(c) for c in self.causes],
                 "n": list(self.n), "conf_level": self.conf_level}
@@ -172,8 +188,10 @@ def cumulative_incidence(time, status, *, group=None, conf_level: float = 0.95, 
     return CumulativeIncidence(tuple(levels.tolist()), causes, conf_level, tuple(ns), curves, free)
 
 
-@dataclass(frozen=True)
-class GrayTest:
+@dataclass(frozen=True, repr=False)
+class GrayTest(Result):
+
+    _table_fields = ("causes", "statistic", "df", "p_value")
     causes: tuple
     statistic: np.ndarray
     df: np.ndarray

@@ -47,6 +47,7 @@ from scipy.stats import norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import (
+    Result,
     TestResult,
     _json_float,
     as_float_array,
@@ -63,11 +64,13 @@ from ltfu.stats.counting import merge_close_times
 TOLER_CHOL = float(np.finfo(float).eps ** 0.75)     # R's coxph.control(toler.chol)
 
 
-@dataclass(frozen=True)
-class CoxResult:
+@dataclass(frozen=True, repr=False)
+class CoxResult(Result):
     """A fitted Cox model. ``robust_se`` and ``robust_score_test`` only with ``cluster``; then the
     Wald test and the intervals use the robust variance, and its degrees of freedom are the rank
     of that variance (R's summary prints the number of coefficients instead)."""
+
+    _table_fields = ("terms", "coef", "se", "robust_se", "hazard_ratio", "hr_lower", "hr_upper", "p_value")
 
     terms: tuple
     coef: np.ndarray
@@ -89,6 +92,11 @@ class CoxResult:
     conf_level: float
     robust_score_test: TestResult | None = None
     model: "CoxModel | None" = field(default=None, repr=False, compare=False)   # for cox_zph
+
+    def __repr__(self) -> str:
+        hr = ", ".join(f"{t} {h:.3g}" for t, h in zip(self.terms, self.hazard_ratio))
+        return (f"CoxResult(n={self.n}, events={self.n_events}, hazard ratios: {hr}; LR test p="
+                f"{self.lr_test.p_value:.3g}, ties={self.ties!r}; .to_frame() for the table)")
 
     def to_dict(self) -> dict:
         f = lambda a: None if a is None else [_json_float(v) for v in a]  # noqa: E731

@@ -22,7 +22,7 @@ from scipy import stats
 from scipy.special import gammaln
 
 from ltfu.errors import InvalidInputError
-from ltfu.stats._common import Estimate, _json_float, as_float_array, check_choice, check_conf_level, z_quantile
+from ltfu.stats._common import Estimate, Result, _json_float, as_float_array, check_choice, check_conf_level, z_quantile
 
 MAX_TABLES = 2_000_000
 
@@ -66,8 +66,8 @@ def _wilson_cc(x, n, conf_level):
     return bound(-1), bound(1)
 
 
-@dataclass(frozen=True)
-class FisherResult:
+@dataclass(frozen=True, repr=False)
+class FisherResult(Result):
     p_value: float
     odds_ratio: float | None
     conf_int: Estimate | None
@@ -173,8 +173,8 @@ def _compositions(total, caps):
         yield from rec(0, total)
 
 
-@dataclass(frozen=True)
-class WilcoxonResult:
+@dataclass(frozen=True, repr=False)
+class WilcoxonResult(Result):
     statistic: float
     p_value: float
     method: str

@@ -18,13 +18,23 @@ import numpy as np
 from scipy.stats import norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import _json_float, check_conf_level, check_survival, design_matrix, prefix_sums, z_quantile
+from ltfu.stats._common import (
+    Result,
+    _json_float,
+    check_conf_level,
+    check_survival,
+    design_matrix,
+    prefix_sums,
+    z_quantile,
+)
 from ltfu.stats.counting import merge_close_times
 from ltfu.stats.km import kaplan_meier
 
 
-@dataclass(frozen=True)
-class FineGrayResult:
+@dataclass(frozen=True, repr=False)
+class FineGrayResult(Result):
+
+    _table_fields = ("terms", "coef", "se", "shr", "shr_lower", "shr_upper", "p_value")
     terms: tuple
     coef: np.ndarray
     se: np.ndarray
@@ -42,6 +52,11 @@ class FineGrayResult:
     conf_level: float
     failure_times: np.ndarray
     baseline_jumps: np.ndarray
+
+    def __repr__(self) -> str:
+        shr = ", ".join(f"{t} {h:.3g}" for t, h in zip(self.terms, self.shr))
+        return (f"FineGrayResult(cause={self.cause}, n={self.n}, subdistribution hazard ratios: {shr}; "
+                ".to_frame() for the table)")
 
     def predict(self, x_new, times=None):
         """Cumulative incidence 1 - exp(-exp(x'b) Lambda0(t)) for covariate rows, as predict.crr:

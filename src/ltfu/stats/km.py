@@ -29,6 +29,7 @@ from scipy.stats import norm
 from ltfu.errors import InvalidInputError
 from ltfu.stats._common import (
     Estimate,
+    Result,
     _json_float,
     check_choice,
     check_conf_level,
@@ -133,9 +134,11 @@ def _findq_monotone(x, y, p):
     return float(quant)
 
 
-@dataclass(frozen=True)
-class SurvivalAt:
+@dataclass(frozen=True, repr=False)
+class SurvivalAt(Result):
     """The Kaplan-Meier step function read at chosen times (R ``summary(fit, times=)``)."""
+
+    _table_fields = ("time", "survival", "std_err", "ci_lower", "ci_upper", "n_risk")
 
     time: np.ndarray
     survival: np.ndarray
@@ -149,9 +152,11 @@ class SurvivalAt:
                 ("time", "survival", "std_err", "ci_lower", "ci_upper", "n_risk")}
 
 
-@dataclass(frozen=True)
-class KaplanMeier:
+@dataclass(frozen=True, repr=False)
+class KaplanMeier(Result):
     """Kaplan-Meier estimate, one entry per distinct observed time (R summary(censored=TRUE))."""
+
+    _table_fields = ("time", "n_risk", "n_event", "n_censor", "survival", "std_err", "ci_lower", "ci_upper")
 
     time: np.ndarray
     n_risk: np.ndarray
@@ -168,7 +173,20 @@ class KaplanMeier:
 
     @property
     def median(self) -> Estimate:
+        """The median and its limits in the time unit of the input (ltfu's data: days); nan = not
+        reached (NE)."""
         return self.quantile(0.5)
+
+    @property
+    def median_months(self) -> Estimate:
+        """The median in months (days / 30.4375), for times given in days."""
+        from ltfu.defaults import DAYS_PER_MONTH
+
+        return self.median.scaled(DAYS_PER_MONTH)
+
+    def __repr__(self) -> str:
+        return (f"KaplanMeier(n={self.n}, events={int(self.n_event.sum())}, median={self.median} "
+                f"[time unit of the input], conf_type={self.conf_type!r})")
 
     def quantile(self, p: float) -> Estimate:
         """Time by which a fraction ``p`` has had the event (R quantile.survfit), with its limits."""
@@ -253,8 +271,8 @@ def km_from_counts(counts: Counts, *, conf_type: str = "log-log", conf_level: fl
                        n_total, conf_type, conf_level)
 
 
-@dataclass(frozen=True)
-class FollowUp:
+@dataclass(frozen=True, repr=False)
+class FollowUp(Result):
     """Median follow-up by reverse Kaplan-Meier, and the simple median of observation times."""
 
     reverse_km: Estimate
@@ -280,8 +298,8 @@ def median_follow_up(time, death, *, conf_type: str = "log-log", conf_level: flo
     return FollowUp(km.median, float(np.median(t)), float(t.min()), float(t.max()), int(t.size))
 
 
-@dataclass(frozen=True)
-class RMST:
+@dataclass(frozen=True, repr=False)
+class RMST(Result):
     """Restricted mean survival time up to ``tau`` (R ``print(fit, rmean=tau)``)."""
 
     tau: float
@@ -328,8 +346,8 @@ def rmst(time, event, *, tau: float, entry=None, conf_level: float = 0.95, timef
     return RMST(float(tau), est, se, float(est - z * se), float(est + z * se), conf_level)
 
 
-@dataclass(frozen=True)
-class RMSTDifference:
+@dataclass(frozen=True, repr=False)
+class RMSTDifference(Result):
     """RMST of the second group (sorted order) minus the first, with a Wald interval."""
 
     groups: tuple

@@ -30,11 +30,13 @@ from scipy.special import expit
 from scipy.stats import chi2, norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import _json_float, check_choice, check_conf_level, design_matrix, z_quantile
+from ltfu.stats._common import Result, _json_float, check_choice, check_conf_level, design_matrix, z_quantile
 
 
-@dataclass(frozen=True)
-class LogisticResult:
+@dataclass(frozen=True, repr=False)
+class LogisticResult(Result):
+
+    _table_fields = ("terms", "coef", "se", "odds_ratio", "or_lower", "or_upper", "p_value")
     terms: tuple
     coef: np.ndarray            # without the intercept
     se: np.ndarray

@@ -21,7 +21,7 @@ import numpy as np
 from scipy import stats
 
 from ltfu.errors import InvalidInputError
-from ltfu.stats._common import Estimate, _json_float, check_choice, check_conf_level
+from ltfu.stats._common import Estimate, Result, _json_float, check_choice, check_conf_level
 
 
 def _count(k, name):
@@ -57,8 +57,8 @@ def incidence_rate(events, person_time, *, per: float = 100.0, conf_level: float
     return Estimate(k * scale, float(lower) * scale, float(upper) * scale, conf_level)
 
 
-@dataclass(frozen=True)
-class RateRatio:
+@dataclass(frozen=True, repr=False)
+class RateRatio(Result):
     """Rate of group 1 over rate of group 2 (R ``poisson.test(c(k1, k2), c(T1, T2))``)."""
 
     ratio: float

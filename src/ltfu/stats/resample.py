@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ltfu.errors import InvalidInputError
-from ltfu.stats._common import check_conf_level, check_groups, check_time_event
+from ltfu.stats._common import Result, check_conf_level, check_groups, check_time_event
 from ltfu.stats.counting import merge_close_times
 from ltfu.stats.km import _findq, survival_from_counts
 
 
-@dataclass(frozen=True)
-class BootstrapResult:
+@dataclass(frozen=True, repr=False)
+class BootstrapResult(Result):
     """Percentile bootstrap: ``estimate`` on the data, ``lower``/``upper`` percentile limits,
     ``std_err`` the bootstrap standard deviation, ``replicates`` the B replicate values (nan where a
     replicate's curve does not reach the quantity, e.g. the median not reached)."""
@@ -45,8 +45,8 @@ class BootstrapResult:
                 "n_boot": self.n_boot, "n_undefined": self.n_undefined, "conf_level": self.conf_level}
 
 
-@dataclass(frozen=True)
-class PermutationResult:
+@dataclass(frozen=True, repr=False)
+class PermutationResult(Result):
     statistic: float
     p_value: float
     n_perm: int

@@ -20,14 +20,17 @@ import numpy as np
 from scipy.special import chdtrc
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import TestResult, _json_float, check_groups, check_time_event
+from ltfu.stats._common import Result, TestResult, _json_float, check_groups, check_time_event
 from ltfu.stats.counting import Counts, count, merge_close_times
 from ltfu.stats.km import survival_from_counts
 
 
-@dataclass(frozen=True)
-class LogRank:
+@dataclass(frozen=True, repr=False)
+class LogRank(Result):
     """Result of ``logrank``: groups in sorted order; observed/expected are weighted when rho != 0."""
+
+    _table_fields = ("groups", "n", "observed", "expected")
+    _repr_fields = ("statistic", "df", "p_value", "groups", "rho")
 
     statistic: float
     df: int

@@ -22,14 +22,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import TestResult, _json_float, as_float_array, check_time_event
+from ltfu.stats._common import Result, TestResult, _json_float, as_float_array, check_time_event
 from ltfu.stats.coxmodel import cox
 from ltfu.stats.km import KaplanMeier, kaplan_meier
 from ltfu.stats.survdiff import logrank
 
 
-@dataclass(frozen=True)
-class SplitData:
+@dataclass(frozen=True, repr=False)
+class SplitData(Result):
+
+    _table_fields = ("id", "entry", "exit", "event", "exposed")
     id: np.ndarray
     entry: np.ndarray
     exit: np.ndarray
@@ -70,8 +72,8 @@ def split_at_event(time, event, exposure_time, *, covariates=None, id=None) -> S
                      exposed[order].astype(np.int8), cov)
 
 
-@dataclass(frozen=True)
-class MantelByar:
+@dataclass(frozen=True, repr=False)
+class MantelByar(Result):
     statistic: float
     df: float
     p_value: float
@@ -115,8 +117,8 @@ class StateCounts:
         return AtRisk(np.atleast_1d(np.asarray(times, float)), counts)
 
 
-@dataclass(frozen=True)
-class SimonMakuch:
+@dataclass(frozen=True, repr=False)
+class SimonMakuch(Result):
     """The two curves, and the counting-process rows they come from.
 
     ``KaplanMeier.at(t).n_risk`` is R's summary(times=) rule (the risk set at the next recorded
@@ -167,8 +169,8 @@ def simon_makuch(time, event, exposure_time, *, conf_type: str = "log-log",
                        float(s.entry[exposed_rows].min()))
 
 
-@dataclass(frozen=True)
-class Landmark:
+@dataclass(frozen=True, repr=False)
+class Landmark(Result):
     landmark: float
     n: int
     n_exposed: int

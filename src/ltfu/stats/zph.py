@@ -17,13 +17,15 @@ from scipy.special import chdtrc
 from scipy.stats import rankdata
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import TestResult, _json_float, check_choice
+from ltfu.stats._common import Result, TestResult, _json_float, check_choice
 from ltfu.stats.coxmodel import CoxResult
 from ltfu.stats.km import kaplan_meier
 
 
-@dataclass(frozen=True)
-class CoxZph:
+@dataclass(frozen=True, repr=False)
+class CoxZph(Result):
+
+    _table_fields = ("terms", "statistic", "df", "p_value")
     terms: tuple
     statistic: np.ndarray
     df: np.ndarray
