@@ -82,3 +82,27 @@ def test_cli(tmp_path):
     os_all = next(r for r in rows if r["paramcd"] == "OS" and r["group"] == "all")
     assert os_all["n"] == 6 and os_all["events"] == 3 and os_all["median_months"] == pytest.approx(21.0)
     assert os_all["logrank"]["df"] == 1
+
+
+def test_adam_report(tmp_path):
+    """Issue 16 (4): `ltfu adam --out` writes a report: a Kaplan-Meier figure with its risk table per
+    PARAMCD and group, medians with NE for an inestimable limit, log-rank, the Cox hazard ratio of a
+    two-level --by, and the time unit it assumed."""
+    adtte = ADTTE.drop(columns=["AVALU"]).assign(AVAL=ADTTE["AVAL"] * 30.4375)   # days, no AVALU
+    a, t = write(tmp_path, adtte=adtte)
+    out = tmp_path / "rep"
+    p = subprocess.run([sys.executable, "-m", "ltfu.cli", "adam", str(a), str(t), "--by", "burden", "--out", str(out),
+                        "--formats", "json,csv,html"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    res = json.loads((out / "results.json").read_text())
+    os_ = res["parameters"]["OS"]
+    assert os_["groups"]["all"]["median_months"] == pytest.approx(21.0)
+    assert os_["logrank"]["df"] == 1
+    assert "may be infinite" in os_["cox"]["error"]             # OS: every LOW subject censored
+    efs = res["parameters"]["EFS"]
+    assert efs["cox"]["comparison"] == "LOW vs HIGH" and len(efs["cox"]["hazard_ratio"]) == 1
+    html = (out / "report.html").read_text()
+    assert "AVAL was taken as days" in html and "km_OS" in html
+    table = (out / "tables" / "adam_OS.csv").read_text()
+    assert "NE" in table                                   # an upper limit not reached
+    assert "NR" not in table

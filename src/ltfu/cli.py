@@ -294,6 +294,15 @@ def validate(
         raise typer.Exit(1)
 
 
+def _check_formats(formats: str) -> tuple:
+    """--formats as a tuple of outputs, or a usage error."""
+    fmts = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
+    allowed = set(defaults.REPORT_FORMATS)
+    if not fmts or set(fmts) - allowed:
+        _fail(f"--formats takes a comma-separated subset of {', '.join(sorted(allowed))}", code=2)
+    return fmts
+
+
 def _output_error(exc) -> None:
     """An output path refused (exit 2) or a file-system failure (exit 1): one plain line."""
     _fail(exc.message, code=exc.exit_code)
@@ -397,14 +406,17 @@ def adam(
                                               help="PARAMCD to analyse (repeatable; default all)."),
     conf_type: ConfType = typer.Option(ConfType(defaults.KM_CONF_TYPE), help="Kaplan-Meier CI transform (R names)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+    out: Optional[str] = typer.Option(None, "--out", metavar="DIR",
+                                      help="Also write a report into DIR (same rules as ltfu report --out)."),
+    formats: str = typer.Option(",".join(defaults.REPORT_FORMATS), metavar="LIST",
+                                help="With --out: comma-separated outputs to write."),
 ):
-    """Analyse CDISC ADaM time-to-event parameters directly (ADSL + ADTTE): Kaplan-Meier per PARAMCD."""
-    import numpy as np
-
+    """Analyse CDISC ADaM time-to-event parameters directly (ADSL + ADTTE): Kaplan-Meier per PARAMCD,
+    log-rank and, for a two-level --by, the Cox hazard ratio; with --out a full report."""
+    from ltfu.analysis.adam import AdamOptions, analyse_adam, console_rows
+    from ltfu.cohort import load as load_table
     from ltfu.cohort.adam import load_adam
-    from ltfu.defaults import DAYS_PER_MONTH
-    from ltfu.errors import DataError
-    from ltfu.stats import kaplan_meier, logrank
+    from ltfu.errors import DataError, OutputError
 
     try:
         data = load_adam(adsl, adtte)
@@ -424,24 +436,20 @@ def adam(
         endpoints = data.endpoints
     if by is not None:
         _check_adam_by(data.covariates, by)
-    rows = []
-    for code, ep in endpoints.items():
-        groups = [("all", np.ones(ep.n, bool))]
-        test = None
-        if by is not None:
-            g = data.covariates[by.upper()].reindex(ep.usubjid).astype(str).to_numpy()
-            groups += [(f"{by.upper()}={v}", g == v) for v in sorted(set(g))]
-            if len(set(g)) > 1:
-                lr = logrank(ep.time, ep.event, g)
-                test = {"statistic": lr.statistic, "df": lr.df, "p_value": lr.p_value}
-        for label, m in groups:
-            km = kaplan_meier(ep.time[m], ep.event[m], conf_type=conf_type.value)
-            med = km.median
-            to_m = lambda v: None if not np.isfinite(v) else v / DAYS_PER_MONTH  # noqa: E731
-            rows.append({"paramcd": code, "param": ep.param, "group": label, "n": int(m.sum()),
-                         "events": int(ep.event[m].sum()), "median_months": to_m(med.value),
-                         "lower_months": to_m(med.lower), "upper_months": to_m(med.upper),
-                         "logrank": test if label == "all" else None})
+    fmts = _check_formats(formats) if out is not None else ()
+    header = {h.upper() for h in load_table(adtte, columns=lambda name: False).header}
+    unit_note = ("AVALU given: converted to days by its unit." if "AVALU" in header else
+                 "ADTTE has no AVALU: AVAL was taken as days (give AVALU if it is in weeks, months or years).")
+    results = analyse_adam(data, endpoints, AdamOptions(by=by, conf_type=conf_type.value), unit_note=unit_note)
+    rows = console_rows(results)
+    if out is not None:
+        from ltfu.report import write_report
+
+        try:
+            main_file = write_report(results, out, formats=fmts, inputs=(adsl, adtte))
+        except OutputError as exc:
+            _output_error(exc)
+        typer.echo(f"Report written: {Path(main_file).resolve()}")
     if fmt is OutputFormat.json:
         typer.echo(json.dumps(rows, indent=2, allow_nan=False))
         return
@@ -451,7 +459,7 @@ def adam(
     table = Table(title=f"ADaM time-to-event parameters ({len(data.covariates)} subjects in ADSL)")
     for col in ("PARAMCD", "group", "n", "events", "median, months (95% CI)", "log-rank p"):
         table.add_column(col)
-    f = lambda v: "NR" if v is None else f"{v:.1f}"  # noqa: E731
+    f = lambda v: "NE" if v is None else f"{v:.1f}"  # noqa: E731
     for r in rows:
         p = r["logrank"]["p_value"] if r["logrank"] else None
         table.add_row(escape(visible(r["paramcd"])), escape(visible(r["group"])), str(r["n"]), str(r["events"]),
@@ -523,10 +531,7 @@ def report(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Run the full long-term follow-up analysis and write the report into --out."""
-    fmts = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
-    allowed = {"html", "pdf", "json", "csv", "svg", "png"}
-    if not fmts or set(fmts) - allowed:
-        _fail(f"--formats takes a comma-separated subset of {', '.join(sorted(allowed))}", code=2)
+    fmts = _check_formats(formats)
     _check_burden_threshold(burden_threshold)
     _check_landmark_days(landmark_days)
     from ltfu.errors import OutputError
