@@ -89,6 +89,7 @@ def test_adam_report(tmp_path):
     PARAMCD and group, medians with NE for an inestimable limit, log-rank, the Cox hazard ratio of a
     two-level --by, and the time unit it assumed."""
     adtte = ADTTE.drop(columns=["AVALU"]).assign(AVAL=ADTTE["AVAL"] * 30.4375)   # days, no AVALU
+    adtte.loc[8, "AVAL"] = 12.0 * 30.4375          # EFS of S3 (HIGH) after two LOW events: no separation
     a, t = write(tmp_path, adtte=adtte)
     out = tmp_path / "rep"
     p = subprocess.run([sys.executable, "-m", "ltfu.cli", "adam", str(a), str(t), "--by", "burden", "--out", str(out),
