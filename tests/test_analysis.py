@@ -92,3 +92,12 @@ def test_figure_at_risk_numbers_equal_results_for_simon_makuch_and_cif(demo):
         days = np.asarray(cif.ltfu_at_risk["ticks_months"]) * DAYS_PER_MONTH
         times = np.repeat(km.time, km.n_event + km.n_censor)
         assert cif.ltfu_at_risk["n_risk"][group] == [int((times >= d).sum()) for d in days]
+
+
+def test_reproduction_table_is_readable_complete_and_flags_intervals(demo):
+    rows = {r[0]: r for r in demo.table("reproduction").rows}
+    assert "Event-free survival, median (months), high burden" in rows           # high burden too
+    assert rows["Event-free survival, median (months), all patients"][3] == "agrees"
+    flagged = rows["Event-free survival, median 95% CI, all patients"][3]
+    assert flagged.startswith("interval differs") and "5.0" in flagged          # published (5.0, 11.5)
+    assert not any(":" in r[0].split(",")[0] and "." in r[0].split(":")[-1] for r in rows.values())   # no raw keys

@@ -26,3 +26,17 @@ def test_pdf_pages_and_sections(tmp_path):
     assert "SYNTHETIC DEMONSTRATION DATA" in text
     for s in results.sections:
         assert s.title in text, s.title
+
+
+def test_no_heading_or_table_title_is_left_at_the_foot_of_a_page(tmp_path):
+    """Issue 16: a heading stays with what it introduces."""
+    results = analyse(load_demo(), AnalysisOptions())
+    write_report(results, tmp_path / "rep", formats=("pdf",))
+    pdf = tmp_path / "rep" / "report.pdf"
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    titles = {f"{i}. {s.title}" for i, s in enumerate(results.sections, start=1)} | {t.title for t in results.tables}
+    for number, page in enumerate(text.split("\f")[:-1], start=1):
+        lines = [ln.strip() for ln in page.splitlines() if ln.strip()]
+        body = [ln for ln in lines if not ln.startswith("SYNTHETIC DEMONSTRATION DATA - ltfu") and
+                not ln.startswith("ltfu ") and not ln.endswith(f"page {number}")]
+        assert not body or body[-1] not in titles, f"page {number} ends with the heading {body[-1]!r}"

@@ -58,11 +58,13 @@ def render_pdf(results, figures_png: dict, path) -> None:
         story.append(Paragraph(f"<b>Validation warnings ({len(results.warnings)})</b>: " +
                                escape("; ".join(results.warnings)), small))
     tables = {t.name: t for t in results.tables}
+    heading = ParagraphStyle("h2k", parent=styles["Heading2"], keepWithNext=1)
+    title_style = ParagraphStyle("h4k", parent=styles["Heading4"], keepWithNext=1)   # never left at a page foot
     for number, s in enumerate(results.sections, start=1):
-        heading = ParagraphStyle("h2k", parent=styles["Heading2"], keepWithNext=1)
-        story += [Spacer(1, 10), Paragraph(escape(f"{number}. {s.title}"), heading)]
-        for p in s.paragraphs:
-            story.append(Paragraph(escape(p), small))
+        story.append(Spacer(1, 10))
+        # the heading and the section's text go with its first table (reportlab's keepWithNext does
+        # not reach into a KeepTogether, so they are put inside it)
+        lead = [Paragraph(escape(f"{number}. {s.title}"), heading), *(Paragraph(escape(p), small) for p in s.paragraphs)]
         for name in s.tables:
             t = tables[name]
             data = [[Paragraph(f"<b>{escape(clip(str(c)))}</b>", cell) for c in t.columns]]
@@ -76,11 +78,13 @@ def render_pdf(results, figures_png: dict, path) -> None:
                                      ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.HexColor("#dddddd")),
                                      ("VALIGN", (0, 0), (-1, -1), "TOP"),
                                      ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f3f6f9"))]))
-            block = [Paragraph(escape(t.title), styles["Heading4"]), tbl]
+            block = [Paragraph(escape(t.title), title_style), tbl]
             if t.notes:
                 block.append(Paragraph(escape(" ".join(t.notes)), small))
-            story += [KeepTogether(block[:2]) if len(t.rows) < 25 else block[0], *([] if len(t.rows) < 25 else [tbl]),
-                      *block[2:], Spacer(1, 6)]
+            story += [KeepTogether([*lead, *block[:2]]) if len(t.rows) < 25 else KeepTogether([*lead, block[0]]),
+                      *([] if len(t.rows) < 25 else [tbl]), *block[2:], Spacer(1, 6)]
+            lead = []
+        story += lead          # a section without tables: keepWithNext holds the heading to its figure
         for name in s.figures:
             entry = figures_png[name]
             for png, w_px, h_px in (entry if isinstance(entry, list) else [entry]):   # pages
