@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
-from scipy.special import gammaln
+from scipy.special import comb, gammaln
 
 from ltfu.errors import InvalidInputError
 from ltfu.stats._common import Estimate, _json_float, as_float_array, check_choice, check_conf_level
@@ -117,11 +117,11 @@ RXC_TOL = 3.45254e-7
 """A table counts towards the r x c p-value when log P(table) <= log P(observed) + RXC_TOL: the tolerance
 of R's FEXACT (src/library/stats/src/fexact.c, ``tol``; R's 2 x 2 code uses a relative 1e-7 instead)."""
 
-MAX_WORK = 25_000_000
+MAX_WORK = 50_000_000
 """Refuse an r x c table once the network has cost more than this many steps (arcs, cells of the arcs,
 passed-on past values; 3 to 6 million a second on one core)."""
 
-MAX_STEP = 16_000_000   # elements of the largest array of one stage (bounds the memory, ~0.5 GB at the limit)
+MAX_STEP = 10_000_000   # elements of the largest array made at once (bounds the memory: ~80 MB an array)
 _BUCKET = 1e-11        # past weights within this (log scale, absolute) share a value id
 _LUT_LIMIT = 4_000_000
 _DENSE_LIMIT = 8_000_000
@@ -147,42 +147,45 @@ def _fisher_rxc(t: np.ndarray) -> float:
     arc weights -sum_i log x_i! of its columns.
 
     At each node the algorithm keeps its *past*: the distinct values v of the weight of the paths that
-    reach it, each with the number f of such paths (paths whose weights agree to 1e-11 share one value;
-    the count is exact, so this only decides which side of the threshold a sum lies on, not its size).
-    For the *future* of a node it uses three numbers over all completions of the node:
-      T = log sum exp(w) = log N_s! - sum log m_i! - sum_{j>=s} log C_j!  (the multivariate
-          hypergeometric distribution sums to one), exact;
+    reach it, each with the number f of such paths (memoisation: all the paths that meet at a node are
+    carried on together, which is what keeps the work polynomial where enumeration is exponential).
+    Weights that agree to 1e-11 share one value, so a merged probability is off by at most 1e-11
+    relative; the counts are exact.  For the *future* of a node, three numbers over its completions:
+      T = log sum exp(w) = log N_s! - sum log m_i! - sum_{j>=s} log C_j!, exact (the multivariate
+          hypergeometric distribution of the completions sums to one);
       U >= max w (the most probable completion) and L <= min w (the least probable).
     With thr = w(observed) + RXC_TOL, a past value v at the node is resolved in closed form when
     v + U <= thr (every completion counts: add f exp(v + T)) or v + L > thr (none does: drop it);
-    otherwise it is passed to the children of the node, v + the arc weight.  This is exact whatever
-    the gap between the bounds and the true extremes: U and L only have to be bounds, and their
-    tightness decides how much is pruned, not the result.  Merging the past of all the paths that meet
-    at a node (memoisation) is what keeps the work polynomial where enumeration is exponential.
+    otherwise it is passed on to the node's children as v + the arc weight.  This is exact whatever the
+    gap between the bounds and the true extremes: U and L only have to be bounds; their tightness
+    decides how much is pruned (the speed), not the result.
 
-    Bounds (log C(m, x) = log binomial coefficient):
-      - two columns left (totals a, b): a completion is a split x of a with 0 <= x_i <= m_i, and
-        w = -sum log m_i! - log C(.) terms: w = -sum log m_i! - sum log x_i! (m_i - x_i)! / m_i! ...
-        i.e. w = -sum_i log m_i! + sum_i log C(m_i, x_i) - log b! a! / ... (constant); each term is
-        concave in x_i, so the maximum is the separable concave allocation (a one-unit exchange
-        argument; checked by its Lagrangian dual, which is an upper bound whatever the multiplier),
-        and the minimum is attained at a vertex of {sum x = a, 0 <= x <= m}: every x_i at 0 or m_i but
-        one.  Both are exact.  Two rows left: the same with the roles of rows and columns exchanged.
-      - otherwise U is the Lagrangian dual of the most probable table: for any multipliers u_i, v_j,
-        w <= sum_ij max_{0<=k<=min(m_i,C_j)} [(u_i + v_j) k - log k!] - sum u_i m_i - sum v_j C_j
-        (exact at the optimal multipliers: the constraint matrix is totally unimodular and the cost
-        separable convex; two rounds of coordinate descent get close), and L bounds the least
-        probable table by filling every column (or every row) independently, largest cells first.
-    The last two columns are filled row by row instead (state: node, row, amount of the column still
-    to place), with exact bounds (the concave slopes merged for the maximum, the vertices for the
-    minimum, T = log C(rest of the rows' totals, amount) - sum log m_i!); with two rows left the few
-    completions are sorted and every remaining past value is resolved by binary search.
+    Bounds.  Two columns left (totals a, b): a completion is a split x of a with 0 <= x_i <= m_i and
+    w = -sum_i log m_i! + sum_i log C(m_i, x_i) (C the binomial coefficient).  The terms are concave in
+    x_i, so the maximum is a separable concave allocation: no one-unit move between rows improves it,
+    and its Lagrangian dual sum_i max_x [log C(m_i, x) - lam x] + lam a, an upper bound for any lam, is
+    what is returned.  The minimum of a concave function over {sum x = a, 0 <= x <= m} is at a vertex,
+    every x_i at 0 or m_i but one (log C(m_i, 0) = log C(m_i, m_i) = 0): min over that row j and the
+    subset S of full rows of log C(m_j, a - sum_S m).  Both exact.  Two rows left: the same with rows
+    and columns exchanged.  Otherwise U is the Lagrangian dual of the most probable table: for any
+    multipliers u_i, v_j, w <= sum_ij max_{0<=k<=min(m_i,C_j)} [(u_i + v_j) k - log k!] - sum u_i m_i -
+    sum v_j C_j (exact at the optimal multipliers, the constraint matrix being totally unimodular and
+    the cost separable convex; two rounds of coordinate descent come close); L fills every column (or
+    every row) on its own, largest cells first, which is the most concentrated and so least probable
+    column: the sum over columns bounds sum log n_ij! from above.
 
-    All nodes of a stage are processed at once with numpy: past values sorted within each node, binary
-    searches for the two thresholds of each arc, prefix log-sums for the closed-form additions, and a
-    table of value ids (sums of distinct past values and distinct arc weights) with bincount for the
-    merge.  Sums are taken in log space and p = exp(K0 + max) * sum exp(c - max), so the p-value is
-    accurate to about 1e-12 relative (checked against full enumeration in tests/test_fisher_rxc.py).
+    The last two columns are filled row by row instead: the state is (node, row i, amount of the first
+    column left for rows i..r-1), T = log C(M_i, amount) - sum_{i'>=i} log m_i'! with M_i the rows'
+    remaining total, U the merged concave slopes, L the vertices, all exact.  When a child has two rows
+    left its completions x lie on a hypergeometric term, rising to the mode and falling after it, so the
+    passed values are resolved by two binary searches; a state whose completions are fewer than the
+    values it would pass on is resolved from all its completions, listed and sorted.
+
+    Every stage is processed at once with numpy: past values sorted within each node, binary searches
+    for the two thresholds of each arc, running log-sums for the closed-form additions, and value ids
+    (sums of the distinct past values and distinct arc weights) with bincount for the merge.  Sums are
+    taken in log space and p = exp(K0 + max) * sum exp(c - max): the p-value is accurate to about 1e-12
+    relative (tests/test_fisher_rxc.py checks it against enumeration at 1e-12).
 
     Limit.  R's FEXACT keeps at most ~620 nodes and ~18,600 past values per stage with its default
     workspace and stops with "FEXACT error 6/7" beyond.  Every table R answers in tests/reference
@@ -219,7 +222,7 @@ class _Network:
         self.k0 = lf[self.rows].sum() + lf[self.cols].sum() - lf[self.n]
         self.thr = -lf[t].sum() + RXC_TOL
         self.logc = []      # log contributions, without K0
-        self.work = 0
+        self.work = self.peak = 0
         radix = 1
         for v in self.rows[:-1]:
             radix *= int(v) + 1
@@ -229,7 +232,9 @@ class _Network:
         self.base = np.cumprod(np.r_[1, self.rows[:-1] + 1]).astype(np.int64)
 
     def charge(self, k: int, step: int = 0):
+        """Count k steps of work, and check the limits (step: size of the array about to be made)."""
         self.work += k
+        self.peak = max(self.peak, step)
         if self.work > MAX_WORK or step > MAX_STEP:
             raise _TooLarge
 
@@ -249,9 +254,11 @@ class _Network:
             rest = cols[s + 1:]
             tot = lf[int(rest.sum())] - lf[kids].sum(axis=1) - lf[rest].sum()
             if rest.size == 2:
-                hi, lo = _blocks(_two_column_bounds, kids, int(rest[0]), lf, width=r * 4)
+                self.charge(kids.shape[0] << min(r, 10))
+                hi, lo = _blocks(_two_column_bounds, kids, int(rest[0]), lf, width=2 << min(r, 10))
             elif r == 2:
-                hi, lo = _blocks(_two_row_bounds, kids, rest, lf, width=(1 << rest.size) * 2)
+                self.charge(kids.shape[0] << min(rest.size, 10))
+                hi, lo = _blocks(_two_row_bounds, kids, rest, lf, width=2 << min(rest.size, 10))
             else:
                 self.charge(kids.shape[0] * (r + rest.size) * int(rest.sum()) // 4)
                 hi, lo = _blocks(_dual_bounds, kids, rest, lf, width=(r + rest.size) * int(rest.sum()))
@@ -357,18 +364,16 @@ class _Network:
             self.charge(nb * (a + 1) * (r - i))
             hmax[i] = _blocks(_suffix_max, nodes[:, i:], a, lf, width=(a + 1) + nodes[:, i:].sum(1).max())
             hmin[i] = _blocks(_suffix_min, nodes[:, i:], a, lf, width=(a + 1) * (1 << min(r - i, 9)))
-        # ncomp[i][k, s]: number of ways to place s units in rows i..r-1 of node k (cost of listing them all)
-        ncomp = {r: np.zeros((nb, a + 1))}
-        ncomp[r][:, 0] = 1.0
-        for i in range(r - 1, -1, -1):
-            pre = np.concatenate([np.zeros((nb, 1)), np.cumsum(ncomp[i + 1], axis=1)], axis=1)
-            s_ = np.arange(a + 1)
-            lo_ = np.maximum(s_[None, :] - nodes[:, i:i + 1], 0)
-            ncomp[i] = pre[:, 1:] - np.take_along_axis(pre, lo_, axis=1)
+        if r == 2:   # two rows: every node's completions lie on one hypergeometric term (see _TwoRows)
+            state, vid, f, vals = ent
+            v = vals[vid]
+            got = _TwoRows(nodes, np.full(nb, a), lf, self.charge).resolve(state, self.thr - v, np.log(f) + v)
+            self.logc.append(got[np.isfinite(got)])
+            return
         snode = np.arange(nb)
         samt = np.full(nb, a)
         nstates = nb
-        for i in range(r - 1):
+        for i in range(r - 2):
             mi = nodes[snode, i]
             lo = np.maximum(0, samt - msuf[snode, i + 1])
             cnt = np.maximum(np.minimum(mi, samt) - lo + 1, 0)
@@ -380,22 +385,17 @@ class _Network:
             a2 = samt[rep] - x
             e = -lf[x] - lf[mi[rep] - x]
             one = np.ones(ntot)
-            if i == r - 2:   # only when r == 2: the last row is forced, the child is a leaf
-                mr = nodes[kn, r - 1]
-                w = np.where(a2 <= mr, -lf[np.minimum(a2, mr)] - lf[np.maximum(mr - a2, 0)], -np.inf)
-                self.transition(ent, nstates, rep, e, one, w, w, w, np.zeros(ntot, np.int64), 1, margin=0.0)
-                return
             ms = msuf[kn, i + 1]
             tot = lf[ms] - lf[a2] - lf[ms - a2] - lfsuf[kn, i + 1]
             keys, child = np.unique(kn * (a + 1) + a2, return_inverse=True)
             if i == r - 3:   # the children have two rows left: resolve the passed values against their completions
                 two = _TwoRows(nodes[keys // (a + 1)][:, r - 2:], keys % (a + 1), lf, self.charge)
-                whole = (ncomp[i][snode, samt], lambda ids, j, v, lm, thr, i=i, sn=snode, sa=samt:
+                whole = (_count_splits(nodes[snode, i:], samt), lambda ids, j, v, lm, thr, i=i, sn=snode, sa=samt:
                          self.resolve_states(nodes, i, sn[ids], sa[ids], j, v, lm))
                 self.transition(ent, nstates, rep, e, one, two.wmax[child], two.wmin[child], tot, child, keys.size,
                                 resolve=two.resolve, whole=whole)
                 return
-            whole = (ncomp[i][snode, samt], lambda ids, j, v, lm, thr, i=i, sn=snode, sa=samt:
+            whole = (_count_splits(nodes[snode, i:], samt), lambda ids, j, v, lm, thr, i=i, sn=snode, sa=samt:
                      self.resolve_states(nodes, i, sn[ids], sa[ids], j, v, lm))
             ent = self.transition(ent, nstates, rep, e, one, hmax[i + 1][kn, a2], hmin[i + 1][kn, a2], tot, child,
                                   keys.size, whole=whole)
@@ -426,6 +426,20 @@ class _Network:
         out = np.full(v.size, -np.inf)
         out[h] = logmass[h] + acc[q[h] - 1]
         return out
+
+
+def _count_splits(caps, s):
+    """About how many ways there are to place s_k units in rows with capacities caps[k] (inclusion-exclusion
+    over the rows filled beyond capacity; a cost estimate, so floating point is enough)."""
+    b, q = caps.shape
+    if q > 10:
+        return comb(s + q - 1, q - 1)
+    total = np.zeros(b)
+    for mask in range(1 << q):
+        cols = [j for j in range(q) if mask >> j & 1]
+        rest = s - (caps[:, cols] + 1).sum(axis=1)
+        total += (-1) ** len(cols) * np.where(rest >= 0, comb(np.maximum(rest, 0) + q - 1, q - 1), 0.0)
+    return np.maximum(total, 0.0)
 
 
 def _blocks(fn, m, arg, lf, width):
