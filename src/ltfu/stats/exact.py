@@ -117,12 +117,13 @@ RXC_TOL = 3.45254e-7
 """A table counts towards the r x c p-value when log P(table) <= log P(observed) + RXC_TOL: the tolerance
 of R's FEXACT (src/library/stats/src/fexact.c, ``tol``; R's 2 x 2 code uses a relative 1e-7 instead)."""
 
-MAX_WORK = 50_000_000
+MAX_WORK = 80_000_000
 """Refuse an r x c table once the network has cost more than this many steps (arcs, cells of the arcs,
 passed-on past values; 3 to 6 million a second on one core)."""
 
 MAX_STEP = 10_000_000   # elements of the largest array made at once (bounds the memory: ~80 MB an array)
 _BUCKET = 1e-11        # past weights within this (log scale, absolute) share a value id
+_MARGIN = 1e-9         # bounds are widened by this much against rounding
 _LUT_LIMIT = 4_000_000
 _DENSE_LIMIT = 8_000_000
 _CHUNK = 4_000_000     # elements per block when computing bounds
@@ -277,8 +278,7 @@ class _Network:
         top = allc.max()
         return float(min(1.0, np.exp(self.k0 + top) * np.exp(allc - top).sum()))
 
-    def transition(self, ent, nstates, par, e, mult, hi, lo, tot, child, nchild, resolve=None, whole=None,
-                   margin=1e-9):
+    def transition(self, ent, nstates, par, e, mult, hi, lo, tot, child, nchild, resolve=None, whole=None):
         """Resolve or pass on the past of every state through its arcs.
 
         ent: (state, value id, count f, values V), sorted by state and value; arcs: parent state, log-weight
@@ -293,8 +293,8 @@ class _Network:
         v = vals[vid]
         starts = np.searchsorted(state, np.arange(nstates + 1))
         key = state + 1j * v
-        ia = np.searchsorted(key, par + 1j * (self.thr - e - hi - margin), side="right")
-        ib = np.searchsorted(key, par + 1j * (self.thr - e - lo + margin), side="right")
+        ia = np.searchsorted(key, par + 1j * (self.thr - e - hi - _MARGIN), side="right")   # v <= these: add
+        ib = np.searchsorted(key, par + 1j * (self.thr - e - lo + _MARGIN), side="right")   # v > these: drop
         st = starts[par]
         if whole is not None:
             ncomp, resolver = whole
@@ -303,11 +303,11 @@ class _Network:
             if full.any():
                 ids = np.flatnonzero(full)
                 sel = full[state]
-                self.charge(int(ncomp[ids].sum()), int(ncomp[ids].sum()))
-                got = resolver(ids, np.searchsorted(ids, state[sel]), v[sel], np.log(f[sel]) + v[sel], self.thr)
+                self.charge(3 * int(ncomp[ids].sum()), int(ncomp[ids].sum()))
+                got = resolver(ids, np.searchsorted(ids, state[sel]), v[sel], np.log(f[sel]) + v[sel])
                 self.logc.append(got[np.isfinite(got)])
-                keep = ~full[par]
-                ia, ib, st = np.where(keep, ia, st), np.where(keep, ib, st), st
+                ia = np.where(full[par], st, ia)      # their arcs neither add nor pass anything
+                ib = np.where(full[par], st, ib)
         add = ia > st
         if add.any():
             lacc = _seg_logcumsum(np.log(f) + v, starts[:-1], np.diff(starts))
@@ -315,7 +315,7 @@ class _Network:
         ia = np.maximum(ia, st)
         cnt = np.maximum(ib - ia, 0)
         npass = int(cnt.sum())
-        self.charge(npass, npass)
+        self.charge(3 * npass, npass)   # passing on costs a few arcs: gathers, sorts, merges
         if npass == 0:
             z = np.zeros(0, np.int64)
             return z, z, np.zeros(0), np.zeros(0)
@@ -390,15 +390,11 @@ class _Network:
             keys, child = np.unique(kn * (a + 1) + a2, return_inverse=True)
             if i == r - 3:   # the children have two rows left: resolve the passed values against their completions
                 two = _TwoRows(nodes[keys // (a + 1)][:, r - 2:], keys % (a + 1), lf, self.charge)
-                whole = (_count_splits(nodes[snode, i:], samt), lambda ids, j, v, lm, thr, i=i, sn=snode, sa=samt:
-                         self.resolve_states(nodes, i, sn[ids], sa[ids], j, v, lm))
                 self.transition(ent, nstates, rep, e, one, two.wmax[child], two.wmin[child], tot, child, keys.size,
-                                resolve=two.resolve, whole=whole)
+                                resolve=two.resolve, whole=self.whole(nodes, i, snode, samt))
                 return
-            whole = (_count_splits(nodes[snode, i:], samt), lambda ids, j, v, lm, thr, i=i, sn=snode, sa=samt:
-                     self.resolve_states(nodes, i, sn[ids], sa[ids], j, v, lm))
             ent = self.transition(ent, nstates, rep, e, one, hmax[i + 1][kn, a2], hmin[i + 1][kn, a2], tot, child,
-                                  keys.size, whole=whole)
+                                  keys.size, whole=self.whole(nodes, i, snode, samt))
             used, state = np.unique(ent[0], return_inverse=True)
             if used.size == 0:
                 return
@@ -406,6 +402,12 @@ class _Network:
             snode, samt = keys // (a + 1), keys % (a + 1)
             nstates = used.size
             ent = (state,) + ent[1:]
+
+    def whole(self, nodes, i, snode, samt):
+        """For transition(): the number of completions of each state (node snode, row i, amount samt) and
+        the resolver that lists them."""
+        return (_count_splits(nodes[snode, i:], samt),
+                lambda ids, j, v, logmass: self.resolve_states(nodes, i, snode[ids], samt[ids], j, v, logmass))
 
     def resolve_states(self, nodes, i, knode, amount, j, v, logmass):
         """Resolve the past values (v, log mass; j = index of their state) of states (node knode, row i,
@@ -457,7 +459,7 @@ def _blocks(fn, m, arg, lf, width):
 def _unique_first_inverse(keys, size):
     """The distinct keys (ascending), an index of one occurrence of each, and the inverse, for integer keys
     in [0, size): np.unique, or a dense table (no sorting) when size is small next to the number of keys."""
-    if size > max(4 * keys.size, 1 << 16) or size > 1 << 26:
+    if size > max(4 * keys.size, 1 << 16) or size > 1 << 23:
         u, first, inv = np.unique(keys, return_index=True, return_inverse=True)
         return u, first, inv.reshape(-1)
     pos = np.full(size, -1, np.int64)
@@ -736,7 +738,7 @@ class _TwoRows:
         for first, last, step in ((self.lo[ids], self.mode[ids], 1), (self.hi[ids], self.mode[ids] + 1, -1)):
             cnt = np.maximum((last - first) * step + 1, 0)
             tot = int(cnt.sum())
-            self.charge(tot, tot)
+            self.charge(2 * tot, tot)
             rep = np.repeat(np.arange(ids.size), cnt)
             starts = np.cumsum(cnt) - cnt
             x = first[rep] + step * (np.arange(tot) - starts[rep])
