@@ -124,6 +124,7 @@ passed-on past values; 3 to 6 million a second on one core)."""
 MAX_STEP = 10_000_000   # elements of the largest array made at once (bounds the memory: ~80 MB an array)
 _BUCKET = 1e-11        # past weights within this (log scale, absolute) share a value id
 _MARGIN = 1e-9         # bounds are widened by this much against rounding
+_MAX_N = 1_000_000     # float64 log k! keep ~1e-9 relative accuracy up to about here
 _LUT_LIMIT = 4_000_000
 _DENSE_LIMIT = 8_000_000
 _CHUNK = 4_000_000     # elements per block when computing bounds
@@ -204,9 +205,9 @@ def _fisher_rxc(t: np.ndarray) -> float:
     except _TooLarge:
         r, c = sorted(t.shape)
         raise InvalidInputError(
-            f"table: this {r} x {c} table (n = {int(t.sum())}) is beyond the exact test's reach (its network "
-            f"needs more than {MAX_WORK:,} steps or {MAX_STEP:,} values at once); use a chi-square test, or a "
-            f"Monte Carlo p-value as R's fisher.test(simulate.p.value = TRUE)") from None
+            f"table: this {r} x {c} table (n = {int(t.sum())}) is beyond the exact test's reach (limits: "
+            f"{MAX_WORK:,} network steps, {MAX_STEP:,} values at once, n <= {_MAX_N:,}); use a chi-square "
+            f"test, or a Monte Carlo p-value as R's fisher.test(simulate.p.value = TRUE)") from None
 
 
 class _Network:
@@ -218,6 +219,8 @@ class _Network:
         self.rows = np.sort(t.sum(axis=1))
         self.cols = np.sort(t.sum(axis=0))
         self.n = int(t.sum())
+        if self.n > _MAX_N:
+            raise _TooLarge
         self.lf = gammaln(np.arange(self.n + 2, dtype=float) + 1.0)   # log k!
         lf = self.lf
         self.k0 = lf[self.rows].sum() + lf[self.cols].sum() - lf[self.n]
@@ -378,7 +381,7 @@ class _Network:
             lo = np.maximum(0, samt - msuf[snode, i + 1])
             cnt = np.maximum(np.minimum(mi, samt) - lo + 1, 0)
             ntot = int(cnt.sum())
-            self.charge(ntot, ntot)
+            self.charge(3 * ntot, ntot)    # an arc here costs a few: its cell, child, bounds and key
             rep = np.repeat(np.arange(snode.size), cnt)
             x = lo[rep] + (np.arange(ntot) - (np.cumsum(cnt) - cnt)[rep])
             kn = snode[rep]
@@ -387,8 +390,9 @@ class _Network:
             one = np.ones(ntot)
             ms = msuf[kn, i + 1]
             tot = lf[ms] - lf[a2] - lf[ms - a2] - lfsuf[kn, i + 1]
-            keys, child = np.unique(kn * (a + 1) + a2, return_inverse=True)
+            keys, _, child = _unique_first_inverse(kn * (a + 1) + a2, nb * (a + 1))
             if i == r - 3:   # the children have two rows left: resolve the passed values against their completions
+                self.charge(3 * keys.size)
                 two = _TwoRows(nodes[keys // (a + 1)][:, r - 2:], keys % (a + 1), lf, self.charge)
                 self.transition(ent, nstates, rep, e, one, two.wmax[child], two.wmin[child], tot, child, keys.size,
                                 resolve=two.resolve, whole=self.whole(nodes, i, snode, samt))
