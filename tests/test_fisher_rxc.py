@@ -1,5 +1,6 @@
 """Fisher's exact test on r x c tables (ltfu.stats.exact._fisher_rxc, a network algorithm) against R's
-fisher.test (tests/reference/fisher_rxc.R) and against plain enumeration of every table."""
+fisher.test (tests/reference/fisher_rxc.R), against plain enumeration of every table, and, where R's
+FEXACT is not exact, against R's own Monte Carlo p-value."""
 
 import math
 import time
@@ -95,6 +96,17 @@ def test_matches_r_quickly(case, monkeypatch):
 def test_tables_r_refuses_by_default_agree_with_r_given_more_workspace(case):
     assert "FEXACT error" in case["default_workspace"]          # R with its default workspace stops
     assert_close(fisher_exact(case["table"]).p_value, case["p_value"], rtol=1e-8, atol=0, what=case["note"])
+
+
+@pytest.mark.parametrize("case", G["fexact_wrong"], ids=[c["note"] for c in G["fexact_wrong"]])
+def test_where_r_fexact_is_not_exact_r_own_simulation_sides_with_ltfu(case):
+    """On these 7 x 7 tables R's fisher.test returns a p-value several times too small, with any workspace;
+    R's own Monte Carlo p (simulate.p.value, B = 1e6) is hundreds of standard errors away from it and
+    within a few of ltfu's exact value."""
+    sim, b = case["simulated"], case["B"]
+    se = math.sqrt(sim * (1 - sim) / b)
+    assert abs(case["fexact"] - sim) > 100 * se and abs(case["fexact_workspace_2e7"] - sim) > 100 * se
+    assert abs(fisher_exact(case["table"]).p_value - sim) < 4 * se
 
 
 def test_example_that_used_to_be_refused():
