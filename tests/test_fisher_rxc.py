@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from golden import assert_close, golden
 
-import ltfu.stats.exact as exact
 from ltfu.errors import InvalidInputError
-from ltfu.stats import fisher_exact
+from ltfu.stats import exact, fisher_exact
 
 G = golden("fisher_rxc")
 EXAMPLE = [[8, 9, 8, 5], [5, 2, 6, 6], [9, 5, 4, 3]]

@@ -488,9 +488,9 @@ def _unique_first_inverse(keys, size):
 
 def _compositions(caps, total, net):
     """Every column x with sum ``total`` (one for all, or one per row of caps) and 0 <= x_i <= caps_i, for
-    each row of caps (ascending).  Within
-    a run of equal caps only non-increasing x are generated, with their number of permutations.
-    Returns x transposed (r, K), the parent row of each, and the multiplicities."""
+    each row of caps (ascending).  Within a run of equal caps only non-increasing x are generated, with
+    their number of permutations.  Returns x transposed (r, K), the parent row of each, and the
+    multiplicities.  Charges the network for each level of the generation before making it."""
     b, r = caps.shape
     capt = np.ascontiguousarray(caps.T)
     suft = np.zeros_like(capt)
@@ -660,7 +660,7 @@ def _dual_bounds(m, cols, lf):
     u_i is the m_i-th smallest of {log k - v_j : k <= C_j}, v_j the C_j-th smallest of {log k - u_i : k <= m_i}.
     lo: the least probable completion is at most as concentrated as each column (row) filled on its own,
     largest cells first, which maximises sum log x! for that column (row)."""
-    b, r = m.shape
+    b, _ = m.shape
     ntot = int(cols.sum())
     logk = np.log(np.arange(1, ntot + 1, dtype=float))
     caps = np.minimum(m[:, :, None], cols[None, None, :])
@@ -695,7 +695,7 @@ def _dual_bounds(m, cols, lf):
 def _suffix_max(m, a, lf):
     """Hmax[k, s] = max sum_i h_i(x_i), h_i(x) = -log x! - log (m_i - x)!, over sum x = s <= a: the h_i are
     concave, so the max-plus convolution adds the largest of their merged slopes."""
-    b, q = m.shape
+    b, _ = m.shape
     wmax = int(m.max(initial=0))
     x = np.arange(wmax)
     sl = np.where(x[None, None, :] < m[:, :, None],
