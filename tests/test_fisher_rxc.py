@@ -99,12 +99,12 @@ def test_tables_r_refuses_by_default_agree_with_r_given_more_workspace(case):
 
 @pytest.mark.parametrize("case", G["fexact_wrong"], ids=[c["note"] for c in G["fexact_wrong"]])
 def test_where_r_fexact_is_not_exact_r_own_simulation_sides_with_ltfu(case):
-    """On these 7 x 7 tables R's fisher.test returns a p-value several times too small, with any workspace;
-    R's own Monte Carlo p (simulate.p.value, B = 1e6) is hundreds of standard errors away from it and
-    within a few of ltfu's exact value."""
+    """On these tables R's fisher.test returns too small a p-value (5 times too small on the first), with
+    any workspace; R's own Monte Carlo p (simulate.p.value, B = 1e6) is 15 to 300 standard errors away
+    from it and within a few of ltfu's exact value."""
     sim, b = case["simulated"], case["B"]
     se = math.sqrt(sim * (1 - sim) / b)
-    assert abs(case["fexact"] - sim) > 100 * se and abs(case["fexact_workspace_2e7"] - sim) > 100 * se
+    assert abs(case["fexact"] - sim) > 10 * se and abs(case["fexact_workspace_2e7"] - sim) > 10 * se
     assert abs(fisher_exact(case["table"]).p_value - sim) < 4 * se
 
 
