@@ -15,8 +15,8 @@
   random tables without strong structure were all answered up to n = 10,000 for 2 x 3, 1,000 for
   2 x 5, 300 for 2 x 8 and 3 x 3 and 3 x 4, 100 for 4 x 4, 60 for 4 x 5, 50 for 5 x 5, 5 x 6 and
   6 x 6, 40 for 7 x 7, and some at 1.2 to 2 times those sizes (strongly associated tables are the
-  hardest).  Beyond, InvalidInputError (after at most ~10 s) suggests the chi-square test or a Monte
-  Carlo p-value.
+  hardest).  Beyond, InvalidInputError suggests the chi-square test or a Monte Carlo p-value; of 89
+  such tables all were also refused by R, most within 3 s, the slowest after 15 s (2 busy cores).
 - ``wilcoxon_ranksum``: R's W and p (exact without ties when both samples are under 50, else the
   normal approximation with continuity and tie corrections), from scipy's Mann-Whitney U.
 """
@@ -203,7 +203,7 @@ def _fisher_rxc(t: np.ndarray) -> float:
     cells, passed-on values, each weighted by its cost; about 5-10 million a second on one core): of
     846 random tables R answers, the costliest needed 2.4e7 steps and 3.2e6 values at once, so MAX_WORK
     (8e7) and MAX_STEP (1e7 array elements) leave a margin of three.  A table that would exceed them is
-    refused (InvalidInputError) as soon as it does, within about 10 s; so are n > 1e6, where float64
+    refused (InvalidInputError) as soon as it does, mostly within 3 s; so are n > 1e6, where float64
     log-factorials can no longer keep 1e-9 relative accuracy.  The sizes reached are in the module
     docstring.
     """
@@ -393,7 +393,7 @@ class _Network:
             lo = np.maximum(0, samt - msuf[snode, i + 1])
             cnt = np.maximum(np.minimum(mi, samt) - lo + 1, 0)
             ntot = int(cnt.sum())
-            self.charge(3 * ntot, ntot)    # an arc here costs a few: its cell, child, bounds and key
+            self.charge(4 * ntot, ntot)    # an arc here costs a few: its cell, child, bounds and key
             rep = np.repeat(np.arange(snode.size), cnt)
             x = lo[rep] + (np.arange(ntot) - (np.cumsum(cnt) - cnt)[rep])
             kn = snode[rep]
@@ -404,7 +404,7 @@ class _Network:
             tot = lf[ms] - lf[a2] - lf[ms - a2] - lfsuf[kn, i + 1]
             keys, _, child = _unique_first_inverse(kn * (a + 1) + a2, nb * (a + 1))
             if i == r - 3:   # the children have two rows left: resolve the passed values against their completions
-                self.charge(3 * keys.size)
+                self.charge(4 * keys.size)
                 two = _TwoRows(nodes[keys // (a + 1)][:, r - 2:], keys % (a + 1), lf, self.charge)
                 self.transition(ent, nstates, rep, e, one, two.wmax[child], two.wmin[child], tot, child, keys.size,
                                 resolve=two.resolve, whole=self.whole(nodes, i, snode, samt))
@@ -741,12 +741,14 @@ class _TwoRows:
         self.lo = np.maximum(0, a - self.m1)
         self.hi = np.minimum(self.m0, a)
         self.mode = np.clip((a + 1) * (self.m0 + 1) // (self.m0 + self.m1 + 2), self.lo, self.hi)
-        self.wmax = self.w(np.arange(a.size), self.mode)
-        self.wmin = np.minimum(self.w(np.arange(a.size), self.lo), self.w(np.arange(a.size), self.hi))
+        self.wmax = self.w(None, self.mode)
+        self.wmin = np.minimum(self.w(None, self.lo), self.w(None, self.hi))
 
     def w(self, k, x):
-        lf, m0, m1, a = self.lf, self.m0[k], self.m1[k], self.a[k]
-        return -lf[x] - lf[m0 - x] - lf[a - x] - lf[m1 - a + x]
+        """Weight of split x of state k (of every state in turn when k is None)."""
+        lf = self.lf
+        m0, m1, a = (self.m0, self.m1, self.a) if k is None else (self.m0[k], self.m1[k], self.a[k])
+        return -(lf.take(x) + lf.take(m0 - x) + lf.take(a - x) + lf.take(m1 - a + x))
 
     def resolve(self, child, limit, logmass):
         ids, inv = np.unique(child, return_inverse=True)
