@@ -35,6 +35,7 @@ CLASSES = {  # class -> (which list, name of the reason constant in test_crossch
     "robust_huge": ("R", "ROBUST_HUGE"),
     "lr_rank": ("KNOWN", "LR_RANK"),
     "fisher_rxc": ("KNOWN", "FISHER_RXC"),
+    "fisher_reach": ("KNOWN", "FISHER_REACH"),
     "fg_infinite": ("KNOWN", "FG_INFINITE"),
     "gray_partial": ("KNOWN", "GRAY_PARTIAL"),
     "fisher_empty": ("KNOWN", "FISHER_EMPTY"),
@@ -215,6 +216,8 @@ def pattern_classes(case, probs):
     if fn == "fisher_exact":
         if "tables share its margins" in text:
             return ["fisher_rxc"]
+        if "beyond the exact test's reach" in text:
+            return ["fisher_reach"]
         if "All elements of TABLE are zero" in r.get("error", ""):
             return ["fisher_empty"]
     if fn == "fine_gray" and "monotone pseudo-likelihood" in r.get("error", "") and "ltfu answered" in text:
