@@ -1,0 +1,83 @@
+"""Finding the tables of a study: an Excel workbook with a sheet per table, a folder of CSV, Parquet
+(or other readable) files named after the tables, or a single patient table.
+
+    workbook.xlsx            sheets "patients", "events", "assessments", "therapies" (any case);
+                             a workbook without a "patients" sheet is a patient table (first sheet)
+    folder/                  patients.csv, events.parquet, ... (one file per table; ADaM names
+                             adsl, adae and adlb stand for patients, events and assessments)
+    trial.csv                the patient table alone (the efficacy analysis needs nothing more)
+
+Every table is read by ``ltfu.cohort.load`` (read-only, every problem of the file kept) and comes
+back as a RawTable; which file or sheet it came from is in ``RawTable.source``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ltfu.cohort.load import FORMATS, RawTable, load
+from ltfu.errors import LoadError
+
+TABLE_NAMES = ("patients", "events", "assessments", "therapies")
+ADAM_NAMES = {"adsl": "patients", "adae": "events", "adlb": "assessments"}
+
+
+@dataclass(frozen=True)
+class StudyFiles:
+    """The raw tables of a study (None where the study has no such table) and where they came from."""
+
+    patients: RawTable
+    events: RawTable | None = None
+    assessments: RawTable | None = None
+    therapies: RawTable | None = None
+    kind: str = "table"            # "table", "workbook" or "folder"
+    adam: bool = False             # the folder held ADaM datasets (adsl, adae, adlb)
+
+    @property
+    def tables(self) -> dict:
+        return {n: getattr(self, n) for n in TABLE_NAMES if getattr(self, n) is not None}
+
+
+def _sheet_names(path: Path) -> list[str]:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return list(wb.sheetnames)
+    finally:
+        wb.close()
+
+
+def find_tables(path, *, sheet: str | None = None, columns=None) -> StudyFiles:
+    """Read the study at ``path`` (see the module docstring).  ``columns`` projects the patient table
+    as ``ltfu.cohort.load`` does; the other tables are read whole."""
+    path = Path(path)
+    if not path.exists():
+        raise LoadError(f"{path}: no such file or folder")
+    if path.is_dir():
+        found: dict[str, Path] = {}
+        adam = False
+        for f in sorted(path.iterdir()):
+            if not f.is_file() or FORMATS.get(f.suffix.lower()) is None:
+                continue
+            stem = f.stem.lower()
+            name = stem if stem in TABLE_NAMES else ADAM_NAMES.get(stem)
+            if name is None:
+                continue
+            if name in found:
+                raise LoadError(f"{path.name}: two files for the {name} table ({found[name].name}, {f.name}); keep one")
+            found[name] = f
+            adam |= stem in ADAM_NAMES
+        if "patients" not in found:
+            raise LoadError(f"{path.name}: no patient table in the folder (a file named patients.csv, "
+                            "patients.parquet ... or adsl.xpt)")
+        return StudyFiles(**{n: load(f, columns=columns if n == "patients" else None) for n, f in found.items()},
+                          kind="folder", adam=adam)
+    if FORMATS.get(path.suffix.lower()) == "xlsx" and sheet is None:
+        names = {s.lower(): s for s in _sheet_names(path)}
+        if "patients" in names:
+            tables = {n: load(path, sheet=names[n], columns=columns if n == "patients" else None)
+                      for n in TABLE_NAMES if n in names}
+            return StudyFiles(**tables, kind="workbook")
+    return StudyFiles(load(path, sheet=sheet, columns=columns), kind="table")
