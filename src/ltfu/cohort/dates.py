@@ -215,10 +215,10 @@ def parse_dates(values, *, order: str | None, epoch: Epoch | None = None, eviden
             proves = "dmy" if a > 12 >= b else "mdy" if b > 12 >= a else None
             if proves and order in ("dmy", "mdy") and proves != order:
                 mine, theirs = (evidence[0], evidence[1]) if proves == "dmy" else (evidence[1], evidence[0])
+                this, other = ("day", "month") if proves == "dmy" else ("month", "day")
                 issues.append((i, "AMBIGUOUS_DATE",
-                               f"{'day' if proves == 'dmy' else 'month'}-first, but {theirs:,} other date(s) in the "
-                               f"file are {'month' if proves == 'dmy' else 'day'}-first (against {mine:,} like "
-                               "this one): correct this date"))
+                               f"{this}-first, while {theirs:,} date(s) in the file are {other}-first and only "
+                               f"{mine:,} {this}-first: correct this date"))
                 continue
             if a == b or (a > 12 >= b):          # unambiguous: equal fields, or day-first proven
                 d = _make(y, b, a)

@@ -18,10 +18,11 @@ file columns it selects are read (CSV and Parquet skip the others entirely), whi
 kept whole so that column-level checks still see every name.
 
 Limits (``Limits``; a file beyond one raises ``LoadError`` naming the limit, checked before the
-data are read wherever the file declares its size): at most 10,000 columns in any format; an XLSX
-sheet of at most 1,000,000 cells (its declared dimension, then counted while streaming it in
-openpyxl's read-only mode, since a declared dimension may be absent or wrong) and at most 512 MiB
-of XML once unzipped; Parquet and SAS files at most 50,000,000 cells (rows x columns from their
+data are read wherever the file declares its size): at most 16,384 columns (Excel's own maximum) in any format; an XLSX
+sheet of at most 500,000 cells (every worksheet's cells and rows counted in its XML bytes before
+openpyxl opens the workbook, since a declared dimension may be absent or wrong; the declared
+dimension checked too; then the cells counted again as openpyxl's read-only mode streams the rows),
+at most as many shared strings, and at most 512 MiB of XML once unzipped; Parquet and SAS files at most 50,000,000 cells (rows x columns from their
 metadata) and, for Parquet, 512 MiB of column data once decompressed.  A cell of more than 10,000
 characters is a CELL_TOO_LONG problem (a CSV cell of more than 16 MiB is not even read: its row
 is left out and reported).
@@ -56,8 +57,8 @@ MAX_PARSED_CELL = 1 << 24  # characters; the careful CSV reader does not even ho
 class Limits:
     """What ltfu agrees to read (module docstring); tests lower them to exercise every check fast."""
 
-    max_columns: int = 10_000
-    max_xlsx_cells: int = 1_000_000
+    max_columns: int = 16_384          # Excel's own maximum
+    max_xlsx_cells: int = 500_000
     max_unpacked_bytes: int = 512 * 2 ** 20
     max_cells: int = 50_000_000
 
@@ -175,11 +176,30 @@ def _unique_columns(df):
     return df, problems
 
 
+def _text_bytes(s) -> int | None:
+    """The size of a pyarrow text column's character data (an upper bound on any cell's length in
+    characters), or None when the column is not backed by pyarrow."""
+    import pyarrow as pa
+
+    try:
+        chunks = pa.chunked_array(s.array._pa_array).chunks
+    except (AttributeError, TypeError, pa.ArrowException):
+        return None
+    total = 0
+    for chunk in chunks:
+        buffers = chunk.buffers()
+        total += 0 if len(buffers) < 3 or buffers[2] is None else buffers[2].size
+    return total
+
+
 def _long_cells(df, rows):
     problems = []
     for col in df.columns:
         s = df[col]
         if isinstance(s.dtype, pd.StringDtype):
+            size = _text_bytes(s)
+            if size is not None and size <= MAX_CELL:      # no cell can be longer: skip the per-cell count
+                continue
             lengths = s.str.len().fillna(0).astype(np.int64)
         elif s.dtype == object:
             lengths = s.map(lambda v: len(v) if isinstance(v, str) else 0)
@@ -510,36 +530,102 @@ def _read_csv_careful(blob, path, limits=LIMITS):
 # ----------------------------------------------------------------------------------------------
 # Excel
 
-_MERGE_REF = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*?\bref=\"([A-Z]+[0-9]+(?::[A-Z]+[0-9]+)?)\"")
+_MERGE_REF = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?mergeCell\b[^>]*?\bref=\"([A-Z]+[0-9]+(?::[A-Z]+[0-9]+)?)\"")
+_CELL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c[\s/>]")
+_ROW_NUMBER = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row\b[^>]*?\br=\"([0-9]{1,12})\"")
+_SHARED_STRING = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
+
+
+def _scan_xml(source, patterns):
+    """Stream an XML part (a file object) once, 1 MiB at a time: for each pattern, the list of its
+    matches' first groups (or the number of matches, for a pattern without a group).  A match cut
+    by a chunk end is found in the next round (it is shorter than the 256-byte overlap)."""
+    found = [[] if p.groups else 0 for p in patterns]
+    tail = b""
+    while True:
+        chunk = source.read(1 << 20)
+        data = tail + chunk
+        cut = max(0, len(data) - 256) if chunk else len(data)
+        for k, p in enumerate(patterns):
+            if p.groups:
+                found[k] += [m.group(1) for m in p.finditer(data) if m.start() < cut]
+            else:
+                found[k] += sum(1 for m in p.finditer(data) if m.start() < cut)
+        if not chunk:
+            return found
+        tail = data[cut:]
+
+
+def _sheet_names(zf, names):
+    """Worksheet part -> sheet name, read from workbook.xml and its relationships (best effort: a part
+    it cannot name is shown by its path)."""
+    import html
+
+    out = {}
+    try:
+        book = zf.read("xl/workbook.xml") if "xl/workbook.xml" in names else b""
+        rels = zf.read("xl/_rels/workbook.xml.rels") if "xl/_rels/workbook.xml.rels" in names else b""
+    except (KeyError, OSError):
+        return out
+    targets = {}
+    for m in re.finditer(rb"<(?:[A-Za-z_][\w.-]*:)?Relationship\b([^>]*)>", rels):
+        rid, target = re.search(rb'\bId="([^"]*)"', m.group(1)), re.search(rb'\bTarget="([^"]*)"', m.group(1))
+        if rid and target:
+            t = target.group(1).decode("utf-8", "replace")
+            targets[rid.group(1)] = t.lstrip("/") if t.startswith("/") else "xl/" + t
+    for m in re.finditer(rb"<(?:[A-Za-z_][\w.-]*:)?sheet\b([^>]*)>", book):
+        name, rid = re.search(rb'\bname="([^"]*)"', m.group(1)), re.search(rb'\b[A-Za-z_][\w.-]*:id="([^"]*)"', m.group(1))
+        if name and rid and rid.group(1) in targets:
+            out[targets[rid.group(1)]] = html.unescape(name.group(1).decode("utf-8", "replace"))
+    return out
 
 
 def _xlsx_limits(blob, name, limits):
-    """Refuse a workbook whose parts unzip to more than the limit, before openpyxl parses any."""
+    """Refuse a workbook beyond the limits before openpyxl parses any of it: parts that unzip to more
+    than max_unpacked_bytes; a shared-string table or a worksheet with more than max_xlsx_cells
+    (openpyxl reads every shared string at once, and every worksheet without a declared dimension
+    to its end, while opening the workbook).  Counted in the XML bytes, as they stream by."""
     import zipfile
 
     with zipfile.ZipFile(io.BytesIO(blob)) as zf:
-        unpacked = sum(i.file_size for i in zf.infolist())
-    if unpacked > limits.max_unpacked_bytes:
-        raise LoadError(f"{name}: the workbook unzips to {unpacked / 2 ** 20:,.0f} MiB, more than the "
-                        f"{limits.max_unpacked_bytes / 2 ** 20:,.0f} MiB ltfu reads (limit max_unpacked_bytes); "
-                        "export the patient table as CSV or Parquet")
+        infos = zf.infolist()
+        unpacked = sum(i.file_size for i in infos)
+        if unpacked > limits.max_unpacked_bytes:
+            raise LoadError(f"{name}: the workbook unzips to {unpacked / 2 ** 20:,.0f} MiB, more than the "
+                            f"{limits.max_unpacked_bytes / 2 ** 20:,.0f} MiB ltfu reads (limit max_unpacked_bytes); "
+                            "export the patient table as CSV or Parquet")
+        names = {i.filename for i in infos}
+        types = zf.read("[Content_Types].xml") if "[Content_Types].xml" in names else b""
+
+        def parts(kind):
+            found = {m.group(1).decode("utf-8", "replace").lstrip("/") for m in re.finditer(
+                rb'PartName="([^"]+)"[^>]*' + kind, types)}
+            return sorted(found & names)
+
+        for part in parts(rb"sharedStrings\+xml"):
+            with zf.open(part) as src:
+                (count,) = _scan_xml(src, [_SHARED_STRING])
+            if count > limits.max_xlsx_cells:
+                raise LoadError(f"{name}: the workbook holds {count:,} distinct texts, more than the "
+                                f"{limits.max_xlsx_cells:,} cells ltfu reads from Excel (limit max_xlsx_cells); "
+                                "export the table as CSV or Parquet")
+        sheets = _sheet_names(zf, names)
+        for part in parts(rb"worksheet\+xml"):
+            with zf.open(part) as src:
+                cells, row_numbers = _scan_xml(src, [_CELL_TAG, _ROW_NUMBER])
+            last_row = max(map(int, row_numbers), default=0)
+            if cells > limits.max_xlsx_cells or last_row > limits.max_xlsx_cells:
+                title = repr(sheets[part]) if part in sheets else part
+                raise LoadError(f"{name}: sheet {title} holds {cells:,} cells in {last_row:,} rows, more than the "
+                                f"{limits.max_xlsx_cells:,} cells ltfu reads from Excel (limit max_xlsx_cells); "
+                                "export the table as CSV or Parquet, which have no such limit")
 
 
 def _merged_ranges(wb, ws):
-    """The sheet's merged ranges (``A1:B2``), found in its XML as it streams by: read-only openpyxl
-    does not report them.  The zip member holds at most the size it declares (checked above)."""
-    found, tail = [], b""
+    """The sheet's merged ranges (``A1:B2``): read-only openpyxl does not report them."""
     with wb._archive.open(ws._worksheet_path) as src:
-        while True:
-            chunk = src.read(1 << 20)
-            if not chunk:
-                break
-            data = tail + chunk
-            cut = max(0, len(data) - 200)          # a tag cut by the chunk end is found in the next round
-            found += [m.group(1).decode() for m in _MERGE_REF.finditer(data) if m.start() < cut]
-            tail = data[cut:]
-    found += [m.group(1).decode() for m in _MERGE_REF.finditer(tail)]
-    return found
+        (merged,) = _scan_xml(src, [_MERGE_REF])
+    return [m.decode() for m in merged]
 
 
 def _sheet_header(ws, rows=20):

@@ -188,9 +188,7 @@ def match_column(name) -> ColumnMatch:
         base = base.replace("%", " ")
     canon = _lookup(base) if base.strip() else None
     if canon is None:
-        key = _norm(base if base.strip() else name)
-        close = difflib.get_close_matches(key, _LOOKUP_KEYS, n=1, cutoff=0.8) if len(key) <= 200 else []
-        return ColumnMatch(name, None, suggestion=_LOOKUP[close[0]] if close else None)
+        return ColumnMatch(name, None, suggestion=_suggest(_norm(base if base.strip() else name)))
     written = " ".join(n.strip() for n in notes) or None
     unit = FIELD_BY_NAME[canon].unit if canon in FIELD_BY_NAME else ""
     if not notes or not unit:
@@ -202,6 +200,21 @@ def match_column(name) -> ColumnMatch:
 
 
 _LOOKUP_KEYS = list(_LOOKUP)
+_KEYS_BY_LENGTH: dict = {}
+for _k in _LOOKUP_KEYS:
+    _KEYS_BY_LENGTH.setdefault(len(_k), []).append(_k)
+
+
+def _suggest(key: str) -> str | None:
+    """The field whose name or alias is closest to ``key`` (difflib ratio at least 0.8), or None.
+    Only names of a length that can reach 0.8 are compared (2 min / (a + b) >= 0.8), so a file with
+    thousands of extra columns is not compared with every name thousands of times."""
+    n = len(key)
+    if n == 0 or n > 200:
+        return None
+    pool = [k for m in range(-(-2 * n // 3), 3 * n // 2 + 1) for k in _KEYS_BY_LENGTH.get(m, ())]
+    close = difflib.get_close_matches(key, pool, n=1, cutoff=0.8) if pool else []
+    return _LOOKUP[close[0]] if close else None
 
 
 def resolve_columns(columns):

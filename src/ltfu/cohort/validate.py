@@ -259,13 +259,45 @@ def _id_keys(ids) -> np.ndarray:
     return keys
 
 
-def _check_ids(ids, col: _Collector):
-    n = len(ids)
+def _case_variants_possible(raw, ids) -> bool:
+    """False when no two ids can differ only by case: every id ASCII and the column without lower-case
+    letters, or without upper-case ones (a registry's R0000001 ...); decided on the arrow column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if raw is not None and isinstance(raw.dtype, pd.StringDtype):
+        try:
+            arr = pa.chunked_array(raw.array._pa_array)
+        except (AttributeError, TypeError, pa.ArrowException):
+            return True
+        if not pc.all(pc.string_is_ascii(arr)).as_py() in (True, None):
+            return True
+        return bool(pc.any(pc.match_substring_regex(arr, "[a-z]")).as_py()) and \
+            bool(pc.any(pc.match_substring_regex(arr, "[A-Z]")).as_py())
+    return True
+
+
+def _all_plain(raw, ids) -> bool:
+    """Whether every id is printable ASCII (its own normalised key); on the arrow column when there is one."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if raw is not None and isinstance(raw.dtype, pd.StringDtype):
+        try:
+            arr = pa.chunked_array(raw.array._pa_array)
+            return pc.all(pc.and_(pc.string_is_ascii(arr), pc.ascii_is_printable(arr))).as_py() in (True, None)
+        except (AttributeError, TypeError, pa.ArrowException):
+            pass
+    return all(v is None or (v.isascii() and v.isprintable()) for v in ids)
+
+
+def _check_ids(ids, col: _Collector, raw=None):
+    """MISSING_VALUE, DUPLICATE_ID (on the normalised ids, ``_id_keys``) and ID_CASE_VARIANT.
+    ``raw``: the column as read, which lets a registry of plain ids skip the per-id work."""
     s = pd.Series(ids, dtype=object)
     for i in np.flatnonzero(s.isna().to_numpy()):
         col.add("MISSING_VALUE", i, "patient_id")
-    plain = s.map(lambda v: v is None or (v.isascii() and v.isprintable())).to_numpy(bool) if n else np.ones(0, bool)
-    keys = pd.Series(ids if plain.all() else _id_keys(ids), dtype=object)
+    keys = s if _all_plain(raw, ids) else pd.Series(_id_keys(ids), dtype=object)
     dup = (keys.notna() & keys.duplicated(keep=False)).to_numpy()
     if dup.any():
         rows = np.flatnonzero(dup)
@@ -277,7 +309,9 @@ def _check_ids(ids, col: _Collector):
                                 "and full-width forms are ignored")
             else:
                 col.add("DUPLICATE_ID", i, "patient_id", ids[i])
-    folded = keys.str.lower() if plain.all() else keys.map(lambda k: None if k is None else k.casefold())
+    if not _case_variants_possible(raw, ids):
+        return
+    folded = keys.map(lambda k: None if k is None else k.casefold())
     variant = (folded.notna() & folded.duplicated(keep=False)).to_numpy() & ~dup
     if variant.any():
         rows = np.flatnonzero(variant | (folded.notna() & folded.isin(set(folded[variant]))).to_numpy())
@@ -342,7 +376,7 @@ def _check(table, cutoff, burden_threshold, today, date_floor, max_follow_up_yea
     n = len(df)
     out_columns = {"patient_id": ids}
     if "patient_id" in canon:
-        _check_ids(ids, col)
+        _check_ids(ids, col, df[canon["patient_id"]])
     # dates -> days since infusion
     distinct = {d: _distinct(df[canon[d]]) for d in DATE_FIELDS
                 if d in canon and not pd.api.types.is_datetime64_any_dtype(df[canon[d]])}
@@ -401,6 +435,7 @@ def _check(table, cutoff, burden_threshold, today, date_floor, max_follow_up_yea
     # in a row without a usable infusion date, dates are placed from 1970 and *_day values cannot be
     # placed next to them (unless the table gives no dates at all)
     dated = any(d in dates for d in DATE_FIELDS[1:])
+    no_infusion = np.isnat(inf)
     for d in DATE_FIELDS[1:]:
         day = d.replace("_date", "_day")
         values = np.full(n, np.nan)
@@ -423,12 +458,15 @@ def _check(table, cutoff, burden_threshold, today, date_floor, max_follow_up_yea
                         "(max_follow_up_years)")
         values[long] = np.nan
         out_columns[day] = values
+        if not no_infusion.any():       # every row placed from its infusion: nothing to add
+            pairwise[day] = values
+            continue
         rel = values.copy()
         if d in dates:
-            only_dates = np.isnat(inf) & ~np.isnat(dates[d])
+            only_dates = no_infusion & ~np.isnat(dates[d])
             rel[only_dates] = (dates[d][only_dates] - origin).astype("timedelta64[D]").astype(float)
         elif dated:
-            rel[np.isnat(inf)] = np.nan
+            rel[no_infusion] = np.nan
         pairwise[day] = rel
     if cutoff_date is not None:   # the --cutoff option overrides the file's column
         with np.errstate(invalid="ignore"):
@@ -458,13 +496,18 @@ def _check(table, cutoff, burden_threshold, today, date_floor, max_follow_up_yea
         out_columns[name] = pd.array(vals, dtype="Float64").astype("Int64")
     for name in ("crs_scale", "neurotox_scale", "conditioning", "centre"):
         out_columns[name] = _text(df[canon[name]]) if name in canon else np.full(n, None, dtype=object)
-    out = pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in out_columns.items()},
-                       index=range(n))
-    out = out[["patient_id", "infusion_date", *[d.replace("_date", "_day") for d in DATE_FIELDS[1:]],
-               *[c for c in out_columns if c not in ("patient_id", "infusion_date") and not c.endswith("_day")]]]
-    # extra columns are kept as read (usable as covariates): built at once, not inserted one by one
+    out = pd.DataFrame(index=range(n))
+    for name in ("patient_id", "infusion_date", *[d.replace("_date", "_day") for d in DATE_FIELDS[1:]],
+                 *[c for c in out_columns if c not in ("patient_id", "infusion_date") and not c.endswith("_day")]):
+        v = out_columns[name]
+        out[name] = v.to_numpy() if isinstance(v, pd.Series) else v      # a fixed few: inserted one by one
+    # extra columns are kept as read (usable as covariates): any number of them, so joined at once
+    # (inserting them one by one copies the frame each time: quadratic in the number of columns)
     extras = [c for c in df.columns if c not in mapping and c not in out.columns]
-    if extras:
+    if len(extras) <= 64:
+        for c in extras:
+            out[c] = df[c].to_numpy()
+    else:
         out = pd.concat([out, pd.DataFrame({c: df[c].to_numpy() for c in extras}, index=out.index)], axis=1)
     given = {}
     for d in DATE_FIELDS[1:]:
