@@ -536,14 +536,14 @@ _ROW_NUMBER = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row\b[^>]*?\br=\"([0-9]{1,12}
 _SHARED_STRING = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
 
 
-def _scan_xml(source, patterns):
+def _scan_xml(source, patterns, chunk_size=1 << 20):
     """Stream an XML part (a file object) once, 1 MiB at a time: for each pattern, the list of its
     matches' first groups (or the number of matches, for a pattern without a group).  A match cut
     by a chunk end is found in the next round (it is shorter than the 256-byte overlap)."""
     found = [[] if p.groups else 0 for p in patterns]
     tail = b""
     while True:
-        chunk = source.read(1 << 20)
+        chunk = source.read(chunk_size)
         data = tail + chunk
         cut = max(0, len(data) - 256) if chunk else len(data)
         for k, p in enumerate(patterns):

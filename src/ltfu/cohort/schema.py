@@ -6,7 +6,7 @@ How a column name is matched to a field (``match_column``), as clinical exports 
    documented alias counts (CDISC ADSL names among them: ``TRTSDT``, ``DTHDT``).
 2. Word order and "of" do not matter: ``Date of infusion`` = ``Infusion date`` = ``infusion_date``;
    ``Date of last contact``, ``Date last known alive``, ``Last follow-up date`` ("follow up" is
-   one word, ``followup``) all name ``last_contact_date``.
+   one word, ``followup``, as "cut off" is ``cutoff``) all name ``last_contact_date``.
 3. A unit in parentheses or brackets is read and checked: ``Dose (cells/kg)``, ``Age [years]``,
    ``Marrow blasts (%)``.  Fields measured in a unit (``age`` years, ``marrow_blasts_pct`` %,
    ``dose_cells_per_kg`` cells/kg, every ``*_day`` days) accept only that unit's spellings
@@ -135,7 +135,7 @@ UNITS = {
 _UNIT_SPELLINGS = {u: {v.replace(" ", "") for v in spellings} for u, spellings in UNITS.items()}
 _BRACKETED = re.compile(r"[\(\[]([^\(\)\[\]]*)[\)\]]")
 _STOPWORDS = {"of", "the"}
-_COMPOUNDS = (("follow", "up", "followup"), ("f", "u", "fu"))
+_COMPOUNDS = (("follow", "up", "followup"), ("f", "u", "fu"), ("cut", "off", "cutoff"))
 
 
 def _tokens_key(name: str) -> str:
