@@ -220,7 +220,7 @@ def load_adam(adsl_path, adtte_path, *, params=None, today=None, date_floor=DEFA
         for i in np.flatnonzero(np.array([v is not None and v not in known for v in ids], bool)):
             tte.add("ADAM_UNKNOWN_SUBJECT", i, "ADTTE.USUBJID", ids[i])
     both = np.array([a is not None and b is not None for a, b in zip(ids, paramcd)], bool)
-    keys = pd.Series([f"{a}\x00{b}" if ok else None for a, b, ok in zip(ids, paramcd, both)], dtype=object)
+    keys = pd.Series([(a, b) if ok else None for a, b, ok in zip(ids, paramcd, both)], dtype=object)
     for i in np.flatnonzero((keys.notna() & keys.duplicated(keep=False)).to_numpy()):
         tte.add("DUPLICATE_ID", i, "ADTTE.USUBJID+PARAMCD", f"{ids[i]} {paramcd[i]}",
                 message="a subject has more than one row for this parameter")

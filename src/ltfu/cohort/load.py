@@ -808,11 +808,16 @@ def _read_sas(blob, path, sheet, keep, context):
     header = tuple(meta.column_names)
     _too_many_columns(path.name, len(header), limits)
     chosen = None if keep is None else [h for h in header if keep(str(h).strip())] or None
-    n_rows = meta.number_rows or 0
-    if n_rows * len(chosen or header) > limits.max_cells:
-        raise LoadError(f"{path.name}: {n_rows:,} rows x {len(chosen or header):,} columns, more than the "
-                        f"{limits.max_cells:,} cells ltfu reads (limit max_cells)")
-    df, meta = reader(str(path), usecols=chosen)
+    n_columns = max(1, len(chosen or header))
+    most = limits.max_cells // n_columns          # rows
+    too_many = lambda n: LoadError(f"{path.name}: {n} rows x {n_columns:,} columns, more than the "  # noqa: E731
+                                   f"{limits.max_cells:,} cells ltfu reads (limit max_cells)")
+    if meta.number_rows is not None and meta.number_rows > most:
+        raise too_many(f"{meta.number_rows:,}")
+    # XPT does not declare its rows: read at most one row more than the limit allows
+    df, meta = reader(str(path), usecols=chosen, row_limit=most + 1)
+    if len(df) > most:
+        raise too_many(f"more than {most:,}")
     formats = getattr(meta, "original_variable_types", None) or {}
     for column in df.columns:          # numbers that pyreadstat left as numbers: their format says the epoch
         epoch = sas_epoch(formats.get(column))

@@ -78,7 +78,14 @@ def _distinct(series):
     if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
         values = series.tolist()
         return np.arange(len(values)), values
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if series.dtype == object and "\x00" in "".join(series.dropna().tolist()):
+        # pandas factorises Python strings as C strings, so "a\x00b" would count as "a": a dict does not
+        index, codes = {}, np.empty(len(series), np.int64)
+        for i, v in enumerate(series.tolist()):
+            codes[i] = -1 if v is None or (isinstance(v, float) and np.isnan(v)) else index.setdefault(v, len(index))
+        uniques = list(index)
+    else:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
     values = [*(uniques.tolist() if hasattr(uniques, "tolist") else list(uniques)), None]
     codes = np.where(codes < 0, len(values) - 1, codes)
     return codes, values
