@@ -78,7 +78,7 @@ def _distinct(series):
     if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
         values = series.tolist()
         return np.arange(len(values)), values
-    if series.dtype == object and "\x00" in "".join(series.dropna().tolist()):
+    if series.dtype == object and "\x00" in _joined(series.tolist()):
         # pandas factorises Python strings as C strings, so "a\x00b" would count as "a": a dict does not
         index, codes = {}, np.empty(len(series), np.int64)
         for i, v in enumerate(series.tolist()):
@@ -89,6 +89,15 @@ def _distinct(series):
     values = [*(uniques.tolist() if hasattr(uniques, "tolist") else list(uniques)), None]
     codes = np.where(codes < 0, len(values) - 1, codes)
     return codes, values
+
+
+def _joined(values) -> str:
+    """Every text among ``values`` joined into one string: one C-speed pass answers "does any cell
+    hold character X" for a whole object column."""
+    try:
+        return "".join(values)
+    except TypeError:                   # missing values, numbers, dates among the texts
+        return "".join(v for v in values if isinstance(v, str))
 
 
 def _rows_of(codes, flagged):
@@ -219,7 +228,7 @@ def _control_rows(series) -> np.ndarray:
         if not _may_hold_controls(series):
             return np.empty(0, np.int64)
         return np.flatnonzero(series.str.contains(CONTROL_CHARACTERS, regex=True).fillna(False).to_numpy(bool))
-    if series.dtype != object:
+    if series.dtype != object or not _CONTROL.search(_joined(series.tolist())):
         return np.empty(0, np.int64)
     codes, values = _distinct(series)
     return _rows_of(codes, {k for k, v in enumerate(values) if isinstance(v, str) and _CONTROL.search(v)})
@@ -281,7 +290,8 @@ def _case_variants_possible(raw, ids) -> bool:
             return True
         return bool(pc.any(pc.match_substring_regex(arr, "[a-z]")).as_py()) and \
             bool(pc.any(pc.match_substring_regex(arr, "[A-Z]")).as_py())
-    return True
+    joined = _joined(list(ids))
+    return not joined.isascii() or (joined.lower() != joined and joined.upper() != joined)
 
 
 def _all_plain(raw, ids) -> bool:
@@ -295,7 +305,8 @@ def _all_plain(raw, ids) -> bool:
             return pc.all(pc.and_(pc.string_is_ascii(arr), pc.ascii_is_printable(arr))).as_py() in (True, None)
         except (AttributeError, TypeError, pa.ArrowException):
             pass
-    return all(v is None or (v.isascii() and v.isprintable()) for v in ids)
+    joined = _joined(list(ids))
+    return joined.isascii() and joined.isprintable()
 
 
 def _check_ids(ids, col: _Collector, raw=None):
