@@ -476,8 +476,8 @@ def _check(table, cutoff, burden_threshold, today, date_floor, max_follow_up_yea
                         "(max_follow_up_years)")
         values[long] = np.nan
         out_columns[day] = values
-        if not no_infusion.any():       # every row placed from its infusion: nothing to add
-            pairwise[day] = values
+        if not no_infusion.any():       # every row placed from its infusion: the days themselves
+            pairwise[day] = None
             continue
         rel = values.copy()
         if d in dates:
@@ -517,7 +517,7 @@ def _check(table, cutoff, burden_threshold, today, date_floor, max_follow_up_yea
     out = pd.DataFrame(index=range(n))
     for name in ("patient_id", "infusion_date", *[d.replace("_date", "_day") for d in DATE_FIELDS[1:]],
                  *[c for c in out_columns if c not in ("patient_id", "infusion_date") and not c.endswith("_day")]):
-        v = out_columns[name]
+        v = out_columns.pop(name)       # popped: pandas copies it, and the original is freed now
         out[name] = v.to_numpy() if isinstance(v, pd.Series) else v      # a fixed few: inserted one by one
     # extra columns are kept as read (usable as covariates): any number of them, so joined at once
     # (inserting them one by one copies the frame each time: quadratic in the number of columns)
@@ -559,8 +559,9 @@ def _consistency(out, col: _Collector, has_cutoff: bool, given: dict, pairwise: 
     g = lambda c: out[c].to_numpy(float)  # noqa: E731
     last, death, resp, rel, hct = g("last_contact_day"), g("death_day"), g("response_day"), g("relapse_day"), \
         g("allo_hct_day")
-    p_last, p_death, p_resp, p_rel, p_hct = (pairwise[c] for c in ("last_contact_day", "death_day", "response_day",
-                                                                    "relapse_day", "allo_hct_day"))
+    p_last, p_death, p_resp, p_rel, p_hct = (g(c) if pairwise[c] is None else pairwise[c]
+                                             for c in ("last_contact_day", "death_day", "response_day", "relapse_day",
+                                                       "allo_hct_day"))
     with np.errstate(invalid="ignore"):
         for name, v in (("last_contact_day", last), ("death_day", death), ("response_day", resp),
                         ("relapse_day", rel), ("allo_hct_day", hct)):
