@@ -178,8 +178,9 @@ def _lookup(base: str):
     return _LOOKUP.get(_norm(base)) or _TOKEN_LOOKUP.get(_tokens_key(base))
 
 
-def match_column(name) -> ColumnMatch:
-    """The data-model field a file column names, by the rules of the module docstring."""
+def match_column(name, *, suggest: bool = True) -> ColumnMatch:
+    """The data-model field a file column names, by the rules of the module docstring.  ``suggest``:
+    look for a close field name when none matches (for UNKNOWN_COLUMN's "did you mean")."""
     name = str(name)
     notes = _BRACKETED.findall(name)
     base = _BRACKETED.sub(" ", name) if notes else name
@@ -188,7 +189,7 @@ def match_column(name) -> ColumnMatch:
         base = base.replace("%", " ")
     canon = _lookup(base) if base.strip() else None
     if canon is None:
-        return ColumnMatch(name, None, suggestion=_suggest(_norm(base if base.strip() else name)))
+        return ColumnMatch(name, None, suggestion=_suggest(_norm(base if base.strip() else name)) if suggest else None)
     written = " ".join(n.strip() for n in notes) or None
     unit = FIELD_BY_NAME[canon].unit if canon in FIELD_BY_NAME else ""
     if not notes or not unit:
@@ -248,4 +249,4 @@ def is_model_column(name) -> bool:
     form, any spelling ``match_column`` accepts) or the demonstration cohort's ``synthetic``
     marker.  Other columns are not read at all when a report or endpoints are computed (column
     projection)."""
-    return _norm(name) == "synthetic" or match_column(name).field is not None
+    return _norm(name) == "synthetic" or match_column(name, suggest=False).field is not None
