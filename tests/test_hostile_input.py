@@ -470,7 +470,7 @@ def test_the_careful_reader_does_not_hold_a_giant_cell(tmp_path, monkeypatch):
     json.dumps([q.to_dict() for q in t.problems])
 
 
-def test_sniffing_looks_at_a_bounded_sample(tmp_path):
+def test_sniffing_looks_at_a_bounded_sample(tmp_path, monkeypatch):
     lines = ["a;b;c\n", "1;" + "x" * (3 * SNIFF_CHARS) + ";3\n", "4;5;6\n"]
     assert _sniff_sample(lines) == lines[0]
     assert _sniff_sample(["y" * (2 * SNIFF_CHARS)]) == "y" * (2 * SNIFF_CHARS)     # the header, whatever its size
@@ -478,6 +478,20 @@ def test_sniffing_looks_at_a_bounded_sample(tmp_path):
     p.write_text("patient_id;last_contact_day\n" + "P1;" + "9" * (3 * SNIFF_CHARS) + "\n\nP2;5\n")
     t = load(p)
     assert list(t.data.columns) == ["patient_id", "last_contact_day"] and len(t.data) == 2
+    # 9,000-character ids with apostrophes: csv.Sniffer's regex is quadratic in its sample (272 s)
+    import csv
+
+    seen = []
+    sniff = csv.Sniffer.sniff
+    monkeypatch.setattr(csv.Sniffer, "sniff", lambda self, sample, **kw: seen.append(len(sample)) or
+                        sniff(self, sample, **kw))
+    ids = pd.DataFrame({"patient_id": [f"P{i}" + " 'x" * 3000 for i in range(30)], "last_contact_day": 5})
+    for careful in (False, True):
+        p = _csv(tmp_path, ids, "ids.csv")
+        if careful:
+            p.write_bytes(p.read_bytes() + b"\n\n")          # a blank line: the careful reader
+        assert len(load(p).data) == 30
+    assert seen and max(seen) <= SNIFF_CHARS
 
 
 # ---- the README's code table is the code table -------------------------------------------------

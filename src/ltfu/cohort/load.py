@@ -235,7 +235,7 @@ def _decode(blob, name):
     return text, problems
 
 
-SNIFF_CHARS = 1 << 16     # the delimiter is sniffed from at most 64 KiB (whole lines; at least the header)
+SNIFF_CHARS = 1 << 12     # the delimiter is sniffed from at most 4 KiB (whole lines; at least the header)
 
 
 def _sniff_sample(lines) -> str:
