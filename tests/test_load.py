@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ltfu.cohort import load, load_cohort
-from ltfu.cohort.dates import parse_dates
+from ltfu.cohort.dates import EXCEL_1900, parse_dates
 from ltfu.errors import DataError
 
 COHORT = pd.DataFrame({
@@ -129,11 +129,11 @@ def test_load_cohort_raises_with_every_problem(tmp_path):
     (["25/03/2016"], None, ["2016-03-25"]),          # unambiguous on its own
     (["03/25/2016"], None, ["2016-03-25"]),
     (["02-Mar-2016", "2 March 2016", "02MAR2016", "Mar 2, 2016"], None, ["2016-03-02"] * 4),
-    (["42430", 42430], None, ["2016-03-01"] * 2),    # Excel serials (1900 system)
+    ([42430, 42430.0], None, ["2016-03-01"] * 2),    # numbers from an XLSX: Excel serials (1900 system)
     ([dt.date(2016, 3, 1), pd.Timestamp("2016-03-01 13:45")], None, ["2016-03-01"] * 2),
 ])
 def test_dates(values, order, expected):
-    out, issues = parse_dates(values, order=order)
+    out, issues = parse_dates(values, order=order, epoch=EXCEL_1900)
     assert issues == []
     assert [str(v) for v in out] == expected
 

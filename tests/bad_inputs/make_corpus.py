@@ -123,8 +123,9 @@ case("day_and_date.csv", csv_text(BASE.assign(death_day=["", 180, "", 217, "", 1
 case("three_date_formats.csv", csv_text(edit(infusion_date={0: "10/01/2014", 1: "05-Mar-2014", 2: "20JUN2014"},
                                              last_contact_date={3: "20/08/2015"})), report=True,
      note="ISO, day-first settled by 20/08/2015, month names")
-case("excel_serials.csv", csv_text(edit(infusion_date={0: "41649", 1: "41703"})), report=True,
-     note="Excel serial numbers 41649 = 2014-01-10")
+case("excel_serials.csv", csv_text(edit(infusion_date={0: "41649", 1: "41703"})), codes=["BAD_DATE"],
+     note="numbers in a CSV date column: a CSV does not say what they count from (Excel 1900 or 1904, SAS "
+          "1960), so they are refused, not read as Excel serials")
 case("ambiguous_dates.csv", csv_text(edit(infusion_date={0: "01/02/2014", 1: "03/04/2014"})),
      codes=["AMBIGUOUS_DATE"], note="both fields <= 12 and nothing settles the order")
 case("conflicting_date_orders.csv", csv_text(edit(infusion_date={0: "25/01/2014", 1: "03/14/2014",
@@ -177,6 +178,62 @@ case("events_after_cutoff.csv", csv_text(edit(data_cutoff_date={i: "2015-12-31" 
 case("cutoff_before_infusion.csv", csv_text(edit(data_cutoff_date={5: "2015-06-01"})),
      codes=["AFTER_CUTOFF", "CUTOFF_BEFORE_INFUSION"])
 case("no_cutoff.csv", csv_text(BASE.drop(columns=["data_cutoff_date"])), codes=["NO_CUTOFF"], report=True)
+# ---- hostile input: silent misreads that must be problems (tests/test_hostile_input.py has the rest) ----
+case("year_0001.csv", csv_text(edit(infusion_date={0: "0001-01-01"})), codes=["IMPLAUSIBLE_DATE"],
+     note="an infusion in year 1 would give 24,000 months of follow-up")
+case("number_1_date.csv", csv_text(edit(infusion_date={0: "1"})), codes=["BAD_DATE"],
+     note="a bare number in a CSV date column is not a date (it was read as the Excel serial 1900-01-01)")
+case("day_1e7.csv", csv_text(pd.DataFrame({"patient_id": ["A", "B"], "last_contact_day": ["100", "1e7"]})),
+     codes=["IMPLAUSIBLE_DATE", "NO_CUTOFF"], note="27,000 years of follow-up")
+case("near_duplicate_ids.csv", csv_text(edit(patient_id={1: "P01\u200b", 2: "\uff30\uff10\uff11"})),
+     codes=["DUPLICATE_ID"], note="P01 with a zero-width space, and full-width P01: the same patient three times")
+case("case_variant_id.csv", csv_text(edit(patient_id={1: "p01"})), codes=["ID_CASE_VARIANT"], report=True,
+     note="p01 and P01 differ only by case: a warning")
+case("control_in_id.csv", csv_text(edit(patient_id={1: "P\x0102"})), codes=["CONTROL_CHARACTER"],
+     note="an invisible control character that broke SVG output")
+case("escape_in_text.csv", csv_text(edit(conditioning={2: "Cy\x1b[31m red"})), codes=["CONTROL_CHARACTER"],
+     note="a terminal escape sequence in free text")
+case("bidi_override.csv", csv_text(edit(crs_scale={3: "ASTCT \u202e9102"})), codes=["CONTROL_CHARACTER"],
+     note="a right-to-left override that makes text display reversed")
+case("line_break_in_cell.csv", csv_text(edit(conditioning={4: "Flu\nCy"})), codes=["CONTROL_CHARACTER"],
+     note="a quoted line break inside a cell")
+case("bad_infusion_crs_death.csv", csv_text(edit(infusion_date={1: "soon"}, crs_death={1: "yes"},
+                                                 crs_grade={1: "5"})),
+     codes=["BAD_DATE"], note="one root cause: the death date is there, only the infusion date is unreadable")
+case("unknown_columns.csv", csv_text(BASE.assign(**{"Weight (kg)": "70", "comment": "none"})),
+     codes=["UNKNOWN_COLUMN"], report=True, note="columns of no field are always reported, never dropped silently")
+case("clinical_headers.csv", csv_text(BASE.assign(dose_cells_per_kg="1000000").rename(columns={
+    "patient_id": "Patient ID", "infusion_date": "Date of infusion", "last_contact_date": "Last follow-up date",
+    "death_date": "Date of death", "response_date": "Response date", "relapse_date": "Date of relapse",
+    "allo_hct_date": "Transplant date", "data_cutoff_date": "Data cut-off date", "best_response": "Best response",
+    "mrd_negative": "MRD negative", "marrow_blasts_pct": "Marrow blasts (%)", "extramedullary": "Extramedullary",
+    "relapse_cd19": "Relapse CD19", "crs_grade": "CRS grade (ASTCT)", "crs_scale": "CRS scale",
+    "neurotox_grade": "Neurotox grade", "neurotox_scale": "Neurotox scale", "crs_death": "CRS death",
+    "age": "Age [years]", "sex": "Sex", "conditioning": "Conditioning", "dose_cells_per_kg": "Dose (cells/kg)"})),
+     report=True, note="headers as clinical exports write them: units in brackets, 'Date of X', word order")
+case("wrong_unit.csv", csv_text(BASE.rename(columns={"age": "Age (months)"})), codes=["WRONG_UNIT"],
+     note="age in months would be read as years")
+case("missing_columns_values_checked.csv", csv_text(edit(age={1: "x"}, death_date={1: "soon"},
+                                                         relapse_date={2: "2014-07-01"})
+                                                    .drop(columns=["patient_id", "infusion_date"])),
+     codes=["BAD_DATE", "BAD_NUMBER", "MISSING_COLUMN", "RELAPSE_BEFORE_RESPONSE"],
+     note="required columns missing: every present column is still checked")
+case("one_mistyped_date.csv", lambda: _day_first(), codes=["AMBIGUOUS_DATE"],
+     note="a day-first file with one month-first date: that date is the problem, not every ambiguous one")
+case("columns_beyond_limit.csv", lambda: ",".join(["patient_id"] + [f"c{i}" for i in range(16_384)]) + "\n"
+     + ",".join(["P01"] + ["1"] * 16_384) + "\n", load_error="max_columns", runtime=True,
+     note="16,385 columns: refused from the header, before any row is read")
+
+
+def _day_first():
+    df = BASE.copy()
+    for c in ("infusion_date", "last_contact_date", "death_date", "response_date", "relapse_date",
+              "allo_hct_date", "data_cutoff_date"):
+        df[c] = pd.to_datetime(df[c].replace("", None)).dt.strftime("%d/%m/%Y").fillna("")
+    df.at[1, "relapse_date"] = "07/31/2014"
+    return csv_text(df)
+
+
 # ---- degenerate but valid: a report must come out ------------------------------------------------
 case("one_patient.csv", csv_text(BASE.iloc[:1]), report=True)
 case("all_censored_day0.csv", csv_text(BASE.assign(last_contact_date=BASE["infusion_date"], death_date="",
@@ -207,10 +264,84 @@ def _xlsx(kind):
         ws.merge_cells("O3:O4")
     if kind == "formula":
         ws["S4"] = "=40+4"
+    if kind == "serial_1":
+        ws["B2"] = 1                          # Excel serial 1 = 1900-01-01
+    if kind == "text_serial":
+        ws["B2"] = "41649"                    # text, not a number Excel stored
+    if kind == "date1904":                    # old Mac Excel: serials count from 1904-01-01
+        wb.epoch = openpyxl.utils.datetime.CALENDAR_MAC_1904
+        for r, value in enumerate(BASE["infusion_date"], start=2):
+            ws.cell(r, 2).value = (pd.Timestamp(value) - pd.Timestamp("1904-01-01")).days
     bio = io.BytesIO()
-    wb.create_sheet("notes").append(["free text"])
+    notes = wb.create_sheet("notes", 0 if kind == "notes_first" else None)
+    notes.append(["free text"])
     wb.save(bio)
     return bio.getvalue()
+
+
+def raw_xlsx(rows_xml, *, dimension=None, date1904=False, shared=None, sheet="patients"):
+    """A minimal XLSX written by hand, for what openpyxl will not write: a declared dimension that is
+    absent or wrong, a sheet far larger than its zip.  ``rows_xml``: the <sheetData> content, bytes
+    or an iterable of bytes; ``shared``: the shared strings (bytes each), or None."""
+    import zipfile
+
+    main = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    rels = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w", zipfile.ZIP_DEFLATED) as z:
+        sst = ('<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
+               'officedocument.spreadsheetml.sharedStrings+xml"/>') if shared is not None else ""
+        z.writestr("[Content_Types].xml", '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.'
+                   'openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="'
+                   'application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
+                   'ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/'
+                   'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/'
+                   'worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+                   f'spreadsheetml.worksheet+xml"/>{sst}</Types>')
+        z.writestr("_rels/.rels", '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
+                   'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="'
+                   f'{rels}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+        z.writestr("xl/workbook.xml", f'<?xml version="1.0" encoding="UTF-8"?><workbook {main} xmlns:r="{rels}">'
+                   + ('<workbookPr date1904="1"/>' if date1904 else "")
+                   + f'<sheets><sheet name="{sheet}" sheetId="1" r:id="rId1"/></sheets></workbook>')
+        z.writestr("xl/_rels/workbook.xml.rels", '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="'
+                   'http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="'
+                   f'{rels}/worksheet" Target="worksheets/sheet1.xml"/>'
+                   + (f'<Relationship Id="rId2" Type="{rels}/sharedStrings" Target="sharedStrings.xml"/>'
+                      if shared is not None else "") + "</Relationships>")
+        with z.open("xl/worksheets/sheet1.xml", "w") as f:
+            f.write(f'<?xml version="1.0" encoding="UTF-8"?><worksheet {main}>'.encode())
+            if dimension:
+                f.write(f'<dimension ref="{dimension}"/>'.encode())
+            f.write(b"<sheetData>")
+            for part in ([rows_xml] if isinstance(rows_xml, bytes) else rows_xml):
+                f.write(part)
+            f.write(b"</sheetData></worksheet>")
+        if shared is not None:
+            with z.open("xl/sharedStrings.xml", "w") as f:
+                f.write(f'<?xml version="1.0" encoding="UTF-8"?><sst {main}>'.encode())
+                for text in shared:
+                    f.write(b"<si><t>" + text + b"</t></si>")
+                f.write(b"</sst>")
+    return bio.getvalue()
+
+
+def xlsx_rows(table):
+    """<row> elements for a small table of texts and numbers (inline strings, so no shared strings)."""
+    from openpyxl.utils import get_column_letter
+    from xml.sax.saxutils import escape
+
+    out = []
+    for r, values in enumerate(table, start=1):
+        cells = []
+        for c, v in enumerate(values, start=1):
+            ref = f"{get_column_letter(c)}{r}"
+            if isinstance(v, (int, float)):
+                cells.append(f'<c r="{ref}"><v>{v}</v></c>')
+            elif v not in (None, ""):
+                cells.append(f'<c r="{ref}" t="inlineStr"><is><t>{escape(str(v))}</t></is></c>')
+        out.append(f'<row r="{r}">{"".join(cells)}</row>')
+    return "".join(out).encode()
 
 
 case("valid.xlsx", lambda: _xlsx("plain"), report=True)
@@ -218,6 +349,17 @@ case("blank_rows_first.xlsx", lambda: _xlsx("blank_rows_first"), report=True)
 case("merged_cells.xlsx", lambda: _xlsx("merged"), codes=["MERGED_CELLS"])
 case("formula_cell.xlsx", lambda: _xlsx("formula"), codes=["FORMULA"])
 case("missing_sheet.xlsx", lambda: _xlsx("plain"), load_error="no sheet", sheet="Sheet9")
+case("serial_1.xlsx", lambda: _xlsx("serial_1"), codes=["IMPLAUSIBLE_DATE"],
+     note="the number 1 in a date column is the Excel serial for 1900-01-01: before the plausible floor")
+case("text_serial.xlsx", lambda: _xlsx("text_serial"), codes=["BAD_DATE"],
+     note="text that looks like a serial is not one: only numbers Excel stored are")
+case("date1904.xlsx", lambda: _xlsx("date1904"), report=True,
+     note="a Mac 1904-system workbook: its serial numbers are read with its own epoch, not 4 years early")
+case("notes_first_sheet.xlsx", lambda: _xlsx("notes_first"), load_error="use --sheet 'patients'",
+     note="the first sheet is a notes sheet: say which sheet holds the table")
+case("declared_huge_dimension.xlsx", lambda: raw_xlsx(xlsx_rows([list(BASE.columns), list(BASE.iloc[0])]),
+                                                      dimension="A1:U2000000"),
+     load_error="max_xlsx_cells", note="declares 2,000,000 rows x 21 columns: refused before any row is read")
 
 
 def _parquet(kind):
@@ -233,6 +375,10 @@ def _parquet(kind):
     if kind == "text_in_number":
         df["age"] = df["age"].astype(str)            # a text column with one word in it
         df.loc[2, "age"] = "sixty"
+    if kind == "nul_in_string":
+        df.loc[3, "conditioning"] = "Cy\x00Flu"         # a NUL inside a string (was written raw into outputs)
+    if kind == "numeric_dates":                        # days since some epoch Parquet does not record
+        df["infusion_date"] = (df["infusion_date"] - pd.Timestamp("1970-01-01")).dt.days
     bio = io.BytesIO()
     pq.write_table(pa.Table.from_pandas(df, preserve_index=False), bio)
     data = bio.getvalue()
@@ -242,6 +388,9 @@ def _parquet(kind):
 case("typed.parquet", lambda: _parquet("plain"), report=True)
 case("text_in_number.parquet", lambda: _parquet("text_in_number"), codes=["BAD_NUMBER"])
 case("truncated.parquet", lambda: _parquet("truncated"), load_error="cannot be read as parquet")
+case("nul_in_string.parquet", lambda: _parquet("nul_in_string"), codes=["CONTROL_CHARACTER"])
+case("numeric_dates.parquet", lambda: _parquet("numeric_dates"), codes=["BAD_DATE"],
+     note="integers in a date column: Parquet does not say what they count from")
 
 
 def _xpt(kind):
@@ -256,14 +405,24 @@ def _xpt(kind):
     df["age"] = pd.to_numeric(df["age"])
     if kind == "dup":
         df.loc[3, "USUBJID"] = "P01"
+    formats = None
+    if kind in ("nldate", "plain_numbers"):           # dates stored as SAS numbers: days since 1960-01-01
+        for c in ("TRTSDT", "LSTALVDT", "DTHDT"):
+            df[c] = (pd.to_datetime(df[c]) - pd.Timestamp("1960-01-01")).dt.days.astype(float)
+        # NLDATE is a SAS date format that pyreadstat does not convert; without a format, no epoch is known
+        formats = {c: "NLDATE20" for c in ("TRTSDT", "LSTALVDT", "DTHDT")} if kind == "nldate" else None
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "x.xpt"
-        pyreadstat.write_xport(df, str(path), file_format_version=8)
+        pyreadstat.write_xport(df, str(path), file_format_version=8, variable_format=formats)
         return path.read_bytes()
 
 
 case("adsl_like.xpt", lambda: _xpt("plain"), codes=["NO_CUTOFF"], report=True, note="SAS transport, CDISC names")
 case("duplicate_id.xpt", lambda: _xpt("dup"), codes=["DUPLICATE_ID", "NO_CUTOFF"])
+case("sas_date_numbers.xpt", lambda: _xpt("nldate"), codes=["NO_CUTOFF"], report=True,
+     note="numbers with a SAS date format count days from 1960-01-01 (they were read as Excel serials, 60 years early)")
+case("sas_plain_numbers.xpt", lambda: _xpt("plain_numbers"), codes=["BAD_DATE", "NO_CUTOFF"],
+     note="numbers in SAS date columns without a date format: the epoch is not known, so they are refused")
 
 
 def main():

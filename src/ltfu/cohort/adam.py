@@ -13,29 +13,36 @@ ltfu analyses the ADTTE parameters directly, with ADSL columns as covariates.  M
 | ADTTE.CNSR         | 0 = event, any positive integer = censored (CDISC); event = (CNSR == 0)      |
 | ADTTE.STARTDT, ADT | used only when AVAL is missing: AVAL = ADT - STARTDT + 1 days (ADaM rule)     |
 
-Problems use the same Problem type and codes as the patient-table validation, plus
-ADAM_UNKNOWN_SUBJECT and ADAM_MISSING_VARIABLE.
+Validation is the patient table's, row by row, every problem at once (a missing variable does not
+stop the checks of the others): each problem names the row as the file shows it, the USUBJID, the
+variable (``ADTTE.AVAL``) and the value.  Blank USUBJID or PARAMCD are MISSING_VALUE (a blank id
+never matches a blank one); AVAL and CNSR must be finite (BAD_NUMBER, BAD_CODE); a time longer
+than plausible follow-up (default 50 years) is IMPLAUSIBLE_DATE; STARTDT and ADT are read like
+the patient table's dates (the file's epoch, the 1990-01-01 floor, no future dates); control
+characters in any text are CONTROL_CHARACTER; ADSL ids are checked for duplicates as patient ids
+are (invisible characters and full-width forms ignored, case variants warned).  The codes are in
+``ltfu.cohort.problems`` with the others, ADAM_UNKNOWN_SUBJECT and ADAM_MISSING_VARIABLE among them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from ltfu.cohort.dates import parse_dates
+from ltfu.cohort.dates import decide_order, order_counts, parse_dates
 from ltfu.cohort.load import load
-from ltfu.cohort.problems import PROBLEM_CODES, Problem
+from ltfu.cohort.schema import Field
+from ltfu.cohort.validate import (DEFAULT_DATE_FLOOR, DEFAULT_MAX_FOLLOW_UP_YEARS, _check_ids, _Collector,
+                                  _control_rows, _distinct, _is_missing, _numbers, _rows_of, _text)
 from ltfu.errors import DataError
 
-PROBLEM_CODES.setdefault("ADAM_UNKNOWN_SUBJECT", ("error", "an ADTTE subject is not in ADSL",
-                                                  "add the subject to ADSL or remove the ADTTE rows"))
-PROBLEM_CODES.setdefault("ADAM_MISSING_VARIABLE", ("error", "a required ADaM variable is absent",
-                                                   "ADTTE needs USUBJID, PARAMCD, AVAL (or STARTDT and ADT) and "
-                                                   "CNSR; ADSL needs USUBJID"))
 UNIT_DAYS = {"DAYS": 1.0, "DAY": 1.0, "D": 1.0, "WEEKS": 7.0, "WEEK": 7.0, "MONTHS": 30.4375, "MONTH": 30.4375,
              "YEARS": 365.25, "YEAR": 365.25}
+_AVAL = Field("AVAL", "number", low=0, meaning="time to event or censoring")
+_CNSR_MESSAGE = "CNSR must be 0 (event) or a positive integer (censored)"
 
 
 @dataclass(frozen=True)
@@ -59,11 +66,6 @@ class AdamData:
     sources: tuple = ()
 
 
-def _p(code, row, pid, fld, value, message=None):
-    sev, meaning, todo = PROBLEM_CODES[code]
-    return Problem(code, sev, row, pid, fld, value, message or meaning, todo)
-
-
 def _upper_columns(df):
     return df.rename(columns={c: str(c).strip().upper() for c in df.columns})
 
@@ -82,72 +84,158 @@ def _typed(df):
     return out
 
 
-def load_adam(adsl_path, adtte_path, *, params=None) -> AdamData:
+def _control_characters(name, df, col):
+    for c in df.columns:
+        for i in _control_rows(df[c]):
+            col.add("CONTROL_CHARACTER", i, f"{name}.{c}", df[c].iloc[i],
+                    message="a control character (shown escaped) in a text cell")
+
+
+def _cnsr(series, col):
+    """CNSR as floats (nan where missing or invalid), each invalid value a problem."""
+    codes, values = _distinct(series)
+    out = np.full(len(values), np.nan)
+    bad, blank = set(), set()
+    for k, v in enumerate(values):
+        if _is_missing(v):
+            blank.add(k)
+            continue
+        try:
+            x = float(v) if not isinstance(v, (bool, np.bool_)) else np.nan
+        except (TypeError, ValueError):
+            x = np.nan
+        if np.isfinite(x) and x >= 0 and float(x).is_integer():
+            out[k] = x
+        else:
+            bad.add(k)
+    for i in _rows_of(codes, bad):
+        col.add("BAD_CODE", i, "ADTTE.CNSR", values[codes[i]], message=_CNSR_MESSAGE)
+    for i in _rows_of(codes, blank):
+        col.add("MISSING_VALUE", i, "ADTTE.CNSR", message="CNSR is empty: " + _CNSR_MESSAGE)
+    return out[codes]
+
+
+def _adam_dates(raw, adtte, names, col, today, floor):
+    """STARTDT and ADT as datetime64[D] (NaT where missing or with a problem)."""
+    original = {str(c).strip().upper(): c for c in raw.data.columns}
+    distinct = {v: _distinct(adtte[v]) for v in names if not pd.api.types.is_datetime64_any_dtype(adtte[v])}
+    evidence = order_counts(x for _, values in distinct.values() for x in values if isinstance(x, str))
+    order = decide_order(*evidence)
+    out = {}
+    for v in names:
+        epoch = raw.epoch_of(original.get(v, v))
+        if v in distinct:
+            codes, values = distinct[v]
+            parsed_values, issues = parse_dates(values, order=order, epoch=epoch, evidence=evidence)
+            parsed = parsed_values[codes]
+            found = {k: (code, msg) for k, code, msg in issues}
+            for i in _rows_of(codes, found):
+                code, msg = found[codes[i]]
+                col.add(code, i, f"ADTTE.{v}", values[codes[i]], message=msg)
+        else:
+            parsed, _ = parse_dates(adtte[v], order=order, epoch=epoch)
+        future, early = parsed > np.datetime64(today), parsed < floor
+        for i in np.flatnonzero(future):
+            col.add("FUTURE_DATE", i, f"ADTTE.{v}", str(parsed[i]))
+        for i in np.flatnonzero(early):
+            col.add("IMPLAUSIBLE_DATE", i, f"ADTTE.{v}", str(parsed[i]),
+                    message=f"before {floor}, the earliest plausible date")
+        parsed[future | early] = np.datetime64("NaT")
+        out[v] = parsed
+    return out
+
+
+def load_adam(adsl_path, adtte_path, *, params=None, today=None, date_floor=DEFAULT_DATE_FLOOR,
+              max_follow_up_years: float = DEFAULT_MAX_FOLLOW_UP_YEARS) -> AdamData:
     """Read ADSL and ADTTE (any format ltfu reads); raises DataError listing every problem."""
+    today = today or dt.date.today()
+    floor = np.datetime64(date_floor, "D")
     adsl_raw, adtte_raw = load(adsl_path), load(adtte_path)
     problems = [*adsl_raw.problems, *adtte_raw.problems]
     adsl, adtte = _upper_columns(adsl_raw.data), _upper_columns(adtte_raw.data)
-    rows = list(adtte_raw.row_numbers)
     for name, df, need in (("ADSL", adsl, ("USUBJID",)), ("ADTTE", adtte, ("USUBJID", "PARAMCD", "CNSR"))):
         for v in need:
             if v not in df.columns:
-                problems.append(_p("ADAM_MISSING_VARIABLE", None, None, f"{name}.{v}", None,
-                                   f"{name} has no {v} variable"))
+                problems.append(_Collector.make("ADAM_MISSING_VARIABLE", field=f"{name}.{v}",
+                                                message=f"{name} has no {v} variable"))
     if "AVAL" not in adtte.columns and not {"STARTDT", "ADT"} <= set(adtte.columns):
-        problems.append(_p("ADAM_MISSING_VARIABLE", None, None, "ADTTE.AVAL", None,
-                           "ADTTE has neither AVAL nor STARTDT and ADT"))
-    if any(p.severity == "error" for p in problems):
-        raise DataError("the ADaM datasets cannot be used", problems)
-    adsl = adsl.assign(USUBJID=adsl["USUBJID"].astype(str).str.strip())
-    for i in np.flatnonzero(adsl["USUBJID"].duplicated(keep=False).to_numpy()):
-        problems.append(_p("DUPLICATE_ID", adsl_raw.row_numbers[i], adsl["USUBJID"].iloc[i], "ADSL.USUBJID",
-                           adsl["USUBJID"].iloc[i]))
-    known = set(adsl["USUBJID"])
-    ids = adtte["USUBJID"].astype(str).str.strip().to_numpy()
-    paramcd = adtte["PARAMCD"].astype(str).str.strip().to_numpy()
-    aval = pd.to_numeric(adtte["AVAL"], errors="coerce").to_numpy(float) if "AVAL" in adtte else np.full(len(ids), np.nan)
-    if "AVAL" in adtte:
-        bad = adtte["AVAL"].notna().to_numpy() & np.isnan(aval) & (adtte["AVAL"].astype(str).str.strip() != "").to_numpy()
-        for i in np.flatnonzero(bad):
-            problems.append(_p("BAD_NUMBER", rows[i], ids[i], "ADTTE.AVAL", adtte["AVAL"].iloc[i]))
-    if np.isnan(aval).any() and {"STARTDT", "ADT"} <= set(adtte.columns):
-        start, issues1 = parse_dates(adtte["STARTDT"], order=None)
-        end, issues2 = parse_dates(adtte["ADT"], order=None)
-        for i, code, msg in issues1 + issues2:
-            problems.append(_p(code, rows[i], ids[i], "ADTTE.STARTDT/ADT", None, msg))
+        problems.append(_Collector.make("ADAM_MISSING_VARIABLE", field="ADTTE.AVAL",
+                                        message="ADTTE has neither AVAL nor STARTDT and ADT"))
+    # ADSL: ids, text
+    adsl_ids = _text(adsl["USUBJID"]) if "USUBJID" in adsl else np.full(len(adsl), None, dtype=object)
+    sl = _Collector(adsl_raw.row_numbers, adsl_ids, {"patient_id": "ADSL.USUBJID"})
+    if "USUBJID" in adsl:
+        _check_ids(adsl_ids, sl)
+    _control_characters("ADSL", adsl, sl)
+    # ADTTE: every variable that is there
+    n = len(adtte)
+    ids = _text(adtte["USUBJID"]) if "USUBJID" in adtte else np.full(n, None, dtype=object)
+    tte = _Collector(adtte_raw.row_numbers, ids, {})
+    _control_characters("ADTTE", adtte, tte)
+    if "USUBJID" in adtte:
+        for i in np.flatnonzero(pd.isna(ids)):
+            tte.add("MISSING_VALUE", i, "ADTTE.USUBJID", message="USUBJID is empty")
+    paramcd = _text(adtte["PARAMCD"]) if "PARAMCD" in adtte else np.full(n, None, dtype=object)
+    if "PARAMCD" in adtte:
+        for i in np.flatnonzero(pd.isna(paramcd)):
+            tte.add("MISSING_VALUE", i, "ADTTE.PARAMCD", message="PARAMCD is empty: the row belongs to no parameter")
+    aval = _numbers(adtte["AVAL"], "ADTTE.AVAL", tte, field=_AVAL) if "AVAL" in adtte else np.full(n, np.nan)
+    aval_given = ~np.array([_is_missing(v) for v in adtte["AVAL"]], bool) if "AVAL" in adtte else np.zeros(n, bool)
+    if {"STARTDT", "ADT"} <= set(adtte.columns):
+        need = ~aval_given                     # derived only where AVAL is missing
+        dates = _adam_dates(adtte_raw, adtte, ("STARTDT", "ADT"), tte, today, floor)
+        start, end = dates["STARTDT"], dates["ADT"]
         with np.errstate(invalid="ignore"):
             derived = (end - start).astype("timedelta64[D]").astype(float) + 1
         derived[np.isnat(start) | np.isnat(end)] = np.nan
-        for i in np.flatnonzero(derived < 1):
-            problems.append(_p("DATE_BEFORE_INFUSION", rows[i], ids[i], "ADTTE.ADT", str(end[i]),
-                               "ADT is before STARTDT"))
-        aval = np.where(np.isnan(aval), derived, aval)
-    unit = adtte["AVALU"].astype(str).str.strip().str.upper().to_numpy() if "AVALU" in adtte else np.full(len(ids), "DAYS")
-    factor = np.array([UNIT_DAYS.get(u, np.nan) if u not in ("", "NAN", "NONE") else 1.0 for u in unit])
+        for i in np.flatnonzero(need & (derived < 1)):
+            tte.add("DATE_BEFORE_INFUSION", i, "ADTTE.ADT", str(end[i]), message="ADT is before STARTDT")
+        derived[derived < 1] = np.nan
+        aval = np.where(need, derived, aval)
+        written = lambda v: ~np.array([_is_missing(x) for x in adtte[v]], bool)  # noqa: E731
+        unexplained = need & np.isnan(aval) & ~(written("STARTDT") & written("ADT"))
+    else:
+        unexplained = ~aval_given
+    if "AVAL" in adtte or {"STARTDT", "ADT"} <= set(adtte.columns):
+        for i in np.flatnonzero(unexplained):
+            tte.add("MISSING_VALUE", i, "ADTTE.AVAL", message="AVAL is empty (and cannot be derived from STARTDT "
+                                                                "and ADT)")
+    if "AVALU" in adtte:
+        unit = np.array(["" if u is None else u.upper() for u in _text(adtte["AVALU"])], dtype=object)
+    else:
+        unit = np.full(n, "", dtype=object)
+    factor = np.array([UNIT_DAYS.get(u, np.nan) if u else 1.0 for u in unit])
     for i in np.flatnonzero(np.isnan(factor)):
-        problems.append(_p("BAD_CODE", rows[i], ids[i], "ADTTE.AVALU", unit[i], "allowed: DAYS, WEEKS, MONTHS, YEARS"))
-    cnsr = pd.to_numeric(adtte["CNSR"], errors="coerce").to_numpy(float)
-    for i in np.flatnonzero(np.isnan(cnsr) | (cnsr < 0) | (cnsr != np.round(cnsr))):
-        problems.append(_p("BAD_CODE", rows[i], ids[i], "ADTTE.CNSR", adtte["CNSR"].iloc[i],
-                           "CNSR must be 0 (event) or a positive integer (censored)"))
-    for i in np.flatnonzero(np.isnan(aval)):
-        problems.append(_p("MISSING_VALUE", rows[i], ids[i], "ADTTE.AVAL", None))
-    for i in np.flatnonzero(aval < 0):
-        problems.append(_p("OUT_OF_RANGE", rows[i], ids[i], "ADTTE.AVAL", aval[i], "a time cannot be negative"))
-    for i in np.flatnonzero(~np.isin(ids, list(known))):
-        problems.append(_p("ADAM_UNKNOWN_SUBJECT", rows[i], ids[i], "ADTTE.USUBJID", ids[i]))
-    dup = pd.Series(list(zip(ids, paramcd))).duplicated(keep=False).to_numpy()
-    for i in np.flatnonzero(dup):
-        problems.append(_p("DUPLICATE_ID", rows[i], ids[i], "ADTTE.USUBJID+PARAMCD", f"{ids[i]} {paramcd[i]}",
-                           "a subject has more than one row for this parameter"))
-    if any(p.severity == "error" for p in problems):
-        raise DataError(f"{sum(p.severity == 'error' for p in problems)} error(s) in the ADaM datasets", problems)
+        tte.add("BAD_CODE", i, "ADTTE.AVALU", unit[i], message="allowed: DAYS, WEEKS, MONTHS, YEARS")
     days = aval * factor
-    labels = adtte["PARAM"].astype(str).to_numpy() if "PARAM" in adtte else paramcd
-    wanted = sorted(set(paramcd)) if params is None else [p for p in params if p in set(paramcd)]
+    with np.errstate(invalid="ignore"):
+        long = days > float(max_follow_up_years) * 365.25
+    for i in np.flatnonzero(long):
+        tte.add("IMPLAUSIBLE_DATE", i, "ADTTE.AVAL", aval[i],
+                message=f"{days[i] / 365.25:,.0f} years, more than the plausible {max_follow_up_years:g} years of "
+                        "follow-up", fix="correct AVAL or AVALU")
+    cnsr = _cnsr(adtte["CNSR"], tte) if "CNSR" in adtte else np.full(n, np.nan)
+    if "USUBJID" in adsl and "USUBJID" in adtte:
+        known = {v for v in adsl_ids if v is not None}
+        for i in np.flatnonzero(np.array([v is not None and v not in known for v in ids], bool)):
+            tte.add("ADAM_UNKNOWN_SUBJECT", i, "ADTTE.USUBJID", ids[i])
+    both = np.array([a is not None and b is not None for a, b in zip(ids, paramcd)], bool)
+    keys = pd.Series([(a, b) if ok else None for a, b, ok in zip(ids, paramcd, both)], dtype=object)
+    for i in np.flatnonzero((keys.notna() & keys.duplicated(keep=False)).to_numpy()):
+        tte.add("DUPLICATE_ID", i, "ADTTE.USUBJID+PARAMCD", f"{ids[i]} {paramcd[i]}",
+                message="a subject has more than one row for this parameter")
+    problems += sl.problems + tte.problems
+    errors = sum(p.severity == "error" for p in problems)
+    if errors:
+        raise DataError(f"{errors} error(s) in the ADaM datasets", problems)
+    labels = _text(adtte["PARAM"]) if "PARAM" in adtte else paramcd
+    present = set(paramcd)
+    wanted = sorted(present) if params is None else [p for p in params if p in present]
     endpoints = {}
     for code in wanted:
         m = paramcd == code
-        endpoints[code] = AdamEndpoint(code, str(labels[m][0]), ids[m], days[m], (cnsr[m] == 0).astype(np.int8))
-    return AdamData(_typed(adsl).set_index("USUBJID"), endpoints, tuple(problems),
-                    (adsl_raw.source, adtte_raw.source))
+        label = labels[m][0]
+        endpoints[code] = AdamEndpoint(code, str(code if label is None else label), ids[m].astype(str), days[m],
+                                       (cnsr[m] == 0).astype(np.int8))
+    covariates = _typed(adsl.assign(USUBJID=adsl_ids)).set_index("USUBJID")
+    return AdamData(covariates, endpoints, tuple(problems), (adsl_raw.source, adtte_raw.source))

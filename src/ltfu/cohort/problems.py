@@ -1,11 +1,14 @@
 """A problem found in a patient table, and the table of every problem code.
 
-Codes are stable: scripts and tests may rely on them.  Values are truncated to 60 characters and
-a problem never carries a whole row.
+Codes are stable: scripts and tests may rely on them.  Every code, the ADaM ones included, is
+defined here (nothing adds codes at import time, so the table never depends on import order).
+Values are truncated to 60 characters, control characters in them are shown escaped (``\\x1b``),
+and a problem never carries a whole row.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 MAX_VALUE = 60
@@ -24,20 +27,31 @@ PROBLEM_CODES = {
     "MERGED_CELLS": ("error", "Excel merged cells leave all but the first cell empty", "unmerge and fill in"),
     "FORMULA": ("error", "an Excel cell holds a formula", "paste values instead of formulas"),
     "CELL_TOO_LONG": ("error", "a cell is longer than 10,000 characters", "check the export"),
+    "CONTROL_CHARACTER": ("error", "a text cell (or column name) holds a control character (C0 other than tab, "
+                          "DEL, C1) or a bidirectional override (U+202A-202E, U+2066-2069)",
+                          "remove the character; it is invisible and breaks outputs"),
     # columns
     "EMPTY_TABLE": ("error", "the table has a header but no patients", "add the patient rows"),
     "MISSING_COLUMN": ("error", "a required column is absent", "add the column (see `ltfu schema`)"),
-    "UNKNOWN_COLUMN": ("warning", "a column is not in the data model but looks like a field",
-                       "rename it as suggested, or ignore if it is an extra covariate"),
+    "UNKNOWN_COLUMN": ("warning", "a column matches no field or alias of the data model, so no analysis uses it",
+                       "rename it as suggested (see `ltfu schema`), or ignore it if it is an extra covariate"),
+    "WRONG_UNIT": ("error", "a column's unit in brackets is not the unit its field is read in (e.g. Age (months))",
+                   "convert the values to the field's unit and name the column with it, e.g. Age (years)"),
     "DAY_AND_DATE": ("warning", "both a date and its *_day form are given; the date is used",
                      "keep one of the two columns"),
     # values
     "MISSING_VALUE": ("error", "a required value is empty", "fill it in"),
-    "DUPLICATE_ID": ("error", "the same patient_id appears on more than one row",
+    "DUPLICATE_ID": ("error", "the same patient_id appears on more than one row (also when the ids differ only "
+                     "by invisible characters or full-width forms)",
                      "one row per infused patient; merge or renumber"),
+    "ID_CASE_VARIANT": ("warning", "patient ids differ only by upper/lower case (demo-002 and DEMO-002)",
+                        "check whether they are the same patient; write each id one way"),
     "BAD_DATE": ("error", "a date cannot be read", "use ISO dates, YYYY-MM-DD"),
     "AMBIGUOUS_DATE": ("error", "day and month cannot be told apart", "use ISO dates, YYYY-MM-DD"),
     "FUTURE_DATE": ("error", "a date lies in the future", "correct the date"),
+    "IMPLAUSIBLE_DATE": ("error", "a date is before the plausible floor (default 1990-01-01), or a time from "
+                         "infusion is longer than plausible follow-up (default 50 years)",
+                         "correct the value (an export or typing error, such as a number read as a date)"),
     "BAD_NUMBER": ("error", "a number cannot be read", "write plain numbers with a dot as decimal mark"),
     "OUT_OF_RANGE": ("error", "a number is outside the field's range", "correct the value"),
     "BAD_CODE": ("error", "a value is not one of the field's allowed codes", "use an allowed value"),
@@ -63,13 +77,39 @@ PROBLEM_CODES = {
                      "at the cut-off", "none needed; check the cut-off date"),
     "NO_CUTOFF": ("warning", "no data cut-off given; follow-up runs to each patient's last contact",
                   "give data_cutoff_date or --cutoff"),
+    # CDISC ADaM (ltfu adam)
+    "ADAM_UNKNOWN_SUBJECT": ("error", "an ADTTE subject is not in ADSL",
+                             "add the subject to ADSL or remove the ADTTE rows"),
+    "ADAM_MISSING_VARIABLE": ("error", "a required ADaM variable is absent",
+                              "ADTTE needs USUBJID, PARAMCD, AVAL (or STARTDT and ADT) and CNSR; ADSL needs USUBJID"),
 }
 
 
+# C0 controls except tab, DEL, C1 controls, and the bidirectional embeddings, overrides and isolates
+CONTROL_CHARACTERS = "[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+_CONTROL = re.compile(CONTROL_CHARACTERS)
+
+
+# shown escaped as well, though not a problem by themselves: invisible format characters (zero-width
+# spaces and joiners, soft hyphen, direction marks, word joiner, byte-order mark)
+_INVISIBLE = re.compile(CONTROL_CHARACTERS[:-1] + "\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\u206a-\u206f\ufeff]")
+
+
+def visible(text: str) -> str:
+    """``text`` with every control character (see CONTROL_CHARACTERS) and invisible format character
+    written as an escape: ``\\x1b``, ``\\x00``, ``\\u202e``, ``\\u200b``; other text unchanged."""
+    return _INVISIBLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                          else f"\\u{ord(m.group()):04x}", text)
+
+
 def truncate(value) -> str | None:
+    """A value as a problem shows it: control characters made visible, at most 60 characters."""
     if value is None:
         return None
-    s = str(value).replace("\x00", "")
+    s = str(value)
+    if len(s) > 4 * MAX_VALUE:      # never escape a whole long cell
+        s = s[:4 * MAX_VALUE]
+    s = visible(s)
     return s if len(s) <= MAX_VALUE else s[:MAX_VALUE - 3] + "..."
 
 
