@@ -110,7 +110,7 @@ def field_label(field, header=None) -> str | None:
     name = str(field)
     if name in FIELD_BY_NAME or name == "burden":
         return name
-    mapping, _, _ = resolve_columns([name])
+    mapping = resolve_columns([name])[0]
     if name in mapping:
         return mapping[name]
     if header is not None:
