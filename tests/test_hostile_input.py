@@ -459,8 +459,7 @@ def test_a_cell_longer_than_a_reading_block_takes_the_fast_path(tmp_path):
 
 
 def test_the_careful_reader_does_not_hold_a_giant_cell(tmp_path, monkeypatch):
-    loader = sys.modules["ltfu.cohort.load"]        # (ltfu.cohort.load is also the name of a function)
-    monkeypatch.setattr(loader, "MAX_PARSED_CELL", 50_000)
+    monkeypatch.setattr(sys.modules["ltfu.cohort.read_csv"], "MAX_PARSED_CELL", 50_000)
     df = corpus.edit(conditioning={1: "x" * 60_000, 2: "y" * 20_000})
     p = tmp_path / "l.csv"
     p.write_bytes(df.to_csv(index=False).replace("Cy", "C\u00e9").encode("latin-1"))   # latin-1: careful reader

@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 
 from ltfu.cohort import load, load_cohort, validate
 from ltfu.cohort.load import _read_csv_careful, _read_csv_fast
+from ltfu.cohort.parse import _Collector, _is_missing, _number, _numbers, _text
 from ltfu.cohort.problems import PROBLEM_CODES, truncate
 from ltfu.cohort.schema import FIELD_BY_NAME, is_model_column
-from ltfu.cohort.validate import _Collector, _is_missing, _number, _numbers, _text, to_cohort
+from ltfu.cohort.validate import to_cohort
 from ltfu.demo import demo_path
 from ltfu.simulate import simulate
 

@@ -34,9 +34,9 @@ import pandas as pd
 
 from ltfu.cohort.dates import decide_order, order_counts, parse_dates
 from ltfu.cohort.load import load
+from ltfu.cohort.parse import _check_ids, _Collector, _control_rows, _distinct, _is_missing, _numbers, _rows_of, _text
 from ltfu.cohort.schema import Field
-from ltfu.cohort.validate import (DEFAULT_DATE_FLOOR, DEFAULT_MAX_FOLLOW_UP_YEARS, _check_ids, _Collector,
-                                  _control_rows, _distinct, _is_missing, _numbers, _rows_of, _text)
+from ltfu.cohort.validate import DEFAULT_DATE_FLOOR, DEFAULT_MAX_FOLLOW_UP_YEARS
 from ltfu.errors import DataError
 
 UNIT_DAYS = {"DAYS": 1.0, "DAY": 1.0, "D": 1.0, "WEEKS": 7.0, "WEEK": 7.0, "MONTHS": 30.4375, "MONTH": 30.4375,

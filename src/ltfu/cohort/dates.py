@@ -34,11 +34,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

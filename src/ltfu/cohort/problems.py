@@ -117,7 +117,8 @@ def truncate(value) -> str | None:
 class Problem:
     """One problem: stable ``code``, ``severity`` ("error"|"warning"), ``row`` as in the file,
     ``patient_id``, ``field`` (the column as named in the file), ``value`` (truncated), ``message``
-    and ``fix`` (what to do)."""
+    and ``fix`` (what to do); ``table`` names the study table (events, assessments, therapies) when
+    the problem is not in the patient table."""
 
     code: str
     severity: str
@@ -127,11 +128,15 @@ class Problem:
     value: str | None
     message: str
     fix: str
+    table: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "value", truncate(self.value))
         object.__setattr__(self, "patient_id", truncate(self.patient_id))
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "severity": self.severity, "row": self.row, "patient_id": self.patient_id,
-                "field": self.field, "value": self.value, "message": self.message, "fix": self.fix}
+        d = {"code": self.code, "severity": self.severity, "row": self.row, "patient_id": self.patient_id,
+             "field": self.field, "value": self.value, "message": self.message, "fix": self.fix}
+        if self.table is not None:
+            d["table"] = self.table
+        return d

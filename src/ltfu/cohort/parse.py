@@ -1,0 +1,365 @@
+"""Parsing a column of a raw table by the type its schema declares, collecting problems.
+
+Every rule here is a function of one cell's value, applied once per distinct value (a registry
+column has a few thousand) and spread back to the rows; the answers are those of a loop over every
+cell (tests compare them).  The patient table's validation (``ltfu.cohort.validate``) and the
+study tables' (``ltfu.study.validate``) both parse through ``parse_field``: a new field is one line
+of a schema.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import numpy as np
+import pandas as pd
+
+from ltfu.cohort.problems import _CONTROL, CONTROL_CHARACTERS, PROBLEM_CODES, Problem, truncate
+from ltfu.cohort.schema import FIELD_BY_NAME
+
+_SYNONYMS = {
+    "yesno": {"yes": "yes", "y": "yes", "1": "yes", "true": "yes", "t": "yes", "1.0": "yes",
+              "no": "no", "n": "no", "0": "no", "false": "no", "f": "no", "0.0": "no"},
+    "mrd_negative": {"yes": "yes", "y": "yes", "1": "yes", "true": "yes", "negative": "yes", "neg": "yes",
+                     "no": "no", "n": "no", "0": "no", "false": "no", "positive": "no", "pos": "no",
+                     "unknown": "unknown", "unk": "unknown", "ne": "unknown", "not evaluable": "unknown"},
+    "sex": {"f": "F", "female": "F", "w": "F", "m": "M", "male": "M", "other": "other",
+            "unknown": "unknown", "u": "unknown"},
+    "relapse_cd19": {"positive": "positive", "pos": "positive", "+": "positive", "negative": "negative",
+                     "neg": "negative", "-": "negative", "unknown": "unknown", "unk": "unknown"},
+    "best_response": {"cr": "CR", "cri": "CRi", "pr": "PR", "sd": "SD", "pd": "PD", "nr": "NR", "ne": "NE",
+                      "crh": "CRi", "mlfs": "PR"},
+}
+_MISSING_TOKENS = ("", "NA", "N/A", "NAN", "NULL", "NONE", ".")
+_NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+class _Collector:
+    """Collects the problems of one table: ``add`` turns a row index into the file's row number and
+    the patient's id, and a canonical field into the column as the file names it."""
+
+    def __init__(self, rows, ids, names, table=None):
+        self.rows, self.ids, self.names, self.table = rows, ids, names, table
+        self.problems = []
+
+    def add(self, code, idx=None, field=None, value=None, message=None, fix=None, severity=None):
+        sev, meaning, todo = PROBLEM_CODES[code]
+        row = None if idx is None else int(self.rows[idx])
+        pid = None if idx is None else self.ids[idx]
+        col = self.names.get(field, field)
+        self.problems.append(Problem(code, severity or sev, row, pid, col, value,
+                                     message or meaning, fix or todo, table=self.table))
+
+    @staticmethod
+    def make(code, *, field=None, value=None, message=None, fix=None, row=None, patient_id=None):
+        """A Problem that belongs to no row of a collector (a whole column, a whole dataset)."""
+        sev, meaning, todo = PROBLEM_CODES[code]
+        return Problem(code, sev, row, patient_id, field, value, message or meaning, fix or todo)
+
+
+def _is_missing(v) -> bool:
+    if v is None or v is pd.NaT or v is pd.NA:
+        return True
+    if isinstance(v, float) and np.isnan(v):
+        return True
+    return isinstance(v, str) and v.strip().upper() in _MISSING_TOKENS
+
+
+def _distinct(series):
+    """``(codes, values)`` with ``values[codes[i]]`` the value of row i.
+
+    Every rule below is a function of one cell's value, so it is applied once per distinct value
+    (a registry column has a few thousand) and spread back to the rows; the answers are those of a
+    loop over every cell.  Missing values (None, NaN, NA) share the last slot, as ``None``.  A
+    column mixing Python types (Excel) is not factorised, because 1, 1.0 and True hash alike.
+    """
+    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
+        values = series.tolist()
+        return np.arange(len(values)), values
+    if series.dtype == object and "\x00" in _joined(series.tolist()):
+        # pandas factorises Python strings as C strings, so "a\x00b" would count as "a": a dict does not
+        index, codes = {}, np.empty(len(series), np.int64)
+        for i, v in enumerate(series.tolist()):
+            codes[i] = -1 if v is None or (isinstance(v, float) and np.isnan(v)) else index.setdefault(v, len(index))
+        uniques = list(index)
+    else:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    values = [*(uniques.tolist() if hasattr(uniques, "tolist") else list(uniques)), None]
+    codes = np.where(codes < 0, len(values) - 1, codes)
+    return codes, values
+
+
+def _joined(values) -> str:
+    """Every text among ``values`` joined into one string: one C-speed pass answers "does any cell
+    hold character X" for a whole object column."""
+    try:
+        return "".join(values)
+    except TypeError:                   # missing values, numbers, dates among the texts
+        return "".join(v for v in values if isinstance(v, str))
+
+
+def _rows_of(codes, flagged):
+    """Rows, in file order, whose distinct value is among ``flagged`` (indices into values)."""
+    if not flagged:
+        return np.empty(0, np.int64)
+    mark = np.zeros(max(int(codes.max(initial=0)), max(flagged)) + 1, bool)
+    mark[list(flagged)] = True
+    return np.flatnonzero(mark[codes])
+
+
+def _missing_mask(series):
+    codes, values = _distinct(series)
+    return np.array([_is_missing(v) for v in values], bool)[codes]
+
+
+def _number(v, f, integer):
+    """(number or nan, problem or None) for one cell; problem = (code, value, message, fix)."""
+    if _is_missing(v):
+        return np.nan, None
+    if isinstance(v, (bool, np.bool_)):
+        return np.nan, ("BAD_NUMBER", v, None, None)
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        x = float(v)
+    else:
+        s = str(v).strip()
+        if not _NUM.match(s):
+            hint = "use a dot as the decimal mark" if re.match(r"^[+-]?[0-9]+,[0-9]+$", s) else None
+            return np.nan, ("BAD_NUMBER", s, None, hint)
+        x = float(s)
+    if not np.isfinite(x):
+        return np.nan, ("BAD_NUMBER", v, _NOT_FINITE, None)
+    if integer and not float(x).is_integer():
+        return np.nan, ("BAD_NUMBER", v, "a whole number is expected", None)
+    if (f.low is not None and x < f.low) or (f.high is not None and x > f.high):
+        return np.nan, ("OUT_OF_RANGE", v, _range_text(f), None)
+    return x, None
+
+
+_NOT_FINITE = "not a finite number (infinity or NaN)"
+
+
+def _range_text(f) -> str:
+    if f.high is None:
+        return f"below {f.low:g}"
+    if f.low is None:
+        return f"above {f.high:g}"
+    return f"outside {f.low:g} to {f.high:g}"
+
+
+def _numbers(series, name, col: _Collector, *, integer=False, field=None):
+    """Floats (nan = missing) from a raw column, with BAD_NUMBER/OUT_OF_RANGE problems.  ``field``:
+    the Field whose range applies (default: the data model's field ``name``)."""
+    f = field or FIELD_BY_NAME[name]
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        # a typed numeric column (Parquet, SAS): the same rules as _number, on the whole array
+        x = series.to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            infinite = np.isinf(x)
+            fraction = ~np.isnan(x) & ~infinite & (x != np.floor(x)) if integer else np.zeros(len(x), bool)
+            outside = ~np.isnan(x) & ~infinite & ~fraction & (
+                (x < (f.low if f.low is not None else -np.inf)) | (x > (f.high if f.high is not None else np.inf)))
+        for i in np.flatnonzero(infinite | fraction | outside):
+            v = series.iloc[i]
+            if infinite[i]:
+                col.add("BAD_NUMBER", i, name, v, message=_NOT_FINITE)
+            elif fraction[i]:
+                col.add("BAD_NUMBER", i, name, v, message="a whole number is expected")
+            else:
+                col.add("OUT_OF_RANGE", i, name, v, message=_range_text(f))
+        x = x.copy()
+        x[infinite | fraction | outside] = np.nan
+        return x
+    codes, values = _distinct(series)
+    results = [_number(v, f, integer) for v in values]
+    bad = {k for k, (_, p) in enumerate(results) if p is not None}
+    for i in _rows_of(codes, bad):
+        code, value, message, fix = results[codes[i]][1]
+        col.add(code, i, name, value, message=message, fix=fix)
+    return np.array([x for x, _ in results], float)[codes]
+
+
+def _code(v, table, allowed):
+    if _is_missing(v):
+        return None
+    key = str(v).strip().lower()
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        key = str(int(v))
+    return (table or {}).get(key) or allowed.get(key)
+
+
+def _codes(series, name, col: _Collector, *, field=None, synonyms=None):
+    """The canonical code of each cell (None if missing or unreadable, with BAD_CODE) as objects.
+    ``field``: the Field (default: the patient table's ``name``); ``synonyms``: spellings -> code."""
+    f = field or FIELD_BY_NAME[name]
+    table = synonyms or _SYNONYMS.get(name) or (_SYNONYMS["yesno"] if f.type == "yesno" else None)
+    allowed = {a.lower(): a for a in f.allowed}
+    codes, values = _distinct(series)
+    mapped = [_code(v, table, allowed) for v in values]
+    bad = {k for k, (v, m) in enumerate(zip(values, mapped)) if m is None and not _is_missing(v)}
+    for i in _rows_of(codes, bad):
+        col.add("BAD_CODE", i, name, values[codes[i]], message=f"allowed: {', '.join(f.allowed)}")
+    return np.array(mapped, dtype=object)[codes]
+
+
+_PLAIN_ASCII = r"[!-~]([ -~]*[!-~])?"    # printable ASCII, no space at either end
+
+
+def _text(series):
+    """Each cell stripped, None where missing (the rule of ``_is_missing``)."""
+    if isinstance(series.dtype, pd.StringDtype):
+        # Patient ids are all distinct, so the per-distinct-value loop would visit every row.  A cell
+        # of printable ASCII without surrounding spaces is its own stripped form and is missing only
+        # if it is one of the tokens: decided for the whole column at once; only the others go
+        # through the per-value rule (tests compare both on arbitrary text).
+        plain = series.str.fullmatch(_PLAIN_ASCII).fillna(False).to_numpy(bool)
+        out = series.to_numpy(dtype=object, na_value=None)
+        out[plain & series.str.upper().isin(_MISSING_TOKENS).to_numpy(bool)] = None
+        rest = np.flatnonzero(~plain)
+        out[rest] = [None if _is_missing(v) else str(v).strip() for v in out[rest]] if rest.size else []
+        return out
+    codes, values = _distinct(series)
+    return np.array([None if _is_missing(v) else str(v).strip() for v in values], dtype=object)[codes]
+
+
+def _control_rows(series) -> np.ndarray:
+    """Rows whose cell is text holding a control character (problems.CONTROL_CHARACTERS)."""
+    if isinstance(series.dtype, pd.StringDtype):
+        if not _may_hold_controls(series):
+            return np.empty(0, np.int64)
+        return np.flatnonzero(series.str.contains(CONTROL_CHARACTERS, regex=True).fillna(False).to_numpy(bool))
+    if series.dtype != object or not _CONTROL.search(_joined(series.tolist())):
+        return np.empty(0, np.int64)
+    codes, values = _distinct(series)
+    return _rows_of(codes, {k for k, v in enumerate(values) if isinstance(v, str) and _CONTROL.search(v)})
+
+
+def _may_hold_controls(series) -> bool:
+    """False when the UTF-8 bytes of a pyarrow text column cannot encode a control character (a
+    byte below 0x20 other than tab, DEL, C2 80-9F, E2 80 AA-AE, E2 81 A6-A9): then the per-row search
+    is skipped, which keeps a registry's text columns cheap.  True when unsure."""
+    import pyarrow as pa
+
+    try:
+        chunked = pa.chunked_array(series.array._pa_array)
+    except (AttributeError, TypeError, pa.ArrowException):
+        return True
+    for chunk in chunked.chunks:
+        buffers = chunk.buffers()
+        if len(buffers) < 3 or buffers[2] is None:
+            continue
+        b = np.frombuffer(buffers[2], np.uint8)
+        if np.any(((b < 0x20) & (b != 0x09)) | (b == 0x7F)):
+            return True
+        lead = np.flatnonzero(b[:-1] == 0xC2)
+        if lead.size and np.any((b[lead + 1] >= 0x80) & (b[lead + 1] <= 0x9F)):
+            return True
+        lead = np.flatnonzero(b[:-2] == 0xE2)
+        if lead.size:
+            second, third = b[lead + 1], b[lead + 2]
+            if np.any(((second == 0x80) & (third >= 0xAA) & (third <= 0xAE))
+                      | ((second == 0x81) & (third >= 0xA6) & (third <= 0xA9))):
+                return True
+    return False
+
+
+def _id_keys(ids) -> np.ndarray:
+    """The form of each id used to find duplicates: NFKC (full-width letters and digits become
+    plain ones), without format characters (zero-width spaces and joiners, soft hyphens,
+    direction marks: Unicode category Cf), stripped.  Printable ASCII ids are their own key."""
+    keys = np.array(ids, dtype=object)
+    for i, v in enumerate(keys):
+        if v is not None and not (v.isascii() and v.isprintable()):
+            k = "".join(ch for ch in unicodedata.normalize("NFKC", v) if unicodedata.category(ch) != "Cf").strip()
+            keys[i] = k or v
+    return keys
+
+
+def _case_variants_possible(raw, ids) -> bool:
+    """False when no two ids can differ only by case: every id ASCII and the column without lower-case
+    letters, or without upper-case ones (a registry's R0000001 ...); decided on the arrow column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if raw is not None and isinstance(raw.dtype, pd.StringDtype):
+        try:
+            arr = pa.chunked_array(raw.array._pa_array)
+        except (AttributeError, TypeError, pa.ArrowException):
+            return True
+        if not pc.all(pc.string_is_ascii(arr)).as_py() in (True, None):
+            return True
+        return bool(pc.any(pc.match_substring_regex(arr, "[a-z]")).as_py()) and \
+            bool(pc.any(pc.match_substring_regex(arr, "[A-Z]")).as_py())
+    joined = _joined(list(ids))
+    return not joined.isascii() or (joined.lower() != joined and joined.upper() != joined)
+
+
+def _all_plain(raw, ids) -> bool:
+    """Whether every id is printable ASCII (its own normalised key); on the arrow column when there is one."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if raw is not None and isinstance(raw.dtype, pd.StringDtype):
+        try:
+            arr = pa.chunked_array(raw.array._pa_array)
+            return pc.all(pc.and_(pc.string_is_ascii(arr), pc.ascii_is_printable(arr))).as_py() in (True, None)
+        except (AttributeError, TypeError, pa.ArrowException):
+            pass
+    joined = _joined(list(ids))
+    return joined.isascii() and joined.isprintable()
+
+
+def _check_ids(ids, col: _Collector, raw=None):
+    """MISSING_VALUE, DUPLICATE_ID (on the normalised ids, ``_id_keys``) and ID_CASE_VARIANT.
+    ``raw``: the column as read, which lets a registry of plain ids skip the per-id work."""
+    s = pd.Series(ids, dtype=object)
+    for i in np.flatnonzero(s.isna().to_numpy()):
+        col.add("MISSING_VALUE", i, "patient_id")
+    keys = s if _all_plain(raw, ids) else pd.Series(_id_keys(ids), dtype=object)
+    dup = (keys.notna() & keys.duplicated(keep=False)).to_numpy()
+    if dup.any():
+        rows = np.flatnonzero(dup)
+        first = pd.Series(rows).groupby(keys.iloc[rows].to_numpy()).transform("min").to_numpy()
+        for i, f in zip(rows, first):
+            if ids[i] != ids[f] and i != f:
+                col.add("DUPLICATE_ID", i, "patient_id", ids[i],
+                        message=f"the same id as row {col.rows[f]} ({truncate(ids[f])}) once invisible characters "
+                                "and full-width forms are ignored")
+            else:
+                col.add("DUPLICATE_ID", i, "patient_id", ids[i])
+    if not _case_variants_possible(raw, ids):
+        return
+    folded = keys.map(lambda k: None if k is None else k.casefold())
+    variant = (folded.notna() & folded.duplicated(keep=False)).to_numpy() & ~dup
+    if variant.any():
+        rows = np.flatnonzero(variant | (folded.notna() & folded.isin(set(folded[variant]))).to_numpy())
+        first = pd.Series(rows).groupby(folded.iloc[rows].to_numpy()).transform("min").to_numpy()
+        for i, f in zip(rows, first):
+            if variant[i] and keys[i] != keys[f]:
+                col.add("ID_CASE_VARIANT", i, "patient_id", ids[i],
+                        message=f"differs only by upper/lower case from row {col.rows[f]}'s id {truncate(ids[f])}")
+
+
+def parse_field(series, field, col: _Collector, *, synonyms=None):
+    """A raw column parsed by its field's declared type (``Field.type``):
+
+    * ``code``: the canonical code (``synonyms`` or the field's allowed values, case-insensitive),
+      None if missing, BAD_CODE otherwise; an object array;
+    * ``yesno``: a pandas boolean array (yes/no and their synonyms; NA if missing);
+    * ``number`` / ``integer``: floats (nan = missing), BAD_NUMBER / OUT_OF_RANGE; integers as Int64;
+    * ``text`` / ``id``: stripped text, None if missing.
+    Dates are parsed by the caller (their order is decided over every date column of a table)."""
+    if field.type == "code":
+        return _codes(series, field.name, col, field=field, synonyms=synonyms)
+    if field.type == "yesno":
+        codes = _codes(series, field.name, col, field=field, synonyms=synonyms)
+        flag = pd.array(codes == "yes", dtype="boolean")
+        flag[pd.isna(codes)] = pd.NA
+        return flag
+    if field.type in ("number", "day"):
+        return _numbers(series, field.name, col, field=field)
+    if field.type == "integer":
+        return pd.array(_numbers(series, field.name, col, integer=True, field=field), dtype="Float64").astype("Int64")
+    if field.type in ("text", "id"):
+        return _text(series)
+    raise ValueError(f"no parser for the field type {field.type!r}")

@@ -1,0 +1,78 @@
+"""What every reader of a table shares: the RawTable it returns, the size limits, the problems of
+reading.  (``ltfu.cohort.load`` reads; the formats' readers are ``read_csv``, ``read_excel`` and
+``read_other``.)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ltfu.cohort.dates import Epoch
+from ltfu.cohort.problems import Problem
+from ltfu.errors import LoadError
+
+MAX_CELL = 10_000          # characters; a longer cell is a problem (CELL_TOO_LONG)
+MAX_PARSED_CELL = 1 << 24  # characters; the careful CSV reader does not even hold a longer field
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What ltfu agrees to read (module docstring); tests lower them to exercise every check fast."""
+
+    max_columns: int = 16_384          # Excel's own maximum
+    max_xlsx_cells: int = 500_000
+    max_unpacked_bytes: int = 512 * 2 ** 20
+    max_cells: int = 50_000_000
+
+
+LIMITS = Limits()
+FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".tab": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx",
+           ".parquet": "parquet", ".pq": "parquet", ".sas7bdat": "sas7bdat", ".xpt": "xpt"}
+
+
+@dataclass(frozen=True, eq=False)
+class RawTable:
+    data: pd.DataFrame
+    row_numbers: np.ndarray            # row i of ``data`` is this row (or line) of the file
+    source: str
+    sha256: str
+    format: str
+    problems: tuple = field(default_factory=tuple)
+    header: tuple = ()                 # every column of the file, also those not read (projection)
+    epoch: Epoch | None = None         # what a number in a date column counts from (None: refused)
+    epochs: dict = field(default_factory=dict)   # per column, overriding ``epoch`` (SAS formats)
+
+    def epoch_of(self, column) -> Epoch | None:
+        return self.epochs.get(column, self.epoch)
+
+
+def _problem(code, message, fix, *, severity="error", row=None, field=None, value=None):
+    return Problem(code, severity, row, None, field, value, message, fix)
+
+
+@dataclass
+class _Context:
+    """What a reader needs besides the bytes (limits) and tells besides the table (epochs)."""
+
+    limits: Limits
+    epoch: Epoch | None = None
+    epochs: dict = field(default_factory=dict)     # file column name -> Epoch
+
+
+def _too_many_columns(name, n, limits):
+    if n > limits.max_columns:
+        raise LoadError(f"{name}: {n:,} columns, more than the {limits.max_columns:,} ltfu reads (limit "
+                        "max_columns); a patient table has one column per field: check the delimiter or keep "
+                        "only the columns you need")
+
+
+def _string_dtype(arrow_type):
+    import pyarrow as pa
+
+    if arrow_type in (pa.string(), pa.large_string()):
+        return pd.StringDtype("pyarrow")
+    return None
+
+
