@@ -95,26 +95,27 @@ _DENSE_LIMIT = 4_000_000       # rows x intervals above which the Newton refinem
 # input
 
 def _right_array(right) -> np.ndarray:
-    """``right`` as floats, +inf allowed (right-censored); everything else as ``as_float_array``."""
+    """``right`` as floats with +inf allowed (right-censored); otherwise as ``as_float_array``."""
     _refuse_masked_or_complex(right, "right")
     if isinstance(right, np.ndarray) and right.dtype.kind in "fiu":
         raw = right.astype(float)
+        posinf = np.isposinf(raw) if raw.ndim == 1 else np.zeros(raw.shape, bool)
+        fixed = np.where(posinf, 0.0, raw)
     else:
         obj = right.to_numpy(dtype=object) if hasattr(right, "to_numpy") and not hasattr(right, "columns") \
             else np.asarray(right, dtype=object) if isinstance(right, (list, tuple)) else right
-        if not isinstance(obj, np.ndarray) or obj.dtype.kind != "O":
-            return as_float_array(obj, "right")
-        isinf = np.array([isinstance(v, (float, np.floating)) and v == np.inf for v in obj.ravel()])
-        if not isinf.any():
-            return as_float_array(right, "right")
-        fixed = obj.copy().ravel()
-        fixed[isinf] = 0.0
-        out = as_float_array(fixed.reshape(obj.shape), "right")
-        out[isinf] = np.inf
-        return out
-    posinf = np.isposinf(raw) if raw.ndim == 1 else np.zeros(raw.shape, bool)
-    out = as_float_array(np.where(posinf, 0.0, raw), "right")
-    out[posinf] = np.inf
+        if isinstance(obj, np.ndarray) and obj.dtype.kind == "O" and obj.ndim == 1:
+            posinf = np.array([isinstance(v, (float, np.floating)) and v == np.inf for v in obj], dtype=bool)
+            fixed = obj.copy()
+            fixed[posinf] = 0.0
+        else:
+            posinf, fixed = None, obj
+    out = as_float_array(fixed, "right", allow_nan=True)
+    if np.isnan(out).any():
+        raise InvalidInputError(f"right: missing value (NaN) at index {int(np.flatnonzero(np.isnan(out))[0])}; "
+                                "a right-censored row has right = inf")
+    if posinf is not None:
+        out[posinf] = np.inf
     return out
 
 
@@ -299,11 +300,32 @@ def _newton(p, s: _Structure, tol: float):
     return None
 
 
+def _survival_at(lower, upper, mass, t, inside):
+    """S(t) = 1 - (mass of the intervals wholly at or before t); inside an interval with mass, by
+    ``inside`` (``Turnbull.at``)."""
+    tail = np.concatenate([np.cumsum(mass[::-1])[::-1], [0.0]])    # tail[j]: mass of intervals j, j+1, ...
+    idx = np.searchsorted(upper, t, side="right")                  # intervals wholly at or before t
+    surv = np.where(idx == 0, 1.0, tail[idx])
+    jj = np.minimum(idx, mass.size - 1)
+    within = (idx < mass.size) & (lower[jj] < t) & (mass[jj] > 0)
+    if within.any() and inside != "upper":
+        after = tail[idx[within] + 1]
+        if inside == "nan":
+            surv[within] = np.nan
+        elif inside == "lower":
+            surv[within] = after
+        else:                                                       # midpoint; never inside (l, inf)
+            lo, hi = lower[jj[within]], upper[jj[within]]
+            mid = np.where(np.isfinite(hi), (lo + hi) / 2, np.inf)
+            surv[within] = np.where(t[within] >= mid, after, surv[within])
+    return surv
+
+
 # ------------------------------------------------------------------------------------------------
 # the result
 
 @dataclass(frozen=True)
-class SurvivalAt:
+class TurnbullAt:
     """The Turnbull survival function read at chosen times."""
 
     time: np.ndarray
@@ -341,7 +363,7 @@ class Turnbull:
     tol: float
     max_time: float
 
-    def at(self, times, *, inside: str = "nan") -> SurvivalAt:
+    def at(self, times, *, inside: str = "nan") -> TurnbullAt:
         """S(t) = P(T > t) at ``times``.  Inside an innermost interval with mass (lower < t < upper)
         the NPMLE does not determine S; ``inside`` says what to give there: "nan" (undetermined),
         "midpoint" (R survfit's curve: the whole mass drops at the interval's midpoint; it never
@@ -351,22 +373,7 @@ class Turnbull:
         t = np.atleast_1d(np.asarray(times, dtype=float))
         if t.ndim != 1 or np.isnan(t).any():
             raise InvalidInputError("times: must be a 1-D array of numbers without NaN")
-        tail = np.concatenate([np.cumsum(self.mass[::-1])[::-1], [0.0]])   # tail[j] = mass of intervals j, j+1, ...
-        idx = np.searchsorted(self.upper, t, side="right")                  # intervals wholly at or before t
-        surv = np.where(idx == 0, 1.0, tail[idx])
-        jj = np.minimum(idx, self.mass.size - 1)
-        within = (idx < self.mass.size) & (self.lower[jj] < t) & (self.mass[jj] > 0)
-        if within.any():
-            after = tail[idx[within] + 1]
-            if inside == "nan":
-                surv[within] = np.nan
-            elif inside == "lower":
-                surv[within] = after
-            elif inside == "midpoint":
-                mid = np.where(np.isfinite(self.upper[jj[within]]),
-                               (self.lower[jj[within]] + self.upper[jj[within]]) / 2, np.inf)
-                surv[within] = np.where(t[within] >= mid, after, surv[within])
-        return SurvivalAt(t, surv, inside)
+        return TurnbullAt(t, _survival_at(self.lower, self.upper, self.mass, t, inside), inside)
 
     def _r_curve(self):
         """R's curve: a jump at each innermost interval's midpoint (or point), up to ``max_time``."""
@@ -444,16 +451,20 @@ def turnbull(left, right, *, tol: float = 1e-9, max_iter: int = 10000, timefix: 
             if refined is not None:
                 p, n_newton, kkt = refined
                 d, ll = _gradient(p, s)
-    upper_ends = np.unique(np.concatenate([s.lower, s.upper]))
-    time = upper_ends[np.isfinite(upper_ends)]
+    if 1e-12 < kkt <= tol:
+        # EM met the rule on its own: polish to rounding (masses bound for 0 are then exactly 0)
+        refined = _newton(p, s, tol)
+        if refined is not None and refined[2] <= kkt:
+            p, n_newton, kkt = refined
+            d, ll = _gradient(p, s)
+    ends = np.unique(np.concatenate([s.lower, s.upper]))
+    time = ends[np.isfinite(ends)]
     exact_or_cens = lo[(lo == hi) | np.isinf(hi)]
     jumps = np.where(s.lower == s.upper, s.lower, (s.lower + s.upper) / 2)[np.isfinite(s.upper)]
     max_time = float(np.max(np.concatenate([exact_or_cens, jumps]))) if exact_or_cens.size + jumps.size else 0.0
-    fit = Turnbull(s.lower, s.upper, p, time, np.empty(0), s.n, n_iter, n_newton, bool(kkt <= tol), kkt, ll,
-                   float(tol), max_time)
-    surv = fit.at(time).survival
-    object.__setattr__(fit, "survival", surv)
-    return fit
+    surv = _survival_at(s.lower, s.upper, p, time, "nan")        # determined at every interval end
+    return Turnbull(s.lower, s.upper, p, time, surv, s.n, n_iter, n_newton, bool(kkt <= tol), kkt, ll, float(tol),
+                    max_time)
 
 
 def midpoint_km(left, right, *, conf_type: str = "log-log", conf_level: float = 0.95,
