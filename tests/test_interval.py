@@ -160,11 +160,11 @@ def test_r_phantom_subject_without_interval_rows():
 def _alpha_by_definition(left, right, fit):
     """alpha_ij = 1 when innermost interval j lies inside subject i's (left, right] ({t} if exact)."""
     lo, up = fit.lower[None, :], fit.upper[None, :]
-    L, R = left[:, None], right[:, None]
+    a, b = left[:, None], right[:, None]
     point = lo == up
-    exact = L == R
-    inside_interval = np.where(point, (L < lo) & (lo <= R), (L <= lo) & (up <= R))
-    inside_exact = point & (lo == L)
+    exact = a == b
+    inside_interval = np.where(point, (a < lo) & (lo <= b), (a <= lo) & (up <= b))
+    inside_exact = point & (a == lo)
     return np.where(exact, inside_exact, inside_interval).astype(float)
 
 
@@ -180,9 +180,8 @@ def _maximal_cliques(left, right):
     sets = []
     for k in range(probes.size):
         col = member[:, k]
-        if col.any() and not any((col <= c).all() for c in sets if not (c == col).all()):
-            if not any((c == col).all() for c in sets):
-                sets.append(col)
+        if col.any() and not any((c == col).all() for c in sets):
+            sets.append(col)
     sets = [c for c in sets if not any((c <= o).all() and (c != o).any() for o in sets)]
     return np.array(sets, dtype=float).T if sets else np.zeros((left.size, 0))
 
@@ -305,6 +304,22 @@ def test_convergence_flag_is_honest():
     assert fit.loglik <= good.loglik + 1e-9
 
 
+def test_no_progress_raises_convergence_error(monkeypatch):
+    from ltfu.errors import ConvergenceError
+    from ltfu.stats import interval
+
+    real, calls = interval._gradient, []
+
+    def broken(p, s):
+        calls.append(1)
+        d, ll = real(p, s)
+        return d, (ll if len(calls) == 1 else ll - 1.0)      # the likelihood falls after the start
+
+    monkeypatch.setattr(interval, "_gradient", broken)
+    with pytest.raises(ConvergenceError, match="no progress at iteration 1"):
+        turnbull(*_data(CASES["case2_n30"]))
+
+
 def test_midpoint_km_imputes_midpoints():
     left, right = _data(CASES["cart_visits_n60"])
     mk = midpoint_km(left, right)
@@ -375,6 +390,7 @@ def test_lifelines_conventions_differ():
     # R and ltfu give 2/3), so its median of exact times 1, 2, 3 (and (0.5, 5]) is 3, not 2
     left, right = np.array([1.0, 2.0, 3.0, 0.5]), np.array([1.0, 2.0, 3.0, 5.0])
     kmf = KaplanMeierFitter().fit_interval_censoring(left, right)
-    assert kmf.survival_function_.loc[1.0].tolist() == [1.0, 1.0] and (kmf.median_survival_time_.to_numpy() == 3.0).all()
+    assert kmf.survival_function_.loc[1.0].tolist() == [1.0, 1.0]
+    assert (kmf.median_survival_time_.to_numpy() == 3.0).all()
     fit = turnbull(left, right)
     assert fit.at([1.0]).survival[0] == pytest.approx(2 / 3) and fit.median == 2.0

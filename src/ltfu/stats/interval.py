@@ -31,49 +31,57 @@ is strictly concave in p (the matrix alpha has full column rank: the subject tha
 upper end contains no later innermost interval), so the NPMLE is unique, and it is characterised by
 the Kuhn-Tucker conditions d_j <= 1 for every j, d_j = 1 wherever p_j > 0 (Gentleman & Geyer 1994).
 
-Stopping rule.  EM converges slowly (linearly; masses that belong at 0 approach it only
-geometrically).  So after 8, 16, 32, ... EM iterations and at ``max_iter``, a constrained Newton
-refinement is tried from the current masses: Wang's (2007) CNM, which maximises the quadratic
-approximation of the log-likelihood by non-negative least squares (exact zeros where the NPMLE has
-none) and then searches along the line to it.  The iteration stops as soon as the masses satisfy
+Stopping rule.  EM converges linearly and often slowly: a mass that belongs at 0 decays
+geometrically, or only like 1/k where d_j = 1 at the NPMLE with p_j = 0 (a degenerate Kuhn-Tucker
+point).  So after 8, 16, 32, ... EM iterations (and at ``max_iter``) a Newton refinement is tried
+from the current masses: Newton steps for the log-likelihood on the intervals with positive mass,
+under sum(p) = 1 (solved exactly, so positive masses end with d_j = 1 to rounding), a mass that a
+step would make negative set to 0 and dropped, an excluded interval with d_j > 1 re-admitted, every
+step raising the likelihood (line search).  The refinement is kept only if it meets the rule
+below; otherwise EM goes on from where it was (an EM step never revives a mass set to 0).  The
+iteration stops as soon as
 
-    max_j d_j - 1 <= tol        (no interval could gain: the log-likelihood is within n * tol of
-                                 its maximum, Bohning 1986)
-    max_j p_j |d_j - 1| <= tol  (self-consistency: one more EM step would move no mass by more
-                                 than tol)
+    max_j d_j - 1 <= tol        no interval could gain mass; by concavity the log-likelihood is
+                                then within n * tol of its maximum (l(q) - l(p) <= n (max_j d_j - 1))
+    max_j p_j |d_j - 1| <= tol  self-consistency: one more EM step would move no mass by more than tol
 
-``converged`` says whether they hold; ``kkt`` is the larger of the two left-hand sides.  Where EM
-alone meets them first (all-exact data start at the answer: the Kaplan-Meier estimate), no Newton
-step is taken.  A refinement that does not raise the likelihood is discarded and EM continues.
+``converged`` says whether both hold; ``kkt`` is the larger left-hand side.  When EM meets them on
+its own, one refinement polishes the masses to rounding (all-exact data start at the answer, the
+Kaplan-Meier estimate, and take no step at all).  ConvergenceError is raised only when an EM step
+makes no progress (non-finite masses, a falling likelihood), which exact arithmetic rules out.
 
 R.  ``survival::survfit(Surv(left, right, type = "interval2") ~ 1)`` (survival 3.5-3,
-``survfitTurnbull``) computes the same NPMLE with EM wrapped around a weighted Kaplan-Meier (right-
-censored rows as censored, every interval row spread over candidate times in proportion to the
-current jumps), with Aitken acceleration every 5th iteration.  It places each innermost interval's
-jump at the interval's midpoint (an exact time stays at itself), reports the curve at those
-midpoints and at every exact and right-censoring time, and keeps the value flat between innermost
-intervals; ``at(times, inside="midpoint")`` and ``quantile`` follow that convention.  Its stopping
-rule is a hard-coded change of less than 5e-05 in the curve over one iteration, which leaves R's
-values 1e-5 to 1e-3 from the NPMLE (0.7995 for 0.8 on current-status data); survfit has no control
-to tighten it, so tests/reference/interval.R also runs R's own code with that constant replaced by
-1e-13, and ltfu agrees with that to 1e-6.  R quirks ltfu does not copy: (1) with no interval row
-(only exact and right-censored rows) survfitTurnbull spreads a phantom subject of weight 1 over the
-event times, which biases the curve when a row is censored after the last event; the NPMLE is then
-the Kaplan-Meier estimate, which ltfu gives; (2) an exact time followed by an upper end becomes an
-extra candidate time (the midpoint between them) which can never carry mass at the NPMLE but which
-R's early stop leaves with up to ~1e-4 of mass.
+``survfitTurnbull``) computes the NPMLE by EM wrapped around a weighted Kaplan-Meier (right-censored
+rows censored, every interval row spread over candidate times in proportion to the current jumps),
+with an Aitken extrapolation every 5th iteration.  It puts each innermost interval's jump at the
+interval's midpoint (an exact time stays where it is), reports the curve at those midpoints and at
+every exact and right-censoring time, flat in between; ``at(times, inside="midpoint")`` and
+``quantile`` read ltfu's estimate the same way.  Its stopping rule is a hard-coded change of less
+than 5e-05 in the curve over one iteration (survfit has no control for it), which leaves R 1e-5 to
+1e-2 from the NPMLE on slow data (0.7995 for 0.8 on current-status data); and its Aitken step can
+leave a mass at ~1e-13 where the NPMLE's is positive, which EM then regrows by a factor d_j ~ 1.03
+a step, so R stops at a less likely curve (0.4255 for 0.4584 in the golden's case2_n100).
+tests/reference/interval.R therefore also runs R's own code with the constant at 1e-13, with and
+without the Aitken step; ltfu agrees with the plain EM to 1e-6 (1e-10 in practice), and its
+likelihood is never below any of R's.  Also not copied: with no interval row at all, survfitTurnbull
+adds a phantom subject of weight 1 spread over the event times, which biases the curve when a row is
+censored after the last event (0.625 for 2/3); the NPMLE is then the Kaplan-Meier estimate, which
+ltfu gives.  R's exact time followed by an upper end adds a candidate time between them that can
+never carry mass at the NPMLE (ltfu has no such candidate; R's curve is flat there).
 
-lifelines (``KaplanMeierFitter.fit_interval_censoring``, 0.30) differs in conventions, so its
-numbers are not R's: it treats every interval as *closed* [left, right] (two intervals sharing an
-end, (0, 2] and (2, 4], overlap at 2 there, and its innermost interval is {2}); it stops when the
-log-likelihood improves by less than ``tol`` (1e-5 by default) with a log-odds line search, not on
-the Kuhn-Tucker conditions; it reports two survival columns (upper and lower envelope) on the
-observed ends rather than R's midpoint curve; and it does not merge near-equal times.
+lifelines (``KaplanMeierFitter.fit_interval_censoring``, 0.30) follows other conventions, so its
+numbers are not R's: every interval is *closed* [left, right] (intervals sharing an end, (0, 2] and
+(2, 4], overlap at 2 there, and all the mass goes to the point {2}, where R and ltfu give half to
+each); its table is left-continuous at a point mass (S = 1 at an exact event time 1 where Kaplan-
+Meier, R and ltfu give 2/3, so the median of exact times 1, 2, 3 is 3, not 2), with two columns
+(upper and lower envelope) on the observed ends instead of R's midpoint curve; it stops when the
+log-likelihood improves by less than ``tol`` (1e-5 by default), after a log-odds line search, not
+on the Kuhn-Tucker conditions; and it does not merge near-equal times.
 
-References: Peto R (1973) Appl Stat 22:86-91; Turnbull BW (1976) JRSS-B 38:290-295; Bohning D (1986)
-Metrika 33:337-347; Gentleman R & Geyer CJ (1994) Biometrika 81:618-623; Wang Y (2007) JRSS-B
-69:185-198.  Hand-written: no library among ltfu's dependencies computes the NPMLE (statsmodels and
-scipy do not; lifelines, a test dependency, uses other conventions, above).
+References: Peto R (1973) Appl Stat 22:86-91; Turnbull BW (1976) JRSS-B 38:290-295; Gentleman R &
+Geyer CJ (1994) Biometrika 81:618-623.  Hand-written: no library among ltfu's dependencies
+computes the NPMLE (numpy, scipy and statsmodels do not; lifelines, a test dependency, uses the
+conventions above).
 """
 
 from __future__ import annotations
@@ -415,7 +423,7 @@ def turnbull(left, right, *, tol: float = 1e-9, max_iter: int = 10000, timefix: 
 
     ``left``: last time known event-free (0 allowed); ``right``: first time known to have had the
     event, ``inf`` for right-censored at ``left``, equal to ``left`` for an exactly observed event.
-    EM (self-consistency) iterations with a constrained Newton refinement, stopped on the
+    EM (self-consistency) iterations with an active-set Newton refinement, stopped on the
     Kuhn-Tucker conditions to within ``tol`` (module docstring); at most ``max_iter`` EM iterations,
     after which ``converged`` is False if the conditions still fail.  ``timefix`` merges times
     closer than R's tolerance, as survfit does.  Raises ConvergenceError only when an iteration
@@ -445,10 +453,10 @@ def turnbull(left, right, *, tol: float = 1e-9, max_iter: int = 10000, timefix: 
         p, d, ll = new, d_new, ll_new
         n_iter += 1
         kkt = _kkt(p, d)
-        if kkt > tol and (n_iter == check_at or n_iter == max_iter):
+        if kkt > tol and n_iter in (check_at, max_iter):
             check_at *= 2
             refined = _newton(p, s, tol)
-            if refined is not None:
+            if refined is not None and refined[2] <= tol:
                 p, n_newton, kkt = refined
                 d, ll = _gradient(p, s)
     if 1e-12 < kkt <= tol:
