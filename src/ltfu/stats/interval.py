@@ -96,7 +96,7 @@ from ltfu.stats.counting import merge_groups
 from ltfu.stats.km import KaplanMeier, _findq, kaplan_meier
 
 INSIDE = ("nan", "midpoint", "upper", "lower")
-_DENSE_LIMIT = 4_000_000       # rows x intervals above which the Newton refinement is not tried
+_NEWTON_LIMIT = 2000           # intervals with mass above which the Newton refinement is not tried
 
 
 # ------------------------------------------------------------------------------------------------
@@ -233,6 +233,20 @@ def _loglik(p, s: _Structure) -> float:
     return float(np.sum(s.w * np.log(den)))
 
 
+def _hessian(s: _Structure, support, c):
+    """H_jk = sum_i c_i alpha_ij alpha_ik over the support's columns, in O(n + |support|^2): each
+    subject's columns are a consecutive run [a', b') of the support, so H_jk (j <= k) sums c over
+    the runs with a' <= j and b' > k, a two-dimensional prefix sum."""
+    cs = np.concatenate([[0], np.cumsum(support)])
+    a, b = cs[s.a], cs[s.b]
+    k = int(cs[-1])
+    M = np.bincount(a * (k + 1) + b, c, minlength=(k + 1) ** 2).reshape(k + 1, k + 1)
+    F = np.cumsum(M, axis=0)                                   # runs starting at or before j ...
+    F = np.cumsum(F[:, ::-1], axis=1)[:, ::-1]                 # ... and ending after k
+    idx = np.arange(k)
+    return F[np.minimum.outer(idx, idx), np.maximum.outer(idx, idx) + 1]
+
+
 def _newton(p, s: _Structure, tol: float):
     """Active-set Newton refinement from ``p``: Newton steps for the log-likelihood on the support
     (masses > 0) under sum = 1 (the Kuhn-Tucker system solved exactly, so positive masses end with
@@ -240,27 +254,23 @@ def _newton(p, s: _Structure, tol: float):
     support; an excluded interval with d_j > 1 joins it.  Every step raises the likelihood (line
     search).  Returns (masses, steps, kkt), or None when it cannot make progress (EM then goes on)."""
     m = p.size
-    if s.a.size * m > _DENSE_LIMIT:
-        return None
-    j = np.arange(m)
-    alpha = ((j >= s.a[:, None]) & (j < s.b[:, None])).astype(float)
     support = p > 1e-10 * p.max()
+    if support.sum() > _NEWTON_LIMIT:
+        return None
     q = np.where(support, p, 0.0)
     q /= q.sum()
     ll = _loglik(q, s)
     if not np.isfinite(ll):
         support, q, ll = p > 0, p.copy(), _loglik(p, s)
     for step in range(1, 2 * m + 50):
-        den = alpha @ q
-        r = s.w / den
-        d = alpha.T @ r / s.n
+        d, _ = _gradient(q, s)
         kkt = _kkt(q, d)
         if kkt <= min(tol, 1e-12):
             return q, step - 1, kkt
         out = ~support
         grow = out.any() and d[out].max() > 1 + 1e-12
-        B = alpha[:, support]
-        H = B.T @ (B * (r / den)[:, None])
+        den = _fitted(q, s)
+        H = _hessian(s, support, s.w / den ** 2)
         g = s.n * d[support]
         try:
             sol = np.linalg.solve(H, np.column_stack([g, np.ones(g.size)]))
@@ -271,6 +281,8 @@ def _newton(p, s: _Structure, tol: float):
         scale = max(1.0, abs(ll))
         if grow and decrement <= 1e-10 * scale:                       # admit the most wanted interval
             support[np.flatnonzero(out)[np.argmax(d[out])]] = True
+            if support.sum() > _NEWTON_LIMIT:
+                return None
             continue
         if decrement <= 1e-30 * scale:
             return q, step - 1, kkt
