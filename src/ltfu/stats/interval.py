@@ -277,7 +277,7 @@ def _newton(p, s: _Structure, tol: float):
         except np.linalg.LinAlgError:
             return None
         dq = sol[:, 0] - sol[:, 0].sum() / sol[:, 1].sum() * sol[:, 1]   # keeps sum(q) = 1
-        decrement = float(g @ dq)
+        decrement = float(dq @ H @ dq)          # = g . dq, without the cancellation of g ~ n (1, ..., 1)
         scale = max(1.0, abs(ll))
         if grow and decrement <= 1e-10 * scale:                       # admit the most wanted interval
             support[np.flatnonzero(out)[np.argmax(d[out])]] = True
