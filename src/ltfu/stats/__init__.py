@@ -27,6 +27,8 @@ _EXPORTS = {
     "fine_gray": "finegray", "FineGrayResult": "finegray",
     "split_at_event": "timedep", "mantel_byar": "timedep", "simon_makuch": "timedep",
     "landmark": "timedep",
+    # interval-censored times: Turnbull's NPMLE (interval.py)
+    "turnbull": "interval", "Turnbull": "interval", "midpoint_km": "interval",
     # incidence rates per person-time (rates.py)
     "incidence_rate": "rates", "rate_ratio": "rates", "RateRatio": "rates",
     # resampling (resample.py)
