@@ -471,11 +471,10 @@ def adam(
 def _load_cohort(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=False):
     """The validated cohort of a user's file (or the demonstration cohort), after the checks of the
     options that need the data.  Only the packaged demonstration cohort is synthetic."""
-    from dataclasses import replace
 
     from ltfu.cohort import load, to_cohort
     from ltfu.cohort.schema import is_model_column
-    from ltfu.demo import is_packaged_demo
+    from ltfu.demo import marked
     from ltfu.errors import DataError
 
     if use_demo == (path is not None):
@@ -494,8 +493,7 @@ def _load_cohort(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=
         _check_cutoff_before_all(exc.problems, table, cutoff)
         _print_problems(exc.problems, stream_err=True)
         _fail(f"{exc.message}: fix the errors above and run again (nothing was written).")
-    if cohort.synthetic and not is_packaged_demo(cohort):
-        cohort = replace(cohort, synthetic=False)      # a user file's `synthetic` column is just a column
+    cohort = marked(cohort)             # only the packaged demo is synthetic; a file's `synthetic` column is a column
     if deidentify:
         from ltfu.deid import deidentify_cohort
 

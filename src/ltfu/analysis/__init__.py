@@ -26,10 +26,9 @@ SECTIONS = (baseline, response, toxicity, follow_up, survival)
 def _marked(cohort: Cohort, opts: AnalysisOptions) -> Cohort:
     """Only the packaged demonstration cohort is synthetic; a de-identified report sees only
     controlled values (ltfu.deid)."""
-    from ltfu.demo import is_packaged_demo
+    from ltfu.demo import marked
 
-    if cohort.synthetic and not is_packaged_demo(cohort):
-        cohort = replace(cohort, synthetic=False)
+    cohort = marked(cohort)
     return deid.deidentify_cohort(cohort) if opts.deidentify else cohort
 
 

@@ -33,6 +33,15 @@ def is_packaged_demo(cohort) -> bool:
     return cohort.sha256 is not None and cohort.sha256 == _demo_sha256()
 
 
+def marked(cohort):
+    """``cohort`` with ``synthetic`` set exactly when it is the packaged demonstration file (or a
+    byte-identical copy): the one rule, for the analysis and the command line."""
+    from dataclasses import replace
+
+    demo = is_packaged_demo(cohort)
+    return cohort if cohort.synthetic == demo else replace(cohort, synthetic=demo)
+
+
 def load_demo(*, cutoff=None, burden_threshold: float = BURDEN_THRESHOLD):
     """The demonstration cohort as a validated Cohort, marked synthetic."""
     from ltfu.cohort import load_cohort
