@@ -208,7 +208,8 @@ def _rows(n, mask) -> int:
     return int(n[mask].sum())
 
 
-def _check_times(x, n, name, *, allow_zero=True):
+def _check_times(x, n, role, column):
+    name = f"{role} (column {column!r})"
     bad = np.isnan(x)
     if bad.any():
         raise InvalidInputError(f"{name}: missing value (NULL or NaN) in {_rows(n, bad)} rows; drop or impute them first")
@@ -219,7 +220,7 @@ def _check_times(x, n, name, *, allow_zero=True):
 
 
 def _check_status(s, n, spec: Spec) -> tuple:
-    name = spec.event
+    name = f"{'status' if spec.competing else 'event'} (column {spec.event!r})"
     if np.isnan(s).any():
         raise InvalidInputError(f"{name}: missing value (NULL or NaN) in {_rows(n, np.isnan(s))} rows; drop or impute "
                                 "them first")
@@ -306,7 +307,7 @@ def assemble(agg: Aggregates, spec: Spec, engine: Engine) -> TableCounts:
     if n.size == 0 or n.sum() == 0:
         raise InvalidInputError("time: empty input (the source has no rows)")
     t = np.asarray(agg.exit_time, np.float64) + 0.0           # -0.0 is 0.0, as check_survival makes it
-    _check_times(t, n, spec.time)
+    _check_times(t, n, "time", spec.time)
     status = np.asarray(agg.exit_status, np.float64)
     causes = _check_status(status, n, spec)
     _check_keys(agg.exit_keys, n, spec)
@@ -314,10 +315,11 @@ def assemble(agg: Aggregates, spec: Spec, engine: Engine) -> TableCounts:
     if has_entry:
         en_n = np.asarray(agg.entry_n, np.int64)
         en = np.asarray(agg.entry_time, np.float64) + 0.0
-        _check_times(en, en_n, "entry")
+        _check_times(en, en_n, "entry", spec.entry)
         bad = np.asarray(agg.entry_bad, np.int64)
         if bad.sum():
-            raise InvalidInputError(f"entry: must be strictly less than time ({int(bad.sum())} rows have entry >= time)")
+            raise InvalidInputError(f"entry (column {spec.entry!r}): must be strictly less than time ({int(bad.sum())} "
+                                    "rows have entry >= time)")
 
     # keys: group codes and strata codes (entry rows are among the exit rows' keys)
     ng, ns = len(spec.group), len(spec.strata)

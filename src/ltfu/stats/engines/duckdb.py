@@ -85,7 +85,7 @@ class DuckDBEngine:
                           np.asarray(res["n"][~ex], np.int64), np.asarray(res["bad"][~ex], np.int64))
 
     def rows_in_runs(self, spec: Spec, lo, hi) -> int:
-        return int(self.query(runs_sql(spec, _VIEW, quote_duckdb, lo, hi)).fetchone()[0])
+        return int(self.query(runs_sql(spec, _VIEW, quote_duckdb, lo, hi)).fetchall()[0][0])
 
 
 def counts_spec(source, spec: Spec, *, connection=None) -> TableCounts:
