@@ -1,10 +1,11 @@
 """Survival estimators from a query engine: the counts tables computed where the data live.
 
-``kaplan_meier_from``, ``logrank_from`` and ``cumulative_incidence_from`` take a *source* (a
-Parquet path or glob, a DuckDB relation, a pandas or Polars DataFrame, a pyarrow Table, a Spark
-DataFrame, or a mapping of column name to array) and the names of its columns; the engine counts
-(``counts``: per distinct time, group and stratum, leavers, events by cause, delayed entries) and
-ltfu's unchanged arithmetic (``km_from_counts``, ``_stratum_sums``, ``_one_group``) does the rest.
+``kaplan_meier_from``, ``logrank_from``, ``cumulative_incidence_from`` and ``cox_from`` take a
+*source* (a Parquet path or glob, a DuckDB relation, a pandas or Polars DataFrame, a pyarrow
+Table, a Spark DataFrame, or a mapping of column name to array) and the names of its columns;
+the engine counts (``counts``: per distinct time, group and stratum, leavers, events by cause,
+delayed entries) and ltfu's unchanged arithmetic (``km_from_counts``, ``_stratum_sums``,
+``_one_group``) does the rest; Cox's per-iteration sums come from the engine the same way.
 The engine only ever returns per-(group, time) rows, O(distinct times x groups), so a registry
 larger than memory is analysed in the memory of its distinct times.
 
@@ -47,7 +48,8 @@ from ltfu.errors import InvalidInputError
 from ltfu.stats._common import check_choice, check_conf_level, check_groups, check_survival, check_time_event
 from ltfu.stats.engines._counts import Spec, TableCounts, make_spec
 
-__all__ = ["ENGINES", "TableCounts", "counts", "cumulative_incidence_from", "kaplan_meier_from", "logrank_from"]
+__all__ = ["ENGINES", "TableCounts", "counts", "cox_from", "cumulative_incidence_from", "kaplan_meier_from",
+           "logrank_from"]
 
 ENGINES = ("duckdb", "spark", "numpy")
 
@@ -275,3 +277,15 @@ def cumulative_incidence_from(source=None, *, time, status, by=None, cencode: in
         for k in tc.causes:
             curves[(level, k)] = cs[k]
     return CumulativeIncidence(tc.groups, tc.causes, conf_level, tuple(int(v) for v in tc.n), curves, free)
+
+
+def cox_from(source=None, *, time, event, covariates, entry=None, strata=None, ties: str = "efron",
+             engine: str | None = None, conf_level: float = 0.95, init=None, max_iter: int = 30, eps: float = 1e-9,
+             timefix: bool = True, connection=None):
+    """A Cox model of ``source``: ``ltfu.stats.cox``'s fit with its per-iteration sums computed by
+    the engine (``ltfu.stats.engines.cox``); ``covariates`` are numeric or boolean column names."""
+    from ltfu.stats.engines.cox import cox_from as _cox_from
+
+    return _cox_from(source, time=time, event=event, covariates=covariates, entry=entry, strata=strata, ties=ties,
+                     engine=engine, conf_level=conf_level, init=init, max_iter=max_iter, eps=eps, timefix=timefix,
+                     connection=connection)

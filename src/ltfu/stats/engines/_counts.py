@@ -30,7 +30,6 @@ import numpy as np
 from ltfu.errors import InvalidInputError
 from ltfu.stats.counting import Counts, merge_groups
 
-
 # ------------------------------------------------------------------------------------------------
 # what to count
 
@@ -212,7 +211,8 @@ def _check_times(x, n, role, column):
     name = f"{role} (column {column!r})"
     bad = np.isnan(x)
     if bad.any():
-        raise InvalidInputError(f"{name}: missing value (NULL or NaN) in {_rows(n, bad)} rows; drop or impute them first")
+        raise InvalidInputError(f"{name}: missing value (NULL or NaN) in {_rows(n, bad)} rows; drop or impute them "
+                                "first")
     if np.isinf(x).any():
         raise InvalidInputError(f"{name}: infinite value in {_rows(n, np.isinf(x))} rows")
     if (x < 0).any():

@@ -64,11 +64,23 @@ class DuckDBEngine:
     def __init__(self, rel):
         self.rel = rel
 
+    source_name = _VIEW
+    quote = staticmethod(quote_duckdb)
+    numeric_types = NUMERIC_DUCKDB
+
     def query(self, sql: str):
         return self.rel.query(_VIEW, sql)
 
+    def columns(self) -> dict:
+        """Column name -> type name."""
+        return dict(zip(self.rel.columns, map(str, self.rel.types)))
+
+    def fetch(self, sql: str) -> dict:
+        """The result's columns as numpy (masked where NULL) arrays."""
+        return self.query(sql).fetchnumpy()
+
     def check(self, spec: Spec) -> None:
-        check_columns(spec, dict(zip(self.rel.columns, map(str, self.rel.types))), NUMERIC_DUCKDB, "source")
+        check_columns(spec, self.columns(), NUMERIC_DUCKDB, "source")
 
     def aggregate(self, spec: Spec) -> Aggregates:
         self.check(spec)
@@ -78,7 +90,7 @@ class DuckDBEngine:
             return Aggregates([column(res[k], numeric=False) for k in keys], column(res["t"], numeric=True)[0],
                               column(res["e"], numeric=True)[0], np.asarray(res["n"], np.int64))
         ex = np.asarray(res["is_exit"]) == 1
-        pick = lambda name, m, numeric: column(res[name][m], numeric=numeric)  # noqa: E731
+        pick = lambda name, m, numeric: column(res[name][m], numeric=numeric)
         return Aggregates([pick(k, ex, False) for k in keys], pick("t", ex, True)[0], pick("e", ex, True)[0],
                           np.asarray(res["n"][ex], np.int64),
                           [pick(k, ~ex, False) for k in keys], pick("en", ~ex, True)[0],
@@ -107,7 +119,8 @@ def read_columns(source, names, *, connection=None) -> dict:
     rel = relation(source, connection=connection)
     missing = [n for n in names if n not in rel.columns]
     if missing:
-        raise InvalidInputError(f"no column {missing[0]!r} in the source (columns: {', '.join(map(repr, rel.columns))})")
+        raise InvalidInputError(f"no column {missing[0]!r} in the source (columns: "
+                                f"{', '.join(map(repr, rel.columns))})")
     res = rel.select(*[quote_duckdb(n) for n in dict.fromkeys(names)]).fetchnumpy()
     out = {}
     for name in names:

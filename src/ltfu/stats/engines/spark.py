@@ -29,8 +29,21 @@ class SparkEngine:
         self.df = df
         self.spark = df.sparkSession
 
+    source_name = "{src}"
+    quote = staticmethod(quote_spark)
+    numeric_types = NUMERIC_SPARK
+
     def query(self, sql: str):
         return self.spark.sql(sql, src=self.df).collect()
+
+    def columns(self) -> dict:
+        return dict(self.df.dtypes)
+
+    def fetch(self, sql: str) -> dict:
+        """The result's columns as lists (None where NULL)."""
+        rows = self.query(sql)
+        names = self.spark.sql(sql, src=self.df).columns if not rows else list(rows[0].asDict())
+        return {name: [r[name] for r in rows] for name in names}
 
     def aggregate(self, spec: Spec) -> Aggregates:
         check_columns(spec, dict(self.df.dtypes), NUMERIC_SPARK, "DataFrame")
@@ -43,7 +56,7 @@ class SparkEngine:
         is_exit = [r["is_exit"] == 1 for r in rows]
         ex_rows = [r for r, x in zip(rows, is_exit) if x]
         en_rows = [r for r, x in zip(rows, is_exit) if not x]
-        get = lambda rs, name: [r[name] for r in rs]  # noqa: E731
+        get = lambda rs, name: [r[name] for r in rs]
         return Aggregates([column(get(ex_rows, k), numeric=False) for k in names],
                           column(get(ex_rows, "t"), numeric=True)[0], column(get(ex_rows, "e"), numeric=True)[0],
                           np.array(get(ex_rows, "n"), np.int64),
