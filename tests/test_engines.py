@@ -293,6 +293,9 @@ BAD = {
     "negative time": (lambda d: d.assign(t=d.t.where(d.index != 3, -1.0)), dict(), r"time \(column .t.\): negative"),
     "event 2": (lambda d: d.assign(e=d.e.where(d.index != 3, 2)), dict(), "codes must be 0"),
     "entry >= time": (lambda d: d.assign(en=d.en.where(d.index != 3, d.t + 1)), dict(entry="en"), "strictly less"),
+    "NULL entry": (lambda d: d.assign(en=d.en.where(d.index != 3)), dict(entry="en"), r"entry \(column .en.\): missing"),
+    "status code 3 not a cause": (lambda d: d.assign(cause=d.cause.where(d.index != 3, 3)),
+                                  dict(event="cause", causes=(1, 2)), "neither the censoring code"),
     "NULL group": (lambda d: d.assign(burden=d.burden.where(d.index != 3, None)), dict(group="burden"), "missing"),
     "text time": (lambda d: d.assign(t=d.t.astype(str)), dict(), "time: "),
     "no column": (lambda d: d, dict(group="nope"), "no column"),
@@ -306,10 +309,11 @@ BAD = {
 def test_bad_input_is_refused(case, reg):
     change, kw, message = BAD[case]
     df = change(reg.copy())
+    kw = {"time": "t", "event": "e", **kw}
     with pytest.raises(InvalidInputError, match=message):
-        ddb.counts(df, time="t", event="e", **kw)
+        ddb.counts(df, **kw)
     with pytest.raises(InvalidInputError):
-        counts(df, time="t", event="e", engine="numpy", **kw)
+        counts(df, engine="numpy", **kw)
 
 
 def test_empty_source_is_refused(reg):

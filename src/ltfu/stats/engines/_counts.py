@@ -295,10 +295,10 @@ def _empty_interval_check(engine: Engine, spec: Spec, u, g, starts, exit_u, entr
 
 
 def _sum_cells(rows, cols, n_rows, n_cols, weights) -> np.ndarray:
-    """(n_rows, n_cols) sums of integer ``weights``; int64 sums, then float64 as ``count`` holds them."""
-    out = np.zeros(n_rows * n_cols, np.int64)
-    np.add.at(out, rows * n_cols + cols, weights)
-    return out.reshape(n_rows, n_cols).astype(np.float64)
+    """(n_rows, n_cols) sums of integer ``weights`` as float64, as ``count`` holds them: bincount
+    adds whole numbers below 2**53, so every sum is exact whatever the order."""
+    out = np.bincount(rows * n_cols + cols, weights=np.asarray(weights, np.float64), minlength=n_rows * n_cols)
+    return out.reshape(n_rows, n_cols)
 
 
 def assemble(agg: Aggregates, spec: Spec, engine: Engine) -> TableCounts:

@@ -31,7 +31,8 @@ delayed entry):
   pairwise sum), equal to the last bits, which move nothing beyond 1e-15.
 - Efron.  For a time with one death Efron's terms are exact closed forms (1/S0, 1/S0^2, no
   f-terms); for d > 1 they are expanded over the d tied deaths (f = 0, 1/d, ...) exactly as
-  ``cox`` does, in blocks of at most 2^22 deaths so memory stays bounded.  No approximate closed
+  ``cox`` does, in blocks of about 2^18 deaths (plus at most one time's deaths) so memory stays
+  bounded.  No approximate closed
   form (e.g. digamma differences, which lose digits as S0 grows) is used: the expansion costs
   O(deaths) flops per iteration, small beside the scan.
 - sums.  SQL SUM over doubles in an order the engine chooses (run to run, thread to thread),
@@ -51,7 +52,7 @@ from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import TestResult, check_choice, check_conf_level, z_quantile
 from ltfu.stats.engines._counts import Aggregates, _merge_map, assemble, column, make_spec
 
-BLOCK = 1 << 22          # deaths expanded at a time for Efron's tied-death terms
+BLOCK = 1 << 18          # deaths expanded at a time for Efron's tied-death terms (~20 MB of arrays)
 SPREAD_MAX = 600.0       # log-scale spread of the shift bound beyond which MAX(x'b) is queried
 
 
@@ -281,13 +282,11 @@ def _tie_terms(s0, a0, d, efron):
     e0[one] = d[one] / s0[one] ** 2
     logs[one] = d[one] * np.log(s0[one])
     many = np.flatnonzero(~one)
-    start = 0
-    while start < many.size:                       # blocks of at most BLOCK expanded deaths
-        stop = start + 1
-        total = d[many[start]]
-        while stop < many.size and total + d[many[stop]] <= BLOCK:
-            total += d[many[stop]]
-            stop += 1
+    # blocks of event times holding about BLOCK expanded deaths (at most BLOCK + one time's deaths)
+    before = np.cumsum(d[many]) - d[many]
+    block = (before // BLOCK).astype(np.int64)
+    bounds = np.r_[np.flatnonzero(np.r_[True, np.diff(block) > 0]), many.size] if many.size else np.zeros(1, int)
+    for start, stop in zip(bounds[:-1], bounds[1:]):
         ks = many[start:stop]
         dk = d[ks].astype(np.int64)
         which = np.repeat(np.arange(ks.size), dk)
@@ -302,7 +301,6 @@ def _tie_terms(s0, a0, d, efron):
         c1[ks], c2[ks] = red(inv), red(f * inv)
         e0[ks], e1[ks], e2[ks] = red(inv2), red(f * inv2), red(f * f * inv2)
         logs[ks] = red(np.log(s0l))
-        start = stop
     return c1, c2, e0, e1, e2, logs
 
 
