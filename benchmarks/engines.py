@@ -148,6 +148,7 @@ def main(argv=None):
     ap.add_argument("--dir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "ltfu-engines-bench")
     ap.add_argument("--out", type=Path, default=HERE / "ENGINES.md")
     ap.add_argument("--results", type=Path, default=HERE / "ENGINES.json", help="stored measurements (updated)")
+    ap.add_argument("--render", action="store_true", help="only rewrite --out from --results")
     ap.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     ap.add_argument("--measure", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -156,6 +157,9 @@ def main(argv=None):
         return
     if args.measure:
         print(json.dumps(measure(*args.measure)))
+        return
+    if args.render:
+        render(json.loads(args.results.read_text()), args.out)
         return
     args.dir.mkdir(parents=True, exist_ok=True)
     store = json.loads(args.results.read_text()) if args.results.exists() else {}
@@ -218,7 +222,7 @@ def render(store: dict, out: Path) -> None:
             need = ""
             if measured:
                 m, mb = max(measured)
-                need = f"~{mb * n / m / 1024:.0f} GB at the {m:.0e} rate, "
+                need = f"~{mb * n / m / 1024:.0f} GB at the {m:,}-row rate, "
             lines.append(f"| {n:,} | {size:.0f} | {NAMES[mode]} | not run | | | every row in memory: {need}"
                          f"on a machine with {ram:.0f} GB |")
             continue

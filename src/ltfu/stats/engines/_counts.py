@@ -15,8 +15,9 @@ Everything else happens here, in numpy, on those small tables: the input checks 
 ``check_survival`` (as counts of offending rows: a query has no row order, so no row index), the
 group levels in numpy's sorted order, R's time merging (``merge_groups`` on the distinct times,
 pooled over exit and entry times and over every group and stratum, as ltfu's numpy path pools
-them), and the counts summed within merged runs.  Counts are summed as integers and converted to
-float64 once, as ``count`` holds them, so the estimators' arithmetic sees the same numbers.
+them), and the counts summed within merged runs.  Counts are whole numbers held as float64, as
+``count`` holds them (sums of whole numbers below 2**53 are exact in any order), so the
+estimators' arithmetic sees the same numbers.
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ delayed entry):
   form (e.g. digamma differences, which lose digits as S0 grows) is used: the expansion costs
   O(deaths) flops per iteration, small beside the scan.
 - sums.  SQL SUM over doubles in an order the engine chooses (run to run, thread to thread),
-  where ``cox`` uses cumulative sums in time order: agreement to about 1e-13, not bit for bit.
+  where ``cox`` uses cumulative sums in time order: agreement to about 1e-14 relative, not bit
+  for bit (a coefficient near 0 agrees to ~1e-14 absolute, so relatively less).
 
 Not supported here (use ``ltfu.stats.cox``): case weights, cluster-robust variances, factor
 covariates (give numeric or boolean columns; dummy-code categories in the query).
