@@ -34,6 +34,9 @@ _EXPORTS = {
     # resampling (resample.py)
     "bootstrap_median": "resample", "bootstrap_survival_difference": "resample",
     "permutation_logrank": "resample",
+    # the same estimators from a Parquet file, DuckDB relation or Spark DataFrame (engines/)
+    "kaplan_meier_from": "engines", "logrank_from": "engines", "cumulative_incidence_from": "engines",
+    "cox_from": "engines",
 }
 
 __all__ = ["Estimate", "TestResult", *sorted(_EXPORTS)]

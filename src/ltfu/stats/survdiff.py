@@ -108,7 +108,13 @@ def logrank(time, event, group, *, strata=None, rho: float = 0.0, timefix: bool 
 
     Raises ConvergenceError when the variance of the compared groups is singular (R stops too)."""
     levels, codes, obs, exp, var = _collect(time, event, group, strata, rho, timefix)
-    if levels.size < 2:
+    return _logrank_result(tuple(levels.tolist()), np.bincount(codes, minlength=levels.size), obs, exp, var, rho)
+
+
+def _logrank_result(groups: tuple, n, obs, exp, var, rho) -> LogRank:
+    """The test from the summed O, E, V (hook shared with ltfu.stats.engines, which sums them from
+    counts computed by a query engine)."""
+    if len(groups) < 2:
         raise InvalidInputError("group: needs at least 2 groups")
     keep = exp > 0
     if keep.sum() < 2:
@@ -118,8 +124,7 @@ def logrank(time, event, group, *, strata=None, rho: float = 0.0, timefix: bool 
         vv = var[np.ix_(keep, keep)][1:, 1:]
         stat, df = _quadratic_form(diff, vv, "logrank"), int(keep.sum() - 1)
     p = float(chdtrc(df, stat)) if df > 0 else np.nan
-    return LogRank(stat, df, p, obs, exp, var, tuple(levels.tolist()), np.bincount(codes, minlength=levels.size),
-                   float(rho))
+    return LogRank(stat, df, p, obs, exp, var, groups, n, float(rho))
 
 
 def logrank_trend(time, event, group, *, scores=None, strata=None, rho: float = 0.0,

@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Kaplan-Meier by group (and Cox) from a Parquet registry: DuckDB counting vs numpy, and vs DuckDB's bare
+GROUP BY; writes benchmarks/ENGINES.md.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/engines.py [--sizes 1e6 1e7 [1e8]] [--repeat 3]
+
+The registry (written once per size, in chunks, to --dir): whole days 1..2000 (2,000 distinct
+times), two groups, 30% censored, 20% delayed entry (entry uniform before exit, the others 0).
+Each measurement runs in a fresh child process, which times its own work (imports excluded);
+peak memory is the child's maximum resident set, read by the measuring process as
+``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` after the child ends (one measuring process per
+run, so no other child inflates it).  The children also print a digest of every KaplanMeier field,
+so the table says whether the engines' results are identical.
+
+Modes:
+  numpy        read the four columns with pyarrow, then ``kaplan_meier_from(arrays, engine="numpy")``
+               (``kaplan_meier`` per group after R's pooled time merging): the registry in memory
+  duckdb       ``kaplan_meier_from(path, engine="duckdb", by="g", entry="en")``: one GROUPING SETS scan
+  duckdb-exit  the same without delayed entry (exits only)
+  bare         DuckDB's bare ``SELECT g, t, count(*), sum(e) ... GROUP BY g, t``: the floor for any
+               exit-only counting query on this file
+  cox-numpy    ``ltfu.stats.cox`` (Efron, delayed entry) on two covariates read into memory
+  cox-duckdb   ``cox_from`` on the same relation: one scan per Newton step
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CHUNK = 5_000_000
+MODES = ("numpy", "duckdb", "duckdb-exit", "bare", "cox-numpy", "cox-duckdb")
+NUMPY_MODES = ("numpy", "cox-numpy")
+# Cox covariates made in the query: the group, and a pseudo-random score from a hash of the row's times
+COX_SQL = ("SELECT t, e, en, CAST(g = 'CAR-T' AS DOUBLE) AS cart, CAST(hash(t * 7 + en) % 100 AS DOUBLE) / 10 AS score "
+           "FROM read_parquet('{path}')")
+
+
+def write_registry(path: Path, n: int, seed: int = 2024) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tmp = path.with_suffix(".tmp")
+    schema = pa.schema([("t", pa.float64()), ("e", pa.int8()), ("g", pa.string()), ("en", pa.float64())])
+    with pq.ParquetWriter(tmp, schema) as w:
+        for i, start in enumerate(range(0, n, CHUNK)):
+            m = min(CHUNK, n - start)
+            rng = np.random.default_rng([seed, i])
+            t = rng.integers(1, 2001, m).astype(np.float64)
+            e = (rng.random(m) >= 0.30).astype(np.int8)
+            g = np.where(rng.random(m) < 0.5, "CAR-T", "SCT")
+            en = np.where(rng.random(m) < 0.20, np.floor(rng.random(m) * t), 0.0)
+            w.write_table(pa.table({"t": t, "e": e, "g": g, "en": en}, schema=schema), row_group_size=1 << 20)
+    os.replace(tmp, path)
+
+
+def digest(fits) -> str:
+    h = hashlib.sha256()
+    for key in sorted(fits, key=str):
+        km = fits[key]
+        h.update(str(key).encode())
+        for f in ("time", "n_risk", "n_event", "n_censor", "survival", "std_err", "ci_lower", "ci_upper",
+                  "std_err_log"):
+            h.update(getattr(km, f).tobytes())
+    return h.hexdigest()[:12]
+
+
+def child(mode: str, path: str) -> dict:
+    """One measurement (run in its own process): seconds and a digest of the result."""
+    import duckdb
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    import ltfu.stats.engines.duckdb
+    import ltfu.stats.km  # noqa: F401  (imports are not timed: scipy alone takes a second)
+    from ltfu.stats.engines import kaplan_meier_from
+
+    t0 = time.perf_counter()
+    out = {}
+    if mode == "numpy":
+        tab = pq.read_table(path, columns=["t", "e", "g", "en"])
+        cols = {c: tab.column(c).to_numpy() for c in ("t", "e", "g", "en")}
+        del tab
+        out["load_s"] = time.perf_counter() - t0
+        fits = kaplan_meier_from(cols, time="t", event="e", entry="en", by="g", engine="numpy")
+        out["digest"] = digest(fits)
+    elif mode in ("duckdb", "duckdb-exit"):
+        fits = kaplan_meier_from(path, time="t", event="e", entry="en" if mode == "duckdb" else None, by="g",
+                                 engine="duckdb")
+        out["digest"] = digest(fits)
+    elif mode == "cox-duckdb":
+        from ltfu.stats.engines import cox_from
+
+        con = duckdb.connect()
+        fit = cox_from(con.sql(COX_SQL.format(path=path)), time="t", event="e", entry="en",
+                       covariates=["cart", "score"])
+        out["digest"] = f"coef {fit.coef[0]:.10f} {fit.coef[1]:.10f}, {fit.iterations} it"
+    elif mode == "cox-numpy":
+        from ltfu.stats import cox
+
+        d = duckdb.connect().sql(COX_SQL.format(path=path)).fetchnumpy()
+        out["load_s"] = time.perf_counter() - t0
+        fit = cox(np.column_stack([d["cart"], d["score"]]), d["t"], d["e"], entry=d["en"])
+        out["digest"] = f"coef {fit.coef[0]:.10f} {fit.coef[1]:.10f}, {fit.iterations} it"
+    else:
+        res = duckdb.connect().sql(f"SELECT g, t, count(*) AS n, sum(e) AS d FROM read_parquet('{path}') "
+                                   "GROUP BY g, t").fetchnumpy()
+        out["digest"] = f"{np.asarray(res['n']).sum()} rows"
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def measure(mode: str, path: str) -> dict:
+    """Run the child and report its result with its peak RSS (this process has no other child)."""
+    proc = subprocess.run([sys.executable, __file__, "--child", mode, path], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(HERE.parent / "src")})
+    if proc.returncode:
+        raise RuntimeError(proc.stderr)
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024     # KiB on Linux
+    return res
+
+
+def run(mode: str, path: str) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--measure", mode, path], capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", nargs="+", type=float, default=[1e6])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    ap.add_argument("--numpy-max", type=float, default=1e7,
+                    help="largest size for the numpy path (it holds every row: ~2 GB per 1e7 rows here)")
+    ap.add_argument("--dir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "ltfu-engines-bench")
+    ap.add_argument("--out", type=Path, default=HERE / "ENGINES.md")
+    ap.add_argument("--results", type=Path, default=HERE / "ENGINES.json", help="stored measurements (updated)")
+    ap.add_argument("--render", action="store_true", help="only rewrite --out from --results")
+    ap.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    ap.add_argument("--measure", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(*args.child)))
+        return
+    if args.measure:
+        print(json.dumps(measure(*args.measure)))
+        return
+    if args.render:
+        render(json.loads(args.results.read_text()), args.out)
+        return
+    args.dir.mkdir(parents=True, exist_ok=True)
+    store = json.loads(args.results.read_text()) if args.results.exists() else {}
+    for size in args.sizes:
+        n = int(size)
+        path = args.dir / f"registry_{n}.parquet"
+        if not path.exists():
+            t0 = time.perf_counter()
+            write_registry(path, n)
+            print(f"wrote {path} ({path.stat().st_size / 2**20:.0f} MB) in {time.perf_counter() - t0:.0f} s",
+                  flush=True)
+        for mode in args.modes:
+            if mode in NUMPY_MODES and n > args.numpy_max:
+                store[f"{n}/{mode}"] = {"skipped": True, "parquet_bytes": path.stat().st_size}
+                continue
+            reps = [run(mode, str(path)) for _ in range(args.repeat if n <= 10_000_000 else 1)]
+            best = min(reps, key=lambda r: r["seconds"])
+            best["peak_mb"] = max(r["peak_mb"] for r in reps)
+            best["parquet_bytes"] = path.stat().st_size
+            best["date"] = time.strftime("%Y-%m-%d")
+            store[f"{n}/{mode}"] = best
+            print(n, mode, best, flush=True)
+            args.results.write_text(json.dumps(store, indent=1, sort_keys=True) + "\n")
+    args.results.write_text(json.dumps(store, indent=1, sort_keys=True) + "\n")
+    render(store, args.out)
+    print(f"wrote {args.out}")
+
+
+NAMES = {"numpy": "numpy path (columns in memory), with entry", "duckdb": "DuckDB counts, with entry",
+         "duckdb-exit": "DuckDB counts, exits only", "bare": "DuckDB bare `GROUP BY g, t` count query",
+         "cox-numpy": "Cox (Efron, entry, 2 covariates): `ltfu.stats.cox` in memory",
+         "cox-duckdb": "Cox (Efron, entry, 2 covariates): `cox_from`, DuckDB sums"}
+
+
+def render(store: dict, out: Path) -> None:
+    """ENGINES.md from every stored measurement (a run updates only the rows it measured)."""
+    dates = sorted({r["date"] for r in store.values() if "date" in r})
+    lines = ["# Survival from Parquet: DuckDB counting vs numpy (Kaplan-Meier by group, Cox)", "",
+             f"Written by `benchmarks/engines.py` (measured {', '.join(dates)}; raw results in ENGINES.json): "
+             f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+             f"duckdb {_version('duckdb')}, numpy {_version('numpy')}.", "",
+             "Registry: whole days 1..2000 (2,000 distinct times), two groups, 30% censored, 20% delayed entry; "
+             "Cox covariates made in the query (the group, and a score from a hash of the row). "
+             "Seconds: wall clock of the work in a fresh process, best of the runs (one run at 1e8); "
+             "peak memory: the child's maximum resident set (`getrusage(RUSAGE_CHILDREN).ru_maxrss`, "
+             "interpreter and imports (numpy, scipy, pyarrow, duckdb, ltfu) included: ~200 MB, the bare query's "
+             "floor). Result: a digest of every KaplanMeier field (identical digests = bit-identical results); "
+             "for Cox the coefficients to 10 decimals and the Newton iterations.", "",
+             "| rows | Parquet MB | path | seconds | of which reading | peak MB | result |",
+             "|---:|---:|---|---:|---:|---:|---|"]
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    keys = sorted(store, key=lambda k: (int(k.split("/")[0]), MODES.index(k.split("/")[1])))
+    for key in keys:
+        n, mode = int(key.split("/")[0]), key.split("/")[1]
+        r = store[key]
+        size = r["parquet_bytes"] / 2**20
+        if r.get("skipped"):
+            measured = [(int(k.split("/")[0]), v["peak_mb"]) for k, v in store.items()
+                        if k.endswith(f"/{mode}") and not v.get("skipped")]
+            need = ""
+            if measured:
+                m, mb = max(measured)
+                need = f"~{mb * n / m / 1024:.0f} GB at the {m:,}-row rate, "
+            lines.append(f"| {n:,} | {size:.0f} | {NAMES[mode]} | not run | | | every row in memory: {need}"
+                         f"on a machine with {ram:.0f} GB |")
+            continue
+        load = f"{r['load_s']:.2f}" if "load_s" in r else ""
+        lines.append(f"| {n:,} | {size:.0f} | {NAMES[mode]} | {r['seconds']:.2f} | {load} | {r['peak_mb']:.0f} | "
+                     f"`{r['digest']}` |")
+    lines += ["", "The DuckDB paths hold O(distinct times x groups) rows, so their memory stays flat as the "
+              "registry grows, while the numpy path holds every row (and sorts them).  Counting with delayed "
+              "entry scans once (GROUPING SETS for exits and entries) and also checks every row (status codes, "
+              "NULLs, entry < exit), which is the difference to the bare query.  Most of the numpy path's time is "
+              "`check_groups` sorting the text group column (np.unique over Python strings: 22 of its 27 s at 1e7 "
+              "rows when this note was written; check, merge and the two curves take the other ~5 s).  Cox from "
+              "DuckDB scans the registry once for the checks and once per Newton evaluation (here 4 scans), each "
+              "computing exp(x'b) and six sums per row; Efron's tied deaths are expanded in numpy in blocks of "
+              "2^18."]
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, out)
+
+
+def _version(mod):
+    try:
+        return __import__(mod).__version__
+    except Exception:  # pragma: no cover
+        return "?"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The SQL the engines run, written once for DuckDB and Spark SQL (both accept it as is; only the
+quoting of identifiers differs).
+
+One scan of the source answers both halves of the counting: ``GROUPING SETS`` gives, in the same
+pass, the exit rows (per keys, exit time, status) and the entry rows (per keys, entry time, with
+the number of rows whose entry is not before their exit).  ``GROUPING(en)`` tells them apart, so a
+NULL time in the data is never mistaken for the other half.  COUNT and COUNT_IF are exact BIGINTs
+and never NULL (an empty COUNT_IF is 0).  ``CAST(... AS DOUBLE) + 0.0`` turns -0.0 into 0.0 (IEEE
+addition) before grouping; the numpy side adds 0.0 again, whatever an engine did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ltfu.stats.engines._counts import Spec
+
+NUMERIC_DUCKDB = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                  "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "BOOLEAN", "REAL")
+NUMERIC_SPARK = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal", "boolean")
+
+
+def quote_duckdb(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_spark(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _double(q: Callable, name: str) -> str:
+    return f"CAST({q(name)} AS DOUBLE)"
+
+
+def aggregate_sql(spec: Spec, source: str, q: Callable) -> str:
+    """The counting query: see the module docstring.  Result columns: ``is_exit`` (with entry),
+    ``k0``.. (keys), ``t``, ``e``, ``en`` (with entry), ``n``, ``bad`` (with entry)."""
+    keys = [f"k{i}" for i in range(len(spec.keys))]
+    inner = [f"{q(c)} AS {k}" for c, k in zip(spec.keys, keys)]
+    inner += [f"{_double(q, spec.time)} + 0.0 AS t", f"{_double(q, spec.event)} AS e"]
+    if spec.entry is None:
+        cols = ", ".join([*keys, "t", "e"])
+        return (f"SELECT {cols}, COUNT(*) AS n FROM (SELECT {', '.join(inner)} FROM {source}) AS s "
+                f"GROUP BY {cols}")
+    inner.append(f"{_double(q, spec.entry)} + 0.0 AS en")
+    exit_set = ", ".join([*keys, "t", "e"])
+    entry_set = ", ".join([*keys, "en"])
+    return (f"SELECT GROUPING(en) AS is_exit, {', '.join([*keys, 't', 'e', 'en'])}, COUNT(*) AS n, "
+            f"COUNT_IF(en >= t) AS bad FROM (SELECT {', '.join(inner)} FROM {source}) AS s "
+            f"GROUP BY GROUPING SETS (({exit_set}), ({entry_set}))")
+
+
+def runs_sql(spec: Spec, source: str, q: Callable, lo, hi) -> str:
+    """Rows with lo_r <= entry < exit <= hi_r for one of the runs (disjoint, so a row matches at
+    most one).  Bounds are written as text cast to DOUBLE: repr() round-trips a float exactly."""
+    values = ", ".join(f"(CAST('{float(a)!r}' AS DOUBLE), CAST('{float(b)!r}' AS DOUBLE))" for a, b in zip(lo, hi))
+    return (f"SELECT COUNT(*) AS bad FROM (SELECT {_double(q, spec.time)} + 0.0 AS t, {_double(q, spec.entry)} + 0.0 "
+            f"AS en FROM {source}) AS s JOIN (SELECT * FROM (VALUES {values}) AS v(lo, hi)) AS r "
+            "ON s.en >= r.lo AND s.t <= r.hi AND s.en < s.t")
+
+
+def check_columns(spec: Spec, available: dict, numeric_types: tuple, what: str) -> None:
+    """Every named column exists; time, event and entry are numeric (or boolean)."""
+    from ltfu.errors import InvalidInputError
+
+    lower = {k.lower(): k for k in available}
+    for role, name in [("time", spec.time), ("event", spec.event), ("entry", spec.entry),
+                       *[("group", c) for c in spec.group], *[("strata", c) for c in spec.strata]]:
+        if name is None:
+            continue
+        if name not in available and name.lower() not in lower:
+            raise InvalidInputError(f"{role}: no column {name!r} in the {what} (columns: "
+                                    f"{', '.join(map(repr, list(available)[:20]))})")
+        if role in ("time", "event", "entry"):
+            typ = str(available.get(name, available.get(lower.get(name.lower()), "")))
+            if not typ.upper().startswith(tuple(t.upper() for t in numeric_types)):
+                raise InvalidInputError(f"{role}: column {name!r} has type {typ}; a number is needed")
