@@ -532,7 +532,7 @@ def test_existing_file_needs_overwrite(cmd, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["cohort.csv"]       # no temporary file left
 
 
-@pytest.mark.parametrize("cmd,name", [("demo", "cohort.xlsx"), ("demo", "cohort.parquet"),
+@pytest.mark.parametrize("cmd,name", [("demo", "cohort.txt"), ("demo", "cohort.parquet"),
                                       ("simulate", "reg.xlsx"), ("simulate", "reg")])
 def test_unknown_extension_is_a_usage_error(cmd, name, tmp_path):
     p = run(*FILE_CMDS[cmd], "--out", tmp_path / name)

@@ -17,8 +17,9 @@ _EXPORTS = {
     "LtfuError": "ltfu.errors", "InvalidInputError": "ltfu.errors", "DataError": "ltfu.errors",
     "ConvergenceError": "ltfu.errors", "LoadError": "ltfu.errors",
     "analyse": "ltfu.analysis", "AnalysisOptions": "ltfu.analysis",
+    "load_study": "ltfu.study", "Study": "ltfu.study",
 }
-_SUBMODULES = {"report", "plot", "stats", "analysis"}      # ltfu.report(cohort, out=...) is callable
+_SUBMODULES = {"report", "plot", "stats", "analysis", "study", "safety"}      # ltfu.report(cohort, out=...) is callable
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
 

@@ -156,3 +156,24 @@ def deidentify_cohort(cohort, header=None):
             d[name] = None
     return dataclasses.replace(cohort, data=d, cutoff_date=None,
                                warnings=deidentify_problems(cohort.warnings, header))
+
+
+def deidentify_study(study, header=None):
+    """A copy of a Study holding only controlled values: the cohort as ``deidentify_cohort`` makes
+    it, the longitudinal tables' patients under the same sequence numbers, an event's free-text
+    term replaced by its category, visit labels dropped, warnings without ids or values."""
+    cohort = deidentify_cohort(study.cohort, header)
+    ids = dict(zip(study.cohort.data["patient_id"].astype(str), cohort.data["patient_id"]))
+
+    def relabel(df):
+        df = df.copy()
+        df["patient_id"] = df["patient_id"].astype(str).map(ids)
+        return df
+
+    events = relabel(study.events)
+    events["term"] = events["category"]
+    assessments = relabel(study.assessments)
+    assessments["visit"] = None
+    return dataclasses.replace(study, cohort=cohort, events=events, assessments=assessments,
+                               therapies=relabel(study.therapies), sources={},
+                               warnings=deidentify_problems(study.warnings, header))

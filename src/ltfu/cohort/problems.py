@@ -75,6 +75,23 @@ PROBLEM_CODES = {
     "CUTOFF_BEFORE_INFUSION": ("error", "the data cut-off is before the infusion", "correct the cut-off"),
     "AFTER_CUTOFF": ("warning", "events after the data cut-off are ignored; those patients are censored "
                      "at the cut-off", "none needed; check the cut-off date"),
+    # the study's longitudinal tables (events, assessments, therapies); Problem.table names the table
+    "UNKNOWN_PATIENT": ("error", "a row refers to a patient_id that is not in the patient table",
+                        "add the patient to the patient table, or correct the id"),
+    "AFTER_FOLLOW_UP": ("error", "an event, assessment or therapy is dated after the patient's death or last contact",
+                        "correct the date, or update the patient's last contact (the latest date the patient was "
+                        "known alive)"),
+    "END_BEFORE_START": ("error", "a resolution or end date is before the onset or start", "correct one of them"),
+    "DUPLICATE_ROW": ("warning", "the same patient, item and day appear on more than one row (counted once)",
+                      "remove the repeated rows, or correct the day if they are different events"),
+    "BAD_UNIT": ("error", "an assessment's unit is unknown or cannot be converted to its test's unit",
+                 "use the test's unit (see `ltfu schema`) or one ltfu converts (e.g. x10^9/L, mg/dL)"),
+    "IMPLAUSIBLE_VALUE": ("error", "an assessment's value is outside what the test can measure",
+                          "correct the value or its unit"),
+    "UNKNOWN_TABLE": ("warning", "a file in the study folder is named after no table of the study, so it was not read",
+                      "name it patients, events, assessments or therapies (or adsl, adae, adlb), or ignore it"),
+    "UNUSED_ROWS": ("warning", "rows of an ADaM dataset that no ltfu analysis uses were left out (their count and "
+                    "kinds are given)", "none needed; map the parameter or category if it should be analysed"),
     "NO_CUTOFF": ("warning", "no data cut-off given; follow-up runs to each patient's last contact",
                   "give data_cutoff_date or --cutoff"),
     # CDISC ADaM (ltfu adam)

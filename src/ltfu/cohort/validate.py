@@ -401,6 +401,13 @@ DEFAULT_DATE_FLOOR = "1990-01-01"     # an earlier date is IMPLAUSIBLE_DATE (CAR
 DEFAULT_MAX_FOLLOW_UP_YEARS = 50.0    # a longer time from infusion is IMPLAUSIBLE_DATE
 
 
+def check(table, *, cutoff=None, burden_threshold: float = DEFAULT_BURDEN_THRESHOLD, today=None,
+          date_floor=DEFAULT_DATE_FLOOR, max_follow_up_years: float = DEFAULT_MAX_FOLLOW_UP_YEARS):
+    """(every problem, the typed table, the data cut-off) of a RawTable or DataFrame, errors or not
+    (the study's validation checks its other tables against the typed patients)."""
+    return _check(table, cutoff, burden_threshold, today or dt.date.today(), date_floor, max_follow_up_years)
+
+
 def validate(table, *, cutoff=None, burden_threshold: float = DEFAULT_BURDEN_THRESHOLD, today=None,
              date_floor=DEFAULT_DATE_FLOOR, max_follow_up_years: float = DEFAULT_MAX_FOLLOW_UP_YEARS):
     """Every problem of a RawTable (or DataFrame), never only the first.

@@ -47,7 +47,6 @@ def generate_study(patients: pd.DataFrame, seed: int = SEED) -> dict[str, pd.Dat
     last = _days(patients, "last_contact_date")
     cutoff = _days(patients, "data_cutoff_date")
     end = np.fmin(last, cutoff)
-    death = _days(patients, "death_date")
     relapse = _days(patients, "relapse_date")
     hct = _days(patients, "allo_hct_date")
     cr = patients["best_response"].isin(["CR", "CRi"]).to_numpy()
@@ -102,7 +101,9 @@ def generate_study(patients: pd.DataFrame, seed: int = SEED) -> dict[str, pd.Dat
     # assessments ---------------------------------------------------------------------------
     for i in range(ids.size):
         yearly = [int(round(k * DAYS_PER_YEAR)) for k in range(2, 16)]
-        days = [d for d in (*VISITS, *yearly) if d <= end[i]]
+        # a visit is missed now and then, and a few patients stop coming after their first year
+        stops = rng.random() < 0.1
+        days = [d for d in (*VISITS, *yearly) if d <= end[i] and not (d > 365 and (stops or rng.random() < 0.12))]
         # B-cell recovery (CD19-positive) in most patients in continued remission, never after CD19-
         # negative relapse before it; recovery day log-normal around 9 months
         recovers = cr[i] and rng.random() < 0.8

@@ -33,6 +33,7 @@ class StudyFiles:
     therapies: RawTable | None = None
     kind: str = "table"            # "table", "workbook" or "folder"
     adam: bool = False             # the folder held ADaM datasets (adsl, adae, adlb)
+    ignored: tuple[str, ...] = ()  # data files (or sheets) named after no table: not read
 
     @property
     def tables(self) -> dict:
@@ -58,12 +59,14 @@ def find_tables(path, *, sheet: str | None = None, columns=None) -> StudyFiles:
     if path.is_dir():
         found: dict[str, Path] = {}
         adam = False
+        ignored = []
         for f in sorted(path.iterdir()):
-            if not f.is_file() or FORMATS.get(f.suffix.lower()) is None:
+            if f.name.startswith(".") or not f.is_file() or FORMATS.get(f.suffix.lower()) is None:
                 continue
             stem = f.stem.lower()
             name = stem if stem in TABLE_NAMES else ADAM_NAMES.get(stem)
             if name is None:
+                ignored.append(f.name)
                 continue
             if name in found:
                 raise LoadError(f"{path.name}: two files for the {name} table ({found[name].name}, {f.name}); keep one")
@@ -73,11 +76,12 @@ def find_tables(path, *, sheet: str | None = None, columns=None) -> StudyFiles:
             raise LoadError(f"{path.name}: no patient table in the folder (a file named patients.csv, "
                             "patients.parquet ... or adsl.xpt)")
         return StudyFiles(**{n: load(f, columns=columns if n == "patients" else None) for n, f in found.items()},
-                          kind="folder", adam=adam)
+                          kind="folder", adam=adam, ignored=tuple(ignored))
     if FORMATS.get(path.suffix.lower()) == "xlsx" and sheet is None:
         names = {s.lower(): s for s in _sheet_names(path)}
         if "patients" in names:
             tables = {n: load(path, sheet=names[n], columns=columns if n == "patients" else None)
                       for n in TABLE_NAMES if n in names}
-            return StudyFiles(**tables, kind="workbook")
+            ignored = tuple(s for k, s in names.items() if k not in TABLE_NAMES and k != "readme")
+            return StudyFiles(**tables, kind="workbook", ignored=ignored)
     return StudyFiles(load(path, sheet=sheet, columns=columns), kind="table")
