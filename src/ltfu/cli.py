@@ -72,6 +72,13 @@ class NonResponder(str, enum.Enum):
     assessment = "assessment"
 
 
+class StopAt(str, enum.Enum):
+    none = "none"
+    anticancer = "anticancer"
+    allo_hct = "allo_hct"
+    anticancer_or_allo_hct = "anticancer_or_allo_hct"
+
+
 class ConfType(str, enum.Enum):
     log_log = "log-log"
     log = "log"
@@ -158,8 +165,11 @@ def _check_cutoff_before_all(problems, table, cutoff):
 
 def _cells(p):
     """A problem's printable fields; text from the file made visible (no control characters)."""
+    field = p.field or ""
+    if getattr(p, "table", None):                 # a study's longitudinal table: name it with the column
+        field = f"{p.table}: {field}" if field else p.table
     return (p.severity, p.code, "" if p.row is None else str(p.row),
-            "" if p.patient_id is None else visible(p.patient_id), visible(p.field or ""),
+            "" if p.patient_id is None else visible(p.patient_id), visible(field),
             None if p.value is None else visible(p.value), visible(p.message), visible(p.fix or ""))
 
 
@@ -225,24 +235,42 @@ def _print_problems(problems, *, fmt: str = "table", stream_err: bool = False) -
         console.file.flush()
 
 
-@app.command()
-def schema(fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json.")):
-    """Print the data model: every field, its type, whether required, allowed values, meaning."""
-    from ltfu.cohort.schema import FIELDS
+class SchemaTable(str, enum.Enum):
+    patients = "patients"
+    events = "events"
+    assessments = "assessments"
+    therapies = "therapies"
 
+
+@app.command()
+def schema(fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+           which: SchemaTable = typer.Option(SchemaTable.patients, "--table",
+                                             help="Which table of a study: patients, events, assessments, therapies.")):
+    """Print the data model of a table: every field, its type, whether required, allowed values, meaning."""
+    from ltfu.cohort.schema import FIELDS
+    from ltfu.study.schema import TABLES, TESTS
+
+    if which is SchemaTable.patients:
+        fields, title = FIELDS, "ltfu data model: one row per infused patient"
+    else:
+        spec = TABLES[which.value]
+        fields, title = spec.fields, f"ltfu data model, {spec.name}: {spec.meaning[0].lower()}{spec.meaning[1:]}"
     if fmt is OutputFormat.json:
         typer.echo(json.dumps([{
             "name": f.name, "type": f.type, "required": f.required,
             "allowed": list(f.allowed) if f.allowed else None, "aliases": list(f.aliases),
-            "meaning": f.meaning} for f in FIELDS], indent=2))
+            "meaning": f.meaning} for f in fields], indent=2))
         return
     console = _console()
+    notes = []
+    if which is SchemaTable.assessments:
+        notes = ["tests (canonical unit): " + "; ".join(f"{k} ({u or 'a code'})" for k, (u, *_) in TESTS.items())]
     if console.width < 150:
         # narrow terminals: a block per field, wrapped on word boundaries (a table would cut words)
         import textwrap
 
-        lines = ["ltfu data model: one row per infused patient", ""]
-        for f in FIELDS:
+        lines = [title, ""]
+        for f in fields:
             lines.append(f"{f.name}  ({f.type}{', required' if f.required else ''})")
             for label, text in (("allowed", ", ".join(map(str, f.allowed or ()))), ("aliases", ", ".join(f.aliases)),
                                 ("meaning", f.meaning)):
@@ -250,45 +278,51 @@ def schema(fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help
                     lines.append(textwrap.fill(f"{label}: {text}", width=max(console.width - 1, 40),
                                                initial_indent="    ", subsequent_indent="        ",
                                                break_long_words=False, break_on_hyphens=False))
+        for n in notes:
+            lines += ["", textwrap.fill(n, width=max(console.width - 1, 40), break_long_words=False)]
         typer.echo("\n".join(lines))
         return
     from rich.table import Table
 
-    table = Table(title="ltfu data model: one row per infused patient")
+    table = Table(title=title)
     longest = lambda words: max((len(w) for w in words), default=1) + 1  # noqa: E731
     table.add_column("field", no_wrap=True)
     table.add_column("type", no_wrap=True)
     table.add_column("required", no_wrap=True)
-    table.add_column("allowed values", min_width=longest(str(a) for f in FIELDS for a in f.allowed))
-    table.add_column("aliases", min_width=longest(a for f in FIELDS for a in f.aliases))
-    table.add_column("meaning", min_width=longest(w for f in FIELDS for w in f.meaning.split()), ratio=1)
-    for f in FIELDS:
+    table.add_column("allowed values", min_width=longest(str(a) for f in fields for a in f.allowed))
+    table.add_column("aliases", min_width=longest(a for f in fields for a in f.aliases))
+    table.add_column("meaning", min_width=longest(w for f in fields for w in f.meaning.split()), ratio=1)
+    for f in fields:
         table.add_row(f.name, f.type, "yes" if f.required else "", ", ".join(map(str, f.allowed or ())),
                       ", ".join(f.aliases), f.meaning)
     console.print(table)
+    for n in notes:
+        console.print(n, markup=False, highlight=False)
 
 
 @app.command()
 def validate(
     path: Path = typer.Argument(..., metavar="FILE",
-                                help="Patient table: .csv .tsv .txt .xlsx .parquet .sas7bdat .xpt"),
+                                help="Patient table (.csv .tsv .txt .xlsx .parquet .sas7bdat .xpt), or a study: a "
+                                     "workbook with sheets patients, events, assessments, therapies, or a folder of "
+                                     "such files"),
     sheet: Optional[str] = typer.Option(None, metavar="SHEET", help="Excel sheet name (default: the first)."),
     cutoff: Optional[str] = typer.Option(None, metavar="DATE", help="Data cut-off date, YYYY-MM-DD."),
     burden_threshold: float = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
                                            help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ):
-    """List every problem in a patient table at once. Exit 1 if there are errors, else 0."""
-    from ltfu.cohort import load
-    from ltfu.cohort import validate as run_validation
+    """List every problem in a patient table (or every table of a study) at once. Exit 1 if there are
+    errors, else 0."""
+    from ltfu.study import check_study, find_tables
 
     _check_burden_threshold(burden_threshold)
     _check_sheet(path, sheet)
     cut = _parse_cutoff(cutoff)
-    table = load(path, sheet=sheet)
-    # validation's list already begins with the problems met while reading the file
-    problems = run_validation(table, cutoff=cut, burden_threshold=burden_threshold)
-    _check_cutoff_before_all(problems, table, cutoff)
+    files = find_tables(path, sheet=sheet)
+    # validation's list already begins with the problems met while reading the files
+    problems, _ = check_study(files, cutoff=cut, burden_threshold=burden_threshold)
+    _check_cutoff_before_all(problems, files.patients, cutoff)
     _print_problems(problems, fmt=fmt.value)
     if any(p.severity == "error" for p in problems):
         raise typer.Exit(1)
@@ -310,10 +344,12 @@ def _output_error(exc) -> None:
 
 @app.command()
 def demo(
-    out: str = typer.Option(..., "--out", help="Where to write the synthetic cohort: a new .csv file."),
+    out: str = typer.Option(..., "--out", help="Where to write: a .csv file (the patient table), an .xlsx "
+                            "workbook (the whole study, a sheet per table) or a folder (the four tables as CSV)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the file if it exists."),
 ):
-    """Write the SYNTHETIC demonstration cohort (53 patients; not patient data)."""
+    """Write the SYNTHETIC demonstration study (53 patients and their events, assessments and
+    therapies; not patient data)."""
     from ltfu.demo import write_demo
     from ltfu.errors import OutputError
 
@@ -472,33 +508,41 @@ def _load_cohort(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=
     """The validated cohort of a user's file (or the demonstration cohort), after the checks of the
     options that need the data.  Only the packaged demonstration cohort is synthetic."""
 
-    from ltfu.cohort import load, to_cohort
+    study = _load_study(path, use_demo, cutoff, burden_threshold, sheet, deidentify=deidentify)
+    return study.cohort
+
+
+def _load_study(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=False):
+    """The validated study of a user's file, workbook or folder (or the demonstration study), after
+    the checks of the options that need the data.  Only the packaged demonstration data are synthetic."""
+    from dataclasses import replace
+
     from ltfu.cohort.schema import is_model_column
     from ltfu.demo import marked
-    from ltfu.errors import DataError
+    from ltfu.study import check_study, find_tables
 
     if use_demo == (path is not None):
-        _fail("give either a patient table or --demo", code=2)
+        _fail("give either a patient table (or study) or --demo", code=2)
     _check_burden_threshold(burden_threshold)
     _check_sheet(path, sheet)
     cut = _parse_cutoff(cutoff)
     if use_demo:
-        from ltfu.demo import load_demo
+        from ltfu.demo import load_demo_study
 
-        return load_demo(cutoff=cut, burden_threshold=burden_threshold)
-    table = load(path, sheet=sheet, columns=is_model_column)   # as ltfu.cohort.load_cohort, keeping the header
-    try:
-        cohort = to_cohort(table, cutoff=cut, burden_threshold=burden_threshold)
-    except DataError as exc:
-        _check_cutoff_before_all(exc.problems, table, cutoff)
-        _print_problems(exc.problems, stream_err=True)
-        _fail(f"{exc.message}: fix the errors above and run again (nothing was written).")
-    cohort = marked(cohort)             # only the packaged demo is synthetic; a file's `synthetic` column is a column
+        return load_demo_study(cutoff=cut, burden_threshold=burden_threshold)
+    files = find_tables(path, sheet=sheet, columns=is_model_column)   # the patient table projected, header kept
+    problems, study = check_study(files, cutoff=cut, burden_threshold=burden_threshold)
+    if study is None:
+        errors = [p for p in problems if p.severity == "error"]
+        _check_cutoff_before_all(problems, files.patients, cutoff)
+        _print_problems(problems, stream_err=True)
+        _fail(f"{len(errors)} error(s) in the data: fix the errors above and run again (nothing was written).")
+    study = replace(study, cohort=marked(study.cohort))   # a file's `synthetic` column is an ordinary column
     if deidentify:
-        from ltfu.deid import deidentify_cohort
+        from ltfu.deid import deidentify_study
 
-        cohort = deidentify_cohort(cohort, header=table.header)   # columns named by position
-    return cohort
+        study = deidentify_study(study, header=files.patients.header)   # columns named by position
+    return study
 
 
 @app.command()
@@ -518,6 +562,9 @@ def report(
     censor_at_hct: bool = typer.Option(False, help="Censor EFS and RFS at a subsequent allo-HCT."),
     conf_type: ConfType = typer.Option(ConfType(defaults.KM_CONF_TYPE), help="Kaplan-Meier CI transform (R names)."),
     landmark_days: float = typer.Option(defaults.LANDMARK_DAYS, metavar="D", help="Landmark day for the transplant analysis (D > 0)."),
+    safety_stop_at: StopAt = typer.Option(
+        StopAt(defaults.SAFETY_STOP_AT), help="Long-term safety: stop each patient's person-time at the first later "
+        "anticancer therapy and/or allo-HCT (studies with a therapies table)."),
     deidentify: bool = typer.Option(False, help="Replace ids by sequence numbers, dates by days, free text by "
                                                 "categories; withhold the file's name, checksum and column names."),
     keep_checksum: bool = typer.Option(False, "--keep-checksum",
@@ -558,14 +605,15 @@ def report(
             if show:
                 progress.update(task, advance=1, description=desc)
 
-        cohort = _load_cohort(path, use_demo, cutoff, burden_threshold, sheet, deidentify=deidentify)
+        study = _load_study(path, use_demo, cutoff, burden_threshold, sheet, deidentify=deidentify)
         step("Analysing")
         from ltfu.analysis import AnalysisOptions, analyse
 
         options = AnalysisOptions(efs_nonresponder=efs_nonresponder.value, censor_at_hct=censor_at_hct,
                                   conf_type=conf_type.value, landmark_days=landmark_days,
-                                  deidentify=deidentify, keep_checksum=keep_checksum, record_path=record_path)
-        results = analyse(cohort, options)
+                                  safety_stop_at=safety_stop_at.value, deidentify=deidentify,
+                                  keep_checksum=keep_checksum, record_path=record_path)
+        results = analyse(study, options)
         step("Writing the report")
         from ltfu.report import write_report
 
@@ -574,8 +622,8 @@ def report(
         except OutputError as exc:
             _output_error(exc)
         step("Done")
-    if cohort.synthetic:
-        typer.echo("Note: the demonstration cohort is SYNTHETIC (not patient data).")
+    if study.cohort.synthetic:
+        typer.echo("Note: the demonstration data are SYNTHETIC (not patient data).")
     typer.echo(f"Report written: {Path(main_file).resolve()}")
 
 

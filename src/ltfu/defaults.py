@@ -26,6 +26,10 @@ LANDMARK_DAYS = 100.0
 RATE_MONTHS = (6, 12, 24, 36)       # survival and incidence reported at these months
 SEVERE_GRADE = 3                    # severe toxicity: grade >= 3
 COMPLETE_RESPONSE = ("CR", "CRi")
+# long-term safety (ltfu.safety)
+SAFETY_STOP_AT = "none"             # person-time runs to the end of follow-up, not stopped at a later therapy
+SAFETY_YEARS = (1, 2, 5, 10, 15)    # cumulative incidence of delayed events reported at these years
+VISIT_WINDOW_DAYS = 90.0            # a yearly visit is seen when an assessment falls within +- this many days
 SWIMMER_MAX = 100                   # a lane per patient is readable up to about this many patients
 
 # outputs
@@ -39,5 +43,7 @@ USER_DEFAULTS = (
     ("--efs-nonresponder", EFS_NONRESPONDER, "no CR/CRi: EFS event at day 0 or at the assessment"),
     ("--conf-type", KM_CONF_TYPE, "Kaplan-Meier confidence interval transform"),
     ("--landmark-days", f"{LANDMARK_DAYS:g}", "landmark for the transplant analysis"),
+    ("--safety-stop-at", SAFETY_STOP_AT, "long-term safety: stop person-time at a later anticancer therapy and/or "
+                                         "allo-HCT"),
     ("--formats", ",".join(REPORT_FORMATS), "outputs to write"),
 )

@@ -18,8 +18,9 @@ percentages grow with follow-up and mislead (FDA guidance on long-term follow-up
 * **Cumulative incidence**: time to the first event of the category, death without it competing,
   censored at the end of follow-up; NE beyond the group's last follow-up.
 * **Follow-up completeness**: for each yearly visit k (day 365.25 k, window +- ``visit_window``
-  days) the patients *expected* (alive and followed to the visit's window, and infused long enough
-  before the cut-off), *seen* (an assessment in the window) and *missed*; and Clark's completeness
+  days) the patients *expected* (alive at the window's start, with potential follow-up, to the
+  cut-off or an earlier death, past its end: a patient who stopped coming is still expected), *seen* (an assessment in the window), *missed*, and *lost* (missed, with no
+  later assessment and no later contact or death on record); and Clark's completeness
   index (Clark et al., Lancet 2002): observed over potential person-time, where potential follow-up
   runs to the cut-off (or death).
 """
@@ -32,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ltfu import stats
+from ltfu.defaults import VISIT_WINDOW_DAYS
 from ltfu.errors import InvalidInputError
 
 DAYS_PER_YEAR = 365.25
@@ -94,6 +96,13 @@ def _events_in(events: pd.DataFrame, pt: PersonTime, category: str | None, subty
     stop = pd.Series(pt.stop, index=pt.patient_id)
     within = e["onset_day"].to_numpy(float) <= stop.reindex(e["patient_id"].astype(str)).to_numpy(float)
     return e[within]
+
+
+def events_beyond(events: pd.DataFrame, pt: PersonTime) -> int:
+    """How many events fall after their patient's time at risk (not counted by any analysis)."""
+    if not len(events):
+        return 0
+    return int(len(events) - len(_events_in(events, pt, None)))
 
 
 @dataclass(frozen=True)
@@ -159,7 +168,7 @@ class Completeness:
     expected: tuple[int, ...]
     seen: tuple[int, ...]
     missed: tuple[int, ...]
-    lost: tuple[int, ...]                 # expected at this visit but never seen again afterwards
+    lost: tuple[int, ...]                 # expected, missed, and no later assessment or contact
     clark_index: float                    # observed / potential person-time
 
     def to_dict(self) -> dict:
@@ -167,7 +176,7 @@ class Completeness:
                 "missed": list(self.missed), "lost": list(self.lost), "clark_index": self.clark_index}
 
 
-def completeness(cohort, assessments: pd.DataFrame, *, visit_window: float = 90.0, max_years: int = 15
+def completeness(cohort, assessments: pd.DataFrame, *, visit_window: float = VISIT_WINDOW_DAYS, max_years: int = 15
                  ) -> Completeness:
     """Yearly visits expected, seen and missed, and Clark's completeness index."""
     from ltfu.endpoints import end_of_follow_up
@@ -193,17 +202,20 @@ def completeness(cohort, assessments: pd.DataFrame, *, visit_window: float = 90.
             alive = ~(np.isfinite(death) & (death < visit - visit_window))
             eligible = alive & (potential >= visit + visit_window)
         got = np.zeros(ids.size, bool)
-        later = np.zeros(ids.size, bool)
+        later = end > visit + visit_window          # a later contact (last contact or death)
         for i in np.flatnonzero(eligible):
             days = seen_days.get(ids[i])
             if days is not None and days.size:
                 got[i] = np.any(np.abs(days - visit) <= visit_window)
-                later[i] = np.any(days > visit + visit_window) or end[i] > visit + visit_window
+                later[i] |= np.any(days > visit + visit_window)
         years.append(k)
         expected.append(int(eligible.sum()))
         seen.append(int((eligible & got).sum()))
         missed.append(int((eligible & ~got).sum()))
         lost.append(int((eligible & ~got & ~later).sum()))
+    while expected and expected[-1] == 0:       # visits no patient has reached yet
+        for v in (years, expected, seen, missed, lost):
+            v.pop()
     observed = np.clip(end, 0, None).sum()
     pot = np.clip(potential, 0, None).sum()
     return Completeness(tuple(years), tuple(expected), tuple(seen), tuple(missed), tuple(lost),

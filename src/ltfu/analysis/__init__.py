@@ -17,6 +17,7 @@ from ltfu.analysis.options import AnalysisOptions
 from ltfu.analysis.plan import Plan
 from ltfu.cohort.model import Cohort
 from ltfu.results import Part, Results
+from ltfu.study.model import Study
 
 __all__ = ["AnalysisOptions", "Plan", "analyse"]
 
@@ -32,13 +33,25 @@ def _marked(cohort: Cohort, opts: AnalysisOptions) -> Cohort:
     return deid.deidentify_cohort(cohort) if opts.deidentify else cohort
 
 
-def analyse(cohort: Cohort, options: AnalysisOptions | None = None) -> Results:
-    """Run the whole long-term follow-up plan on a validated cohort and return frozen Results."""
+def analyse(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = None) -> Results:
+    """Run the whole long-term follow-up plan on a validated cohort (or a Study: its cohort, plus the
+    long-term safety section when it has adverse events or assessments) and return frozen Results."""
     opts = options or AnalysisOptions()
+    study = cohort_or_study if isinstance(cohort_or_study, Study) else None
+    cohort = study.cohort if study is not None else cohort_or_study
+    if study is not None and opts.deidentify:
+        from ltfu.deid import deidentify_study
+
+        study = deidentify_study(study)
+        cohort = study.cohort
     plan = Plan.build(_marked(cohort, opts), opts)
     meta, defaults = data.meta(plan), data.defaults_in_force(plan)
     parts: list[Part] = [data.build(plan, meta, defaults)]
     parts += [section.build(plan) for section in SECTIONS]
+    if study is not None and study.longitudinal:
+        from ltfu.analysis import long_term
+
+        parts.append(long_term.build(plan, study))
     if plan.cohort.synthetic:
         numbers = {p.key: p.numbers for p in parts if p.key}
         parts.append(reproduction.build(numbers))

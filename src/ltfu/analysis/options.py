@@ -22,6 +22,7 @@ class AnalysisOptions:
     proportion_ci: str = defaults.PROPORTION_CI         # Clopper-Pearson
     landmark_days: float = defaults.LANDMARK_DAYS       # transplant landmark analysis
     rate_months: tuple = defaults.RATE_MONTHS           # survival rates reported at these months
+    safety_stop_at: str = defaults.SAFETY_STOP_AT           # long-term safety person-time: stop at a later therapy (ltfu.safety)
     deidentify: bool = False
     keep_checksum: bool = False             # de-identified reports withhold the input's SHA-256 unless asked
     record_path: bool = False               # record the input's absolute path, not only its file name
@@ -29,6 +30,9 @@ class AnalysisOptions:
     def __post_init__(self):
         if self.efs_nonresponder not in ("day0", "assessment"):
             raise InvalidInputError("efs_nonresponder: must be 'day0' or 'assessment'")
+        if self.safety_stop_at not in ("none", "anticancer", "allo_hct", "anticancer_or_allo_hct"):
+            raise InvalidInputError("safety_stop_at: must be 'none', 'anticancer', 'allo_hct' or "
+                                    "'anticancer_or_allo_hct'")
         if self.conf_type not in ("log-log", "log", "plain"):
             raise InvalidInputError("conf_type: must be 'log-log', 'log' or 'plain'")
         if isinstance(self.landmark_days, bool) or not (isinstance(self.landmark_days, numbers.Real)

@@ -38,8 +38,10 @@ def _by_grade(plan: Plan, key, col, label, masks, numbers):
     table = Table(f"{key}_grades", f"{label} by grade, overall and by disease burden",
                   ("grade", "All", "Low burden", "High burden"), tuple(rows),
                   notes=(f"Grading scale(s): {', '.join(scales) if scales else 'not recorded'}.",))
+    # a group without a graded patient has no percentages to draw (its column in the table says "-")
+    drawn = tuple((lab, tuple(grade_counts[g])) for g, lab in GROUPS[1:] if sum(grade_counts[g]))
     figure = BarFigure(f"{key}_grades", f"{label} grade by disease burden", tuple(str(g) for g in range(6)),
-                       tuple((lab, tuple(grade_counts[g])) for g, lab in GROUPS[1:]))
+                       drawn) if drawn else None
     for thr_key, thr in (("severe", SEVERE_GRADE), ("any", 1)):
         entry = {g: proportion(((grade >= thr) & masks[g]).sum(), (known & masks[g]).sum(), opts) for g, _ in GROUPS}
         entry.update(entry["all"])
@@ -109,7 +111,8 @@ def build(plan: Plan) -> Part:
     for key, col, label in KINDS:
         table, figure = _by_grade(plan, key, col, label, masks, numbers)
         tables.append(table)
-        figures.append(figure)
+        if figure is not None:
+            figures.append(figure)
     recorded = "crs_death" in d and d["crs_death"].notna().any()
     numbers["crs_deaths"] = int(d["crs_death"].astype("boolean").fillna(False).sum()) if recorded else None
     if not recorded:
