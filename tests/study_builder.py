@@ -4,6 +4,9 @@
 assessments and therapies of ``ltfu.demo.study.generate_study``, dates turned into days from each
 patient's infusion and values into the test's canonical unit, as ``ltfu.study.model`` describes.
 
+``demo_replicates(seeds)``: the same cohort once per generator seed, pooled (the R validation's
+second data set).
+
 ``make_study(patients, assessments, therapies)``: a small hand-made Study from rows given in days.
 """
 
@@ -26,27 +29,47 @@ def _days(dates: pd.Series, infusion: pd.Series) -> np.ndarray:
     return (pd.to_datetime(dates) - pd.to_datetime(infusion)).dt.days.to_numpy(float)
 
 
-@functools.lru_cache(maxsize=1)
-def demo_study() -> Study:
+def _demo_tables(seed: int | None, prefix: str = ""):
     from ltfu.demo import demo_path, load_demo
-    from ltfu.demo.study import generate_study
+    from ltfu.demo.study import SEED, generate_study
 
     cohort = load_demo()
     patients = pd.read_csv(demo_path(), comment="#", dtype=str)
-    tables = generate_study(patients)
+    tables = generate_study(patients, SEED if seed is None else seed)
     infusion = patients.set_index("patient_id")["infusion_date"]
     a = tables["assessments"]
     factor = np.array([unit_factor(t, u) for t, u in zip(a["test"], a["unit"])], float)
     assessments = pd.DataFrame({
-        "patient_id": a["patient_id"].astype(str), "day": _days(a["date"], a["patient_id"].map(infusion)),
+        "patient_id": prefix + a["patient_id"].astype(str), "day": _days(a["date"], a["patient_id"].map(infusion)),
         "visit": a["visit"], "test": a["test"], "value": a["value"].astype(float) * factor, "result": None})
     t = tables["therapies"]
     therapies = pd.DataFrame({
-        "patient_id": t["patient_id"].astype(str), "type": t["type"],
+        "patient_id": prefix + t["patient_id"].astype(str), "type": t["type"],
         "start_day": _days(t["start_date"], t["patient_id"].map(infusion)),
         "end_day": _days(t["end_date"], t["patient_id"].map(infusion))})
-    return Study(cohort, assessments=assessments[list(ASSESSMENT_COLUMNS)],
-                 therapies=therapies[list(THERAPY_COLUMNS)])
+    data = cohort.data.copy()
+    data["patient_id"] = prefix + data["patient_id"].astype(str)
+    return cohort, data, assessments[list(ASSESSMENT_COLUMNS)], therapies[list(THERAPY_COLUMNS)]
+
+
+@functools.lru_cache(maxsize=1)
+def demo_study() -> Study:
+    """The demonstration cohort with its packaged study tables (generate_study's own seed)."""
+    cohort, _, assessments, therapies = _demo_tables(None)
+    return Study(cohort, assessments=assessments, therapies=therapies)
+
+
+@functools.lru_cache(maxsize=4)
+def demo_replicates(seeds: tuple = (1, 2, 3, 4)) -> Study:
+    """The demonstration cohort once per seed of ``generate_study`` (patients "S<seed>-DEMO-001" ...),
+    pooled: the same patients' outcomes with other made-up assessments and therapies, so that the R
+    validation also has more recoveries, ties and events than the 53 patients give."""
+    parts = [_demo_tables(s, f"S{s}-") for s in seeds]
+    cohort = parts[0][0]
+    data = pd.concat([p[1] for p in parts], ignore_index=True)
+    return Study(Cohort(data, cohort.source, None, cohort.burden_threshold, cohort.cutoff_date, True),
+                 assessments=pd.concat([p[2] for p in parts], ignore_index=True),
+                 therapies=pd.concat([p[3] for p in parts], ignore_index=True))
 
 
 def make_study(patients: list[dict], assessments=(), therapies=()) -> Study:
