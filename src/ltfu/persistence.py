@@ -675,16 +675,35 @@ def _km_dict(km, days) -> dict | None:
 def _cif_dict(fit, days, causes: dict) -> dict | None:
     if fit is None:
         return None
-    ci, counts = fit
-    out = {"n": int(sum(ci.n)), "events": {name: counts.get(code, 0) for code, name in causes.items()}, "at": {}}
+    out = {"n": fit.n, "events": {name: fit.events.get(code, 0) for code, name in causes.items()}, "at": {}}
     for code, name in causes.items():
-        if code not in ci.causes:
-            out["at"][name] = None
-            continue
-        at = ci.at(np.asarray(days, float), cause=code)
+        at = fit.at(np.asarray(days, float), cause=code)
         out["at"][name] = {"day": _floats(days), "estimate": _floats(at.estimate), "variance": _floats(at.variance),
                            "lower": _floats(at.lower), "upper": _floats(at.upper)}
     return out
+
+
+@dataclass(frozen=True)
+class CIFFit:
+    """A one-group cumulative incidence and its events by code; ``at`` reads any cause, a cause
+    without events being 0 (variance 0) up to the group's last follow-up and NE after it, as
+    cmprsk's ``timepoints`` on a ``cuminc`` fitted with groups."""
+
+    fit: object
+    events: dict
+
+    @property
+    def n(self) -> int:
+        return int(sum(self.fit.n))
+
+    def at(self, times, *, cause: int):
+        t = np.atleast_1d(np.asarray(times, float))
+        if cause in self.fit.causes:
+            return self.fit.at(t, cause=cause)
+        grid, _ = self.fit.curve(cause=self.fit.causes[0])
+        zero = np.where(t > grid[-1], np.nan, 0.0)
+        return type(self.fit.at(t, cause=self.fit.causes[0]))(t, zero, zero.copy(), np.full(t.size, np.nan),
+                                                              np.full(t.size, np.nan))
 
 
 def _km(time, status, o: PersistenceOptions, entry=None):
@@ -693,14 +712,14 @@ def _km(time, status, o: PersistenceOptions, entry=None):
     return stats.kaplan_meier(time, status, entry=entry, conf_type=o.conf_type, conf_level=o.conf_level)
 
 
-def _cif(time, status, o: PersistenceOptions):
-    """(CumulativeIncidence, {code: events}) or None without patients or events."""
+def _cif(time, status, o: PersistenceOptions) -> CIFFit | None:
+    """The cumulative incidence of one group, or None without patients or events."""
     status = np.asarray(status)
     if not np.size(time) or not np.any(status != 0):
         return None
     codes, n = np.unique(status[status != 0], return_counts=True)
-    return (stats.cumulative_incidence(time, status, conf_level=o.conf_level),
-            {int(c): int(k) for c, k in zip(codes, n)})
+    return CIFFit(stats.cumulative_incidence(time, status, conf_level=o.conf_level),
+                  {int(c): int(k) for c, k in zip(codes, n)})
 
 
 def _describe(x) -> dict:
@@ -738,7 +757,7 @@ class AplasiaAnalysis:
     patients: BCellRecovery
     days: tuple
     km: dict                   # {"overall": KaplanMeier, "groups": {label: KaplanMeier}}
-    cif: dict                  # same, (CumulativeIncidence, {code: events})
+    cif: dict                  # same, CIFFit
     logrank: object | None
     logrank_error: str | None
     gray: object | None
@@ -1025,7 +1044,7 @@ class HaematologicalRecovery:
     late ICAHT grades."""
 
     recoveries: dict              # name -> CountRecovery
-    cif: dict                     # name -> {"overall": (CumulativeIncidence, {code: events}), "groups": ...}
+    cif: dict                     # name -> {"overall": CIFFit, "groups": {label: CIFFit}}
     gray: dict                    # name -> (GrayTest or None, error or None)
     icaht: ICAHTGrades
     days: tuple
