@@ -100,6 +100,7 @@ groups and kept in "overall").
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -195,53 +196,74 @@ def _g(x: float) -> str:
 
 def definitions(options: PersistenceOptions | None = None) -> tuple[str, ...]:
     """The definitions in force, as sentences for a report (with ``options``' values)."""
-    o = options or PersistenceOptions()
+    return tuple(_definitions(options or PersistenceOptions()).values())
+
+
+def _definitions(o: PersistenceOptions) -> dict:
+    """The sentences of ``definitions`` by topic (each analysis prints its own topics)."""
     therapy = ", ".join(t.replace("_", " ") for t in o.further_therapy)
     plt = " and, a second definition, ".join(f">= {_g(p)}/uL" for p in o.platelet_recovery)
-    late_end = "" if o.late_icaht_end is None else f" and at day {_g(o.late_icaht_end)}"
+    late_end = "" if o.late_icaht_end is None else f"; the late window also at day {_g(o.late_icaht_end)}"
     runs = {"cumulative": "the total of the episodes' days", "longest": "the longest episode"}[o.icaht_duration]
-    return (
-        "Days are counted from the CAR T-cell infusion (day 0); follow-up ends at the last contact, death or the "
-        "data cut-off, whichever is earliest, and later assessments are not used.",
-        f"Further therapy is the first {therapy} after infusion; assessments after its start are not used for "
-        "the recovery, cytopenia and CAR transgene analyses.",
-        f"B-cell recovery: CD19+ B cells >= {_g(o.b_cell_pct)}% of lymphocytes or >= {_g(o.b_cells_per_ul)} "
-        f"cells/uL (either suffices) on {o.b_cell_consecutive} consecutive assessments, dated at the first of "
-        "them; a qualifying last assessment with nothing after it is not a recovery. B-cell aplasia is its "
-        "absence.",
-        "Duration of B-cell aplasia: Kaplan-Meier estimate with recovery as the event, censored at further "
-        "therapy, at a CD19-negative relapse and at the end of follow-up (death included).",
-        "Cumulative incidence of B-cell recovery: competing events are a CD19-negative relapse, further "
-        "therapy (in remission or after a CD19-positive relapse) and death, whichever comes first; "
-        "Gray's test compares groups.",
-        "Relapse-free survival by B-cell recovery: complete responders (CR/CRi), from infusion to relapse or "
-        f"death. At landmarks (days {', '.join(_g(x) for x in o.landmarks)}) patients in remission and followed "
-        "beyond the landmark are grouped by a recovery confirmed by the landmark and followed from it "
-        "(Kaplan-Meier, log-rank test). A Cox model treats recovery as a time-dependent covariate (unrecovered "
-        "until the recovery day, recovered after it), with entry at the response date.",
-        f"Hypogammaglobulinaemia: IgG below {_g(o.igg_threshold)} g/L, or IVIG given, in the period; by year after "
-        "infusion among the patients with an IgG result or IVIG that year. IgG results are grouped by the "
-        f"nearest scheduled visit (days {', '.join(_g(x) for x in o.igg_visits)}, then yearly).",
-        f"Neutrophil recovery: ANC >= {_g(o.anc_recovery)}/uL on {o.count_consecutive} consecutive assessments; "
-        f"platelet recovery: {plt} on {o.count_consecutive} consecutive assessments; each dated at the first of "
-        "them. Transfusions are not recorded, so transfusion independence cannot be checked. Cumulative "
-        "incidence with death competing, censored at further therapy.",
-        "Early ICAHT (days 0-30; EHA/EBMT consensus, Rejeski et al., Blood 2023): grade 1, ANC <= 500/uL for "
-        "1-6 days; 2, 7-13 days; 3, 14 days or more, or ANC <= 100/uL for 7 days or more; 4, never above "
-        "500/uL, or ANC <= 100/uL for 14 days or more. Late ICAHT (after day 30): by the lowest ANC, grade 1 "
-        "<= 1500, 2 <= 1000, 3 <= 500, 4 <= 100/uL, counted when at least two results are <= 1500/uL (or only "
-        f"one result exists). Both windows end at relapse, further therapy or the end of follow-up{late_end}.",
-        "With blood counts only at visits, each count is taken to last until the next one, so durations are "
-        f"measured on the assessment grid; a recovery of less than {_g(o.icaht_stable_days)} days does not end "
-        f"an episode, and the duration is {runs}. 'Never above 500/uL' means every count in days 0-30 at or "
-        f"below 500/uL, the first by day {_g(o.icaht_start_by)}, with no recovery before the window ends.",
-        f"CAR transgene: peak = the highest copies/ug DNA in days {_g(o.auc_window[0])}-{_g(o.auc_window[1])}; "
-        "AUC = trapezoid rule on log10(copies + 1) over the results in that window (first to last result). "
-        f"Loss of persistence: the first of {o.car_consecutive} consecutive results at or below the limit of "
-        f"detection ({_g(o.car_lod)} copies/ug), known only to lie between the last detectable result and that "
-        "one (interval-censored; Turnbull's estimate, with a midpoint Kaplan-Meier for comparison); "
-        "right-censored at the last detectable result when not lost.",
-    )
+    return {
+        "days":
+            "Days are counted from the CAR T-cell infusion (day 0); follow-up ends at the last contact, death or "
+            "the data cut-off, whichever is earliest, and later assessments are not used.",
+        "therapy":
+            f"Further therapy is the first {therapy} after infusion; assessments after its start are not used "
+            "for the recovery, cytopenia and CAR transgene analyses.",
+        "b_cells":
+            f"B-cell recovery: CD19+ B cells >= {_g(o.b_cell_pct)}% of lymphocytes or >= "
+            f"{_g(o.b_cells_per_ul)} cells/uL (either suffices) on {o.b_cell_consecutive} consecutive "
+            "assessments, dated at the first of them; a qualifying last assessment with nothing after it is not a "
+            "recovery. B-cell aplasia is its absence.",
+        "aplasia":
+            "Duration of B-cell aplasia: Kaplan-Meier estimate with recovery as the event, censored at further "
+            "therapy, at a CD19-negative relapse and at the end of follow-up (death included).",
+        "recovery_cif":
+            "Cumulative incidence of B-cell recovery: competing events are a CD19-negative relapse, further "
+            "therapy (in remission or after a CD19-positive relapse) and death, whichever comes first; Gray's "
+            "test compares groups.",
+        "relapse":
+            "Relapse-free survival by B-cell recovery: complete responders (CR/CRi), from infusion to relapse or "
+            f"death. At landmarks (days {', '.join(_g(x) for x in o.landmarks)}) patients in remission and "
+            "followed beyond the landmark are grouped by a recovery confirmed by the landmark and followed from "
+            "it (Kaplan-Meier, log-rank test). A Cox model treats recovery as a time-dependent covariate "
+            "(unrecovered until the recovery day, recovered after it), with entry at the response date.",
+        "igg":
+            f"Hypogammaglobulinaemia: IgG below {_g(o.igg_threshold)} g/L, or IVIG given, in the period; by year "
+            "after infusion among the patients with an IgG result or IVIG that year. IgG results are grouped by "
+            f"the nearest scheduled visit (days {', '.join(_g(x) for x in o.igg_visits)}, then yearly).",
+        "counts":
+            f"Neutrophil recovery: ANC >= {_g(o.anc_recovery)}/uL on {o.count_consecutive} consecutive "
+            f"assessments; platelet recovery: {plt} on {o.count_consecutive} consecutive assessments; each dated "
+            "at the first of them. Transfusions are not recorded, so transfusion independence cannot be checked. "
+            "Cumulative incidence with death competing, censored at further therapy.",
+        "icaht":
+            "Early ICAHT (days 0-30; EHA/EBMT consensus, Rejeski et al., Blood 2023): grade 1, ANC <= 500/uL for "
+            "1-6 days; 2, 7-13 days; 3, 14 days or more, or ANC <= 100/uL for 7 days or more; 4, never above "
+            "500/uL, or ANC <= 100/uL for 14 days or more. Late ICAHT (after day 30): by the lowest ANC, grade 1 "
+            "<= 1500, 2 <= 1000, 3 <= 500, 4 <= 100/uL, counted when at least two results are <= 1500/uL (or "
+            f"only one result exists). Both windows end at relapse, further therapy or the end of "
+            f"follow-up{late_end}.",
+        "icaht_grid":
+            "With blood counts only at visits, each count is taken to last until the next one, so durations are "
+            f"measured on the assessment grid; a recovery of less than {_g(o.icaht_stable_days)} days does not "
+            f"end an episode, and the duration is {runs}. 'Never above 500/uL' means every count in days 0-30 at "
+            f"or below 500/uL, the first by day {_g(o.icaht_start_by)}, with no recovery before the window ends.",
+        "car":
+            f"CAR transgene: peak = the highest copies/ug DNA in days {_g(o.auc_window[0])}-"
+            f"{_g(o.auc_window[1])}; AUC = trapezoid rule on log10(copies + 1) over the results in that window "
+            f"(first to last result). Loss of persistence: the first of {o.car_consecutive} consecutive results "
+            f"at or below the limit of detection ({_g(o.car_lod)} copies/ug), known only to lie between the last "
+            "detectable result and that one (interval-censored; Turnbull's estimate, with a midpoint Kaplan-Meier "
+            "for comparison); right-censored at the last detectable result when not lost.",
+    }
+
+
+def _topics(o: PersistenceOptions, *keys) -> str:
+    d = _definitions(o)
+    return " ".join(d[k] for k in keys)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -330,7 +352,7 @@ def _series(study, tests, how: str) -> dict:
     if not pids.size:
         return {}
     bounds = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1], True])
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         v = vals[lo:hi]
         out[pids[lo]] = (days[lo:hi], v[:, 0] if len(tests) == 1 else v)
     return out
@@ -791,7 +813,7 @@ def aplasia(study, group=None, options: PersistenceOptions | None = None) -> Apl
     gray, gray_err = _test_between(lambda k: stats.gray_test(b.cr_time[k], b.cause[k], labels[k].astype(str)),
                                    labels, every)
     return AplasiaAnalysis(b, tuple(float(x) for x in o.report_days), km, cif, lr, lr_err, gray, gray_err,
-                           " ".join(definitions(o)[2:5]))
+                           _topics(o, "b_cells", "aplasia", "recovery_cif"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -866,7 +888,7 @@ class RelapseByRecovery:
                 "landmarks": [{"day": float(day), **_map(v, lm_dict)} for day, v in self.landmarks.items()],
                 "cox": _map(self.cox, lambda c: None if c is None else c.to_dict()),
                 "cox_errors": self.cox_errors,
-                "cox_rows": int(len(self.rows.rows))}
+                "cox_rows": len(self.rows.rows)}
 
 
 def _landmark(rows: RecoveryRows, mask, day: float, o: PersistenceOptions):
@@ -905,7 +927,7 @@ def relapse_by_recovery(study, group=None, options: PersistenceOptions | None = 
 
     cox = {"overall": fit("overall", subsets["overall"]),
            "groups": {k: fit(k, m) for k, m in subsets.items() if k != "overall"}}
-    return RelapseByRecovery(rows, landmarks, cox, errors, 365.0, definitions(o)[5])
+    return RelapseByRecovery(rows, landmarks, cox, errors, 365.0, _topics(o, "relapse"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -965,7 +987,7 @@ class IgGAnalysis:
             out = []
             for y in sorted(self.years["year"].unique()):
                 g = f[(f["year"] == y) & f["assessed"]]
-                n = int(len(g))
+                n = len(g)
                 row = {"year": int(y), "assessed": n, "hypogammaglobulinaemia": int(g["hypogamma"].sum()),
                        "igg_below_threshold": int(g["low_igg"].sum()), "ivig": int(g["ivig"].sum())}
                 for key, col in (("hypogammaglobulinaemia_proportion", "hypogamma"), ("ivig_proportion", "ivig")):
@@ -1025,13 +1047,14 @@ def igg(study, group=None, options: PersistenceOptions | None = None) -> IgGAnal
                 e = np.fmin(np.where(np.isnan(g["end_day"].to_numpy(float)), np.inf, g["end_day"].to_numpy(float)),
                             p.end[i])
                 with np.errstate(invalid="ignore"):
-                    given = bool(((s <= min(hi, p.end[i])) & (e >= lo) & (s <= p.end[i])).any())
+                    overlap = (s <= min(hi, p.end[i])) & ((e >= lo) if y == 1 else (e > lo))
+                given = bool(overlap.any())
             assessed = bool(inyear.any() or given)
             yrows.append((pid, y, assessed, low, given, low or given))
     years = pd.DataFrame(yrows, columns=["patient_id", "year", "assessed", "low_igg", "ivig", "hypogamma"])
     lab = pd.Series(labels if labels is not None else np.full(p.n, None), index=p.ids, dtype=object)
     return IgGAnalysis(visits, tuple(vlabels), tuple(vdays), years, lab, tuple(levels), o.conf_level,
-                       definitions(o)[6])
+                       _topics(o, "igg"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1093,7 +1116,7 @@ def haematological_recovery(study, group=None, options: PersistenceOptions | Non
         gray[name] = _test_between(lambda k, r=r: stats.gray_test(r.time[k], r.status[k], labels[k].astype(str)),
                                    labels, every)
     return HaematologicalRecovery(recs, cif, gray, icaht_grades(study, o), tuple(float(x) for x in o.recovery_days),
-                                  labels, tuple(levels), " ".join(definitions(o)[7:10]))
+                                  labels, tuple(levels), _topics(o, "counts", "icaht", "icaht_grid"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1130,8 +1153,9 @@ class CarPersistence:
                            "survival_max": _floats(t.at(d, inside="upper").survival),
                            "survival_min": _floats(t.at(d, inside="lower").survival)}}
 
-        patients = [{"patient_id": str(k.patient_id[i]), "n_results": int(k.n_results[i]), "peak": json_float(k.peak[i]),
-                     "peak_day": json_float(k.peak_day[i]), "auc_log10": json_float(k.auc[i]),
+        patients = [{"patient_id": str(k.patient_id[i]), "n_results": int(k.n_results[i]),
+                     "peak": json_float(k.peak[i]), "peak_day": json_float(k.peak_day[i]),
+                     "auc_log10": json_float(k.auc[i]),
                      "loss_left": json_float(k.left[i]), "loss_right": json_float(k.right[i]),
                      "lost": bool(k.lost[i])} for i in range(n)]
         return {"definition": self.definition, "patients": patients, "summary": _split(subsets, summary),
@@ -1157,7 +1181,7 @@ def car_persistence(study, group=None, options: PersistenceOptions | None = None
             if m.any() else None
 
     return CarPersistence(k, _split(subsets, fit_tb), _split(subsets, fit_mid), tuple(float(x) for x in o.report_days),
-                          labels, tuple(levels), definitions(o)[10])
+                          labels, tuple(levels), _topics(o, "car"))
 
 
 # ------------------------------------------------------------------------------------------------
