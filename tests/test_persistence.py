@@ -413,6 +413,15 @@ def test_bad_options(kw):
 def test_group_length_is_checked():
     with pytest.raises(InvalidInputError, match="group"):
         P.aplasia(b_cell_cohort(), ["a", "b"])
+    with pytest.raises(InvalidInputError, match="no column"):
+        P.aplasia(b_cell_cohort(), "stage")
+
+
+def test_group_by_column_name():
+    s = demo_study()
+    by_name = P.aplasia(s, "burden").to_dict()
+    assert by_name == P.aplasia(s, s.cohort.data["burden"]).to_dict()
+    assert P.analyse(s, "burden").group_name == "burden"
 
 
 def test_demo_study_json_is_plain():

@@ -83,9 +83,12 @@ Definitions:
   result when not lost.  Turnbull's NPMLE (``ltfu.stats.turnbull``) and, for comparison only, the
   midpoint Kaplan-Meier (``ltfu.stats.midpoint_km``, biased and over-confident).
 
-What could not be verified (the consensus paper itself was not read; its rules above come from
-secondary sources: Liang et al.'s published automated ICAHT grading code, and Rejeski et al.'s
-T-ICAHT paper, Blood 2025, which restates the N-ICAHT logic): whether the early durations are the
+What could not be verified (the consensus paper's own table was not available to read; the rules
+above come from secondary sources: E. C. Liang's automated ICAHT grading "by EHA/EBMT criteria"
+(R code, github.com/emilyliangmd/automatedicahtgrading), and Rejeski et al.'s T-ICAHT paper (Blood
+2025), whose platelet grading "follows the principal logic of the existing N-ICAHT grading"; the
+consensus abstract confirms early = days 0-30 and late = after day +30, graded by depth and
+duration of neutropenia): whether the early durations are the
 cumulative total of days or the longest episode (T-ICAHT: "cumulative length ... days of
 non-stable count recovery (< 3 days) are counted"; Liang: the longest episode; both offered,
 cumulative by default); the exact wording of grade 4 ("never above 500" vs "> 30 days", equal on
@@ -94,8 +97,8 @@ nadir when a second result is <= 1500/uL or there is only one result).  ``icaht_
 step-function reading of durations are ltfu's, for visit-based data.
 
 Results are frozen dataclasses with ``to_dict()`` (plain JSON: NaN becomes null), overall and by
-``group`` (one label per patient of ``study.cohort.data``; missing labels are left out of the
-groups and kept in "overall").
+``group`` (one label per patient of ``study.cohort.data``, or the name of one of its columns;
+missing labels are left out of the groups and kept in "overall").
 """
 
 from __future__ import annotations
@@ -651,10 +654,16 @@ def car_kinetics(study, options: PersistenceOptions | None = None) -> CarKinetic
 # ------------------------------------------------------------------------------------------------
 # groups and summaries
 
-def _groups(group, n: int):
-    """(labels as str or None, sorted levels) of a grouping array of length n; None -> (None, [])."""
+def _groups(study, group):
+    """(labels as str or None, sorted levels) of ``group`` over the patients of ``study.cohort.data``:
+    an array (one label per patient) or the name of a cohort column; None -> (None, [])."""
     if group is None:
         return None, []
+    n = study.cohort.n
+    if isinstance(group, str):
+        if group not in study.cohort.data:
+            raise InvalidInputError(f"group: no column {group!r} in the patient table")
+        group = study.cohort.data[group]
     g = group.to_numpy(dtype=object) if hasattr(group, "to_numpy") else np.asarray(group, dtype=object)
     if g.ndim != 1 or g.size != n:
         raise InvalidInputError(f"group: length {g.size} differs from the number of patients {n}")
@@ -804,7 +813,7 @@ def aplasia(study, group=None, options: PersistenceOptions | None = None) -> Apl
     """Analysis 1: duration of B-cell aplasia and cumulative incidence of B-cell recovery."""
     o = options or PersistenceOptions()
     b = b_cell_recovery(study, o)
-    labels, levels = _groups(group, b.patient_id.size)
+    labels, levels = _groups(study, group)
     subsets = _subsets(labels, levels, b.patient_id.size)
     km = _split(subsets, lambda m: _km(b.time[m], b.status[m], o))
     cif = _split(subsets, lambda m: _cif(b.cr_time[m], b.cause[m], o))
@@ -910,7 +919,7 @@ def relapse_by_recovery(study, group=None, options: PersistenceOptions | None = 
     """Analysis 2: relapse-free survival by B-cell recovery (landmarks and time-dependent Cox)."""
     o = options or PersistenceOptions()
     rows = recovery_rows(study, o)
-    labels, levels = _groups(group, study.cohort.n)
+    labels, levels = _groups(study, group)
     if labels is not None:
         keep = pd.Series(labels, index=study.cohort.data["patient_id"].astype(str)).reindex(rows.patient_id)
         labels = keep.to_numpy(dtype=object)
@@ -1006,7 +1015,7 @@ def igg(study, group=None, options: PersistenceOptions | None = None) -> IgGAnal
     o = options or PersistenceOptions()
     p = _patients(study, o)
     series = _series(study, ("igg_g_per_l",), "min")
-    labels, levels = _groups(group, p.n)
+    labels, levels = _groups(study, group)
     vrows = []
     max_day = max((float(d.max()) for d, _ in series.values() if d.size), default=0.0)
     vlabels, vdays = igg_visit_days(max_day, o)
@@ -1107,7 +1116,7 @@ def haematological_recovery(study, group=None, options: PersistenceOptions | Non
     for thr in o.platelet_recovery:
         recs[f"platelets_{thr:g}"] = count_recovery(study, "platelets_per_ul", thr, options=o)
     n = study.cohort.n
-    labels, levels = _groups(group, n)
+    labels, levels = _groups(study, group)
     subsets = _subsets(labels, levels, n)
     every = np.ones(n, bool)
     cif, gray = {}, {}
@@ -1167,7 +1176,7 @@ def car_persistence(study, group=None, options: PersistenceOptions | None = None
     """Analysis 5: CAR transgene kinetics and time to loss of persistence."""
     o = options or PersistenceOptions()
     k = car_kinetics(study, o)
-    labels, levels = _groups(group, study.cohort.n)
+    labels, levels = _groups(study, group)
     if labels is not None:
         labels = pd.Series(labels, index=study.cohort.data["patient_id"].astype(str)).reindex(
             k.patient_id.astype(str)).to_numpy(dtype=object)
@@ -1208,8 +1217,12 @@ class PersistenceAnalysis:
 
 def analyse(study, group=None, options: PersistenceOptions | None = None, *, group_name: str | None = None
             ) -> PersistenceAnalysis:
-    """All five persistence and immune-reconstitution analyses of ``study`` (optionally by ``group``)."""
+    """All five persistence and immune-reconstitution analyses of ``study``, optionally by ``group``
+    (one label per patient, or the name of a patient-table column such as "burden", which then also
+    names the grouping)."""
     o = options or PersistenceOptions()
+    if group_name is None and isinstance(group, str):
+        group_name = group
     return PersistenceAnalysis(o, definitions(o), aplasia(study, group, o), relapse_by_recovery(study, group, o),
                                igg(study, group, o), haematological_recovery(study, group, o),
                                car_persistence(study, group, o), group_name)
