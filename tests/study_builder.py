@@ -54,9 +54,11 @@ def _demo_tables(seed: int | None, prefix: str = ""):
 
 @functools.lru_cache(maxsize=1)
 def demo_study() -> Study:
-    """The demonstration cohort with its packaged study tables (generate_study's own seed)."""
-    cohort, _, assessments, therapies = _demo_tables(None)
-    return Study(cohort, assessments=assessments, therapies=therapies)
+    """The demonstration study as ltfu loads it (``ltfu.demo.load_demo_study``: the packaged tables,
+    generate_study's own seed, through the study's loader and validation)."""
+    from ltfu.demo import load_demo_study
+
+    return load_demo_study()
 
 
 @functools.lru_cache(maxsize=4)

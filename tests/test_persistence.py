@@ -535,6 +535,12 @@ def test_time_dependent_cox_against_r(name):
     for ours, theirs in (("tstart", "tstart"), ("tstop", "tstop"), ("event", "event"), ("recovered", "recovered")):
         np.testing.assert_array_equal(rows[ours].to_numpy(float), arr(ref["rows"][theirs]), err_msg=ours)
     fit = r.cox["overall"]
+    if ref["se"] > 1e3:
+        # R's "Loglik converged before variable 1; beta may be infinite" (no relapse after a recovery):
+        # R prints a coefficient near -18 with a standard error in the thousands; ltfu refuses to give
+        # a number to an infinite coefficient and says why (a deliberate difference, README)
+        assert fit is None and "infinite" in r.cox_errors["overall"]
+        return
     assert_close(fit.coef, ref["coef"], what="coef")
     assert_close(fit.se, ref["se"], rtol=1e-5, what="se")
     assert_close(fit.loglik, ref["loglik"], what="loglik")
