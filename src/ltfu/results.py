@@ -104,7 +104,22 @@ class BarFigure:
     denominators: tuple[int, ...] = ()    # patients of each group (default: the group's total count)
 
 
-Figure = KMFigure | CIFFigure | ForestFigure | SwimmerFigure | BarFigure
+@dataclass(frozen=True)
+class TrajectoryFigure:
+    """A measurement over time, one panel per group: ``panels`` = (label, patients, summary) with
+    ``patients`` a tuple of (days, values) arrays and ``summary`` (visit days, median, q1, q3) or None."""
+
+    name: str
+    title: str
+    panels: tuple[tuple[str, Any, Any], ...]
+    ylabel: str = "Value"
+    xlabel: str = "Months since infusion"
+    threshold: float | None = None
+    threshold_label: str | None = None
+    log: bool = False
+
+
+Figure = KMFigure | CIFFigure | ForestFigure | SwimmerFigure | BarFigure | TrajectoryFigure
 
 
 @dataclass(frozen=True)

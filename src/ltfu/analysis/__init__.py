@@ -52,6 +52,10 @@ def analyse(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = N
         from ltfu.analysis import long_term
 
         parts.append(long_term.build(plan, study))
+    if study is not None and len(study.assessments):
+        from ltfu.analysis import persistence
+
+        parts.append(persistence.build(plan, study))
     if plan.cohort.synthetic:
         numbers = {p.key: p.numbers for p in parts if p.key}
         parts.append(reproduction.build(numbers))

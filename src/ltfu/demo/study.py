@@ -9,7 +9,7 @@ Magnitudes follow published long-term follow-up of CD19 CAR T cells, not any pat
   100 person-months after the first year); neurological, autoimmune and haematological events and
   hypogammaglobulinaemia at low rates;
 * assessments at days 7, 14, 28, 60, 90, 180, 270, 365, then yearly while followed: CD19+ B cells
-  (aplasia for months, recovery in most who stay in remission), IgG (low during aplasia, IVIG when
+  (aplasia for about two months, recovery in most who stay in remission), IgG (low during aplasia, IVIG when
   below 4 g/L), neutrophils and platelets (early cytopenia recovering within weeks), haemoglobin,
   CAR transgene copies (peak at day 7-14, then decline; loss in some patients);
 * therapies: the cohort's allogeneic transplants, anticancer therapy after relapse, IVIG courses.
@@ -105,9 +105,10 @@ def generate_study(patients: pd.DataFrame, seed: int = SEED) -> dict[str, pd.Dat
         stops = rng.random() < 0.1
         days = [d for d in (*VISITS, *yearly) if d <= end[i] and not (d > 365 and (stops or rng.random() < 0.12))]
         # B-cell recovery (CD19-positive) in most patients in continued remission, never after CD19-
-        # negative relapse before it; recovery day log-normal around 9 months
+        # negative relapse before it; recovery day log-normal around 2 months (19-28z CAR T cells persist
+        # briefly: B-cell aplasia is short after them, unlike after 4-1BB products)
         recovers = cr[i] and rng.random() < 0.8
-        rec_day = float(np.exp(rng.normal(np.log(270), 0.5))) if recovers else np.inf
+        rec_day = float(np.exp(rng.normal(np.log(60), 0.5))) if recovers else np.inf
         if np.isfinite(relapse[i]) and not cd19neg[i]:
             rec_day = min(rec_day, relapse[i] + 30)
         loses_car = rng.random() < 0.6
