@@ -18,6 +18,7 @@ report: $(STAMP)
 	$(VENV)/bin/ltfu report --demo --out report
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

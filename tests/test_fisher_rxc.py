@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 import pytest
-from golden import assert_close, golden
 
+from golden import assert_close, golden
 from ltfu.errors import InvalidInputError
 from ltfu.stats import exact, fisher_exact
 

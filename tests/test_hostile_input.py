@@ -70,7 +70,7 @@ def test_a_date_after_today_stays_future_date():
 # ---- 2. epochs ---------------------------------------------------------------------------------
 
 def test_numbers_are_dates_only_with_the_files_own_epoch():
-    d = lambda values, epoch: [str(x) for x in parse_dates(values, order=None, epoch=epoch)[0]]  # noqa: E731
+    d = lambda values, epoch: [str(x) for x in parse_dates(values, order=None, epoch=epoch)[0]]
     assert d([42430], EXCEL_1900) == ["2016-03-01"]
     assert d([42430], EXCEL_1904) == ["2020-03-02"]          # 1,462 days later, as Excel on a Mac
     assert d([20514], SAS_DATE) == ["2016-03-01"]

@@ -281,7 +281,7 @@ def test_two_concurrent_runs_give_one_complete_report(ws, tmp_path, demo_results
     for p in procs:
         p.stdout.close()
         p.stderr.close()
-    for rc, err in results:
+    for _rc, err in results:
         assert "Traceback" not in err and "internal error" not in err, err
     codes = sorted(rc for rc, _ in results)
     assert codes in ([0, 0], [0, 1]), results               # both in turn, or one waits and says so

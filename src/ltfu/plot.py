@@ -243,10 +243,7 @@ class _Obstacles:
             if pts.size and np.any((pts[:, 0] >= bbox.x0 - r) & (pts[:, 0] <= bbox.x1 + r) &
                                    (pts[:, 1] >= bbox.y0 - r) & (pts[:, 1] <= bbox.y1 + r)):
                 return True
-        for p in self.areas:
-            if p.intersects_bbox(bbox, filled=True):
-                return True
-        return False
+        return any(p.intersects_bbox(bbox, filled=True) for p in self.areas)
 
 
 def _split_finite(xy):
@@ -917,7 +914,7 @@ def forest(rows, *, title: str | None = None, measure: str = "Hazard ratio", xla
     ax.spines["left"].set_visible(False)
     ax.set_xlabel(xlabel or f"{measure} (log scale)", fontsize=LABEL)
     yfig = blended_transform_factory(fig.transFigure, ax.transData)
-    for i, ((label, e, lo, hi, _p), et, pt, ll) in enumerate(zip(data, est_txt, p_txt, lab_lines)):
+    for i, ((_label, e, lo, hi, _p), et, pt, ll) in enumerate(zip(data, est_txt, p_txt, lab_lines)):
         fig.text(_fx(width, edge), i, "\n".join(ll), transform=yfig, fontsize=FONT, ha="left", va="center",
                  gid=f"forest-label-{i}", linespacing=1.15)
         fig.text(_fx(width, width - right + gap), i, et, transform=yfig, fontsize=FONT, ha="left", va="center",

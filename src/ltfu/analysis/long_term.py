@@ -162,7 +162,8 @@ def _spm(plan: Plan, study, pt, numbers):
                      if r.person_years else "-", "0" if at is None else _pct(at.estimate[0], at.lower[0], at.upper[0]),
                      ", ".join(f"{k} {v}" for k, v in sorted(tests.items())) or "-"))
     return Table("safety_spm", "Second primary malignancies",
-                 ("malignancy", "patients", "events", "per 100 patient-years (95% CI)", "5-year cumulative incidence, %",
+                 ("malignancy", "patients", "events", "per 100 patient-years (95% CI)",
+                  "5-year cumulative incidence, %",
                   "CAR transgene in the tumour"), tuple(rows),
                  notes=("T-cell malignancies after CD19- and BCMA-directed CAR T cells carry a boxed warning (FDA, "
                         "2024); the tumour's CAR transgene test tells a product-derived malignancy apart.",))

@@ -56,7 +56,8 @@ def _one(e, t, s, hct, opts, rows, figures):
     figures.append(KMFigure(f"simon_makuch_{key}", f"{e.label} by subsequent allo-HCT (Simon-Makuch), CR/CRi patients",
                             (("No allo-HCT (yet)", sm.unexposed), ("After allo-HCT", sm.exposed)),
                             ylabel=f"{e.label} probability", test_name=None,
-                            at_risk=(("No allo-HCT (yet)", sm.counts_in(False)), ("After allo-HCT", sm.counts_in(True))),
+                            at_risk=(("No allo-HCT (yet)", sm.counts_in(False)),
+                                     ("After allo-HCT", sm.counts_in(True))),
                             starts=(("After allo-HCT", sm.first_exposure),)))
     return entry
 

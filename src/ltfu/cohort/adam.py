@@ -192,7 +192,7 @@ def load_adam(adsl_path, adtte_path, *, params=None, today=None, date_floor=DEFA
             tte.add("DATE_BEFORE_INFUSION", i, "ADTTE.ADT", str(end[i]), message="ADT is before STARTDT")
         derived[derived < 1] = np.nan
         aval = np.where(need, derived, aval)
-        written = lambda v: ~np.array([_is_missing(x) for x in adtte[v]], bool)  # noqa: E731
+        written = lambda v: ~np.array([_is_missing(x) for x in adtte[v]], bool)
         unexplained = need & np.isnan(aval) & ~(written("STARTDT") & written("ADT"))
     else:
         unexplained = ~aval_given

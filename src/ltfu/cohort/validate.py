@@ -76,7 +76,7 @@ def _open(table) -> _Table:
     else:                               # a DataFrame: repeated names kept apart and reported, as a file's
         df, load_problems = _unique_columns(table.reset_index(drop=True))
         rows, header = np.arange(2, len(table) + 2), tuple(df.columns)
-        epoch_of = lambda column: None  # noqa: E731 - an in-memory table: numbers are never dates
+        epoch_of = lambda column: None
     mapping, duplicates, unknown, wrong_units = resolve_columns(df.columns)
     if set(header) != set(df.columns):   # projected: the column-level warnings still see every column
         _, _, unknown, wrong_units = resolve_columns(header)

@@ -32,6 +32,7 @@ from scipy.special import comb, gammaln
 from ltfu.errors import InvalidInputError
 from ltfu.stats._common import Estimate, Result, _json_float, as_float_array, check_choice, check_conf_level, z_quantile
 
+
 def binomial_ci(x, n, *, method: str = "exact", conf_level: float = 0.95) -> Estimate:
     """Proportion x/n with its confidence interval (exact Clopper-Pearson by default)."""
     check_choice(method, "method", ("exact", "wilson", "wilson-cc"))

@@ -55,7 +55,8 @@ SYNONYMS = {
     "test": {"bcell": "b_cells_per_ul", "cd19abs": "b_cells_per_ul", "cd19": "b_cells_per_ul",
              "cd19pct": "cd19_pct", "cd19p": "cd19_pct", "igg": "igg_g_per_l", "anc": "anc_per_ul",
              "neut": "anc_per_ul", "plat": "platelets_per_ul", "plt": "platelets_per_ul", "hgb": "haemoglobin_g_per_dl",
-             "hb": "haemoglobin_g_per_dl", "cartrans": "car_transgene_copies_per_ug", "vcn": "car_transgene_copies_per_ug",
+             "hb": "haemoglobin_g_per_dl", "cartrans": "car_transgene_copies_per_ug",
+             "vcn": "car_transgene_copies_per_ug",
              "rcl": "rcl_result", "rcr": "rcl_result"},
     "type": {"allogeneic hct": "allo_hct", "allo-hct": "allo_hct", "allo hct": "allo_hct", "ivig": "ivig",
              "immunoglobulin": "ivig", "chemotherapy": "anticancer", "reinfusion": "car_t_reinfusion"},
@@ -174,7 +175,8 @@ def _check_table(raw: RawTable, spec: TableSpec, patients: pd.DataFrame, today, 
         df[canon["category"]] = _adam_category(df[canon["category"]], df[canon["term"]] if "term" in canon else None)
     for c in df.columns:
         for i in _control_rows(df[c]):
-            col.add("CONTROL_CHARACTER", i, c, df[c].iloc[i], message="a control character (shown escaped) in a text cell")
+            col.add("CONTROL_CHARACTER", i, c, df[c].iloc[i],
+                    message="a control character (shown escaped) in a text cell")
     for name in raw.header:
         if _CONTROL.search(str(name)):
             col.add("CONTROL_CHARACTER", None, None, str(name), message="a column name holds a control character")
