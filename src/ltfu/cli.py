@@ -25,6 +25,7 @@ if __name__ == "__main__":      # python -m ltfu.cli: Ctrl-C is handled from her
 
     signal.signal(signal.SIGINT, _early_sigint)
 from pathlib import Path
+from typing import Any
 
 import typer
 from typer.core import TyperCommand
@@ -598,7 +599,7 @@ def report(
     show = not quiet and sys.stderr.isatty()
     from contextlib import nullcontext
 
-    progress_cm = nullcontext()
+    progress_cm: Any = nullcontext()
     if show:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

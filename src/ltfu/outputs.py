@@ -674,6 +674,7 @@ def write_file_atomic(path: Path, fill, *, overwrite: bool) -> Path:
     path = Path(path)
     created: list[Path] = []
     tmp = None
+    fd = -1
     done = False
     try:
         try:

@@ -43,6 +43,7 @@ import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 import matplotlib.collections
@@ -113,7 +114,7 @@ def _rc() -> dict:
     """matplotlib's defaults (not the session's) with ltfu's publication settings on top."""
     global _RC
     if _RC is None:
-        rc = {k: v for k, v in matplotlib.rcParamsDefault.items() if k not in _BLACKLIST}
+        rc: dict[str, Any] = {k: v for k, v in matplotlib.rcParamsDefault.items() if k not in _BLACKLIST}
         rc.update(_OURS)
         _RC = rc
     return _RC
@@ -126,7 +127,11 @@ def _style():
 class LtfuFigure(Figure):
     """A matplotlib Figure whose ``savefig`` writes with ltfu's settings: 300 dpi unless ``dpi`` is
     given, SVG text as text, TrueType fonts in PDF, stable SVG ids.  The session's rcParams are
-    left as they were."""
+    left as they were.  The ``ltfu_*`` attributes let tests and users find what a figure drew."""
+
+    ltfu_axes: Any
+    ltfu_notes: Any
+    ltfu_bars: Any
 
     def savefig(self, fname, *args, **kwargs):
         kwargs.setdefault("dpi", 300)

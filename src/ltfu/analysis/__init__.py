@@ -48,6 +48,7 @@ def analyse(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = N
     opts = options or AnalysisOptions()
     study = cohort_or_study if isinstance(cohort_or_study, Study) else None
     cohort = study.cohort if study is not None else cohort_or_study
+    assert isinstance(cohort, Cohort)
     if study is not None and opts.deidentify:
         from ltfu.deid import deidentify_study
 

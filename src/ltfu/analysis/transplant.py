@@ -4,6 +4,8 @@ group immortal time.  Shown in the survival section."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ltfu import stats
@@ -66,7 +68,9 @@ def build(plan: Plan) -> Part:
     d, opts = plan.cohort.data, plan.options
     cr = d["best_response"].isin(COMPLETE_RESPONSE).fillna(False).to_numpy()
     cr_ids = set(d.loc[cr, "patient_id"])
-    numbers, rows, figures = {"n_cr": int(cr.sum())}, [], []
+    numbers: dict[str, Any] = {"n_cr": int(cr.sum())}
+    rows: list[tuple] = []
+    figures: list[Any] = []
     hct_all = d.set_index("patient_id")["allo_hct_day"]
     for key in ("efs", "os"):
         e = plan.survival_endpoints[key]

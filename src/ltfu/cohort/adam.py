@@ -153,8 +153,8 @@ def load_adam(adsl_path, adtte_path, *, params=None, today=None, date_floor=DEFA
     adsl_raw, adtte_raw = load(adsl_path), load(adtte_path)
     problems = [*adsl_raw.problems, *adtte_raw.problems]
     adsl, adtte = _upper_columns(adsl_raw.data), _upper_columns(adtte_raw.data)
-    for name, df, need in (("ADSL", adsl, ("USUBJID",)), ("ADTTE", adtte, ("USUBJID", "PARAMCD", "CNSR"))):
-        for v in need:
+    for name, df, required in (("ADSL", adsl, ("USUBJID",)), ("ADTTE", adtte, ("USUBJID", "PARAMCD", "CNSR"))):
+        for v in required:
             if v not in df.columns:
                 problems.append(_Collector.make("ADAM_MISSING_VARIABLE", field=f"{name}.{v}",
                                                 message=f"{name} has no {v} variable"))

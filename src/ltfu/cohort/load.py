@@ -127,7 +127,7 @@ def load(path, *, sheet: str | None = None, columns=None, limits: Limits | None 
     df, dup_problems = _unique_columns(df)
     rows = np.asarray(rows, dtype=np.int64)
     problems = [*problems, *dup_problems, *_long_cells(df, rows)]
-    renamed = {}
+    renamed: dict[str, str] = {}
     for o, n in zip(original_names, df.columns):
         renamed.setdefault(str(o).strip(), n)
     epochs = {renamed[c]: e for c, e in context.epochs.items() if c in renamed}

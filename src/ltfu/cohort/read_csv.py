@@ -41,7 +41,8 @@ SNIFF_CHARS = 1 << 12     # the delimiter is sniffed from at most 4 KiB (whole l
 def _sniff_sample(lines) -> str:
     """The header and up to 19 lines after it, as long as they fit in SNIFF_CHARS: csv.Sniffer's
     time grows with its sample, and one huge cell must not make sniffing take minutes."""
-    sample, size = [], 0
+    sample: list[str] = []
+    size = 0
     for line in lines[:20]:
         if sample and size + len(line) > SNIFF_CHARS:
             break
@@ -58,7 +59,7 @@ def _sniff(sample: str) -> str:
         except csv.Error:
             pass
     counts = {d: first.count(d) for d in ",;\t|"}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
 
 
@@ -72,7 +73,8 @@ def _preamble(blob: bytes):
     comment or blank lines (Unicode whitespace), then the header, and the delimiter sniffed from
     the header and the 19 lines after it.  None if those lines are not plain UTF-8 lines."""
     offset = 3 if blob.startswith(_BOM) else 0       # utf-8-sig: a BOM only at the very start
-    skip, start, sample = 0, None, []
+    skip, start = 0, None
+    sample: list[str] = []
     while offset < len(blob) and len(sample) < 20:
         end = blob.find(b"\n", offset)
         end = len(blob) if end < 0 else end + 1

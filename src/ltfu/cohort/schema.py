@@ -142,7 +142,7 @@ _COMPOUNDS = (("follow", "up", "followup"), ("f", "u", "fu"), ("cut", "off", "cu
 def _tokens_key(name: str) -> str:
     """Word-order-free key: lower-case words without "of"/"the", "follow up" as one word, sorted."""
     words = re.findall(r"[a-z0-9]+", str(name).lower())
-    merged = []
+    merged: list[str] = []
     for w in words:
         for a, b, joined in _COMPOUNDS:
             if w == b and merged and merged[-1] == a:
@@ -153,7 +153,7 @@ def _tokens_key(name: str) -> str:
     return " ".join(sorted(w for w in merged if w not in _STOPWORDS))
 
 
-_LOOKUP = {}
+_LOOKUP: dict = {}
 _TOKEN_LOOKUP: dict = {}
 for _f in all_fields():
     for _a in (_f.name, *_f.aliases):

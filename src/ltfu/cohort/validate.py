@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,7 +53,7 @@ class _Table:
     canon: dict              # canonical name -> file column
     mapping: dict            # file column -> canonical name
     col: _Collector
-    epoch_of: object
+    epoch_of: Any
 
     def has(self, name) -> bool:
         return name in self.canon
@@ -180,7 +181,7 @@ def _days(t: _Table, dates, cutoff, max_follow_up_years, out_columns):
     else:
         inf = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
         out_columns["infusion_date"] = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]")
-    pairwise = {}
+    pairwise: dict[str, Any] = {}
     origin = np.datetime64("1970-01-01", "D")
     dated = any(d in dates for d in DATE_FIELDS[1:])
     no_infusion = np.isnat(inf)

@@ -288,16 +288,17 @@ def design_matrix(X, n: int | None = None, name: str = "X"):
     if hasattr(X, "columns"):
         if len(set(map(str, X.columns))) != len(X.columns):
             raise InvalidInputError(f"{name}: repeated column names")
-        terms, blocks = [], []
+        names: list[str] = []
+        blocks: list[np.ndarray] = []
         for c in X.columns:
             col = X[c]
             if _is_categorical(col):
                 t, b = _factor_columns(str(c), col)
             else:
                 t, b = (str(c),), as_float_array(col, f"{name}: column {c!r}")[:, None]
-            terms += t
+            names.extend(t)
             blocks.append(b)
-        terms = tuple(terms)
+        terms = tuple(names)
         values = np.column_stack(blocks) if blocks else np.zeros((len(X), 0))
     else:
         try:

@@ -238,7 +238,7 @@ class _Network:
         lf = self.lf
         self.k0 = lf[self.rows].sum() + lf[self.cols].sum() - lf[self.n]
         self.thr = -lf[t].sum() + RXC_TOL
-        self.logc = []      # log contributions, without K0
+        self.logc: list[float] = []      # log contributions, without K0
         self.work = self.peak = 0
         radix = 1
         for v in self.rows[:-1]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,7 +69,7 @@ def _norm(name) -> str:
 
 
 def _lookup(spec: TableSpec) -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     for f in spec.fields:
         for a in (f.name, *f.aliases):
             out.setdefault(_norm(a), f.name)
@@ -81,7 +82,9 @@ def _resolve(spec: TableSpec, columns, col: _Collector, *, adam: bool = False):
     """canonical -> file column, reporting repeated and unknown columns.  An ADaM dataset carries
     many variables ltfu does not use: they are named in one warning, not one each; ADAE's AEBODSYS
     gives the category when the dataset has no AECAT."""
-    lookup, canon, unknown = _lookup(spec), {}, []
+    lookup = _lookup(spec)
+    canon: dict[str, Any] = {}
+    unknown: list[str] = []
     for c in columns:
         name = lookup.get(_norm(c))
         if name is None:

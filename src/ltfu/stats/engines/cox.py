@@ -46,6 +46,7 @@ covariates (give numeric or boolean columns; dummy-code categories in the query)
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 from scipy.special import chdtrc
@@ -416,7 +417,7 @@ def cox_from(source=None, *, time, event, covariates, entry=None, strata=None, t
     if eng == "duckdb":
         from ltfu.stats.engines.duckdb import DuckDBEngine, relation
 
-        engine_obj = DuckDBEngine(relation(source, connection=connection))
+        engine_obj: Any = DuckDBEngine(relation(source, connection=connection))
     else:
         from ltfu.stats.engines.spark import SparkEngine
 
