@@ -293,11 +293,11 @@ def test_two_concurrent_runs_give_one_complete_report(ws, tmp_path, demo_results
 
 def test_lock_held_by_another_run_fails_cleanly(ws, tmp_path, demo_results, cli, monkeypatch):
     """While another run holds ``.rep.lock`` past the bounded wait: exit 1, one line, nothing changed."""
-    import ltfu.outputs
+    import ltfu.outputs.cleanup
 
     out = ws / "rep"
     make_report(out, demo_results, ("json",))
-    monkeypatch.setattr(ltfu.outputs, "LOCK_TIMEOUT", 0.5)
+    monkeypatch.setattr(ltfu.outputs.cleanup, "LOCK_TIMEOUT", 0.5)
     lock = ws / ".rep.lock"
     fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o666)
     fcntl.flock(fd, fcntl.LOCK_EX)

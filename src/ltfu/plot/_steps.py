@@ -12,9 +12,6 @@ from ltfu.formatting import p_label
 from ltfu.plot._style import TRUNCATE_FRACTION
 from ltfu.results import DAYS_PER_MONTH
 
-# ----------------------------------------------------------------------------------------------
-# step functions
-
 
 def _steps(t, y, end):
     """Vertices of a right-continuous step function with values ``y`` from each ``t``, drawn up

@@ -10,9 +10,6 @@ from matplotlib.transforms import Bbox
 
 from ltfu.plot._style import FONT, WIDTH_SLACK
 
-# ----------------------------------------------------------------------------------------------
-# measuring and placing text
-
 
 def _renderer(fig):
     return fig.canvas.get_renderer()

@@ -47,9 +47,6 @@ from ltfu.plot._text import (
     _wrap,
 )
 
-# ----------------------------------------------------------------------------------------------
-# curves with a number-at-risk table (KM and CIF)
-
 
 def _curve_figure(kind, series, rows, *, title, xlabel, ylabel, ylim, max_months, tick_months, scale,
                   confidence_bands, censor_marks, median_lines, p_text, risk_table, censored_row, notes,

@@ -18,9 +18,6 @@ from ltfu.formatting import format_p
 from ltfu.plot._style import FONT, LABEL, PALETTE, PRINT_WIDTH_IN, SMALL, TITLE, _figure, _styled
 from ltfu.plot._text import _Column, _fx, _fy, _line_h, _size, _text_block, _wrap
 
-# ----------------------------------------------------------------------------------------------
-# forest plot
-
 
 def _nice_log_ticks(lo, hi):
     cands = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]

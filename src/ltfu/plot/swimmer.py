@@ -19,9 +19,6 @@ from ltfu.plot._steps import _scale, _ticks
 from ltfu.plot._style import FONT, LABEL, PALETTE, PRINT_MAX_HEIGHT_IN, PRINT_WIDTH_IN, SMALL, TITLE, _figure, _styled
 from ltfu.plot._text import _Column, _fx, _fy, _line_h, _renderer, _size, _text_block, _wrap
 
-# ----------------------------------------------------------------------------------------------
-# swimmer plot
-
 SWIMMER_EVENTS = {   # kind -> (marker, colour, legend label)
     "response": ("o", PALETTE[2], "CR/CRi or response"),
     "relapse": ("v", PALETTE[1], "Relapse"),

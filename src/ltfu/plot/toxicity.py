@@ -15,9 +15,6 @@ from ltfu.plot._style import FONT, HATCHES, LABEL, PRINT_WIDTH_IN, SMALL, TITLE,
 from ltfu.plot._text import _Column, _fx, _fy, _line_h, _renderer, _size, _text_block, _wrap
 from ltfu.plot.curves import _colour
 
-# ----------------------------------------------------------------------------------------------
-# toxicity by grade
-
 
 @_styled
 def toxicity(categories, counts_by_group, *, denominators=None, title: str | None = None,

@@ -11,9 +11,6 @@ from ltfu.plot._style import FONT, LABEL, PRINT_WIDTH_IN, SMALL, TITLE, _figure,
 from ltfu.plot._text import _Column, _fx, _fy, _line_h, _size, _text_block, _wrap
 from ltfu.plot.curves import _colour
 
-# ----------------------------------------------------------------------------------------------
-# trajectories of a measurement (spaghetti)
-
 
 @_styled
 def trajectories(panels, *, title: str | None = None, ylabel: str = "Value", xlabel: str = "Months since infusion",

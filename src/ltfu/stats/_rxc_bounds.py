@@ -24,7 +24,6 @@ _BUCKET = 1e-11        # past weights within this (log scale, absolute) share a 
 _CHUNK = 4_000_000     # elements per block when computing bounds
 
 
-
 def _blocks(fn, m, arg, lf, width):
     """fn(m, arg, lf) over the rows of m in blocks of about _CHUNK elements (``width`` per row); fn returns
     an array or a tuple of arrays, concatenated over the blocks."""
