@@ -94,14 +94,6 @@ def one_line_error(text: str):
     return lines[0]
 
 
-@pytest.fixture(scope="module")
-def demo_results():
-    from ltfu.analysis import AnalysisOptions, analyse
-    from ltfu.demo import load_demo
-
-    return analyse(load_demo(), AnalysisOptions())
-
-
 @pytest.fixture
 def ws(tmp_path):
     """A user's working folder: the trial data, notes, an analysis folder, documents."""

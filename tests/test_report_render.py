@@ -20,11 +20,6 @@ SNAP = Path(__file__).parent / "snapshots"
 
 
 @pytest.fixture(scope="module")
-def demo_results():
-    return analyse(load_demo(), AnalysisOptions())
-
-
-@pytest.fixture(scope="module")
 def demo_report(tmp_path_factory, demo_results):
     out = tmp_path_factory.mktemp("rep") / "report"
     write_report(demo_results, out)

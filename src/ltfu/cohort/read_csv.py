@@ -253,7 +253,7 @@ def _csv_lines(text, offset):
         yield m.group()
 
 
-def _read_csv_careful(blob, path, limits=LIMITS):
+def _read_csv_careful_body(blob, path, limits=LIMITS):
     text, problems = _decode(blob, path.name)
     # leading comment and blank lines, as str.splitlines sees them
     skip, offset, n = 0, 0, len(text)
@@ -273,7 +273,6 @@ def _read_csv_careful(blob, path, limits=LIMITS):
         sample.append(m.group())
         size += m.end() - m.start()
     delim = "\t" if path.suffix.lower() in (".tsv", ".tab") else _sniff(_sniff_sample(sample))
-    csv.field_size_limit(MAX_PARSED_CELL)
     reader = csv.reader(_csv_lines(text, offset), delimiter=delim, strict=True)
     header, records, rows = None, [], []
     last_line = 0
@@ -319,5 +318,15 @@ def _read_csv_careful(blob, path, limits=LIMITS):
         raise LoadError(f"{path.name}: no header row")
     df = pd.DataFrame(records, columns=header, dtype=object) if records else pd.DataFrame(columns=header, dtype=object)
     return df, rows, problems
+
+
+def _read_csv_careful(blob, path, limits=LIMITS):
+    """The careful reader, with csv's field size limit raised to MAX_PARSED_CELL only while it reads
+    (the limit is process-wide: a user's own csv code must find it as it left it)."""
+    previous = csv.field_size_limit(MAX_PARSED_CELL)
+    try:
+        return _read_csv_careful_body(blob, path, limits)
+    finally:
+        csv.field_size_limit(previous)
 
 
