@@ -124,3 +124,14 @@ def test_report_on_bad_data_prints_problems_writes_nothing(tmp_path):
     assert "MISSING_COLUMN" in p.stderr + p.stdout
     assert not (tmp_path / "out").exists()
     assert_no_traceback(p)
+
+
+def test_a_long_path_in_an_error_is_never_broken(tmp_path):
+    """An error naming a path longer than the terminal prints it on one logical line (the terminal
+    wraps it), so that it can be copied; rich would insert a newline inside the path."""
+    deep = tmp_path / ("a" * 60) / ("b" * 60)
+    deep.mkdir(parents=True)
+    p = run("validate", deep / "missing.csv", columns=80)
+    assert p.returncode == 1
+    assert str(deep / "missing.csv") in p.stderr
+    assert len([ln for ln in p.stderr.splitlines() if ln.strip()]) == 1

@@ -226,9 +226,10 @@ def _print_problems(problems, *, fmt: str = "table", stream_err: bool = False) -
                                           "" if value is None else f"value '{escape(value)}'") if x)
             colour = "red" if p.severity == "error" else "yellow"
             console.print(f"[{colour}]{severity}[/{colour}] [bold]{escape(code)}[/bold]  {where}", soft_wrap=False)
-            console.print(f"    {escape(message)}")
+            # soft_wrap: the terminal wraps a long message; rich would break it inside a path
+            console.print(f"    {escape(message)}", soft_wrap=True)
             if fix:
-                console.print(f"    what to do: {escape(fix)}")
+                console.print(f"    what to do: {escape(fix)}", soft_wrap=True)
     if rest:
         console.print(f"... and {len(rest)} more problem(s), one per line:")
         console.file.write("\n".join(map(_plain_line, rest)) + "\n")
@@ -676,7 +677,7 @@ def main(argv=None) -> int:
         from rich.markup import escape
 
         _console(stderr=True).print(f"[bold red]error[/] {escape(visible(f'[{exc.code}]: {exc.message}'))}",
-                                    markup=True)
+                                    markup=True, soft_wrap=True)
         return 1
     except OSError as exc:  # the file system (full, read-only, permissions): one plain line
         if "--debug" in args:
@@ -685,7 +686,7 @@ def main(argv=None) -> int:
 
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         _console(stderr=True).print(f"[bold red]error:[/] {escape(f'{exc.strerror or exc}{where}')}",
-                                    markup=True)
+                                    markup=True, soft_wrap=True)
         return 1
     except Exception as exc:  # the unexpected: one line, no traceback unless --debug
         if "--debug" in args:
