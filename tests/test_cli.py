@@ -96,6 +96,7 @@ def test_problems_print_whole_and_literally_at_any_width(tmp_path, columns):
     assert "no[red]such.csv" in missing.stderr
 
 
+@pytest.mark.slow
 def test_demo_validates_clean_and_endpoints_print(tmp_path):
     out = tmp_path / "demo.csv"
     p = run("demo", "--out", out)
@@ -108,6 +109,7 @@ def test_demo_validates_clean_and_endpoints_print(tmp_path):
     assert "SYNTHETIC" in e.stdout
 
 
+@pytest.mark.slow
 def test_simulated_registry_validates_without_errors(tmp_path):
     out = tmp_path / "reg.parquet"
     assert run("simulate", "--patients", "2000", "--seed", "4", "--out", out).returncode == 0

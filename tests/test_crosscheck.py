@@ -58,6 +58,8 @@ from ltfu.stats import (
     wilcoxon_ranksum,
 )
 
+pytestmark = pytest.mark.slow
+
 G = golden("crosscheck")
 CASES = G["cases"]
 BY_ID = {c["id"]: c for c in CASES}

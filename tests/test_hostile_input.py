@@ -369,6 +369,7 @@ def test_xlsx_declared_dimension_wide_sheets_shared_strings_and_unzipped_size(tm
         load(p, limits=Limits(max_unpacked_bytes=10_000))
 
 
+@pytest.mark.slow
 def test_xlsx_bomb_at_the_real_limit(tmp_path):
     """One more cell than the real limit, in a zip a few hundred KB: refused from its bytes."""
     p = tmp_path / "bomb.xlsx"
@@ -412,6 +413,7 @@ def test_xml_scan_finds_tags_cut_by_chunk_ends():
 
 # ---- 7. columns --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_ten_thousand_extra_columns_are_kept_and_each_reported(tmp_path):
     extra = pd.DataFrame(np.ones((len(BASE), 10_000), dtype=int), columns=[f"x{i}" for i in range(10_000)])
     p = _csv(tmp_path, pd.concat([BASE, extra], axis=1))

@@ -36,6 +36,7 @@ def test_bad_max_months_is_refused(bad):
         AnalysisOptions(max_months=bad)
 
 
+@pytest.mark.slow
 def test_cli_max_months_and_tiff(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "ltfu.cli", "report", "--demo", "--max-months", "-1", "--out",
                           str(tmp_path / "x")], capture_output=True, text=True, timeout=120)

@@ -222,6 +222,7 @@ def test_proposed_out_is_accepted(ws, tmp_path, cli, monkeypatch):
 # accepted paths
 
 
+@pytest.mark.slow
 def test_fresh_path_with_missing_parents_honours_umask(ws, tmp_path):
     before = tree(tmp_path)
     out = ws / "results" / "2026" / "rep"
@@ -264,6 +265,7 @@ def test_rerun_replaces_an_ltfu_report(ws, tmp_path, demo_results, cli, monkeypa
     assert hidden_leftovers(ws) == []
 
 
+@pytest.mark.slow
 def test_two_concurrent_runs_give_one_complete_report(ws, tmp_path, demo_results):
     out = ws / "rep"
     make_report(out, demo_results, ("json",))

@@ -7,8 +7,9 @@ import pytest
 
 from ltfu.report import write_report
 
-pytestmark = pytest.mark.skipif(shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
-                                reason="poppler-utils (pdftoppm, pdftotext) not installed; .ci/run installs it")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
+                                 reason="poppler-utils (pdftoppm, pdftotext) not installed; .ci/run installs it")]
 
 
 def test_pdf_pages_and_sections(tmp_path, demo_results):
