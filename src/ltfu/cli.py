@@ -331,7 +331,7 @@ def validate(
 def _check_formats(formats: str) -> tuple:
     """--formats as a tuple of outputs, or a usage error."""
     fmts = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
-    allowed = set(defaults.REPORT_FORMATS)
+    allowed = set(defaults.REPORT_FORMATS) | set(defaults.OPTIONAL_FORMATS)
     if not fmts or set(fmts) - allowed:
         _fail(f"--formats takes a comma-separated subset of {', '.join(sorted(allowed))}", code=2)
     return fmts
@@ -572,14 +572,19 @@ def report(
                                        help="With --deidentify: still record the input's SHA-256."),
     record_path: bool = typer.Option(False, "--record-path",
                                      help="Record the input's absolute path (default: its file name only)."),
+    max_months: Optional[float] = typer.Option(None, metavar="M", help="End the x axis of the survival and "
+                                               "incidence figures at M months (default: where fewer than 10% of "
+                                               "a group remain at risk)."),
     formats: str = typer.Option(",".join(defaults.REPORT_FORMATS), metavar="LIST",
-                                help="Comma-separated outputs to write."),
+                                help="Comma-separated outputs to write (also: tiff)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Run the full long-term follow-up analysis and write the report into --out."""
     fmts = _check_formats(formats)
     _check_burden_threshold(burden_threshold)
     _check_landmark_days(landmark_days)
+    if max_months is not None and not (math.isfinite(max_months) and max_months > 0):
+        _fail(f"--max-months must be a positive number of months, got {max_months:g}", code=2)
     from ltfu.errors import OutputError
     from ltfu.outputs import check_report_target, resolve_report_target
 
@@ -612,7 +617,7 @@ def report(
 
         options = AnalysisOptions(efs_nonresponder=efs_nonresponder.value, censor_at_hct=censor_at_hct,
                                   conf_type=conf_type.value, landmark_days=landmark_days,
-                                  safety_stop_at=safety_stop_at.value, deidentify=deidentify,
+                                  safety_stop_at=safety_stop_at.value, max_months=max_months, deidentify=deidentify,
                                   keep_checksum=keep_checksum, record_path=record_path)
         results = analyse(study, options)
         step("Writing the report")

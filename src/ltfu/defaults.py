@@ -34,6 +34,8 @@ SWIMMER_MAX = 100                   # a lane per patient is readable up to about
 
 # outputs
 REPORT_FORMATS = ("html", "pdf", "json", "csv", "svg", "png")
+OPTIONAL_FORMATS = ("tiff",)          # written only when asked (--formats ...,tiff)
+MAX_MONTHS = None                   # curves stop where fewer than 10% of a group remain at risk
 REPORT_DIR = "report"
 
 #: (name, value, meaning) of the defaults a user can change, in the README's order
@@ -45,5 +47,7 @@ USER_DEFAULTS = (
     ("--landmark-days", f"{LANDMARK_DAYS:g}", "landmark for the transplant analysis"),
     ("--safety-stop-at", SAFETY_STOP_AT, "long-term safety: stop person-time at a later anticancer therapy and/or "
                                          "allo-HCT"),
+    ("--max-months", "where fewer than 10% of a group remain at risk", "x-axis end of the survival and "
+                                                                       "incidence figures, months"),
     ("--formats", ",".join(REPORT_FORMATS), "outputs to write"),
 )

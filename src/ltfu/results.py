@@ -150,6 +150,7 @@ class Defaults:
     landmark_days: float
     severe_toxicity: str
     censoring: str
+    figure_end: str = "where fewer than 10% of a group remain at risk"
 
     def to_dict(self) -> dict:
         return asdict(self)

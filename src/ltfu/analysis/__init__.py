@@ -33,6 +33,15 @@ def _marked(cohort: Cohort, opts: AnalysisOptions) -> Cohort:
     return deid.deidentify_cohort(cohort) if opts.deidentify else cohort
 
 
+def _truncated(part: Part, max_months: float) -> Part:
+    """The part with its survival and incidence figures ending at ``max_months`` (--max-months)."""
+    from ltfu.results import CIFFigure, KMFigure
+
+    figs = tuple(replace(f, max_months=float(max_months)) if isinstance(f, (KMFigure, CIFFigure)) else f
+                 for f in part.figures)
+    return replace(part, figures=figs)
+
+
 def analyse(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = None) -> Results:
     """Run the whole long-term follow-up plan on a validated cohort (or a Study: its cohort, plus the
     long-term safety section when it has adverse events or assessments) and return frozen Results."""
@@ -56,6 +65,8 @@ def analyse(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = N
         from ltfu.analysis import persistence
 
         parts.append(persistence.build(plan, study))
+    if opts.max_months is not None:
+        parts = [_truncated(p, opts.max_months) for p in parts]
     if plan.cohort.synthetic:
         numbers = {p.key: p.numbers for p in parts if p.key}
         parts.append(reproduction.build(numbers))

@@ -41,6 +41,8 @@ def defaults_in_force(plan: Plan) -> Defaults:
         severe_toxicity="grade >= 3",
         censoring="at the last contact or the data cut-off, whichever is earlier; events after the cut-off are "
                   "ignored",
+        figure_end=("where fewer than 10% of a group remain at risk" if opts.max_months is None
+                    else f"at {opts.max_months:g} months (--max-months)"),
     )
 
 
@@ -72,6 +74,7 @@ def sentences(d: Defaults) -> list[tuple[str, str]]:
         ("Severe toxicity", "Grade 3 or higher."),
         ("Censoring", "At the last contact or the data cut-off, whichever is earlier; events after the cut-off "
                       "are ignored."),
+        ("Figures", f"Survival and incidence curves end {d.figure_end}; each figure says where."),
     ]
 
 

@@ -22,7 +22,8 @@ class AnalysisOptions:
     proportion_ci: str = defaults.PROPORTION_CI         # Clopper-Pearson
     landmark_days: float = defaults.LANDMARK_DAYS       # transplant landmark analysis
     rate_months: tuple = defaults.RATE_MONTHS           # survival rates reported at these months
-    safety_stop_at: str = defaults.SAFETY_STOP_AT           # long-term safety person-time: stop at a later therapy (ltfu.safety)
+    safety_stop_at: str = defaults.SAFETY_STOP_AT       # long-term safety person-time: stop at a later therapy
+    max_months: float | None = defaults.MAX_MONTHS      # x-axis end of the curve figures (None: 10% at risk)
     deidentify: bool = False
     keep_checksum: bool = False             # de-identified reports withhold the input's SHA-256 unless asked
     record_path: bool = False               # record the input's absolute path, not only its file name
@@ -38,6 +39,10 @@ class AnalysisOptions:
         if isinstance(self.landmark_days, bool) or not (isinstance(self.landmark_days, numbers.Real)
                                                         and math.isfinite(self.landmark_days) and self.landmark_days > 0):
             raise InvalidInputError(f"landmark_days: must be a positive finite number, got {self.landmark_days!r}")
+
+        if self.max_months is not None and (isinstance(self.max_months, bool) or not (
+                isinstance(self.max_months, numbers.Real) and math.isfinite(self.max_months) and self.max_months > 0)):
+            raise InvalidInputError(f"max_months: must be a positive number of months, got {self.max_months!r}")
 
     def to_dict(self) -> dict:
         from dataclasses import asdict

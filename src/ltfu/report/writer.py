@@ -68,6 +68,14 @@ def _plain(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def _write_tiff(png: bytes, path: Path) -> None:
+    """The 300-dpi PNG as an LZW-compressed TIFF (Pillow, matplotlib's own dependency), dpi recorded."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        im.convert("RGB").save(path, format="TIFF", compression="tiff_lzw", dpi=(300, 300))
+
+
 def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "svg", "png"),
                  inputs=()) -> Path:
     """Write the report files into ``out_dir`` atomically; return the main file's path.
@@ -84,7 +92,7 @@ def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "sv
     with report_transaction(target) as tmp:
         fmts = set(formats)
         svgs, pngs = {}, {}
-        need_fig = fmts & {"html", "pdf", "svg", "png"}
+        need_fig = fmts & {"html", "pdf", "svg", "png", "tiff"}
         if need_fig:
             import struct
 
@@ -102,7 +110,7 @@ def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "sv
                     # displayed size: that of the cropped (tight) figure, from the 300-dpi PNG
                     svgs[spec.name].append((svg, spec.title, pw / 300, ph / 300))
                     pngs[spec.name].append((png, pw, ph))
-            if fmts & {"svg", "png"}:
+            if fmts & {"svg", "png", "tiff"}:
                 (tmp / "figures").mkdir()
                 for name, svg_pages in svgs.items():
                     for k, (svg_page, png_page) in enumerate(zip(svg_pages, pngs[name])):
@@ -111,6 +119,8 @@ def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "sv
                             (tmp / "figures" / f"{stem}.svg").write_bytes(svg_page[0])
                         if "png" in fmts:
                             (tmp / "figures" / f"{stem}.png").write_bytes(png_page[0])
+                        if "tiff" in fmts:          # journals' raster format: the same 300-dpi image
+                            _write_tiff(png_page[0], tmp / "figures" / f"{stem}.tiff")
         if "csv" in fmts:
             (tmp / "tables").mkdir()
             for t in results.tables:
