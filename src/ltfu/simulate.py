@@ -163,10 +163,13 @@ def write_registry(path, n_patients: int, *, seed: int = 1, overwrite: bool = Fa
 
 
 def _write_parquet(df, path) -> None:
+    """``df`` as Parquet, its schema metadata saying (key ``ltfu``) that the data are synthetic."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"ltfu": SYNTHETIC_NOTE.encode()})
+    pq.write_table(table, path)
 
 
 def _write_folder(out, n_patients: int, seed: int) -> Path:
