@@ -88,15 +88,18 @@ def _pivot(study, tests, how: str):
     value = a["value"].to_numpy(float)
     with np.errstate(invalid="ignore"):
         keep = np.isfinite(day) & np.isfinite(value) & (day >= 0)
-    a = pd.DataFrame({"patient_id": a["patient_id"].astype(str).to_numpy()[keep], "day": day[keep],
-                      "test": a["test"].to_numpy()[keep], "value": value[keep]})
-    wide = a.pivot_table(index=["patient_id", "day"], columns="test", values="value", aggfunc=how)
-    wide = wide.reindex(columns=list(tests)).sort_index()
-    pids = wide.index.get_level_values(0).to_numpy()
-    if not pids.size:
+    if not keep.any():
         return None
-    vals = wide.to_numpy(float)
-    return pids, wide.index.get_level_values(1).to_numpy(float), vals[:, 0] if len(tests) == 1 else vals
+    # the pivot table (patient, day) x test of the day's min or max, rows sorted by patient then day
+    codes, pids = pd.factorize(a["patient_id"].astype(str).to_numpy(object)[keep], sort=True)
+    day, value = day[keep], value[keep]
+    column = pd.Index(list(tests)).get_indexer(a["test"].to_numpy(object)[keep])
+    order = np.lexsort((day, codes))
+    codes, day, value, column = codes[order], day[order], value[order], column[order]
+    new = np.r_[True, (codes[1:] != codes[:-1]) | (day[1:] != day[:-1])]
+    vals = np.full((int(new.sum()), len(tests)), np.nan)
+    (np.fmin if how == "min" else np.fmax).at(vals, (np.cumsum(new) - 1, column), value)
+    return np.asarray(pids, dtype=object)[codes[new]], day[new], vals[:, 0] if len(tests) == 1 else vals
 
 
 def _series(study, tests, how: str) -> dict:
