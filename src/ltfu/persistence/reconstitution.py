@@ -80,22 +80,36 @@ class IgGAnalysis:
         def visit_rows(level):
             pids = self._pids(level)
             f = self.visits if pids is None else self.visits[self.visits["patient_id"].isin(pids)]
-            out = []
-            for lab, d in zip(self.visit_labels, self.visit_days):
-                out.append({"visit": lab, "day": d, **_describe(f.loc[f["visit"] == lab, "value"])})
-            return out
+            # each visit's values, in the frame's order, cut from one array sorted by visit
+            code = pd.Index(list(self.visit_labels)).get_indexer(f["visit"].to_numpy(object))
+            order = np.argsort(code, kind="stable")
+            value = f["value"].to_numpy(float)[order]
+            cuts = np.searchsorted(code[order], np.arange(len(self.visit_labels) + 1))
+            return [{"visit": lab, "day": d, **_describe(value[cuts[k]:cuts[k + 1]])}
+                    for k, (lab, d) in enumerate(zip(self.visit_labels, self.visit_days))]
 
         def year_rows(level):
             pids = self._pids(level)
             f = self.years if pids is None else self.years[self.years["patient_id"].isin(pids)]
+            years = sorted(self.years["year"].unique())
+            if not years:
+                return []
+            year = f["year"].to_numpy(np.int64)
+            seen = f["assessed"].to_numpy(bool)
+            size = int(max(years)) + 1
+
+            def count(flag=None):
+                m = seen if flag is None else seen & f[flag].to_numpy(bool)
+                return np.bincount(year[m], minlength=size)
+
+            n_all, hyp, low, ivig = count(), count("hypogamma"), count("low_igg"), count("ivig")
             out = []
-            for y in sorted(self.years["year"].unique()):
-                g = f[(f["year"] == y) & f["assessed"]]
-                n = len(g)
-                row = {"year": int(y), "assessed": n, "hypogammaglobulinaemia": int(g["hypogamma"].sum()),
-                       "igg_below_threshold": int(g["low_igg"].sum()), "ivig": int(g["ivig"].sum())}
-                for key, col in (("hypogammaglobulinaemia_proportion", "hypogamma"), ("ivig_proportion", "ivig")):
-                    row[key] = None if n == 0 else stats.binomial_ci(int(g[col].sum()), n,
+            for y in years:
+                n = int(n_all[y])
+                row = {"year": int(y), "assessed": n, "hypogammaglobulinaemia": int(hyp[y]),
+                       "igg_below_threshold": int(low[y]), "ivig": int(ivig[y])}
+                for key, k in (("hypogammaglobulinaemia_proportion", hyp), ("ivig_proportion", ivig)):
+                    row[key] = None if n == 0 else stats.binomial_ci(int(k[y]), n,
                                                                      conf_level=self.conf_level).to_dict()
                 out.append(row)
             return out
@@ -227,6 +241,12 @@ def haematological_recovery(study, group=None, options: PersistenceOptions | Non
                                   labels, tuple(levels), _topics(o, "counts", "icaht", "icaht_grid"))
 
 
+def _json_floats(a) -> list:
+    """``json_float`` of every element: the floats, None where not finite."""
+    a = np.asarray(a, float)
+    return [x if ok else None for x, ok in zip(a.tolist(), np.isfinite(a).tolist())]
+
+
 # ------------------------------------------------------------------------------------------------
 # 5. CAR transgene persistence
 
@@ -261,12 +281,11 @@ class CarPersistence:
                            "survival_max": _floats(t.at(d, inside="upper").survival),
                            "survival_min": _floats(t.at(d, inside="lower").survival)}}
 
-        lost = k.lost
-        patients = [{"patient_id": str(k.patient_id[i]), "n_results": int(k.n_results[i]),
-                     "peak": json_float(k.peak[i]), "peak_day": json_float(k.peak_day[i]),
-                     "auc_log10": json_float(k.auc[i]),
-                     "loss_left": json_float(k.left[i]), "loss_right": json_float(k.right[i]),
-                     "lost": bool(lost[i])} for i in range(n)]
+        cols = [_json_floats(a) for a in (k.peak, k.peak_day, k.auc, k.left, k.right)]
+        patients = [{"patient_id": str(pid), "n_results": int(nr), "peak": pk, "peak_day": pd_, "auc_log10": au,
+                     "loss_left": le, "loss_right": ri, "lost": bool(lo)}
+                    for pid, nr, pk, pd_, au, le, ri, lo in zip(k.patient_id.tolist(), k.n_results.tolist(), *cols,
+                                                                k.lost.tolist())]
         return {"definition": self.definition, "patients": patients, "summary": _split(subsets, summary),
                 "loss_turnbull": _map(self.turnbull, tb),
                 "loss_midpoint_km": _map(self.midpoint, lambda km: _km_dict(km, self.days))}
