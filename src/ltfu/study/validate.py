@@ -22,6 +22,7 @@ from ltfu.cohort.dates import decide_order, order_counts, parse_dates
 from ltfu.cohort.load import RawTable, _unique_columns
 from ltfu.cohort.parse import (
     _CONTROL,
+    _MISSING_TOKENS,
     _Collector,
     _control_rows,
     _distinct,
@@ -319,6 +320,26 @@ def _parse_number(v):
         return None
 
 
+_MISSING_TEXT = frozenset(_MISSING_TOKENS)
+
+
+def _read_value(v):
+    """(missing, number or None) of a value cell in one call: ``_is_missing(v)`` and, when not
+    missing, ``_parse_number(v)``.  A text that is a number is missing only as "nan" (any case and
+    surrounding spaces: the NAN token), the other tokens are not numbers."""
+    if type(v) is str:
+        try:
+            x = float(v.strip())
+        except ValueError:
+            return v.strip().upper() in _MISSING_TEXT, None
+        if x != x and v.strip().upper() == "NAN":
+            return True, None
+        return False, x
+    if _is_missing(v):
+        return True, None
+    return False, _parse_number(v)
+
+
 def _units(series):
     """``(codes, values)`` of the unit cells as ``_distinct`` gives them, except that a missing cell
     other than None (NaN, NA, NaT) keeps its own value: ``unit_factor`` takes None for the canonical
@@ -354,7 +375,8 @@ def _assessment_rules(frame, df, canon, col, last, death, present):
         tcode[tests == t] = k
     has_test = tcode >= 0
     # per distinct value: missing, the rcl code, the number
-    v_missing = np.array([_is_missing(v) for v in vvals], bool)
+    read = [_read_value(v) for v in vvals]
+    v_missing = np.fromiter((r[0] for r in read), bool, len(read))
     missing = has_test & v_missing[vcodes]
     rcl = has_test & ~missing & (tcode == names.index("rcl_result"))
     numeric = has_test & ~missing & ~rcl
@@ -362,11 +384,8 @@ def _assessment_rules(frame, df, canon, col, last, death, present):
     for k in np.unique(vcodes[rcl]):
         v_rcl[k] = str(vvals[k]).strip().lower()
     rcl_ok = rcl & np.array([c in RCL_RESULTS for c in v_rcl], bool)[vcodes]
-    v_num, v_isnum = np.full(len(vvals), np.nan), np.zeros(len(vvals), bool)
-    for k in np.unique(vcodes[numeric]):
-        x = _parse_number(vvals[k])
-        if x is not None:
-            v_num[k], v_isnum[k] = x, True
+    v_isnum = np.fromiter((r[1] is not None for r in read), bool, len(read))
+    v_num = np.fromiter((np.nan if r[1] is None else r[1] for r in read), float, len(read))
     bad_number = numeric & ~v_isnum[vcodes]
     parsed = numeric & ~bad_number
     # per distinct (test, unit): the factor to the canonical unit (nan: not convertible)
