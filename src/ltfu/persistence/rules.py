@@ -79,7 +79,8 @@ def _patients(study, o: PersistenceOptions) -> _Patients:
 
 
 def _pivot(study, tests, how: str):
-    """(patient ids, days, values) of ``_series`` as flat arrays sorted by patient id then day."""
+    """((distinct patient ids, the id of each row as an index into them), days, values) of
+    ``_series`` as flat arrays sorted by patient id then day."""
     a = study.assessments
     if not len(a):
         return None
@@ -99,7 +100,7 @@ def _pivot(study, tests, how: str):
     new = np.r_[True, (codes[1:] != codes[:-1]) | (day[1:] != day[:-1])]
     vals = np.full((int(new.sum()), len(tests)), np.nan)
     (np.fmin if how == "min" else np.fmax).at(vals, (np.cumsum(new) - 1, column), value)
-    return np.asarray(pids, dtype=object)[codes[new]], day[new], vals[:, 0] if len(tests) == 1 else vals
+    return (np.asarray(pids, dtype=object), codes[new]), day[new], vals[:, 0] if len(tests) == 1 else vals
 
 
 def _series(study, tests, how: str) -> dict:
@@ -109,7 +110,8 @@ def _series(study, tests, how: str) -> dict:
     got = _pivot(study, tests, how)
     if got is None:
         return {}
-    pids, days, vals = got
+    (uniq, code), days, vals = got
+    pids = uniq[code]
     out = {}
     bounds = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1], True])
     for lo, hi in itertools.pairwise(bounds):
@@ -164,10 +166,13 @@ def _flat(study, tests, how: str, ids: np.ndarray) -> _Flat:
     if got is None:
         shape = (0,) if len(tests) == 1 else (0, len(tests))
         return _Flat(np.zeros(0, np.int64), np.zeros(0), np.zeros(shape))
-    pids, days, vals = got
-    where = pd.Index(ids).get_indexer(pids)
+    (uniq, code), days, vals = got
+    where = pd.Index(ids).get_indexer(uniq)[code]
     keep = np.flatnonzero(where >= 0)
-    order = keep[np.argsort(where[keep], kind="stable")]       # by the patients' order, then day
+    if np.all(where[keep][1:] >= where[keep][:-1]):             # the patients in id order already
+        order = keep
+    else:
+        order = keep[np.argsort(where[keep], kind="stable")]   # by the patients' order, then day
     return _Flat(where[order].astype(np.int64), days[order], vals[order], float(days.max()))
 
 
