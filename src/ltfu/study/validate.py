@@ -299,14 +299,16 @@ def _event_rules(frame, df, canon, col, last, death, present):
     _end_rules(frame, col, "onset_day", "resolution_day", "resolution_date" if "resolution_date" in canon
                else "resolution_day")
     cat, sub = frame["category"].to_numpy(object), frame["subtype"].to_numpy(object)
-    # a subtype must be one of its category's (SUBTYPES): decided per distinct category, then the
-    # offending rows reported in file order
-    given = pd.notna(pd.Series(sub, dtype=object)).to_numpy() & (sub != None)       # noqa: E711
-    with_cat = given & pd.notna(pd.Series(cat, dtype=object)).to_numpy() & (cat != None)   # noqa: E711
+    # a subtype must be one of its category's (SUBTYPES): decided once per distinct (category,
+    # subtype) pair, then the offending rows reported in file order
+    rows = np.flatnonzero(np.fromiter((c is not None and t is not None for c, t in zip(cat, sub)), bool, len(cat)))
     bad = np.zeros(len(frame), bool)
-    for c in pd.unique(cat[with_cat]):
-        m = with_cat & (cat == c)
-        bad |= m & ~pd.Series(sub, dtype=object).isin(SUBTYPES.get(c, ())).to_numpy()
+    if rows.size:
+        cc, cu = pd.factorize(cat[rows], use_na_sentinel=False)
+        sc, su = pd.factorize(sub[rows], use_na_sentinel=False)
+        pair, inverse = np.unique(cc * len(su) + sc, return_inverse=True)
+        wrong = np.array([su[k % len(su)] not in SUBTYPES.get(cu[k // len(su)], ()) for k in pair], bool)
+        bad[rows[wrong[inverse.reshape(-1)]]] = True
     for i in np.flatnonzero(bad):
         allowed = ", ".join(SUBTYPES.get(cat[i], ())) or "none"
         col.add("BAD_CODE", i, "subtype", sub[i], message=f"not a subtype of {cat[i]} (allowed: {allowed})")
