@@ -15,10 +15,12 @@ analyse          ``ltfu.analysis.analyse(study)``: every section of the report (
 
 The section steps start from the loaded study (pickled by the load step), so their time is the
 section's alone; their peak memory is the whole process's (the study included).  Wall-clock
-seconds of the step inside its process (imports of the step included, interpreter start-up not)
-and the process's peak resident memory (``getrusage``).  Results go to benchmarks/STUDY.json
-under ``--label`` (so a "before" and an "after" run sit side by side) and STUDY.md is rewritten
-from it.  Benchmarks are not tests: nothing here asserts a time.
+seconds of the step inside its process (imports of the step included, interpreter start-up not),
+its CPU seconds (user + system: on a shared machine the wall clock also counts other work; the
+load average at the start of each size is recorded) and the process's peak resident memory
+(``getrusage``).  Results go to benchmarks/STUDY.json under ``--label`` (so a "before" and an
+"after" run sit side by side; ``notes`` there are printed under the header) and STUDY.md is
+rewritten from it (``--render``: only that).  Benchmarks are not tests: nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -119,12 +121,16 @@ def render(data: dict) -> str:
              "what the step costs when other work shares the machine, as the wall clock does not show), and the "
              "process's peak resident memory (MiB). The section steps start from the loaded study (unpickled), so "
              "the memory includes it. Targets (issues 17 and 18): each step under 30 s and 2 GB at 1e5 patients.",
-             ""]
+             "", *[f"- {note}" for note in data.get("notes", [])], *([""] if data.get("notes") else [])]
     for n in sorted({int(k) for r in data["runs"].values() for k in r}):
         counts = next((r[str(n)].get("counts") for r in data["runs"].values() if str(n) in r), {}) or {}
         lines.append(f"## {n:,} patients" + (f" ({counts.get('assessments', 0):,} assessments, "
                                                f"{counts.get('events', 0):,} events, {counts.get('therapies', 0):,} "
                                                "therapies)" if counts else ""))
+        loads = [f"{lab} {data['runs'][lab][str(n)]['load_average']}" for lab in labels
+                 if "load_average" in data["runs"][lab].get(str(n), {})]
+        if loads:
+            lines += ["", f"Load average (1 min) when the size started, {os.cpu_count()} cores: {', '.join(loads)}."]
         lines.append("")
         head = "| step | " + " | ".join(f"{lab}: s | {lab}: CPU s | {lab}: peak MiB" for lab in labels) + " |"
         lines += [head, "|---|" + "---:|---:|---:|" * len(labels)]
@@ -152,16 +158,21 @@ def main(argv=None):
     ap.add_argument("--child")
     ap.add_argument("--n", type=int)
     ap.add_argument("--work", type=Path)
+    ap.add_argument("--render", action="store_true", help="only rewrite STUDY.md from STUDY.json")
     args = ap.parse_args(argv)
     if args.child:
         return child(args.child, args.n, args.work)
     store = HERE / "STUDY.json"
     data = json.loads(store.read_text()) if store.exists() else {"runs": {}}
+    if args.render:
+        (HERE / "STUDY.md").write_text(render(data))
+        return None
     data["date"] = time.strftime("%Y-%m-%d")
     data["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     run = data["runs"].setdefault(args.label, {})
     for n in args.sizes:
         entry = run.setdefault(str(n), {"steps": {}})
+        entry["load_average"] = round(os.getloadavg()[0], 1)      # other work on the machine at the start
         with tempfile.TemporaryDirectory() as d:
             work = Path(d)
             for step in STEPS:

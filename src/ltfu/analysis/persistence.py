@@ -5,6 +5,7 @@ definitions the section prints); shown for a study with assessments."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -184,7 +185,7 @@ def _igg(res, study, plan, figures):
     order = np.argsort(ids, kind="stable")
     ids, day, value = ids[order], by_day["day"].to_numpy(float)[order], by_day["value"].to_numpy(float)[order]
     cuts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1], True]) if ids.size else np.zeros(1, np.int64)
-    spans = [(lo, hi, burden.get(ids[lo])) for lo, hi in zip(cuts[:-1], cuts[1:])]
+    spans = [(lo, hi, burden.get(ids[lo])) for lo, hi in itertools.pairwise(cuts)]
     panels = []
     for key, label in GROUPS[1:]:
         pts = tuple((day[lo:hi], value[lo:hi]) for lo, hi, b in spans if b == key)

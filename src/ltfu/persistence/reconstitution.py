@@ -14,8 +14,8 @@ from ltfu.persistence.options import COUNT_CAUSES, DAYS_PER_YEAR, PersistenceOpt
 from ltfu.persistence.rules import (
     CarKinetics,
     ICAHTGrades,
-    _patients,
     _flat,
+    _patients,
     car_kinetics,
     count_recovery,
     icaht_grades,

@@ -230,7 +230,7 @@ def _crst_scalar(y, m, g, ng, rho):
     array form does it, in the same order): the loop over the distinct times costs microseconds, not
     the tens of microseconds of small numpy arrays; the events per time and group counted at once."""
     ng1 = ng - 1
-    uniq, start, tidx = np.unique(y, return_index=True, return_inverse=True)
+    uniq, tidx = np.unique(y, return_inverse=True)
     nt = uniq.size
     counts = np.bincount((tidx.reshape(-1) * 3 + m) * ng + g, minlength=nt * 3 * ng).reshape(nt, 3, ng)
     d1s = counts[:, 1, :].astype(float).tolist()
