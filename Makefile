@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/report_times.py
+	$(PY) benchmarks/study.py
 
 clean:
 	rm -rf $(VENV) report

@@ -527,7 +527,7 @@ def test_existing_file_needs_overwrite(cmd, tmp_path):
 
 
 @pytest.mark.parametrize("cmd,name", [("demo", "cohort.txt"), ("demo", "cohort.parquet"),
-                                      ("simulate", "reg.xlsx"), ("simulate", "reg")])
+                                      ("simulate", "reg.xlsx"), ("simulate", "reg.txt")])
 def test_unknown_extension_is_a_usage_error(cmd, name, tmp_path):
     p = run(*FILE_CMDS[cmd], "--out", tmp_path / name)
     assert p.returncode == 2

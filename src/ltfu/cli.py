@@ -398,7 +398,8 @@ def endpoints(
 def simulate(
     patients: int = typer.Option(..., "--patients", min=1, metavar="N", help="Number of patients (N >= 1)."),
     seed: int = typer.Option(1, "--seed", min=0, metavar="S", help="Random seed, S >= 0 (same seed, same file)."),
-    out: str = typer.Option(..., "--out", help="Output file: .parquet or .csv (the extension picks the format)."),
+    out: str = typer.Option(..., "--out", help="Output file: .parquet or .csv (the patient table), or a folder "
+                            "(a path without an extension) for the four tables of a study as Parquet."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the file if it exists."),
 ):
     """Write a SYNTHETIC multi-centre registry (for benchmarks and design studies)."""

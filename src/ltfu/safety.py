@@ -87,23 +87,65 @@ def person_time(cohort, therapies: pd.DataFrame | None = None, *, stop_at: str =
     return PersonTime(d["patient_id"].astype(str).to_numpy(), end, dead, stop, rule)
 
 
-def _events_in(events: pd.DataFrame, pt: PersonTime, category: str | None, subtype: str | None = None):
+@dataclass(frozen=True)
+class EventIndex:
+    """The events located once in a ``PersonTime``: per event, the row of its patient (-1: none),
+    its onset, category and subtype (as categoricals: selecting one compares small integers), and
+    whether it falls within the patient's time at risk.  Every
+    function below taking ``events`` takes one too, so that a report's many rates do not match the
+    patient ids again (``index_events``)."""
+
+    pt: PersonTime
+    patient: np.ndarray
+    onset: np.ndarray
+    category: pd.Categorical
+    subtype: pd.Categorical
+    within: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.patient.size)
+
+
+def index_events(events, pt: PersonTime) -> EventIndex:
+    """``events`` (the events table) located in ``pt``; an ``EventIndex`` of ``pt`` is returned as it is."""
+    if isinstance(events, EventIndex):
+        if events.pt is not pt:
+            raise InvalidInputError("events: indexed for another person-time")
+        return events
+    ids = events["patient_id"].astype(str)
+    index = pd.Index(pt.patient_id)
+    if not index.is_unique:        # as reindexing by patient would
+        raise ValueError("cannot reindex on an axis with duplicate labels")
+    patient = index.get_indexer(ids) if len(events) else np.zeros(0, np.int64)
+    onset = events["onset_day"].to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        within = (patient >= 0) & (onset <= pt.stop[np.maximum(patient, 0)] if pt.stop.size else False)
+    return EventIndex(pt, patient, onset, pd.Categorical(events["category"].to_numpy(object)),
+                      pd.Categorical(events["subtype"].to_numpy(object)), np.asarray(within, bool))
+
+
+def _selected(ix: EventIndex, category: str | None, subtype: str | None = None) -> np.ndarray:
     """The events of a category (and subtype) that fall within each patient's time at risk."""
-    e = events
-    if category is not None:
-        e = e[e["category"] == category]
-    if subtype is not None:
-        e = e[e["subtype"] == subtype]
-    stop = pd.Series(pt.stop, index=pt.patient_id)
-    within = e["onset_day"].to_numpy(float) <= stop.reindex(e["patient_id"].astype(str)).to_numpy(float)
-    return e[within]
+    keep = ix.within.copy()
+    for codes, value in ((ix.category, category), (ix.subtype, subtype)):
+        if value is not None:
+            levels = codes.categories
+            keep &= codes.codes == (levels.get_loc(value) if value in levels else -2)
+    return keep
 
 
-def events_beyond(events: pd.DataFrame, pt: PersonTime) -> int:
+def _first_onsets(ix: EventIndex, keep: np.ndarray) -> np.ndarray:
+    """Per patient of the person-time: the earliest onset among the events ``keep`` (nan: none)."""
+    first = np.full(ix.pt.patient_id.size, np.nan)
+    np.fmin.at(first, ix.patient[keep], ix.onset[keep])
+    return first
+
+
+def events_beyond(events, pt: PersonTime) -> int:
     """How many events fall after their patient's time at risk (not counted by any analysis)."""
-    if not len(events):
-        return 0
-    return int(len(events) - len(_events_in(events, pt, None)))
+    ix = index_events(events, pt)
+    return int(ix.size - ix.within.sum())
 
 
 @dataclass(frozen=True)
@@ -119,7 +161,7 @@ class RateRow:
                 "person_years": self.person_years, "rate": self.rate.to_dict()}
 
 
-def incidence(events: pd.DataFrame, pt: PersonTime, *, category: str | None = None, subtype: str | None = None,
+def incidence(events, pt: PersonTime, *, category: str | None = None, subtype: str | None = None,
               first_only: bool = True, mask=None, window: tuple[float, float] | None = None, per: float = 100.0,
               conf_level: float = 0.95, label: str = "") -> RateRow:
     """Events per ``per`` person-years (exact Poisson interval) among the patients of ``mask``.
@@ -128,18 +170,21 @@ def incidence(events: pd.DataFrame, pt: PersonTime, *, category: str | None = No
     every event counts over the whole person-time.  ``window`` = (start, end) days restricts both
     the events (by onset) and the person-time to that window."""
     m = np.ones(pt.patient_id.size, bool) if mask is None else np.asarray(mask, bool)
-    e = _events_in(events, pt, category, subtype)
-    e = e[e["patient_id"].astype(str).isin(set(pt.patient_id[m]))]
+    ix = index_events(events, pt)
+    keep = _selected(ix, category, subtype)
+    keep &= m[np.maximum(ix.patient, 0)] if m.size else False
     stop = pt.stop.copy()
-    if first_only and len(e):
-        first = e.groupby(e["patient_id"].astype(str))["onset_day"].min()
-        day = first.reindex(pt.patient_id).to_numpy(float)
+    if first_only:
+        day = _first_onsets(ix, keep)
         with np.errstate(invalid="ignore"):
             stop = np.where(np.isfinite(day) & (day < stop), day, stop)
-        e = e.sort_values("onset_day", kind="stable").drop_duplicates("patient_id")
+        onset = day[np.isfinite(day)]          # one event per patient: his first
+        who = np.flatnonzero(np.isfinite(day))
+    else:
+        onset = ix.onset[keep]
+        who = ix.patient[keep]
     lo, hi = (0.0, np.inf) if window is None else window
     days = np.clip(np.minimum(stop, hi) - lo, 0.0, None)[m]
-    onset = e["onset_day"].to_numpy(float)
     in_window = (onset >= lo) & (onset < hi) if window is not None else np.ones(onset.size, bool)
     k = int(in_window.sum())
     years = float(days.sum() / DAYS_PER_YEAR)
@@ -147,14 +192,14 @@ def incidence(events: pd.DataFrame, pt: PersonTime, *, category: str | None = No
         rate = stats.Estimate(np.nan, np.nan, np.nan, conf_level)
     else:
         rate = stats.incidence_rate(k, years, per=per, conf_level=conf_level)
-    return RateRow(label, k, int(e["patient_id"][in_window].nunique()), years, rate)
+    return RateRow(label, k, int(np.unique(who[in_window]).size), years, rate)
 
 
-def first_event_competing(events: pd.DataFrame, pt: PersonTime, category: str, subtype: str | None = None):
+def first_event_competing(events, pt: PersonTime, category: str, subtype: str | None = None):
     """(time days, status) per patient: 1 = first event of the category, 2 = death without it,
     0 = censored at the end of the time at risk."""
-    e = _events_in(events, pt, category, subtype)
-    first = e.groupby(e["patient_id"].astype(str))["onset_day"].min().reindex(pt.patient_id).to_numpy(float)
+    ix = index_events(events, pt)
+    first = _first_onsets(ix, _selected(ix, category, subtype))
     with np.errstate(invalid="ignore"):
         has = np.isfinite(first) & (first <= pt.stop)
     died = pt.dead & (pt.end <= pt.stop)
@@ -191,8 +236,11 @@ def completeness(cohort, assessments: pd.DataFrame, *, visit_window: float = VIS
     potential = np.where(np.isfinite(cutoff), cutoff, end)
     with np.errstate(invalid="ignore"):
         potential = np.where(np.isfinite(death) & (death < potential), death, potential)
-    seen_days = assessments.groupby(assessments["patient_id"].astype(str))["day"].apply(
-        lambda s: np.sort(s.to_numpy(float)))
+    # each assessment's patient (-1: not in the cohort) and day; a patient is seen at visit k with
+    # an assessment within the window, and has a later contact with one after it
+    codes, _ = pd.factorize(np.concatenate([ids, assessments["patient_id"].astype(str).to_numpy(object)]))
+    own, who = codes[:ids.size], codes[ids.size:]
+    day = assessments["day"].to_numpy(float)
     years, expected, seen, missed, lost = [], [], [], [], []
     horizon = np.nanmax(potential) if potential.size else 0.0
     for k in range(1, max_years + 1):
@@ -204,11 +252,12 @@ def completeness(cohort, assessments: pd.DataFrame, *, visit_window: float = VIS
             eligible = alive & (potential >= visit + visit_window)
         got = np.zeros(ids.size, bool)
         later = end > visit + visit_window          # a later contact (last contact or death)
-        for i in np.flatnonzero(eligible):
-            days = seen_days.get(ids[i])
-            if days is not None and days.size:
-                got[i] = np.any(np.abs(days - visit) <= visit_window)
-                later[i] |= np.any(days > visit + visit_window)
+        hit = np.zeros(codes.max(initial=-1) + 1, bool)
+        after = hit.copy()
+        hit[who[np.abs(day - visit) <= visit_window]] = True
+        after[who[day > visit + visit_window]] = True
+        got[eligible] = hit[own[eligible]]
+        later[eligible] |= after[own[eligible]]
         years.append(k)
         expected.append(int(eligible.sum()))
         seen.append(int((eligible & got).sum()))

@@ -31,7 +31,7 @@ def _rate_cell(r: safety.RateRow) -> str:
     return f"{r.events}: {fmt_ci(r.rate.value, r.rate.lower, r.rate.upper, 2)}"
 
 
-def _rates(plan: Plan, study, pt, numbers):
+def _rates(plan: Plan, study, pt, ix, numbers):
     masks = plan.masks()
     rows = []
     numbers["incidence"] = {}
@@ -42,13 +42,13 @@ def _rates(plan: Plan, study, pt, numbers):
             cells, key = [], "first" if first_only else "all"
             entry[key] = {}
             for g, _ in GROUPS:
-                r = safety.incidence(study.events, pt, category=cat, first_only=first_only, mask=masks[g],
+                r = safety.incidence(ix, pt, category=cat, first_only=first_only, mask=masks[g],
                                      conf_level=plan.options.conf_level, label=g)
                 entry[key][g] = r.to_dict()
                 cells.append(_rate_cell(r))
             rows.append((LABELS[cat], kind, *cells))
-        low = safety.incidence(study.events, pt, category=cat, mask=masks["low_burden"])
-        high = safety.incidence(study.events, pt, category=cat, mask=masks["high_burden"])
+        low = safety.incidence(ix, pt, category=cat, mask=masks["low_burden"])
+        high = safety.incidence(ix, pt, category=cat, mask=masks["high_burden"])
         try:
             rr = stats.rate_ratio(high.events, high.person_years, low.events, low.person_years,
                                   conf_level=plan.options.conf_level)
@@ -69,13 +69,13 @@ def _rates(plan: Plan, study, pt, numbers):
                         "test (R's poisson.test)."))
 
 
-def _windows(plan: Plan, study, pt, numbers):
+def _windows(plan: Plan, study, pt, ix, numbers):
     rows, numbers["windows"] = [], {}
     categories = [c for c in safety.CATEGORIES if (study.events["category"] == c).any()]
     for cat in categories:
         cells, numbers["windows"][cat] = [], {}
         for label, lo, hi in safety.WINDOWS:
-            r = safety.incidence(study.events, pt, category=cat, first_only=False, window=(lo, hi),
+            r = safety.incidence(ix, pt, category=cat, first_only=False, window=(lo, hi),
                                  conf_level=plan.options.conf_level, label=label)
             numbers["windows"][cat][label] = r.to_dict()
             cells.append("no time at risk" if r.person_years == 0 else _rate_cell(r))
@@ -87,14 +87,14 @@ def _windows(plan: Plan, study, pt, numbers):
                         "that window.",))
 
 
-def _cumulative(plan: Plan, study, pt, numbers):
+def _cumulative(plan: Plan, study, pt, ix, numbers):
     burden = plan.cohort.data["burden"].to_numpy(object)
     known = np.isin(burden, ["low", "high"])
     rows, curves, groups = [], [], []
     numbers["cumulative_incidence"] = {}
     days = np.asarray(YEARS, float) * safety.DAYS_PER_YEAR
     for cat in [c for c in safety.CATEGORIES if (study.events["category"] == c).any()]:
-        t, s = safety.first_event_competing(study.events, pt, cat)
+        t, s = safety.first_event_competing(ix, pt, cat)
         entry: dict[str, Any] = {}
         res = stats.cumulative_incidence(t, s, conf_level=plan.options.conf_level)
         if 1 not in res.causes:
@@ -143,14 +143,14 @@ def _pct(est, lo, hi):
                   digits=1, missing="-")
 
 
-def _spm(plan: Plan, study, pt, numbers):
+def _spm(plan: Plan, study, pt, ix, numbers):
     e = study.events[study.events["category"] == "second_primary_malignancy"]
     rows, numbers["second_primary_malignancy"] = [], {}
     five = 5 * safety.DAYS_PER_YEAR
     for sub in ("haematological", "solid", "non_melanoma_skin", "t_cell", None):
-        r = safety.incidence(study.events, pt, category="second_primary_malignancy", subtype=sub, first_only=True,
+        r = safety.incidence(ix, pt, category="second_primary_malignancy", subtype=sub, first_only=True,
                              conf_level=plan.options.conf_level)
-        t, s = safety.first_event_competing(study.events, pt, "second_primary_malignancy", subtype=sub)
+        t, s = safety.first_event_competing(ix, pt, "second_primary_malignancy", subtype=sub)
         ci = stats.cumulative_incidence(t, s, conf_level=plan.options.conf_level)
         at = ci.at([five], cause=1) if 1 in ci.causes else None
         part = e if sub is None else e[e["subtype"] == sub]
@@ -189,19 +189,20 @@ def _completeness(plan: Plan, study, numbers):
 
 def build(plan: Plan, study) -> Part:
     pt = safety.person_time(plan.cohort, study.therapies, stop_at=plan.options.safety_stop_at)
-    beyond = safety.events_beyond(study.events, pt)
+    ix = safety.index_events(study.events, pt)          # the events located in the person-time once
+    beyond = safety.events_beyond(ix, pt)
     numbers = {"person_years": pt.years, "patients": int(pt.patient_id.size), "person_time_rule": pt.rule,
                "stop_at": plan.options.safety_stop_at, "events": len(study.events),
                "events_beyond_time_at_risk": beyond}
     tables, figures = [], []
     if len(study.events):
-        tables.append(_rates(plan, study, pt, numbers))
-        tables.append(_windows(plan, study, pt, numbers))
-        table, fig = _cumulative(plan, study, pt, numbers)
+        tables.append(_rates(plan, study, pt, ix, numbers))
+        tables.append(_windows(plan, study, pt, ix, numbers))
+        table, fig = _cumulative(plan, study, pt, ix, numbers)
         tables.append(table)
         if fig is not None:
             figures.append(fig)
-        tables.append(_spm(plan, study, pt, numbers))
+        tables.append(_spm(plan, study, pt, ix, numbers))
     if len(study.assessments):
         table, fig = _completeness(plan, study, numbers)
         tables.append(table)

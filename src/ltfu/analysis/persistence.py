@@ -5,6 +5,7 @@ definitions the section prints); shown for a study with assessments."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -177,11 +178,17 @@ def _igg(res, study, plan, figures):
     a = study.assessments
     igg = a[a["test"] == "igg_g_per_l"]
     burden = _burden_of(plan)
+    # each patient's IgG results by day (the groups of ``groupby(patient_id)`` on the results sorted
+    # by day, in the order of the ids), cut from one sorted array
+    by_day = igg.sort_values("day")
+    ids = by_day["patient_id"].astype(str).to_numpy(object)
+    order = np.argsort(ids, kind="stable")
+    ids, day, value = ids[order], by_day["day"].to_numpy(float)[order], by_day["value"].to_numpy(float)[order]
+    cuts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1], True]) if ids.size else np.zeros(1, np.int64)
+    spans = [(lo, hi, burden.get(ids[lo])) for lo, hi in itertools.pairwise(cuts)]
     panels = []
     for key, label in GROUPS[1:]:
-        pts = tuple((grp["day"].to_numpy(float), grp["value"].to_numpy(float))
-                    for pid, grp in igg.sort_values("day").groupby(igg["patient_id"].astype(str))
-                    if burden.get(pid) == key)
+        pts = tuple((day[lo:hi], value[lo:hi]) for lo, hi, b in spans if b == key)
         summ = by[key]
         summary = None
         if summ:
@@ -202,7 +209,7 @@ def _counts(res, opts):
     c = res.counts
     rows = []
     names = {"neutrophils": "Neutrophils", "platelets": "Platelets"}
-    for name in c.recoveries:
+    for name, _rec in c.recoveries.items():
         kind, thr = name.rsplit("_", 1)
         gray, _ = c.gray[name]
         for key, label in GROUPS:

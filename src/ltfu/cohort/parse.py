@@ -268,6 +268,9 @@ def _id_keys(ids) -> np.ndarray:
     plain ones), without format characters (zero-width spaces and joiners, soft hyphens,
     direction marks: Unicode category Cf), stripped.  Printable ASCII ids are their own key."""
     keys = np.array(ids, dtype=object)
+    joined = _joined(keys.tolist())
+    if joined.isascii() and joined.isprintable():      # every id printable ASCII: one C-speed pass
+        return keys
     for i, v in enumerate(keys):
         if v is not None and not (v.isascii() and v.isprintable()):
             k = "".join(ch for ch in unicodedata.normalize("NFKC", v) if unicodedata.category(ch) != "Cf").strip()

@@ -93,14 +93,23 @@ def recovery_rows(study, options: PersistenceOptions | None = None) -> RecoveryR
     conf = np.where(b.status == 1, b.confirmed_day, np.nan)
     ids, entry, time, event = p.ids[keep], p.response[keep], time[keep], event[keep].astype(np.int8)
     rec, conf = rec[keep], conf[keep]
-    rows = []
-    for i in np.flatnonzero(time > entry):            # no time at risk after the response: no rows
-        x, a, t, e = rec[i], entry[i], time[i], event[i]
-        if np.isfinite(x) and a < x < t:
-            rows += [(ids[i], a, x, 0, 0), (ids[i], x, t, e, 1)]
-        else:
-            rows.append((ids[i], a, t, e, int(np.isfinite(x) and x <= a)))
-    frame = pd.DataFrame(rows, columns=["id", "tstart", "tstop", "event", "recovered"])
+    at = np.flatnonzero(time > entry)                  # no time at risk after the response: no rows
+    x, a, t, e = rec[at], entry[at], time[at], event[at].astype(np.int64)
+    split = np.isfinite(x) & (a < x) & (x < t)          # (a, x] unrecovered, then (x, t] recovered
+    first = np.repeat(np.arange(at.size), np.where(split, 2, 1))
+    second = np.r_[False, first[1:] == first[:-1]]
+    sp = split[first]
+    columns = ["id", "tstart", "tstop", "event", "recovered"]
+    if first.size:
+        frame = pd.DataFrame({
+            "id": ids[at][first],
+            "tstart": np.where(second, x[first], a[first]),
+            "tstop": np.where(sp & ~second, x[first], t[first]),
+            "event": np.where(sp & ~second, 0, e[first]).astype(np.int64),
+            "recovered": np.where(sp, second, np.isfinite(x[first]) & (x[first] <= a[first])).astype(np.int64)},
+            columns=columns)
+    else:
+        frame = pd.DataFrame([], columns=columns)
     return RecoveryRows(ids, entry, time, event, rec, conf, frame)
 
 

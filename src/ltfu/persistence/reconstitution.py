@@ -15,9 +15,8 @@ from ltfu.persistence.options import COUNT_CAUSES, DAYS_PER_YEAR, PersistenceOpt
 from ltfu.persistence.rules import (
     CarKinetics,
     ICAHTGrades,
+    _flat,
     _patients,
-    _series,
-    _until,
     car_kinetics,
     count_recovery,
     icaht_grades,
@@ -82,22 +81,36 @@ class IgGAnalysis:
         def visit_rows(level):
             pids = self._pids(level)
             f = self.visits if pids is None else self.visits[self.visits["patient_id"].isin(pids)]
-            out = []
-            for lab, d in zip(self.visit_labels, self.visit_days):
-                out.append({"visit": lab, "day": d, **_describe(f.loc[f["visit"] == lab, "value"])})
-            return out
+            # each visit's values, in the frame's order, cut from one array sorted by visit
+            code = pd.Index(list(self.visit_labels)).get_indexer(f["visit"].to_numpy(object))
+            order = np.argsort(code, kind="stable")
+            value = f["value"].to_numpy(float)[order]
+            cuts = np.searchsorted(code[order], np.arange(len(self.visit_labels) + 1))
+            return [{"visit": lab, "day": d, **_describe(value[cuts[k]:cuts[k + 1]])}
+                    for k, (lab, d) in enumerate(zip(self.visit_labels, self.visit_days))]
 
         def year_rows(level):
             pids = self._pids(level)
             f = self.years if pids is None else self.years[self.years["patient_id"].isin(pids)]
+            years = sorted(self.years["year"].unique())
+            if not years:
+                return []
+            year = f["year"].to_numpy(np.int64)
+            seen = f["assessed"].to_numpy(bool)
+            size = int(max(years)) + 1
+
+            def count(flag=None):
+                m = seen if flag is None else seen & f[flag].to_numpy(bool)
+                return np.bincount(year[m], minlength=size)
+
+            n_all, hyp, low, ivig = count(), count("hypogamma"), count("low_igg"), count("ivig")
             out = []
-            for y in sorted(self.years["year"].unique()):
-                g = f[(f["year"] == y) & f["assessed"]]
-                n = len(g)
-                row = {"year": int(y), "assessed": n, "hypogammaglobulinaemia": int(g["hypogamma"].sum()),
-                       "igg_below_threshold": int(g["low_igg"].sum()), "ivig": int(g["ivig"].sum())}
-                for key, col in (("hypogammaglobulinaemia_proportion", "hypogamma"), ("ivig_proportion", "ivig")):
-                    row[key] = None if n == 0 else stats.binomial_ci(int(g[col].sum()), n,
+            for y in years:
+                n = int(n_all[y])
+                row = {"year": int(y), "assessed": n, "hypogammaglobulinaemia": int(hyp[y]),
+                       "igg_below_threshold": int(low[y]), "ivig": int(ivig[y])}
+                for key, k in (("hypogammaglobulinaemia_proportion", hyp), ("ivig_proportion", ivig)):
+                    row[key] = None if n == 0 else stats.binomial_ci(int(k[y]), n,
                                                                      conf_level=self.conf_level).to_dict()
                 out.append(row)
             return out
@@ -111,53 +124,57 @@ def igg(study, group=None, options: PersistenceOptions | None = None) -> IgGAnal
     """Analysis 3: IgG by visit, hypogammaglobulinaemia and IVIG by year after infusion."""
     o = options or PersistenceOptions()
     p = _patients(study, o)
-    series = _series(study, ("igg_g_per_l",), "min")
     labels, levels = _groups(study, group)
-    vrows = []
-    max_day = max((float(d.max()) for d, _ in series.values() if d.size), default=0.0)
-    vlabels, vdays = igg_visit_days(max_day, o)
+    f = _flat(study, ("igg_g_per_l",), "min", p.ids)
+    vlabels, vdays = igg_visit_days(f.max_day, o)      # the last IgG result of any patient
     vd = np.asarray(vdays)
-    for i, pid in enumerate(p.ids):
-        days, v = _until(series, pid, p.end[i])
-        if not days.size:
-            continue
-        dist = np.abs(days[:, None] - vd[None, :])
-        nearest = np.argmin(dist, axis=1)                  # first minimum: the earlier visit on a tie
-        best: dict[int, Any] = {}
-        for j, k in enumerate(nearest):
-            if k not in best or dist[j, k] < dist[best[k], k]:
-                best[k] = j
-        for k, j in sorted(best.items()):
-            vrows.append((pid, vlabels[k], vd[k], days[j], v[j]))
-    visits = pd.DataFrame(vrows, columns=["patient_id", "visit", "visit_day", "day", "value"])
-    # hypogammaglobulinaemia by year
-    t = study.therapies
-    ivig = t[t["type"] == "ivig"] if len(t) else t
-    ivig_by = {pid: g for pid, g in ivig.groupby(ivig["patient_id"].astype(str))} if len(ivig) else {}
+    f = f.until(p.end)
+    # IgG by visit: each result to its nearest visit (the earlier on a tie); per patient and visit
+    # the result nearest to it (the earlier on a tie); by patient, then visit
+    dist = np.abs(f.day[:, None] - vd[None, :])
+    nearest = np.argmin(dist, axis=1) if f.day.size else np.zeros(0, np.int64)
+    gap = dist[np.arange(f.day.size), nearest]
+    order = np.lexsort((np.arange(f.day.size), gap, nearest, f.row))
+    first = np.r_[True, (f.row[order][1:] != f.row[order][:-1]) | (nearest[order][1:] != nearest[order][:-1])] \
+        if order.size else np.zeros(0, bool)
+    j, k = order[first], nearest[order[first]]
+    columns = ["patient_id", "visit", "visit_day", "day", "value"]
+    visits = pd.DataFrame({"patient_id": p.ids[f.row[j]], "visit": np.array(vlabels, dtype=object)[k],
+                           "visit_day": vd[k], "day": f.day[j], "value": f.value[j]}) if j.size \
+        else pd.DataFrame([], columns=columns)
+    # hypogammaglobulinaemia by year: (patient, year) pairs, years 1 .. the last one begun
     n_years = 1
     while p.n and year_bounds(n_years + 1)[0] < np.max(p.end):
         n_years += 1
-    yrows = []
-    for i, pid in enumerate(p.ids):
-        days, v = _until(series, pid, p.end[i])
-        g = ivig_by.get(pid)
-        for y in range(1, n_years + 1):
-            lo, hi = year_bounds(y)
-            if y > 1 and lo >= p.end[i]:
-                break
-            inyear = (days >= lo if y == 1 else days > lo) & (days <= hi)
-            low = bool((v[inyear] < o.igg_threshold).any())
-            given = False
-            if g is not None:
-                s = g["start_day"].to_numpy(float)
-                e = np.fmin(np.where(np.isnan(g["end_day"].to_numpy(float)), np.inf, g["end_day"].to_numpy(float)),
-                            p.end[i])
-                with np.errstate(invalid="ignore"):
-                    overlap = (s <= min(hi, p.end[i])) & ((e >= lo) if y == 1 else (e > lo))
-                given = bool(overlap.any())
-            assessed = bool(inyear.any() or given)
-            yrows.append((pid, y, assessed, low, given, low or given))
-    years = pd.DataFrame(yrows, columns=["patient_id", "year", "assessed", "low_igg", "ivig", "hypogamma"])
+    los, his = (np.array(b, float) for b in zip(*[year_bounds(y) for y in range(1, n_years + 1)]))
+    ny = 1 + np.searchsorted(los[1:], p.end, side="left")
+    offset = np.cumsum(ny) - ny
+    who = np.repeat(np.arange(p.n), ny)
+    year = np.arange(who.size) - offset[who] + 1
+    pair = offset[f.row] + np.searchsorted(his, f.day, side="left")      # the year (lo, hi] of each result
+    assessed_igg, low = np.zeros(who.size, bool), np.zeros(who.size, bool)
+    assessed_igg[pair] = True
+    low[pair[f.value < o.igg_threshold]] = True
+    given = np.zeros(who.size, bool)
+    t = study.therapies
+    ivig = t[t["type"] == "ivig"] if len(t) else t
+    if len(ivig):
+        r = pd.Index(p.ids).get_indexer(ivig["patient_id"].astype(str))
+        ok = r >= 0
+        r, s0 = r[ok], ivig["start_day"].to_numpy(float)[ok]
+        e0 = ivig["end_day"].to_numpy(float)[ok]
+        e0 = np.fmin(np.where(np.isnan(e0), np.inf, e0), p.end[r])
+        rr = np.repeat(np.arange(r.size), ny[r])                       # each IVIG course x its patient's years
+        yy = np.arange(rr.size) - (np.cumsum(ny[r]) - ny[r])[rr]
+        lo_, hi_ = los[yy], his[yy]
+        with np.errstate(invalid="ignore"):
+            overlap = (s0[rr] <= np.minimum(hi_, p.end[r[rr]])) & np.where(yy == 0, e0[rr] >= lo_, e0[rr] > lo_)
+        given[offset[r[rr]][overlap] + yy[overlap]] = True
+    if who.size:
+        years = pd.DataFrame({"patient_id": p.ids[who], "year": year.astype(np.int64), "assessed": assessed_igg | given,
+                              "low_igg": low, "ivig": given, "hypogamma": low | given})
+    else:
+        years = pd.DataFrame([], columns=["patient_id", "year", "assessed", "low_igg", "ivig", "hypogamma"])
     lab = pd.Series(labels if labels is not None else np.full(p.n, None), index=p.ids, dtype=object)
     return IgGAnalysis(visits, tuple(vlabels), tuple(vdays), years, lab, tuple(levels), o.conf_level,
                        _topics(o, "igg"))
@@ -225,6 +242,12 @@ def haematological_recovery(study, group=None, options: PersistenceOptions | Non
                                   labels, tuple(levels), _topics(o, "counts", "icaht", "icaht_grid"))
 
 
+def _json_floats(a) -> list:
+    """``json_float`` of every element: the floats, None where not finite."""
+    a = np.asarray(a, float)
+    return [x if ok else None for x, ok in zip(a.tolist(), np.isfinite(a).tolist())]
+
+
 # ------------------------------------------------------------------------------------------------
 # 5. CAR transgene persistence
 
@@ -259,11 +282,11 @@ class CarPersistence:
                            "survival_max": _floats(t.at(d, inside="upper").survival),
                            "survival_min": _floats(t.at(d, inside="lower").survival)}}
 
-        patients = [{"patient_id": str(k.patient_id[i]), "n_results": int(k.n_results[i]),
-                     "peak": json_float(k.peak[i]), "peak_day": json_float(k.peak_day[i]),
-                     "auc_log10": json_float(k.auc[i]),
-                     "loss_left": json_float(k.left[i]), "loss_right": json_float(k.right[i]),
-                     "lost": bool(k.lost[i])} for i in range(n)]
+        cols = [_json_floats(a) for a in (k.peak, k.peak_day, k.auc, k.left, k.right)]
+        patients = [{"patient_id": str(pid), "n_results": int(nr), "peak": pk, "peak_day": pd_, "auc_log10": au,
+                     "loss_left": le, "loss_right": ri, "lost": bool(lo)}
+                    for pid, nr, pk, pd_, au, le, ri, lo in zip(k.patient_id.tolist(), k.n_results.tolist(), *cols,
+                                                                k.lost.tolist())]
         return {"definition": self.definition, "patients": patients, "summary": _split(subsets, summary),
                 "loss_turnbull": _map(self.turnbull, tb),
                 "loss_midpoint_km": _map(self.midpoint, lambda km: _km_dict(km, self.days))}

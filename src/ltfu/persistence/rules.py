@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,8 +53,10 @@ def _patients(study, o: PersistenceOptions) -> _Patients:
         raise InvalidInputError(f"patient {ids[np.isnan(end)][0]}: no end of follow-up (last contact)")
     relapse = _observed(_col(d, "relapse_day"), end)
     cd19 = d["relapse_cd19"].astype(object).to_numpy() if "relapse_cd19" in d else np.full(len(d), None)
-    cd19neg = np.isfinite(relapse) & np.array([isinstance(v, str) and v.strip().lower() == "negative"
-                                               for v in cd19])
+    text = np.array([isinstance(v, str) for v in cd19], bool)
+    negative = np.zeros(ids.size, bool)
+    negative[text] = pd.Series(cd19[text], dtype=object).str.strip().str.lower().to_numpy(object) == "negative"
+    cd19neg = np.isfinite(relapse) & negative
     first = np.full(ids.size, np.inf)
     t = study.therapies
     if len(t):
@@ -77,32 +78,44 @@ def _patients(study, o: PersistenceOptions) -> _Patients:
                      complete)
 
 
-def _series(study, tests, how: str) -> dict:
-    """patient id -> (days, values): the results of ``tests`` on days >= 0, sorted, one per day
-    (``how`` = "min" or "max" of a day's results), by day; for several tests the day's value per
-    test is a column (values 2-D, NaN where that test was not done)."""
+def _pivot(study, tests, how: str):
+    """((distinct patient ids, the id of each row as an index into them), days, values) of
+    ``_series`` as flat arrays sorted by patient id then day."""
     a = study.assessments
     if not len(a):
-        return {}
+        return None
     a = a[a["test"].isin(tests)]
     day = a["day"].to_numpy(float)
     value = a["value"].to_numpy(float)
     with np.errstate(invalid="ignore"):
         keep = np.isfinite(day) & np.isfinite(value) & (day >= 0)
-    a = pd.DataFrame({"patient_id": a["patient_id"].astype(str).to_numpy()[keep], "day": day[keep],
-                      "test": a["test"].to_numpy()[keep], "value": value[keep]})
-    wide = a.pivot_table(index=["patient_id", "day"], columns="test", values="value", aggfunc=how)
-    wide = wide.reindex(columns=list(tests)).sort_index()
-    out = {}
-    pids = wide.index.get_level_values(0).to_numpy()
-    days = wide.index.get_level_values(1).to_numpy(float)
-    vals = wide.to_numpy(float)
-    if not pids.size:
+    if not keep.any():
+        return None
+    # the pivot table (patient, day) x test of the day's min or max, rows sorted by patient then day
+    codes, pids = pd.factorize(a["patient_id"].astype(str).to_numpy(object)[keep], sort=True)
+    day, value = day[keep], value[keep]
+    column = pd.Index(list(tests)).get_indexer(a["test"].to_numpy(object)[keep])
+    order = np.lexsort((day, codes))
+    codes, day, value, column = codes[order], day[order], value[order], column[order]
+    new = np.r_[True, (codes[1:] != codes[:-1]) | (day[1:] != day[:-1])]
+    vals = np.full((int(new.sum()), len(tests)), np.nan)
+    (np.fmin if how == "min" else np.fmax).at(vals, (np.cumsum(new) - 1, column), value)
+    return (np.asarray(pids, dtype=object), codes[new]), day[new], vals[:, 0] if len(tests) == 1 else vals
+
+
+def _series(study, tests, how: str) -> dict:
+    """patient id -> (days, values): the results of ``tests`` on days >= 0, sorted, one per day
+    (``how`` = "min" or "max" of a day's results), by day; for several tests the day's value per
+    test is a column (values 2-D, NaN where that test was not done)."""
+    got = _pivot(study, tests, how)
+    if got is None:
         return {}
+    (uniq, code), days, vals = got
+    pids = uniq[code]
+    out = {}
     bounds = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1], True])
     for lo, hi in itertools.pairwise(bounds):
-        v = vals[lo:hi]
-        out[pids[lo]] = (days[lo:hi], v[:, 0] if len(tests) == 1 else v)
+        out[pids[lo]] = (days[lo:hi], vals[lo:hi])
     return out
 
 
@@ -128,6 +141,58 @@ def first_run(days, ok, k: int) -> tuple[float, float]:
         return np.nan, np.nan
     i = int(hit[0])
     return float(days[i]), float(days[i + k - 1])
+
+
+@dataclass(frozen=True)
+class _Flat:
+    """The results of ``_series`` for the patients of a ``_Patients`` as flat arrays, by patient (in
+    the patients' order) then day: the patient's position, the day, the value(s)."""
+
+    row: np.ndarray
+    day: np.ndarray
+    value: np.ndarray
+    max_day: float = 0.0
+
+    def until(self, stop: np.ndarray) -> _Flat:
+        """The results on days <= the patient's ``stop`` (a prefix of each patient's results)."""
+        keep = self.day <= stop[self.row]
+        return _Flat(self.row[keep], self.day[keep], self.value[keep], self.max_day)
+
+
+def _flat(study, tests, how: str, ids: np.ndarray) -> _Flat:
+    """``_series`` as a ``_Flat`` over the patients ``ids`` (results of others left out); with
+    ``max_day`` the last day of any patient's results (0 without results)."""
+    got = _pivot(study, tests, how)
+    if got is None:
+        shape = (0,) if len(tests) == 1 else (0, len(tests))
+        return _Flat(np.zeros(0, np.int64), np.zeros(0), np.zeros(shape))
+    (uniq, code), days, vals = got
+    where = pd.Index(ids).get_indexer(uniq)[code]
+    keep = np.flatnonzero(where >= 0)
+    if np.all(where[keep][1:] >= where[keep][:-1]):             # the patients in id order already
+        order = keep
+    else:
+        order = keep[np.argsort(where[keep], kind="stable")]   # by the patients' order, then day
+    return _Flat(where[order].astype(np.int64), days[order], vals[order], float(days.max()))
+
+
+def _first_runs(f: _Flat, ok: np.ndarray, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``first_run`` for every patient at once: (first day, confirming day) per patient position
+    (nan: none), runs counted within each patient's own results."""
+    first, confirm = np.full(n, np.nan), np.full(n, np.nan)
+    m = ok.size
+    if m < k or k < 1:
+        return first, confirm
+    run = ok[:m - k + 1].copy()
+    for j in range(1, k):
+        run &= ok[j:m - k + 1 + j]
+    run &= f.row[:m - k + 1] == f.row[k - 1:]
+    hit = np.flatnonzero(run)
+    if hit.size:
+        who, at = np.unique(f.row[hit], return_index=True)
+        first[who] = f.day[hit[at]]
+        confirm[who] = f.day[hit[at] + k - 1]
+    return first, confirm
 
 
 def _stop(p: _Patients, *extra) -> np.ndarray:
@@ -163,17 +228,12 @@ def b_cell_recovery(study, options: PersistenceOptions | None = None) -> BCellRe
     """B-cell recovery and the outcomes of the aplasia analyses, per patient (module docstring)."""
     o = options or PersistenceOptions()
     p = _patients(study, o)
-    series = _series(study, ("cd19_pct", "b_cells_per_ul"), "max")
     cd19neg_day = np.where(p.cd19neg, p.relapse, np.nan)
     stop = _stop(p, p.therapy, cd19neg_day)
-    rec, conf = np.full(p.n, np.nan), np.full(p.n, np.nan)
-    for i, pid in enumerate(p.ids):
-        days, v = _until(series, pid, stop[i])
-        if not days.size:
-            continue
-        with np.errstate(invalid="ignore"):
-            above = (v[:, 0] >= o.b_cell_pct) | (v[:, 1] >= o.b_cells_per_ul)
-        rec[i], conf[i] = first_run(days, above, o.b_cell_consecutive)
+    f = _flat(study, ("cd19_pct", "b_cells_per_ul"), "max", p.ids).until(stop)
+    with np.errstate(invalid="ignore"):
+        above = (f.value[:, 0] >= o.b_cell_pct) | (f.value[:, 1] >= o.b_cells_per_ul)
+    rec, conf = _first_runs(f, above, o.b_cell_consecutive, p.n)
     got = np.isfinite(rec)
     time = np.where(got, rec, stop)
     status = got.astype(np.int8)
@@ -215,12 +275,9 @@ def count_recovery(study, test: str, threshold: float, *, consecutive: int | Non
         raise InvalidInputError(f"test: must be anc_per_ul or platelets_per_ul, got {test!r}")
     k = o.count_consecutive if consecutive is None else consecutive
     p = _patients(study, o)
-    series = _series(study, (test,), "min")
     stop = _stop(p, p.therapy)
-    rec = np.full(p.n, np.nan)
-    for i, pid in enumerate(p.ids):
-        days, v = _until(series, pid, stop[i])
-        rec[i] = first_run(days, v >= threshold, k)[0]
+    f = _flat(study, (test,), "min", p.ids).until(stop)
+    rec = _first_runs(f, f.value >= threshold, k, p.n)[0]
     got = np.isfinite(rec)
     with np.errstate(invalid="ignore"):
         died = ~got & np.isfinite(p.death) & (p.death <= stop)
@@ -279,6 +336,37 @@ def _episodes_days(days, values, threshold, window_end, stable, how):
     return float(sum(lengths) if how == "cumulative" else max(lengths))
 
 
+def _episodes_all(row, day, value, threshold, window_end, stable, how, n) -> np.ndarray:
+    """``_episodes_days`` of every patient at once (0 for a patient without an episode): the
+    results ``row``, ``day``, ``value`` of the window, by patient then day; ``window_end`` per
+    patient."""
+    out = np.zeros(n)
+    if not row.size:
+        return out
+    same_next = np.r_[row[1:] == row[:-1], False]
+    hold = np.minimum(np.where(same_next, np.r_[day[1:], np.inf], np.inf), window_end[row] + 1)
+    below = value <= threshold
+    prev_below = np.r_[False, below[:-1] & same_next[:-1]]
+    next_below = np.r_[below[1:], False] & same_next
+    starts = np.flatnonzero(below & ~prev_below)
+    ends = np.flatnonzero(below & ~next_below)
+    if not starts.size:
+        return out
+    who, start, stop = row[starts], day[starts], hold[ends]
+    # a run joins the episode before it when the recovery between them is shorter than ``stable``
+    new = np.r_[True, (who[1:] != who[:-1]) | ~((start[1:] - stop[:-1]) < stable)]
+    first = np.flatnonzero(new)
+    last = np.r_[first[1:] - 1, new.size - 1]
+    lengths = stop[last] - start[first]
+    if how == "cumulative":
+        np.add.at(out, who[first], lengths)
+    else:
+        top = np.full(n, -np.inf)
+        np.maximum.at(top, who[first], lengths)
+        out = np.where(np.isinf(top), 0.0, top)
+    return out
+
+
 def early_icaht_grade(days_500: float, days_100: float, never_above_500: bool) -> int:
     """The early ICAHT grade from the durations (days) with ANC <= 500 and <= 100/uL."""
     grade = 0
@@ -309,27 +397,39 @@ def icaht_grades(study, options: PersistenceOptions | None = None) -> ICAHTGrade
     """Early and late ICAHT grades per patient (module docstring)."""
     o = options or PersistenceOptions()
     p = _patients(study, o)
-    series = _series(study, ("anc_per_ul",), "min")
     stop = _stop(p, p.relapse, p.therapy)
-    early, d500, d100 = np.full(p.n, np.nan), np.full(p.n, np.nan), np.full(p.n, np.nan)
-    never = np.zeros(p.n, bool)
-    late, nadir, late_n = np.full(p.n, np.nan), np.full(p.n, np.nan), np.zeros(p.n, np.int64)
+    f = _flat(study, ("anc_per_ul",), "min", p.ids).until(stop)
+    # early window: days 0 to 30 (or the stop before)
+    w_end = np.minimum(30.0, stop)
+    e = f.day <= w_end[f.row]
+    row, day, v = f.row[e], f.day[e], f.value[e]
+    seen = np.bincount(row, minlength=p.n) > 0
+    d500 = _episodes_all(row, day, v, 500.0, w_end, o.icaht_stable_days, o.icaht_duration, p.n)
+    d100 = _episodes_all(row, day, v, 100.0, w_end, o.icaht_stable_days, o.icaht_duration, p.n)
+    d500[~seen], d100[~seen] = np.nan, np.nan
+    above = np.bincount(row[v > 500], minlength=p.n) > 0
+    first_day = np.full(p.n, np.nan)
+    np.fmin.at(first_day, row, day)
+    with np.errstate(invalid="ignore"):
+        never = seen & ~above & (first_day <= o.icaht_start_by)
+    early = np.zeros(p.n)
+    with np.errstate(invalid="ignore"):
+        early[d500 >= 1] = 1
+        early[d500 >= 7] = 2
+        early[(d500 >= 14) | (d100 >= 7)] = 3
+        early[(d500 >= 31) | never | (d100 >= 14)] = 4
+    early[~seen] = np.nan
+    # late window: after day 30 (to late_icaht_end)
     late_end = np.inf if o.late_icaht_end is None else o.late_icaht_end
-    for i, pid in enumerate(p.ids):
-        days, v = _until(series, pid, stop[i])
-        w_end = min(30.0, stop[i])
-        m = days <= w_end
-        if m.any():
-            dd, vv = days[m], v[m]
-            d500[i] = _episodes_days(dd, vv, 500.0, w_end, o.icaht_stable_days, o.icaht_duration)
-            d100[i] = _episodes_days(dd, vv, 100.0, w_end, o.icaht_stable_days, o.icaht_duration)
-            never[i] = bool((vv <= 500).all() and dd[0] <= o.icaht_start_by)
-            early[i] = early_icaht_grade(d500[i], d100[i], never[i])
-        m = (days > 30) & (days <= late_end)
-        if m.any():
-            late[i] = late_icaht_grade(v[m])
-            nadir[i] = float(v[m].min())
-            late_n[i] = int(m.sum())
+    m = (f.day > 30) & (f.day <= late_end)
+    row, v = f.row[m], f.value[m]
+    late_n = np.bincount(row, minlength=p.n).astype(np.int64)
+    nadir = np.full(p.n, np.nan)
+    np.fmin.at(nadir, row, v)
+    low = np.bincount(row[v <= 1500], minlength=p.n)
+    late = np.select([nadir <= 100, nadir <= 500, nadir <= 1000, nadir <= 1500], [4.0, 3.0, 2.0, 1.0], 0.0)
+    late = np.where((low >= 2) | (late_n == 1), late, 0.0)
+    late[late_n == 0] = np.nan
     return ICAHTGrades(p.ids, early, d500, d100, never, late, nadir, late_n)
 
 
@@ -365,34 +465,47 @@ def car_kinetics(study, options: PersistenceOptions | None = None) -> CarKinetic
     docstring); results after further therapy are not used."""
     o = options or PersistenceOptions()
     p = _patients(study, o)
-    series = _series(study, (CAR_TEST,), "max")
     stop = _stop(p, p.therapy)
     lo, hi = o.auc_window
-    rows = []
-    for i, pid in enumerate(p.ids):
-        days, v = _until(series, pid, stop[i])
-        if not days.size:
-            continue
-        w = (days >= lo) & (days <= hi)
-        peak = peak_day = auc = np.nan
-        if w.any():
-            j = int(np.argmax(v[w]))
-            peak, peak_day = float(v[w][j]), float(days[w][j])
-        if w.sum() >= 2:
-            y = np.log10(v[w] + 1.0)
-            x = days[w]
-            auc = float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2))
-        undetectable = v <= o.car_lod
-        loss = first_run(days, undetectable, o.car_consecutive)[0]
-        detectable_days = days[~undetectable]
-        if np.isfinite(loss):
-            before = detectable_days[detectable_days < loss]
-            left, right = (float(before.max()) if before.size else 0.0), loss
-        else:
-            left, right = (float(detectable_days.max()) if detectable_days.size else 0.0), np.inf
-        rows.append((pid, int(days.size), peak, peak_day, auc, left, right))
-    cols: list[Any] = list(zip(*rows)) if rows else [[]] * 7
-    return CarKinetics(np.array(cols[0], dtype=object), np.array(cols[1], np.int64),
-                       *(np.array(c, float) for c in cols[2:]))
+    f = _flat(study, (CAR_TEST,), "max", p.ids).until(stop)
+    n_results = np.bincount(f.row, minlength=p.n)
+    has = n_results > 0
+    v, day, row = f.value, f.day, f.row
+    w = (day >= lo) & (day <= hi)
+    # peak: the first maximum in the window
+    top = np.full(p.n, np.nan)
+    np.fmax.at(top, row[w], v[w])
+    peak, peak_day = np.full(p.n, np.nan), np.full(p.n, np.nan)
+    cand = np.flatnonzero(w & (v == top[row]))
+    who, at = np.unique(row[cand], return_index=True)
+    peak[who], peak_day[who] = v[cand[at]], day[cand[at]]
+    # AUC: trapezoids between consecutive results in the window, summed as numpy sums them
+    auc = np.full(p.n, np.nan)
+    wr = np.flatnonzero(w)
+    y = np.log10(v[wr] + 1.0)
+    x = day[wr]
+    pair = row[wr][1:] == row[wr][:-1]
+    terms = ((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2)[pair]
+    owner = row[wr][1:][pair]
+    n_terms = np.bincount(owner, minlength=p.n)
+    total = np.zeros(p.n)
+    short = n_terms[owner] < 8                     # numpy sums fewer than 8 terms one by one
+    np.add.at(total, owner[short], terms[short])
+    for i in np.unique(owner[~short]):              # and more in pairs
+        total[i] = np.sum(terms[owner == i])
+    auc[n_terms >= 1] = total[n_terms >= 1]
+    # loss of persistence: interval (last detectable before the loss, loss]
+    undetectable = v <= o.car_lod
+    loss = _first_runs(f, undetectable, o.car_consecutive, p.n)[0]
+    lost = np.isfinite(loss)
+    with np.errstate(invalid="ignore"):
+        before = ~undetectable & (~lost[row] | (day < loss[row]))
+    left = np.full(p.n, np.nan)
+    np.fmax.at(left, row[before], day[before])
+    left = np.where(np.isnan(left), 0.0, left)
+    right = np.where(lost, loss, np.inf)
+    keep = np.flatnonzero(has)
+    return CarKinetics(np.array(p.ids[keep].tolist(), dtype=object), n_results[keep].astype(np.int64),
+                       *(a[keep].astype(float) for a in (peak, peak_day, auc, left, right)))
 
 

@@ -23,6 +23,7 @@ from ltfu.cohort.dates import decide_order, order_counts, parse_dates
 from ltfu.cohort.load import RawTable, _unique_columns
 from ltfu.cohort.parse import (
     _CONTROL,
+    _MISSING_TOKENS,
     _Collector,
     _control_rows,
     _distinct,
@@ -154,12 +155,21 @@ def _adam_rows(spec: TableSpec, df: pd.DataFrame, rows):
     return df[keep].reset_index(drop=True), np.asarray(rows)[keep], [problem]
 
 
-def _infusion_lookup(patients: pd.DataFrame):
-    """patient id (normalised key) -> (infusion date, last contact day, death day)."""
-    keys = _id_keys(patients["patient_id"].to_numpy(object))
-    return {k: (inf, last, death) for k, inf, last, death in zip(
-        keys, patients["infusion_date"].to_numpy(), patients["last_contact_day"].to_numpy(float),
-        patients["death_day"].to_numpy(float))}
+def _patient_rows(patients: pd.DataFrame, keys) -> np.ndarray:
+    """For each id key (``_id_keys``), the row of the patient table with that key (the last one if
+    several have it), -1 for none."""
+    own = _id_keys(patients["patient_id"].to_numpy(object))
+    last_row = {k: j for j, k in enumerate(own)}
+    index = pd.Index(list(last_row), dtype=object)
+    where = index.get_indexer(pd.Index(keys, dtype=object))
+    rows = np.fromiter(last_row.values(), np.int64, len(last_row))
+    return np.where(where >= 0, rows[np.maximum(where, 0)] if rows.size else -1, -1)
+
+
+def _take(values: np.ndarray, where: np.ndarray, missing) -> np.ndarray:
+    out = values[np.maximum(where, 0)] if values.size else np.full(where.size, missing, dtype=values.dtype)
+    out[where < 0] = missing
+    return out
 
 
 def _check_table(raw: RawTable, spec: TableSpec, patients: pd.DataFrame, today, date_floor, adam=False):
@@ -190,19 +200,17 @@ def _check_table(raw: RawTable, spec: TableSpec, patients: pd.DataFrame, today, 
                     "is missing")
     n = len(df)
     out = {"patient_id": ids}
-    known = _infusion_lookup(patients)
-    keys = _id_keys(ids)
-    present = np.array([k in known for k in keys], bool)
+    where = _patient_rows(patients, _id_keys(ids))
+    present = where >= 0
     if "patient_id" in canon:
         for i in np.flatnonzero(~present):
             if ids[i] is None:
                 col.add("MISSING_VALUE", i, "patient_id")
             else:
                 col.add("UNKNOWN_PATIENT", i, "patient_id", ids[i])
-    infusion = np.array([known[k][0] if ok else np.datetime64("NaT") for k, ok in zip(keys, present)],
-                        dtype="datetime64[D]")
-    last = np.array([known[k][1] if ok else np.nan for k, ok in zip(keys, present)], float)
-    death = np.array([known[k][2] if ok else np.nan for k, ok in zip(keys, present)], float)
+    infusion = _take(patients["infusion_date"].to_numpy().astype("datetime64[D]"), where, np.datetime64("NaT"))
+    last = _take(patients["last_contact_day"].to_numpy(float), where, np.nan)
+    death = _take(patients["death_day"].to_numpy(float), where, np.nan)
     _dates_to_days(df, spec, canon, col, infusion, out, today, date_floor, raw)
     for f in spec.fields:
         if f.type in ("date", "id") or f.name in out:
@@ -296,48 +304,136 @@ def _event_rules(frame, df, canon, col, last, death, present):
     _end_rules(frame, col, "onset_day", "resolution_day", "resolution_date" if "resolution_date" in canon
                else "resolution_day")
     cat, sub = frame["category"].to_numpy(object), frame["subtype"].to_numpy(object)
-    for i in range(len(frame)):
-        if sub[i] is not None and cat[i] is not None and sub[i] not in SUBTYPES.get(cat[i], ()):
-            allowed = ", ".join(SUBTYPES.get(cat[i], ())) or "none"
-            col.add("BAD_CODE", i, "subtype", sub[i], message=f"not a subtype of {cat[i]} (allowed: {allowed})")
+    # a subtype must be one of its category's (SUBTYPES): decided once per distinct (category,
+    # subtype) pair, then the offending rows reported in file order
+    rows = np.flatnonzero(np.fromiter((c is not None and t is not None for c, t in zip(cat, sub)), bool, len(cat)))
+    bad = np.zeros(len(frame), bool)
+    if rows.size:
+        cc, cu = pd.factorize(cat[rows], use_na_sentinel=False)
+        sc, su = pd.factorize(sub[rows], use_na_sentinel=False)
+        pair, inverse = np.unique(cc * len(su) + sc, return_inverse=True)
+        wrong = np.array([su[k % len(su)] not in SUBTYPES.get(cu[k // len(su)], ()) for k in pair], bool)
+        bad[rows[wrong[inverse.reshape(-1)]]] = True
+    for i in np.flatnonzero(bad):
+        allowed = ", ".join(SUBTYPES.get(cat[i], ())) or "none"
+        col.add("BAD_CODE", i, "subtype", sub[i], message=f"not a subtype of {cat[i]} (allowed: {allowed})")
+
+
+def _parse_number(v):
+    """The number in a value cell (as ``float``), or None when it is not one."""
+    try:
+        return float(str(v).strip()) if isinstance(v, str) else float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+_MISSING_TEXT = frozenset(_MISSING_TOKENS)
+
+
+def _read_value(v):
+    """(missing, number or None) of a value cell in one call: ``_is_missing(v)`` and, when not
+    missing, ``_parse_number(v)``.  A text that is a number is missing only as "nan" (any case and
+    surrounding spaces: the NAN token), the other tokens are not numbers."""
+    if type(v) is str:
+        try:
+            x = float(v.strip())
+        except ValueError:
+            return v.strip().upper() in _MISSING_TEXT, None
+        if x != x and v.strip().upper() == "NAN":
+            return True, None
+        return False, x
+    if _is_missing(v):
+        return True, None
+    return False, _parse_number(v)
+
+
+def _units(series):
+    """``(codes, values)`` of the unit cells as ``_distinct`` gives them, except that a missing cell
+    other than None (NaN, NA, NaT) keeps its own value: ``unit_factor`` takes None for the canonical
+    unit but not the others."""
+    codes, values = _distinct(series)
+    codes = np.asarray(codes, np.int64).copy()
+    values = list(values)
+    slot = len(values) - 1
+    if values and values[slot] is None:
+        raw = series.to_numpy(dtype=object)
+        for i in np.flatnonzero(codes == slot):
+            if raw[i] is not None:
+                codes[i] = len(values)
+                values.append(raw[i])
+    return codes, values
 
 
 def _assessment_rules(frame, df, canon, col, last, death, present):
+    """Each value parsed by its test: rcl_result a code, the others a number in a unit converted to
+    the test's canonical unit and within its plausible range.  Every rule is a function of the
+    value cell, of the unit cell or of the (test, unit) pair, so it is applied once per distinct
+    one and spread back to the rows; the problems are reported in file order, one per row, as a
+    loop over the rows checking missing, code, number, unit and range in this order would."""
     _follow_up_rules(frame, col, "day", "date" if "date" in canon else "day", last, death, present)
+    n = len(frame)
     tests = frame["test"].to_numpy(object)
-    raw_values = df[canon["value"]].to_numpy(object) if "value" in canon else np.full(len(frame), None, object)
-    units = df[canon["unit"]].to_numpy(object) if "unit" in canon else np.full(len(frame), None, object)
-    value, result = np.full(len(frame), np.nan), np.full(len(frame), None, dtype=object)
-    for i, test in enumerate(tests):
-        v = raw_values[i]
-        if test is None or _is_missing(v):
-            if test is not None:
-                col.add("MISSING_VALUE", i, "value")
-            continue
-        if test == "rcl_result":
-            code = str(v).strip().lower()
-            if code in RCL_RESULTS:
-                result[i] = code
-            else:
-                col.add("BAD_CODE", i, "value", v, message=f"rcl_result: allowed {', '.join(RCL_RESULTS)}")
-            continue
-        try:
-            x = float(str(v).strip()) if isinstance(v, str) else float(v)
-        except (TypeError, ValueError):
+    vcodes, vvals = _distinct(df[canon["value"]]) if "value" in canon else (np.zeros(n, np.int64), [None])
+    ucodes, uvals = _units(df[canon["unit"]]) if "unit" in canon else (np.zeros(n, np.int64), [None])
+    vcodes = np.asarray(vcodes, np.int64)
+    names = list(TESTS)
+    tcode = np.full(n, -1, np.int64)
+    for k, t in enumerate(names):
+        tcode[tests == t] = k
+    has_test = tcode >= 0
+    # per distinct value: missing, the rcl code, the number
+    read = [_read_value(v) for v in vvals]
+    v_missing = np.fromiter((r[0] for r in read), bool, len(read))
+    missing = has_test & v_missing[vcodes]
+    rcl = has_test & ~missing & (tcode == names.index("rcl_result"))
+    numeric = has_test & ~missing & ~rcl
+    v_rcl = np.full(len(vvals), None, dtype=object)
+    for k in np.unique(vcodes[rcl]):
+        v_rcl[k] = str(vvals[k]).strip().lower()
+    rcl_ok = rcl & np.array([c in RCL_RESULTS for c in v_rcl], bool)[vcodes]
+    v_isnum = np.fromiter((r[1] is not None for r in read), bool, len(read))
+    v_num = np.fromiter((np.nan if r[1] is None else r[1] for r in read), float, len(read))
+    bad_number = numeric & ~v_isnum[vcodes]
+    parsed = numeric & ~bad_number
+    # per distinct (test, unit): the factor to the canonical unit (nan: not convertible)
+    pair = tcode * len(uvals) + ucodes
+    pairs, inverse = np.unique(np.where(parsed, pair, -1), return_inverse=True)
+    pf = np.full(pairs.size, np.nan)
+    for j, key in enumerate(pairs):
+        if key >= 0:
+            f = unit_factor(names[key // len(uvals)], uvals[key % len(uvals)])
+            pf[j] = np.nan if f is None else float(f)
+    factor = pf[inverse.reshape(-1)]
+    bad_unit = parsed & np.isnan(factor)
+    converted = parsed & ~bad_unit
+    lo = np.array([-np.inf if TESTS[t][1] is None else TESTS[t][1] for t in names], float)
+    hi = np.array([np.inf if TESTS[t][2] is None else TESTS[t][2] for t in names], float)
+    x = np.full(n, np.nan)
+    x[converted] = v_num[vcodes[converted]] * factor[converted]
+    t_ok = np.where(has_test, tcode, 0)
+    with np.errstate(invalid="ignore"):
+        implausible = converted & (~np.isfinite(x) | (x < lo[t_ok]) | (x > hi[t_ok]))
+    good = converted & ~implausible
+    value = np.where(good, x, np.nan)
+    result = np.full(n, None, dtype=object)
+    result[rcl_ok] = v_rcl[vcodes[rcl_ok]]
+    raw = np.asarray(vvals, dtype=object)
+    for i in np.flatnonzero(missing | (rcl & ~rcl_ok) | bad_number | bad_unit | implausible):
+        test, v = tests[i], raw[vcodes[i]]
+        if missing[i]:
+            col.add("MISSING_VALUE", i, "value")
+        elif rcl[i]:
+            col.add("BAD_CODE", i, "value", v, message=f"rcl_result: allowed {', '.join(RCL_RESULTS)}")
+        elif bad_number[i]:
             col.add("BAD_NUMBER", i, "value", v)
-            continue
-        factor = unit_factor(test, units[i])
-        if factor is None:
-            col.add("BAD_UNIT", i, "unit", units[i], message=f"{test} is measured in {TESTS[test][0]}; "
-                    f"{units[i]!r} cannot be converted")
-            continue
-        x *= factor
-        lo, hi = TESTS[test][1], TESTS[test][2]
-        if not np.isfinite(x) or (lo is not None and x < lo) or (hi is not None and x > hi):
-            col.add("IMPLAUSIBLE_VALUE", i, "value", v, message=f"{test} {x:g} {TESTS[test][0]} is outside "
-                    f"{lo:g} to {hi:g}")
-            continue
-        value[i] = x
+        elif bad_unit[i]:
+            u = uvals[ucodes[i]]
+            col.add("BAD_UNIT", i, "unit", u, message=f"{test} is measured in {TESTS[test][0]}; "
+                    f"{u!r} cannot be converted")
+        else:
+            lo_, hi_ = TESTS[test][1], TESTS[test][2]
+            col.add("IMPLAUSIBLE_VALUE", i, "value", v, message=f"{test} {float(x[i]):g} {TESTS[test][0]} is "
+                    f"outside {lo_:g} to {hi_:g}")
     frame["value"], frame["result"] = value, result
     frame.drop(columns=[c for c in ("unit",) if c in frame], inplace=True)
 
