@@ -187,8 +187,7 @@ def _adtte_keys(adtte, adtte_raw):
 
 
 def _aval(adtte, adtte_raw, tte, today, floor):
-    """AVAL in its own unit, derived from STARTDT and ADT (ADT - STARTDT + 1) where it is missing;
-    NaN, with a problem, where neither gives it."""
+    """AVAL, or ADT - STARTDT + 1 where AVAL is missing; NaN, with a problem, where neither gives it."""
     n = len(adtte)
     aval = _numbers(adtte["AVAL"], "ADTTE.AVAL", tte, field=_AVAL) if "AVAL" in adtte else np.full(n, np.nan)
     aval_given = ~np.array([_is_missing(v) for v in adtte["AVAL"]], bool) if "AVAL" in adtte else np.zeros(n, bool)

@@ -382,6 +382,14 @@ def _style_at(i):
     return LINESTYLES[i % len(LINESTYLES)]
 
 
+def _km_band_note(pairs):
+    """The note on the bands, naming their level and transformation when every fit shares them."""
+    kinds = {(getattr(f, "conf_level", None), getattr(f, "conf_type", None)) for _, f in pairs}
+    level, ctype = next(iter(kinds)) if len(kinds) == 1 else (None, None)
+    return ("Shaded bands: pointwise " + (f"{100 * level:g}% " if level else "") + "confidence intervals"
+            + (f" ({ctype} transformation)." if ctype else "."))
+
+
 @_styled
 def km(curves, *, title: str | None = None, xlabel: str = "Months since infusion",
        ylabel: str = "Survival probability", max_months: float | None = None, tick_months: float = 12,
@@ -424,16 +432,12 @@ def km(curves, *, title: str | None = None, xlabel: str = "Months since infusion
             med = float(m) / scale if m is not None and np.isfinite(m) else float("nan")
         series.append(_Series(label, t, y, lo, hi, float(t[-1]), _colour(i), _style_at(i), cens, med))
         rows.append(_Row(label, _colour(i), fit, (at_risk or {}).get(label)))
-    kinds = {(getattr(f, "conf_level", None), getattr(f, "conf_type", None)) for _, f in pairs}
-    level, ctype = next(iter(kinds)) if len(kinds) == 1 else (None, None)
-    band_note = ("Shaded bands: pointwise " + (f"{100 * level:g}% " if level else "") + "confidence intervals"
-                 + (f" ({ctype} transformation)." if ctype else "."))
     return _curve_figure("km", series, rows, title=title, xlabel=xlabel, ylabel=ylabel, ylim=(0.0, 1.02),
                          max_months=max_months, tick_months=tick_months, scale=scale,
                          confidence_bands=confidence_bands, censor_marks=censor_marks, median_lines=median_lines,
                          p_text=_p_text(p_value, test, test_label), risk_table=risk_table,
                          censored_row=censored_row, notes=notes, width=width, axes_height=axes_height,
-                         band_note=band_note)
+                         band_note=_km_band_note(pairs))
 
 
 def _cif_items(curves):

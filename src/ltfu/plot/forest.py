@@ -85,7 +85,8 @@ def _forest_heights(title_lines, note_lines, plot_h):
 
 
 def _forest_limits(data, reference):
-    """The x range: every finite interval and the reference line, within 1e-3..1e3, plus 8% each side."""
+    """The x range: every finite interval and the reference (kept within 1e-3..1e3), widened by 8%
+    of its log span on each side."""
     finite = [(e, lo, hi) for _, e, lo, hi, _ in data if _is_estimable(e, lo, hi)]
     if finite:
         lo_all = min(min(lo for _, lo, _ in finite), reference)

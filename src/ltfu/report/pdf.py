@@ -71,8 +71,7 @@ def _front_matter(results, st) -> list:
 
 
 def _table(t, st, width):
-    """Table ``t`` as a reportlab Table: a bold header row repeated on every page, the first column
-    wider."""
+    """Table ``t`` as a reportlab Table, its bold header row repeated on every page."""
     from reportlab.lib import colors
     from reportlab.platypus import Paragraph, Table, TableStyle
 
