@@ -145,14 +145,9 @@ def _adam_dates(raw, adtte, names, col, today, floor):
     return out
 
 
-def load_adam(adsl_path, adtte_path, *, params=None, today=None, date_floor=DEFAULT_DATE_FLOOR,
-              max_follow_up_years: float = DEFAULT_MAX_FOLLOW_UP_YEARS) -> AdamData:
-    """Read ADSL and ADTTE (any format ltfu reads); raises DataError listing every problem."""
-    today = today or dt.date.today()
-    floor = np.datetime64(date_floor, "D")
-    adsl_raw, adtte_raw = load(adsl_path), load(adtte_path)
-    problems = [*adsl_raw.problems, *adtte_raw.problems]
-    adsl, adtte = _upper_columns(adsl_raw.data), _upper_columns(adtte_raw.data)
+def _missing_variables(adsl, adtte):
+    """ADAM_MISSING_VARIABLE problems: USUBJID, PARAMCD, CNSR, and AVAL or both dates."""
+    problems = []
     for name, df, required in (("ADSL", adsl, ("USUBJID",)), ("ADTTE", adtte, ("USUBJID", "PARAMCD", "CNSR"))):
         for v in required:
             if v not in df.columns:
@@ -161,13 +156,22 @@ def load_adam(adsl_path, adtte_path, *, params=None, today=None, date_floor=DEFA
     if "AVAL" not in adtte.columns and not {"STARTDT", "ADT"} <= set(adtte.columns):
         problems.append(_Collector.make("ADAM_MISSING_VARIABLE", field="ADTTE.AVAL",
                                         message="ADTTE has neither AVAL nor STARTDT and ADT"))
-    # ADSL: ids, text
+    return problems
+
+
+def _adsl_ids(adsl, adsl_raw):
+    """ADSL's USUBJID (None where absent) and its collector, with ids and text checked."""
     adsl_ids = _text(adsl["USUBJID"]) if "USUBJID" in adsl else np.full(len(adsl), None, dtype=object)
     sl = _Collector(adsl_raw.row_numbers, adsl_ids, {"patient_id": "ADSL.USUBJID"})
     if "USUBJID" in adsl:
         _check_ids(adsl_ids, sl)
     _control_characters("ADSL", adsl, sl)
-    # ADTTE: every variable that is there
+    return adsl_ids, sl
+
+
+def _adtte_keys(adtte, adtte_raw):
+    """ADTTE's USUBJID and PARAMCD (None where absent or empty, each empty one a problem) and the
+    collector of ADTTE's problems."""
     n = len(adtte)
     ids = _text(adtte["USUBJID"]) if "USUBJID" in adtte else np.full(n, None, dtype=object)
     tte = _Collector(adtte_raw.row_numbers, ids, {})
@@ -179,6 +183,12 @@ def load_adam(adsl_path, adtte_path, *, params=None, today=None, date_floor=DEFA
     if "PARAMCD" in adtte:
         for i in np.flatnonzero(pd.isna(paramcd)):
             tte.add("MISSING_VALUE", i, "ADTTE.PARAMCD", message="PARAMCD is empty: the row belongs to no parameter")
+    return ids, paramcd, tte
+
+
+def _aval(adtte, adtte_raw, tte, today, floor):
+    """AVAL, or ADT - STARTDT + 1 where AVAL is missing; NaN, with a problem, where neither gives it."""
+    n = len(adtte)
     aval = _numbers(adtte["AVAL"], "ADTTE.AVAL", tte, field=_AVAL) if "AVAL" in adtte else np.full(n, np.nan)
     aval_given = ~np.array([_is_missing(v) for v in adtte["AVAL"]], bool) if "AVAL" in adtte else np.zeros(n, bool)
     if {"STARTDT", "ADT"} <= set(adtte.columns):
@@ -200,10 +210,16 @@ def load_adam(adsl_path, adtte_path, *, params=None, today=None, date_floor=DEFA
         for i in np.flatnonzero(unexplained):
             tte.add("MISSING_VALUE", i, "ADTTE.AVAL", message="AVAL is empty (and cannot be derived from STARTDT "
                                                                 "and ADT)")
+    return aval
+
+
+def _in_days(adtte, aval, tte, max_follow_up_years):
+    """AVAL converted to days by AVALU (days when empty); unknown units and implausibly long
+    follow-up are problems."""
     if "AVALU" in adtte:
         unit = np.array(["" if u is None else u.upper() for u in _text(adtte["AVALU"])], dtype=object)
     else:
-        unit = np.full(n, "", dtype=object)
+        unit = np.full(len(adtte), "", dtype=object)
     factor = np.array([UNIT_DAYS.get(u, np.nan) if u else 1.0 for u in unit])
     for i in np.flatnonzero(np.isnan(factor)):
         tte.add("BAD_CODE", i, "ADTTE.AVALU", unit[i], message="allowed: DAYS, WEEKS, MONTHS, YEARS")
@@ -214,7 +230,11 @@ def load_adam(adsl_path, adtte_path, *, params=None, today=None, date_floor=DEFA
         tte.add("IMPLAUSIBLE_DATE", i, "ADTTE.AVAL", aval[i],
                 message=f"{days[i] / 365.25:,.0f} years, more than the plausible {max_follow_up_years:g} years of "
                         "follow-up", fix="correct AVAL or AVALU")
-    cnsr = _cnsr(adtte["CNSR"], tte) if "CNSR" in adtte else np.full(n, np.nan)
+    return days
+
+
+def _check_subjects(adsl, adtte, adsl_ids, ids, paramcd, tte):
+    """ADTTE subjects missing from ADSL, and subjects with two rows for one parameter."""
     if "USUBJID" in adsl and "USUBJID" in adtte:
         known = {v for v in adsl_ids if v is not None}
         for i in np.flatnonzero(np.array([v is not None and v not in known for v in ids], bool)):
@@ -224,10 +244,10 @@ def load_adam(adsl_path, adtte_path, *, params=None, today=None, date_floor=DEFA
     for i in np.flatnonzero((keys.notna() & keys.duplicated(keep=False)).to_numpy()):
         tte.add("DUPLICATE_ID", i, "ADTTE.USUBJID+PARAMCD", f"{ids[i]} {paramcd[i]}",
                 message="a subject has more than one row for this parameter")
-    problems += sl.problems + tte.problems
-    errors = sum(p.severity == "error" for p in problems)
-    if errors:
-        raise DataError(f"{errors} error(s) in the ADaM datasets", problems)
+
+
+def _endpoints(adtte, ids, paramcd, days, cnsr, params):
+    """An AdamEndpoint for each wanted PARAMCD (all, sorted, when ``params`` is None)."""
     labels = _text(adtte["PARAM"]) if "PARAM" in adtte else paramcd
     present = set(paramcd)
     wanted = sorted(present) if params is None else [p for p in params if p in present]
@@ -237,5 +257,28 @@ def load_adam(adsl_path, adtte_path, *, params=None, today=None, date_floor=DEFA
         label = labels[m][0]
         endpoints[code] = AdamEndpoint(code, str(code if label is None else label), ids[m].astype(str), days[m],
                                        (cnsr[m] == 0).astype(np.int8))
+    return endpoints
+
+
+def load_adam(adsl_path, adtte_path, *, params=None, today=None, date_floor=DEFAULT_DATE_FLOOR,
+              max_follow_up_years: float = DEFAULT_MAX_FOLLOW_UP_YEARS) -> AdamData:
+    """Read ADSL and ADTTE (any format ltfu reads); raises DataError listing every problem."""
+    today = today or dt.date.today()
+    floor = np.datetime64(date_floor, "D")
+    adsl_raw, adtte_raw = load(adsl_path), load(adtte_path)
+    problems = [*adsl_raw.problems, *adtte_raw.problems]
+    adsl, adtte = _upper_columns(adsl_raw.data), _upper_columns(adtte_raw.data)
+    problems += _missing_variables(adsl, adtte)
+    adsl_ids, sl = _adsl_ids(adsl, adsl_raw)
+    ids, paramcd, tte = _adtte_keys(adtte, adtte_raw)
+    aval = _aval(adtte, adtte_raw, tte, today, floor)
+    days = _in_days(adtte, aval, tte, max_follow_up_years)
+    cnsr = _cnsr(adtte["CNSR"], tte) if "CNSR" in adtte else np.full(len(adtte), np.nan)
+    _check_subjects(adsl, adtte, adsl_ids, ids, paramcd, tte)
+    problems += sl.problems + tte.problems
+    errors = sum(p.severity == "error" for p in problems)
+    if errors:
+        raise DataError(f"{errors} error(s) in the ADaM datasets", problems)
+    endpoints = _endpoints(adtte, ids, paramcd, days, cnsr, params)
     covariates = _typed(adsl.assign(USUBJID=adsl_ids)).set_index("USUBJID")
     return AdamData(covariates, endpoints, tuple(problems), (adsl_raw.source, adtte_raw.source))

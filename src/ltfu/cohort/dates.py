@@ -139,6 +139,89 @@ def decide_order(day_first: int, month_first: int):
     return "dmy" if day_first else "mdy" if month_first else None
 
 
+_NOT_CALENDAR = ("BAD_DATE", "not a calendar date")
+_MISSING_TEXT = ("NA", "N/A", "NAN", "NULL", "NONE", ".")
+
+
+def _checked(d):
+    """(d, None) for a date, (None, BAD_DATE problem) for None (fields that make no calendar date)."""
+    return (None, _NOT_CALENDAR) if d is None else (d, None)
+
+
+def _parse_iso_strings(vals, out) -> list[int] | range:
+    """Parse the ISO strings of ``vals`` into ``out`` in one vectorised call; the indices left to do."""
+    strs = pd.Series(vals, dtype="object")
+    is_str = strs.map(lambda v: isinstance(v, str))
+    if not is_str.any():
+        return range(len(vals))
+    iso = pd.to_datetime(strs[is_str].str.strip(), format="%Y-%m-%d", errors="coerce")
+    ok = iso.notna()
+    out[np.flatnonzero(is_str.to_numpy())[ok.to_numpy()]] = iso[ok].to_numpy().astype("datetime64[D]")
+    done = set(np.flatnonzero(is_str.to_numpy())[ok.to_numpy()].tolist())
+    return [i for i in range(len(vals)) if i not in done]
+
+
+def _parse_day_month(m, order, evidence):
+    """A numeric day/month form (``_DMY_NUM`` match) read in the file's ``order`` (module docstring)."""
+    a, b, y = int(m.group(1)), int(m.group(2)), _year(m.group(3))
+    proves = "dmy" if a > 12 >= b else "mdy" if b > 12 >= a else None
+    if proves and order in ("dmy", "mdy") and proves != order:
+        mine, theirs = (evidence[0], evidence[1]) if proves == "dmy" else (evidence[1], evidence[0])
+        this, other = ("day", "month") if proves == "dmy" else ("month", "day")
+        return None, ("AMBIGUOUS_DATE", f"{this}-first, while {theirs:,} date(s) in the file are {other}-first "
+                                        f"and only {mine:,} {this}-first: correct this date")
+    if a == b or (a > 12 >= b):          # unambiguous: equal fields, or day-first proven
+        d = _make(y, b, a)
+    elif b > 12 >= a:                    # unambiguous month-first
+        d = _make(y, a, b)
+    elif a > 12 and b > 12:
+        d = None
+    elif order in ("dmy", "mdy"):
+        d = _make(y, b, a) if order == "dmy" else _make(y, a, b)
+    else:
+        return None, ("AMBIGUOUS_DATE",
+                      "day and month cannot be told apart (both 12 or less) and no other date "
+                      "in the file settles the order" if order is None else
+                      "the file mixes day-first and month-first dates")
+    return _checked(d)
+
+
+def _parse_text(s: str, order, evidence):
+    """One stripped text value: (date, None), (None, (code, message)), or (None, None) when missing."""
+    if s == "" or s.upper() in _MISSING_TEXT:
+        return None, None
+    if _NUMBER.match(s):
+        return None, ("BAD_DATE", "a bare number is not a date (text is never read as an Excel serial "
+                                  "or SAS date); write ISO dates (YYYY-MM-DD)")
+    m = _ISO.match(s)
+    if m:
+        return _checked(_make(m.group(1), m.group(2), m.group(3)))
+    m = _MONTH.match(s) or _MONTH_FIRST.match(s)
+    if m:
+        if m.re is _MONTH:
+            day, mon, year = m.group(1), _month(m.group(2)), m.group(3)
+        else:
+            mon, day, year = _month(m.group(1)), m.group(2), m.group(3)
+        return _checked(_make(year, mon, day) if mon else None)
+    m = _DMY_NUM.match(s)
+    if m:
+        return _parse_day_month(m, order, evidence)
+    return None, ("BAD_DATE", "not a date ltfu can read")
+
+
+def _parse_value(v, order, epoch, evidence):
+    """One raw value: (date, None), (None, (code, message)), or (None, None) when missing."""
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
+        return None, None
+    if isinstance(v, (pd.Timestamp, dt.datetime, dt.date, np.datetime64)):
+        ts = pd.Timestamp(v)
+        return (None, None) if pd.isna(ts) else (np.datetime64(ts.date(), "D"), None)
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
+        d, msg = _from_number(float(v), epoch)
+        return (None, ("BAD_DATE", msg)) if d is None else (d, None)
+    return _parse_text(str(v).strip(), order, evidence)
+
+
 def parse_dates(values, *, order: str | None, epoch: Epoch | None = None, evidence=(0, 0)):
     """Parse a sequence of raw values into datetime64[D] (NaT for missing or bad).
 
@@ -154,89 +237,11 @@ def parse_dates(values, *, order: str | None, epoch: Epoch | None = None, eviden
     vals = list(values)
     out = np.full(len(vals), np.datetime64("NaT"), dtype="datetime64[D]")
     issues = []
-    todo: list[int] | range = range(len(vals))
-    # fast path: ISO strings parsed in one vectorised call; only the rest goes through the loop
-    strs = pd.Series(vals, dtype="object")
-    is_str = strs.map(lambda v: isinstance(v, str))
-    if is_str.any():
-        iso = pd.to_datetime(strs[is_str].str.strip(), format="%Y-%m-%d", errors="coerce")
-        ok = iso.notna()
-        out[np.flatnonzero(is_str.to_numpy())[ok.to_numpy()]] = iso[ok].to_numpy().astype("datetime64[D]")
-        done = set(np.flatnonzero(is_str.to_numpy())[ok.to_numpy()].tolist())
-        todo = [i for i in range(len(vals)) if i not in done]
-    for i in todo:
-        v = vals[i]
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
-            continue
-        if isinstance(v, (pd.Timestamp, dt.datetime, dt.date, np.datetime64)):
-            ts = pd.Timestamp(v)
-            if pd.isna(ts):
-                continue
-            out[i] = np.datetime64(ts.date(), "D")
-            continue
-        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
-            d, msg = _from_number(float(v), epoch)
-            if d is None:
-                issues.append((i, "BAD_DATE", msg))
-            else:
-                out[i] = d
-            continue
-        s = str(v).strip()
-        if s == "" or s.upper() in ("NA", "N/A", "NAN", "NULL", "NONE", "."):
-            continue
-        if _NUMBER.match(s):
-            issues.append((i, "BAD_DATE", "a bare number is not a date (text is never read as an Excel serial "
-                                          "or SAS date); write ISO dates (YYYY-MM-DD)"))
-            continue
-        m = _ISO.match(s)
-        if m:
-            d = _make(m.group(1), m.group(2), m.group(3))
-            if d is None:
-                issues.append((i, "BAD_DATE", "not a calendar date"))
-            else:
-                out[i] = d
-            continue
-        m = _MONTH.match(s) or _MONTH_FIRST.match(s)
-        if m:
-            if m.re is _MONTH:
-                day, mon, year = m.group(1), _month(m.group(2)), m.group(3)
-            else:
-                mon, day, year = _month(m.group(1)), m.group(2), m.group(3)
-            d = _make(year, mon, day) if mon else None
-            if d is None:
-                issues.append((i, "BAD_DATE", "not a calendar date"))
-            else:
-                out[i] = d
-            continue
-        m = _DMY_NUM.match(s)
-        if m:
-            a, b, y = int(m.group(1)), int(m.group(2)), _year(m.group(3))
-            proves = "dmy" if a > 12 >= b else "mdy" if b > 12 >= a else None
-            if proves and order in ("dmy", "mdy") and proves != order:
-                mine, theirs = (evidence[0], evidence[1]) if proves == "dmy" else (evidence[1], evidence[0])
-                this, other = ("day", "month") if proves == "dmy" else ("month", "day")
-                issues.append((i, "AMBIGUOUS_DATE",
-                               f"{this}-first, while {theirs:,} date(s) in the file are {other}-first and only "
-                               f"{mine:,} {this}-first: correct this date"))
-                continue
-            if a == b or (a > 12 >= b):          # unambiguous: equal fields, or day-first proven
-                d = _make(y, b, a)
-            elif b > 12 >= a:                    # unambiguous month-first
-                d = _make(y, a, b)
-            elif a > 12 and b > 12:
-                d = None
-            elif order in ("dmy", "mdy"):
-                d = _make(y, b, a) if order == "dmy" else _make(y, a, b)
-            else:
-                issues.append((i, "AMBIGUOUS_DATE",
-                               "day and month cannot be told apart (both 12 or less) and no other date "
-                               "in the file settles the order" if order is None else
-                               "the file mixes day-first and month-first dates"))
-                continue
-            if d is None:
-                issues.append((i, "BAD_DATE", "not a calendar date"))
-            else:
-                out[i] = d
-            continue
-        issues.append((i, "BAD_DATE", "not a date ltfu can read"))
+    # fast path: ISO strings parsed in one vectorised call; only the rest goes value by value
+    for i in _parse_iso_strings(vals, out):
+        d, problem = _parse_value(vals[i], order, epoch, evidence)
+        if problem is not None:
+            issues.append((i, *problem))
+        elif d is not None:
+            out[i] = d
     return out, issues

@@ -104,11 +104,9 @@ def _read_csv(blob, path, sheet, keep, context):
     return df, rows, problems, tuple(df.columns)
 
 
-def _read_csv_fast(blob, path, keep, limits=LIMITS):
-    """pyarrow's reader, when it gives exactly the careful reader's table; else None."""
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
+def _fast_header(blob, path, limits):
+    """(preamble lines, header offset, delimiter, column names) when the fast reader may try the
+    file; None when only the careful reader reads it right."""
     if b"\x00" in blob:
         return None                     # binary: the careful reader refuses it with the reason
     n_cr = blob.count(b"\r")
@@ -131,7 +129,14 @@ def _read_csv_fast(blob, path, keep, limits=LIMITS):
         return None
     if blob.find(b'"', start) >= 0 and _malformed_quoting(blob, start, delim):
         return None     # pyarrow would accept text after a closing quote; the careful reader reports it
-    chosen = [n for n in names if keep is None or keep(n)]
+    return skip, start, delim, names
+
+
+def _arrow_table(blob, start, delim, names, chosen):
+    """pyarrow's table of the ``chosen`` columns (all text) and the rows it skipped for their number
+    of fields, as (line number, text); None where pyarrow fails (the careful reader says why)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
 
     block = [1 << 24]
 
@@ -164,9 +169,12 @@ def _read_csv_fast(blob, path, keep, limits=LIMITS):
             table = read(False, lambda row: invalid.append((row.number, row.text)) or "skip")
     except (pa.ArrowException, ValueError):
         return None     # an unclosed quote, not UTF-8: the careful reader says where
-    n_lines = blob.count(b"\n", start) + (0 if blob.endswith(b"\n") else 1)
-    if table.num_rows + len(invalid) != n_lines - 1:
-        return None     # blank lines or a quoted line break: row numbers need the careful reader
+    return table, invalid
+
+
+def _invalid_rows(invalid, skip, delim, n_names):
+    """The problems and line numbers of the rows pyarrow skipped, as the careful reader sees them
+    (blank rows skipped silently); None when only the careful reader can tell."""
     problems, skipped = [], []
     for number, text in invalid:
         if number is None or "\n" in text:
@@ -178,18 +186,42 @@ def _read_csv_fast(blob, path, keep, limits=LIMITS):
         line = skip + number
         skipped.append(line)
         if any(c.strip() for c in rec):
-            problems.append(_row_length_problem(len(rec), len(names), line))
+            problems.append(_row_length_problem(len(rec), n_names, line))
+    return problems, skipped
+
+
+def _has_rows_to_skip(df, chosen) -> bool:
+    """Whether ``df`` holds rows the careful reader skips (and reports): every cell blank, or the
+    header again.  Only rows whose first cell is blank or its column name can be such rows."""
+    first = df[chosen[0]].str.strip()
+    candidates = np.flatnonzero(((first == "") | (first == chosen[0])).to_numpy(bool))
+    if not candidates.size:
+        return False
+    cells = df.iloc[candidates][chosen].apply(lambda s: s.str.strip())
+    return bool((cells == "").all(axis=1).any() or (cells == pd.Series(chosen, index=chosen)).all(axis=1).any())
+
+
+def _read_csv_fast(blob, path, keep, limits=LIMITS):
+    """pyarrow's reader, when it gives exactly the careful reader's table; else None."""
+    header = _fast_header(blob, path, limits)
+    if header is None:
+        return None
+    skip, start, delim, names = header
+    chosen = [n for n in names if keep is None or keep(n)]
+    read = _arrow_table(blob, start, delim, names, chosen)
+    if read is None:
+        return None
+    table, invalid = read
+    n_lines = blob.count(b"\n", start) + (0 if blob.endswith(b"\n") else 1)
+    if table.num_rows + len(invalid) != n_lines - 1:
+        return None     # blank lines or a quoted line break: row numbers need the careful reader
+    checked = _invalid_rows(invalid, skip, delim, len(names))
+    if checked is None:
+        return None
+    problems, skipped = checked
     df = table.to_pandas(types_mapper=_string_dtype)
-    if len(df) and chosen:
-        # rows the careful reader skips (and reports): every cell blank, or the header again.
-        # Only rows whose first cell is blank or its column name can be such rows.
-        first = df[chosen[0]].str.strip()
-        candidates = np.flatnonzero(((first == "") | (first == chosen[0])).to_numpy(bool))
-        if candidates.size:
-            cells = df.iloc[candidates][chosen].apply(lambda s: s.str.strip())
-            if ((cells == "").all(axis=1).any()
-                    or (cells == pd.Series(chosen, index=chosen)).all(axis=1).any()):
-                return None
+    if len(df) and chosen and _has_rows_to_skip(df, chosen):
+        return None
     if not chosen:
         df = df.iloc[:, :0]
     rows = np.arange(skip + 2, skip + 1 + n_lines, dtype=np.int64)

@@ -14,6 +14,7 @@ It is not patient data, and every file made from it says so.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -51,92 +52,122 @@ def _calibrate(make, target, grid=CALIBRATION_GRID):
     return best
 
 
-def generate(seed: int = SEED) -> pd.DataFrame:
-    """The demonstration cohort as a DataFrame of canonical columns (ISO date strings)."""
-    rng = np.random.default_rng(seed)
-    n_low, n_high = 21, 32
-    n = n_low + n_high
-    high = np.r_[np.zeros(n_low, bool), np.ones(n_high, bool)]
+N_LOW, N_HIGH = 21, 32     # patients with low and high disease burden
+
+
+@dataclass
+class _Plan:
+    """Who is who (burden, response, outcome role) and the seeded raw times the calibration scales."""
+
+    high: np.ndarray                   # high disease burden
+    cr: np.ndarray                     # complete remission
+    crs_death: np.ndarray
+    role: np.ndarray                   # "nonresponder", "relapse", "dir" (death in remission), "remission"
+    response_day: np.ndarray
+    base_efs: np.ndarray               # time to relapse / death in remission, before scaling
+    base_post: np.ndarray              # survival after relapse / non-response, before scaling
+    follow: np.ndarray                 # follow-up (days) of those alive at the cut-off
+    alive_after_relapse: np.ndarray
+    alive_nr: np.ndarray               # non-responders alive at the cut-off
+
+
+def _roles(n):
+    """Burden, CR, the CRS death, and each patient's outcome role (set exactly, no randomness)."""
+    high = np.r_[np.zeros(N_LOW, bool), np.ones(N_HIGH, bool)]
     # --- response: 20/21 CR in low burden, 24/32 in high (44/53 = 83%) -----------------------
     cr = np.ones(n, bool)
     cr[[20]] = False                                   # one low-burden non-responder
-    cr[[n_low + i for i in (0, 1, 2, 3, 4, 5, 6, 7)]] = False
+    cr[[N_LOW + i for i in (0, 1, 2, 3, 4, 5, 6, 7)]] = False
     crs_death = np.zeros(n, bool)
-    crs_death[n_low + 7] = True                        # the CRS death: not evaluable (NE)
+    crs_death[N_LOW + 7] = True                        # the CRS death: not evaluable (NE)
     # outcome roles among CR patients: 25 relapse, 4 die in remission, 15 alive in remission
     cr_idx = np.flatnonzero(cr)
-    low_cr, high_cr = cr_idx[cr_idx < n_low], cr_idx[cr_idx >= n_low]
+    low_cr, high_cr = cr_idx[cr_idx < N_LOW], cr_idx[cr_idx >= N_LOW]
     role = np.full(n, "", dtype=object)
     role[~cr] = "nonresponder"
     role[low_cr[:9]], role[low_cr[9:11]], role[low_cr[11:]] = "relapse", "dir", "remission"
     role[high_cr[:16]], role[high_cr[16:18]], role[high_cr[18:]] = "relapse", "dir", "remission"
-    # --- base times (days), later scaled per burden group ------------------------------------
+    return high, cr, crs_death, role
+
+
+def _plan(rng, n) -> _Plan:
+    """The roles and the base times (days), later scaled per burden group."""
+    high, cr, crs_death, role = _roles(n)
     response_day = np.where(crs_death, np.nan, rng.integers(24, 33, n).astype(float))
-    base_efs = rng.exponential(1.0, n)                 # time to relapse / death in remission
-    base_post = rng.exponential(1.0, n)                # survival after relapse / non-response
-    follow = rng.uniform(3, 33, n) * DAYS_PER_MONTH   # follow-up of those alive at the cut-off
+    base_efs = rng.exponential(1.0, n)
+    base_post = rng.exponential(1.0, n)
+    follow = rng.uniform(3, 33, n) * DAYS_PER_MONTH
     follow[np.flatnonzero(role == "remission")[0]] = 65.0 * DAYS_PER_MONTH   # the longest: 65 months
     alive_after_relapse = np.zeros(n, bool)
     rel_idx = np.flatnonzero(role == "relapse")
     alive_after_relapse[rel_idx[[2, 11, 19]]] = True   # three relapsed patients alive at cut-off
     alive_nr = np.zeros(n, bool)
-    alive_nr[[n_low + 5]] = True                       # one non-responder alive (salvaged)
+    alive_nr[[N_LOW + 5]] = True                       # one non-responder alive (salvaged)
+    return _Plan(high, cr, crs_death, role, response_day, base_efs, base_post, follow, alive_after_relapse,
+                 alive_nr)
 
-    def outcome(efs_scale, post_scale, group):
-        """EFS and OS (time, event) for one burden group under the given time scales (days)."""
-        idx = np.flatnonzero(high == group)
-        efs_t, efs_e, os_t, os_e = [], [], [], []
-        for i in idx:
-            fu = follow[i]
-            if role[i] == "nonresponder":
-                death = 28.0 if crs_death[i] else 35.0 + base_post[i] * post_scale * 0.6
-                efs_t.append(0.0), efs_e.append(1)
-                if alive_nr[i]:
-                    os_t.append(fu), os_e.append(0)
-                else:
-                    os_t.append(death), os_e.append(1)
-            elif role[i] == "relapse":
-                rel = response_day[i] + 30 + base_efs[i] * efs_scale
-                efs_t.append(rel), efs_e.append(1)
-                if alive_after_relapse[i]:
-                    os_t.append(max(fu, rel + 60)), os_e.append(0)
-                else:
-                    os_t.append(rel + 20 + base_post[i] * post_scale), os_e.append(1)
-            elif role[i] == "dir":
-                d = response_day[i] + 60 + base_efs[i] * efs_scale * 1.5
-                efs_t.append(d), efs_e.append(1), os_t.append(d), os_e.append(1)
+
+def _outcome(p, efs_scale, post_scale, group):
+    """EFS and OS (time, event) for one burden group under the given time scales (days)."""
+    efs_t, efs_e, os_t, os_e = [], [], [], []
+    for i in np.flatnonzero(p.high == group):
+        fu = p.follow[i]
+        if p.role[i] == "nonresponder":
+            death = 28.0 if p.crs_death[i] else 35.0 + p.base_post[i] * post_scale * 0.6
+            efs_t.append(0.0), efs_e.append(1)
+            if p.alive_nr[i]:
+                os_t.append(fu), os_e.append(0)
             else:
-                efs_t.append(fu), efs_e.append(0), os_t.append(fu), os_e.append(0)
-        return (np.array(efs_t), np.array(efs_e)), (np.array(os_t), np.array(os_e))
+                os_t.append(death), os_e.append(1)
+        elif p.role[i] == "relapse":
+            rel = p.response_day[i] + 30 + p.base_efs[i] * efs_scale
+            efs_t.append(rel), efs_e.append(1)
+            if p.alive_after_relapse[i]:
+                os_t.append(max(fu, rel + 60)), os_e.append(0)
+            else:
+                os_t.append(rel + 20 + p.base_post[i] * post_scale), os_e.append(1)
+        elif p.role[i] == "dir":
+            d = p.response_day[i] + 60 + p.base_efs[i] * efs_scale * 1.5
+            efs_t.append(d), efs_e.append(1), os_t.append(d), os_e.append(1)
+        else:
+            efs_t.append(fu), efs_e.append(0), os_t.append(fu), os_e.append(0)
+    return (np.array(efs_t), np.array(efs_e)), (np.array(os_t), np.array(os_e))
 
+
+def _calibrated_scales(p):
+    """The EFS and post-relapse time scales of each burden group, calibrated to ``TARGETS``."""
     target = {k: v * DAYS_PER_MONTH for k, v in TARGETS.items()}
     # low burden: EFS scale first, then the post-relapse scale for OS
-    a_low = _calibrate(lambda f: outcome(f * 300, 300, False)[0], target["efs_low"]) * 300
-    b_low = _calibrate(lambda f: outcome(a_low, f * 300, False)[1], target["os_low"]) * 300
+    a_low = _calibrate(lambda f: _outcome(p, f * 300, 300, False)[0], target["efs_low"]) * 300
+    b_low = _calibrate(lambda f: _outcome(p, a_low, f * 300, False)[1], target["os_low"]) * 300
 
     def overall(a_high, b_high, which):
-        lo = outcome(a_low, b_low, False)[which]
-        hi = outcome(a_high, b_high, True)[which]
+        lo = _outcome(p, a_low, b_low, False)[which]
+        hi = _outcome(p, a_high, b_high, True)[which]
         return np.r_[lo[0], hi[0]], np.r_[lo[1], hi[1]]
 
     a_high = _calibrate(lambda f: overall(f * 150, 150, 0), target["efs_all"]) * 150
     b_high = _calibrate(lambda f: overall(a_high, f * 150, 1), target["os_all"]) * 150
-    scales = np.where(high, a_high, a_low), np.where(high, b_high, b_low)
+    return np.where(p.high, a_high, a_low), np.where(p.high, b_high, b_low)
+
+
+def generate(seed: int = SEED) -> pd.DataFrame:
+    """The demonstration cohort as a DataFrame of canonical columns (ISO date strings)."""
+    rng = np.random.default_rng(seed)
+    n = N_LOW + N_HIGH
+    p = _plan(rng, n)
+    scales = _calibrated_scales(p)
     efs = np.zeros(n)
     os_time, os_event = np.zeros(n), np.zeros(n, int)
     for group in (False, True):
-        idx = np.flatnonzero(high == group)
-        (et, _), (ot, oe) = outcome(scales[0][idx[0]], scales[1][idx[0]], group)
+        idx = np.flatnonzero(p.high == group)
+        (et, _), (ot, oe) = _outcome(p, scales[0][idx[0]], scales[1][idx[0]], group)
         efs[idx], os_time[idx], os_event[idx] = et, ot, oe
-    return _assemble(rng, n, high, cr, crs_death, role, response_day, efs, os_time, os_event)
+    return _assemble(rng, n, p.high, p.cr, p.crs_death, p.role, p.response_day, efs, os_time, os_event)
 
 
-def _assemble(rng, n, high, cr, crs_death, role, response_day, efs, os_time, os_event):
-    """Dates, baseline, toxicity and response columns around the calibrated times."""
-    relapse_day = np.where(role == "relapse", efs, np.nan)
-    death_day = np.where(os_event == 1, os_time, np.nan)
-    last_day = os_time.copy()
-    # allo-HCT in remission for 17 CR patients: before any relapse or death, after the response
+def _allo_hct(rng, n, cr, response_day, relapse_day, death_day, last_day):
+    """Day of allo-HCT in remission for 17 CR patients: after the response, before any relapse or death."""
     cr_idx = np.flatnonzero(cr)
     candidates = [i for i in cr_idx if (np.nan_to_num(relapse_day[i], nan=np.inf) > response_day[i] + 90
                                         and np.nan_to_num(death_day[i], nan=np.inf) > response_day[i] + 90)]
@@ -147,8 +178,12 @@ def _assemble(rng, n, high, cr, crs_death, role, response_day, efs, os_time, os_
         limit = min(np.nan_to_num(relapse_day[i], nan=np.inf), np.nan_to_num(death_day[i], nan=np.inf),
                     last_day[i]) - 10
         allo[i] = float(np.floor(response_day[i] + 30 + rng.uniform(0, 1) * min(90, limit - response_day[i] - 30)))
-    # dates: alive patients were last seen at the cut-off; the dead were infused so that death
-    # falls before the cut-off, spread over the accrual period
+    return allo
+
+
+def _infusion_dates(rng, n, last_day, os_event):
+    """Infusion dates: alive patients were last seen at the cut-off; the dead were infused so that
+    death falls before the cut-off, spread over the accrual period."""
     cutoff = np.datetime64(CUTOFF)
     first = np.datetime64(FIRST_INFUSION)
     span = (cutoff - first).astype(int)
@@ -160,12 +195,11 @@ def _assemble(rng, n, high, cr, crs_death, role, response_day, efs, os_time, os_
             infusion[i] = first + np.timedelta64(int(rng.integers(0, max(latest, 1))), "D")
         else:
             infusion[i] = cutoff - np.timedelta64(need - 1, "D")
+    return infusion
 
-    def date(days):
-        return np.array([None if not np.isfinite(d) else str(infusion[i] + np.timedelta64(int(np.floor(d)), "D"))
-                         for i, d in enumerate(days)], dtype=object)
 
-    # baseline ------------------------------------------------------------------------------
+def _baseline(rng, n, high) -> dict:
+    """Age, marrow blasts, extramedullary disease, prior therapies, Ph+, sex, dose, conditioning."""
     age = np.clip(np.round(rng.normal(44, 12, n)), 26, 70)
     age = age - np.median(age) + 44                   # median 44 (n is odd: the middle value)
     order = np.argsort(age, kind="stable")
@@ -175,22 +209,23 @@ def _assemble(rng, n, high, cr, crs_death, role, response_day, efs, os_time, os_
     hi_idx = np.flatnonzero(high)
     emd[hi_idx[[3, 9, 14, 22, 28]]] = True
     blasts[hi_idx[[3, 9]]] = [1.5, 3.0]                # high burden through extramedullary disease
-    prior_allo = np.zeros(n, bool)
-    prior_allo[rng.choice(n, 19, replace=False)] = True
-    prior_blina = np.zeros(n, bool)
-    prior_blina[rng.choice(n, 13, replace=False)] = True
-    prior_ino = np.zeros(n, bool)
-    prior_ino[rng.choice(n, 4, replace=False)] = True
-    ph = np.zeros(n, bool)
-    ph[rng.choice(n, 16, replace=False)] = True
+    flags = {}
+    for name, count in (("prior_allo", 19), ("prior_blina", 13), ("prior_ino", 4), ("ph", 16)):
+        flags[name] = np.zeros(n, bool)
+        flags[name][rng.choice(n, count, replace=False)] = True
     sex = np.array(["M"] * 33 + ["F"] * 20, dtype=object)[rng.permutation(n)]
     dose = np.where(rng.permutation(n) < 17, 1e6, 3e6)
     conditioning = np.array(["Cyclophosphamide"] * 38 + ["Fludarabine/cyclophosphamide"] * 10 + ["Other"] * 5,
                             dtype=object)[rng.permutation(n)]
-    # toxicity: CRS any grade 45, grade >= 3 in 14 (2 low, 12 high burden, one grade 5);
-    # neurotoxicity grade >= 3 in 22 (4 low, 18 high)
+    return {"age": age, "blasts": blasts, "emd": emd, **flags, "sex": sex, "dose": dose,
+            "conditioning": conditioning}
+
+
+def _toxicity_grades(rng, n, high, crs_death):
+    """CRS any grade 45, grade >= 3 in 14 (2 low, 12 high burden, one grade 5); neurotoxicity
+    grade >= 3 in 22 (4 low, 18 high)."""
     crs = np.zeros(n, int)
-    low_idx = np.flatnonzero(~high)
+    low_idx, hi_idx = np.flatnonzero(~high), np.flatnonzero(high)
     hi_other = [i for i in hi_idx if not crs_death[i]]
     sev_low = rng.choice(low_idx, 2, replace=False)
     sev_high = rng.choice(hi_other, 11, replace=False)
@@ -203,7 +238,12 @@ def _assemble(rng, n, high, cr, crs_death, role, response_day, efs, os_time, os_
     neuro = np.where(rng.random(n) < 0.5, rng.integers(1, 3, n), 0)
     neuro[rng.choice(low_idx, 4, replace=False)] = 3
     neuro[rng.choice(hi_idx, 18, replace=False)] = rng.choice([3, 3, 4], 18)
-    # response and MRD: 29 MRD-negative of 43 CR patients with a known status (67%)
+    return crs, neuro
+
+
+def _response(rng, n, cr, crs_death, relapse_day):
+    """Best response, MRD (29 MRD-negative of 43 CR patients with a known status, 67%) and the CD19
+    status of each relapse."""
     best = np.where(cr, np.where(rng.random(n) < 0.85, "CR", "CRi"), "NR").astype(object)
     nr_idx = np.flatnonzero(~cr & ~crs_death)
     best[nr_idx[:3]] = ["PD", "SD", "PR"][:len(nr_idx[:3])]
@@ -216,6 +256,28 @@ def _assemble(rng, n, high, cr, crs_death, role, response_day, efs, os_time, os_
     cd19 = np.full(n, None, dtype=object)
     cd19[rel_idx] = "positive"
     cd19[rel_idx[rng.permutation(rel_idx.size)[:4]]] = "negative"
+    return best, mrd, cd19
+
+
+def _yes_no(flags):
+    return np.where(flags, "yes", "no")
+
+
+def _assemble(rng, n, high, cr, crs_death, role, response_day, efs, os_time, os_event):
+    """Dates, baseline, toxicity and response columns around the calibrated times."""
+    relapse_day = np.where(role == "relapse", efs, np.nan)
+    death_day = np.where(os_event == 1, os_time, np.nan)
+    last_day = os_time.copy()
+    allo = _allo_hct(rng, n, cr, response_day, relapse_day, death_day, last_day)
+    infusion = _infusion_dates(rng, n, last_day, os_event)
+
+    def date(days):
+        return np.array([None if not np.isfinite(d) else str(infusion[i] + np.timedelta64(int(np.floor(d)), "D"))
+                         for i, d in enumerate(days)], dtype=object)
+
+    b = _baseline(rng, n, high)
+    crs, neuro = _toxicity_grades(rng, n, high, crs_death)
+    best, mrd, cd19 = _response(rng, n, cr, crs_death, relapse_day)
     resp_day = np.where(best == "NE", np.nan, response_day)
     return pd.DataFrame({
         "patient_id": [f"DEMO-{i + 1:03d}" for i in range(n)],
@@ -225,26 +287,26 @@ def _assemble(rng, n, high, cr, crs_death, role, response_day, efs, os_time, os_
         "response_date": date(resp_day),
         "relapse_date": date(relapse_day),
         "allo_hct_date": date(allo),
-        "data_cutoff_date": str(cutoff),
+        "data_cutoff_date": str(np.datetime64(CUTOFF)),
         "best_response": best,
         "mrd_negative": mrd,
-        "marrow_blasts_pct": blasts,
-        "extramedullary": np.where(emd, "yes", "no"),
+        "marrow_blasts_pct": b["blasts"],
+        "extramedullary": _yes_no(b["emd"]),
         "relapse_cd19": cd19,
         "crs_grade": crs,
         "crs_scale": "MSKCC (Park 2018)",
         "neurotox_grade": neuro,
         "neurotox_scale": "CTCAE v4.03",
-        "crs_death": np.where(crs_death, "yes", "no"),
-        "age": age.astype(int),
-        "sex": sex,
-        "ph_positive": np.where(ph, "yes", "no"),
-        "prior_allo_hct": np.where(prior_allo, "yes", "no"),
-        "prior_blinatumomab": np.where(prior_blina, "yes", "no"),
-        "prior_inotuzumab": np.where(prior_ino, "yes", "no"),
-        "prior_lines": rng.integers(1, 6, n),
-        "dose_cells_per_kg": dose,
-        "conditioning": conditioning,
+        "crs_death": _yes_no(crs_death),
+        "age": b["age"].astype(int),
+        "sex": b["sex"],
+        "ph_positive": _yes_no(b["ph"]),
+        "prior_allo_hct": _yes_no(b["prior_allo"]),
+        "prior_blinatumomab": _yes_no(b["prior_blina"]),
+        "prior_inotuzumab": _yes_no(b["prior_ino"]),
+        "prior_lines": rng.integers(1, 6, n),         # drawn last: the generator's order is the cohort
+        "dose_cells_per_kg": b["dose"],
+        "conditioning": b["conditioning"],
         "centre": "Demonstration centre",
         "synthetic": "yes",
     })

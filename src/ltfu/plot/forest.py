@@ -48,6 +48,82 @@ def _forest_rows(rows):
     return out
 
 
+_EDGE = 0.06        # inches of margin around the figure
+_GAP = 0.15         # inches between the labels, the plot, the estimates and the P values
+
+
+def _is_estimable(e, lo, hi) -> bool:
+    return all(np.isfinite(v) and v > 0 for v in (e, lo, hi))
+
+
+def _forest_widths(fig, data, est_txt, p_txt, heads, width):
+    """Each label wrapped, and the widths left of the plot, right of it and of the plot itself."""
+    est_w = max(_size(fig, s, fontsize=FONT)[0] for s in [*est_txt, heads[0]])
+    p_w = max(_size(fig, s, fontsize=FONT)[0] for s in [*p_txt, heads[1]])
+    label_cap = 0.34 * width
+    lab_lines = [_wrap(fig, lab, label_cap, fontsize=FONT) for lab, *_ in data]
+    lab_w = max(_size(fig, "\n".join(ln), fontsize=FONT)[0] for ln in lab_lines)
+    left = _EDGE + lab_w + _GAP
+    right = _GAP + est_w + _GAP + p_w + _EDGE
+    ax_w = width - left - right
+    if ax_w < 1.2:
+        raise InvalidInputError("width: too narrow for the labels and estimates of this forest plot")
+    return lab_lines, left, right, ax_w
+
+
+def _forest_heights(title_lines, note_lines, plot_h):
+    """Tops of the title, column heads and notes, the axes' bottom, and the figure's height."""
+    col = _Column()
+    col.take(_EDGE)
+    title_top, _ = col.take(len(title_lines) * _line_h(TITLE) + (0.06 if title_lines else 0))
+    head_top, _ = col.take(_line_h(FONT) + 0.04)
+    _, ax_bottom = col.take(plot_h)
+    col.take(_line_h(FONT) + 0.06 + _line_h(LABEL) + 0.08)
+    notes_top, _ = col.take(len(note_lines) * _line_h(SMALL) + (0.06 if note_lines else 0))
+    col.take(_EDGE)
+    return title_top, head_top, ax_bottom, notes_top, col.y
+
+
+def _forest_limits(data, reference):
+    """The x range: every finite interval and the reference (kept within 1e-3..1e3), widened by 8%
+    of its log span on each side."""
+    finite = [(e, lo, hi) for _, e, lo, hi, _ in data if _is_estimable(e, lo, hi)]
+    if finite:
+        lo_all = min(min(lo for _, lo, _ in finite), reference)
+        hi_all = max(max(hi for _, _, hi in finite), reference)
+    else:
+        lo_all, hi_all = reference / 2, reference * 2
+    lo_all, hi_all = max(lo_all, 1e-3), min(hi_all, 1e3)
+    span = math.log(hi_all / lo_all) if hi_all > lo_all else 1.0
+    return lo_all * math.exp(-0.08 * span), hi_all * math.exp(0.08 * span)
+
+
+def _forest_axes(ax, n, xmin, xmax, reference, xlabel):
+    """The log x axis with its ticks and reference line; one row per unit of y, the first on top."""
+    ax.set_xlim(xmin, xmax)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.axvline(reference, color="0.45", lw=0.8, ls="--", gid="reference")
+    ticks = _nice_log_ticks(xmin, xmax) or [reference]
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FixedFormatter([f"{t:g}" for t in ticks]))
+    ax.set_yticks([])
+    ax.spines["left"].set_visible(False)
+    ax.set_xlabel(xlabel, fontsize=LABEL)
+
+
+def _forest_interval(ax, i, e, lo, hi, xmin, xmax):
+    """Row ``i``'s interval (an arrow where it leaves the axis) and its estimate."""
+    a, b = max(lo, xmin), min(hi, xmax)
+    ax.plot([a, b], [i, i], color=PALETTE[0], lw=1.3, solid_capstyle="butt", gid=f"ci-{i}")
+    if lo < xmin:
+        ax.plot([xmin], [i], marker="<", color=PALETTE[0], ms=5)
+    if hi > xmax:
+        ax.plot([xmax], [i], marker=">", color=PALETTE[0], ms=5)
+    if xmin <= e <= xmax:
+        ax.plot([e], [i], marker="s", color=PALETTE[0], ms=5.5, gid=f"estimate-{i}")
+
+
 @_styled
 def forest(rows, *, title: str | None = None, measure: str = "Hazard ratio", xlabel: str | None = None,
            conf_level: float = 0.95, reference: float = 1.0, notes=(), width: float = PRINT_WIDTH_IN) -> Figure:
@@ -60,85 +136,37 @@ def forest(rows, *, title: str | None = None, measure: str = "Hazard ratio", xla
     if not data:
         raise InvalidInputError("rows: nothing to draw")
     fig = _figure(width, 4.0)
-    edge = 0.06
-    finite = [(e, lo, hi) for _, e, lo, hi, _ in data if all(np.isfinite(v) and v > 0 for v in (e, lo, hi))]
-    est_txt = [f"{e:.2f} ({lo:.2f}\u2013{hi:.2f})" if all(np.isfinite(v) and v > 0 for v in (e, lo, hi))
+    est_txt = [f"{e:.2f} ({lo:.2f}\u2013{hi:.2f})" if _is_estimable(e, lo, hi)
                else "not estimable" for _, e, lo, hi, _ in data]
     p_txt = ["" if p is None else format_p(p) for *_, p in data]
-    pct = f"{100 * conf_level:g}%"
-    head_est, head_p = f"{measure} ({pct} CI)", "P"
-    est_w = max(_size(fig, s, fontsize=FONT)[0] for s in [*est_txt, head_est])
-    p_w = max(_size(fig, s, fontsize=FONT)[0] for s in [*p_txt, head_p])
-    label_cap = 0.34 * width
-    lab_lines = [_wrap(fig, lab, label_cap, fontsize=FONT) for lab, *_ in data]
-    lab_w = max(_size(fig, "\n".join(ln), fontsize=FONT)[0] for ln in lab_lines)
-    gap = 0.15
-    left = edge + lab_w + gap
-    right = gap + est_w + gap + p_w + edge
-    ax_w = width - left - right
-    if ax_w < 1.2:
-        raise InvalidInputError("width: too narrow for the labels and estimates of this forest plot")
+    head_est, head_p = f"{measure} ({100 * conf_level:g}% CI)", "P"
+    lab_lines, left, right, ax_w = _forest_widths(fig, data, est_txt, p_txt, (head_est, head_p), width)
     pitch = max(0.26, max(len(ln) for ln in lab_lines) * _line_h(FONT) + 0.08)
-    title_lines = _wrap(fig, title, width - 2 * edge, fontsize=TITLE) if title else []
-    note_lines = [ln for n in notes for ln in _wrap(fig, n, width - 2 * edge, fontsize=SMALL)]
-    col = _Column()
-    col.take(edge)
-    title_top, _ = col.take(len(title_lines) * _line_h(TITLE) + (0.06 if title_lines else 0))
-    head_top, _ = col.take(_line_h(FONT) + 0.04)
-    _, ax_bottom = col.take(pitch * len(data))
-    col.take(_line_h(FONT) + 0.06 + _line_h(LABEL) + 0.08)
-    notes_top, _ = col.take(len(note_lines) * _line_h(SMALL) + (0.06 if note_lines else 0))
-    col.take(edge)
-    H = col.y
+    title_lines = _wrap(fig, title, width - 2 * _EDGE, fontsize=TITLE) if title else []
+    note_lines = [ln for n in notes for ln in _wrap(fig, n, width - 2 * _EDGE, fontsize=SMALL)]
+    title_top, head_top, ax_bottom, notes_top, H = _forest_heights(title_lines, note_lines, pitch * len(data))
     fig.set_size_inches(width, H)
     if title_lines:
-        _text_block(fig, title_lines, edge, title_top, TITLE, width, H, gid="title")
+        _text_block(fig, title_lines, _EDGE, title_top, TITLE, width, H, gid="title")
     ax = fig.add_axes((_fx(width, left), _fy(H, ax_bottom), ax_w / width, pitch * len(data) / H))
     ax.set_xscale("log")
-    if finite:
-        lo_all = min(min(lo for _, lo, _ in finite), reference)
-        hi_all = max(max(hi for _, _, hi in finite), reference)
-    else:
-        lo_all, hi_all = reference / 2, reference * 2
-    lo_all, hi_all = max(lo_all, 1e-3), min(hi_all, 1e3)
-    span = math.log(hi_all / lo_all) if hi_all > lo_all else 1.0
-    xmin, xmax = lo_all * math.exp(-0.08 * span), hi_all * math.exp(0.08 * span)
-    ax.set_xlim(xmin, xmax)
-    ax.set_ylim(len(data) - 0.5, -0.5)
-    ax.axvline(reference, color="0.45", lw=0.8, ls="--", gid="reference")
-    ticks = _nice_log_ticks(xmin, xmax) or [reference]
-    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
-    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FixedFormatter([f"{t:g}" for t in ticks]))
-    ax.set_yticks([])
-    ax.spines["left"].set_visible(False)
-    ax.set_xlabel(xlabel or f"{measure} (log scale)", fontsize=LABEL)
+    xmin, xmax = _forest_limits(data, reference)
+    _forest_axes(ax, len(data), xmin, xmax, reference, xlabel or f"{measure} (log scale)")
     yfig = blended_transform_factory(fig.transFigure, ax.transData)
+    x_est, x_p = _fx(width, width - right + _GAP), _fx(width, width - _EDGE)
     for i, ((_label, e, lo, hi, _p), et, pt, ll) in enumerate(zip(data, est_txt, p_txt, lab_lines)):
-        fig.text(_fx(width, edge), i, "\n".join(ll), transform=yfig, fontsize=FONT, ha="left", va="center",
+        fig.text(_fx(width, _EDGE), i, "\n".join(ll), transform=yfig, fontsize=FONT, ha="left", va="center",
                  gid=f"forest-label-{i}", linespacing=1.15)
-        fig.text(_fx(width, width - right + gap), i, et, transform=yfig, fontsize=FONT, ha="left", va="center",
-                 gid=f"forest-estimate-{i}")
+        fig.text(x_est, i, et, transform=yfig, fontsize=FONT, ha="left", va="center", gid=f"forest-estimate-{i}")
         if pt:
-            fig.text(_fx(width, width - edge), i, pt, transform=yfig, fontsize=FONT, ha="right", va="center",
-                     gid=f"forest-p-{i}")
-        if et == "not estimable":
-            continue
-        a, b = max(lo, xmin), min(hi, xmax)
-        ax.plot([a, b], [i, i], color=PALETTE[0], lw=1.3, solid_capstyle="butt", gid=f"ci-{i}")
-        if lo < xmin:
-            ax.plot([xmin], [i], marker="<", color=PALETTE[0], ms=5)
-        if hi > xmax:
-            ax.plot([xmax], [i], marker=">", color=PALETTE[0], ms=5)
-        if xmin <= e <= xmax:
-            ax.plot([e], [i], marker="s", color=PALETTE[0], ms=5.5, gid=f"estimate-{i}")
+            fig.text(x_p, i, pt, transform=yfig, fontsize=FONT, ha="right", va="center", gid=f"forest-p-{i}")
+        if et != "not estimable":
+            _forest_interval(ax, i, e, lo, hi, xmin, xmax)
     head_y = _fy(H, head_top + _line_h(FONT) / 2)
-    fig.text(_fx(width, width - right + gap), head_y, head_est, fontsize=FONT, fontweight="bold", va="center",
-             gid="forest-head-estimate")
-    fig.text(_fx(width, width - edge), head_y, head_p, fontsize=FONT, fontweight="bold", va="center", ha="right",
-             gid="forest-head-p")
+    fig.text(x_est, head_y, head_est, fontsize=FONT, fontweight="bold", va="center", gid="forest-head-estimate")
+    fig.text(x_p, head_y, head_p, fontsize=FONT, fontweight="bold", va="center", ha="right", gid="forest-head-p")
     if note_lines:
-        _text_block(fig, note_lines, edge, notes_top, SMALL, width, H, color="0.25", gid="notes")
+        _text_block(fig, note_lines, _EDGE, notes_top, SMALL, width, H, color="0.25", gid="notes")
     fig.ltfu_notes = tuple(str(n) for n in notes)
     fig.ltfu_axes = ax
     return fig

@@ -97,14 +97,12 @@ def swimmer(lanes, *, title: str | None = "Course of every patient", xlabel: str
     return figs
 
 
-def _swimmer_page(page, kinds, title, xlabel, xmax, ticks, scale, notes, width):
-    fig = _figure(width, 8.0)
-    edge = 0.06
-    lab_w = _size(fig, "\n".join(lab for lab, *_ in page), fontsize=SWIMMER_LABEL_PT)[0]   # widest line
-    left = edge + lab_w + 0.12
-    right = 0.2
-    title_lines = _wrap(fig, title, width - 2 * edge, fontsize=TITLE) if title else []
-    note_lines = [ln for n in notes for ln in _wrap(fig, n, width - 2 * edge, fontsize=SMALL)]
+_EDGE = 0.06        # inches of margin around the figure
+
+
+def _page_legend(fig, page, kinds):
+    """The kinds of event on this page, their legend entries (and the arrow's, if any patient is
+    alive at last contact), and the legend's height in inches."""
     present = [k for k in kinds if any(k == kk for _, _, _, ev in page for kk, _ in ev)]
     handles, labels = [], []
     for k in present:
@@ -120,30 +118,29 @@ def _swimmer_page(page, kinds, title, xlabel, xmax, ticks, scale, notes, width):
     if leg_tmp is not None:
         leg_h = leg_tmp.get_window_extent(_renderer(fig)).height / fig.dpi + 0.06
         leg_tmp.remove()
-    overhead = (2 * edge + len(title_lines) * _line_h(TITLE) + 0.06 + leg_h +
+    return present, handles, labels, leg_h
+
+
+def _page_heights(title_lines, note_lines, leg_h, n):
+    """The lane pitch (the page fits the print height) and the tops of the title, legend, axes and
+    notes, the axes' bottom and the figure's height."""
+    overhead = (2 * _EDGE + len(title_lines) * _line_h(TITLE) + 0.06 + leg_h +
                 _line_h(FONT) + 0.06 + _line_h(LABEL) + 0.1 + len(note_lines) * _line_h(SMALL) + 0.06)
     avail = PRINT_MAX_HEIGHT_IN - 0.1 - overhead
-    pitch = min(0.17, avail / len(page))
+    pitch = min(0.17, avail / n)
     col = _Column()
-    col.take(edge)
+    col.take(_EDGE)
     title_top, _ = col.take(len(title_lines) * _line_h(TITLE) + 0.06)
     leg_top, _ = col.take(leg_h)
-    ax_top, ax_bottom = col.take(pitch * len(page) + 0.1)
+    ax_top, ax_bottom = col.take(pitch * n + 0.1)
     col.take(_line_h(FONT) + 0.06 + _line_h(LABEL) + 0.1)
     notes_top, _ = col.take(len(note_lines) * _line_h(SMALL) + 0.06)
-    col.take(edge)
-    H = col.y
-    fig.set_size_inches(width, H)
-    if title_lines:
-        _text_block(fig, title_lines, edge, title_top, TITLE, width, H, gid="title")
-    if handles:
-        leg = fig.legend(handles, labels, ncol=min(len(handles), 3), fontsize=SMALL, handlelength=1.2,
-                         columnspacing=1.2, borderpad=0.1, loc="upper left",
-                         bbox_to_anchor=(_fx(width, left), _fy(H, leg_top)), borderaxespad=0.0)
-        leg.set_gid("legend")
-    ax = fig.add_axes((_fx(width, left), _fy(H, ax_bottom), (width - left - right) / width,
-                       (ax_bottom - ax_top) / H))
-    n = len(page)
+    col.take(_EDGE)
+    return pitch, title_top, leg_top, ax_top, ax_bottom, notes_top, col.y
+
+
+def _lane_axes(ax, n, pitch, xmax, ticks, xlabel):
+    """One lane per unit of y (the first on top), the shared time axis, no y axis."""
     ax.set_ylim(n - 0.5 + 0.05 / pitch, -0.5 - 0.05 / pitch)
     ax.set_xlim(0, xmax)
     ax.set_xticks(ticks)
@@ -151,12 +148,10 @@ def _swimmer_page(page, kinds, title, xlabel, xmax, ticks, scale, notes, width):
     ax.set_xlabel(xlabel, fontsize=LABEL)
     ax.set_yticks([])
     ax.spines["left"].set_visible(False)
-    ylab = blended_transform_factory(fig.transFigure, ax.transData)
-    for i, (lab, *_) in enumerate(page):          # lane labels (texts: much faster than n ticks)
-        fig.text(_fx(width, left - 0.06), i, lab, transform=ylab, fontsize=SWIMMER_LABEL_PT, ha="right",
-                 va="center", gid=f"lane-label-{i}")
-    for x in ticks[1:]:
-        ax.axvline(x, color="0.88", lw=0.5, zorder=0)
+
+
+def _draw_lanes(ax, page, present, pitch, xmax, scale):
+    """A bar per lane, one artist per kind of event, and arrows for patients alive."""
     bar_h = min(0.62, max(0.45, 0.09 / pitch))
     arrow = 0.025 * xmax
     ms = min(5.0, pitch * 72 * 0.62)
@@ -176,8 +171,38 @@ def _swimmer_page(page, kinds, title, xlabel, xmax, ticks, scale, notes, width):
                                                                 gid="alive-shafts"))
         ax.plot(ends[alive] + arrow, alive, ls="none", marker=">", ms=max(2.5, ms * 0.6), color="0.3", mew=0,
                 zorder=2, gid="alive-heads")
+
+
+def _swimmer_page(page, kinds, title, xlabel, xmax, ticks, scale, notes, width):
+    fig = _figure(width, 8.0)
+    lab_w = _size(fig, "\n".join(lab for lab, *_ in page), fontsize=SWIMMER_LABEL_PT)[0]   # widest line
+    left = _EDGE + lab_w + 0.12
+    right = 0.2
+    title_lines = _wrap(fig, title, width - 2 * _EDGE, fontsize=TITLE) if title else []
+    note_lines = [ln for n in notes for ln in _wrap(fig, n, width - 2 * _EDGE, fontsize=SMALL)]
+    present, handles, labels, leg_h = _page_legend(fig, page, kinds)
+    pitch, title_top, leg_top, ax_top, ax_bottom, notes_top, H = _page_heights(title_lines, note_lines, leg_h,
+                                                                                len(page))
+    fig.set_size_inches(width, H)
+    if title_lines:
+        _text_block(fig, title_lines, _EDGE, title_top, TITLE, width, H, gid="title")
+    if handles:
+        leg = fig.legend(handles, labels, ncol=min(len(handles), 3), fontsize=SMALL, handlelength=1.2,
+                         columnspacing=1.2, borderpad=0.1, loc="upper left",
+                         bbox_to_anchor=(_fx(width, left), _fy(H, leg_top)), borderaxespad=0.0)
+        leg.set_gid("legend")
+    ax = fig.add_axes((_fx(width, left), _fy(H, ax_bottom), (width - left - right) / width,
+                       (ax_bottom - ax_top) / H))
+    _lane_axes(ax, len(page), pitch, xmax, ticks, xlabel)
+    ylab = blended_transform_factory(fig.transFigure, ax.transData)
+    for i, (lab, *_) in enumerate(page):          # lane labels (texts: much faster than n ticks)
+        fig.text(_fx(width, left - 0.06), i, lab, transform=ylab, fontsize=SWIMMER_LABEL_PT, ha="right",
+                 va="center", gid=f"lane-label-{i}")
+    for x in ticks[1:]:
+        ax.axvline(x, color="0.88", lw=0.5, zorder=0)
+    _draw_lanes(ax, page, present, pitch, xmax, scale)
     if note_lines:
-        _text_block(fig, note_lines, edge, notes_top, SMALL, width, H, color="0.25", gid="notes")
+        _text_block(fig, note_lines, _EDGE, notes_top, SMALL, width, H, color="0.25", gid="notes")
     fig.ltfu_notes = tuple(str(x) for x in notes)
     fig.ltfu_axes = ax
     fig.ltfu_lanes = [lab for lab, *_ in page]
