@@ -89,3 +89,25 @@ def test_trajectories_draws_every_patient_once():
     assert "median-0" in gids and "median-1" not in gids
     assert sum(g.startswith("threshold-") for g in gids) == 2
     assert math.isclose(fig.axes[0].lines[0].get_xdata()[1], 90 / 30.4375)
+
+
+def test_igg_trajectories_of_a_registry_draw_a_seeded_sample(tmp_path):
+    """Above TRAJECTORY_MAX_LINES patients in a panel, the spaghetti figure draws that many lines,
+    the same ones every run, and says so; the median and IQR still use every patient."""
+    from ltfu import load_study
+    from ltfu.analysis import AnalysisOptions, analyse
+    from ltfu.defaults import TRAJECTORY_MAX_LINES
+    from ltfu.simulate import write_registry
+
+    write_registry(tmp_path / "s", 1500, seed=3)
+    study = load_study(tmp_path / "s")
+    a = analyse(study, AnalysisOptions())
+    b = analyse(study, AnalysisOptions())
+    fig = a.figure("igg_trajectories")
+    sizes = {label: len(pts) for label, pts, _ in fig.panels}
+    assert sizes and all(n <= TRAJECTORY_MAX_LINES for n in sizes.values())
+    assert any(n == TRAJECTORY_MAX_LINES for n in sizes.values())
+    assert any(f"thin lines for {TRAJECTORY_MAX_LINES} of" in n for n in fig.notes)
+    same = b.figure("igg_trajectories")
+    for (_, p1, _), (_, p2, _) in zip(fig.panels, same.panels):
+        assert all(np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1]) for x, y in zip(p1, p2))

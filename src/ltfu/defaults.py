@@ -31,6 +31,7 @@ SAFETY_STOP_AT = "none"             # person-time runs to the end of follow-up, 
 SAFETY_YEARS = (1, 2, 5, 10, 15)    # cumulative incidence of delayed events reported at these years
 VISIT_WINDOW_DAYS = 90.0            # a yearly visit is seen when an assessment falls within +- this many days
 SWIMMER_MAX = 100                   # a lane per patient is readable up to about this many patients
+TRAJECTORY_MAX_LINES = 200          # per panel: above this, a seeded random sample of patients is drawn
 
 # outputs
 REPORT_FORMATS = ("html", "pdf", "json", "csv", "svg", "png")

@@ -117,6 +117,7 @@ class TrajectoryFigure:
     threshold: float | None = None
     threshold_label: str | None = None
     log: bool = False
+    notes: tuple[str, ...] = ()
 
 
 Figure = KMFigure | CIFFigure | ForestFigure | SwimmerFigure | BarFigure | TrajectoryFigure

@@ -14,7 +14,7 @@ from ltfu import persistence as P
 from ltfu import stats
 from ltfu.analysis.common import fmt_ci, fmt_p, num
 from ltfu.analysis.plan import Plan
-from ltfu.defaults import DAYS_PER_MONTH
+from ltfu.defaults import DAYS_PER_MONTH, TRAJECTORY_MAX_LINES
 from ltfu.results import CIFFigure, KMFigure, Part, Section, Table, TrajectoryFigure
 
 # (key in ltfu.persistence's groups, label); "overall" is every patient
@@ -186,9 +186,16 @@ def _igg(res, study, plan, figures):
     ids, day, value = ids[order], by_day["day"].to_numpy(float)[order], by_day["value"].to_numpy(float)[order]
     cuts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1], True]) if ids.size else np.zeros(1, np.int64)
     spans = [(lo, hi, burden.get(ids[lo])) for lo, hi in itertools.pairwise(cuts)]
-    panels = []
+    panels, notes = [], []
     for key, label in GROUPS[1:]:
         pts = tuple((day[lo:hi], value[lo:hi]) for lo, hi, b in spans if b == key)
+        if len(pts) > TRAJECTORY_MAX_LINES:
+            # a registry: thousands of lines are ink, not information; a seeded sample keeps the
+            # figure readable and the report reproducible (the median and IQR use every patient)
+            keep = np.sort(np.random.default_rng(0).choice(len(pts), TRAJECTORY_MAX_LINES, replace=False))
+            notes.append(f"{label}: thin lines for {TRAJECTORY_MAX_LINES} of {len(pts):,} patients chosen at "
+                         "random (seed 0); the median and interquartile range use every patient.")
+            pts = tuple(pts[i] for i in keep)
         summ = by[key]
         summary = None
         if summ:
@@ -201,7 +208,7 @@ def _igg(res, study, plan, figures):
         thr = res.options.igg_threshold
         figures.append(TrajectoryFigure("igg_trajectories", "Serum IgG after infusion by disease burden",
                                         tuple(panels), ylabel="IgG (g/L)", threshold=thr,
-                                        threshold_label=f"IgG {thr:g} g/L"))
+                                        threshold_label=f"IgG {thr:g} g/L", notes=tuple(notes)))
     return (t1, t2)
 
 

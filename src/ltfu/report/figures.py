@@ -71,7 +71,8 @@ def render_bars(spec: BarFigure):
 
 def render_trajectories(spec: TrajectoryFigure):
     return plot.trajectories(spec.panels, title=spec.title, ylabel=spec.ylabel, xlabel=spec.xlabel,
-                             threshold=spec.threshold, threshold_label=spec.threshold_label, log=spec.log)
+                             threshold=spec.threshold, threshold_label=spec.threshold_label, log=spec.log,
+                             notes=spec.notes)
 
 
 def render_figure(spec):
