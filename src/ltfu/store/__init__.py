@@ -8,7 +8,7 @@
     changes = store.diff("trial.ltfu", "primary", "2018-06-30")
 
 ``ltfu.store.schema`` describes the layout, the versions and the locking; ``ltfu.store.cuts``
-adding and reading; ``ltfu.store.diff`` what changed between two cuts.
+adding and reading; ``ltfu.store.changes`` what changed between two cuts.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from ltfu.store.schema import SCHEMA_VERSION, StoreError
 
 
 def diff(path, cut_a, cut_b):
-    """What changed from cut ``cut_a`` to cut ``cut_b`` (``ltfu.store.diff.Diff``)."""
-    from ltfu.store.diff import diff_cuts
+    """What changed from cut ``cut_a`` to cut ``cut_b`` (``ltfu.store.changes.Diff``)."""
+    from ltfu.store.changes import diff_cuts
 
     return diff_cuts(path, cut_a, cut_b)
 
