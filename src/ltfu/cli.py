@@ -577,6 +577,8 @@ def report(
     formats: str = typer.Option(",".join(defaults.REPORT_FORMATS), metavar="LIST",
                                 help="Comma-separated outputs to write (also: tiff)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    cut: Optional[str] = typer.Option(None, "--cut", metavar="CUT", help="With a study store (FILE.ltfu): the "
+                                      "cut to report, by date, label or number (default: the latest)."),
 ):
     """Run the full long-term follow-up analysis and write the report into --out."""
     fmts = _check_formats(formats)
@@ -610,7 +612,10 @@ def report(
             if show:
                 progress.update(task, advance=1, description=desc)
 
-        study = _load_study(path, use_demo, cutoff, burden_threshold, sheet, deidentify=deidentify)
+        from ltfu.cli_study import report_input      # FILE.ltfu: a cut of a study store, with its history
+
+        study, cuts = report_input(path, use_demo, cut, cutoff, burden_threshold, sheet, deidentify=deidentify,
+                                   load_study=_load_study)
         step("Analysing")
         from ltfu.analysis import AnalysisOptions, analyse
 
@@ -618,7 +623,7 @@ def report(
                                   conf_type=conf_type.value, landmark_days=landmark_days,
                                   safety_stop_at=safety_stop_at.value, max_months=max_months, deidentify=deidentify,
                                   keep_checksum=keep_checksum, record_path=record_path)
-        results = analyse(study, options)
+        results = analyse(study, options, cuts=cuts)
         step("Writing the report")
         from ltfu.report import write_report
 
@@ -631,6 +636,8 @@ def report(
         typer.echo("Note: the demonstration data are SYNTHETIC (not patient data).")
     typer.echo(f"Report written: {Path(main_file).resolve()}")
 
+
+app.add_typer(__import__("ltfu.cli_study", fromlist=["app"]).app, name="study")   # ltfu study init/add/list/diff/upgrade
 
 for _info in app.registered_commands:     # every usage line as a user writes it (FILE, not {path})
     if _info.cls in (None, TyperCommand):

@@ -38,11 +38,11 @@ _PATIENT_DATES = ("death_date", "response_date", "relapse_date", "allo_hct_date"
 def _censor_patients(p: pd.DataFrame, cut: str) -> pd.DataFrame:
     """The patient table as known at ``cut`` (ISO date strings, empty for unknown)."""
     p = p[p["infusion_date"] <= cut].copy()
+    unassessed = (p["response_date"] != "") & (p["response_date"] > cut)     # the response known after the cut
     for c in _PATIENT_DATES:
         late = (p[c] != "") & (p[c] > cut)
         p.loc[late, c] = ""
     p.loc[p["relapse_date"] == "", "relapse_cd19"] = ""
-    unassessed = p["response_date"] == ""
     for c in ("best_response", "mrd_negative"):
         p.loc[unassessed, c] = ""
     p["last_contact_date"] = np.where(p["last_contact_date"] > cut, cut, p["last_contact_date"])

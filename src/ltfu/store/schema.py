@@ -186,8 +186,8 @@ def connect(path, *, read_only: bool = False, timeout: float | None = None):
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             if not _is_lock_error(exc):
-                raise StoreError(f"cannot open {os.path.basename(str(path))}: {str(exc).splitlines()[0]}",
-                                 exit_code=1) from None
+                raise StoreError(f"{os.path.basename(str(path))} cannot be opened as an ltfu study store "
+                                 "(not a DuckDB database, or damaged)", exit_code=2) from None
             if time.monotonic() >= deadline:
                 raise StoreError(f"{os.path.basename(str(path))} is in use by another ltfu process (waited "
                                  f"{wait:g} s); try again when it has finished (nothing was changed)",
