@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand
 
 from ltfu import defaults
 from ltfu.terminal import visible
@@ -230,6 +231,23 @@ def upgrade(path: Path = STORE_ARG):
         typer.echo(f"Upgraded {visible(path.name)} from schema version {before} to {after}")
 
 
+class _Command(TyperCommand):
+    """Usage lines as a user writes them: ``ltfu study add [OPTIONS] STORE EXPORT`` (as ltfu.cli's)."""
+
+    def collect_usage_pieces(self, ctx):
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = param.metavar or param.name.upper()
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+
+for _info in app.registered_commands:
+    if _info.cls in (None, TyperCommand):
+        _info.cls = _Command
+
+
 # -- ltfu report on a store ------------------------------------------------------------------------
 
 def is_store_path(path) -> bool:
@@ -268,8 +286,10 @@ def report_input(path, use_demo, cut, cutoff, burden_threshold, sheet, *, deiden
     if not cuts:
         cli._fail(f"{Path(path).name} holds no cut yet (add one with `ltfu study add`)", code=2)
     chosen = _run(store.resolve, cuts, cut) if cut is not None else cuts[-1]
-    keys = [c.cut_id for c in cuts if c.cut_date <= chosen.cut_date]
-    loaded = _run(store.load_cuts, path, [str(k) for k in keys])
+    earlier = [str(c.cut_id) for c in cuts if c.cut_date < chosen.cut_date]
+    # the maturity section needs only the earlier cuts' patient tables; the reported cut is read whole
+    loaded = _run(store.load_cuts, path, earlier, patients_only=True) if earlier else []
+    loaded += _run(store.load_cuts, path, [str(chosen.cut_id)])
     history = [(c.name, c.cut_date, s) for c, s in loaded]
     study = history[-1][2]
     if deidentify:

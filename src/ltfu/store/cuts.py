@@ -396,7 +396,7 @@ def _warnings(con, cut_id: int) -> tuple:
                  for table, code, field, message, fix in rows)
 
 
-def _study(con, info: CutInfo, store_name: str):
+def _study(con, info: CutInfo, store_name: str, patients_only: bool = False):
     from ltfu.cohort.model import Cohort
     from ltfu.cohort.validate import _burden
     from ltfu.demo import marked
@@ -410,6 +410,8 @@ def _study(con, info: CutInfo, store_name: str):
     sha = sources.get("patients", (None, None))[1]
     cohort = Cohort(patients, f"{store_name} cut {info.cut_date}", sha, info.burden_threshold, info.cut_date,
                     False, tuple(w for w in warnings if w.table is None))
+    if patients_only:
+        return Study(marked(cohort), sources=sources, warnings=warnings)
     return Study(marked(cohort), _read(con, "events", info.cut_id), _read(con, "assessments", info.cut_id),
                  _read(con, "therapies", info.cut_id), sources, warnings)
 
@@ -419,15 +421,16 @@ def load_cut(path, cut=None, *, timeout=None):
     return load_cuts(path, [cut], timeout=timeout)[0][1]
 
 
-def load_cuts(path, keys=None, *, timeout=None) -> list:
+def load_cuts(path, keys=None, *, patients_only=False, timeout=None) -> list:
     """[(CutInfo, Study)] for the cuts named in ``keys`` (None in it: the latest; ``keys`` None: every
-    cut, oldest first), read in one read-only connection."""
+    cut, oldest first), read in one read-only connection.  ``patients_only``: the Studies hold the
+    patient table only (empty events, assessments, therapies), enough for the maturity section."""
     con = _open(path, read_only=True, timeout=timeout)
     try:
         cuts = _infos(con)
         if not cuts:
             raise StoreError(f"{_name(path)} holds no cut yet (add one with `ltfu study add`)")
         chosen = cuts if keys is None else [cuts[-1] if k is None else resolve(cuts, k) for k in keys]
-        return [(c, _study(con, c, _name(path))) for c in chosen]
+        return [(c, _study(con, c, _name(path), patients_only)) for c in chosen]
     finally:
         con.close()
