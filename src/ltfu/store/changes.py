@@ -136,12 +136,21 @@ def _patients(con, cut_id: int) -> pd.DataFrame:
     return con.execute(f"SELECT {', '.join(cols)} FROM patients WHERE cut_id = ? ORDER BY seq", [cut_id]).df()
 
 
+def _values(s: pd.Series) -> np.ndarray:
+    """A column as a numpy array that compares fast: dates as int64 days, numbers as float, text as object."""
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return s.to_numpy("datetime64[D]").view("int64")
+    if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype):
+        return s.to_numpy(dtype=float, na_value=np.nan)
+    return s.to_numpy(object)
+
+
 def _differs(a: pd.Series, b: pd.Series) -> np.ndarray:
     """Element-wise 'not the same value', missing equal to missing."""
     na, nb = a.isna().to_numpy(), b.isna().to_numpy()
     with np.errstate(invalid="ignore"):
-        eq = (a.astype(object).to_numpy() == b.astype(object).to_numpy())
-    eq = np.asarray(eq, bool) & ~na & ~nb
+        eq = np.asarray(_values(a) == _values(b), bool)
+    eq = eq & ~na & ~nb
     return ~(eq | (na & nb))
 
 
@@ -163,7 +172,7 @@ def _patient_changes(pa: pd.DataFrame, pb: pd.DataFrame):
         diffs[c] = d
         if d.any():
             idx = np.flatnonzero(d)
-            changed[c] = [(pid[i], m[f"{c}_a"].iat[i], m[f"{c}_b"].iat[i]) for i in idx]
+            changed[c] = list(zip(pid[idx], m[f"{c}_a"].to_numpy(object)[idx], m[f"{c}_b"].to_numpy(object)[idx]))
     inf_a, inf_b = m["infusion_date_a"], m["infusion_date_b"]
     last_a = m["last_contact_day_a"].to_numpy(float)
     cut_a = m["data_cutoff_day_a"].to_numpy(float)
@@ -174,7 +183,9 @@ def _patient_changes(pa: pd.DataFrame, pb: pd.DataFrame):
     for c in DAY_FIELDS:
         a, b = m[f"{c}_a"].to_numpy(float), m[f"{c}_b"].to_numpy(float)
         what = c[:-4].replace("_", "-").replace("allo-hct", "allo-HCT")
-        for i in np.flatnonzero(diffs[c]):
+        with np.errstate(invalid="ignore"):
+            flagged = diffs[c] & (np.isfinite(a) | (b <= end_a))     # not a new date after A's follow-up
+        for i in np.flatnonzero(flagged):
             before, after = _day_text(a[i], inf_a.iat[i]), _day_text(b[i], inf_b.iat[i])
             if np.isfinite(a[i]) and np.isfinite(b[i]):
                 flags.append(Flag("date_moved", pid[i], "patients", c, a[i], b[i],
@@ -220,54 +231,51 @@ def _patient_changes(pa: pd.DataFrame, pb: pd.DataFrame):
     return added, removed, changed, flags
 
 
-def _row_changes(con, table: str, a: int, b: int):
-    """Rows added, removed and changed in one longitudinal table, and their flags (SQL in DuckDB)."""
+def _row_changes(con, table: str, a: int, b: int, fu_end_a: dict, ids_b: set):
+    """Rows added, removed and changed in one longitudinal table, and their flags.  One SQL query
+    (DuckDB) joins the two cuts' rows on the table's key and returns only the rows that differ;
+    the rules run on those.  ``fu_end_a``: each patient of A's end of follow-up in A (days)."""
     keys, day = ROW_KEYS[table]
     cols = [c for c, _ in schema.TABLE_COLUMNS[table]]
     others = [c for c in cols if c not in keys]
     on = " AND ".join(f"x.{k} IS NOT DISTINCT FROM y.{k}" for k in keys)
-    base = (f"WITH x AS (SELECT * FROM {table} WHERE cut_id = {int(a)}), "
-            f"y AS (SELECT * FROM {table} WHERE cut_id = {int(b)}), "
-            f"pa AS (SELECT patient_id, least(coalesce(last_contact_day, {FAR}), coalesce(data_cutoff_day, {FAR})) "
-            f"AS fu_end FROM patients WHERE cut_id = {int(a)}), "
-            f"pb AS (SELECT patient_id FROM patients WHERE cut_id = {int(b)}) ")
-    key_list = ", ".join(f"x.{k}" for k in keys)
-    removed = con.execute(base + f"SELECT {key_list} FROM x ANTI JOIN y ON {on} "
-                          f"WHERE x.patient_id IN (SELECT patient_id FROM pb)").fetchall()
-    n_removed_all = con.execute(base + f"SELECT count(*) FROM x ANTI JOIN y ON {on}").fetchone()[0]
-    added = con.execute(base + f"SELECT count(*) FROM y AS x ANTI JOIN x AS y ON {on}").fetchone()[0]
-    backdated = con.execute(
-        base + f"SELECT {key_list}, pa.fu_end FROM y AS x ANTI JOIN x AS y ON {on} "
-        f"JOIN pa ON pa.patient_id = x.patient_id WHERE x.{day} <= pa.fu_end").fetchall()
-    changed_sql = ", ".join(f"count(*) FILTER (WHERE x.{c} IS DISTINCT FROM y.{c})" for c in others)
-    counts = con.execute(base + f"SELECT {changed_sql} FROM x JOIN y ON {on}").fetchone() if others else ()
-    flagged = con.execute(
-        base + f"SELECT {key_list}, " + ", ".join(f"x.{c}, y.{c}" for c in others) + f" FROM x JOIN y ON {on} "
-        "WHERE " + " OR ".join(f"(x.{c} IS NOT NULL AND x.{c} IS DISTINCT FROM y.{c})" for c in others)
-    ).fetchall() if others else []
+    select = ", ".join([*(f"coalesce(x.{k}, y.{k}) AS {k}" for k in keys), "x._in AS in_a", "y._in AS in_b",
+                        *(f"x.{c} AS a_{c}, y.{c} AS b_{c}" for c in others)])
+    differ = " OR ".join(["x._in IS NULL", "y._in IS NULL", *(f"x.{c} IS DISTINCT FROM y.{c}" for c in others)])
+    df = con.execute(f"WITH x AS (SELECT *, 1 AS _in FROM {table} WHERE cut_id = {int(a)}), "
+                     f"y AS (SELECT *, 1 AS _in FROM {table} WHERE cut_id = {int(b)}) "
+                     f"SELECT {select} FROM x FULL OUTER JOIN y ON {on} WHERE {differ}").df()
+    only_a, only_b = df["in_b"].isna().to_numpy(), df["in_a"].isna().to_numpy()
+    both = ~only_a & ~only_b
+    pid = df["patient_id"].astype(str).to_numpy()
+    name, when = df[keys[1]].astype(object).to_numpy(), df[day].to_numpy(float)
+    end = np.array([fu_end_a.get(p, np.nan) for p in pid], float)
     flags = []
     what = table[:-1] if table != "therapies" else "therapy"
-    for r in removed:
-        flags.append(Flag("row_removed", str(r[0]), table, day, _plain(r[2]), None,
-                          f"{what} {r[1]} at day {_plain(r[2])} in the earlier cut is gone"))
-    for r in backdated:
-        flags.append(Flag("row_backdated", str(r[0]), table, day, None, _plain(r[2]),
-                          f"{what} {r[1]} at day {_plain(r[2])} added, within the earlier cut's follow-up of the "
-                          f"patient (to day {_plain(r[3])})"))
-    for r in flagged:
-        vals = r[len(keys):]
-        for j, c in enumerate(others):
-            before, after = vals[2 * j], vals[2 * j + 1]
-            if before is None or (isinstance(before, float) and math.isnan(before)) or before == after:
-                continue
-            if c == "outcome" and before in MATURING_OUTCOMES:     # an event ongoing at A resolved since
-                continue
-            if before is not None:
-                flags.append(Flag("row_changed", str(r[0]), table, c, _plain(before), _plain(after),
-                                  f"{what} {r[1]} at day {_plain(r[2])}: {c} changed from {_plain(before)} to "
-                                  f"{_plain(after)}"))
-    summary = {"added": int(added), "removed": int(n_removed_all),
-               "changed": {c: int(n) for c, n in zip(others, counts) if n}}
+    for i in np.flatnonzero(only_a & np.array([p in ids_b for p in pid], bool)):
+        flags.append(Flag("row_removed", pid[i], table, day, _plain(when[i]), None,
+                          f"{what} {name[i]} at day {_plain(when[i])} in the earlier cut is gone"))
+    with np.errstate(invalid="ignore"):
+        backdated = only_b & (when <= end)
+    for i in np.flatnonzero(backdated):
+        flags.append(Flag("row_backdated", pid[i], table, day, None, _plain(when[i]),
+                          f"{what} {name[i]} at day {_plain(when[i])} added, within the earlier cut's follow-up of "
+                          f"the patient (to day {_plain(end[i])})"))
+    changed = {}
+    for c in others:
+        va, vb = df[f"a_{c}"], df[f"b_{c}"]
+        d = both & _differs(va, vb)
+        if d.any():
+            changed[c] = int(d.sum())
+        hit = d & va.notna().to_numpy()
+        if c == "outcome":           # an event ongoing (or of unknown outcome) at A resolved since
+            hit &= ~va.isin(MATURING_OUTCOMES).to_numpy()
+        xa, xb = va.to_numpy(object), vb.to_numpy(object)
+        for i in np.flatnonzero(hit):
+            flags.append(Flag("row_changed", pid[i], table, c, _plain(xa[i]), _plain(xb[i]),
+                              f"{what} {name[i]} at day {_plain(when[i])}: {c} changed from {_plain(xa[i])} to "
+                              f"{_plain(xb[i])}"))
+    summary = {"added": int(only_b.sum()), "removed": int(only_a.sum()), "changed": changed}
     return summary, flags
 
 
@@ -280,10 +288,15 @@ def diff_cuts(path, cut_a, cut_b) -> Diff:
         a, b = resolve(cuts, cut_a), resolve(cuts, cut_b)
         if a.cut_id == b.cut_id:
             raise StoreError(f"diff of a cut with itself ({a.name}): give two different cuts")
-        added, removed, changed, flags = _patient_changes(_patients(con, a.cut_id), _patients(con, b.cut_id))
+        pa, pb = _patients(con, a.cut_id), _patients(con, b.cut_id)
+        added, removed, changed, flags = _patient_changes(pa, pb)
+        last, cut = pa["last_contact_day"].to_numpy(float), pa["data_cutoff_day"].to_numpy(float)
+        fu_end = dict(zip(pa["patient_id"].astype(str), np.fmin(np.where(np.isnan(last), FAR, last),
+                                                                  np.where(np.isnan(cut), FAR, cut))))
+        ids_b = set(pb["patient_id"].astype(str))
         rows = {}
         for table in ROW_KEYS:
-            rows[table], more = _row_changes(con, table, a.cut_id, b.cut_id)
+            rows[table], more = _row_changes(con, table, a.cut_id, b.cut_id, fu_end, ids_b)
             flags += more
         return Diff(a, b, added, removed, changed, rows, tuple(flags))
     finally:
