@@ -368,6 +368,8 @@ def test_report_from_the_store_shows_maturity_counted_by_hand(store, exports, tm
         rep = c["reported"]
         assert (rep["n"], rep["os"]["events"]) == (n, deaths)
         assert rep["at_risk"]["12_months"] == at_risk[12] and rep["at_risk"]["24_months"] == at_risk[24]
+        # every adverse event of the cut's file is within its patient's follow-up: all are counted
+        assert rep["safety"]["all_events"]["events"] == len(rows(folder / "events.csv"))
     # re-derived from the latest file with each earlier cut-off: the same hand count on the final
     # file restricted to the patients infused by then; only the first cut differs (its relapse date)
     final = rows(exports[-1][2] / "patients.csv")
@@ -432,3 +434,75 @@ def test_deidentified_report_from_a_store_leaks_no_id_date_or_label(exports, tmp
             assert needle.encode() not in blob, f"{needle!r} found in {q.name}"
     m = json.loads((out / "results.json").read_text())["maturity"]
     assert [c["name"] for c in m["cuts"]] == ["Cut 1", "Cut 2", "Cut 3", "Cut 4"]
+
+
+# -- every diff rule on a hand-made study -------------------------------------------------------------
+
+HEAD = "patient_id,infusion_date,last_contact_date,death_date,response_date,relapse_date,best_response,age\n"
+EV_HEAD = "patient_id,term,category,subtype,onset_date,resolution_date,grade,outcome\n"
+CUT_A = HEAD + """P1,2019-01-01,2020-03-01,2020-03-01,2019-02-01,,CR,50
+P2,2019-01-01,2020-06-01,,2019-02-01,2019-10-01,CR,51
+P3,2019-02-01,2020-06-01,,2019-03-01,,CR,52
+P4,2019-01-01,2020-06-15,,2019-02-01,,CR,53
+P5,2019-01-01,2020-06-20,,2019-02-01,,CR,54
+P6,2019-01-01,2020-06-20,,2019-02-01,,CR,55
+P7,2019-01-01,2020-01-01,,2019-02-01,,CR,56
+P9,2019-01-01,2020-06-20,,2019-02-01,,CR,57
+"""
+CUT_B = HEAD + """P1,2019-01-01,2020-03-10,2020-03-10,2019-02-01,,CR,50
+P2,2019-01-01,2021-06-01,,2019-02-01,,CR,51
+P3,2019-02-05,2020-06-01,,2019-03-01,,CR,52
+P4,2019-01-01,2020-05-01,,2019-02-01,,CR,53
+P5,2019-01-01,2021-06-01,,2019-02-01,2020-04-01,CR,54
+P6,2019-01-01,2021-06-01,,2019-02-01,2020-12-01,CR,55
+P8,2020-09-01,2021-06-01,,2020-10-01,,CR,60
+P9,2019-01-01,2021-06-01,,2019-02-01,,CR,58
+"""
+EVENTS_A = EV_HEAD + """P9,Pneumonia,infection,bacterial,2019-05-01,2019-05-20,3,recovered
+P6,Neuropathy,neurological,,2019-06-01,2019-08-01,1,recovered
+P6,Zoster,infection,viral,2020-06-01,,2,ongoing
+"""
+EVENTS_B = EV_HEAD + """P6,Neuropathy,neurological,,2019-06-01,2019-08-01,2,recovered
+P6,Zoster,infection,viral,2020-06-01,2020-07-15,2,recovered
+P9,Bacteraemia,infection,bacterial,2020-02-01,2020-02-10,3,recovered
+P9,Sepsis,infection,bacterial,2021-01-01,2021-01-10,3,recovered
+"""
+
+
+def test_every_diff_rule_on_a_hand_made_study(tmp_path):
+    from ltfu import store as st
+
+    for name, patients, events in (("a", CUT_A, EVENTS_A), ("b", CUT_B, EVENTS_B)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "patients.csv").write_text(patients)
+        (tmp_path / name / "events.csv").write_text(events)
+    path = tmp_path / "s.ltfu"
+    st.init(path)
+    st.add_cut(path, tmp_path / "a", "2020-06-30", label="A")
+    st.add_cut(path, tmp_path / "b", "2021-06-30", label="B")
+    d = st.diff(path, "A", "B")
+    assert d.added == ("P8",) and d.removed == ("P7",)
+    got = {(f.kind, f.patient_id, f.table, f.field) for f in d.flags}
+    want = {("patient_removed", "P7", "patients", "patient_id"),
+            ("date_moved", "P1", "patients", "death_day"),                 # death moved by 9 days
+            ("date_removed", "P2", "patients", "relapse_day"),             # relapse removed ...
+            ("status_backwards", "P2", "patients", "relapse_day"),         # ... relapsed -> not
+            ("infusion_changed", "P3", "patients", "infusion_date"),
+            ("date_moved", "P3", "patients", "response_day"),              # the same date, 4 days nearer infusion
+            ("follow_up_shrank", "P3", "patients", "last_contact_day"),
+            ("follow_up_shrank", "P4", "patients", "last_contact_day"),    # last contact 2020-06-15 -> 05-01
+            ("date_backdated", "P5", "patients", "relapse_day"),           # 2020-04-01, before A's 2020-06-20
+            ("value_changed", "P9", "patients", "age"),
+            ("row_removed", "P9", "events", "onset_day"),                  # the pneumonia is gone
+            ("row_changed", "P6", "events", "grade"),                      # neuropathy grade 1 -> 2
+            ("row_backdated", "P9", "events", "onset_day")}                # bacteraemia 2020-02-01 added
+    assert got == want
+    # P6's relapse after A's cut-off, the zoster resolved since, P9's sepsis in 2021: maturation only
+    moved = next(f for f in d.flags if f.kind == "date_moved" and f.patient_id == "P1")
+    assert (moved.before, moved.after) == (day("2019-01-01", "2020-03-01"), day("2019-01-01", "2020-03-10"))
+    assert d.rows["events"] == {"added": 2, "removed": 1, "changed": {"resolution_day": 1, "grade": 1, "outcome": 1}}
+    assert {f: len(v) for f, v in d.changed.items()}["relapse_day"] == 3     # P2 removed, P5 and P6 added
+    again = st.diff(path, "2020-06-30", "2021-06-30")          # cuts named by date as well as label
+    assert again.flag_counts() == d.flag_counts()
+    with pytest.raises(st.StoreError, match="with itself"):
+        st.diff(path, "A", "2020-06-30")

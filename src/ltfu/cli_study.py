@@ -287,9 +287,11 @@ def report_input(path, use_demo, cut, cutoff, burden_threshold, sheet, *, deiden
         cli._fail(f"{Path(path).name} holds no cut yet (add one with `ltfu study add`)", code=2)
     chosen = _run(store.resolve, cuts, cut) if cut is not None else cuts[-1]
     earlier = [str(c.cut_id) for c in cuts if c.cut_date < chosen.cut_date]
-    # the maturity section needs only the earlier cuts' patient tables; the reported cut is read whole
-    loaded = _run(store.load_cuts, path, earlier, patients_only=True) if earlier else []
-    loaded += _run(store.load_cuts, path, [str(chosen.cut_id)])
+    # the maturity section needs only the earlier cuts' patients and events; the reported cut is read whole
+    # --burden-threshold given (not the default): burden derived with it, else with each cut's own
+    thr = None if burden_threshold == defaults.BURDEN_THRESHOLD else burden_threshold
+    loaded = _run(store.load_cuts, path, earlier, tables=("events",), burden_threshold=thr) if earlier else []
+    loaded += _run(store.load_cuts, path, [str(chosen.cut_id)], burden_threshold=thr)
     history = [(c.name, c.cut_date, s) for c, s in loaded]
     study = history[-1][2]
     if deidentify:

@@ -3,7 +3,8 @@
 For every cut (as it was reported from its own data): the median follow-up by reverse
 Kaplan-Meier (as the follow-up section), the patients still at risk (alive and followed) at 12, 24,
 36 and 60 months, the EFS events and deaths, and the EFS and OS medians and 12- and 24-month
-milestones with their confidence intervals (as the survival section).  Then each earlier cut
+milestones with their confidence intervals (as the survival section), and for a study with adverse
+events their rate per 100 patient-years (as the long-term safety section).  Then each earlier cut
 re-derived from the LATEST data with the earlier cut-off applied (the patients infused by then,
 every event and contact after it ignored): where the re-derived row differs from the row as
 reported, the data about the time before that cut changed afterwards (correction); from the
@@ -80,6 +81,27 @@ def summary(cohort: Cohort, opts, plan: Plan | None = None) -> dict:
     return out
 
 
+def safety_rates(cohort: Cohort, events, opts) -> dict:
+    """All adverse events and second primary malignancies per 100 patient-years (every event, the
+    whole person-time, exact Poisson intervals: the long-term safety section's rates) of one cut."""
+    from ltfu import safety
+
+    pt = safety.person_time(cohort)
+    out = {"person_years": num(pt.years)}
+    for key, category in (("all_events", None), ("second_primary_malignancy", "second_primary_malignancy")):
+        r = safety.incidence(events, pt, category=category, first_only=False, conf_level=opts.conf_level, label=key)
+        out[key] = {"events": r.events, "rate_per_100py": num(r.rate.value), "lower": num(r.rate.lower),
+                    "upper": num(r.rate.upper)}
+    return out
+
+
+def _safety_row(name, basis, s):
+    def cell(r):
+        return f"{r['events']}: {fmt_ci(r['rate_per_100py'], r['lower'], r['upper'], 2, missing='-')}"
+
+    return (name, basis, fmt(s["person_years"]), cell(s["all_events"]), cell(s["second_primary_malignancy"]))
+
+
 def _rows(name, basis, s):
     fu = fmt_ci(s["median_follow_up_months"], s["median_follow_up_lower_months"], s["median_follow_up_upper_months"])
     efs, os_ = s["efs"] or {}, s["os"] or {}
@@ -137,6 +159,9 @@ def build(plan: Plan, cuts) -> Part:
     entries, follow_rows, estimate_rows, paragraphs = [], [], [], []
     latest_name, latest_date, latest = cuts[-1]
     latest_cohort = getattr(latest, "cohort", latest)
+    latest_events = getattr(latest, "events", None)
+    with_safety = latest_events is not None and len(latest_events) > 0      # the study has adverse events
+    safety_rows = []
     corrections = []
     for k, (name, date, study) in enumerate(cuts):
         shown = f"Cut {k + 1}" if deid else f"{name}" if name == date else f"{date} ({name})"
@@ -152,6 +177,11 @@ def build(plan: Plan, cuts) -> Part:
             found = _changes(shown, rep, red, red["patients_changed"])
             if found:
                 corrections.append(f"{shown}: {'; '.join(found)}.")
+        if with_safety:
+            events = getattr(study, "events", None)
+            rep["safety"] = safety_rates(cohort, events if events is not None else latest_events.iloc[:0], opts)
+            if red is not None:
+                red["safety"] = safety_rates(again, latest_events, opts)
         entries.append({"name": f"Cut {k + 1}" if deid else name, "cut_date": None if deid else date,
                         "reported": rep, "rederived": red})
         for basis, s in ((REPORTED, rep), (REDERIVED, red)):
@@ -159,6 +189,8 @@ def build(plan: Plan, cuts) -> Part:
                 f, e = _rows(shown, basis, s)
                 follow_rows.append(f)
                 estimate_rows.append(e)
+                if with_safety:
+                    safety_rows.append(_safety_row(shown, basis, s["safety"]))
     at_cols = tuple(f"at risk {m} mo" for m in AT_RISK_MONTHS)
     t1 = Table("maturity_follow_up", "Maturity across data cuts: follow-up, patients at risk and events",
                ("cut", "basis", "patients", "median follow-up, months (95% CI)", *at_cols, "EFS events", "deaths"),
@@ -171,6 +203,13 @@ def build(plan: Plan, cuts) -> Part:
                ("cut", "basis", "EFS median (95% CI)", *(f"EFS {m} mo" for m in MILESTONE_MONTHS),
                 "OS median (95% CI)", *(f"OS {m} mo" for m in MILESTONE_MONTHS)), tuple(estimate_rows),
                notes=("NR: not reached. NE (beyond follow-up): no patient followed that long at that cut.",))
+    tables = [t1, t2]
+    if with_safety:
+        tables.append(Table("maturity_safety", "Maturity across data cuts: adverse events per 100 patient-years",
+                            ("cut", "basis", "patient-years", "all adverse events: events: rate (95% CI)",
+                             "second primary malignancies: events: rate (95% CI)"), tuple(safety_rows),
+                            notes=("Every event over the whole person-time (infusion to death, last contact or "
+                                   "cut-off), exact Poisson intervals, as the long-term safety section.",)))
     paragraphs.append(f"{len(cuts)} data cuts, the reported one last. For each earlier cut the second row re-derives "
                       "its numbers from the latest data with that cut's cut-off: a difference between a cut's two "
                       "rows is a correction (data about the time before that cut changed afterwards); from the "
@@ -192,8 +231,8 @@ def build(plan: Plan, cuts) -> Part:
     numbers = {"n_cuts": len(cuts), "cuts": entries, "corrections": corrections,
                "at_risk_months": list(AT_RISK_MONTHS), "milestone_months": list(MILESTONE_MONTHS)}
     section = Section("maturity", "Maturity across data cuts", paragraphs=tuple(paragraphs),
-                      tables=(t1.name, t2.name), figures=(fig.name,))
-    return Part("maturity", numbers, (t1, t2), (fig,), section)
+                      tables=tuple(t.name for t in tables), figures=(fig.name,))
+    return Part("maturity", numbers, tuple(tables), (fig,), section)
 
 
 __all__ = ["apply_cutoff", "build", "summary", "fmt"]

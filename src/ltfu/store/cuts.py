@@ -17,7 +17,7 @@ import hashlib
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -396,12 +396,15 @@ def _warnings(con, cut_id: int) -> tuple:
                  for table, code, field, message, fix in rows)
 
 
-def _study(con, info: CutInfo, store_name: str, patients_only: bool = False):
+def _study(con, info: CutInfo, store_name: str, tables=("events", "assessments", "therapies"),
+           burden_threshold=None):
     from ltfu.cohort.model import Cohort
     from ltfu.cohort.validate import _burden
     from ltfu.demo import marked
     from ltfu.study.model import Study
 
+    if burden_threshold is not None:
+        info = replace(info, burden_threshold=float(burden_threshold))
     patients = _read(con, "patients", info.cut_id)
     _burden(patients, info.burden_threshold)            # derived on reading, never stored
     sources = {t: (s, sha) for t, s, sha in con.execute(
@@ -410,10 +413,8 @@ def _study(con, info: CutInfo, store_name: str, patients_only: bool = False):
     sha = sources.get("patients", (None, None))[1]
     cohort = Cohort(patients, f"{store_name} cut {info.cut_date}", sha, info.burden_threshold, info.cut_date,
                     False, tuple(w for w in warnings if w.table is None))
-    if patients_only:
-        return Study(marked(cohort), sources=sources, warnings=warnings)
-    return Study(marked(cohort), _read(con, "events", info.cut_id), _read(con, "assessments", info.cut_id),
-                 _read(con, "therapies", info.cut_id), sources, warnings)
+    others = {t: _read(con, t, info.cut_id) for t in ("events", "assessments", "therapies") if t in tables}
+    return Study(marked(cohort), sources=sources, warnings=warnings, **others)
 
 
 def load_cut(path, cut=None, *, timeout=None):
@@ -421,16 +422,19 @@ def load_cut(path, cut=None, *, timeout=None):
     return load_cuts(path, [cut], timeout=timeout)[0][1]
 
 
-def load_cuts(path, keys=None, *, patients_only=False, timeout=None) -> list:
+def load_cuts(path, keys=None, *, tables=("events", "assessments", "therapies"), burden_threshold=None,
+              timeout=None) -> list:
     """[(CutInfo, Study)] for the cuts named in ``keys`` (None in it: the latest; ``keys`` None: every
-    cut, oldest first), read in one read-only connection.  ``patients_only``: the Studies hold the
-    patient table only (empty events, assessments, therapies), enough for the maturity section."""
+    cut, oldest first), read in one read-only connection.  ``tables``: which of the study's other
+    tables to read besides the patients (the others are empty; the maturity section needs only
+    ``("events",)``).  ``burden_threshold``: derive disease burden with this threshold instead of the
+    one each cut was validated with."""
     con = _open(path, read_only=True, timeout=timeout)
     try:
         cuts = _infos(con)
         if not cuts:
             raise StoreError(f"{_name(path)} holds no cut yet (add one with `ltfu study add`)")
         chosen = cuts if keys is None else [cuts[-1] if k is None else resolve(cuts, k) for k in keys]
-        return [(c, _study(con, c, _name(path), patients_only)) for c in chosen]
+        return [(c, _study(con, c, _name(path), tables, burden_threshold)) for c in chosen]
     finally:
         con.close()
