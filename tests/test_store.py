@@ -506,3 +506,39 @@ def test_every_diff_rule_on_a_hand_made_study(tmp_path):
     assert again.flag_counts() == d.flag_counts()
     with pytest.raises(st.StoreError, match="with itself"):
         st.diff(path, "A", "2020-06-30")
+
+
+def test_a_single_table_export_keeps_the_files_checksum(tmp_path):
+    import hashlib
+
+    from ltfu import store as st
+    from ltfu.demo import demo_path
+
+    path = tmp_path / "one.ltfu"
+    st.init(path)
+    p = run("study", "list", path)
+    assert p.returncode == 0 and "holds no cut yet" in p.stdout
+    assert run("report", path, "--out", tmp_path / "r").returncode == 2
+    info = st.add_cut(path, demo_path(), "2016-12-01")
+    assert info.kind == "table" and info.sha256 == hashlib.sha256(demo_path().read_bytes()).hexdigest()
+    assert (info.n_patients, info.n_events, info.n_assessments) == (len(rows(demo_path())), 0, 0)
+    study = st.load_cut(path, "2016-12-01")
+    assert study.cohort.synthetic and study.cohort.cutoff_date == "2016-12-01" and not study.longitudinal
+
+
+def test_maturity_safety_rates_are_the_safety_modules():
+    """The maturity section's per-cut rates equal ltfu.safety.incidence (every event, whole person-time)."""
+    from ltfu import safety
+    from ltfu.analysis import AnalysisOptions
+    from ltfu.analysis.maturity import apply_cutoff, safety_rates
+    from ltfu.demo import load_demo_study
+
+    study, opts = load_demo_study(), AnalysisOptions()
+    for cohort in (study.cohort, apply_cutoff(study.cohort, "2016-12-01", "2015-06-30")):
+        got = safety_rates(cohort, study.events, opts)
+        pt = safety.person_time(cohort)
+        for key, cat in (("all_events", None), ("second_primary_malignancy", "second_primary_malignancy")):
+            r = safety.incidence(study.events, pt, category=cat, first_only=False)
+            assert got[key]["events"] == r.events
+            assert got[key]["rate_per_100py"] == pytest.approx(r.rate.value, rel=1e-12)
+            assert (got[key]["lower"], got[key]["upper"]) == pytest.approx((r.rate.lower, r.rate.upper), rel=1e-12)
