@@ -614,8 +614,8 @@ def report(
 
         from ltfu.cli_study import report_input      # FILE.ltfu: a cut of a study store, with its history
 
-        study, cuts = report_input(path, use_demo, cut, cutoff, burden_threshold, sheet, deidentify=deidentify,
-                                   load_study=_load_study)
+        study = report_input(path, use_demo, cut, cutoff, burden_threshold, sheet, deidentify=deidentify,
+                             load_study=_load_study)
         step("Analysing")
         from ltfu.analysis import AnalysisOptions, analyse
 
@@ -623,7 +623,7 @@ def report(
                                   conf_type=conf_type.value, landmark_days=landmark_days,
                                   safety_stop_at=safety_stop_at.value, max_months=max_months, deidentify=deidentify,
                                   keep_checksum=keep_checksum, record_path=record_path)
-        results = analyse(study, options, cuts=cuts)
+        results = analyse(study, options)
         step("Writing the report")
         from ltfu.report import write_report
 

@@ -255,7 +255,8 @@ def is_store_path(path) -> bool:
 
 
 def report_input(path, use_demo, cut, cutoff, burden_threshold, sheet, *, deidentify, load_study):
-    """(Study to report, the cuts for the maturity section or None) for ``ltfu report``.
+    """The Study ``ltfu report`` analyses, with its data cuts (``Study.cuts``, for the maturity
+    section) when there are any.
 
     A ``.ltfu`` path is a store: the cut ``--cut`` (default the latest) is reported, and every cut
     up to it feeds the maturity section.  ``--demo`` adds the demonstration study's three SYNTHETIC
@@ -269,11 +270,13 @@ def report_input(path, use_demo, cut, cutoff, burden_threshold, sheet, *, deiden
     if not is_store_path(path):
         study = load_study(path, use_demo, cutoff, burden_threshold, sheet, deidentify=deidentify)
         if not use_demo:
-            return study, None
+            return study
+        from dataclasses import replace
+
         from ltfu.demo.cuts import demo_cut_studies
 
         earlier = [(label, date, s) for date, label, s in demo_cut_studies(burden_threshold=burden_threshold)]
-        return study, [*earlier, ("SYNTHETIC demonstration study", study.cohort.cutoff_date, study)]
+        return replace(study, cuts=(*earlier, ("SYNTHETIC demonstration study", study.cohort.cutoff_date, study)))
     if use_demo:
         cli._fail("give either a study store or --demo", code=2)
     for given, option in ((cutoff, "--cutoff"), (sheet, "--sheet")):
@@ -292,10 +295,12 @@ def report_input(path, use_demo, cut, cutoff, burden_threshold, sheet, *, deiden
     thr = None if burden_threshold == defaults.BURDEN_THRESHOLD else burden_threshold
     loaded = _run(store.load_cuts, path, earlier, tables=("events",), burden_threshold=thr) if earlier else []
     loaded += _run(store.load_cuts, path, [str(chosen.cut_id)], burden_threshold=thr)
-    history = [(c.name, c.cut_date, s) for c, s in loaded]
+    history = tuple((c.name, c.cut_date, s) for c, s in loaded)
     study = history[-1][2]
     if deidentify:
         from ltfu.deid import deidentify_study
 
         study = deidentify_study(study)
-    return study, history
+    from dataclasses import replace
+
+    return replace(study, cuts=history)

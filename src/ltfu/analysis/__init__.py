@@ -46,9 +46,11 @@ def analyse(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = N
     """Run the whole long-term follow-up plan on a validated cohort (or a Study: its cohort, plus the
     long-term safety section when it has adverse events or assessments) and return frozen Results.
     ``cuts``: [(name, ISO cut date, Study or Cohort)], the study's data cuts oldest first with the
-    analysed one last (``ltfu.store``); two or more add the maturity section."""
+    analysed one last (``ltfu.store``; default ``Study.cuts``); two or more add the maturity section."""
     opts = options or AnalysisOptions()
     study = cohort_or_study if isinstance(cohort_or_study, Study) else None
+    if cuts is None and study is not None:
+        cuts = study.cuts or None
     cohort = study.cohort if study is not None else cohort_or_study
     if study is not None and opts.deidentify:
         from ltfu.deid import deidentify_study
