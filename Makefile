@@ -18,7 +18,9 @@ report: $(STAMP)
 	$(VENV)/bin/ltfu report --demo --out report
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

@@ -8,10 +8,11 @@ Operations: Kaplan-Meier with CI and median (km), two-group log-rank (logrank), 
 and 4 covariates (cox), cumulative incidence with variance (cif), plus the one-sort numpy floor
 for Kaplan-Meier; Fine-Gray regression with 4 covariates and crr's sandwich variance (finegray:
 only R cmprsk::crr fits it); and reading a simulated registry CSV into a validated cohort (read:
-ltfu's load + validation, against pandas and pyarrow merely parsing the same file, as floors).  Tools: ltfu, lifelines, scikit-survival, statsmodels and R (survival, cmprsk)
-when ``Rscript`` is on the PATH.  Each cell reports seconds (best of --repeat fits, data generation
-and imports excluded), the peak resident memory the fit added (MiB), and whether its answer matches
-ltfu's (so that a fast wrong answer cannot win).  Data: exponential times rounded to 0.1 (about
+ltfu's load + validation, against pandas and pyarrow merely parsing the same file, as floors).
+Tools: ltfu, lifelines, scikit-survival, statsmodels and R (survival, cmprsk) when ``Rscript`` is
+on the PATH.  Each cell reports seconds (best of --repeat fits, data generation and imports
+excluded), the peak resident memory the fit added (MiB), and whether its answer matches ltfu's
+(so that a fast wrong answer cannot win).  Data: exponential times rounded to 0.1 (about
 1,150 distinct times), 30% censoring, a binary group, 4 covariates, 2 competing causes; the same
 seed in every process.
 """
@@ -262,7 +263,9 @@ d <- read.csv('{data}'); attach(d)
 {R_CODE[op]}
 invisible(f())
 best <- Inf
-for (i in seq_len({repeat})) {{ t0 <- proc.time()[['elapsed']]; a <- f(); best <- min(best, proc.time()[['elapsed']] - t0) }}
+for (i in seq_len({repeat})) {{
+  t0 <- proc.time()[['elapsed']]; a <- f(); best <- min(best, proc.time()[['elapsed']] - t0)
+}}
 cat(jsonlite::toJSON(list(seconds = best, answer = as.numeric(a)), digits = NA, auto_unbox = TRUE))
 """)
         out = subprocess.run(["Rscript", str(script)], capture_output=True, text=True, check=True)

@@ -50,7 +50,8 @@ def longitudinal(p: pd.DataFrame, seed: int) -> dict:
     events = pd.DataFrame({"patient_id": ids[i], "term": np.char.add("Event ", (np.arange(i.size) % 7).astype(str)),
                            "category": cat, "subtype": sub, "onset_date": inf[i] + onset,
                            "resolution_date": np.where(res <= fu[i], inf[i] + res, np.datetime64("NaT")),
-                           "grade": rng.integers(1, 4, i.size), "serious": np.where(rng.random(i.size) < 0.3, "yes", "no")})
+                           "grade": rng.integers(1, 4, i.size),
+                           "serious": np.where(rng.random(i.size) < 0.3, "yes", "no")})
     events = events.drop_duplicates(["patient_id", "term", "onset_date"])
     # assessments: B cells and IgG at day 28, 90, 180, 365, then yearly while followed
     visits = np.array([28, 90, 180, 365, 730, 1095, 1461, 1826])
@@ -79,7 +80,8 @@ def censor(tables: dict, cut: np.datetime64, k: int, seed: int) -> dict:
         v = p[c].to_numpy("datetime64[D]")
         p[c] = np.where(v > cut, np.datetime64("NaT"), v)
     late_resp = p["response_date"].isna()
-    p.loc[late_resp & tables["patients"].loc[p.index, "response_date"].notna(), ["best_response", "mrd_negative"]] = None
+    assessed_later = late_resp & tables["patients"].loc[p.index, "response_date"].notna()
+    p.loc[assessed_later, ["best_response", "mrd_negative"]] = None
     p.loc[p["relapse_date"].isna(), "relapse_cd19"] = None
     p.loc[p["death_date"].isna(), "crs_death"] = "no"
     p.loc[(p["crs_death"] == "no") & (p["crs_grade"] == 5), "crs_grade"] = 4
@@ -120,8 +122,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     from ltfu import store
-    from ltfu.analysis import AnalysisOptions
-    from ltfu.analysis import maturity
+    from ltfu.analysis import AnalysisOptions, maturity
     from ltfu.analysis.plan import Plan
     from ltfu.simulate import CUTOFF, simulate
 
@@ -132,7 +133,7 @@ def main(argv=None):
         patients[c] = patients[c].astype("datetime64[s]")
     full = {"patients": patients, **longitudinal(patients, args.seed)}
     last = np.datetime64(CUTOFF, "D")
-    dates = [last - np.timedelta64(int(round(91.3 * (args.cuts - 1 - k))), "D") for k in range(args.cuts)]
+    dates = [last - np.timedelta64(round(91.3 * (args.cuts - 1 - k)), "D") for k in range(args.cuts)]
     print(f"simulated {args.patients} patients and their tables in {time.perf_counter() - t0:.1f} s", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as d:
@@ -179,7 +180,8 @@ def main(argv=None):
         "",
         f"`benchmarks/store.py --patients {args.patients} --cuts {args.cuts}`: a SYNTHETIC registry (`ltfu.simulate`, "
         "seed {}) with adverse events, assessments and therapies, cut quarterly; each cut a folder of Parquet files "
-        "added with validation; 20 death dates moved in each cut from the second on (retroactive flags to find).".format(
+        "added with validation; 20 death dates moved in each cut from the second on (retroactive flags "
+        "to find).".format(
             args.seed),
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
@@ -187,7 +189,8 @@ def main(argv=None):
         "",
         "| measure | worst | median | target |",
         "|---|---|---|---|",
-        f"| add a cut (validate + one transaction) | {max(adds):.1f} s | {np.median(adds):.1f} s | < {TARGETS['add']:g} s |",
+        f"| add a cut (validate + one transaction) | {max(adds):.1f} s | {np.median(adds):.1f} s "
+        f"| < {TARGETS['add']:g} s |",
         f"| diff of consecutive cuts | {max(diffs):.1f} s | {np.median(diffs):.1f} s | < {TARGETS['diff']:g} s |",
         f"| maturity section, {args.cuts} cuts (read patients and events + build) | {read + build:.1f} s "
         f"({read:.1f} + {build:.1f}) | | < {TARGETS['maturity']:g} s |",

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import test_crosscheck as tc  # noqa: E402
+import test_crosscheck as tc
 
 # ---------------------------------------------------------------------------------------------
 # the classes: (dict, one-line reason)
@@ -171,7 +171,6 @@ def classify(case, probs):
         # R's answer with aeqSurv switched off (crr's censoring weights come from survfit)
         with np.errstate(all="ignore"):
             rest = list(tc.CHECKERS[fn](case["input"], r["without_timefix"]))
-        relative = bool(aeq_map(case["input"]["time"], absolute=False))
         if not rest:
             return ["crr_mixed"]
         # crr also reads the weights at ftime * (1 - 100 eps), which ties times 1 ulp apart: re-run
@@ -266,7 +265,8 @@ def main():
         text = path.read_text()
         for which, name in (("KNOWN", "KNOWN"), ("R", "R_ARTEFACTS")):
             body = "".join(f'    "{cid}": {const},\n' for cid, const in sorted(blocks[which]))
-            text = re.sub(rf"^{name}: dict\[str, str\] = \{{\n.*?^\}}\n", lambda _m: f"{name}: dict[str, str] = {{\n{body}}}\n",
+            new = f"{name}: dict[str, str] = {{\n{body}}}\n"
+            text = re.sub(rf"^{name}: dict\[str, str\] = \{{\n.*?^\}}\n", lambda _m, new=new: new,
                           text, count=1, flags=re.S | re.M)
         path.write_text(text)
         print(f"wrote {len(blocks['KNOWN'])} KNOWN and {len(blocks['R'])} R_ARTEFACTS entries to {path}")

@@ -1,7 +1,7 @@
 """Reading the golden JSON written by the R scripts in tests/reference, and comparing to it."""
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +9,7 @@ import numpy as np
 REF = Path(__file__).parent / "reference"
 
 
-@lru_cache(maxsize=None)
+@cache
 def golden(name: str) -> dict:
     return json.loads((REF / f"{name}.json").read_text())
 

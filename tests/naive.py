@@ -105,7 +105,7 @@ def fine_gray_middle(data, beta):
     order_groups = np.unique(t, return_index=True)
     psi = np.zeros((n, p))
     ss2 = np.zeros(p)
-    for u, start in zip(*order_groups):
+    for u, _start in zip(*order_groups):
         block = np.flatnonzero(t == u)
         if not (f[block] == 0).any():
             psi[block] = ss2

@@ -84,6 +84,7 @@ def test_cli(tmp_path):
     assert os_all["logrank"]["df"] == 1
 
 
+@pytest.mark.slow
 def test_adam_report(tmp_path):
     """Issue 16 (4): `ltfu adam --out` writes a report: a Kaplan-Meier figure with its risk table per
     PARAMCD and group, medians with NE for an inestimable limit, log-rank, the Cox hazard ratio of a

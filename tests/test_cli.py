@@ -96,6 +96,7 @@ def test_problems_print_whole_and_literally_at_any_width(tmp_path, columns):
     assert "no[red]such.csv" in missing.stderr
 
 
+@pytest.mark.slow
 def test_demo_validates_clean_and_endpoints_print(tmp_path):
     out = tmp_path / "demo.csv"
     p = run("demo", "--out", out)
@@ -108,6 +109,7 @@ def test_demo_validates_clean_and_endpoints_print(tmp_path):
     assert "SYNTHETIC" in e.stdout
 
 
+@pytest.mark.slow
 def test_simulated_registry_validates_without_errors(tmp_path):
     out = tmp_path / "reg.parquet"
     assert run("simulate", "--patients", "2000", "--seed", "4", "--out", out).returncode == 0
@@ -124,3 +126,14 @@ def test_report_on_bad_data_prints_problems_writes_nothing(tmp_path):
     assert "MISSING_COLUMN" in p.stderr + p.stdout
     assert not (tmp_path / "out").exists()
     assert_no_traceback(p)
+
+
+def test_a_long_path_in_an_error_is_never_broken(tmp_path):
+    """An error naming a path longer than the terminal prints it on one logical line (the terminal
+    wraps it), so that it can be copied; rich would insert a newline inside the path."""
+    deep = tmp_path / ("a" * 60) / ("b" * 60)
+    deep.mkdir(parents=True)
+    p = run("validate", deep / "missing.csv", columns=80)
+    assert p.returncode == 1
+    assert str(deep / "missing.csv") in p.stderr
+    assert len([ln for ln in p.stderr.splitlines() if ln.strip()]) == 1

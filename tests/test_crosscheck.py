@@ -29,19 +29,36 @@ import inspect
 import sys
 import time as _time
 from collections import Counter, defaultdict
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from golden import arr, assert_close, golden  # noqa: E402
+from golden import arr, assert_close, golden
+from ltfu.errors import ConvergenceError, InvalidInputError
+from ltfu.stats import (
+    binomial_ci,
+    cox,
+    cox_zph,
+    cumulative_incidence,
+    fine_gray,
+    fisher_exact,
+    gray_test,
+    kaplan_meier,
+    landmark,
+    logistic,
+    logrank,
+    logrank_trend,
+    mantel_byar,
+    median_follow_up,
+    rmst,
+    rmst_difference,
+    wilcoxon_ranksum,
+)
 
-from ltfu.errors import ConvergenceError, InvalidInputError  # noqa: E402
-from ltfu.stats import (binomial_ci, cox, cox_zph, cumulative_incidence, fine_gray, fisher_exact,  # noqa: E402
-                        gray_test, kaplan_meier, landmark, logistic, logrank, logrank_trend, mantel_byar,
-                        median_follow_up, rmst, rmst_difference, wilcoxon_ranksum)
+pytestmark = pytest.mark.slow
 
 G = golden("crosscheck")
 CASES = G["cases"]
@@ -79,7 +96,7 @@ class Problems(list):
             if not r_failed:
                 self.append(f"{what}: ltfu raised {type(exc).__name__} ({_short(exc.message)}) where R answered")
             return
-        except Exception as exc:  # noqa: BLE001 - any other exception is a crash, itself a disagreement
+        except Exception as exc:
             self.append(f"{what}: ltfu crashed with {type(exc).__name__}: {_short(str(exc))}")
             return
         if r_failed:
@@ -87,7 +104,7 @@ class Problems(list):
             return
         try:
             compare(res, ref)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.append(f"{what}: comparing failed with {type(exc).__name__}: {_short(str(exc))}")
 
 
@@ -266,7 +283,7 @@ def check_cox_zph(inp, r):
         if "error" not in r:
             p.append(f"cox: ltfu raised {type(exc).__name__} ({_short(exc.message)}) where R answered")
         return p
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         p.append(f"cox: ltfu crashed with {type(exc).__name__}: {_short(str(exc))}")
         return p
     if "error" in r:
@@ -639,7 +656,7 @@ R_ARTEFACTS: dict[str, str] = {
 # ---------------------------------------------------------------------------------------------
 # running (each function once per session, shared by the tests below)
 
-@lru_cache(maxsize=None)
+@cache
 def results(fn: str) -> dict:
     """case id -> list of disagreements (empty: agrees) for every case of ``fn``."""
     out = {}

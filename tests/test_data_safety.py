@@ -43,6 +43,7 @@ def identified_csv(tmp_path_factory):
     return f, df
 
 
+@pytest.mark.slow
 def test_deidentified_report_contains_no_id_date_or_free_text(identified_csv, tmp_path):
     f, df = identified_csv
     before = sha(f)
@@ -71,6 +72,7 @@ def shutil_which(name):
     return shutil.which(name)
 
 
+@pytest.mark.slow
 def test_results_json_is_byte_identical_for_the_same_input(identified_csv, tmp_path):
     f, _ = identified_csv
     for k in (1, 2):
@@ -81,6 +83,7 @@ def test_results_json_is_byte_identical_for_the_same_input(identified_csv, tmp_p
     json.loads(a)  # strict JSON (no NaN)
 
 
+@pytest.mark.slow
 def test_interrupted_run_leaves_previous_report_intact(identified_csv, tmp_path):
     f, _ = identified_csv
     out = tmp_path / "rep"
@@ -105,6 +108,7 @@ MUTATIONS = st.sampled_from(["", "abc", "-5", "999999", "2016-13-45", "01/02/201
 
 @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
+@pytest.mark.slow
 @given(st.lists(st.tuples(st.integers(0, 52), st.integers(0, 40), MUTATIONS), min_size=1, max_size=6))
 def test_random_damage_gives_problems_or_a_cohort(tmp_path, changes):
     """Any damage to valid data: either validation problems (DataError with every problem listed)

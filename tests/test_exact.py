@@ -36,7 +36,8 @@ def test_fisher_matches_r(case):
                      [case["odds_ratio"], *case["conf_int"]], rtol=5e-3, atol=1e-12, what="conditional OR")
 
 
-@pytest.mark.parametrize("case", [c for c in G["fisher"] if isinstance(c.get("odds_ratio"), (int, float)) and 0 < c["odds_ratio"]],
+@pytest.mark.parametrize("case", [c for c in G["fisher"]
+                                  if isinstance(c.get("odds_ratio"), (int, float)) and c["odds_ratio"] > 0],
                          ids=lambda c: str(c["table"]))
 def test_conditional_odds_ratio_solves_its_defining_equations(case):
     """MLE: E[X; psi] = x; limits: P(X >= x; lower) = 0.025 and P(X <= x; upper) = 0.025, X the

@@ -1,4 +1,4 @@
-"""Fisher's exact test on r x c tables (ltfu.stats.exact._fisher_rxc, a network algorithm) against R's
+"""Fisher's exact test on r x c tables (ltfu.stats.fisher_rxc, a network algorithm) against R's
 fisher.test (tests/reference/fisher_rxc.R), against plain enumeration of every table, and, where R's
 FEXACT is not exact, against R's own Monte Carlo p-value."""
 
@@ -7,16 +7,16 @@ import time
 
 import numpy as np
 import pytest
-from golden import assert_close, golden
 
+from golden import assert_close, golden
 from ltfu.errors import InvalidInputError
-from ltfu.stats import exact, fisher_exact
+from ltfu.stats import fisher_exact, fisher_rxc
 
 G = golden("fisher_rxc")
 EXAMPLE = [[8, 9, 8, 5], [5, 2, 6, 6], [9, 5, 4, 3]]
 
 
-def enumerate_p(table, tol=exact.RXC_TOL):
+def enumerate_p(table, tol=fisher_rxc.RXC_TOL):
     """The old way, kept as an independent check: list every table with the margins of ``table`` (plain
     recursion over columns and over the cells of each column), add up P(table) = prod R! prod C! /
     (N! prod n!) over those with log P <= log P(observed) + tol, with math.lgamma and math.fsum."""
@@ -65,7 +65,7 @@ def _small_tables(count, seed):
 
 # --- against R --------------------------------------------------------------------------------
 
-class _Recording(exact._Network):
+class _Recording(fisher_rxc._Network):
     """The network of the last test run, to read its work counter."""
     last = None
 
@@ -80,13 +80,13 @@ def test_matches_r_quickly(case, monkeypatch):
     exact to about 1e-9 here; the agreement asked for is 1e-6, met at 1e-8.  Speed: the work (arcs, their
     cells, passed-on past values) is deterministic and stays below a fifth of the limit for every golden
     table (about 3 million steps at most, half a second); the clock allows for a loaded machine."""
-    monkeypatch.setattr(exact, "_Network", _Recording)
+    monkeypatch.setattr(fisher_rxc, "_Network", _Recording)
     _Recording.last = None
     start = time.perf_counter()
     p = fisher_exact(case["table"]).p_value
     elapsed = time.perf_counter() - start
     assert_close(p, case["p_value"], rtol=1e-8, atol=0, what=case["note"])
-    assert (_Recording.last.work if _Recording.last else 0) < exact.MAX_WORK / 5
+    assert (_Recording.last.work if _Recording.last else 0) < fisher_rxc.MAX_WORK / 5
     assert elapsed < 2.0
 
 
@@ -180,7 +180,7 @@ def test_beyond_reach_is_refused_quickly_with_advice():
 
 
 def test_the_work_limit_is_enforced(monkeypatch):
-    monkeypatch.setattr(exact, "MAX_WORK", 1000)
+    monkeypatch.setattr(fisher_rxc, "MAX_WORK", 1000)
     with pytest.raises(InvalidInputError, match="beyond the exact test's reach"):
         fisher_exact(EXAMPLE)
 

@@ -70,7 +70,7 @@ def test_a_date_after_today_stays_future_date():
 # ---- 2. epochs ---------------------------------------------------------------------------------
 
 def test_numbers_are_dates_only_with_the_files_own_epoch():
-    d = lambda values, epoch: [str(x) for x in parse_dates(values, order=None, epoch=epoch)[0]]  # noqa: E731
+    d = lambda values, epoch: [str(x) for x in parse_dates(values, order=None, epoch=epoch)[0]]
     assert d([42430], EXCEL_1900) == ["2016-03-01"]
     assert d([42430], EXCEL_1904) == ["2020-03-02"]          # 1,462 days later, as Excel on a Mac
     assert d([20514], SAS_DATE) == ["2016-03-01"]
@@ -369,6 +369,7 @@ def test_xlsx_declared_dimension_wide_sheets_shared_strings_and_unzipped_size(tm
         load(p, limits=Limits(max_unpacked_bytes=10_000))
 
 
+@pytest.mark.slow
 def test_xlsx_bomb_at_the_real_limit(tmp_path):
     """One more cell than the real limit, in a zip a few hundred KB: refused from its bytes."""
     p = tmp_path / "bomb.xlsx"
@@ -412,6 +413,7 @@ def test_xml_scan_finds_tags_cut_by_chunk_ends():
 
 # ---- 7. columns --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_ten_thousand_extra_columns_are_kept_and_each_reported(tmp_path):
     extra = pd.DataFrame(np.ones((len(BASE), 10_000), dtype=int), columns=[f"x{i}" for i in range(10_000)])
     p = _csv(tmp_path, pd.concat([BASE, extra], axis=1))

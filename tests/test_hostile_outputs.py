@@ -71,6 +71,7 @@ def hostile_csv(tmp_path_factory):
     return f, list(df.columns)
 
 
+@pytest.mark.slow
 def test_deidentified_report_publishes_only_controlled_values(hostile_csv, tmp_path):
     f, columns = hostile_csv
     out = tmp_path / "rep"

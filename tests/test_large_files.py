@@ -26,6 +26,8 @@ from ltfu.cohort.validate import to_cohort
 from ltfu.demo import demo_path
 from ltfu.simulate import simulate
 
+pytestmark = pytest.mark.slow
+
 CORPUS = Path(__file__).parent / "bad_inputs"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,

@@ -24,8 +24,8 @@ def test_every_curve_figure_ends_at_max_months():
     assert "at 24 months (--max-months)" in results.defaults.figure_end
 
 
-def test_default_is_stated():
-    results = analyse(load_demo(), AnalysisOptions())
+def test_default_is_stated(demo_results):
+    results = demo_results
     assert results.defaults.figure_end == "where fewer than 10% of a group remain at risk"
     assert all(f.max_months is None for f in results.figures if isinstance(f, (KMFigure, CIFFigure)))
 
@@ -36,6 +36,7 @@ def test_bad_max_months_is_refused(bad):
         AnalysisOptions(max_months=bad)
 
 
+@pytest.mark.slow
 def test_cli_max_months_and_tiff(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "ltfu.cli", "report", "--demo", "--max-months", "-1", "--out",
                           str(tmp_path / "x")], capture_output=True, text=True, timeout=120)

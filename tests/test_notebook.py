@@ -6,6 +6,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 SESSION = textwrap.dedent('''
     import json, sys, tempfile
     from pathlib import Path

@@ -94,14 +94,6 @@ def one_line_error(text: str):
     return lines[0]
 
 
-@pytest.fixture(scope="module")
-def demo_results():
-    from ltfu.analysis import AnalysisOptions, analyse
-    from ltfu.demo import load_demo
-
-    return analyse(load_demo(), AnalysisOptions())
-
-
 @pytest.fixture
 def ws(tmp_path):
     """A user's working folder: the trial data, notes, an analysis folder, documents."""
@@ -230,6 +222,7 @@ def test_proposed_out_is_accepted(ws, tmp_path, cli, monkeypatch):
 # accepted paths
 
 
+@pytest.mark.slow
 def test_fresh_path_with_missing_parents_honours_umask(ws, tmp_path):
     before = tree(tmp_path)
     out = ws / "results" / "2026" / "rep"
@@ -272,6 +265,7 @@ def test_rerun_replaces_an_ltfu_report(ws, tmp_path, demo_results, cli, monkeypa
     assert hidden_leftovers(ws) == []
 
 
+@pytest.mark.slow
 def test_two_concurrent_runs_give_one_complete_report(ws, tmp_path, demo_results):
     out = ws / "rep"
     make_report(out, demo_results, ("json",))
@@ -281,7 +275,7 @@ def test_two_concurrent_runs_give_one_complete_report(ws, tmp_path, demo_results
     for p in procs:
         p.stdout.close()
         p.stderr.close()
-    for rc, err in results:
+    for _rc, err in results:
         assert "Traceback" not in err and "internal error" not in err, err
     codes = sorted(rc for rc, _ in results)
     assert codes in ([0, 0], [0, 1]), results               # both in turn, or one waits and says so
@@ -293,11 +287,11 @@ def test_two_concurrent_runs_give_one_complete_report(ws, tmp_path, demo_results
 
 def test_lock_held_by_another_run_fails_cleanly(ws, tmp_path, demo_results, cli, monkeypatch):
     """While another run holds ``.rep.lock`` past the bounded wait: exit 1, one line, nothing changed."""
-    import ltfu.outputs
+    import ltfu.outputs.cleanup
 
     out = ws / "rep"
     make_report(out, demo_results, ("json",))
-    monkeypatch.setattr(ltfu.outputs, "LOCK_TIMEOUT", 0.5)
+    monkeypatch.setattr(ltfu.outputs.cleanup, "LOCK_TIMEOUT", 0.5)
     lock = ws / ".rep.lock"
     fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o666)
     fcntl.flock(fd, fcntl.LOCK_EX)

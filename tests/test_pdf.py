@@ -5,16 +5,15 @@ import subprocess
 
 import pytest
 
-from ltfu.analysis import AnalysisOptions, analyse
-from ltfu.demo import load_demo
 from ltfu.report import write_report
 
-pytestmark = pytest.mark.skipif(shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
-                                reason="poppler-utils (pdftoppm, pdftotext) not installed; .ci/run installs it")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
+                                 reason="poppler-utils (pdftoppm, pdftotext) not installed; .ci/run installs it")]
 
 
-def test_pdf_pages_and_sections(tmp_path):
-    results = analyse(load_demo(), AnalysisOptions())
+def test_pdf_pages_and_sections(tmp_path, demo_results):
+    results = demo_results
     out = write_report(results, tmp_path / "rep", formats=("pdf",))
     pdf = tmp_path / "rep" / "report.pdf"
     assert out == pdf
@@ -28,9 +27,9 @@ def test_pdf_pages_and_sections(tmp_path):
         assert s.title in text, s.title
 
 
-def test_no_heading_or_table_title_is_left_at_the_foot_of_a_page(tmp_path):
+def test_no_heading_or_table_title_is_left_at_the_foot_of_a_page(tmp_path, demo_results):
     """Issue 16: a heading stays with what it introduces."""
-    results = analyse(load_demo(), AnalysisOptions())
+    results = demo_results
     write_report(results, tmp_path / "rep", formats=("pdf",))
     pdf = tmp_path / "rep" / "report.pdf"
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from ltfu import plot
-from ltfu.analysis import AnalysisOptions, analyse
 from ltfu.demo import load_demo_study
 
 HERE = Path(__file__).parent
@@ -18,8 +17,8 @@ R = json.loads((HERE / "reference" / "persistence.json").read_text())["demo"]
 
 
 @pytest.fixture(scope="module")
-def results():
-    return analyse(load_demo_study(), AnalysisOptions())
+def results(demo_study_results):
+    return demo_study_results
 
 
 def _table(results, name):

@@ -405,7 +405,8 @@ def test_curves_stay_distinguishable_in_greyscale():
         r, g, b = to_rgb(c)
         return 0.299 * r + 0.587 * g + 0.114 * b
 
-    similar = [(a, b) for a, b in itertools.combinations(range(7), 2) if abs(grey(styles[a][1]) - grey(styles[b][1])) < 0.15]
+    similar = [(a, b) for a, b in itertools.combinations(range(7), 2)
+               if abs(grey(styles[a][1]) - grey(styles[b][1])) < 0.15]
     assert similar                       # colour alone would not do in grey
     for a, b in itertools.combinations(range(7), 2):
         assert styles[a][0] != styles[b][0]
@@ -446,7 +447,8 @@ for f in figs:
 figs[0].savefig(io.BytesIO(), format="pdf")
 figs[0].savefig(io.BytesIO(), format="png", dpi=72)
 after = {k: repr(v) for k, v in matplotlib.rcParams.items()}
-print(json.dumps({"backend": [backend, matplotlib.get_backend()], "changed": sorted(k for k in before if before[k] != after[k]),
+print(json.dumps({"backend": [backend, matplotlib.get_backend()],
+                  "changed": sorted(k for k in before if before[k] != after[k]),
                   "pyplot": "matplotlib.pyplot" in sys.modules,
                   "tick_size": figs[0].ltfu_axes.xaxis.get_ticklabels()[0].get_fontsize(),
                   "line_width": figs[0].ltfu_axes.lines[0].get_linewidth()}))

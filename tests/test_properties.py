@@ -1,6 +1,7 @@
 """Invariants of the statistics (issue 7), checked on random small data with hypothesis, and the
 fast estimators cross-checked against the naive loop implementations in tests/naive.py."""
 
+import contextlib
 import math
 
 import numpy as np
@@ -73,10 +74,8 @@ def test_logrank_matches_naive_and_is_invariant_to_relabelling(data):
     if math.isnan(ref):
         # no variance: R's survdiff stops (a singular matrix, so does ltfu), or has fewer than two
         # groups with expected deaths (then R and ltfu give 0 on 0 df)
-        try:
+        with contextlib.suppress(ConvergenceError):
             assert logrank(t, e, g).df == 0
-        except ConvergenceError:
-            pass
         return
     lr = logrank(t, e, g)
     assert lr.statistic == pytest.approx(ref, rel=1e-9, abs=1e-12)

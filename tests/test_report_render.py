@@ -20,11 +20,6 @@ SNAP = Path(__file__).parent / "snapshots"
 
 
 @pytest.fixture(scope="module")
-def demo_results():
-    return analyse(load_demo(), AnalysisOptions())
-
-
-@pytest.fixture(scope="module")
 def demo_report(tmp_path_factory, demo_results):
     out = tmp_path_factory.mktemp("rep") / "report"
     write_report(demo_results, out)
@@ -125,6 +120,7 @@ def test_csv_neutralises_formulas(tmp_path):
     assert "'=HYPERLINK" in text and ",-1.0" in text
 
 
+@pytest.mark.slow
 def test_failed_write_leaves_previous_report_intact(tmp_path, monkeypatch, demo_results):
     out = tmp_path / "rep"
     write_report(demo_results, out, formats=("json", "csv"))

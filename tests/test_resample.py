@@ -79,7 +79,7 @@ def test_permutation_logrank_statistic_and_p(data):
 
 
 def test_bad_input(data):
-    t, e, g = data
+    t, e, _g = data
     with pytest.raises(InvalidInputError, match="n_boot"):
         bootstrap_median(t, e, n_boot=0)
     with pytest.raises(InvalidInputError, match="group"):

@@ -19,6 +19,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+pytestmark = pytest.mark.slow      # subprocess runs of ltfu, reports, a kill and two writers
+
 LTFU = [sys.executable, "-m", "ltfu.cli"]
 DAYS_PER_MONTH = 30.4375
 
@@ -59,7 +61,7 @@ def store(exports, tmp_path_factory):
     path = tmp_path_factory.mktemp("store") / "trial.ltfu"
     p = run("study", "init", path)
     assert p.returncode == 0, p.stderr
-    for k, (date, label, folder) in enumerate(exports):
+    for k, (date, _, folder) in enumerate(exports):
         args = ("--label", "final") if k == len(exports) - 1 else ()
         p = run("study", "add", path, folder, "--cut", date, *args)
         assert p.returncode == 0, p.stderr
@@ -174,7 +176,7 @@ def test_usage_errors_are_one_line_exit_2(store, tmp_path):
 # -- diff -------------------------------------------------------------------------------------------
 
 def test_diff_flags_the_demo_correction_and_nothing_else(store, exports):
-    (d1, _, f1), (d2, _, f2), (d3, _, f3), (d4, _, f4) = exports
+    (d1, _, f1), (d2, _, f2), (d3, _, _), _ = exports
     p = run("study", "diff", store, d1, d2, "--format", "json")
     assert p.returncode == 0, p.stderr
     got = json.loads(p.stdout)
@@ -326,7 +328,7 @@ def test_two_writers_one_fails_cleanly_then_one_waits(store, exports, tmp_path):
     p = run("study", "add", path, exports[1][2], "--cut", "2017-02-28", env={"LTFU_STORE_LOCK_TIMEOUT": "0.5"})
     assert p.returncode == 1
     assert "in use by another ltfu process" in p.stderr and "nothing was changed" in p.stderr
-    out, err = first.communicate(timeout=120)
+    _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     # a second writer that waits: it starts while the first holds the store and succeeds after it
     marker2 = tmp_path / "holding2"
@@ -401,7 +403,7 @@ def test_deidentified_report_from_a_store_leaks_no_id_date_or_label(exports, tmp
     it holds none of the ids, dates, labels, export names or the store's name."""
     ids = {}
     folders = []
-    for k, (date, label, folder) in enumerate(exports):
+    for k, (date, _, folder) in enumerate(exports):
         dest = tmp_path / f"export_{date}"
         dest.mkdir()
         for f in folder.glob("*.csv"):

@@ -168,6 +168,7 @@ def test_the_demo_study_as_workbook_and_folder(tmp_path):
     assert write_demo(folder) == folder
 
 
+@pytest.mark.slow
 def test_cli_on_a_study(tmp_path):
     bad = subprocess.run([*LTFU, "validate", str(CORPUS / "many_at_once")], capture_output=True, text=True,
                          timeout=120, env={**os.environ, "COLUMNS": "200"})

@@ -25,7 +25,7 @@ if __name__ == "__main__":      # python -m ltfu.cli: Ctrl-C is handled from her
 
     signal.signal(signal.SIGINT, _early_sigint)
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import typer
 from typer.core import TyperCommand
@@ -62,24 +62,24 @@ MAX_RICH_ROWS = 200       # problems shown in a rich table; the rest as plain li
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 
 
-class OutputFormat(str, enum.Enum):
+class OutputFormat(enum.StrEnum):
     table = "table"
     json = "json"
 
 
-class NonResponder(str, enum.Enum):
+class NonResponder(enum.StrEnum):
     day0 = "day0"
     assessment = "assessment"
 
 
-class StopAt(str, enum.Enum):
+class StopAt(enum.StrEnum):
     none = "none"
     anticancer = "anticancer"
     allo_hct = "allo_hct"
     anticancer_or_allo_hct = "anticancer_or_allo_hct"
 
 
-class ConfType(str, enum.Enum):
+class ConfType(enum.StrEnum):
     log_log = "log-log"
     log = "log"
     plain = "plain"
@@ -122,7 +122,7 @@ def _warn(message: str):
     _console(stderr=True).print(f"[bold yellow]warning:[/] {escape(visible(message))}", markup=True, soft_wrap=True)
 
 
-def _parse_cutoff(cutoff: Optional[str]):
+def _parse_cutoff(cutoff: str | None):
     if cutoff is None:
         return None
     import datetime as dt
@@ -226,16 +226,17 @@ def _print_problems(problems, *, fmt: str = "table", stream_err: bool = False) -
                                           "" if value is None else f"value '{escape(value)}'") if x)
             colour = "red" if p.severity == "error" else "yellow"
             console.print(f"[{colour}]{severity}[/{colour}] [bold]{escape(code)}[/bold]  {where}", soft_wrap=False)
-            console.print(f"    {escape(message)}")
+            # soft_wrap: the terminal wraps a long message; rich would break it inside a path
+            console.print(f"    {escape(message)}", soft_wrap=True)
             if fix:
-                console.print(f"    what to do: {escape(fix)}")
+                console.print(f"    what to do: {escape(fix)}", soft_wrap=True)
     if rest:
         console.print(f"... and {len(rest)} more problem(s), one per line:")
         console.file.write("\n".join(map(_plain_line, rest)) + "\n")
         console.file.flush()
 
 
-class SchemaTable(str, enum.Enum):
+class SchemaTable(enum.StrEnum):
     patients = "patients"
     events = "events"
     assessments = "assessments"
@@ -285,7 +286,7 @@ def schema(fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help
     from rich.table import Table
 
     table = Table(title=title)
-    longest = lambda words: max((len(w) for w in words), default=1) + 1  # noqa: E731
+    longest = lambda words: max((len(w) for w in words), default=1) + 1
     table.add_column("field", no_wrap=True)
     table.add_column("type", no_wrap=True)
     table.add_column("required", no_wrap=True)
@@ -306,8 +307,8 @@ def validate(
                                 help="Patient table (.csv .tsv .txt .xlsx .parquet .sas7bdat .xpt), or a study: a "
                                      "workbook with sheets patients, events, assessments, therapies, or a folder of "
                                      "such files"),
-    sheet: Optional[str] = typer.Option(None, metavar="SHEET", help="Excel sheet name (default: the first)."),
-    cutoff: Optional[str] = typer.Option(None, metavar="DATE", help="Data cut-off date, YYYY-MM-DD."),
+    sheet: str | None = typer.Option(None, metavar="SHEET", help="Excel sheet name (default: the first)."),
+    cutoff: str | None = typer.Option(None, metavar="DATE", help="Data cut-off date, YYYY-MM-DD."),
     burden_threshold: float = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
                                            help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
@@ -362,9 +363,9 @@ def demo(
 
 @app.command()
 def endpoints(
-    path: Optional[Path] = typer.Argument(None, metavar="FILE", help="Patient table (omit with --demo)."),
+    path: Path | None = typer.Argument(None, metavar="FILE", help="Patient table (omit with --demo)."),
     use_demo: bool = typer.Option(False, "--demo", help="Use the synthetic demonstration cohort."),
-    cutoff: Optional[str] = typer.Option(None, metavar="DATE", help="Data cut-off date, YYYY-MM-DD."),
+    cutoff: str | None = typer.Option(None, metavar="DATE", help="Data cut-off date, YYYY-MM-DD."),
     burden_threshold: float = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
                                            help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
     efs_nonresponder: NonResponder = typer.Option(NonResponder(defaults.EFS_NONRESPONDER)),
@@ -436,13 +437,13 @@ def _check_adam_by(covariates, by):
 def adam(
     adsl: Path = typer.Argument(..., metavar="ADSL", help="ADSL dataset (.xpt, .sas7bdat, .csv, .parquet ...)."),
     adtte: Path = typer.Argument(..., metavar="ADTTE", help="ADTTE dataset."),
-    by: Optional[str] = typer.Option(None, "--by", metavar="VAR",
+    by: str | None = typer.Option(None, "--by", metavar="VAR",
                                      help="An ADSL variable to compare groups (log-rank); at most 10 groups."),
-    param: Optional[list[str]] = typer.Option(None, "--param", metavar="CODE",
+    param: list[str] | None = typer.Option(None, "--param", metavar="CODE",
                                               help="PARAMCD to analyse (repeatable; default all)."),
     conf_type: ConfType = typer.Option(ConfType(defaults.KM_CONF_TYPE), help="Kaplan-Meier CI transform (R names)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
-    out: Optional[str] = typer.Option(None, "--out", metavar="DIR",
+    out: str | None = typer.Option(None, "--out", metavar="DIR",
                                       help="Also write a report into DIR (same rules as ltfu report --out)."),
     formats: str = typer.Option(",".join(defaults.REPORT_FORMATS), metavar="LIST",
                                 help="With --out: comma-separated outputs to write."),
@@ -495,7 +496,7 @@ def adam(
     table = Table(title=f"ADaM time-to-event parameters ({len(data.covariates)} subjects in ADSL)")
     for col in ("PARAMCD", "group", "n", "events", "median, months (95% CI)", "log-rank p"):
         table.add_column(col)
-    f = lambda v: "NE" if v is None else f"{v:.1f}"  # noqa: E731
+    f = lambda v: "NE" if v is None else f"{v:.1f}"
     for r in rows:
         p = r["logrank"]["p_value"] if r["logrank"] else None
         table.add_row(escape(visible(r["paramcd"])), escape(visible(r["group"])), str(r["n"]), str(r["events"]),
@@ -547,21 +548,23 @@ def _load_study(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=F
 
 @app.command()
 def report(
-    path: Optional[Path] = typer.Argument(None, metavar="FILE", help="Patient table (omit with --demo)."),
+    path: Path | None = typer.Argument(None, metavar="FILE", help="Patient table (omit with --demo)."),
     out: str = typer.Option(
         defaults.REPORT_DIR, "--out", metavar="DIR",
         help="Output directory: new, empty, or a report ltfu wrote (replaced atomically); anything else is refused."),
     use_demo: bool = typer.Option(False, "--demo", help="Run on the synthetic demonstration cohort."),
-    sheet: Optional[str] = typer.Option(None, metavar="SHEET", help="Excel sheet name (Excel files only)."),
-    cutoff: Optional[str] = typer.Option(None, metavar="DATE",
+    sheet: str | None = typer.Option(None, metavar="SHEET", help="Excel sheet name (Excel files only)."),
+    cutoff: str | None = typer.Option(None, metavar="DATE",
                                          help="Data cut-off date, YYYY-MM-DD (default: the file's)."),
     burden_threshold: float = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
                                            help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
     efs_nonresponder: NonResponder = typer.Option(
-        NonResponder(defaults.EFS_NONRESPONDER), help="A patient without CR/CRi has an EFS event at day 0 or at the assessment date."),
+        NonResponder(defaults.EFS_NONRESPONDER),
+        help="A patient without CR/CRi has an EFS event at day 0 or at the assessment date."),
     censor_at_hct: bool = typer.Option(False, help="Censor EFS and RFS at a subsequent allo-HCT."),
     conf_type: ConfType = typer.Option(ConfType(defaults.KM_CONF_TYPE), help="Kaplan-Meier CI transform (R names)."),
-    landmark_days: float = typer.Option(defaults.LANDMARK_DAYS, metavar="D", help="Landmark day for the transplant analysis (D > 0)."),
+    landmark_days: float = typer.Option(defaults.LANDMARK_DAYS, metavar="D",
+                                        help="Landmark day for the transplant analysis (D > 0)."),
     safety_stop_at: StopAt = typer.Option(
         StopAt(defaults.SAFETY_STOP_AT), help="Long-term safety: stop each patient's person-time at the first later "
         "anticancer therapy and/or allo-HCT (studies with a therapies table)."),
@@ -571,13 +574,13 @@ def report(
                                        help="With --deidentify: still record the input's SHA-256."),
     record_path: bool = typer.Option(False, "--record-path",
                                      help="Record the input's absolute path (default: its file name only)."),
-    max_months: Optional[float] = typer.Option(None, metavar="M", help="End the x axis of the survival and "
+    max_months: float | None = typer.Option(None, metavar="M", help="End the x axis of the survival and "
                                                "incidence figures at M months (default: where fewer than 10% of "
                                                "a group remain at risk)."),
     formats: str = typer.Option(",".join(defaults.REPORT_FORMATS), metavar="LIST",
                                 help="Comma-separated outputs to write (also: tiff)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    cut: Optional[str] = typer.Option(None, "--cut", metavar="CUT", help="With a study store (FILE.ltfu): the "
+    cut: str | None = typer.Option(None, "--cut", metavar="CUT", help="With a study store (FILE.ltfu): the "
                                       "cut to report, by date, label or number (default: the latest)."),
 ):
     """Run the full long-term follow-up analysis and write the report into --out."""
@@ -599,7 +602,7 @@ def report(
     show = not quiet and sys.stderr.isatty()
     from contextlib import nullcontext
 
-    progress_cm = nullcontext()
+    progress_cm: Any = nullcontext()
     if show:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -612,7 +615,7 @@ def report(
             if show:
                 progress.update(task, advance=1, description=desc)
 
-        from ltfu.cli_study import report_input      # FILE.ltfu: a cut of a study store, with its history
+        from ltfu.cli_study import report_input  # FILE.ltfu: a cut of a study store, with its history
 
         study = report_input(path, use_demo, cut, cutoff, burden_threshold, sheet, deidentify=deidentify,
                              load_study=_load_study)
@@ -637,7 +640,7 @@ def report(
     typer.echo(f"Report written: {Path(main_file).resolve()}")
 
 
-app.add_typer(__import__("ltfu.cli_study", fromlist=["app"]).app, name="study")   # ltfu study init/add/list/diff/upgrade
+app.add_typer(__import__("ltfu.cli_study", fromlist=["app"]).app, name="study")   # init/add/list/diff/upgrade
 
 for _info in app.registered_commands:     # every usage line as a user writes it (FILE, not {path})
     if _info.cls in (None, TyperCommand):
@@ -681,7 +684,7 @@ def main(argv=None) -> int:
         from rich.markup import escape
 
         _console(stderr=True).print(f"[bold red]error[/] {escape(visible(f'[{exc.code}]: {exc.message}'))}",
-                                    markup=True)
+                                    markup=True, soft_wrap=True)
         return 1
     except OSError as exc:  # the file system (full, read-only, permissions): one plain line
         if "--debug" in args:
@@ -690,7 +693,7 @@ def main(argv=None) -> int:
 
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         _console(stderr=True).print(f"[bold red]error:[/] {escape(f'{exc.strerror or exc}{where}')}",
-                                    markup=True)
+                                    markup=True, soft_wrap=True)
         return 1
     except Exception as exc:  # the unexpected: one line, no traceback unless --debug
         if "--debug" in args:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import enum
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from typer.core import TyperCommand
@@ -35,12 +34,12 @@ MAX_FLAGS_SHOWN = 200      # retroactive changes listed on the terminal; --forma
 MAX_IDS_SHOWN = 20
 
 
-class OutputFormat(str, enum.Enum):
+class OutputFormat(enum.StrEnum):
     table = "table"
     json = "json"
 
 
-class FailOn(str, enum.Enum):
+class FailOn(enum.StrEnum):
     retroactive = "retroactive"
 
 
@@ -90,8 +89,8 @@ def add(
     export: Path = typer.Argument(..., metavar="EXPORT", help="The export of this cut: a patient table (.csv "
                                   ".xlsx .parquet ...), a workbook of study sheets or a folder of tables."),
     cut: str = typer.Option(..., "--cut", metavar="DATE", help="The cut's data cut-off date, YYYY-MM-DD."),
-    label: Optional[str] = typer.Option(None, "--label", metavar="L", help="A name for the cut (not a date)."),
-    sheet: Optional[str] = typer.Option(None, metavar="SHEET", help="Excel sheet of a single patient table."),
+    label: str | None = typer.Option(None, "--label", metavar="L", help="A name for the cut (not a date)."),
+    sheet: str | None = typer.Option(None, metavar="SHEET", help="Excel sheet of a single patient table."),
     burden_threshold: float = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
                                            help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
 ):
@@ -153,7 +152,7 @@ def diff(
     cut_a: str = typer.Argument(..., metavar="CUT_A", help="The earlier cut: its date, label or number."),
     cut_b: str = typer.Argument(..., metavar="CUT_B", help="The later cut."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
-    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="retroactive: exit 1 when any retroactive "
+    fail_on: FailOn | None = typer.Option(None, "--fail-on", help="retroactive: exit 1 when any retroactive "
                                              "change is found (for pipelines)."),
 ):
     """What changed from CUT_A to CUT_B: patients added or removed, values changed per field, and the
@@ -179,7 +178,7 @@ def _print_diff(d) -> None:
 
     console = _cli()._console()
     a, b = d.cut_a, d.cut_b
-    name = lambda c: f"{c.cut_date}{f' ({visible(c.label)})' if c.label else ''}"  # noqa: E731
+    name = lambda c: f"{c.cut_date}{f' ({visible(c.label)})' if c.label else ''}"
     console.print(f"Changes from cut {escape(name(a))} to cut {escape(name(b))}", markup=False, highlight=False)
     lines = [f"patients: {a.n_patients} -> {b.n_patients}; added {len(d.added)}, removed {len(d.removed)}"]
     for what, ids in (("added", d.added), ("removed", d.removed)):

@@ -19,10 +19,11 @@ percentages grow with follow-up and mislead (FDA guidance on long-term follow-up
   censored at the end of follow-up; NE beyond the group's last follow-up.
 * **Follow-up completeness**: for each yearly visit k (day 365.25 k, window +- ``visit_window``
   days) the patients *expected* (alive at the window's start, with potential follow-up, to the
-  cut-off or an earlier death, past its end: a patient who stopped coming is still expected), *seen* (an assessment in the window), *missed*, and *lost* (missed, with no
-  later assessment and no later contact or death on record); and Clark's completeness
-  index (Clark et al., Lancet 2002): observed over potential person-time, where potential follow-up
-  runs to the cut-off (or death).
+  cut-off or an earlier death, past its end: a patient who stopped coming is still expected),
+  *seen* (an assessment in the window), *missed*, and *lost* (missed, with no later assessment
+  and no later contact or death on record); and Clark's completeness index (Clark et al., Lancet
+  2002): observed over potential person-time, where potential follow-up runs to the cut-off (or
+  death).
 """
 
 from __future__ import annotations

@@ -85,7 +85,8 @@ def simulate(n_patients: int, *, seed: int = 1, n_centres: int = 60, accrual_yea
     best = np.where(np.isnan(response_day) & (best != "NE"), "NE", best)
     mrd = np.where(best == "NE", "unknown", mrd)
     cr &= np.isfinite(response_day)
-    cd19 = np.where(np.isfinite(relapse), np.where(rng.random(n) < 0.2, "negative", "positive"), None)
+    cd19 = np.where(np.isfinite(relapse), np.where(rng.random(n) < 0.2, "negative", "positive").astype(object),
+                    np.full(n, None, dtype=object))
     df = pd.DataFrame({
         "patient_id": np.char.add("R", np.char.zfill(np.arange(1, n + 1).astype(str), 7)),
         "centre": np.char.add("C", np.char.zfill(centre.astype(str), 3)),

@@ -328,8 +328,9 @@ def raw_xlsx(rows_xml, *, dimension=None, date1904=False, shared=None, sheet="pa
 
 def xlsx_rows(table):
     """<row> elements for a small table of texts and numbers (inline strings, so no shared strings)."""
-    from openpyxl.utils import get_column_letter
     from xml.sax.saxutils import escape
+
+    from openpyxl.utils import get_column_letter
 
     out = []
     for r, values in enumerate(table, start=1):

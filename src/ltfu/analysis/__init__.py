@@ -52,6 +52,7 @@ def analyse(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = N
     if cuts is None and study is not None:
         cuts = study.cuts or None
     cohort = study.cohort if study is not None else cohort_or_study
+    assert isinstance(cohort, Cohort)
     if study is not None and opts.deidentify:
         from ltfu.deid import deidentify_study
 

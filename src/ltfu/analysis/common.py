@@ -16,8 +16,20 @@ from ltfu.stats._common import json_float as num
 GROUPS = (("all", "All patients"), ("low_burden", "Low burden"), ("high_burden", "High burden"))
 COMPARED = ("low_burden", "high_burden")
 
-__all__ = ["GROUPS", "COMPARED", "num", "months", "fmt", "fmt_p", "fmt_ci", "fmt_prop", "group_masks",
-           "proportion", "assoc_test", "EXACT_MAX_N"]
+__all__ = [
+    "COMPARED",
+    "EXACT_MAX_N",
+    "GROUPS",
+    "assoc_test",
+    "fmt",
+    "fmt_ci",
+    "fmt_p",
+    "fmt_prop",
+    "group_masks",
+    "months",
+    "num",
+    "proportion",
+]
 
 
 def months(days):

@@ -4,6 +4,7 @@ burden, Gray's test, and Fine-Gray subdistribution hazard ratios.  Shown in the 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ def _fine_gray(e, burden, known, opts, numbers):
 def build(plan: Plan) -> Part:
     e, opts = plan.relapse, plan.options
     burden = plan.aligned(e, "burden")
-    numbers = {"definition": e.definition, "n": int(e.n),
+    numbers: dict[str, Any] = {"definition": e.definition, "n": int(e.n),
                "relapses": int((e.status == 1).sum()), "deaths_in_remission": int((e.status == 2).sum())}
     times = np.asarray(opts.rate_months, float) * DAYS_PER_MONTH
     if e.n == 0 or not (e.status > 0).any():
@@ -80,7 +81,7 @@ def build(plan: Plan) -> Part:
                 curves.append((f"{cname}, {glabel.lower()}", t, est))
                 limits.append((lim.lower, lim.upper))
                 groups.append(glabel)
-    at_risk = ()
+    at_risk: tuple = ()
     if by is not None:            # the group's follow-up: any event or censoring ends it
         at_risk = tuple((glabel, stats.kaplan_meier(e.time[known][np.asarray(burden[known]) == g],
                                                     (e.status[known][np.asarray(burden[known]) == g] != 0)

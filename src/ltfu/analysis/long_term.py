@@ -6,6 +6,7 @@ competing, second primary malignancies, and the completeness of the yearly follo
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,7 @@ def _rates(plan: Plan, study, pt, numbers):
     numbers["incidence"] = {}
     categories = [c for c in safety.CATEGORIES if (study.events["category"] == c).any()]
     for cat in categories:
-        entry = {}
+        entry: dict[str, Any] = {}
         for first_only, kind in ((True, "first events"), (False, "all events")):
             cells, key = [], "first" if first_only else "all"
             entry[key] = {}
@@ -94,7 +95,7 @@ def _cumulative(plan: Plan, study, pt, numbers):
     days = np.asarray(YEARS, float) * safety.DAYS_PER_YEAR
     for cat in [c for c in safety.CATEGORIES if (study.events["category"] == c).any()]:
         t, s = safety.first_event_competing(study.events, pt, cat)
-        entry = {}
+        entry: dict[str, Any] = {}
         res = stats.cumulative_incidence(t, s, conf_level=plan.options.conf_level)
         if 1 not in res.causes:
             continue
@@ -162,7 +163,8 @@ def _spm(plan: Plan, study, pt, numbers):
                      if r.person_years else "-", "0" if at is None else _pct(at.estimate[0], at.lower[0], at.upper[0]),
                      ", ".join(f"{k} {v}" for k, v in sorted(tests.items())) or "-"))
     return Table("safety_spm", "Second primary malignancies",
-                 ("malignancy", "patients", "events", "per 100 patient-years (95% CI)", "5-year cumulative incidence, %",
+                 ("malignancy", "patients", "events", "per 100 patient-years (95% CI)",
+                  "5-year cumulative incidence, %",
                   "CAR transgene in the tumour"), tuple(rows),
                  notes=("T-cell malignancies after CD19- and BCMA-directed CAR T cells carry a boxed warning (FDA, "
                         "2024); the tumour's CAR transgene test tells a product-derived malignancy apart.",))

@@ -167,8 +167,11 @@ def build(plan: Plan, cuts) -> Part:
     """``cuts``: [(name, ISO cut date, Study or Cohort)], oldest first, the reported cut last."""
     opts = plan.options
     deid = opts.deidentify
-    entries, follow_rows, estimate_rows, paragraphs = [], [], [], []
-    latest_name, latest_date, latest = cuts[-1]
+    entries: list[dict] = []
+    follow_rows: list[tuple] = []
+    estimate_rows: list[tuple] = []
+    paragraphs: list[str] = []
+    _, latest_date, latest = cuts[-1]
     latest_cohort = getattr(latest, "cohort", latest)
     latest_events = getattr(latest, "events", None)
     with_safety = latest_events is not None and len(latest_events) > 0      # the study has adverse events
@@ -190,7 +193,7 @@ def build(plan: Plan, cuts) -> Part:
                 corrections.append(f"{shown}: {'; '.join(found)}.")
         if with_safety:
             events = getattr(study, "events", None)
-            rep["safety"] = safety_rates(cohort, events if events is not None else latest_events.iloc[:0], opts)
+            rep["safety"] = safety_rates(cohort, events if events is not None else latest_events.iloc[:0], opts)  # type: ignore[union-attr]
             if red is not None:
                 red["safety"] = safety_rates(again, latest_events, opts)
         entries.append({"name": f"Cut {k + 1}" if deid else name, "cut_date": None if deid else date,
@@ -246,4 +249,4 @@ def build(plan: Plan, cuts) -> Part:
     return Part("maturity", numbers, tuple(tables), (fig,), section)
 
 
-__all__ = ["apply_cutoff", "build", "summary", "fmt"]
+__all__ = ["apply_cutoff", "build", "fmt", "summary"]

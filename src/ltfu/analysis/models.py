@@ -3,6 +3,8 @@ the proportional-hazards check (cox.zph).  Shown in the survival section."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ltfu import stats
@@ -77,7 +79,11 @@ def _endpoint(plan: Plan, key, numbers, rows, zph_rows, notes):
 
 def build(plan: Plan) -> Part:
     opts = plan.options
-    numbers, rows, zph_rows, figures, notes = {}, [], [], [], []
+    numbers: dict[str, Any] = {}
+    rows: list[tuple] = []
+    zph_rows: list[tuple] = []
+    figures: list[Any] = []
+    notes: list[str] = []
     for key in ("efs", "os"):
         e = plan.survival_endpoints[key]
         numbers[key] = {}

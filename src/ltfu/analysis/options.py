@@ -36,8 +36,8 @@ class AnalysisOptions:
                                     "'anticancer_or_allo_hct'")
         if self.conf_type not in ("log-log", "log", "plain"):
             raise InvalidInputError("conf_type: must be 'log-log', 'log' or 'plain'")
-        if isinstance(self.landmark_days, bool) or not (isinstance(self.landmark_days, numbers.Real)
-                                                        and math.isfinite(self.landmark_days) and self.landmark_days > 0):
+        lm = self.landmark_days
+        if isinstance(lm, bool) or not (isinstance(lm, numbers.Real) and math.isfinite(lm) and lm > 0):
             raise InvalidInputError(f"landmark_days: must be a positive finite number, got {self.landmark_days!r}")
 
         if self.max_months is not None and (isinstance(self.max_months, bool) or not (

@@ -180,7 +180,8 @@ def _igg(res, study, plan, figures):
     panels = []
     for key, label in GROUPS[1:]:
         pts = tuple((grp["day"].to_numpy(float), grp["value"].to_numpy(float))
-                    for pid, grp in igg.sort_values("day").groupby(igg["patient_id"].astype(str)) if burden.get(pid) == key)
+                    for pid, grp in igg.sort_values("day").groupby(igg["patient_id"].astype(str))
+                    if burden.get(pid) == key)
         summ = by[key]
         summary = None
         if summ:
@@ -201,7 +202,7 @@ def _counts(res, opts):
     c = res.counts
     rows = []
     names = {"neutrophils": "Neutrophils", "platelets": "Platelets"}
-    for name, rec in c.recoveries.items():
+    for name in c.recoveries:
         kind, thr = name.rsplit("_", 1)
         gray, _ = c.gray[name]
         for key, label in GROUPS:
@@ -274,7 +275,7 @@ def build(plan: Plan, study) -> Part:
     tables = [*_b_cells(res, plan, figures), _relapse(res, opts), *_igg(res, study, plan, figures),
               *_counts(res, opts), _car(res, opts)]
     numbers["n_patients"] = int(plan.cohort.n)
-    numbers["n_assessments"] = int(len(study.assessments))
+    numbers["n_assessments"] = len(study.assessments)
     section = Section("persistence", "Persistence and immune reconstitution", tables=tuple(t.name for t in tables),
                       figures=tuple(f.name for f in figures),
                       paragraphs=(f"{len(study.assessments)} assessments of {study.assessments['patient_id'].nunique()}"

@@ -73,14 +73,16 @@ def rows(numbers: dict):
 
 
 LABELS = {
-    "baseline.age_median": "Age, median (years)", "baseline.age_min": "Age, youngest", "baseline.age_max": "Age, oldest",
+    "baseline.age_median": "Age, median (years)", "baseline.age_min": "Age, youngest",
+    "baseline.age_max": "Age, oldest",
     "baseline.low_burden.n": "Low disease burden, patients", "baseline.high_burden.n": "High disease burden, patients",
     "response.complete_remission.n": "Complete remission (CR/CRi), patients",
     "response.complete_remission.pct": "Complete remission, %",
     "response.mrd_negative_among_cr.pct": "MRD-negative among CR, %",
     "safety.severe_crs.n": "Severe CRS, patients", "safety.severe_crs.pct": "Severe CRS, %",
     "safety.severe_crs.ci95": "Severe CRS, 95% CI (%)", "safety.any_grade_crs.n": "CRS of any grade, patients",
-    "safety.crs_deaths": "Deaths attributed to CRS", "safety.grade_3_4_neurotoxicity.n": "Severe neurotoxicity, patients",
+    "safety.crs_deaths": "Deaths attributed to CRS",
+    "safety.grade_3_4_neurotoxicity.n": "Severe neurotoxicity, patients",
     "follow_up.median_months": "Median follow-up (months)", "follow_up.min_months": "Follow-up, shortest (months)",
     "follow_up.max_months": "Follow-up, longest (months)",
 }

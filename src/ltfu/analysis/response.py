@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -20,7 +22,7 @@ def build(plan: Plan) -> Part:
     mrd = d["mrd_negative"].astype("string") if "mrd_negative" in d else pd.Series(pd.NA, index=d.index, dtype="string")
     mrd_known = mrd.isin(("yes", "no")).fillna(False).to_numpy()
     mrd_neg = (mrd == "yes").fillna(False).to_numpy()
-    numbers = {"complete_remission": {}, "mrd_negative_among_cr": {}}
+    numbers: dict[str, Any] = {"complete_remission": {}, "mrd_negative_among_cr": {}}
     rows = []
     for key, label, hit, den in (
             ("complete_remission", "CR or CRi (of all infused patients)", cr, np.ones_like(cr)),
@@ -31,8 +33,9 @@ def build(plan: Plan) -> Part:
             prop = proportion((hit & masks[g]).sum(), (den & masks[g]).sum(), opts)
             numbers[key][g] = prop
             cells.append(fmt_prop(prop))
-        table = [[int((hit & masks[g]).sum()), int((den & masks[g]).sum() - (hit & masks[g]).sum())] for g in COMPARED]
-        p = assoc_test(table)[0]
+        counts = [[int((hit & masks[g]).sum()), int((den & masks[g]).sum() - (hit & masks[g]).sum())]
+                  for g in COMPARED]
+        p = assoc_test(counts)[0]
         numbers[key]["p_value"] = p
         rows.append((label, *cells, fmt_p(p)))
     # the headline figure keeps its shape: response.complete_remission = overall

@@ -42,8 +42,8 @@ def fmt_rate(r) -> str:
     """Percent (95% CI) of a rate entry, or why there is none."""
     if r.get("note") == NE_BEYOND:
         return NE_BEYOND
-    return fmt_ci(*(100 * v if v is not None else None for v in (r["estimate"], r["lower"], r["upper"])),
-                  digits=0, missing="-")
+    est, lo, hi = (100 * v if v is not None else None for v in (r["estimate"], r["lower"], r["upper"]))
+    return fmt_ci(est, lo, hi, digits=0, missing="-")
 
 
 def _kaplan_meier(plan: Plan):

@@ -3,6 +3,8 @@ rates with exact intervals, and their association with disease burden and other 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -22,7 +24,8 @@ def _by_grade(plan: Plan, key, col, label, masks, numbers):
     d, opts = plan.cohort.data, plan.options
     grade = pd.to_numeric(d[col], errors="coerce").to_numpy(float)
     known = ~np.isnan(grade)
-    rows, grade_counts = [], {}
+    rows: list[tuple] = []
+    grade_counts: dict[str, Any] = {}
     for gr in range(6):
         cells = []
         for g, _ in GROUPS:
@@ -107,7 +110,9 @@ def _association(plan: Plan, numbers):
 def build(plan: Plan) -> Part:
     d = plan.cohort.data
     masks = plan.masks()
-    numbers, tables, figures = {}, [], []
+    numbers: dict[str, Any] = {}
+    tables: list[Any] = []
+    figures: list[Any] = []
     for key, col, label in KINDS:
         table, figure = _by_grade(plan, key, col, label, masks, numbers)
         tables.append(table)

@@ -4,6 +4,8 @@ group immortal time.  Shown in the survival section."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ltfu import stats
@@ -56,7 +58,8 @@ def _one(e, t, s, hct, opts, rows, figures):
     figures.append(KMFigure(f"simon_makuch_{key}", f"{e.label} by subsequent allo-HCT (Simon-Makuch), CR/CRi patients",
                             (("No allo-HCT (yet)", sm.unexposed), ("After allo-HCT", sm.exposed)),
                             ylabel=f"{e.label} probability", test_name=None,
-                            at_risk=(("No allo-HCT (yet)", sm.counts_in(False)), ("After allo-HCT", sm.counts_in(True))),
+                            at_risk=(("No allo-HCT (yet)", sm.counts_in(False)),
+                                     ("After allo-HCT", sm.counts_in(True))),
                             starts=(("After allo-HCT", sm.first_exposure),)))
     return entry
 
@@ -65,7 +68,9 @@ def build(plan: Plan) -> Part:
     d, opts = plan.cohort.data, plan.options
     cr = d["best_response"].isin(COMPLETE_RESPONSE).fillna(False).to_numpy()
     cr_ids = set(d.loc[cr, "patient_id"])
-    numbers, rows, figures = {"n_cr": int(cr.sum())}, [], []
+    numbers: dict[str, Any] = {"n_cr": int(cr.sum())}
+    rows: list[tuple] = []
+    figures: list[Any] = []
     hct_all = d.set_index("patient_id")["allo_hct_day"]
     for key in ("efs", "os"):
         e = plan.survival_endpoints[key]

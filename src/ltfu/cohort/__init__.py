@@ -15,7 +15,7 @@ from ltfu.cohort.schema import is_model_column
 from ltfu.cohort.validate import DEFAULT_DATE_FLOOR, DEFAULT_MAX_FOLLOW_UP_YEARS, to_cohort, validate
 from ltfu.defaults import BURDEN_THRESHOLD
 
-__all__ = ["Cohort", "PROBLEM_CODES", "Problem", "RawTable", "load", "load_cohort", "to_cohort", "validate"]
+__all__ = ["PROBLEM_CODES", "Cohort", "Problem", "RawTable", "load", "load_cohort", "to_cohort", "validate"]
 
 
 def load_cohort(path, *, sheet=None, cutoff=None, burden_threshold: float = BURDEN_THRESHOLD, synthetic: bool = False,

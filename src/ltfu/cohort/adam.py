@@ -153,8 +153,8 @@ def load_adam(adsl_path, adtte_path, *, params=None, today=None, date_floor=DEFA
     adsl_raw, adtte_raw = load(adsl_path), load(adtte_path)
     problems = [*adsl_raw.problems, *adtte_raw.problems]
     adsl, adtte = _upper_columns(adsl_raw.data), _upper_columns(adtte_raw.data)
-    for name, df, need in (("ADSL", adsl, ("USUBJID",)), ("ADTTE", adtte, ("USUBJID", "PARAMCD", "CNSR"))):
-        for v in need:
+    for name, df, required in (("ADSL", adsl, ("USUBJID",)), ("ADTTE", adtte, ("USUBJID", "PARAMCD", "CNSR"))):
+        for v in required:
             if v not in df.columns:
                 problems.append(_Collector.make("ADAM_MISSING_VARIABLE", field=f"{name}.{v}",
                                                 message=f"{name} has no {v} variable"))
@@ -192,7 +192,7 @@ def load_adam(adsl_path, adtte_path, *, params=None, today=None, date_floor=DEFA
             tte.add("DATE_BEFORE_INFUSION", i, "ADTTE.ADT", str(end[i]), message="ADT is before STARTDT")
         derived[derived < 1] = np.nan
         aval = np.where(need, derived, aval)
-        written = lambda v: ~np.array([_is_missing(x) for x in adtte[v]], bool)  # noqa: E731
+        written = lambda v: ~np.array([_is_missing(x) for x in adtte[v]], bool)
         unexplained = need & np.isnan(aval) & ~(written("STARTDT") & written("ADT"))
     else:
         unexplained = ~aval_given

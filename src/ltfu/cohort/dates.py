@@ -101,10 +101,10 @@ def _make(y, m, d):
 
 
 def _year(y: str) -> int:
-    y = int(y)
-    if y < 100:  # two-digit year: 00-69 -> 2000s, 70-99 -> 1900s (documented, as Excel does)
-        return 2000 + y if y < 70 else 1900 + y
-    return y
+    year = int(y)
+    if year < 100:  # two-digit year: 00-69 -> 2000s, 70-99 -> 1900s (documented, as Excel does)
+        return 2000 + year if year < 70 else 1900 + year
+    return year
 
 
 def order_evidence(values) -> tuple[bool, bool]:
@@ -154,7 +154,7 @@ def parse_dates(values, *, order: str | None, epoch: Epoch | None = None, eviden
     vals = list(values)
     out = np.full(len(vals), np.datetime64("NaT"), dtype="datetime64[D]")
     issues = []
-    todo = range(len(vals))
+    todo: list[int] | range = range(len(vals))
     # fast path: ISO strings parsed in one vectorised call; only the rest goes through the loop
     strs = pd.Series(vals, dtype="object")
     is_str = strs.map(lambda v: isinstance(v, str))

@@ -18,14 +18,14 @@ file columns it selects are read (CSV and Parquet skip the others entirely), whi
 kept whole so that column-level checks still see every name.
 
 Limits (``Limits``; a file beyond one raises ``LoadError`` naming the limit, checked before the
-data are read wherever the file declares its size): at most 16,384 columns (Excel's own maximum) in any format; an XLSX
-sheet of at most 500,000 cells (every worksheet's cells and rows counted in its XML bytes before
+data are read wherever the file declares its size): at most 16,384 columns (Excel's own maximum)
+in any format; an XLSX sheet of at most 500,000 cells (every worksheet's cells and rows counted in its XML bytes before
 openpyxl opens the workbook, since a declared dimension may be absent or wrong; the declared
 dimension checked too; then the cells counted again as openpyxl's read-only mode streams the rows),
-at most as many shared strings, and at most 512 MiB of XML once unzipped; Parquet and SAS files at most 50,000,000 cells (rows x columns from their
-metadata) and, for Parquet, 512 MiB of column data once decompressed.  A cell of more than 10,000
-characters is a CELL_TOO_LONG problem (a CSV cell of more than 16 MiB is not even read: its row
-is left out and reported).
+at most as many shared strings, and at most 512 MiB of XML once unzipped; Parquet and SAS files at
+most 50,000,000 cells (rows x columns from their metadata) and, for Parquet, 512 MiB of column
+data once decompressed.  A cell of more than 10,000 characters is a CELL_TOO_LONG problem (a CSV
+cell of more than 16 MiB is not even read: its row is left out and reported).
 
 Dates: each table records what a number in a date column counts from (``RawTable.epoch`` and
 ``RawTable.epochs``, see ``ltfu.cohort.dates``): the workbook's date system for XLSX, 1960-01-01
@@ -64,9 +64,28 @@ from ltfu.cohort.read_excel import _CELL_TAG, _MERGE_REF, _ROW_NUMBER, _read_xls
 from ltfu.cohort.read_other import _read_parquet, _read_sas, sas_epoch
 from ltfu.errors import LoadError
 
-__all__ = ["FORMATS", "LIMITS", "MAX_CELL", "MAX_PARSED_CELL", "SNIFF_CHARS", "Limits", "RawTable", "load",
-           "sas_epoch", "_CELL_TAG", "_MERGE_REF", "_ROW_NUMBER", "_malformed_quoting", "_read_csv_careful",
-           "_read_csv_fast", "_scan_xml", "_sniff_sample", "_problem", "_string_dtype", "_too_many_columns"]
+__all__ = [
+    "FORMATS",
+    "LIMITS",
+    "MAX_CELL",
+    "MAX_PARSED_CELL",
+    "SNIFF_CHARS",
+    "_CELL_TAG",
+    "_MERGE_REF",
+    "_ROW_NUMBER",
+    "Limits",
+    "RawTable",
+    "_malformed_quoting",
+    "_problem",
+    "_read_csv_careful",
+    "_read_csv_fast",
+    "_scan_xml",
+    "_sniff_sample",
+    "_string_dtype",
+    "_too_many_columns",
+    "load",
+    "sas_epoch",
+]
 
 
 def load(path, *, sheet: str | None = None, columns=None, limits: Limits | None = None) -> RawTable:
@@ -108,7 +127,7 @@ def load(path, *, sheet: str | None = None, columns=None, limits: Limits | None 
     df, dup_problems = _unique_columns(df)
     rows = np.asarray(rows, dtype=np.int64)
     problems = [*problems, *dup_problems, *_long_cells(df, rows)]
-    renamed = {}
+    renamed: dict[str, str] = {}
     for o, n in zip(original_names, df.columns):
         renamed.setdefault(str(o).strip(), n)
     epochs = {renamed[c]: e for c, e in context.epochs.items() if c in renamed}

@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-DAY_COLUMNS = ("last_contact_day", "death_day", "response_day", "relapse_day", "allo_hct_day",
-               "data_cutoff_day")
 from ltfu.defaults import BURDEN_THRESHOLD as DEFAULT_BURDEN_THRESHOLD
 from ltfu.defaults import DAYS_PER_MONTH  # noqa: F401  (re-exported: months = days / 30.4375)
+
+DAY_COLUMNS = ("last_contact_day", "death_day", "response_day", "relapse_day", "allo_hct_day",
+               "data_cutoff_day")
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Cohort:
 
     @property
     def n(self) -> int:
-        return int(len(self.data))
+        return len(self.data)
 
     def __repr__(self) -> str:
         burden = self.data["burden"].value_counts().to_dict() if "burden" in self.data else {}
@@ -69,7 +70,7 @@ class Cohort:
         body = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>" for k, v in rows)
         return f"<table><caption>Cohort</caption>{body}</table>"
 
-    def subset(self, mask) -> "Cohort":
+    def subset(self, mask) -> Cohort:
         """A new Cohort restricted to the rows where ``mask`` is True (e.g. a burden group)."""
         return Cohort(self.data.loc[mask].reset_index(drop=True), self.source, self.sha256,
                       self.burden_threshold, self.cutoff_date, self.synthetic, self.warnings)

@@ -286,7 +286,7 @@ def _case_variants_possible(raw, ids) -> bool:
             arr = pa.chunked_array(raw.array._pa_array)
         except (AttributeError, TypeError, pa.ArrowException):
             return True
-        if not pc.all(pc.string_is_ascii(arr)).as_py() in (True, None):
+        if pc.all(pc.string_is_ascii(arr)).as_py() not in (True, None):
             return True
         return bool(pc.any(pc.match_substring_regex(arr, "[a-z]")).as_py()) and \
             bool(pc.any(pc.match_substring_regex(arr, "[A-Z]")).as_py())

@@ -41,7 +41,8 @@ SNIFF_CHARS = 1 << 12     # the delimiter is sniffed from at most 4 KiB (whole l
 def _sniff_sample(lines) -> str:
     """The header and up to 19 lines after it, as long as they fit in SNIFF_CHARS: csv.Sniffer's
     time grows with its sample, and one huge cell must not make sniffing take minutes."""
-    sample, size = [], 0
+    sample: list[str] = []
+    size = 0
     for line in lines[:20]:
         if sample and size + len(line) > SNIFF_CHARS:
             break
@@ -58,7 +59,7 @@ def _sniff(sample: str) -> str:
         except csv.Error:
             pass
     counts = {d: first.count(d) for d in ",;\t|"}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
 
 
@@ -72,7 +73,8 @@ def _preamble(blob: bytes):
     comment or blank lines (Unicode whitespace), then the header, and the delimiter sniffed from
     the header and the 19 lines after it.  None if those lines are not plain UTF-8 lines."""
     offset = 3 if blob.startswith(_BOM) else 0       # utf-8-sig: a BOM only at the very start
-    skip, start, sample = 0, None, []
+    skip, start = 0, None
+    sample: list[str] = []
     while offset < len(blob) and len(sample) < 20:
         end = blob.find(b"\n", offset)
         end = len(blob) if end < 0 else end + 1
@@ -251,7 +253,7 @@ def _csv_lines(text, offset):
         yield m.group()
 
 
-def _read_csv_careful(blob, path, limits=LIMITS):
+def _read_csv_careful_body(blob, path, limits=LIMITS):
     text, problems = _decode(blob, path.name)
     # leading comment and blank lines, as str.splitlines sees them
     skip, offset, n = 0, 0, len(text)
@@ -271,7 +273,6 @@ def _read_csv_careful(blob, path, limits=LIMITS):
         sample.append(m.group())
         size += m.end() - m.start()
     delim = "\t" if path.suffix.lower() in (".tsv", ".tab") else _sniff(_sniff_sample(sample))
-    csv.field_size_limit(MAX_PARSED_CELL)
     reader = csv.reader(_csv_lines(text, offset), delimiter=delim, strict=True)
     header, records, rows = None, [], []
     last_line = 0
@@ -317,5 +318,15 @@ def _read_csv_careful(blob, path, limits=LIMITS):
         raise LoadError(f"{path.name}: no header row")
     df = pd.DataFrame(records, columns=header, dtype=object) if records else pd.DataFrame(columns=header, dtype=object)
     return df, rows, problems
+
+
+def _read_csv_careful(blob, path, limits=LIMITS):
+    """The careful reader, with csv's field size limit raised to MAX_PARSED_CELL only while it reads
+    (the limit is process-wide: a user's own csv code must find it as it left it)."""
+    previous = csv.field_size_limit(MAX_PARSED_CELL)
+    try:
+        return _read_csv_careful_body(blob, path, limits)
+    finally:
+        csv.field_size_limit(previous)
 
 

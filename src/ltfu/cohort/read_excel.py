@@ -59,7 +59,8 @@ def _sheet_names(zf, names):
             t = target.group(1).decode("utf-8", "replace")
             targets[rid.group(1)] = t.lstrip("/") if t.startswith("/") else "xl/" + t
     for m in re.finditer(rb"<(?:[A-Za-z_][\w.-]*:)?sheet\b([^>]*)>", book):
-        name, rid = re.search(rb'\bname="([^"]*)"', m.group(1)), re.search(rb'\b[A-Za-z_][\w.-]*:id="([^"]*)"', m.group(1))
+        name = re.search(rb'\bname="([^"]*)"', m.group(1))
+        rid = re.search(rb'\b[A-Za-z_][\w.-]*:id="([^"]*)"', m.group(1))
         if name and rid and rid.group(1) in targets:
             out[targets[rid.group(1)]] = html.unescape(name.group(1).decode("utf-8", "replace"))
     return out

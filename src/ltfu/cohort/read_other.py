@@ -78,7 +78,7 @@ def _read_sas(blob, path, sheet, keep, context):
     chosen = None if keep is None else [h for h in header if keep(str(h).strip())] or None
     n_columns = max(1, len(chosen or header))
     most = limits.max_cells // n_columns          # rows
-    too_many = lambda n: LoadError(f"{path.name}: {n} rows x {n_columns:,} columns, more than the "  # noqa: E731
+    too_many = lambda n: LoadError(f"{path.name}: {n} rows x {n_columns:,} columns, more than the "
                                    f"{limits.max_cells:,} cells ltfu reads (limit max_cells)")
     if meta.number_rows is not None and meta.number_rows > most:
         raise too_many(f"{meta.number_rows:,}")

@@ -83,7 +83,8 @@ FIELDS: tuple[Field, ...] = (
     Field("crs_scale", "text", False, (), (), "CRS grading scale (e.g. ASTCT 2019, Lee 2014, CTCAE, institutional)."),
     Field("neurotox_grade", "integer", False, (), ("neurotox", "icans_grade", "neurotoxicity_grade", "nt_grade"),
           "Worst neurotoxicity grade, 0-5.", 0, 5),
-    Field("neurotox_scale", "text", False, (), ("icans_scale",), "Neurotoxicity grading scale (ASTCT 2019 ICANS, CTCAE ...)."),
+    Field("neurotox_scale", "text", False, (), ("icans_scale",),
+          "Neurotoxicity grading scale (ASTCT 2019 ICANS, CTCAE ...)."),
     Field("crs_death", "yesno", False, YES_NO, (), "Death attributed to CRS: yes or no (then crs_grade is 5)."),
     Field("age", "number", False, (), ("age_years", "agey"), "Age at infusion, years.", 0, 120, "years"),
     Field("sex", "code", False, ("F", "M", "other", "unknown"), ("gender",), "Sex: F, M, other or unknown."),
@@ -141,7 +142,7 @@ _COMPOUNDS = (("follow", "up", "followup"), ("f", "u", "fu"), ("cut", "off", "cu
 def _tokens_key(name: str) -> str:
     """Word-order-free key: lower-case words without "of"/"the", "follow up" as one word, sorted."""
     words = re.findall(r"[a-z0-9]+", str(name).lower())
-    merged = []
+    merged: list[str] = []
     for w in words:
         for a, b, joined in _COMPOUNDS:
             if w == b and merged and merged[-1] == a:
@@ -152,7 +153,7 @@ def _tokens_key(name: str) -> str:
     return " ".join(sorted(w for w in merged if w not in _STOPWORDS))
 
 
-_LOOKUP = {}
+_LOOKUP: dict = {}
 _TOKEN_LOOKUP: dict = {}
 for _f in all_fields():
     for _a in (_f.name, *_f.aliases):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,7 +53,7 @@ class _Table:
     canon: dict              # canonical name -> file column
     mapping: dict            # file column -> canonical name
     col: _Collector
-    epoch_of: object
+    epoch_of: Any
 
     def has(self, name) -> bool:
         return name in self.canon
@@ -76,7 +77,7 @@ def _open(table) -> _Table:
     else:                               # a DataFrame: repeated names kept apart and reported, as a file's
         df, load_problems = _unique_columns(table.reset_index(drop=True))
         rows, header = np.arange(2, len(table) + 2), tuple(df.columns)
-        epoch_of = lambda column: None  # noqa: E731 - an in-memory table: numbers are never dates
+        epoch_of = lambda column: None
     mapping, duplicates, unknown, wrong_units = resolve_columns(df.columns)
     if set(header) != set(df.columns):   # projected: the column-level warnings still see every column
         _, _, unknown, wrong_units = resolve_columns(header)
@@ -180,7 +181,7 @@ def _days(t: _Table, dates, cutoff, max_follow_up_years, out_columns):
     else:
         inf = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
         out_columns["infusion_date"] = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]")
-    pairwise = {}
+    pairwise: dict[str, Any] = {}
     origin = np.datetime64("1970-01-01", "D")
     dated = any(d in dates for d in DATE_FIELDS[1:])
     no_infusion = np.isnat(inf)

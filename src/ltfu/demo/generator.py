@@ -36,7 +36,10 @@ def _km_median(time, event):
     return kaplan_meier(time, event).median.value
 
 
-def _calibrate(make, target, grid=np.exp(np.linspace(np.log(0.2), np.log(5.0), 801))):
+CALIBRATION_GRID = np.exp(np.linspace(np.log(0.2), np.log(5.0), 801))
+
+
+def _calibrate(make, target, grid=CALIBRATION_GRID):
     """The scale factor in ``grid`` whose KM median (from ``make(factor)`` -> (time, event)) is
     closest to ``target`` days; ties to the smallest factor."""
     best, best_err = None, np.inf
@@ -208,7 +211,7 @@ def _assemble(rng, n, high, cr, crs_death, role, response_day, efs, os_time, os_
     mrd = np.where(cr, "no", "unknown").astype(object)
     crs_list = np.flatnonzero(cr)
     mrd[crs_list[rng.permutation(crs_list.size)[:29]]] = "yes"
-    mrd[[i for i in crs_list if mrd[i] == "no"][0]] = "unknown"
+    mrd[next(i for i in crs_list if mrd[i] == "no")] = "unknown"
     rel_idx = np.flatnonzero(np.isfinite(relapse_day))
     cd19 = np.full(n, None, dtype=object)
     cd19[rel_idx] = "positive"

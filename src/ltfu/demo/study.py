@@ -100,7 +100,7 @@ def generate_study(patients: pd.DataFrame, seed: int = SEED) -> dict[str, pd.Dat
 
     # assessments ---------------------------------------------------------------------------
     for i in range(ids.size):
-        yearly = [int(round(k * DAYS_PER_YEAR)) for k in range(2, 16)]
+        yearly = [round(k * DAYS_PER_YEAR) for k in range(2, 16)]
         # a visit is missed now and then, and a few patients stop coming after their first year
         stops = rng.random() < 0.1
         days = [d for d in (*VISITS, *yearly) if d <= end[i] and not (d > 365 and (stops or rng.random() < 0.12))]

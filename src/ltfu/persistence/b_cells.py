@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,9 +26,9 @@ class AplasiaAnalysis:
     days: tuple
     km: dict                   # {"overall": KaplanMeier, "groups": {label: KaplanMeier}}
     cif: dict                  # same, CIFFit
-    logrank: object | None
+    logrank: Any
     logrank_error: str | None
-    gray: object | None
+    gray: Any
     gray_error: str | None
     definition: str = ""
 

@@ -4,6 +4,7 @@ and ``analyse``, which runs all five."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -122,7 +123,7 @@ def igg(study, group=None, options: PersistenceOptions | None = None) -> IgGAnal
             continue
         dist = np.abs(days[:, None] - vd[None, :])
         nearest = np.argmin(dist, axis=1)                  # first minimum: the earlier visit on a tie
-        best = {}
+        best: dict[int, Any] = {}
         for j, k in enumerate(nearest):
             if k not in best or dist[j, k] < dist[best[k], k]:
                 best[k] = j
@@ -194,7 +195,7 @@ class HaematologicalRecovery:
                 "late": _split(subsets, lambda m: counts(self.icaht.late, m))}
 
     def to_dict(self) -> dict:
-        out = {"definition": self.definition, "recovery": {}, "cytopenias": self.cytopenia_table()}
+        out: dict[str, Any] = {"definition": self.definition, "recovery": {}, "cytopenias": self.cytopenia_table()}
         for name, rec in self.recoveries.items():
             gray, err = self.gray[name]
             out["recovery"][name] = {

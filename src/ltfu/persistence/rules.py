@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -390,7 +391,7 @@ def car_kinetics(study, options: PersistenceOptions | None = None) -> CarKinetic
         else:
             left, right = (float(detectable_days.max()) if detectable_days.size else 0.0), np.inf
         rows.append((pid, int(days.size), peak, peak_day, auc, left, right))
-    cols = list(zip(*rows)) if rows else [[]] * 7
+    cols: list[Any] = list(zip(*rows)) if rows else [[]] * 7
     return CarKinetics(np.array(cols[0], dtype=object), np.array(cols[1], np.int64),
                        *(np.array(c, float) for c in cols[2:]))
 

@@ -4,6 +4,7 @@ cumulative-incidence fits and their JSON, tests between groups."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,7 +83,7 @@ class CIFFit:
     without events being 0 (variance 0) up to the group's last follow-up and NE after it, as
     cmprsk's ``timepoints`` on a ``cuminc`` fitted with groups."""
 
-    fit: object
+    fit: Any
     events: dict
 
     @property

@@ -40,7 +40,7 @@ def _groups_from_labels(labels):
 
 
 def render_cif(spec: CIFFigure):
-    curves = list(spec.curves)
+    curves: list[tuple] = list(spec.curves)
     if spec.limits and len(spec.limits) == len(curves):
         curves = [(lab, t, est, lo, hi) for (lab, t, est), (lo, hi) in zip(curves, spec.limits)]
     groups = list(spec.groups) if spec.groups else None

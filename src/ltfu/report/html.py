@@ -47,7 +47,8 @@ def table_html(t) -> Markup:
 def meta_rows(results):
     m = results.meta
     d = results.defaults
-    rows = [("Source file", m.get("source")), ("SHA-256", m.get("sha256") or ("withheld" if m.get("deidentified") else "-")),
+    sha = m.get("sha256") or ("withheld" if m.get("deidentified") else "-")
+    rows = [("Source file", m.get("source")), ("SHA-256", sha),
             ("Patients", m.get("n_patients")), ("Data cut-off", m.get("data_cutoff") or "-"),
             ("ltfu version", m.get("ltfu_version")),
             ("Defaults", "-" if d is None else f"{d.km_conf_type} Kaplan-Meier CI, {d.proportion_ci} proportions, "

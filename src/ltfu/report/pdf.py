@@ -42,7 +42,8 @@ def render_pdf(results, figures_png: dict, path) -> None:
     styles = getSampleStyleSheet()
     small = ParagraphStyle("small", parent=styles["BodyText"], fontSize=7, leading=8.5)
     cell = ParagraphStyle("cell", parent=styles["BodyText"], fontSize=6.6, leading=7.8)
-    banner = ParagraphStyle("banner", parent=styles["BodyText"], textColor=colors.white, backColor=colors.HexColor("#b00020"),
+    banner = ParagraphStyle("banner", parent=styles["BodyText"], textColor=colors.white,
+                            backColor=colors.HexColor("#b00020"),
                             alignment=1, fontSize=11, leading=16, borderPadding=4)
     width = A4[0] - 3 * cm
     story = []
@@ -50,7 +51,8 @@ def render_pdf(results, figures_png: dict, path) -> None:
         story += [Paragraph("SYNTHETIC DEMONSTRATION DATA - not patient data", banner), Spacer(1, 8)]
     story.append(Paragraph(escape(results.title), styles["Title"]))
     m = results.meta
-    story.append(Paragraph(escape(f"Source: {m.get('source')} | SHA-256: {m.get('sha256') or ('withheld' if m.get('deidentified') else '-')} | "
+    sha = m.get("sha256") or ("withheld" if m.get("deidentified") else "-")
+    story.append(Paragraph(escape(f"Source: {m.get('source')} | SHA-256: {sha} | "
                                   f"patients: {m.get('n_patients')} | data cut-off: {m.get('data_cutoff') or '-'} | "
                                   f"ltfu {m.get('ltfu_version')}"), small))
     if results.warnings:
@@ -64,7 +66,8 @@ def render_pdf(results, figures_png: dict, path) -> None:
         story.append(Spacer(1, 10))
         # the heading and the section's text go with its first table (reportlab's keepWithNext does
         # not reach into a KeepTogether, so they are put inside it)
-        lead = [Paragraph(escape(f"{number}. {s.title}"), heading), *(Paragraph(escape(p), small) for p in s.paragraphs)]
+        lead = [Paragraph(escape(f"{number}. {s.title}"), heading),
+                *(Paragraph(escape(p), small) for p in s.paragraphs)]
         for name in s.tables:
             t = tables[name]
             data = [[Paragraph(f"<b>{escape(clip(str(c)))}</b>", cell) for c in t.columns]]

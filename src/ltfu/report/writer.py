@@ -16,6 +16,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 from ltfu.outputs import check_report_target, report_transaction, resolve_report_target
 
@@ -91,7 +92,8 @@ def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "sv
     out_dir = target.path
     with report_transaction(target) as tmp:
         fmts = set(formats)
-        svgs, pngs = {}, {}
+        svgs: dict[str, Any] = {}
+        pngs: dict[str, Any] = {}
         need_fig = fmts & {"html", "pdf", "svg", "png", "tiff"}
         if need_fig:
             import struct

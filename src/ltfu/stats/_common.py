@@ -6,6 +6,7 @@ Every public estimator calls these checkers first, so bad input fails the same w
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -79,7 +80,8 @@ class Result:
 
         frame = self.to_frame()
         more = f"<p>first 20 of {len(frame)} rows; <code>.to_frame()</code> has them all</p>" if len(frame) > 20 else ""
-        return f"<p><b>{escape(repr(self))}</b></p>{frame.head(20).to_html(index=False, float_format=lambda x: f'{x:.4g}')}{more}"
+        table = frame.head(20).to_html(index=False, float_format=lambda x: f"{x:.4g}")
+        return f"<p><b>{escape(repr(self))}</b></p>{table}{more}"
 
 
 @dataclass(frozen=True, repr=False)
@@ -101,7 +103,7 @@ class Estimate(Result):
         return Estimate(self.value / divisor, self.lower / divisor, self.upper / divisor, self.conf_level)
 
     def __str__(self) -> str:
-        f = lambda v: "NE" if not np.isfinite(v) else f"{v:.4g}"  # noqa: E731
+        f = lambda v: "NE" if not np.isfinite(v) else f"{v:.4g}"
         return f"{f(self.value)} ({100 * self.conf_level:g}% CI {f(self.lower)} to {f(self.upper)})"
 
 
@@ -253,7 +255,8 @@ def _factor_columns(name: str, values):
     obj = values.to_numpy(dtype=object) if hasattr(values, "to_numpy") else np.asarray(values, dtype=object)
     missing = [i for i, v in enumerate(obj) if _is_missing(v)]
     if missing:
-        raise InvalidInputError(f"X: column {name!r} has a missing value at row {missing[0]} (drop incomplete rows first)")
+        raise InvalidInputError(f"X: column {name!r} has a missing value at row {missing[0]} "
+                                "(drop incomplete rows first)")
     if cats is not None:
         levels = [c for c in list(cats) if any(v == c for v in obj)]
     else:
@@ -261,7 +264,7 @@ def _factor_columns(name: str, values):
     if len(levels) < 2:
         raise InvalidInputError(f"X: column {name!r} has a single level ({levels[0]!r}); it cannot be a covariate")
     label = lambda v: "TRUE" if v is True or v is np.True_ else "FALSE" if v is False or v is np.False_ \
-        else str(v)  # noqa: E731
+        else str(v)
     terms = tuple(f"{name}{label(v)}" for v in levels[1:])
     cols = np.column_stack([np.array([o == v for o in obj], dtype=float) for v in levels[1:]])
     return terms, cols
@@ -285,16 +288,17 @@ def design_matrix(X, n: int | None = None, name: str = "X"):
     if hasattr(X, "columns"):
         if len(set(map(str, X.columns))) != len(X.columns):
             raise InvalidInputError(f"{name}: repeated column names")
-        terms, blocks = [], []
+        names: list[str] = []
+        blocks: list[np.ndarray] = []
         for c in X.columns:
             col = X[c]
             if _is_categorical(col):
                 t, b = _factor_columns(str(c), col)
             else:
                 t, b = (str(c),), as_float_array(col, f"{name}: column {c!r}")[:, None]
-            terms += t
+            names.extend(t)
             blocks.append(b)
-        terms = tuple(terms)
+        terms = tuple(names)
         values = np.column_stack(blocks) if blocks else np.zeros((len(X), 0))
     else:
         try:
@@ -356,15 +360,13 @@ def check_groups(group, n: int, name: str = "group"):
         # small non-negative integer codes (the usual group coding): a count instead of a sort
         lo, hi = int(g.min()), int(g.max())
         if hi - lo < 4096:
-            present = np.flatnonzero(np.bincount((g.astype(np.int64) - lo)))
+            present = np.flatnonzero(np.bincount(g.astype(np.int64) - lo))
             lookup = np.zeros(hi - lo + 1, np.intp)
             lookup[present] = np.arange(present.size)
             return (present + lo).astype(g.dtype), lookup[g.astype(np.int64) - lo]
     if g.dtype.kind == "O" and g.size and all(type(v) is str for v in g[:: max(1, g.size // 64)]):
-        try:                                  # text labels: fixed-width unicode sorts in C, Python objects
-            g = g.astype(str)                 # do not (22 of 27 s at 1e7 rows)
-        except (TypeError, ValueError):
-            pass
+        with contextlib.suppress(TypeError, ValueError):   # text labels: fixed-width unicode sorts in C,
+            g = g.astype(str)                              # Python objects do not (22 of 27 s at 1e7 rows)
     levels, codes = np.unique(g, return_inverse=True)
     if levels.dtype.kind == "U":
         levels = levels.astype(object)        # labels stay Python strings, as they were given

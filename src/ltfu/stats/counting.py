@@ -161,7 +161,7 @@ class Counts:
     def n_risk(self) -> np.ndarray:
         """(T, G): at risk just before each time, entry < t <= exit."""
         risk = np.cumsum(self.n_exit[::-1], axis=0)[::-1]
-        if self.entry_time is not None:
+        if self.entry_time is not None and self.n_entry is not None:
             # entries at or after t have not entered yet at t
             later = np.cumsum(self.n_entry[::-1], axis=0)[::-1]
             later = np.vstack([later, np.zeros((1, later.shape[1]))])

@@ -91,7 +91,7 @@ class CoxResult(Result):
     ties: str
     conf_level: float
     robust_score_test: TestResult | None = None
-    model: "CoxModel | None" = field(default=None, repr=False, compare=False)   # for cox_zph
+    model: CoxModel | None = field(default=None, repr=False, compare=False)   # for cox_zph
 
     def __repr__(self) -> str:
         hr = ", ".join(f"{t} {h:.3g}" for t, h in zip(self.terms, self.hazard_ratio))
@@ -99,7 +99,7 @@ class CoxResult(Result):
                 f"{self.lr_test.p_value:.3g}, ties={self.ties!r}; .to_frame() for the table)")
 
     def to_dict(self) -> dict:
-        f = lambda a: None if a is None else [_json_float(v) for v in a]  # noqa: E731
+        f = lambda a: None if a is None else [_json_float(v) for v in a]
         return {"terms": list(self.terms), "coef": f(self.coef), "se": f(self.se), "robust_se": f(self.robust_se),
                 "hazard_ratio": f(self.hazard_ratio), "hr_lower": f(self.hr_lower), "hr_upper": f(self.hr_upper),
                 "p_value": f(self.p_value), "loglik": [_json_float(v) for v in self.loglik],
@@ -365,7 +365,7 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
     ll, U, I = (ll0, U0, I0) if init is None else model.score_pieces(beta)
     converged, it, halving = False, 0, 0
     new = beta + _solve(I, U, terms)
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported after the loop)
         ll_new, U_new, I_new = model.score_pieces(new)
         if abs(1 - ll / ll_new) <= eps and halving == 0:
             beta, ll, U, I = new, ll_new, U_new, I_new

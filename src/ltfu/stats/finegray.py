@@ -74,7 +74,7 @@ class FineGrayResult(Result):
         return t, out
 
     def to_dict(self) -> dict:
-        f = lambda a: [_json_float(v) for v in a]  # noqa: E731
+        f = lambda a: [_json_float(v) for v in a]
         return {"terms": list(self.terms), "coef": f(self.coef), "se": f(self.se), "p_value": f(self.p_value),
                 "shr": f(self.shr), "shr_lower": f(self.shr_lower), "shr_upper": f(self.shr_upper),
                 "loglik": _json_float(self.loglik), "loglik_null": _json_float(self.loglik_null),
@@ -157,7 +157,7 @@ def fine_gray(X, time, status, *, cause: int | None = None, failcode: int | None
     if cause is not None and failcode is not None and cause != failcode:
         raise InvalidInputError(f"cause and failcode name the same thing; got {cause!r} and {failcode!r}")
     cause = 1 if cause is None and failcode is None else (cause if cause is not None else failcode)
-    t, s, _, causes = check_survival(time, status, competing=True, cencode=cencode, status_name="status")
+    t, s, _, _causes = check_survival(time, status, competing=True, cencode=cencode, status_name="status")
     t, _ = merge_close_times(t, timefix=timefix)
     terms, Xv = design_matrix(X, t.size)
     conf_level = check_conf_level(conf_level)
@@ -187,7 +187,7 @@ def fine_gray(X, time, status, *, cause: int | None = None, failcode: int | None
                                "its coefficient cannot be estimated")
     ll = ll0
     converged, it = False, 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported after the loop)
         try:
             step = np.linalg.solve(info, score)
         except np.linalg.LinAlgError:

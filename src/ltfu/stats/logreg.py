@@ -54,7 +54,7 @@ class LogisticResult(Result):
     conf_level: float
 
     def to_dict(self) -> dict:
-        f = lambda a: [_json_float(v) for v in a]  # noqa: E731
+        f = lambda a: [_json_float(v) for v in a]
         return {"terms": list(self.terms), "coef": f(self.coef), "se": f(self.se), "p_value": f(self.p_value),
                 "odds_ratio": f(self.odds_ratio), "or_lower": f(self.or_lower), "or_upper": f(self.or_upper),
                 "intercept": _json_float(self.intercept), "method": self.method, "separation": self.separation,
@@ -98,7 +98,7 @@ def _firth_fit(X, y, *, fixed=None, start=None, max_iter=100, tol=1e-9):
         free[fixed[0]] = False
         beta[fixed[0]] = fixed[1]
     pl, score, info = _penalised(beta, X, y)
-    for it in range(max_iter):
+    for _ in range(max_iter):
         step = np.zeros(k)
         step[free] = np.linalg.solve(info[np.ix_(free, free)], score[free])
         step_max = np.abs(step).max()

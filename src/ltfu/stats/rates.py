@@ -86,7 +86,7 @@ def rate_ratio(events1, person_time1, events2, person_time2, *, conf_level: floa
     p0 = t1 / (t1 + t2)
     test = stats.binomtest(k1, n, p0)
     ci = test.proportion_ci(confidence_level=conf_level, method="exact")
-    odds = lambda p: p / (1 - p) * t2 / t1 if p < 1 else np.inf  # noqa: E731
+    odds = lambda p: p / (1 - p) * t2 / t1 if p < 1 else np.inf
     ratio = (k1 / t1) / (k2 / t2) if k2 > 0 else np.inf
     return RateRatio(float(ratio), float(odds(ci.low)), float(odds(ci.high)), float(test.pvalue), (k1, k2),
                      (t1, t2), conf_level)

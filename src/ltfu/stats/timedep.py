@@ -165,7 +165,7 @@ def simon_makuch(time, event, exposure_time, *, conf_type: str = "log-log",
         curves.append(kaplan_meier(s.exit[m], s.event[m], entry=s.entry[m], conf_type=conf_type,
                                    conf_level=conf_level))
     exposed_rows = keep & (s.exposed == 1)
-    return SimonMakuch(*curves, s.entry[keep], s.exit[keep], s.exposed[keep].astype(np.int8),
+    return SimonMakuch(curves[0], curves[1], s.entry[keep], s.exit[keep], s.exposed[keep].astype(np.int8),
                        float(s.entry[exposed_rows].min()))
 
 

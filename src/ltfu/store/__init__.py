@@ -24,5 +24,17 @@ def diff(path, cut_a, cut_b):
     return diff_cuts(path, cut_a, cut_b)
 
 
-__all__ = ["CutInfo", "SCHEMA_VERSION", "StoreError", "add_cut", "diff", "init", "list_cuts", "load_cut",
-           "load_cuts", "resolve", "upgrade", "version"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "CutInfo",
+    "StoreError",
+    "add_cut",
+    "diff",
+    "init",
+    "list_cuts",
+    "load_cut",
+    "load_cuts",
+    "resolve",
+    "upgrade",
+    "version",
+]

@@ -205,7 +205,8 @@ def _patient_changes(pa: pd.DataFrame, pb: pd.DataFrame):
     br_a, br_b = m["best_response_a"].astype(object), m["best_response_b"].astype(object)
     for i in np.flatnonzero(br_a.isin(COMPLETE).to_numpy() & ~br_b.isin(COMPLETE).to_numpy()):
         flags.append(Flag("status_backwards", pid[i], "patients", "best_response", br_a.iat[i], br_b.iat[i],
-                          f"best response {_plain(br_a.iat[i])} in the earlier cut, {_plain(br_b.iat[i])} in the later"))
+                          f"best response {_plain(br_a.iat[i])} in the earlier cut, {_plain(br_b.iat[i])} in "
+                          "the later"))
     lb = m["last_contact_day_b"].to_numpy(float)
     with np.errstate(invalid="ignore"):
         shrank = np.isfinite(last_a) & (np.isnan(lb) | (lb < last_a))
@@ -303,4 +304,4 @@ def diff_cuts(path, cut_a, cut_b) -> Diff:
         con.close()
 
 
-__all__ = ["Diff", "Flag", "diff_cuts", "_name"]
+__all__ = ["Diff", "Flag", "_name", "diff_cuts"]

@@ -12,6 +12,7 @@ Nothing here logs or prints a patient row; messages name cuts, files and counts 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -132,10 +133,8 @@ def init(path) -> Path:
             raise StoreError(f"{_name(path)} already exists; ltfu never replaces a file") from None
     finally:
         for p in (tmp, Path(str(tmp) + ".wal")):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 p.unlink()
-            except FileNotFoundError:
-                pass
     return path
 
 
@@ -305,10 +304,8 @@ def add_cut(path, export, cut_date, label=None, *, sheet=None, burden_threshold=
             _pause_for_tests()
             con.execute("COMMIT")
         except BaseException:
-            try:
+            with contextlib.suppress(Exception):     # the transaction may already be gone
                 con.execute("ROLLBACK")
-            except Exception:       # noqa: BLE001 - the transaction may already be gone
-                pass
             raise
         return _infos(con, cut_id)[0]
     finally:

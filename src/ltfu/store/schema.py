@@ -102,14 +102,14 @@ def create(con, *, version: int = SCHEMA_VERSION) -> None:
 
 def utc_now() -> dt.datetime:
     """Now in UTC, without time zone (DuckDB's TIMESTAMP), to the second."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
 def version_of(con) -> int:
     """The store's schema version; StoreError when the file is a DuckDB database but no ltfu store."""
     try:
         row = con.execute("SELECT max(version), min(kind) FROM ltfu_schema").fetchone()
-    except Exception:      # noqa: BLE001 - duckdb raises CatalogException: no such table
+    except Exception:
         row = None
     if row is None or row[0] is None or row[1] != MAGIC:
         raise StoreError("is a DuckDB database but not an ltfu study store (no ltfu_schema table)")

@@ -82,6 +82,6 @@ def find_tables(path, *, sheet: str | None = None, columns=None) -> StudyFiles:
         if "patients" in names:
             tables = {n: load(path, sheet=names[n], columns=columns if n == "patients" else None)
                       for n in TABLE_NAMES if n in names}
-            ignored = tuple(s for k, s in names.items() if k not in TABLE_NAMES and k != "readme")
-            return StudyFiles(**tables, kind="workbook", ignored=ignored)
+            sheets = tuple(s for k, s in names.items() if k not in TABLE_NAMES and k != "readme")
+            return StudyFiles(**tables, kind="workbook", ignored=sheets)  # type: ignore[arg-type]
     return StudyFiles(load(path, sheet=sheet, columns=columns), kind="table")

@@ -33,7 +33,7 @@ TESTS = {
 }
 RCL_RESULTS = ("positive", "negative", "indeterminate")
 #: unit spellings (lower case, spaces removed) -> factor to the canonical unit, per canonical unit
-UNIT_FACTORS = {
+UNIT_FACTORS: dict[str, dict[str, float]] = {
     "cells/uL": {"cells/ul": 1, "/ul": 1, "cells/µl": 1, "/µl": 1, "cells/mm3": 1, "/mm3": 1, "x10^9/l": 1000,
                  "10^9/l": 1000, "x10e9/l": 1000, "x10^3/ul": 1000, "k/ul": 1000, "10^3/ul": 1000},
     "%": {"%": 1, "percent": 1, "pct": 1},

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,7 +56,8 @@ SYNONYMS = {
     "test": {"bcell": "b_cells_per_ul", "cd19abs": "b_cells_per_ul", "cd19": "b_cells_per_ul",
              "cd19pct": "cd19_pct", "cd19p": "cd19_pct", "igg": "igg_g_per_l", "anc": "anc_per_ul",
              "neut": "anc_per_ul", "plat": "platelets_per_ul", "plt": "platelets_per_ul", "hgb": "haemoglobin_g_per_dl",
-             "hb": "haemoglobin_g_per_dl", "cartrans": "car_transgene_copies_per_ug", "vcn": "car_transgene_copies_per_ug",
+             "hb": "haemoglobin_g_per_dl", "cartrans": "car_transgene_copies_per_ug",
+             "vcn": "car_transgene_copies_per_ug",
              "rcl": "rcl_result", "rcr": "rcl_result"},
     "type": {"allogeneic hct": "allo_hct", "allo-hct": "allo_hct", "allo hct": "allo_hct", "ivig": "ivig",
              "immunoglobulin": "ivig", "chemotherapy": "anticancer", "reinfusion": "car_t_reinfusion"},
@@ -67,7 +69,7 @@ def _norm(name) -> str:
 
 
 def _lookup(spec: TableSpec) -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     for f in spec.fields:
         for a in (f.name, *f.aliases):
             out.setdefault(_norm(a), f.name)
@@ -80,7 +82,9 @@ def _resolve(spec: TableSpec, columns, col: _Collector, *, adam: bool = False):
     """canonical -> file column, reporting repeated and unknown columns.  An ADaM dataset carries
     many variables ltfu does not use: they are named in one warning, not one each; ADAE's AEBODSYS
     gives the category when the dataset has no AECAT."""
-    lookup, canon, unknown = _lookup(spec), {}, []
+    lookup = _lookup(spec)
+    canon: dict[str, Any] = {}
+    unknown: list[str] = []
     for c in columns:
         name = lookup.get(_norm(c))
         if name is None:
@@ -174,7 +178,8 @@ def _check_table(raw: RawTable, spec: TableSpec, patients: pd.DataFrame, today, 
         df[canon["category"]] = _adam_category(df[canon["category"]], df[canon["term"]] if "term" in canon else None)
     for c in df.columns:
         for i in _control_rows(df[c]):
-            col.add("CONTROL_CHARACTER", i, c, df[c].iloc[i], message="a control character (shown escaped) in a text cell")
+            col.add("CONTROL_CHARACTER", i, c, df[c].iloc[i],
+                    message="a control character (shown escaped) in a text cell")
     for name in raw.header:
         if _CONTROL.search(str(name)):
             col.add("CONTROL_CHARACTER", None, None, str(name), message="a column name holds a control character")

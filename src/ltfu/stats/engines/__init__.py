@@ -128,7 +128,7 @@ def _numpy_counts(source, spec: Spec, connection) -> TableCounts:
     cols = _read(source, [spec.time, spec.event, spec.entry, *spec.keys], connection)
     t, s, en, causes = check_survival(cols[spec.time], cols[spec.event], entry=cols.get(spec.entry),
                                       competing=spec.competing, cencode=spec.cencode, status_name=spec.event)
-    if spec.competing and spec.causes != "auto":
+    if spec.competing and isinstance(spec.causes, tuple):
         extra = sorted(set(causes) - set(spec.causes))
         if extra:
             raise InvalidInputError(f"{spec.event}: code {extra[0]} is neither the censoring code {spec.cencode} nor "

@@ -47,7 +47,7 @@ class Spec:
     entry: str | None = None
     group: tuple = ()
     strata: tuple = ()
-    causes: object = None
+    causes: tuple | str | None = None
     cencode: int = 0
     timefix: bool = True
 
@@ -173,7 +173,7 @@ class TableCounts:
 def one_group(c: Counts, j: int) -> Counts:
     rows = c.n_exit[:, j] > 0
     entry_time = n_entry = None
-    if c.entry_time is not None:
+    if c.entry_time is not None and c.n_entry is not None:
         er = c.n_entry[:, j] > 0
         entry_time, n_entry = c.entry_time[er], c.n_entry[er, j:j + 1]
     return Counts(c.time[rows], c.n_exit[rows, j:j + 1], c.n_event[rows, j:j + 1, :], c.causes, entry_time, n_entry)
@@ -241,6 +241,7 @@ def _check_status(s, n, spec: Spec) -> tuple:
     found = tuple(int(c) for c in np.unique(codes[codes != spec.cencode]))
     if spec.causes == "auto":
         return found
+    assert isinstance(spec.causes, tuple)
     extra = sorted(set(found) - set(spec.causes))
     if extra:
         raise InvalidInputError(f"{name}: code {extra[0]} is neither the censoring code {spec.cencode} nor one of the "
@@ -327,7 +328,7 @@ def assemble(agg: Aggregates, spec: Spec, engine: Engine) -> TableCounts:
     n_exit_rows = t.size
     key_cols = [k[0] for k in agg.exit_keys]
     if has_entry:
-        key_cols = [np.concatenate([a, b[0]]) for a, b in zip(key_cols, agg.entry_keys)]
+        key_cols = [np.concatenate([a, b[0]]) for a, b in zip(key_cols, agg.entry_keys or ())]
     n_key_rows = n_exit_rows + (en.size if has_entry else 0)
     if ng:
         gcodes, glevels = factorize(key_cols[:ng])

@@ -53,6 +53,7 @@ def aggregate_sql(spec: Spec, source: str, q: Callable) -> str:
 def runs_sql(spec: Spec, source: str, q: Callable, lo, hi) -> str:
     """Rows with lo_r <= entry < exit <= hi_r for one of the runs (disjoint, so a row matches at
     most one).  Bounds are written as text cast to DOUBLE: repr() round-trips a float exactly."""
+    assert spec.entry is not None                     # runs are checked only with delayed entry
     values = ", ".join(f"(CAST('{float(a)!r}' AS DOUBLE), CAST('{float(b)!r}' AS DOUBLE))" for a, b in zip(lo, hi))
     return (f"SELECT COUNT(*) AS bad FROM (SELECT {_double(q, spec.time)} + 0.0 AS t, {_double(q, spec.entry)} + 0.0 "
             f"AS en FROM {source}) AS s JOIN (SELECT * FROM (VALUES {values}) AS v(lo, hi)) AS r "

@@ -45,6 +45,9 @@ covariates (give numeric or boolean columns; dummy-code categories in the query)
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
 import numpy as np
 from scipy.special import chdtrc
 from scipy.stats import norm
@@ -287,7 +290,7 @@ def _tie_terms(s0, a0, d, efron):
     before = np.cumsum(d[many]) - d[many]
     block = (before // BLOCK).astype(np.int64)
     bounds = np.r_[np.flatnonzero(np.r_[True, np.diff(block) > 0]), many.size] if many.size else np.zeros(1, int)
-    for start, stop in zip(bounds[:-1], bounds[1:]):
+    for start, stop in itertools.pairwise(bounds):
         ks = many[start:stop]
         dk = d[ks].astype(np.int64)
         which = np.repeat(np.arange(ks.size), dk)
@@ -342,7 +345,7 @@ def fit(model: CoxQueryModel, *, conf_level=0.95, init=None, max_iter=30, eps=1e
     ll, U, I = (ll0, U0, I0) if init is None else model.pieces(beta)
     converged, it, halving = False, 0, 0
     new = beta + _solve(I, U, terms)
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported after the loop)
         ll_new, U_new, I_new = model.pieces(new)
         if abs(1 - ll / ll_new) <= eps and halving == 0:
             beta, ll, U, I = new, ll_new, U_new, I_new
@@ -414,7 +417,7 @@ def cox_from(source=None, *, time, event, covariates, entry=None, strata=None, t
     if eng == "duckdb":
         from ltfu.stats.engines.duckdb import DuckDBEngine, relation
 
-        engine_obj = DuckDBEngine(relation(source, connection=connection))
+        engine_obj: Any = DuckDBEngine(relation(source, connection=connection))
     else:
         from ltfu.stats.engines.spark import SparkEngine
 

@@ -1,0 +1,93 @@
+"""Style, palette, print sizes and the Figure class of ltfu's figures (no global matplotlib state)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import matplotlib
+import matplotlib.collections
+import matplotlib.patches
+import matplotlib.ticker
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+# Okabe & Ito (2008), without yellow (too light on white)
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+LINESTYLES = ("-", "--", ":", "-.", (0, (6, 1.5, 1, 1.5, 1, 1.5)), (0, (9, 2.5)), (0, (1, 3)),
+              (0, (4, 1.5, 4, 1.5, 1, 1.5)))
+HATCHES = ("", "////", "....", "xxxx", "\\\\\\\\", "++++", "oo")
+
+# The report's PDF prints a figure 16 cm wide and at most 22 cm high (ltfu.report.pdf); figures are
+# drawn at that size so that their font sizes are the printed ones.
+PRINT_WIDTH_IN = 16 / 2.54
+PRINT_MAX_HEIGHT_IN = 22 / 2.54
+
+FONT = 8.0          # tick labels, tables, legends
+SMALL = 7.0         # notes, counts on bars
+LABEL = 9.0         # axis labels
+TITLE = 10.0
+ROW_IN = 0.165      # one line of 8-pt table text
+TRUNCATE_FRACTION = 0.10
+MAX_CENSOR_MARKS = 300
+WIDTH_SLACK = 1.06
+
+_BLACKLIST = {"backend", "backend_fallback", "interactive", "toolbar", "timezone", "figure.max_open_warning",
+              "figure.raise_window", "savefig.directory", "tk.window_focus", "docstring.hardcopy",
+              "webagg.port", "webagg.address", "webagg.port_retries", "webagg.open_in_browser", "date.epoch"}
+_OURS = {
+    "font.family": "DejaVu Sans", "font.size": FONT, "axes.titlesize": TITLE, "axes.labelsize": LABEL,
+    "xtick.labelsize": FONT, "ytick.labelsize": FONT, "legend.fontsize": FONT, "legend.frameon": False,
+    "axes.spines.top": False, "axes.spines.right": False, "axes.linewidth": 0.8, "lines.linewidth": 1.5,
+    "xtick.major.width": 0.8, "ytick.major.width": 0.8, "xtick.major.size": 3.5, "ytick.major.size": 3.5,
+    "hatch.linewidth": 0.6, "figure.dpi": 100, "savefig.dpi": 300, "figure.facecolor": "white",
+    "savefig.facecolor": "white", "svg.fonttype": "none", "svg.hashsalt": "ltfu", "pdf.fonttype": 42,
+    "ps.fonttype": 42, "axes.unicode_minus": True, "text.usetex": False,
+}
+_RC = None
+
+
+def _rc() -> dict:
+    """matplotlib's defaults (not the session's) with ltfu's publication settings on top."""
+    global _RC
+    if _RC is None:
+        rc: dict[str, Any] = {k: v for k, v in matplotlib.rcParamsDefault.items() if k not in _BLACKLIST}
+        rc.update(_OURS)
+        _RC = rc
+    return _RC
+
+
+def _style():
+    return matplotlib.rc_context(_rc())
+
+
+class LtfuFigure(Figure):
+    """A matplotlib Figure whose ``savefig`` writes with ltfu's settings: 300 dpi unless ``dpi`` is
+    given, SVG text as text, TrueType fonts in PDF, stable SVG ids.  The session's rcParams are
+    left as they were.  The ``ltfu_*`` attributes let tests and users find what a figure drew."""
+
+    ltfu_axes: Any
+    ltfu_notes: Any
+    ltfu_bars: Any
+
+    def savefig(self, fname, *args, **kwargs):
+        kwargs.setdefault("dpi", 300)
+        with _style():
+            return super().savefig(fname, *args, **kwargs)
+
+
+def _styled(fn):
+    """Build the figure inside ltfu's rc_context (the session's rcParams are restored on exit)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with _style():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _figure(width: float, height: float) -> LtfuFigure:
+    fig = LtfuFigure(figsize=(width, height))
+    FigureCanvasAgg(fig)            # its own canvas: no pyplot, no backend switch
+    return fig
