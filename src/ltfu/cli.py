@@ -581,6 +581,8 @@ def report(
     formats: str = typer.Option(",".join(defaults.REPORT_FORMATS), metavar="LIST",
                                 help="Comma-separated outputs to write (also: tiff)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    cut: str | None = typer.Option(None, "--cut", metavar="CUT", help="With a study store (FILE.ltfu): the "
+                                      "cut to report, by date, label or number (default: the latest)."),
 ):
     """Run the full long-term follow-up analysis and write the report into --out."""
     fmts = _check_formats(formats)
@@ -614,7 +616,10 @@ def report(
             if show:
                 progress.update(task, advance=1, description=desc)
 
-        study = _load_study(path, use_demo, cutoff, burden_threshold, sheet, deidentify=deidentify)
+        from ltfu.cli_study import report_input  # FILE.ltfu: a cut of a study store, with its history
+
+        study = report_input(path, use_demo, cut, cutoff, burden_threshold, sheet, deidentify=deidentify,
+                             load_study=_load_study)
         step("Analysing")
         from ltfu.analysis import AnalysisOptions, analyse
 
@@ -635,6 +640,8 @@ def report(
         typer.echo("Note: the demonstration data are SYNTHETIC (not patient data).")
     typer.echo(f"Report written: {Path(main_file).resolve()}")
 
+
+app.add_typer(__import__("ltfu.cli_study", fromlist=["app"]).app, name="study")   # init/add/list/diff/upgrade
 
 for _info in app.registered_commands:     # every usage line as a user writes it (FILE, not {path})
     if _info.cls in (None, TyperCommand):

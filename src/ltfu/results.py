@@ -120,7 +120,19 @@ class TrajectoryFigure:
     notes: tuple[str, ...] = ()
 
 
-Figure = KMFigure | CIFFigure | ForestFigure | SwimmerFigure | BarFigure | TrajectoryFigure
+@dataclass(frozen=True)
+class DriftFigure:
+    """Estimates by data cut: ``categories`` the cuts (oldest first); ``series`` (label, points,
+    hollow) with one (estimate, lower, upper) per cut, in %, None where not estimable."""
+
+    name: str
+    title: str
+    categories: tuple[str, ...]
+    series: tuple[tuple[str, tuple, bool], ...]
+    ylabel: str = "Estimate, % (95% CI)"
+
+
+Figure = KMFigure | CIFFigure | ForestFigure | SwimmerFigure | BarFigure | TrajectoryFigure | DriftFigure
 
 
 @dataclass(frozen=True)

@@ -42,11 +42,15 @@ def _truncated(part: Part, max_months: float) -> Part:
     return replace(part, figures=figs)
 
 
-def analyse(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = None) -> Results:
+def analyse(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = None, *, cuts=None) -> Results:
     """Run the whole long-term follow-up plan on a validated cohort (or a Study: its cohort, plus the
-    long-term safety section when it has adverse events or assessments) and return frozen Results."""
+    long-term safety section when it has adverse events or assessments) and return frozen Results.
+    ``cuts``: [(name, ISO cut date, Study or Cohort)], the study's data cuts oldest first with the
+    analysed one last (``ltfu.store``; default ``Study.cuts``); two or more add the maturity section."""
     opts = options or AnalysisOptions()
     study = cohort_or_study if isinstance(cohort_or_study, Study) else None
+    if cuts is None and study is not None:
+        cuts = study.cuts or None
     cohort = study.cohort if study is not None else cohort_or_study
     assert isinstance(cohort, Cohort)
     if study is not None and opts.deidentify:
@@ -66,6 +70,10 @@ def analyse(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = N
         from ltfu.analysis import persistence
 
         parts.append(persistence.build(plan, study))
+    if cuts is not None and len(cuts) >= 2:
+        from ltfu.analysis import maturity
+
+        parts.append(maturity.build(plan, list(cuts)))
     if opts.max_months is not None:
         parts = [_truncated(p, opts.max_months) for p in parts]
     if plan.cohort.synthetic:

@@ -7,7 +7,8 @@ Five functions, each returning matplotlib ``Figure`` objects built from ltfu res
 - :func:`forest` - ratios with confidence intervals, estimate and p-value written beside the plot;
 - :func:`swimmer` - one lane per patient; returns a **list** of Figures, one per page
   (a single page up to 60 patients, pages of at most 50 above that);
-- :func:`toxicity` - grade distributions as percentages of each group, counts written on the bars.
+- :func:`toxicity` - grade distributions as percentages of each group, counts written on the bars;
+- :func:`drift` - estimates with their confidence intervals by data cut (the maturity section).
 
 Conventions, as R's survminer/ggsurvfit and the figures of Park et al. (NEJM 2018):
 
@@ -43,6 +44,7 @@ from ltfu.formatting import format_p
 from ltfu.plot._style import FONT as FONT  # the figures' base font size, for tests and users
 from ltfu.plot._style import LINESTYLES, PALETTE, PRINT_MAX_HEIGHT_IN, PRINT_WIDTH_IN, LtfuFigure
 from ltfu.plot.curves import cif, km
+from ltfu.plot.drift import drift
 from ltfu.plot.forest import forest
 from ltfu.plot.swimmer import swimmer
 from ltfu.plot.toxicity import toxicity
@@ -55,6 +57,7 @@ __all__ = [
     "PRINT_WIDTH_IN",
     "LtfuFigure",
     "cif",
+    "drift",
     "forest",
     "format_p",
     "km",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from ltfu import plot
-from ltfu.results import BarFigure, CIFFigure, ForestFigure, KMFigure, SwimmerFigure, TrajectoryFigure
+from ltfu.results import BarFigure, CIFFigure, DriftFigure, ForestFigure, KMFigure, SwimmerFigure, TrajectoryFigure
 
 PALETTE = plot.PALETTE
 
@@ -75,12 +75,16 @@ def render_trajectories(spec: TrajectoryFigure):
                              notes=spec.notes)
 
 
+def render_drift(spec: DriftFigure):
+    return plot.drift(spec.categories, spec.series, title=spec.title, ylabel=spec.ylabel)
+
+
 def render_figure(spec):
     """A matplotlib Figure for any figure object of ltfu.results (a list of Figures, one per page,
     for a swimmer plot of more than 60 patients)."""
     for kind, fn in ((KMFigure, render_km), (CIFFigure, render_cif), (ForestFigure, render_forest),
                      (SwimmerFigure, render_swimmer), (BarFigure, render_bars),
-                     (TrajectoryFigure, render_trajectories)):
+                     (TrajectoryFigure, render_trajectories), (DriftFigure, render_drift)):
         if isinstance(spec, kind):
             return fn(spec)
     raise TypeError(f"unknown figure type {type(spec).__name__}")

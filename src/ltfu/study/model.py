@@ -44,6 +44,9 @@ class Study:
     therapies: pd.DataFrame = field(default_factory=lambda: empty(THERAPY_COLUMNS))
     sources: dict = field(default_factory=dict)         # table -> (file name or sheet, SHA-256)
     warnings: tuple = ()                                # problems of severity "warning", every table
+    #: the study's data cuts when it comes from a study store (ltfu.store): (name, ISO cut date,
+    #: Study) oldest first, this cut last; two or more add the maturity section to the analysis
+    cuts: tuple = field(default=(), repr=False, compare=False)
 
     @property
     def longitudinal(self) -> bool:
