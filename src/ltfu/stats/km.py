@@ -60,9 +60,11 @@ def _confint(surv, se_log, conf_type, conf_level):
             upper = np.minimum(np.exp(np.log(xx) + z * se_log), 1.0)
         else:  # log-log
             xx = np.where((surv > 0) & (surv < 1), surv, np.nan)
-            se2 = z * se_log / np.log(xx)
-            lower = np.exp(-np.exp(np.log(-np.log(xx)) - se2))
-            upper = np.exp(-np.exp(np.log(-np.log(xx)) + se2))
+            log_xx = np.log(xx)
+            se2 = z * se_log / log_xx
+            loglog = np.log(-log_xx)
+            lower = np.exp(-np.exp(loglog - se2))
+            upper = np.exp(-np.exp(loglog + se2))
     return lower, upper
 
 
@@ -152,6 +154,33 @@ class SurvivalAt(Result):
                 ("time", "survival", "std_err", "ci_lower", "ci_upper", "n_risk")}
 
 
+class _Limits:
+    """The confidence limits of a ``KaplanMeier`` as dataclass fields computed on first access.
+
+    Four exponentials and two logarithms per distinct time cost as much as the rest of a fit at
+    N = 1,000, and a resampling loop or a table of survival rates often never reads them.  Given
+    ``None`` the fields are filled from ``survival``, ``std_err_log``, ``conf_type`` and
+    ``conf_level`` (``_confint``) when first read: the same bits as computing them at once.  The
+    descriptor is a data descriptor, so the frozen dataclass's ``__init__`` stores through it and
+    equality, ``dataclasses.fields``/``replace``/``asdict`` and pickling see ordinary fields."""
+
+    def __set_name__(self, owner, name):
+        self.name, self.slot = name, "_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            raise AttributeError(self.name)          # no class-level default (dataclass rule)
+        d = obj.__dict__
+        value = d.get(self.slot)
+        if value is None:
+            d["_ci_lower"], d["_ci_upper"] = _confint(obj.survival, obj.std_err_log, obj.conf_type, obj.conf_level)
+            value = d[self.slot]
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.slot] = value
+
+
 @dataclass(frozen=True, repr=False)
 class KaplanMeier(Result):
     """Kaplan-Meier estimate, one entry per distinct observed time (R summary(censored=TRUE))."""
@@ -164,8 +193,8 @@ class KaplanMeier(Result):
     n_censor: np.ndarray
     survival: np.ndarray
     std_err: np.ndarray
-    ci_lower: np.ndarray
-    ci_upper: np.ndarray
+    ci_lower: np.ndarray = _Limits()                 # computed when first read (see _Limits)
+    ci_upper: np.ndarray = _Limits()
     std_err_log: np.ndarray
     n: int
     conf_type: str
@@ -233,6 +262,14 @@ def survival_from_counts(n_risk, n_event):
     the Greenwood sum grows by d / (n (n - d)); elsewhere both are carried.  Sequential products
     and sums in time order (numpy's cumprod/cumsum), so knife-edge values such as a median where
     S is exactly 0.5 come out as R's do.  Works along the last axis (one curve per row)."""
+    if n_risk.size and n_risk.min() > 0 and n_risk.max() < np.inf:
+        # everyone's curve has someone at risk (always so for counted subjects; case weights of
+        # the bootstrap may be 0): where d = 0, (n - d) / n is exactly 1 and d / (n (n - d))
+        # exactly 0, so the masks below are not needed and the values are the same bits
+        with np.errstate(divide="ignore"):
+            factor = (n_risk - n_event) / n_risk
+            green = n_event / (n_risk * (n_risk - n_event))
+        return np.cumprod(factor, axis=-1), np.sqrt(np.cumsum(green, axis=-1))
     with np.errstate(divide="ignore", invalid="ignore"):
         has = n_event > 0
         factor = np.where(has, (n_risk - n_event) / np.where(has, n_risk, 1.0), 1.0)
@@ -264,10 +301,9 @@ def km_from_counts(counts: Counts, *, conf_type: str = "log-log", conf_level: fl
     surv, se_log = survival_from_counts(n_risk, n_event)
     with np.errstate(invalid="ignore"):
         std_err = surv * se_log
-    lower, upper = _confint(surv, se_log, conf_type, conf_level)
     n_total = int(counts.n_exit.sum()) if n is None else n
     return KaplanMeier(counts.time, n_risk.astype(np.int64), n_event.astype(np.int64),
-                       (counts.n_exit[:, 0] - n_event).astype(np.int64), surv, std_err, lower, upper, se_log,
+                       (counts.n_exit[:, 0] - n_event).astype(np.int64), surv, std_err, None, None, se_log,
                        n_total, conf_type, conf_level)
 
 
