@@ -215,7 +215,7 @@ def check_survival(time, status, *, entry=None, competing: bool = False, cencode
     if (t < 0).any():
         raise InvalidInputError(f"time: negative values (first at index {int(np.flatnonzero(t < 0)[0])})")
     if (not competing and entry is None and type(status) is np.ndarray and status.dtype.kind in "biu"
-            and status.shape == t.shape and status.min() >= 0 and status.max() <= 1):
+            and status.shape == t.shape and np.minimum.reduce(status) >= 0 and np.maximum.reduce(status) <= 1):
         return SurvivalInput(t, status.astype(np.int8), None, (1,))     # 0/1 integer codes: nothing to convert
     e = as_float_array(status, status_name)
     if e.shape != t.shape:
