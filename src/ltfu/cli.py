@@ -85,6 +85,9 @@ class ConfType(str, enum.Enum):
     plain = "plain"
 
 
+Engine = enum.Enum("Engine", {e: e for e in defaults.ENGINES}, type=str)   # --engine auto|numpy|duckdb|spark
+
+
 def _version(value: bool):
     if value:
         from ltfu import __version__
@@ -545,6 +548,12 @@ def _load_study(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=F
     return study
 
 
+def _engine_for(engine: str, path) -> str:
+    from ltfu.analysis.engine import resolve
+
+    return resolve(engine, path)
+
+
 @app.command()
 def report(
     path: Optional[Path] = typer.Argument(None, metavar="FILE", help="Patient table (omit with --demo)."),
@@ -577,6 +586,8 @@ def report(
     formats: str = typer.Option(",".join(defaults.REPORT_FORMATS), metavar="LIST",
                                 help="Comma-separated outputs to write (also: tiff)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    engine: Engine = typer.Option(Engine(defaults.ENGINE), help="Who counts the survival sections' risk sets (the "
+                                  "same numbers); auto: DuckDB for a Parquet file too large for memory, else numpy."),
 ):
     """Run the full long-term follow-up analysis and write the report into --out."""
     fmts = _check_formats(formats)
@@ -617,7 +628,8 @@ def report(
         options = AnalysisOptions(efs_nonresponder=efs_nonresponder.value, censor_at_hct=censor_at_hct,
                                   conf_type=conf_type.value, landmark_days=landmark_days,
                                   safety_stop_at=safety_stop_at.value, max_months=max_months, deidentify=deidentify,
-                                  keep_checksum=keep_checksum, record_path=record_path)
+                                  keep_checksum=keep_checksum, record_path=record_path,
+                                  engine=_engine_for(engine.value, path))
         results = analyse(study, options)
         step("Writing the report")
         from ltfu.report import write_report

@@ -4,13 +4,14 @@ none recomputes an endpoint."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ltfu import endpoints as ep
 from ltfu.analysis.common import group_masks
+from ltfu.analysis.engine import Counter
 from ltfu.analysis.options import AnalysisOptions
 from ltfu.cohort.model import Cohort
 
@@ -68,6 +69,8 @@ class Plan:
     rfs: ep.Endpoint
     relapse: ep.Endpoint          # relapse with death in remission competing (CR/CRi patients)
     follow_up: ep.Endpoint
+    # who counts the risk sets (options.engine), and the curves counted so far, shared by sections
+    counter: Counter = field(default_factory=Counter, compare=False, repr=False)
 
     @classmethod
     def build(cls, cohort: Cohort, options: AnalysisOptions) -> Plan:
@@ -76,7 +79,7 @@ class Plan:
                                           censor_at_hct=options.censor_at_hct),
                    ep.overall_survival(cohort),
                    ep.relapse_free_survival(cohort, censor_at_hct=options.censor_at_hct),
-                   ep.relapse_competing(cohort), ep.follow_up(cohort))
+                   ep.relapse_competing(cohort), ep.follow_up(cohort), Counter(options.engine))
 
     @property
     def survival_endpoints(self) -> dict:
