@@ -86,6 +86,7 @@ class Counter:
             raise InvalidInputError(f"engine: must be one of {', '.join(defaults.ENGINES)}; got {engine!r}")
         self._km: dict = {}
         self._con = None
+        self.shared: dict = {}            # other things computed once per analysis (Plan.aligned)
 
     def _source(self, columns: dict):
         """The columns as a table the engine scans (DuckDB reads the Arrow buffers in place)."""

@@ -86,9 +86,24 @@ class Plan:
         return {"efs": self.efs, "os": self.os, "rfs": self.rfs}
 
     def aligned(self, endpoint: ep.Endpoint, column: str) -> np.ndarray:
-        """A cohort column's values aligned with an endpoint's patients (endpoints may be subsets)."""
-        s = self.cohort.data.set_index("patient_id")[column]
-        return s.reindex(np.asarray(endpoint.patient_id)).to_numpy()
+        """A cohort column's values aligned with an endpoint's patients (endpoints may be subsets).
+
+        The endpoint's rows in the cohort are looked up once per endpoint and shared (the sections
+        ask for several columns of the same endpoints; indexing the whole cohort each time cost
+        seconds at 1e6 patients); an id not in the cohort gives a missing value, as reindex does."""
+        cache = self.counter.shared.setdefault("aligned", {})
+        ids = np.asarray(endpoint.patient_id)
+        hit = cache.get(id(endpoint))
+        if hit is None or hit[0] is not endpoint:
+            index = self.counter.shared.get("patient_index")
+            if index is None:
+                index = self.counter.shared["patient_index"] = pd.Index(self.cohort.data["patient_id"])
+            pos = index.get_indexer(ids) if index.is_unique else None
+            hit = cache[id(endpoint)] = (endpoint, pos)
+        pos = hit[1]
+        if pos is None or (pos < 0).any():
+            return self.cohort.data.set_index("patient_id")[column].reindex(ids).to_numpy()
+        return self.cohort.data[column].iloc[pos].to_numpy()
 
     def masks(self, endpoint: ep.Endpoint | None = None) -> dict:
         """Group masks (all, low and high burden) over the cohort or an endpoint's patients."""
