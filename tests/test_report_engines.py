@@ -20,7 +20,7 @@ typer_testing = pytest.importorskip("typer.testing")
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
     path = tmp_path_factory.mktemp("report_engines") / "registry.parquet"
-    res = typer_testing.CliRunner().invoke(app, ["simulate", "--patients", "1500", "--seed", "3", "--out", str(path)])
+    res = typer_testing.CliRunner().invoke(app, ["simulate", "--patients", "800", "--seed", "3", "--out", str(path)])
     assert res.exit_code == 0, res.output
     return path
 
