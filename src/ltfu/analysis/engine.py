@@ -9,7 +9,7 @@ bit for bit (tests/test_engines.py, tests/test_report_engines.py).  Each Kaplan-
 counted once per analysis and shared by the sections that show it (``Counter.kaplan_meier``).
 
 ``resolve(engine, path)``: ``auto`` becomes ``duckdb`` for a Parquet input whose estimated size in
-memory (rows x columns x ``AUTO_BYTES_PER_CELL``, from the file's metadata, nothing read) exceeds
+memory (rows x columns x ``AUTO_BYTES_PER_CELL``, 80, from the file's metadata, nothing read) exceeds
 ``AUTO_MEMORY_FRACTION`` of the memory available now, else ``numpy``.
 """
 
