@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: report test venv clean bench
+.PHONY: report test test-spark venv clean bench
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -n auto --dist loadfile
+
+# Spark in local mode equals DuckDB and numpy (needs Java; installs the spark extra). Apart from
+# `make test` because starting the JVM and Spark's queries take 1-3 minutes on 2 cores.
+test-spark: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[spark,test]'
+	$(PY) -m pytest -q -m spark
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

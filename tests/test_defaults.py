@@ -45,3 +45,11 @@ def test_analysis_options_use_the_defaults():
             o.safety_stop_at) == (defaults.EFS_NONRESPONDER, defaults.KM_CONF_TYPE, defaults.CONF_LEVEL,
                                   defaults.COX_TIES, defaults.LANDMARK_DAYS, defaults.RATE_MONTHS,
                                   defaults.SAFETY_STOP_AT)
+
+
+def test_cli_engine_choices_are_the_defaults_list():
+    from ltfu import defaults
+    from ltfu.cli import Engine
+
+    assert tuple(e.value for e in Engine) == defaults.ENGINES
+    assert defaults.ENGINE in defaults.ENGINES

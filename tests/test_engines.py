@@ -3,7 +3,8 @@
 Every comparison below is bit for bit (float arrays compared as their int64 bit patterns): the
 engines return exact integer counts, ties and R's time merging are decided in numpy on the same
 distinct times, so the estimators receive identical ``Counts`` arrays and do identical arithmetic.
-Spark (local[2]) is compared with DuckDB under ``-m slow``; it is skipped without pyspark or Java.
+Spark (local[2]) is compared with DuckDB under ``-m spark`` (``make test-spark``: the JVM start costs
+30-60 s, so ``make test`` leaves it out); it is skipped without pyspark or Java.
 """
 
 from __future__ import annotations
@@ -419,7 +420,7 @@ def spark():
     session.stop()
 
 
-@pytest.mark.slow
+@pytest.mark.spark
 def test_spark_equals_duckdb(spark, reg, reg_parquet):
     sdf = spark.read.parquet(str(reg_parquet))
     for case in ("two group columns + entry", "causes + entry + strata", "no timefix"):   # ~3 s a query

@@ -156,3 +156,21 @@ def test_monotone_quantile_path_equals_r_general_rule():
                 continue
             a, b = _findq_monotone(x, y, p), _findq_general(x, y, p)
             assert (np.isnan(a) and np.isnan(b)) or a == b, (t, e, p)
+
+
+def test_quantile_without_sorting_equals_r_dedup_rule():
+    """Confidence limits (NaN where S is 0 or 1, not monotone) take ``_findq_general``, which finds
+    the first point at or above p without deduplicating; R's rule (drop repeated values, then the
+    stable sort, then the end check: ``_findq_dedup``) gives the same answer bit for bit,
+    values within the tolerance of p included."""
+    from ltfu.stats.km import _TOL, _findq_dedup, _findq_general
+
+    rng = np.random.default_rng(5)
+    values = np.array([np.nan, 0.0, 0.1, 0.25, 0.25 + _TOL / 3, 0.5 - _TOL / 2, 0.5, 0.5 + 2 * _TOL, 0.75, 1.0])
+    for _ in range(3000):
+        n = int(rng.integers(1, 15))
+        x = np.r_[0.0, np.cumsum(rng.integers(1, 4, n)).astype(float)]
+        y = np.r_[0.0, rng.choice(values, n)]
+        for p in (0.25, 0.5, 0.75, 0.1):
+            a, b = _findq_general(x, y, p), _findq_dedup(x, y, p)
+            assert np.float64(a).view(np.int64) == np.float64(b).view(np.int64), (x, y, p)

@@ -73,3 +73,19 @@ def test_invalid():
         logistic([1.0, 2.0], [1, 1])
     with pytest.raises(ConvergenceError, match="singular"):
         logistic(np.column_stack([X[:, 0], X[:, 0]]), Y)
+
+
+def test_separation_check_on_distinct_rows_gives_the_same_answer():
+    """Above 1,000 rows the LP's constraints are the distinct rows (identical rows are one
+    constraint): a registry-sized design repeated from a small one is judged as the small one."""
+    import numpy as np
+
+    from ltfu.stats.logreg import separated
+
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 4, 40).astype(float)
+    for y in ((x >= 2).astype(float), (rng.random(40) < 0.4).astype(float)):   # separated, then not
+        X = np.column_stack([np.ones(40), x])
+        big = np.repeat(X, 60, axis=0), np.repeat(y, 60)
+        assert separated(*big) == separated(X, y)
+    assert separated(np.repeat(np.column_stack([np.ones(40), x]), 60, axis=0), np.repeat((x >= 2).astype(float), 60))

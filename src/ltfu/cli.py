@@ -85,6 +85,13 @@ class ConfType(enum.StrEnum):
     plain = "plain"
 
 
+class Engine(enum.StrEnum):          # --engine; the same list as defaults.ENGINES (tests/test_defaults.py)
+    auto = "auto"
+    numpy = "numpy"
+    duckdb = "duckdb"
+    spark = "spark"
+
+
 def _version(value: bool):
     if value:
         from ltfu import __version__
@@ -547,6 +554,12 @@ def _load_study(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=F
     return study
 
 
+def _engine_for(engine: str, path) -> str:
+    from ltfu.analysis.engine import resolve
+
+    return resolve(engine, path)
+
+
 @app.command()
 def report(
     path: Path | None = typer.Argument(None, metavar="FILE", help="Patient table (omit with --demo)."),
@@ -583,6 +596,8 @@ def report(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     cut: str | None = typer.Option(None, "--cut", metavar="CUT", help="With a study store (FILE.ltfu): the "
                                       "cut to report, by date, label or number (default: the latest)."),
+    engine: Engine = typer.Option(Engine(defaults.ENGINE), help="Who counts the survival sections' risk sets (the "
+                                  "same numbers); auto: DuckDB for a Parquet file too large for memory, else numpy."),
 ):
     """Run the full long-term follow-up analysis and write the report into --out."""
     fmts = _check_formats(formats)
@@ -626,7 +641,8 @@ def report(
         options = AnalysisOptions(efs_nonresponder=efs_nonresponder.value, censor_at_hct=censor_at_hct,
                                   conf_type=conf_type.value, landmark_days=landmark_days,
                                   safety_stop_at=safety_stop_at.value, max_months=max_months, deidentify=deidentify,
-                                  keep_checksum=keep_checksum, record_path=record_path)
+                                  keep_checksum=keep_checksum, record_path=record_path,
+                                  engine=_engine_for(engine.value, path))
         results = analyse(study, options)
         step("Writing the report")
         from ltfu.report import write_report

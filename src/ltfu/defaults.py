@@ -18,6 +18,13 @@ COX_TIES = "efron"
 PROPORTION_CI = "exact"             # Clopper-Pearson
 EXACT_MAX_N = 2000                  # above this many patients, Pearson's chi-square replaces Fisher's test
 
+# engines (ltfu.stats.engines): who counts the survival sections' risk sets
+ENGINE = "auto"                     # "auto", "numpy", "duckdb" or "spark"; the numbers are the same
+ENGINES = ("auto", "numpy", "duckdb", "spark")
+AUTO_MEMORY_FRACTION = 0.25         # auto: DuckDB when a Parquet input's in-memory estimate exceeds this share of
+                                    # the available memory
+AUTO_BYTES_PER_CELL = 80            # auto: peak bytes per Parquet row and column (measured: 2.4 GB for 1e6 x 30)
+
 # the analysis plan
 BURDEN_THRESHOLD = 5.0              # marrow blasts % at or above which disease burden is high
 EFS_NONRESPONDER = "day0"           # no CR/CRi: an EFS event at day 0 ("day0") or at the assessment
@@ -51,4 +58,6 @@ USER_DEFAULTS = (
     ("--max-months", "where fewer than 10% of a group remain at risk", "x-axis end of the survival and "
                                                                        "incidence figures, months"),
     ("--formats", ",".join(REPORT_FORMATS), "outputs to write"),
+    ("--engine", ENGINE, "who counts the survival sections' risk sets: numpy in memory, DuckDB or Spark; the same "
+                         "numbers"),
 )

@@ -57,12 +57,12 @@ def build(plan: Plan) -> Part:
             "cumulative_incidence", "Cumulative incidence of relapse and of death in remission", ("event", "group"),
             (), notes=(numbers["note"],)),))
     rows, curves, limits, groups = [], [], [], []
-    overall = stats.cumulative_incidence(e.time, e.status, conf_level=opts.conf_level)
+    overall = plan.counter.cumulative_incidence(e.time, e.status, conf_level=opts.conf_level)
     known = np.isin(burden.astype(object), ["low", "high"])
     by = None
     if known.any() and len(set(burden[known])) == 2:
-        by = stats.cumulative_incidence(e.time[known], e.status[known], group=np.asarray(burden[known], str),
-                                        conf_level=opts.conf_level)
+        by = plan.counter.cumulative_incidence(e.time[known], e.status[known],
+                                               group=np.asarray(burden[known], str), conf_level=opts.conf_level)
     for cause, cname in CAUSES:
         for glabel, res, grp in (("All", overall, None), ("Low burden", by, "low"), ("High burden", by, "high")):
             if res is None or cause not in set(res.causes):

@@ -12,7 +12,8 @@ from ltfu.errors import InvalidInputError
 
 @dataclass(frozen=True)
 class AnalysisOptions:
-    """Every choice that changes a number; printed in the report's definitions table."""
+    """Every choice that changes a number; printed in the report's definitions table.  ``engine``
+    (who counts the risk sets) is here too but changes no number, so ``to_dict`` leaves it out."""
 
     efs_nonresponder: str = defaults.EFS_NONRESPONDER   # "day0" or "assessment"
     censor_at_hct: bool = defaults.CENSOR_AT_HCT        # censor EFS/RFS at a subsequent allo-HCT
@@ -24,6 +25,7 @@ class AnalysisOptions:
     rate_months: tuple = defaults.RATE_MONTHS           # survival rates reported at these months
     safety_stop_at: str = defaults.SAFETY_STOP_AT       # long-term safety person-time: stop at a later therapy
     max_months: float | None = defaults.MAX_MONTHS      # x-axis end of the curve figures (None: 10% at risk)
+    engine: str = defaults.ENGINE                       # who counts (numpy, duckdb, spark; auto: numpy in memory)
     deidentify: bool = False
     keep_checksum: bool = False             # de-identified reports withhold the input's SHA-256 unless asked
     record_path: bool = False               # record the input's absolute path, not only its file name
@@ -34,6 +36,8 @@ class AnalysisOptions:
         if self.safety_stop_at not in ("none", "anticancer", "allo_hct", "anticancer_or_allo_hct"):
             raise InvalidInputError("safety_stop_at: must be 'none', 'anticancer', 'allo_hct' or "
                                     "'anticancer_or_allo_hct'")
+        if self.engine not in defaults.ENGINES:
+            raise InvalidInputError(f"engine: must be one of {', '.join(defaults.ENGINES)}; got {self.engine!r}")
         if self.conf_type not in ("log-log", "log", "plain"):
             raise InvalidInputError("conf_type: must be 'log-log', 'log' or 'plain'")
         lm = self.landmark_days
@@ -49,4 +53,5 @@ class AnalysisOptions:
 
         d = asdict(self)
         d["rate_months"] = list(self.rate_months)
+        del d["engine"]               # how the counts are made changes no number (results.json stays identical)
         return d

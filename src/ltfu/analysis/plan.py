@@ -4,13 +4,14 @@ none recomputes an endpoint."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ltfu import endpoints as ep
 from ltfu.analysis.common import group_masks
+from ltfu.analysis.engine import Counter
 from ltfu.analysis.options import AnalysisOptions
 from ltfu.cohort.model import Cohort
 
@@ -68,6 +69,8 @@ class Plan:
     rfs: ep.Endpoint
     relapse: ep.Endpoint          # relapse with death in remission competing (CR/CRi patients)
     follow_up: ep.Endpoint
+    # who counts the risk sets (options.engine), and the curves counted so far, shared by sections
+    counter: Counter = field(default_factory=Counter, compare=False, repr=False)
 
     @classmethod
     def build(cls, cohort: Cohort, options: AnalysisOptions) -> Plan:
@@ -76,16 +79,31 @@ class Plan:
                                           censor_at_hct=options.censor_at_hct),
                    ep.overall_survival(cohort),
                    ep.relapse_free_survival(cohort, censor_at_hct=options.censor_at_hct),
-                   ep.relapse_competing(cohort), ep.follow_up(cohort))
+                   ep.relapse_competing(cohort), ep.follow_up(cohort), Counter(options.engine))
 
     @property
     def survival_endpoints(self) -> dict:
         return {"efs": self.efs, "os": self.os, "rfs": self.rfs}
 
     def aligned(self, endpoint: ep.Endpoint, column: str) -> np.ndarray:
-        """A cohort column's values aligned with an endpoint's patients (endpoints may be subsets)."""
-        s = self.cohort.data.set_index("patient_id")[column]
-        return s.reindex(np.asarray(endpoint.patient_id)).to_numpy()
+        """A cohort column's values aligned with an endpoint's patients (endpoints may be subsets).
+
+        The endpoint's rows in the cohort are looked up once per endpoint and shared (the sections
+        ask for several columns of the same endpoints; indexing the whole cohort each time cost
+        seconds at 1e6 patients); an id not in the cohort gives a missing value, as reindex does."""
+        cache = self.counter.shared.setdefault("aligned", {})
+        ids = np.asarray(endpoint.patient_id)
+        hit = cache.get(id(endpoint))
+        if hit is None or hit[0] is not endpoint:
+            index = self.counter.shared.get("patient_index")
+            if index is None:
+                index = self.counter.shared["patient_index"] = pd.Index(self.cohort.data["patient_id"])
+            pos = index.get_indexer(ids) if index.is_unique else None
+            hit = cache[id(endpoint)] = (endpoint, pos)
+        pos = hit[1]
+        if pos is None or (pos < 0).any():
+            return self.cohort.data.set_index("patient_id")[column].reindex(ids).to_numpy()
+        return self.cohort.data[column].iloc[pos].to_numpy()
 
     def masks(self, endpoint: ep.Endpoint | None = None) -> dict:
         """Group masks (all, low and high burden) over the cohort or an endpoint's patients."""

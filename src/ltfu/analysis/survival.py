@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ltfu import stats
 from ltfu.analysis import competing, models, transplant
 from ltfu.analysis.common import GROUPS, fmt_ci, months, num
 from ltfu.analysis.plan import Plan
@@ -60,8 +59,8 @@ def _kaplan_meier(plan: Plan):
         for g, glabel in GROUPS:
             if masks[g].sum() == 0:
                 continue
-            km = stats.kaplan_meier(e.time[masks[g]], e.status[masks[g]], conf_type=opts.conf_type,
-                                    conf_level=opts.conf_level)
+            km = plan.counter.kaplan_meier(e.time[masks[g]], e.status[masks[g]], conf_type=opts.conf_type,
+                                           conf_level=opts.conf_level, key=(key, g))
             kms[(key, g)] = km
             entry = km_entry(km, opts)
             numbers[key][g] = entry
@@ -72,7 +71,7 @@ def _kaplan_meier(plan: Plan):
         p_value = None
         if masks["low_burden"].any() and masks["high_burden"].any():
             try:
-                lr = stats.logrank(e.time[both], e.status[both], np.asarray(burden[both], dtype=str))
+                lr = plan.counter.logrank(e.time[both], e.status[both], np.asarray(burden[both], dtype=str))
                 numbers[key]["logrank_burden"] = {"statistic": num(lr.statistic), "df": num(lr.df),
                                                   "p_value": num(lr.p_value)}
                 p_value = num(lr.p_value)

@@ -155,6 +155,12 @@ def as_float_array(x, name: str, *, allow_nan: bool = False) -> np.ndarray:
     """1-D float array; raises ``InvalidInputError`` naming ``name`` for anything else: text,
     missing values (pandas NA in nullable Int64/boolean columns, None, NaN unless allowed),
     infinite values, masked or complex arrays, other shapes, empty input."""
+    if type(x) is np.ndarray and x.dtype.kind in "fiub" and x.ndim == 1 and x.size:
+        # the common case (a plain numeric vector, as resampling passes thousands of times): one
+        # finiteness test; anything unusual takes the checks below, which name the problem
+        arr = np.asarray(x, dtype=float)
+        if np.isfinite(arr).all():
+            return arr
     _refuse_masked_or_complex(x, name)
     if hasattr(x, "to_numpy") and not hasattr(x, "columns"):         # pandas Series / extension array
         if getattr(x.dtype, "kind", "O") in "OSU" or str(x.dtype) in ("string", "category"):
@@ -210,6 +216,9 @@ def check_survival(time, status, *, entry=None, competing: bool = False, cencode
     t = as_float_array(time, "time") + 0.0          # + 0.0 turns -0.0 into 0.0 (KM sorts bit patterns)
     if (t < 0).any():
         raise InvalidInputError(f"time: negative values (first at index {int(np.flatnonzero(t < 0)[0])})")
+    if (not competing and entry is None and type(status) is np.ndarray and status.dtype.kind in "biu"
+            and status.shape == t.shape and np.minimum.reduce(status) >= 0 and np.maximum.reduce(status) <= 1):
+        return SurvivalInput(t, status.astype(np.int8), None, (1,))     # 0/1 integer codes: nothing to convert
     e = as_float_array(status, status_name)
     if e.shape != t.shape:
         raise InvalidInputError(f"{status_name}: length {e.size} differs from time length {t.size}")

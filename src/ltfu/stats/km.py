@@ -60,9 +60,11 @@ def _confint(surv, se_log, conf_type, conf_level):
             upper = np.minimum(np.exp(np.log(xx) + z * se_log), 1.0)
         else:  # log-log
             xx = np.where((surv > 0) & (surv < 1), surv, np.nan)
-            se2 = z * se_log / np.log(xx)
-            lower = np.exp(-np.exp(np.log(-np.log(xx)) - se2))
-            upper = np.exp(-np.exp(np.log(-np.log(xx)) + se2))
+            log_xx = np.log(xx)
+            se2 = z * se_log / log_xx
+            loglog = np.log(-log_xx)
+            lower = np.exp(-np.exp(loglog - se2))
+            upper = np.exp(-np.exp(loglog + se2))
     return lower, upper
 
 
@@ -76,15 +78,49 @@ def _findq(time, surv_curve, p):
     y >= p - tol and the first with y >= p + tol; if the curve ends flat exactly at p, the midpoint
     of where it reached p and the last time.
     """
-    x = np.r_[0.0, time]
-    y = np.r_[0.0, 1.0 - surv_curve]
-    if not np.isnan(y).any() and not (np.diff(y) < 0).any():
+    x = np.empty(time.size + 1)
+    x[0] = 0.0
+    x[1:] = time
+    y = np.empty(x.size)
+    y[0] = 0.0
+    np.subtract(1.0, surv_curve, out=y[1:])
+    if not np.isnan(y).any() and not (y[1:] < y[:-1]).any():
         return _findq_monotone(x, y, p)
     return _findq_general(x, y, p)
 
 
+def _first_at_or_above(yy, p):
+    """In a stable sort of ``yy``, the first point at or above ``p`` (None when p is outside the
+    range): the smallest yy >= p and the first of its ties in the original order, found without
+    sorting."""
+    if p < yy.min() or p > yy.max():
+        return None
+    above = np.where(yy >= p, yy, np.inf)
+    return int(np.argmax(above == above.min()))
+
+
 def _findq_general(x, y, p):
-    """``_findq`` on the prepared points, for any curve (NaN limits, non-monotone limits)."""
+    """``_findq`` on the prepared points, for any curve (NaN limits, non-monotone limits).
+
+    Keeping the first of repeated values does not change the smallest value at or above p, and
+    the first point holding it is such a first occurrence; so the points need deduplicating (a
+    sort) only for R's end check, which can fire only when some value is within the tolerance of
+    p (``_findq_dedup``)."""
+    ok = ~np.isnan(y)
+    if not ok.any():
+        return np.nan
+    xs, ys = x[ok], y[ok]
+    if ys.max() < p:
+        return np.nan
+    if (np.abs(p - ys) < _TOL).any():
+        return _findq_dedup(x, y, p)
+    i1, i2 = _first_at_or_above(ys + _TOL, p), _first_at_or_above(ys - _TOL, p)
+    x1 = np.nan if i1 is None else xs[i1]
+    return float(np.nan if i1 is None or i2 is None else (x1 + xs[i2]) / 2)
+
+
+def _findq_dedup(x, y, p):
+    """``_findq_general`` with the repeated values dropped first, as R's findq does."""
     if np.isnan(y).all() or np.nanmax(y) < p:
         return np.nan
     xmax = x[-1]
@@ -93,16 +129,7 @@ def _findq_general(x, y, p):
     x, y = x[keep], y[keep]
     ok = ~np.isnan(y)
     xs, ys = x[ok], y[ok]
-
-    def approx_index(shift):
-        yy = ys + shift
-        order = np.argsort(yy, kind="stable")
-        srt = yy[order]
-        if p < srt[0] or p > srt[-1]:
-            return None
-        return order[np.searchsorted(srt, p, side="left")]
-
-    i1, i2 = approx_index(_TOL), approx_index(-_TOL)
+    i1, i2 = _first_at_or_above(ys + _TOL, p), _first_at_or_above(ys - _TOL, p)
     x1 = np.nan if i1 is None else xs[i1]
     quant = np.nan if i1 is None or i2 is None else (x1 + xs[i2]) / 2
     if not np.isnan(y[-1]) and abs(p - y[-1]) < _TOL:
@@ -116,9 +143,17 @@ def _findq_monotone(x, y, p):
     (tests/test_km.py compares the two ways on random curves)."""
     if y[-1] < p:
         return np.nan
-    xmax = x[-1]
-    keep = np.r_[True, y[1:] != y[:-1]]
-    xs, ys = x[keep], y[keep]
+    keep = np.empty(y.size, bool)
+    keep[0] = True
+    np.not_equal(y[1:], y[:-1], out=keep[1:])
+    return _findq_steps(x[keep], y[keep], p, x[-1], y[keep][-1])
+
+
+def _findq_steps(xs, ys, p, xmax, y_last):
+    """``_findq`` on the first points of each value of a strictly increasing ``ys``; ``y_last``
+    is the last point R keeps (NaN: no end check)."""
+    if ys[-1] < p:
+        return np.nan
 
     def approx_index(shift):
         yy = ys + shift
@@ -129,7 +164,7 @@ def _findq_monotone(x, y, p):
     i1, i2 = approx_index(_TOL), approx_index(-_TOL)
     x1 = np.nan if i1 is None else xs[i1]
     quant = np.nan if i1 is None or i2 is None else (x1 + xs[i2]) / 2
-    if abs(p - ys[-1]) < _TOL:
+    if abs(p - y_last) < _TOL:                       # False for a NaN y_last
         quant = (x1 + xmax) / 2
     return float(quant)
 
@@ -152,6 +187,33 @@ class SurvivalAt(Result):
                 ("time", "survival", "std_err", "ci_lower", "ci_upper", "n_risk")}
 
 
+class _Limits:
+    """The confidence limits of a ``KaplanMeier`` as dataclass fields computed on first access.
+
+    Four exponentials and two logarithms per distinct time cost as much as the rest of a fit at
+    N = 1,000, and a resampling loop or a table of survival rates often never reads them.  Given
+    ``None`` the fields are filled from ``survival``, ``std_err_log``, ``conf_type`` and
+    ``conf_level`` (``_confint``) when first read: the same bits as computing them at once.  The
+    descriptor is a data descriptor, so the frozen dataclass's ``__init__`` stores through it and
+    equality, ``dataclasses.fields``/``replace``/``asdict`` and pickling see ordinary fields."""
+
+    def __set_name__(self, owner, name):
+        self.name, self.slot = name, "_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            raise AttributeError(self.name)          # no class-level default (dataclass rule)
+        d = obj.__dict__
+        value = d.get(self.slot)
+        if value is None:
+            d["_ci_lower"], d["_ci_upper"] = _confint(obj.survival, obj.std_err_log, obj.conf_type, obj.conf_level)
+            value = d[self.slot]
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.slot] = value
+
+
 @dataclass(frozen=True, repr=False)
 class KaplanMeier(Result):
     """Kaplan-Meier estimate, one entry per distinct observed time (R summary(censored=TRUE))."""
@@ -164,12 +226,13 @@ class KaplanMeier(Result):
     n_censor: np.ndarray
     survival: np.ndarray
     std_err: np.ndarray
-    ci_lower: np.ndarray
-    ci_upper: np.ndarray
-    std_err_log: np.ndarray
-    n: int
-    conf_type: str
-    conf_level: float
+    # mypy takes the descriptors for defaults; dataclasses do not (their class access raises)
+    ci_lower: np.ndarray = _Limits()  # type: ignore[assignment]   # computed when first read (_Limits)
+    ci_upper: np.ndarray = _Limits()  # type: ignore[assignment]
+    std_err_log: np.ndarray  # type: ignore[misc]
+    n: int  # type: ignore[misc]
+    conf_type: str  # type: ignore[misc]
+    conf_level: float  # type: ignore[misc]
 
     @property
     def median(self) -> Estimate:
@@ -233,6 +296,15 @@ def survival_from_counts(n_risk, n_event):
     the Greenwood sum grows by d / (n (n - d)); elsewhere both are carried.  Sequential products
     and sums in time order (numpy's cumprod/cumsum), so knife-edge values such as a median where
     S is exactly 0.5 come out as R's do.  Works along the last axis (one curve per row)."""
+    if n_risk.size and np.minimum.reduce(n_risk, axis=None) > 0 and np.maximum.reduce(n_risk, axis=None) < np.inf:
+        # everyone's curve has someone at risk (always so for counted subjects; case weights of
+        # the bootstrap may be 0): where d = 0, (n - d) / n is exactly 1 and d / (n (n - d))
+        # exactly 0, so the masks below are not needed and the values are the same bits
+        left = n_risk - n_event
+        with np.errstate(divide="ignore"):
+            factor = left / n_risk
+            green = n_event / (n_risk * left)
+        return factor.cumprod(axis=-1), np.sqrt(green.cumsum(axis=-1))
     with np.errstate(divide="ignore", invalid="ignore"):
         has = n_event > 0
         factor = np.where(has, (n_risk - n_event) / np.where(has, n_risk, 1.0), 1.0)
@@ -264,11 +336,11 @@ def km_from_counts(counts: Counts, *, conf_type: str = "log-log", conf_level: fl
     surv, se_log = survival_from_counts(n_risk, n_event)
     with np.errstate(invalid="ignore"):
         std_err = surv * se_log
-    lower, upper = _confint(surv, se_log, conf_type, conf_level)
     n_total = int(counts.n_exit.sum()) if n is None else n
     return KaplanMeier(counts.time, n_risk.astype(np.int64), n_event.astype(np.int64),
-                       (counts.n_exit[:, 0] - n_event).astype(np.int64), surv, std_err, lower, upper, se_log,
-                       n_total, conf_type, conf_level)
+                       (counts.n_exit[:, 0] - n_event).astype(np.int64), surv, std_err,
+                       None, None,  # type: ignore[arg-type]   # limits computed when first read
+                       se_log, n_total, conf_type, conf_level)
 
 
 @dataclass(frozen=True, repr=False)

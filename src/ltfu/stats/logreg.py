@@ -142,7 +142,11 @@ def separated(Xd, y) -> bool:
     from scipy.optimize import linprog
 
     Xt = _standardised(Xd) * np.where(y == 1, 1.0, -1.0)[:, None]
-    res = linprog(-Xt.sum(axis=0), A_ub=-Xt, b_ub=np.zeros(Xt.shape[0]), bounds=[(-1, 1)] * Xt.shape[1],
+    # identical rows are the same constraint: the feasible set, hence the optimum, is that of the
+    # distinct rows (a registry's few covariate patterns: 1e6 constraints become hundreds); the
+    # objective still sums every row
+    rows = np.unique(Xt, axis=0) if Xt.shape[0] > 1000 else Xt
+    res = linprog(-Xt.sum(axis=0), A_ub=-rows, b_ub=np.zeros(rows.shape[0]), bounds=[(-1, 1)] * Xt.shape[1],
                   method="highs")
     if res.status != 0:
         raise ConvergenceError(f"the separation check could not be solved ({res.message})")
