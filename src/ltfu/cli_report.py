@@ -1,0 +1,131 @@
+"""ltfu report: load (a table, a study, a stored cut or the demo), analyse, write the report."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ltfu import defaults
+from ltfu.cli_common import (
+    ConfType,
+    Engine,
+    NonResponder,
+    StopAt,
+    _check_burden_threshold,
+    _check_formats,
+    _check_landmark_days,
+    _console,
+    _fail,
+    _load_study,
+    _output_error,
+    app,
+)
+
+
+def _engine_for(engine: str, path) -> str:
+    from ltfu.analysis.engine import resolve
+
+    return resolve(engine, path)
+
+
+@app.command()
+def report(
+    path: Path | None = typer.Argument(None, metavar="FILE", help="Patient table (omit with --demo)."),
+    out: str = typer.Option(
+        defaults.REPORT_DIR, "--out", metavar="DIR",
+        help="Output directory: new, empty, or a report ltfu wrote (replaced atomically); anything else is refused."),
+    use_demo: bool = typer.Option(False, "--demo", help="Run on the synthetic demonstration cohort."),
+    sheet: str | None = typer.Option(None, metavar="SHEET", help="Excel sheet name (Excel files only)."),
+    cutoff: str | None = typer.Option(None, metavar="DATE",
+                                         help="Data cut-off date, YYYY-MM-DD (default: the file's)."),
+    burden_threshold: float = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
+                                           help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
+    efs_nonresponder: NonResponder = typer.Option(
+        NonResponder(defaults.EFS_NONRESPONDER),
+        help="A patient without CR/CRi has an EFS event at day 0 or at the assessment date."),
+    censor_at_hct: bool = typer.Option(False, help="Censor EFS and RFS at a subsequent allo-HCT."),
+    conf_type: ConfType = typer.Option(ConfType(defaults.KM_CONF_TYPE), help="Kaplan-Meier CI transform (R names)."),
+    landmark_days: float = typer.Option(defaults.LANDMARK_DAYS, metavar="D",
+                                        help="Landmark day for the transplant analysis (D > 0)."),
+    safety_stop_at: StopAt = typer.Option(
+        StopAt(defaults.SAFETY_STOP_AT), help="Long-term safety: stop each patient's person-time at the first later "
+        "anticancer therapy and/or allo-HCT (studies with a therapies table)."),
+    deidentify: bool = typer.Option(False, help="Replace ids by sequence numbers, dates by days, free text by "
+                                                "categories; withhold the file's name, checksum and column names."),
+    keep_checksum: bool = typer.Option(False, "--keep-checksum",
+                                       help="With --deidentify: still record the input's SHA-256."),
+    record_path: bool = typer.Option(False, "--record-path",
+                                     help="Record the input's absolute path (default: its file name only)."),
+    max_months: float | None = typer.Option(None, metavar="M", help="End the x axis of the survival and "
+                                               "incidence figures at M months (default: where fewer than 10% of "
+                                               "a group remain at risk)."),
+    formats: str = typer.Option(",".join(defaults.REPORT_FORMATS), metavar="LIST",
+                                help="Comma-separated outputs to write (also: tiff)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    cut: str | None = typer.Option(None, "--cut", metavar="CUT", help="With a study store (FILE.ltfu): the "
+                                      "cut to report, by date, label or number (default: the latest)."),
+    engine: Engine = typer.Option(Engine(defaults.ENGINE), help="Who counts the survival sections' risk sets (the "
+                                  "same numbers); auto: DuckDB for a Parquet file too large for memory, else numpy."),
+):
+    """Run the full long-term follow-up analysis and write the report into --out."""
+    fmts = _check_formats(formats)
+    _check_burden_threshold(burden_threshold)
+    _check_landmark_days(landmark_days)
+    if max_months is not None and not (math.isfinite(max_months) and max_months > 0):
+        _fail(f"--max-months must be a positive number of months, got {max_months:g}", code=2)
+    from ltfu.errors import OutputError
+    from ltfu.outputs import check_report_target, resolve_report_target
+
+    inputs = () if path is None else (path,)
+    try:  # refuse an unsafe --out before any work (and again, under a lock, just before the swap)
+        check_report_target(resolve_report_target(out, inputs=inputs))
+    except OutputError as exc:
+        _output_error(exc)
+    except OSError as exc:
+        _fail(f"cannot check --out {out!r}: {exc.strerror or exc}", code=1)
+    show = not quiet and sys.stderr.isatty()
+    from contextlib import nullcontext
+
+    progress_cm: Any = nullcontext()
+    if show:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress_cm = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                               console=_console(stderr=True), transient=True)
+    with progress_cm as progress:
+        task = progress.add_task("Loading and validating", total=3) if show else None
+
+        def step(desc):
+            if show:
+                progress.update(task, advance=1, description=desc)
+
+        from ltfu.cli_study import report_input  # FILE.ltfu: a cut of a study store, with its history
+
+        study = report_input(path, use_demo, cut, cutoff, burden_threshold, sheet, deidentify=deidentify,
+                             load_study=_load_study)
+        step("Analysing")
+        from ltfu.analysis import AnalysisOptions, analyse
+
+        options = AnalysisOptions(efs_nonresponder=efs_nonresponder.value, censor_at_hct=censor_at_hct,
+                                  conf_type=conf_type.value, landmark_days=landmark_days,
+                                  safety_stop_at=safety_stop_at.value, max_months=max_months, deidentify=deidentify,
+                                  keep_checksum=keep_checksum, record_path=record_path,
+                                  engine=_engine_for(engine.value, path))
+        results = analyse(study, options)
+        step("Writing the report")
+        from ltfu.report import write_report
+
+        try:
+            main_file = write_report(results, out, formats=fmts, inputs=inputs)
+        except OutputError as exc:
+            _output_error(exc)
+        step("Done")
+    if study.cohort.synthetic:
+        typer.echo("Note: the demonstration data are SYNTHETIC (not patient data).")
+    typer.echo(f"Report written: {Path(main_file).resolve()}")
+
+
