@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from ltfu.cohort.parse import _id_keys, _is_missing
-from ltfu.persistence.rules import _episodes_all, _episodes_days, _first_runs, _Flat, first_run
+from ltfu.persistence.icaht import _episodes_all, _episodes_days
+from ltfu.persistence.rules import _first_runs, _Flat, first_run
 from ltfu.stats.competing import _crst_arrays, _crst_scalar
-from ltfu.study.validate import _parse_number, _read_value
+from ltfu.study.rules import _parse_number, _read_value
 
 
 def _bits(a):

@@ -44,9 +44,10 @@ class FailOn(enum.StrEnum):
 
 
 def _cli():
-    from ltfu import cli
+    """The shared command-line helpers (ltfu.cli_common), imported when a command runs."""
+    from ltfu import cli_common
 
-    return cli
+    return cli_common
 
 
 def _store_error(exc) -> None:
@@ -262,7 +263,7 @@ def report_input(path, use_demo, cut, cutoff, burden_threshold, sheet, *, deiden
     earlier cuts (``ltfu.demo.cuts``), passed to the analysis directly rather than through a
     temporary store: the maturity section reads the same Study objects either way, and a report
     should not write a database file to make a demonstration.  Otherwise the file is loaded by
-    ``load_study`` (cli._load_study) and there is no history."""
+    ``load_study`` (cli_common._load_study) and there is no history."""
     cli = _cli()
     if cut is not None and not is_store_path(path):
         cli._fail("--cut selects a cut of a study store (a .ltfu file)", code=2)

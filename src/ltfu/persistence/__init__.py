@@ -109,6 +109,7 @@ from ltfu.persistence.b_cells import (
     recovery_rows,
     relapse_by_recovery,
 )
+from ltfu.persistence.icaht import ICAHTGrades, early_icaht_grade, icaht_grades, late_icaht_grade
 from ltfu.persistence.options import (
     B_CELL_CAUSES,
     CAR_TEST,
@@ -135,14 +136,10 @@ from ltfu.persistence.rules import (
     BCellRecovery,
     CarKinetics,
     CountRecovery,
-    ICAHTGrades,
     b_cell_recovery,
     car_kinetics,
     count_recovery,
-    early_icaht_grade,
     first_run,
-    icaht_grades,
-    late_icaht_grade,
 )
 from ltfu.persistence.summaries import CIFFit
 

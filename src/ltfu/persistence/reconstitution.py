@@ -11,16 +11,9 @@ import pandas as pd
 
 from ltfu import stats
 from ltfu.persistence.b_cells import AplasiaAnalysis, RelapseByRecovery, aplasia, relapse_by_recovery
+from ltfu.persistence.icaht import ICAHTGrades, icaht_grades
 from ltfu.persistence.options import COUNT_CAUSES, DAYS_PER_YEAR, PersistenceOptions, _topics, definitions
-from ltfu.persistence.rules import (
-    CarKinetics,
-    ICAHTGrades,
-    _flat,
-    _patients,
-    car_kinetics,
-    count_recovery,
-    icaht_grades,
-)
+from ltfu.persistence.rules import CarKinetics, _flat, _patients, car_kinetics, count_recovery
 from ltfu.persistence.summaries import (
     _cif,
     _cif_dict,

@@ -6,9 +6,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ltfu.errors import InvalidInputError
+from ltfu.plot._curve_layout import _colour
 from ltfu.plot._style import FONT, LABEL, PRINT_WIDTH_IN, SMALL, TITLE, _figure, _styled
 from ltfu.plot._text import _Column, _fx, _fy, _line_h, _size, _text_block, _wrap
-from ltfu.plot.curves import _colour
 
 
 @_styled

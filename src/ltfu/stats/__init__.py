@@ -12,9 +12,10 @@ from ltfu.stats._common import Estimate, TestResult
 
 # public name -> submodule that defines it
 _EXPORTS = {
-    # survival core (km.py, survdiff.py, coxmodel.py, zph.py); no module shares a public name
+    # survival core (km.py, restricted_mean.py, survdiff.py, coxmodel.py, zph.py); no module shares a public name
     "kaplan_meier": "km", "KaplanMeier": "km", "median_follow_up": "km", "FollowUp": "km",
-    "rmst": "km", "rmst_difference": "km", "RMST": "km", "RMSTDifference": "km",
+    "rmst": "restricted_mean", "rmst_difference": "restricted_mean", "RMST": "restricted_mean",
+    "RMSTDifference": "restricted_mean",
     "logrank": "survdiff", "LogRank": "survdiff", "logrank_trend": "survdiff",
     "cox": "coxmodel", "CoxResult": "coxmodel", "cox_zph": "zph", "CoxZph": "zph",
     # exact and association (exact.py, logreg.py)
