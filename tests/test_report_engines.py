@@ -83,7 +83,7 @@ def _spark_ready() -> bool:
 @pytest.mark.spark
 @pytest.mark.skipif(not _spark_ready(), reason="needs pyspark and Java (pip install 'ltfu[spark]'; a JRE)")
 def test_report_sections_with_spark_equal_numpy(registry):
-    from ltfu.cli import _load_study
+    from ltfu.cli_common import _load_study
     from ltfu.report.writer import _results_json
 
     study = _load_study(registry, False, None, defaults.BURDEN_THRESHOLD, None)
