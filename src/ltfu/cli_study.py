@@ -24,6 +24,7 @@ import typer
 from typer.core import TyperCommand
 
 from ltfu import defaults
+from ltfu.cli_common import _Command  # usage lines as a user writes them (STORE EXPORT)
 from ltfu.terminal import visible
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
@@ -229,18 +230,6 @@ def upgrade(path: Path = STORE_ARG):
         typer.echo(f"{visible(path.name)} is already at schema version {after}; nothing to do")
     else:
         typer.echo(f"Upgraded {visible(path.name)} from schema version {before} to {after}")
-
-
-class _Command(TyperCommand):
-    """Usage lines as a user writes them: ``ltfu study add [OPTIONS] STORE EXPORT`` (as ltfu.cli's)."""
-
-    def collect_usage_pieces(self, ctx):
-        pieces = [self.options_metavar] if self.options_metavar else []
-        for param in self.get_params(ctx):
-            if param.param_type_name == "argument":
-                name = param.metavar or param.name.upper()
-                pieces.append(name if param.required else f"[{name}]")
-        return pieces
 
 
 for _info in app.registered_commands:
