@@ -35,9 +35,13 @@ def section_reports(out: Path):
     """(section id, report.html) of every section of the demo study's report, each alone."""
     from ltfu.analysis import AnalysisOptions, analyse
     from ltfu.demo import load_demo_study
+    from ltfu.demo.cuts import demo_cut_studies
     from ltfu.report import write_report
 
-    results = analyse(load_demo_study(), AnalysisOptions())
+    study = load_demo_study()        # with its three earlier SYNTHETIC cuts, as `ltfu report --demo`
+    earlier = [(label, date, s) for date, label, s in demo_cut_studies()]
+    study = replace(study, cuts=(*earlier, ("SYNTHETIC demonstration study", study.cohort.cutoff_date, study)))
+    results = analyse(study, AnalysisOptions())
     for sec in results.sections:
         one = replace(results, sections=(sec,), figures=tuple(f for f in results.figures if f.name in sec.figures))
         yield sec.id, write_report(one, out / sec.id, formats=("html",))
