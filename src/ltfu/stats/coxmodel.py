@@ -356,39 +356,10 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
     # risk set; (numerically) zero means the term never varies where it matters.  Decided against
     # its own scale, not by an exact zero that rounding may or may not produce.
     scale = (e.sum() if cw is None else cw[e == 1].sum()) * (Xc ** 2).mean(axis=0)
-    flat = [terms[j] for j in range(p) if I0[j, j] <= 1e-10 * scale[j]]
-    if flat:
-        raise ConvergenceError(f"{', '.join(flat)} does not vary within the risk sets at the event times (e.g. every "
-                               "patient with another value is censored before the first event), so its "
-                               "coefficient cannot be estimated")
+    _check_varies(I0, scale, terms)
     score, _ = _gchol_quadratic(I0, U0)
-    ll, U, I = (ll0, U0, I0) if init is None else model.score_pieces(beta)
-    converged, it, halving = False, 0, 0
-    new = beta + _solve(I, U, terms)
-    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported after the loop)
-        ll_new, U_new, I_new = model.score_pieces(new)
-        if abs(1 - ll / ll_new) <= eps and halving == 0:
-            beta, ll, U, I = new, ll_new, U_new, I_new
-            converged = True
-            break
-        if ll_new < ll:                                     # step halving, as R's coxfit6
-            halving += 1
-            new = (new + halving * beta) / (halving + 1)
-            continue
-        halving = 0
-        beta, ll, U, I = new, ll_new, U_new, I_new
-        new = beta + _solve(I, U, terms)
-    if not converged:
-        raise ConvergenceError(f"the Cox model did not converge in {max_iter} iterations")
-    var = np.linalg.inv(I)
-    infs = np.abs(U @ var) if it else np.zeros(p)
-    tol_inf = np.sqrt(eps)
-    # monotone likelihood (separation): R's check for a coefficient that would still move
-    bad = [terms[j] for j in range(p) if (infs[j] > eps and infs[j] > tol_inf * abs(beta[j]))
-           or not np.isfinite(beta[j])]
-    if bad:
-        raise ConvergenceError(f"the coefficient of {', '.join(bad)} may be infinite: the likelihood is monotone "
-                               "(separation, e.g. no events in one group)")
+    start = (ll0, U0, I0) if init is None else model.score_pieces(beta)
+    beta, ll, var, it = _newton(model.score_pieces, beta, start, terms, eps=eps, max_iter=max_iter)
     se = np.sqrt(np.diag(var))
     robust = robust_score = None
     use_var = var
@@ -421,6 +392,53 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
                      TestResult(2 * (ll - ll0), float(p), float(chdtrc(p, 2 * (ll - ll0)))),
                      np.exp(beta), np.exp(beta - z * use_se), np.exp(beta + z * use_se), pv,
                      n, int(e.sum()), it, ties, conf_level, robust_score, model)
+
+
+def _check_varies(I0, scale, terms) -> None:
+    """ConvergenceError naming the terms whose information at beta = 0 is (numerically) zero against
+    their own ``scale``: they never vary within the risk sets at the event times."""
+    flat = [terms[j] for j in range(len(terms)) if I0[j, j] <= 1e-10 * scale[j]]
+    if flat:
+        raise ConvergenceError(f"{', '.join(flat)} does not vary within the risk sets at the event times (e.g. every "
+                               "patient with another value is censored before the first event), so its "
+                               "coefficient cannot be estimated")
+
+
+def _newton(pieces, beta, start, terms, *, eps: float, max_iter: int):
+    """R's coxfit6 iteration from ``beta`` (whose log-likelihood, score and information are
+    ``start``): Newton steps, step halving when the log-likelihood falls, convergence on its
+    relative change; then R's check for a coefficient that would still move (monotone likelihood).
+    ``pieces(beta)`` -> (loglik, U, I), from the rows (CoxModel) or from an engine's sums.
+    Returns (beta, loglik, inverse of the information, iterations)."""
+    p = len(terms)
+    ll, U, I = start
+    converged, it, halving = False, 0, 0
+    new = beta + _solve(I, U, terms)
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported after the loop)
+        ll_new, U_new, I_new = pieces(new)
+        if abs(1 - ll / ll_new) <= eps and halving == 0:
+            beta, ll, U, I = new, ll_new, U_new, I_new
+            converged = True
+            break
+        if ll_new < ll:                                     # step halving, as R's coxfit6
+            halving += 1
+            new = (new + halving * beta) / (halving + 1)
+            continue
+        halving = 0
+        beta, ll, U, I = new, ll_new, U_new, I_new
+        new = beta + _solve(I, U, terms)
+    if not converged:
+        raise ConvergenceError(f"the Cox model did not converge in {max_iter} iterations")
+    var = np.linalg.inv(I)
+    infs = np.abs(U @ var) if it else np.zeros(p)
+    tol_inf = np.sqrt(eps)
+    # monotone likelihood (separation): R's check for a coefficient that would still move
+    bad = [terms[j] for j in range(p) if (infs[j] > eps and infs[j] > tol_inf * abs(beta[j]))
+           or not np.isfinite(beta[j])]
+    if bad:
+        raise ConvergenceError(f"the coefficient of {', '.join(bad)} may be infinite: the likelihood is monotone "
+                               "(separation, e.g. no events in one group)")
+    return beta, ll, var, it
 
 
 def _solve(I, U, terms):

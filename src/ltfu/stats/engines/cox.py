@@ -324,7 +324,7 @@ def _efron(S, A, d, xd_sum, beta, shift, p, efron):
 def fit(model: CoxQueryModel, *, conf_level=0.95, init=None, max_iter=30, eps=1e-9):
     """The Newton loop of ``ltfu.stats.cox`` (same steps, halving, convergence and checks), on
     the engine's pieces; returns a ``CoxResult`` (no ``model``, no robust variance)."""
-    from ltfu.stats.coxmodel import CoxResult, _gchol_quadratic, _solve
+    from ltfu.stats.coxmodel import CoxResult, _check_varies, _gchol_quadratic, _newton
 
     terms, p = model.cov, model.p
     if model.n_events == 0:
@@ -336,38 +336,10 @@ def fit(model: CoxQueryModel, *, conf_level=0.95, init=None, max_iter=30, eps=1e
     beta = np.zeros(p) if init is None else np.asarray(init, float).copy()
     ll0, U0, I0 = model.pieces(np.zeros(p))
     scale = model.n_events * np.diag(model.cross) / model.n
-    flat = [terms[j] for j in range(p) if I0[j, j] <= 1e-10 * scale[j]]
-    if flat:
-        raise ConvergenceError(f"{', '.join(flat)} does not vary within the risk sets at the event times (e.g. every "
-                               "patient with another value is censored before the first event), so its "
-                               "coefficient cannot be estimated")
+    _check_varies(I0, scale, terms)
     score, _ = _gchol_quadratic(I0, U0)
-    ll, U, I = (ll0, U0, I0) if init is None else model.pieces(beta)
-    converged, it, halving = False, 0, 0
-    new = beta + _solve(I, U, terms)
-    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported after the loop)
-        ll_new, U_new, I_new = model.pieces(new)
-        if abs(1 - ll / ll_new) <= eps and halving == 0:
-            beta, ll, U, I = new, ll_new, U_new, I_new
-            converged = True
-            break
-        if ll_new < ll:
-            halving += 1
-            new = (new + halving * beta) / (halving + 1)
-            continue
-        halving = 0
-        beta, ll, U, I = new, ll_new, U_new, I_new
-        new = beta + _solve(I, U, terms)
-    if not converged:
-        raise ConvergenceError(f"the Cox model did not converge in {max_iter} iterations")
-    var = np.linalg.inv(I)
-    infs = np.abs(U @ var) if it else np.zeros(p)
-    tol_inf = np.sqrt(eps)
-    bad = [terms[j] for j in range(p) if (infs[j] > eps and infs[j] > tol_inf * abs(beta[j]))
-           or not np.isfinite(beta[j])]
-    if bad:
-        raise ConvergenceError(f"the coefficient of {', '.join(bad)} may be infinite: the likelihood is monotone "
-                               "(separation, e.g. no events in one group)")
+    start = (ll0, U0, I0) if init is None else model.pieces(beta)
+    beta, ll, var, it = _newton(model.pieces, beta, start, terms, eps=eps, max_iter=max_iter)
     se = np.sqrt(np.diag(var))
     z = z_quantile(conf_level)
     start = np.zeros(p) if init is None else np.asarray(init, float)
