@@ -50,6 +50,26 @@ def merge_groups(u: np.ndarray, tol: float = TIMEFIX_TOL) -> np.ndarray | None:
     return np.cumsum(np.r_[True, ~tied]) - 1
 
 
+def merge_pooled(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The arrays with R's time merging (``merge_groups``) applied to their finite values pooled:
+    each chain of near-equal times becomes its first value.  The arrays themselves, unchanged and
+    not copied, when nothing merges."""
+    pooled = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+    u = np.unique(pooled[np.isfinite(pooled)])
+    g = merge_groups(u)
+    if g is None:
+        return arrays
+    cuts = u[np.r_[True, np.diff(g) > 0]]
+
+    def remap(x):
+        out = x.copy()
+        ok = np.isfinite(x)
+        out[ok] = cuts[g[np.searchsorted(u, x[ok])]]
+        return out
+
+    return tuple(remap(x) for x in arrays)
+
+
 def merge_close_times(time: np.ndarray, entry: np.ndarray | None = None, *, timefix: bool = True):
     """``(time, entry)`` with R's time merging applied to both (pooled, as aeqSurv does).
 
@@ -59,23 +79,11 @@ def merge_close_times(time: np.ndarray, entry: np.ndarray | None = None, *, time
     """
     if not timefix:
         return time, entry
-    pooled = time if entry is None else np.concatenate([time, entry])
-    u = np.unique(pooled[np.isfinite(pooled)])
-    g = merge_groups(u)
-    if g is None:
-        return time, entry
-    cuts = u[np.r_[True, np.diff(g) > 0]]
-
-    def remap(x):
-        out = x.copy()
-        ok = np.isfinite(x)
-        out[ok] = cuts[g[np.searchsorted(u, x[ok])]]
-        return out
-
-    t2 = remap(time)
     if entry is None:
-        return t2, None
-    e2 = remap(entry)
+        return merge_pooled(time)[0], None
+    t2, e2 = merge_pooled(time, entry)
+    if t2 is time:
+        return time, entry
     bad = (e2 >= t2) & (entry < time)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])

@@ -93,7 +93,7 @@ import numpy as np
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import _refuse_masked_or_complex, as_float_array, check_choice, json_float
 from ltfu.stats._npmle import _gradient, _innermost, _kkt, _newton, _survival_at
-from ltfu.stats.counting import merge_groups
+from ltfu.stats.counting import merge_pooled
 from ltfu.stats.km import KaplanMeier, _findq, kaplan_meier
 
 INSIDE = ("nan", "midpoint", "upper", "lower")
@@ -150,20 +150,9 @@ def check_interval(left, right, *, timefix: bool = True):
 def _merge_close(lo, hi):
     """R's aeqSurv on interval data: finite ends closer than sqrt(eps) (absolutely or relative to
     their mean) become one time; an interval that would shrink to a point is refused, as R stops."""
-    pooled = np.concatenate([lo, hi])
-    u = np.unique(pooled[np.isfinite(pooled)])
-    g = merge_groups(u)
-    if g is None:
+    lo2, hi2 = merge_pooled(lo, hi)
+    if lo2 is lo:
         return lo, hi
-    cuts = u[np.r_[True, np.diff(g) > 0]]
-
-    def remap(x):
-        out = x.copy()
-        ok = np.isfinite(x)
-        out[ok] = cuts[g[np.searchsorted(u, x[ok])]]
-        return out
-
-    lo2, hi2 = remap(lo), remap(hi)
     bad = (lo2 == hi2) & (lo != hi)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
