@@ -34,7 +34,17 @@ import pandas as pd
 
 from ltfu.cohort.dates import decide_order, order_counts, parse_dates
 from ltfu.cohort.load import load
-from ltfu.cohort.parse import _check_ids, _Collector, _control_rows, _distinct, _is_missing, _numbers, _rows_of, _text
+from ltfu.cohort.parse import (
+    _check_ids,
+    _Collector,
+    _control_rows,
+    _dates_of_distinct,
+    _distinct,
+    _is_missing,
+    _numbers,
+    _rows_of,
+    _text,
+)
 from ltfu.cohort.schema import Field
 from ltfu.cohort.validate import DEFAULT_DATE_FLOOR, DEFAULT_MAX_FOLLOW_UP_YEARS
 from ltfu.errors import DataError
@@ -126,12 +136,7 @@ def _adam_dates(raw, adtte, names, col, today, floor):
         epoch = raw.epoch_of(original.get(v, v))
         if v in distinct:
             codes, values = distinct[v]
-            parsed_values, issues = parse_dates(values, order=order, epoch=epoch, evidence=evidence)
-            parsed = parsed_values[codes]
-            found = {k: (code, msg) for k, code, msg in issues}
-            for i in _rows_of(codes, found):
-                code, msg = found[codes[i]]
-                col.add(code, i, f"ADTTE.{v}", values[codes[i]], message=msg)
+            parsed = _dates_of_distinct(codes, values, f"ADTTE.{v}", col, order=order, epoch=epoch, evidence=evidence)
         else:
             parsed, _ = parse_dates(adtte[v], order=order, epoch=epoch)
         future, early = parsed > np.datetime64(today), parsed < floor

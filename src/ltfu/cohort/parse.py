@@ -15,6 +15,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
+from ltfu.cohort.dates import parse_dates
 from ltfu.cohort.problems import _CONTROL, CONTROL_CHARACTERS, PROBLEM_CODES, Problem, truncate
 from ltfu.cohort.schema import FIELD_BY_NAME
 
@@ -106,6 +107,18 @@ def _rows_of(codes, flagged):
     mark = np.zeros(max(int(codes.max(initial=0)), max(flagged)) + 1, bool)
     mark[list(flagged)] = True
     return np.flatnonzero(mark[codes])
+
+
+def _dates_of_distinct(codes, values, field: str, col, *, order, epoch, evidence) -> np.ndarray:
+    """A date column given as its distinct ``values`` and each row's index among them (``codes``):
+    each distinct value parsed once, its problems added to ``col`` for every row that holds it
+    (named ``field``); returns the parsed date of every row."""
+    parsed_values, issues = parse_dates(values, order=order, epoch=epoch, evidence=evidence)
+    found = {k: (code, msg) for k, code, msg in issues}
+    for i in _rows_of(codes, found):
+        code, msg = found[codes[i]]
+        col.add(code, i, field, values[codes[i]], message=msg)
+    return parsed_values[codes]
 
 
 def _missing_mask(series):

@@ -26,11 +26,11 @@ from ltfu.cohort.parse import (
     _check_ids,
     _Collector,
     _control_rows,
+    _dates_of_distinct,
     _distinct,
     _is_missing,
     _missing_mask,
     _numbers,
-    _rows_of,
     _text,
     parse_field,
 )
@@ -145,12 +145,7 @@ def _dates(t: _Table, today, date_floor):
         epoch = t.epoch_of(canon[d])
         if d in distinct:                # each distinct value parsed once, then spread to its rows
             codes, values = distinct[d]
-            parsed_values, issues = parse_dates(values, order=order, epoch=epoch, evidence=evidence)
-            parsed = parsed_values[codes]
-            found = {k: (code, msg) for k, code, msg in issues}
-            for i in _rows_of(codes, found):
-                code, msg = found[codes[i]]
-                col.add(code, i, d, values[codes[i]], message=msg)
+            parsed = _dates_of_distinct(codes, values, d, col, order=order, epoch=epoch, evidence=evidence)
         else:
             parsed, _ = parse_dates(df[canon[d]], order=order, epoch=epoch)
         future = parsed > np.datetime64(today)

@@ -19,16 +19,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ltfu.cohort.dates import decide_order, order_counts, parse_dates
+from ltfu.cohort.dates import decide_order, order_counts
 from ltfu.cohort.load import RawTable, _unique_columns
 from ltfu.cohort.parse import (
     _CONTROL,
     _Collector,
     _control_rows,
+    _dates_of_distinct,
     _distinct,
     _id_keys,
     _is_missing,
-    _rows_of,
     _text,
     parse_field,
 )
@@ -252,12 +252,8 @@ def _dates_to_days(df, spec, canon, col, infusion, out, today, date_floor, raw):
         day = d.replace("date", "day")
         if d in distinct:
             codes, values = distinct[d]
-            parsed_values, issues = parse_dates(values, order=order, epoch=raw.epoch_of(canon[d]), evidence=evidence)
-            parsed = parsed_values[codes]
-            found = {k: (code, msg) for k, code, msg in issues}
-            for i in _rows_of(codes, found):
-                code, msg = found[codes[i]]
-                col.add(code, i, d, values[codes[i]], message=msg)
+            parsed = _dates_of_distinct(codes, values, d, col, order=order, epoch=raw.epoch_of(canon[d]),
+                                        evidence=evidence)
             bad = (parsed > np.datetime64(today)) | (parsed < floor)
             for i in np.flatnonzero(bad):
                 col.add("FUTURE_DATE" if parsed[i] > np.datetime64(today) else "IMPLAUSIBLE_DATE", i, d, str(parsed[i]))
