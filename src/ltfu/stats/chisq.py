@@ -7,23 +7,16 @@ Fisher's exact test is replaced and the correction is negligible.
 
 from __future__ import annotations
 
-import numpy as np
 from scipy.stats import chi2_contingency
 
 from ltfu.errors import InvalidInputError
 from ltfu.stats._common import TestResult
+from ltfu.stats.exact import check_table
 
 
 def chisq_test(table, *, correct: bool = False) -> TestResult:
     """Statistic, degrees of freedom and p-value of the test of independence."""
-    try:
-        t = np.asarray(table, dtype=float)
-    except (TypeError, ValueError):
-        raise InvalidInputError("table: must be a 2-D table of counts") from None
-    if t.ndim != 2 or min(t.shape) < 2:
-        raise InvalidInputError(f"table: needs at least 2 rows and 2 columns, got shape {t.shape}")
-    if np.isnan(t).any() or (t < 0).any():
-        raise InvalidInputError("table: counts must be non-negative")
+    t = check_table(table, whole=False)
     if (t.sum(axis=0) == 0).any() or (t.sum(axis=1) == 0).any():
         raise InvalidInputError("table: a row or column with no counts (drop it first)")
     res = chi2_contingency(t, correction=bool(correct) and t.shape == (2, 2))

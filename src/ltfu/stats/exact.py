@@ -86,13 +86,19 @@ class FisherResult(Result):
                 "table": self.table.tolist(), "alternative": self.alternative}
 
 
-def _check_table(table) -> np.ndarray:
+def check_table(table, *, whole: bool = True) -> np.ndarray:
+    """A contingency table of at least 2 x 2 with non-negative counts (whole numbers unless
+    ``whole`` is False, as chisq.test accepts): int64 when whole, else float."""
     try:
         t = np.asarray(table, dtype=float)
     except (TypeError, ValueError):
         raise InvalidInputError("table: must be a 2-D table of counts") from None
     if t.ndim != 2 or min(t.shape) < 2:
         raise InvalidInputError(f"table: needs at least 2 rows and 2 columns, got shape {t.shape}")
+    if not whole:
+        if np.isnan(t).any() or (t < 0).any():
+            raise InvalidInputError("table: counts must be non-negative")
+        return t
     if np.isnan(t).any() or (t < 0).any() or not np.all(t == np.round(t)):
         raise InvalidInputError("table: counts must be non-negative whole numbers")
     return t.astype(np.int64)
@@ -103,7 +109,7 @@ def fisher_exact(table, *, alternative: str = "two-sided", conf_level: float = 0
     """Fisher's exact test; for 2 x 2 also the conditional MLE odds ratio and its exact CI
     (``odds_ratio=False`` skips them when only the p-value is wanted).  ``alternative`` also accepts R's
     spelling ``"two.sided"``; larger tables are two-sided only (exact, see _fisher_rxc)."""
-    t = _check_table(table)
+    t = check_table(table)
     if alternative == "two.sided":
         alternative = "two-sided"
     check_choice(alternative, "alternative", ("two-sided", "less", "greater"))
