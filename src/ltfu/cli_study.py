@@ -23,7 +23,7 @@ from pathlib import Path
 import typer
 from typer.core import TyperCommand
 
-from ltfu import defaults
+from ltfu import cli_common, defaults
 from ltfu.cli_common import _Command  # usage lines as a user writes them (STORE EXPORT)
 from ltfu.terminal import visible
 
@@ -44,15 +44,8 @@ class FailOn(enum.StrEnum):
     retroactive = "retroactive"
 
 
-def _cli():
-    """The shared command-line helpers (ltfu.cli_common), imported when a command runs."""
-    from ltfu import cli_common
-
-    return cli_common
-
-
 def _store_error(exc) -> None:
-    _cli()._fail(exc.message, code=exc.exit_code)
+    cli_common._fail(exc.message, code=exc.exit_code)
 
 
 def _run(fn, *args, **kwargs):
@@ -64,13 +57,13 @@ def _run(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except StoreError as exc:
         if exc.problems:
-            _cli()._print_problems(list(exc.problems), stream_err=True)
+            cli_common._print_problems(list(exc.problems), stream_err=True)
         _store_error(exc)
     except LoadError as exc:
-        _cli()._fail(exc.message, code=2)
+        cli_common._fail(exc.message, code=2)
     except OSError as exc:
         where = f": {Path(exc.filename).name}" if getattr(exc, "filename", None) else ""
-        _cli()._fail(f"{exc.strerror or exc}{where}", code=1)
+        cli_common._fail(f"{exc.strerror or exc}{where}", code=1)
 
 
 STORE_ARG = typer.Argument(..., metavar="STORE", help="The study store, a file ending in .ltfu.")
@@ -100,9 +93,8 @@ def add(
     nothing stored, when validation finds errors)."""
     from ltfu import store
 
-    cli = _cli()
-    cli._check_burden_threshold(burden_threshold)
-    cli._check_sheet(export, sheet)
+    cli_common._check_burden_threshold(burden_threshold)
+    cli_common._check_sheet(export, sheet)
     info = _run(store.add_cut, path, export, cut, label, sheet=sheet, burden_threshold=burden_threshold)
     typer.echo(f"Added cut {info.cut_date}{f' ({visible(info.label)})' if info.label else ''} to "
                f"{visible(path.name)}: {info.n_patients} patients, {info.n_events} adverse events, "
@@ -126,7 +118,7 @@ def list_(path: Path = STORE_ARG,
     from rich.markup import escape
     from rich.table import Table
 
-    console = _cli()._console()
+    console = cli_common._console()
     wide = console.width >= 140          # narrow terminals: the essentials (--format json has everything)
     table = Table(title=f"Cuts of {escape(visible(path.name))}")
     cols = ["#", "cut date", "label", "patients", "deaths", "relapses", "AEs", "assessments", "therapies"]
@@ -169,8 +161,8 @@ def diff(
         _print_diff(d)
     if fail_on is FailOn.retroactive and d.retroactive:
         if fmt is not OutputFormat.json:
-            _cli()._console(stderr=True).print(f"{len(d.flags)} retroactive change(s) found (--fail-on retroactive)",
-                                               markup=False, highlight=False)
+            cli_common._console(stderr=True).print(
+                f"{len(d.flags)} retroactive change(s) found (--fail-on retroactive)", markup=False, highlight=False)
         raise typer.Exit(1)
 
 
@@ -178,7 +170,7 @@ def _print_diff(d) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    console = _cli()._console()
+    console = cli_common._console()
     a, b = d.cut_a, d.cut_b
     name = lambda c: f"{c.cut_date}{f' ({visible(c.label)})' if c.label else ''}"
     console.print(f"Changes from cut {escape(name(a))} to cut {escape(name(b))}", markup=False, highlight=False)
@@ -253,9 +245,8 @@ def report_input(path, use_demo, cut, cutoff, burden_threshold, sheet, *, deiden
     temporary store: the maturity section reads the same Study objects either way, and a report
     should not write a database file to make a demonstration.  Otherwise the file is loaded by
     ``load_study`` (cli_common._load_study) and there is no history."""
-    cli = _cli()
     if cut is not None and not is_store_path(path):
-        cli._fail("--cut selects a cut of a study store (a .ltfu file)", code=2)
+        cli_common._fail("--cut selects a cut of a study store (a .ltfu file)", code=2)
     if not is_store_path(path):
         study = load_study(path, use_demo, cutoff, burden_threshold, sheet, deidentify=deidentify)
         if not use_demo:
@@ -267,16 +258,16 @@ def report_input(path, use_demo, cut, cutoff, burden_threshold, sheet, *, deiden
         earlier = [(label, date, s) for date, label, s in demo_cut_studies(burden_threshold=burden_threshold)]
         return replace(study, cuts=(*earlier, ("SYNTHETIC demonstration study", study.cohort.cutoff_date, study)))
     if use_demo:
-        cli._fail("give either a study store or --demo", code=2)
+        cli_common._fail("give either a study store or --demo", code=2)
     for given, option in ((cutoff, "--cutoff"), (sheet, "--sheet")):
         if given is not None:
-            cli._fail(f"{option} does not apply to a study store: each cut has its own cut-off date; choose "
+            cli_common._fail(f"{option} does not apply to a study store: each cut has its own cut-off date; choose "
                       "the cut with --cut", code=2)
     from ltfu import store
 
     cuts = _run(store.list_cuts, path)
     if not cuts:
-        cli._fail(f"{Path(path).name} holds no cut yet (add one with `ltfu study add`)", code=2)
+        cli_common._fail(f"{Path(path).name} holds no cut yet (add one with `ltfu study add`)", code=2)
     chosen = _run(store.resolve, cuts, cut) if cut is not None else cuts[-1]
     earlier = [str(c.cut_id) for c in cuts if c.cut_date < chosen.cut_date]
     # the maturity section needs only the earlier cuts' patients and events; the reported cut is read whole
