@@ -17,6 +17,14 @@ standardised design (an invertible affine change of the columns, which keeps sep
 optimum 0 without separation and a positive one with it.  Never by thresholds on fitted
 probabilities or standard errors, which depend on the scale of a covariate.  A design whose
 standardised columns are nearly collinear (condition number above 1e10) is its own error.
+
+Above ``GROUP_MIN`` rows (a registry) every method runs on the distinct design rows with their
+counts and events, the grouped binomial form of the same likelihood: a design row repeated c times
+with e events contributes e log p + (c - e) log(1 - p), its c rows' Firth hat values sum to c times
+one row's, and the separation program's constraints are the distinct signed rows.  The estimates,
+standard errors and tests are those of the row-by-row fit (tested against it); 1e6 patients with a
+few hundred covariate patterns then cost a few hundred rows.  Maximum likelihood on grouped data is
+statsmodels' binomial GLM with (events, non-events) as its response.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ from scipy.stats import chi2, norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import Result, _json_float, check_choice, check_conf_level, design_matrix, z_quantile
+
+GROUP_MIN = 1000
 
 
 @dataclass(frozen=True, repr=False)
@@ -72,11 +82,26 @@ def _design(X, y):
     return terms, np.column_stack([np.ones(yv.size), Xv]), yv
 
 
-def _penalised(beta, X, y):
-    """Penalised log-likelihood, Firth's modified score and the information at beta."""
+def _grouped(Xd, y):
+    """(distinct design rows, their counts, their events): pandas' hash factorisation of each column,
+    combined column by column, so the patterns keep their first appearance's order."""
+    import pandas as pd
+
+    codes = np.zeros(Xd.shape[0], dtype=np.int64)
+    for j in range(Xd.shape[1]):
+        col, levels = pd.factorize(Xd[:, j])
+        codes = pd.factorize(codes * len(levels) + col)[0]
+    m = int(codes.max()) + 1
+    first = pd.Series(codes).drop_duplicates().index.to_numpy()     # codes count up in that order
+    return Xd[first], np.bincount(codes, minlength=m).astype(float), np.bincount(codes, weights=y, minlength=m)
+
+
+def _penalised(beta, X, y, c=None):
+    """Penalised log-likelihood, Firth's modified score and the information at beta; with counts
+    ``c``, ``y`` holds each row's events (the grouped form, see the module docstring)."""
     eta = X @ beta
     p = expit(eta)
-    w = p * (1 - p)
+    w = p * (1 - p) if c is None else c * (p * (1 - p))
     info = (X * w[:, None]).T @ X
     sign, logdet = np.linalg.slogdet(info)
     if sign <= 0:
@@ -84,12 +109,13 @@ def _penalised(beta, X, y):
     inv = np.linalg.inv(info)
     h = np.einsum("ij,jk,ik->i", X, inv, X) * w                 # hat values
     # log p = -log(1 + e^-eta), log(1 - p) = -log(1 + e^eta): stable when p reaches 0 or 1
-    loglik = float(-np.sum(y * np.logaddexp(0, -eta) + (1 - y) * np.logaddexp(0, eta)))
-    score = X.T @ (y - p + h * (0.5 - p))
+    fails = 1 - y if c is None else c - y
+    loglik = float(-np.sum(y * np.logaddexp(0, -eta) + fails * np.logaddexp(0, eta)))
+    score = X.T @ ((y - p if c is None else y - c * p) + h * (0.5 - p))
     return loglik + 0.5 * logdet, score, info
 
 
-def _firth_fit(X, y, *, fixed=None, start=None, max_iter=100, tol=1e-9):
+def _firth_fit(X, y, *, c=None, fixed=None, start=None, max_iter=100, tol=1e-9):
     """Maximise the penalised likelihood; ``fixed`` = (index, value) profiles one coefficient."""
     k = X.shape[1]
     beta = np.zeros(k) if start is None else start.copy()
@@ -97,7 +123,7 @@ def _firth_fit(X, y, *, fixed=None, start=None, max_iter=100, tol=1e-9):
     if fixed is not None:
         free[fixed[0]] = False
         beta[fixed[0]] = fixed[1]
-    pl, score, info = _penalised(beta, X, y)
+    pl, score, info = _penalised(beta, X, y, c)
     for _ in range(max_iter):
         step = np.zeros(k)
         step[free] = np.linalg.solve(info[np.ix_(free, free)], score[free])
@@ -106,8 +132,8 @@ def _firth_fit(X, y, *, fixed=None, start=None, max_iter=100, tol=1e-9):
             step *= 5 / step_max
         for _half in range(30):
             new = beta + step
-            pl_new, score_new, info_new = _penalised(new, X, y)
-            if pl_new >= pl - 1e-12:
+            pl_new, score_new, info_new = _penalised(new, X, y, c)
+            if pl_new >= pl - 1e-12 * max(1.0, abs(pl)):     # rounding of a large sum
                 break
             step /= 2
         beta, pl, score, info = new, pl_new, score_new, info_new
@@ -116,41 +142,62 @@ def _firth_fit(X, y, *, fixed=None, start=None, max_iter=100, tol=1e-9):
     return beta, pl, info, False
 
 
-def _ml(X, y):
+def _ml(X, y, c=None):
+    """(coefficients, standard errors, converged) or (None, why): statsmodels' Newton-Raphson Logit,
+    or its binomial GLM on grouped rows (``c`` counts, ``y`` events)."""
     import statsmodels.api as sm
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            res = sm.Logit(y, X).fit(disp=0, maxiter=100, method="newton")
+            if c is None:
+                res = sm.Logit(y, X).fit(disp=0, maxiter=100, method="newton")
+                converged = bool(res.mle_retvals.get("converged", False))
+            else:
+                # Newton-Raphson as Logit (IRLS's test is an absolute change of the deviance, out of
+                # reach in floating point when the deviance is 1e6)
+                res = sm.GLM(np.column_stack([y, c - y]), X, family=sm.families.Binomial()).fit(
+                    method="newton", maxiter=100, disp=0)
+                converged = bool(res.mle_retvals.get("converged", False))
         except Exception as exc:  # statsmodels raises on perfect separation / singular matrices
             return None, f"{type(exc).__name__}: {exc}"
-    return res, None
+    return (np.asarray(res.params), np.asarray(res.bse), converged), None
 
 
-def _standardised(Xd):
-    """The design with each non-intercept column centred and scaled to unit standard deviation."""
+def _standardised(Xd, c=None):
+    """The design with each non-intercept column centred and scaled to unit standard deviation (over
+    the rows each repeated ``c`` times)."""
     Z = Xd.copy()
-    sd = Z[:, 1:].std(axis=0)
-    Z[:, 1:] = (Z[:, 1:] - Z[:, 1:].mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    if c is None:
+        sd, mean = Z[:, 1:].std(axis=0), Z[:, 1:].mean(axis=0)
+    else:
+        mean = c @ Z[:, 1:] / c.sum()
+        sd = np.sqrt(c @ (Z[:, 1:] - mean) ** 2 / c.sum())
+    Z[:, 1:] = (Z[:, 1:] - mean) / np.where(sd > 0, sd, 1.0)
     return Z
 
 
-def separated(Xd, y) -> bool:
+def separated(Xd, y, c=None) -> bool:
     """Whether the outcome is (quasi-)completely separated by the design ``Xd`` (intercept first):
-    the linear program of the module docstring (scipy's HiGHS)."""
+    the linear program of the module docstring (scipy's HiGHS).  With counts ``c`` the rows are
+    distinct patterns and ``y`` their events: the constraints are each pattern's signed rows that
+    occur (+ with an event, - with a non-event), the objective sums every row."""
     from scipy.optimize import linprog
 
-    Xt = _standardised(Xd) * np.where(y == 1, 1.0, -1.0)[:, None]
-    # identical rows are the same constraint: the feasible set, hence the optimum, is that of the
-    # distinct rows (a registry's few covariate patterns: 1e6 constraints become hundreds); the
-    # objective still sums every row
-    rows = np.unique(Xt, axis=0) if Xt.shape[0] > 1000 else Xt
-    res = linprog(-Xt.sum(axis=0), A_ub=-rows, b_ub=np.zeros(rows.shape[0]), bounds=[(-1, 1)] * Xt.shape[1],
+    Z = _standardised(Xd, c)
+    if c is None:
+        rows = Z * np.where(y == 1, 1.0, -1.0)[:, None]
+        objective, n = rows.sum(axis=0), rows.shape[0]
+    else:
+        # identical rows are the same constraint: the feasible set, hence the optimum, is that of
+        # the distinct rows
+        rows = np.vstack([Z[y > 0], -Z[c - y > 0]])
+        objective, n = (2 * y - c) @ Z, c.sum()
+    res = linprog(-objective, A_ub=-rows, b_ub=np.zeros(rows.shape[0]), bounds=[(-1, 1)] * Z.shape[1],
                   method="highs")
     if res.status != 0:
         raise ConvergenceError(f"the separation check could not be solved ({res.message})")
-    return bool(-res.fun > 1e-6 * max(1.0, np.sqrt(Xt.shape[0])))
+    return bool(-res.fun > 1e-6 * max(1.0, np.sqrt(n)))
 
 
 def logistic(X, y, *, method: str = "auto", conf_level: float = 0.95) -> LogisticResult:
@@ -158,18 +205,22 @@ def logistic(X, y, *, method: str = "auto", conf_level: float = 0.95) -> Logisti
     check_choice(method, "method", ("auto", "ml", "firth"))
     conf_level = check_conf_level(conf_level)
     terms, Xd, yv = _design(X, y)
+    n, events = int(yv.size), int(yv.sum())
+    c = None
+    if n > GROUP_MIN:              # the distinct rows span the same space; sqrt(c) rows keep X'X
+        Xd, c, yv = _grouped(Xd, yv)
     if np.linalg.matrix_rank(Xd) < Xd.shape[1]:
         raise ConvergenceError(f"singular design: {', '.join(terms)} are collinear or constant")
-    if np.linalg.cond(_standardised(Xd)) > 1e10:
+    Z = _standardised(Xd, c)
+    if np.linalg.cond(Z if c is None else Z * np.sqrt(c)[:, None]) > 1e10:
         raise ConvergenceError(f"nearly collinear design: {', '.join(terms)} are almost linear combinations of "
                                "each other, so their coefficients cannot be told apart")
     z = z_quantile(conf_level)
-    n, events = int(yv.size), int(yv.sum())
     note = ""
-    separation = separated(Xd, yv)
+    separation = separated(Xd, yv, c)
     if method in ("auto", "ml") and not separation:
-        res, err = _ml(Xd, yv)
-        ok = res is not None and res.mle_retvals.get("converged", False) and np.all(np.isfinite(res.bse))
+        res, err = _ml(Xd, yv, c)
+        ok = res is not None and res[2] and np.all(np.isfinite(res[1]))
         if ok:
             return _ml_result(res, terms, z, n, events, conf_level)
         if method == "ml":
@@ -181,7 +232,7 @@ def logistic(X, y, *, method: str = "auto", conf_level: float = 0.95) -> Logisti
                                "terms predicts the outcome perfectly); use method='firth'")
     if separation:
         note = "separation in maximum likelihood: Firth's penalised likelihood used"
-    beta, pl, info, ok = _firth_fit(Xd, yv)
+    beta, pl, info, ok = _firth_fit(Xd, yv, c=c)
     if not ok:
         raise ConvergenceError("Firth's penalised likelihood did not converge")
     var = np.linalg.inv(info)
@@ -190,14 +241,14 @@ def logistic(X, y, *, method: str = "auto", conf_level: float = 0.95) -> Logisti
     lower, upper, pvals = [], [], []
     for j in range(1, Xd.shape[1]):
         def dev(b, j=j):
-            _, pl_b, _, _ = _firth_fit(Xd, yv, fixed=(j, b), start=beta)
+            _, pl_b, _, _ = _firth_fit(Xd, yv, c=c, fixed=(j, b), start=beta)
             return 2 * (pl - pl_b) - crit
         width = max(10 * se[j], 1.0)
         lo = _root(dev, beta[j], beta[j] - width, -1)
         hi = _root(dev, beta[j], beta[j] + width, +1)
         lower.append(lo)
         upper.append(hi)
-        _, pl0, _, _ = _firth_fit(Xd, yv, fixed=(j, 0.0), start=beta)
+        _, pl0, _, _ = _firth_fit(Xd, yv, c=c, fixed=(j, 0.0), start=beta)
         pvals.append(float(chi2.sf(max(2 * (pl - pl0), 0.0), 1)))
     coef = beta[1:]
     return LogisticResult(terms, coef, se[1:], np.array(pvals), np.exp(coef), np.exp(lower), np.exp(upper),
@@ -216,7 +267,7 @@ def _root(f, centre, far, direction):
 
 
 def _ml_result(res, terms, z, n, events, conf_level):
-    params, bse = np.asarray(res.params), np.asarray(res.bse)
+    params, bse, _ = res
     coef, se = params[1:], bse[1:]
     pv = 2 * norm.sf(np.abs(coef / se))
     with np.errstate(over="ignore"):       # an odds ratio beyond 1e308 is inf, as R prints it
