@@ -174,3 +174,19 @@ def test_quantile_without_sorting_equals_r_dedup_rule():
         for p in (0.25, 0.5, 0.75, 0.1):
             a, b = _findq_general(x, y, p), _findq_dedup(x, y, p)
             assert np.float64(a).view(np.int64) == np.float64(b).view(np.int64), (x, y, p)
+
+
+def test_stable_order_is_numpys_stable_argsort():
+    """The radix path (exact 16-bit codes) gives np.argsort(kind="stable")'s permutation, ties in
+    row order, -0.0 with 0.0; data without such codes take numpy's own sort."""
+    from ltfu.stats.counting import stable_order
+
+    rng = np.random.default_rng(5)
+    cases = [rng.integers(0, 3000, 50_000).astype(float),                 # whole days
+             np.round(rng.integers(0, 900, 50_000) / 10, 1),             # months to 0.1
+             np.where(rng.random(10_000) < 0.5, -0.0, rng.integers(0, 5, 10_000).astype(float)),
+             rng.random(10_000) * 100,                                     # no grid
+             rng.integers(0, 100_000, 10_000).astype(float),               # codes beyond 16 bits
+             np.r_[rng.integers(0, 10, 5000).astype(float), -1.0]]        # negative
+    for a in cases:
+        np.testing.assert_array_equal(stable_order(a), np.argsort(a, kind="stable"))

@@ -55,15 +55,25 @@ def _unknown_row(missing, masks, entry):
 
 def _categorical(s, masks, col, label, kind):
     groups = [g for g, _ in GROUPS]
+    # each distinct value is converted (to boolean or text) once, not each row: codes per row by
+    # pandas' hash factorisation, counts per group by bincount
+    raw_codes, uniq = pd.factorize(s, use_na_sentinel=True)
     if kind == "binary":
-        values = s.astype("boolean")
+        as_level = pd.Series(uniq).astype("boolean")
         levels, names = [True], {True: "yes"}
+        level_of = np.where(as_level.fillna(False).to_numpy(bool), 0, -1)      # True -> level 0
+        gone = as_level.isna().to_numpy()
     else:
-        values = s.astype("string")
-        levels = sorted(values.dropna().unique().tolist(), key=str)
+        as_level = pd.Series(uniq).astype("string")
+        levels = sorted(as_level.dropna().unique().tolist(), key=str)
         names = {v: LEVEL_NAMES.get(col, {}).get(v, str(v)) for v in levels}
-    present = ~values.isna().to_numpy()
-    counts = {g: [int(((values == lv).fillna(False).to_numpy() & masks[g]).sum()) for lv in levels] for g in groups}
+        rank = {v: i for i, v in enumerate(levels)}
+        gone = as_level.isna().to_numpy()
+        level_of = np.array([-1 if g else rank[v] for v, g in zip(as_level.tolist(), gone)], dtype=np.int64)
+    row_level = np.where(raw_codes >= 0, level_of[raw_codes] if len(uniq) else -1, -1)
+    present = (raw_codes >= 0) & ~(gone[raw_codes] if len(uniq) else np.zeros(len(s), bool))
+    counts = {g: np.bincount(row_level[masks[g] & (row_level >= 0)], minlength=len(levels))[:len(levels)].tolist()
+              for g in groups}
     denom = {g: int((present & masks[g]).sum()) for g in groups}
     if kind == "binary":
         table = [[counts[g][0], denom[g] - counts[g][0]] for g in COMPARED]

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ltfu import stats
 from ltfu.analysis.common import fmt, fmt_ci, fmt_p, num
-from ltfu.analysis.plan import COX_COVARIATES, Plan, covariates, term_label
+from ltfu.analysis.plan import COVARIATE_COLUMNS, COX_COVARIATES, Plan, covariates, term_label
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.results import ForestFigure, Part, Table
 
@@ -44,8 +42,7 @@ def _zph(fit, label, rows):
 
 def _endpoint(plan: Plan, key, numbers, rows, zph_rows, notes):
     e, opts = plan.survival_endpoints[key], plan.options
-    d = plan.cohort.data.set_index("patient_id")
-    cov = covariates(d.reindex(np.asarray(e.patient_id)).reset_index(drop=True), COX_COVARIATES)
+    cov = covariates(plan.aligned_frame(e, COVARIATE_COLUMNS), COX_COVARIATES)
     uni, multi, forest = {}, {}, []
     for name, cols in [(c, [c]) for c in cov.columns] + [("multivariable", list(cov.columns))]:
         X = cov[cols]

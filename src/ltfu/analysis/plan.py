@@ -35,6 +35,8 @@ def term_label(term: str) -> str:
 TOXICITY_COVARIATES = ("high_burden", "age_per_10y", "log10_dose", "prior_allo_hct", "ph_positive")
 TOXICITY_MULTIVARIABLE = ("high_burden", "age_per_10y")   # few severe events: about 10 per term
 COX_COVARIATES = ("high_burden", "age_per_10y", "prior_allo_hct", "ph_positive", "prior_blinatumomab")
+# the cohort columns that ``covariates`` reads
+COVARIATE_COLUMNS = ("burden", "age", "dose_cells_per_kg", "prior_allo_hct", "ph_positive", "prior_blinatumomab")
 
 
 def covariates(d: pd.DataFrame, names) -> pd.DataFrame:
@@ -85,25 +87,36 @@ class Plan:
     def survival_endpoints(self) -> dict:
         return {"efs": self.efs, "os": self.os, "rfs": self.rfs}
 
-    def aligned(self, endpoint: ep.Endpoint, column: str) -> np.ndarray:
-        """A cohort column's values aligned with an endpoint's patients (endpoints may be subsets).
-
-        The endpoint's rows in the cohort are looked up once per endpoint and shared (the sections
-        ask for several columns of the same endpoints; indexing the whole cohort each time cost
-        seconds at 1e6 patients); an id not in the cohort gives a missing value, as reindex does."""
+    def _positions(self, endpoint: ep.Endpoint):
+        """The endpoint's rows in the cohort (None when an id is missing or repeated), looked up once
+        per endpoint and shared: the sections ask for several columns of the same endpoints, and
+        indexing the whole cohort each time cost seconds at 1e6 patients."""
         cache = self.counter.shared.setdefault("aligned", {})
-        ids = np.asarray(endpoint.patient_id)
         hit = cache.get(id(endpoint))
         if hit is None or hit[0] is not endpoint:
             index = self.counter.shared.get("patient_index")
             if index is None:
                 index = self.counter.shared["patient_index"] = pd.Index(self.cohort.data["patient_id"])
-            pos = index.get_indexer(ids) if index.is_unique else None
-            hit = cache[id(endpoint)] = (endpoint, pos)
-        pos = hit[1]
-        if pos is None or (pos < 0).any():
-            return self.cohort.data.set_index("patient_id")[column].reindex(ids).to_numpy()
-        return self.cohort.data[column].iloc[pos].to_numpy()
+            pos = index.get_indexer(np.asarray(endpoint.patient_id)) if index.is_unique else None
+            hit = cache[id(endpoint)] = (endpoint, None if pos is None or (pos < 0).any() else pos)
+        return hit[1]
+
+    def aligned(self, endpoint: ep.Endpoint, column: str) -> np.ndarray:
+        """A cohort column's values aligned with an endpoint's patients (endpoints may be subsets);
+        an id not in the cohort gives a missing value, as reindex does."""
+        return self.aligned_frame(endpoint, (column,))[column].to_numpy()
+
+    def aligned_frame(self, endpoint: ep.Endpoint, columns) -> pd.DataFrame:
+        """The cohort's ``columns`` (those it has, with their dtypes) aligned with an endpoint's
+        patients, as a new frame indexed 0..n-1: only these columns are gathered."""
+        d = self.cohort.data
+        columns = [c for c in columns if c in d]
+        pos = self._positions(endpoint)
+        if pos is None:
+            out = d.set_index("patient_id")[columns].reindex(np.asarray(endpoint.patient_id))
+        else:
+            out = d[columns].iloc[pos]
+        return out.reset_index(drop=True)
 
     def masks(self, endpoint: ep.Endpoint | None = None) -> dict:
         """Group masks (all, low and high burden) over the cohort or an endpoint's patients."""

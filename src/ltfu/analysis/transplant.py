@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ltfu import stats
 from ltfu.analysis.common import fmt, fmt_ci, fmt_p, months, num
@@ -67,17 +68,15 @@ def _one(e, t, s, hct, opts, rows, figures):
 def build(plan: Plan) -> Part:
     d, opts = plan.cohort.data, plan.options
     cr = d["best_response"].isin(COMPLETE_RESPONSE).fillna(False).to_numpy()
-    cr_ids = set(d.loc[cr, "patient_id"])
     numbers: dict[str, Any] = {"n_cr": int(cr.sum())}
     rows: list[tuple] = []
     figures: list[Any] = []
-    hct_all = d.set_index("patient_id")["allo_hct_day"]
     for key in ("efs", "os"):
         e = plan.survival_endpoints[key]
-        keep = np.array([pid in cr_ids for pid in e.patient_id])
+        keep = pd.Series(plan.aligned(e, "best_response")).isin(COMPLETE_RESPONSE).to_numpy()
         if keep.sum() < 3:
             continue
-        hct = hct_all.reindex(np.asarray(e.patient_id)[keep]).to_numpy(float)
+        hct = plan.aligned(e, "allo_hct_day")[keep].astype(float)
         numbers[key] = _one(e, e.time[keep], e.status[keep], hct, opts, rows, figures)
     table = Table("allo_hct", "Subsequent allogeneic HCT as a time-dependent exposure (CR/CRi patients)",
                   ("endpoint", "method", "n", "hazard ratio (95% CI)", "p"), tuple(rows),

@@ -167,4 +167,13 @@ def render_pdf(results, figures_png: dict, path) -> None:
     footer = _footer(results)
     doc = SimpleDocTemplate(str(path), pagesize=A4, leftMargin=1.5 * cm, rightMargin=1.5 * cm, topMargin=1.5 * cm,
                             bottomMargin=1.6 * cm, title=results.title, author="ltfu", invariant=1)
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+    from reportlab import rl_config
+
+    # images as binary Flate streams, not also ASCII85-encoded (a third larger, and reportlab's
+    # pure-Python encoder took seconds); reportlab's switch is global, so it is restored after
+    saved = rl_config.useA85
+    rl_config.useA85 = 0
+    try:
+        doc.build(story, onFirstPage=footer, onLaterPages=footer)
+    finally:
+        rl_config.useA85 = saved

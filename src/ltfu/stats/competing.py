@@ -21,7 +21,7 @@ from scipy.special import chdtrc
 
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import Result, _json_float, check_conf_level, check_groups, check_survival, z_quantile
-from ltfu.stats.counting import Counts, count, merge_close_times
+from ltfu.stats.counting import Counts, count, merge_close_times, stable_order
 from ltfu.stats.km import survival_from_counts
 
 
@@ -427,7 +427,7 @@ def gray_test(time, status, group, *, strata=None, rho: float = 0.0, cencode: in
         s_tot, v_tot = np.zeros(ng - 1), np.zeros((ng - 1, ng - 1))
         for sc in np.unique(scodes):
             sel = np.flatnonzero(scodes == sc)
-            order = sel[np.argsort(t[sel], kind="stable")]
+            order = sel[stable_order(t[sel])]
             s_k, v_k = _crst(t[order], m_all[order], codes[order], ng, rho)
             s_tot += s_k
             v_tot += v_k

@@ -139,6 +139,18 @@ def _grid_likely(t) -> bool:
     return _SMALL < t.size < COUNT_MIN_N and _grid_codes(t[:: t.size // 256]) is not None
 
 
+def stable_order(a) -> np.ndarray:
+    """``np.argsort(a, kind="stable")``, the same permutation: by numpy's radix sort of 16-bit codes
+    where ``a`` has exact ones (``_grid_codes``: whole days, rounded months; six times faster at 1e6
+    rows), else by numpy's merge sort."""
+    a = np.asarray(a)
+    if a.size > _SMALL and a.dtype.kind == "f" and np.isfinite(a).all() and a.min() >= 0:
+        grid = _grid_codes(a)
+        if grid is not None and grid[1].size <= 1 << 16:
+            return np.argsort(grid[0].astype(np.uint16), kind="stable")
+    return np.argsort(a, kind="stable")
+
+
 def distinct_times(t, *, method: str | None = None):
     """``(uniq, inverse)`` as ``np.unique(t, return_inverse=True)`` (no merging).
 

@@ -59,7 +59,7 @@ from ltfu.stats._common import (
     prefix_sums,
     z_quantile,
 )
-from ltfu.stats.counting import merge_close_times
+from ltfu.stats.counting import merge_close_times, stable_order
 
 TOLER_CHOL = float(np.finfo(float).eps ** 0.75)     # R's coxph.control(toler.chol)
 
@@ -115,7 +115,7 @@ class _Stratum:
     depend on beta (so each Newton iteration does no sorting and no gathering)."""
 
     def __init__(self, idx, entry, exit_, event, ties, X, case_w):
-        idx = idx[np.argsort(exit_[idx], kind="stable")]
+        idx = idx[stable_order(exit_[idx])]
         self.idx = idx
         self.x = X[idx]
         self.exit, self.event = exit_[idx], event[idx]
@@ -123,7 +123,7 @@ class _Stratum:
         self.has_entry = entry is not None
         self.entry = entry[idx] if self.has_entry else None
         if self.has_entry:
-            self.order_entry = np.argsort(self.entry, kind="stable")
+            self.order_entry = stable_order(self.entry)
             self.entry_sorted = self.entry[self.order_entry]
         dead = self.event == 1
         self.dead_rows = np.flatnonzero(dead)                  # in exit order, so tied deaths are adjacent

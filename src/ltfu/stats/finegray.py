@@ -27,7 +27,7 @@ from ltfu.stats._common import (
     prefix_sums,
     z_quantile,
 )
-from ltfu.stats.counting import merge_close_times
+from ltfu.stats.counting import merge_close_times, stable_order
 from ltfu.stats.km import kaplan_meier
 
 
@@ -167,7 +167,7 @@ def fine_gray(X, time, status, *, cause: int | None = None, failcode: int | None
         raise InvalidInputError(f"cause: must be a whole-number status code other than cencode, got {cause!r}")
     if not (s == cause).any():
         raise InvalidInputError(f"cause: no failure of cause {cause}")
-    order = np.argsort(t, kind="stable")
+    order = stable_order(t)
     t, s = t[order], s[order]
     Xs = np.empty(Xv.shape, order="F")           # sorted, columns contiguous (worked on one at a time)
     for j in range(Xv.shape[1]):

@@ -18,7 +18,7 @@ import numpy as np
 
 from ltfu.errors import InvalidInputError
 from ltfu.stats._common import Result, check_conf_level, check_groups, check_time_event
-from ltfu.stats.counting import merge_close_times
+from ltfu.stats.counting import merge_close_times, stable_order
 from ltfu.stats.km import _findq, survival_from_counts
 
 
@@ -76,7 +76,7 @@ def _distinct(time):
     """Sort once: order, distinct times (after R's time merging) and the index of each sorted
     row's distinct time."""
     time, _ = merge_close_times(time)
-    order = np.argsort(time, kind="stable")
+    order = stable_order(time)
     uniq, inv = np.unique(time[order], return_inverse=True)
     return order, uniq, inv.reshape(-1)
 
