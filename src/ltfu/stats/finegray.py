@@ -195,7 +195,7 @@ def fine_gray(X, time, status, *, cause: int | None = None, failcode: int | None
         for _ in range(30):                     # step halving, as crr's line search
             new = beta + step
             ll_new, score_new, info_new, _, _ = _loglik(data, new)
-            if np.isfinite(ll_new) and ll_new >= ll - 1e-12:
+            if np.isfinite(ll_new) and ll_new >= ll - 1e-12 * max(1.0, abs(ll)):     # rounding of a large sum
                 break
             step = step / 2
         else:
