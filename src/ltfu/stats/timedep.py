@@ -94,9 +94,11 @@ def mantel_byar(time, event, exposure_time, *, conf_level: float = 0.95) -> Mant
     keep = s.exit > s.entry
     fit = cox(s.exposed[keep].astype(float), s.exit[keep], s.event[keep], entry=s.entry[keep],
               conf_level=conf_level)
+    # patients (ids 0..n-1 here), and those with an exposed period, counted by marking, not sorting
+    ever = np.zeros(s.id.size and int(s.id.max()) + 1, bool)
+    ever[s.id[s.exposed == 1]] = True
     return MantelByar(fit.score_test.statistic, 1.0, fit.score_test.p_value, float(fit.hazard_ratio[0]),
-                      float(fit.hr_lower[0]), float(fit.hr_upper[0]), int(np.unique(s.id).size),
-                      int(np.unique(s.id[s.exposed == 1]).size))
+                      float(fit.hr_lower[0]), float(fit.hr_upper[0]), int(ever.size), int(ever.sum()))
 
 
 @dataclass(frozen=True)
