@@ -44,12 +44,14 @@ def _endpoint(plan: Plan, key, numbers, rows, zph_rows, notes):
     e, opts = plan.survival_endpoints[key], plan.options
     cov = covariates(plan.aligned_frame(e, COVARIATE_COLUMNS), COX_COVARIATES)
     uni, multi, forest = {}, {}, []
+    layouts: dict = {}            # the models share the endpoint's risk sets (where no value is missing)
     for name, cols in [(c, [c]) for c in cov.columns] + [("multivariable", list(cov.columns))]:
         X = cov[cols]
         ok = X.notna().all(axis=1).to_numpy()
         excluded = excluded_note(X, ok)
         try:
-            fit = stats.cox(X[ok], e.time[ok], e.status[ok], ties=opts.ties, conf_level=opts.conf_level)
+            fit = stats.cox(X[ok], e.time[ok], e.status[ok], ties=opts.ties, conf_level=opts.conf_level,
+                            cache=layouts)
         except (ConvergenceError, InvalidInputError) as exc:
             numbers[name] = {"error": str(exc), "n_excluded_missing": int((~ok).sum())}
             if name != "multivariable":

@@ -110,14 +110,14 @@ class CoxResult(Result):
                 "iterations": self.iterations, "ties": self.ties, "conf_level": self.conf_level}
 
 
-class _Stratum:
-    """One stratum's rows, sorted once by exit time, and the per-event-time structure that does not
-    depend on beta (so each Newton iteration does no sorting and no gathering)."""
+class _Layout:
+    """One stratum's rows sorted once by exit time, and the per-event-time structure: everything
+    that depends on the times, events, entries and weights but not on the covariates or beta (so
+    models of the same data with other covariates share it, and no Newton iteration sorts)."""
 
-    def __init__(self, idx, entry, exit_, event, ties, X, case_w):
+    def __init__(self, idx, entry, exit_, event, ties, case_w):
         idx = idx[stable_order(exit_[idx])]
         self.idx = idx
-        self.x = X[idx]
         self.exit, self.event = exit_[idx], event[idx]
         self.c = None if case_w is None else case_w[idx]
         self.has_entry = entry is not None
@@ -127,10 +127,8 @@ class _Stratum:
             self.entry_sorted = self.entry[self.order_entry]
         dead = self.event == 1
         self.dead_rows = np.flatnonzero(dead)                  # in exit order, so tied deaths are adjacent
-        self.xd = self.x[self.dead_rows]                        # covariates of the deaths, gathered once
         cd = np.ones(self.dead_rows.size) if self.c is None else self.c[self.dead_rows]
         self.cd = cd
-        self.xd_sum = (cd[:, None] * self.xd).sum(axis=0)       # sum over deaths of c_i x_i
         dead_times = self.exit[self.dead_rows]
         first = np.r_[True, dead_times[1:] != dead_times[:-1]] if dead_times.size else np.zeros(0, bool)
         self.times = dead_times[first]
@@ -154,6 +152,49 @@ class _Stratum:
         self.k_hi = np.cumsum(marks)
         self.k_lo = np.searchsorted(self.times, self.entry, side="right") if self.has_entry \
             else np.zeros(self.exit.size, np.int64)
+
+
+def _digest(*arrays) -> bytes:
+    """A content key for arrays (None included): shape, dtype and bytes."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=20)
+    for a in arrays:
+        if a is None:
+            h.update(b"none;")
+            continue
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape};".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.digest()
+
+
+def _layouts(time, event, entry, strata_codes, weights, ties, cache) -> list:
+    """The strata's layouts, from ``cache`` (a dict; see ``cox``) when the same data were laid out."""
+    key = None
+    if cache is not None:
+        key = ("cox-layout", ties, _digest(time, event, entry, strata_codes, weights))
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+    n = time.size
+    groups = [np.arange(n)] if strata_codes is None else \
+        [np.flatnonzero(strata_codes == s) for s in np.unique(strata_codes)]
+    out = [_Layout(g, entry, time, event, ties, weights) for g in groups]
+    if cache is not None:
+        cache.clear()                     # one layout kept: the models of one endpoint come together
+        cache[key] = out
+    return out
+
+
+class _Stratum:
+    """A layout with the covariates of one model gathered in its row order."""
+
+    def __init__(self, layout: _Layout, X):
+        vars(self).update(vars(layout))
+        self.x = X[layout.idx]
+        self.xd = self.x[layout.dead_rows]                      # covariates of the deaths, gathered once
+        self.xd_sum = (layout.cd[:, None] * self.xd).sum(axis=0)   # sum over deaths of c_i x_i
 
     def risk_sums(self, w, wx):
         """S0 (K) and S1 (K x p) over the risk sets {entry < tau <= exit} at the event times."""
@@ -187,15 +228,13 @@ class CoxModel:
     event-time structure, case weights.  ``score_pieces`` and ``score_residuals`` are the kernel
     (derivation in the module docstring); ``cox`` fits, ``cox_zph`` tests."""
 
-    def __init__(self, terms, X, time, event, entry, strata_codes, weights, ties):
+    def __init__(self, terms, X, time, event, entry, strata_codes, weights, ties, cache=None):
         self.terms, self.ties = terms, ties
         self.means = X.mean(axis=0) if weights is None else (weights @ X) / weights.sum()
         self.X = X - self.means                    # centred, as R, for numerical stability
         self.time, self.event, self.entry, self.weights = time, event, entry, weights
-        n = time.size
-        groups = [np.arange(n)] if strata_codes is None else \
-            [np.flatnonzero(strata_codes == s) for s in np.unique(strata_codes)]
-        self.strata = [_Stratum(g, entry, time, event, ties, self.X, weights) for g in groups]
+        self.strata = [_Stratum(lay, self.X) for lay in _layouts(time, event, entry, strata_codes, weights, ties,
+                                                                 cache)]
 
     @property
     def p(self) -> int:
@@ -313,12 +352,15 @@ def _gchol_quadratic(V, b, toler=TOLER_CHOL):
 
 def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, ties: str = "efron",
         conf_level: float = 0.95, init=None, max_iter: int = 30, eps: float = 1e-9,
-        timefix: bool = True) -> CoxResult:
+        timefix: bool = True, cache: dict | None = None) -> CoxResult:
     """Fit a Cox model; see the module docstring. Raises ConvergenceError naming the problem term.
 
     ``weights`` are case weights; as R's coxph, non-integer weights make the reported variance the
     robust one (each row its own cluster) unless ``cluster`` is given; ``se`` stays the model-based
-    standard error (R's ``naive.var``)."""
+    standard error (R's ``naive.var``).  ``cache``: a dict passed to successive fits of the same
+    times, events, entries, strata and weights with other covariates (univariable and multivariable
+    models): the sorted risk-set layout is made once and found again by the content of those
+    arrays (the fits are the same as without it)."""
     t, e, en = check_time_event(time, event, entry=entry)
     t, en = merge_close_times(t, en, timefix=timefix)
     terms, Xv = design_matrix(X, t.size)
@@ -348,7 +390,7 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
         raise ConvergenceError(f"singular design: {', '.join(dependent)} is a linear combination of the other "
                                "terms (collinear)")
     scodes = None if strata is None else check_groups(strata, n, "strata")[1]
-    model = CoxModel(terms, Xv, t, e, en, scodes, cw, ties)
+    model = CoxModel(terms, Xv, t, e, en, scodes, cw, ties, cache)
     Xc = model.X
     beta = np.zeros(p) if init is None else np.asarray(init, float).copy()
     ll0, U0, I0 = model.score_pieces(np.zeros(p))
