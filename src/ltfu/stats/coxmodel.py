@@ -165,7 +165,7 @@ def _digest(*arrays) -> bytes:
             continue
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape};".encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(a.data)
     return h.digest()
 
 
@@ -187,10 +187,10 @@ def _layouts(time, event, entry, strata_codes, weights, ties, cache) -> list:
     return out
 
 
-class _Stratum:
+class _Stratum(_Layout):
     """A layout with the covariates of one model gathered in its row order."""
 
-    def __init__(self, layout: _Layout, X):
+    def __init__(self, layout: _Layout, X):   # the layout's fields are shared, not recomputed
         vars(self).update(vars(layout))
         self.x = X[layout.idx]
         self.xd = self.x[layout.dead_rows]                      # covariates of the deaths, gathered once
