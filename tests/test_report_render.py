@@ -143,3 +143,21 @@ def test_results_json_is_byte_identical(tmp_path, demo_results):
     a = write_report(demo_results, tmp_path / "a", formats=("json",))
     b = write_report(analyse(load_demo(), AnalysisOptions()), tmp_path / "b", formats=("json",))
     assert a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.slow
+def test_figures_drawn_in_worker_processes_are_the_bytes_drawn_here(demo_study_results, monkeypatch):
+    """The report's figures drawn by forked workers (LTFU_FIGURE_WORKERS=2) equal, byte for byte,
+    the figures drawn one after the other in this process (=1), every page of every figure."""
+    from ltfu.report.writer import _figure_workers, render_figures
+
+    specs = demo_study_results.figures
+    monkeypatch.setenv("LTFU_FIGURE_WORKERS", "1")
+    assert _figure_workers(len(specs)) == 1
+    here = render_figures(specs)
+    monkeypatch.setenv("LTFU_FIGURE_WORKERS", "2")
+    assert _figure_workers(len(specs)) == 2
+    pooled = render_figures(specs)
+    assert len(here) == len(pooled) == len(specs) >= 4
+    for spec, a, b in zip(specs, here, pooled):
+        assert a == b, spec.name

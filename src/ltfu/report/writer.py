@@ -77,6 +77,67 @@ def _write_tiff(png: bytes, path: Path) -> None:
         im.convert("RGB").save(path, format="TIFF", compression="tiff_lzw", dpi=(300, 300))
 
 
+def _figure_files(spec) -> list:
+    """One figure spec drawn: [(svg bytes, png bytes, png width px, png height px)] per page."""
+    import struct
+
+    from ltfu.report.figures import render_pages
+
+    pages = []
+    for fig in render_pages(spec):
+        buf = io.BytesIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+        svg = buf.getvalue()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=300, bbox_inches="tight")
+        png = buf.getvalue()
+        pw, ph = struct.unpack(">II", png[16:24])
+        pages.append((svg, png, pw, ph))
+    return pages
+
+
+def _figure_workers(n_figures: int) -> int:
+    """Processes to draw the figures in: one per available core (at most 4), where the system can
+    fork (Linux: the workers inherit the loaded modules, nothing is re-imported), for 4 figures or
+    more; else 1.  ``LTFU_FIGURE_WORKERS`` overrides (1: draw in this process)."""
+    import multiprocessing
+    import os
+
+    env = os.environ.get("LTFU_FIGURE_WORKERS", "").strip()
+    if env.isdigit():
+        wanted = int(env)
+    else:
+        try:
+            wanted = min(4, len(os.sched_getaffinity(0)))
+        except AttributeError:                  # not Linux
+            wanted = min(4, os.cpu_count() or 1)
+        if n_figures < 4:
+            wanted = 1
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(wanted, n_figures))
+
+
+def render_figures(specs) -> list:
+    """Every figure spec drawn (``_figure_files``), in order: in parallel worker processes where
+    ``_figure_workers`` allows, each figure drawn by the same code with the same settings, so the
+    bytes are those of drawing them one after the other here (tested); a pool that cannot start or
+    breaks is not an error: the figures are then drawn here."""
+    specs = list(specs)
+    workers = _figure_workers(len(specs))
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                return list(pool.map(_figure_files, specs))
+        except (BrokenProcessPool, OSError):
+            pass
+    return [_figure_files(spec) for spec in specs]
+
+
 def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "svg", "png"),
                  inputs=()) -> Path:
     """Write the report files into ``out_dir`` atomically; return the main file's path.
@@ -85,8 +146,6 @@ def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "sv
     contain any of ``inputs`` (see :mod:`ltfu.outputs`); otherwise :class:`ltfu.errors.OutputError`
     is raised before anything is written.  File-system failures raise it too, leaving the previous
     report as it was."""
-    from ltfu.report.figures import render_pages
-
     target = resolve_report_target(out_dir, inputs=inputs)
     check_report_target(target)
     out_dir = target.path
@@ -96,22 +155,11 @@ def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "sv
         pngs: dict[str, Any] = {}
         need_fig = fmts & {"html", "pdf", "svg", "png", "tiff"}
         if need_fig:
-            import struct
-
-            for spec in results.figures:
+            for spec, pages in zip(results.figures, render_figures(results.figures)):
                 # a long swimmer plot has several pages: <name>.svg, <name>-page2.svg, ...
-                svgs[spec.name], pngs[spec.name] = [], []
-                for fig in render_pages(spec):
-                    buf = io.BytesIO()
-                    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
-                    svg = buf.getvalue()
-                    buf = io.BytesIO()
-                    fig.savefig(buf, format="png", dpi=300, bbox_inches="tight")
-                    png = buf.getvalue()
-                    pw, ph = struct.unpack(">II", png[16:24])
-                    # displayed size: that of the cropped (tight) figure, from the 300-dpi PNG
-                    svgs[spec.name].append((svg, spec.title, pw / 300, ph / 300))
-                    pngs[spec.name].append((png, pw, ph))
+                # displayed size: that of the cropped (tight) figure, from the 300-dpi PNG
+                svgs[spec.name] = [(svg, spec.title, pw / 300, ph / 300) for svg, _, pw, ph in pages]
+                pngs[spec.name] = [(png, pw, ph) for _, png, pw, ph in pages]
             if fmts & {"svg", "png", "tiff"}:
                 (tmp / "figures").mkdir()
                 for name, svg_pages in svgs.items():
