@@ -136,3 +136,71 @@ def test_shared_layout_cache_gives_the_same_fits():
     # a subset (a covariate's missing values dropped) is other data: its own layout
     a = cox(X[:300, [0]], t[:300], e[:300], cache=cache)
     np.testing.assert_array_equal(a.coef, cox(X[:300, [0]], t[:300], e[:300]).coef)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fit_on_repeated_row_patterns_equals_the_fit_on_rows(monkeypatch, seed):
+    """Registry-sized fits collapse identical rows into patterns with multiplicities (coxmodel
+    ._patterns).  Forced on small data with heavy ties, tied deaths of identical patients (Efron's
+    fractions must run over the deaths, not the rows), strata, delayed entry, clusters and both tie
+    rules, every number equals the row-by-row fit to 1e-12, cox.zph's too."""
+    import numpy as np
+
+    import ltfu.stats.coxmodel as cm
+    from ltfu.stats import cox, cox_zph
+
+    rng = np.random.default_rng(seed)
+    n = 1500
+    t = rng.integers(1, 12, n).astype(float)
+    e = (rng.random(n) < 0.7).astype(int)
+    X = np.column_stack([rng.integers(0, 2, n), rng.integers(20, 26, n) / 10.0]).astype(float)
+    en = np.where(rng.random(n) < 0.3, np.floor(t * rng.random(n)), 0.0)
+    s = rng.integers(0, 3, n)
+    cl = rng.integers(0, 40, n)
+    cases = [dict(ties="efron"), dict(ties="breslow"), dict(entry=en), dict(strata=s), dict(cluster=cl),
+             dict(entry=en, strata=s, ties="breslow")]
+    for kw in cases:
+        monkeypatch.setattr(cm, "PATTERN_MIN_ROWS", 10**9)
+        rows = cox(X, t, e, **kw)
+        assert rows.model.rep is None
+        monkeypatch.setattr(cm, "PATTERN_MIN_ROWS", 0)
+        monkeypatch.setattr(cm, "PATTERN_MAX_SHARE", 1.0)
+        pats = cox(X, t, e, **kw)
+        assert pats.model.rep is not None and pats.model.rep.size < n, kw     # rows do repeat
+        for f in ("coef", "se", "var", "loglik", "hazard_ratio", "p_value", "robust_se"):
+            a, b = getattr(pats, f), getattr(rows, f)
+            if a is None:
+                assert b is None
+                continue
+            np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=1e-12, atol=1e-14,
+                                       err_msg=f"{f} {kw}")
+        for test in ("score_test", "wald_test"):
+            assert getattr(pats, test).statistic == pytest.approx(getattr(rows, test).statistic, rel=1e-12)
+        # the LR statistic is a difference of two log-likelihoods of about 1e4: their 1e-12 is its 1e-8
+        assert pats.lr_test.statistic == pytest.approx(rows.lr_test.statistic, abs=1e-12 * abs(rows.loglik[0]))
+        assert pats.iterations == rows.iterations and (pats.n, pats.n_events) == (rows.n, rows.n_events)
+        np.testing.assert_allclose(pats.model.score_residuals(pats.coef), rows.model.score_residuals(rows.coef),
+                                   rtol=1e-10, atol=1e-12)
+        if "cluster" not in kw:
+            z1, z2 = cox_zph(pats), cox_zph(rows)
+            np.testing.assert_allclose(z1.statistic, z2.statistic, rtol=1e-10)
+
+
+def test_patterns_only_where_every_column_has_exact_codes():
+    import numpy as np
+
+    from ltfu.stats.coxmodel import _exact_codes, _patterns
+
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 5, 100) / 10.0 - 3.0                   # a 0.1 grid, negative
+    codes, top = _exact_codes(a)
+    assert top <= 5 * 10 + 1 and all(len(set(a[codes == c])) == 1 for c in np.unique(codes))
+    assert _exact_codes(rng.random(100)) is None               # no grid
+    n = 10_000
+    t = rng.integers(1, 50, n).astype(float)
+    e = rng.integers(0, 2, n)
+    X = rng.integers(0, 2, (n, 1)).astype(float)
+    rep, inverse, mult = _patterns(X, t, e, None, None)
+    assert mult.sum() == n and rep.size <= 49 * 2 * 2
+    assert (t[rep][inverse] == t).all() and (X[rep][inverse] == X).all() and (e[rep][inverse] == e).all()
+    assert _patterns(np.c_[rng.random(n)], t, e, None, None) is None      # a continuous covariate

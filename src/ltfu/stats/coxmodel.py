@@ -115,11 +115,14 @@ class _Layout:
     that depends on the times, events, entries and weights but not on the covariates or beta (so
     models of the same data with other covariates share it, and no Newton iteration sorts)."""
 
-    def __init__(self, idx, entry, exit_, event, ties, case_w):
+    def __init__(self, idx, entry, exit_, event, ties, case_w, multiplicity=False):
         idx = idx[stable_order(exit_[idx])]
         self.idx = idx
         self.exit, self.event = exit_[idx], event[idx]
         self.c = None if case_w is None else case_w[idx]
+        # ``case_w`` as multiplicities (``_patterns``): row i stands for c_i identical rows, so a
+        # death row for c_i deaths of unit weight (Efron's fractions run over the deaths)
+        self.multiplicity = multiplicity
         self.has_entry = entry is not None
         self.entry = entry[idx] if self.has_entry else None
         if self.has_entry:
@@ -134,12 +137,21 @@ class _Layout:
         self.times = dead_times[first]
         self.dead_k = np.cumsum(first) - 1                      # event-time index of each death
         self.group_start = np.flatnonzero(first)
-        self.d = np.diff(np.r_[self.group_start, dead_times.size]).astype(float)
-        # m_k: the mean case weight of the deaths at each time (R's wtave; 1 without weights)
-        self.m = (np.add.reduceat(cd, self.group_start) / self.d) if dead_times.size else np.zeros(0)
+        if not multiplicity:
+            self.d = np.diff(np.r_[self.group_start, dead_times.size]).astype(float)
+            # m_k: the mean case weight of the deaths at each time (R's wtave; 1 without weights)
+            self.m = (np.add.reduceat(cd, self.group_start) / self.d) if dead_times.size else np.zeros(0)
+            self.k_exp, self.gs_exp = self.dead_k, self.group_start      # one death per death row
+        else:
+            self.d = np.add.reduceat(cd, self.group_start) if dead_times.size else np.zeros(0)
+            self.m = np.ones(self.d.size)
+            counts = self.d.astype(np.int64)
+            self.k_exp = np.repeat(np.arange(counts.size), counts)       # time index of each death
+            self.gs_exp = np.r_[0, np.cumsum(counts)[:-1]] if counts.size else np.zeros(0, np.int64)
         # Efron: the l-th of d tied deaths uses the fraction l/d
-        rank_in_group = np.arange(dead_times.size) - np.repeat(self.group_start, self.d.astype(int))
-        self.frac = rank_in_group / self.d[self.dead_k] if ties == "efron" else np.zeros(dead_times.size)
+        n_dead = self.k_exp.size
+        rank_in_group = np.arange(n_dead) - np.repeat(self.gs_exp, self.d.astype(np.int64))
+        self.frac = rank_in_group / self.d[self.k_exp] if ties == "efron" else np.zeros(n_dead)
         # risk sets {entry < tau <= exit}: first exit >= tau, first sorted entry >= tau
         self.pos_exit = np.searchsorted(self.exit, self.times, side="left")
         if self.has_entry:
@@ -169,22 +181,74 @@ def _digest(*arrays) -> bytes:
     return h.digest()
 
 
-def _layouts(time, event, entry, strata_codes, weights, ties, cache) -> list:
+def _layouts(time, event, entry, strata_codes, weights, ties, cache, multiplicity=False) -> list:
     """The strata's layouts, from ``cache`` (a dict; see ``cox``) when the same data were laid out."""
     key = None
+    if multiplicity:
+        cache = None                      # patterns depend on the covariates: nothing to share
     if cache is not None:
-        key = ("cox-layout", ties, _digest(time, event, entry, strata_codes, weights))
+        key = ("cox-layout", ties, multiplicity, _digest(time, event, entry, strata_codes, weights))
         hit = cache.get(key)
         if hit is not None:
             return hit
     n = time.size
     groups = [np.arange(n)] if strata_codes is None else \
         [np.flatnonzero(strata_codes == s) for s in np.unique(strata_codes)]
-    out = [_Layout(g, entry, time, event, ties, weights) for g in groups]
+    out = [_Layout(g, entry, time, event, ties, weights, multiplicity) for g in groups]
     if cache is not None:
         cache.clear()                     # one layout kept: the models of one endpoint come together
         cache[key] = out
     return out
+
+
+PATTERN_MIN_ROWS = 5000      # fits on fewer rows never look for repeated rows
+PATTERN_MAX_SHARE = 0.25     # ... and use them only when they cut the rows to a quarter or less
+
+
+def _exact_codes(a):
+    """(integer codes, how many) that are equal exactly where the values are (whole numbers or
+    values on a grid of 0.1, 0.01 or 0.001 after a shift), or None."""
+    lo = float(a.min())
+    limit = 16 * a.size
+    for scale in (1.0, 10.0, 100.0, 1000.0):
+        codes = np.rint((a - lo) * scale).astype(np.int64)
+        top = int(codes.max()) + 1
+        if top > limit:
+            return None
+        value_of = np.zeros(top)
+        value_of[codes] = a
+        if np.array_equal(value_of[codes], a):             # one value per code: distinct stay distinct
+            return codes, top
+    return None
+
+
+def _patterns(X, time, event, entry, strata_codes):
+    """Rows collapsed to their distinct (stratum, entry, exit, status, covariates) patterns:
+    (one row of each pattern, each row's pattern, the patterns' counts), or None when the data do
+    not repeat enough (``PATTERN_*``) or a column has no exact codes.  A registry's univariable
+    model of a yes/no covariate on whole days: a few thousand patterns for a million rows.  The
+    fit on the patterns with their multiplicities is the fit on the rows (tested to 1e-12)."""
+    n = time.size
+    if n < PATTERN_MIN_ROWS:
+        return None
+    cols = [time, event.astype(float)] + ([] if entry is None else [entry]) + [X[:, j] for j in range(X.shape[1])]
+    key, span = (strata_codes.astype(np.int64), int(strata_codes.max()) + 1) if strata_codes is not None \
+        else (np.zeros(n, np.int64), 1)
+    for col in cols:
+        got = _exact_codes(col)
+        if got is None or span * got[1] > 16 * n:
+            return None
+        key, span = key * got[1] + got[0], span * got[1]
+    counts = np.bincount(key, minlength=span)
+    used = np.flatnonzero(counts)
+    if used.size > PATTERN_MAX_SHARE * n:
+        return None
+    pattern = np.zeros(span, np.int64)
+    pattern[used] = np.arange(used.size)
+    inverse = pattern[key]
+    rep = np.empty(used.size, np.int64)
+    rep[inverse] = np.arange(n)               # any row of a pattern: its rows are identical
+    return rep, inverse, counts[used].astype(float)
 
 
 class _Stratum(_Layout):
@@ -233,8 +297,22 @@ class CoxModel:
         self.means = X.mean(axis=0) if weights is None else (weights @ X) / weights.sum()
         self.X = X - self.means                    # centred, as R, for numerical stability
         self.time, self.event, self.entry, self.weights = time, event, entry, weights
-        self.strata = [_Stratum(lay, self.X) for lay in _layouts(time, event, entry, strata_codes, weights, ties,
-                                                                 cache)]
+        found = None if weights is not None else _patterns(X, time, event, entry, strata_codes)
+        if found is None:
+            self.rep = self.inverse = None
+            layouts = _layouts(time, event, entry, strata_codes, weights, ties, cache)
+            rows_x = self.X
+        else:
+            self.rep, self.inverse, mult = found
+            r = self.rep
+            layouts = _layouts(time[r], event[r], None if entry is None else entry[r],
+                               None if strata_codes is None else strata_codes[r], mult, ties, cache, True)
+            rows_x = self.X[r]
+        self.strata = [_Stratum(lay, rows_x) for lay in layouts]
+
+    def layout_rows(self, a):
+        """A per-row array as the strata's layouts index it (one row per pattern when collapsed)."""
+        return a if self.rep is None else a[self.rep]
 
     @property
     def p(self) -> int:
@@ -258,11 +336,12 @@ class CoxModel:
     def score_residuals(self, beta):
         """Per-row score residuals (R ``residuals(fit, type="score", weighted=TRUE)``), rows in the
         original order; they sum to U."""
-        resid = np.zeros_like(self.X)
+        n_rows = self.X.shape[0] if self.rep is None else self.rep.size
+        resid = np.zeros((n_rows, self.p))
         for st in self.strata:
             *_, r = self._stratum_pieces(st, beta, None, want_resid=True)
             resid[st.idx] = r
-        return resid
+        return resid if self.inverse is None else resid[self.inverse]      # identical rows, same residual
 
     def _stratum_pieces(self, st: _Stratum, beta, h, *, want_resid):
         x, xd, p = st.x, st.xd, self.p
@@ -272,23 +351,24 @@ class CoxModel:
         w = ew if st.c is None else st.c * ew
         wx = w[:, None] * x
         s0, s1 = st.risk_sums(w, wx)
-        dr, k, gs = st.dead_rows, st.dead_k, st.group_start
+        dr, k, gs = st.dead_rows, st.dead_k, st.group_start      # per death row
+        ke, gse = st.k_exp, st.gs_exp                             # per death (the same without patterns)
         wd = w[dr]
         a0 = np.add.reduceat(wd, gs) if dr.size else np.zeros(0)
         a1 = np.add.reduceat(wd[:, None] * xd, gs, axis=0) if dr.size else np.zeros((0, p))
         # expanded over deaths: S0_l = S0 - f A0, with f = l/d
         f = st.frac
-        s0l = s0[k] - f * a0[k]
+        s0l = s0[ke] - f * a0[ke]
         if np.any(s0l <= 0):
             raise ConvergenceError("the risk set is empty at an event time (check entry and exit times)")
         inv = 1.0 / s0l
         inv2 = inv * inv
         mk = st.m if h is None else st.m * h
-        red = (lambda a: np.add.reduceat(a, gs) * mk) if gs.size else (lambda a: np.zeros(0))
+        red = (lambda a: np.add.reduceat(a, gse) * mk) if gse.size else (lambda a: np.zeros(0))
         c1, c2 = red(inv), red(f * inv)                            # m sum_l 1/S0_l, m sum_l f/S0_l
         e0, e1, e2 = red(inv2), red(f * inv2), red(f * f * inv2)
         # log S0 = log s0l + shift; the deaths' log terms carry the mean case weight m_k
-        loglik = float(st.xd_sum @ beta - (st.m[k] * (np.log(s0l) + shift)).sum()) if h is None else 0.0
+        loglik = float(st.xd_sum @ beta - (st.m[ke] * (np.log(s0l) + shift)).sum()) if h is None else 0.0
         sum_means = s1 * c1[:, None] - a1 * c2[:, None]           # m sum_l S1_l / S0_l (times h_k)
         if h is None:
             U = st.xd_sum - sum_means.sum(axis=0)
@@ -311,7 +391,7 @@ class CoxModel:
                 mean_xbar = sum_means / (st.m * st.d)[:, None]     # (1/d) sum_l xbar_l
             r[dr] += xd - mean_xbar[k]
             r[dr] += ew[dr][:, None] * (xd * c2[k][:, None] - g[k])
-            resid = r if st.c is None else r * st.c[:, None]
+            resid = r if st.c is None or st.multiplicity else r * st.c[:, None]
         return loglik, U, I, resid
 
 

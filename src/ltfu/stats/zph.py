@@ -58,7 +58,7 @@ def cox_zph(fit: CoxResult, *, transform: str = "km") -> CoxZph:
         km = kaplan_meier(t, e, entry=entry, conf_type="log", timefix=False)
         idx = np.searchsorted(km.time, t, side="left")          # KM times strictly before t
         tt = 1.0 - np.r_[1.0, km.survival][idx]
-    g = tt - tt[e == 1].mean()
+    g = model.layout_rows(tt - tt[e == 1].mean())
     weights1, weights2 = [], []
     for st in model.strata:
         gk = np.empty(st.times.size)
