@@ -196,6 +196,8 @@ def test_patterns_only_where_every_column_has_exact_codes():
     codes, top = _exact_codes(a)
     assert top <= 5 * 10 + 1 and all(len(set(a[codes == c])) == 1 for c in np.unique(codes))
     assert _exact_codes(rng.random(100)) is None               # no grid
+    assert _exact_codes(np.array([0.0, 1e300, 5.0])) is None    # too wide a range (no overflow either)
+    assert _exact_codes(np.array([-1e-20, 1e-20, 0.0] * 10)) is None    # distinct values, one code: refused
     n = 10_000
     t = rng.integers(1, 50, n).astype(float)
     e = rng.integers(0, 2, n)

@@ -211,6 +211,8 @@ def _exact_codes(a):
     lo = float(a.min())
     limit = 16 * a.size
     for scale in (1.0, 10.0, 100.0, 1000.0):
+        if not (float(a.max()) - lo) * scale < limit:     # also: no integer conversion overflows
+            return None
         codes = np.rint((a - lo) * scale).astype(np.int64)
         top = int(codes.max()) + 1
         if top > limit:
