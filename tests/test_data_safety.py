@@ -128,3 +128,43 @@ def test_random_damage_gives_problems_or_a_cohort(tmp_path, changes):
         res = analyse(cohort, AnalysisOptions())
         assert res.numbers["n_patients"] == len(df)
     assert sha(f) == before
+
+
+@pytest.mark.slow
+def test_a_killed_report_leaves_no_figure_worker_behind(tmp_path):
+    """SIGKILL of `ltfu report` while its figures are drawn in worker processes: the workers end
+    too (Linux's parent-death signal), instead of waiting for work forever."""
+    import os
+
+    if not os.path.exists("/proc/self/task"):
+        pytest.skip("needs Linux /proc")
+    env = {**os.environ, "LTFU_FIGURE_WORKERS": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "ltfu.cli", "report", "--demo", "--out", str(tmp_path / "r"),
+                             "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    children: list[int] = []
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not children:
+        try:
+            text = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text()
+        except OSError:
+            text = ""
+        children = [int(c) for c in text.split()]
+        time.sleep(0.05)
+    assert children, "the report finished before its figure workers were seen"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except OSError:
+            return False
+
+    deadline = time.time() + 10
+    while time.time() < deadline and any(alive(c) for c in children):
+        time.sleep(0.1)
+    left = [c for c in children if alive(c)]
+    for c in left:                      # do not leave them to the next test either
+        os.kill(c, signal.SIGKILL)
+    assert not left, f"figure workers {left} outlived the killed report"

@@ -96,6 +96,21 @@ def _figure_files(spec) -> list:
     return pages
 
 
+def _worker_start(parent: int) -> None:
+    """A figure worker ends with the report's process: Linux's parent-death signal (SIGKILL: a
+    worker only draws into memory, it has nothing to clean up), so that a report killed while its
+    figures are drawn leaves no process behind (tested); and if the parent is already gone, now."""
+    import contextlib
+    import ctypes
+    import os
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):                 # not Linux: no such call
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)      # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def _figure_workers(n_figures: int) -> int:
     """Processes to draw the figures in: one per available core (at most 4), where the system can
     fork (Linux: the workers inherit the loaded modules, nothing is re-imported), for 4 figures or
@@ -127,11 +142,13 @@ def render_figures(specs) -> list:
     workers = _figure_workers(len(specs))
     if workers > 1:
         import multiprocessing
+        import os
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
 
         try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                     initializer=_worker_start, initargs=(os.getpid(),)) as pool:
                 return list(pool.map(_figure_files, specs))
         except (BrokenProcessPool, OSError):
             pass
