@@ -207,3 +207,18 @@ def test_fully_quoted_export_takes_the_fast_path(tmp_path):
     df.to_csv(path, index=False, quoting=csv.QUOTE_NONNUMERIC, date_format="%Y-%m-%d")   # as R's write.csv
     assert path.read_text().startswith('"patient_id"')
     assert _same_table(path) is True
+
+
+def test_repeated_texts_share_one_object_per_value(tmp_path):
+    """A registry's text columns of few values (centre, grading scale, derived burden) hold one
+    string object per distinct value, not one per row (60 MB per column at 1e6 patients)."""
+    from ltfu.cohort import load_cohort
+    from ltfu.simulate import write_registry
+
+    cohort = load_cohort(write_registry(tmp_path / "reg.parquet", 3000, seed=3))
+    d = cohort.data
+    for col in ("centre", "crs_scale", "conditioning", "burden", "best_response"):
+        values = d[col].to_numpy()
+        distinct = {v for v in values if v is not None}
+        assert len({id(v) for v in values if v is not None}) == len(distinct), col
+    assert len({id(v) for v in d["patient_id"]}) == len(d)          # ids stay as they are

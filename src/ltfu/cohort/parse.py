@@ -220,7 +220,7 @@ _PLAIN_ASCII = r"[!-~]([ -~]*[!-~])?"    # printable ASCII, no space at either e
 
 def _text(series):
     """Each cell stripped, None where missing (the rule of ``_is_missing``)."""
-    if isinstance(series.dtype, pd.StringDtype):
+    if isinstance(series.dtype, pd.StringDtype) and series.nunique(dropna=True) > len(series) // 2:
         # Patient ids are all distinct, so the per-distinct-value loop would visit every row.  A cell
         # of printable ASCII without surrounding spaces is its own stripped form and is missing only
         # if it is one of the tokens: decided for the whole column at once; only the others go
@@ -231,6 +231,8 @@ def _text(series):
         rest = np.flatnonzero(~plain)
         out[rest] = [None if _is_missing(v) else str(v).strip() for v in out[rest]] if rest.size else []
         return out
+    # few distinct texts (centre, grading scale ...): each stripped once, its rows sharing the one
+    # string object (a string per row cost 60 MB per column at 1e6 patients)
     codes, values = _distinct(series)
     return np.array([None if _is_missing(v) else str(v).strip() for v in values], dtype=object)[codes]
 

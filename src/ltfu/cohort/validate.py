@@ -247,7 +247,9 @@ def _burden(out, burden_threshold):
     emd_known = emd.notna().to_numpy()
     high = emd_true | (blasts >= thr)
     low = (blasts < thr) & emd_known & ~emd_true
-    out["burden"] = np.where(high, "high", np.where(low, "low", None))
+    # one "high" and one "low" object shared by the rows (np.where would make a string per row:
+    # 60 MB at 1e6 patients)
+    out["burden"] = np.array(["high", "low", None], dtype=object)[np.where(high, 0, np.where(low, 1, 2))]
     out.loc[~high & ~low, "burden"] = None
 
 
