@@ -73,3 +73,10 @@ def test_simon_makuch_counts_patients_in_each_state():
     assert sm.first_exposure == 5.0
     # the Kaplan-Meier's own n_risk at month 0 (R's next-recorded-time rule) is not a state count
     assert sm.exposed.at([0.0]).n_risk[0] == 2
+
+
+def test_mantel_byar_counts_patients_and_the_exposed_by_hand():
+    """The split of test_split_by_hand: 4 patients; exposed during follow-up are patient 0 (at day 5)
+    and patient 2 (from day 0); patient 1's exposure on its event day comes after the event."""
+    mb = mantel_byar([10, 7, 4, 6, 8, 9], [1, 1, 0, 1, 1, 0], [5, 7, 0, np.nan, 2, np.nan])
+    assert (mb.n, mb.n_exposed) == (6, 3)
