@@ -76,7 +76,7 @@ def test_simon_makuch_counts_patients_in_each_state():
 
 
 def test_mantel_byar_counts_patients_and_the_exposed_by_hand():
-    """The split of test_split_by_hand: 4 patients; exposed during follow-up are patient 0 (at day 5)
-    and patient 2 (from day 0); patient 1's exposure on its event day comes after the event."""
+    """Six patients; exposed during follow-up: patient 0 (at day 5), patient 2 (from day 0) and
+    patient 4 (at day 2); patient 1's exposure on its event day comes after the event, 3 and 5 never."""
     mb = mantel_byar([10, 7, 4, 6, 8, 9], [1, 1, 0, 1, 1, 0], [5, 7, 0, np.nan, 2, np.nan])
     assert (mb.n, mb.n_exposed) == (6, 3)
