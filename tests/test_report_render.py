@@ -161,3 +161,19 @@ def test_figures_drawn_in_worker_processes_are_the_bytes_drawn_here(demo_study_r
     assert len(here) == len(pooled) == len(specs) >= 4
     for spec, a, b in zip(specs, here, pooled):
         assert a == b, spec.name
+
+
+def test_figure_workers_only_on_linux_and_only_for_several_figures(monkeypatch):
+    import sys
+
+    from ltfu.report.writer import _figure_workers
+
+    monkeypatch.delenv("LTFU_FIGURE_WORKERS", raising=False)
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert _figure_workers(11) == 1                      # fork is not safe there
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert _figure_workers(2) == 1                       # too few figures to pay for the pool
+    monkeypatch.setenv("LTFU_FIGURE_WORKERS", "3")
+    assert _figure_workers(2) == 2 and _figure_workers(11) == 3
+    monkeypatch.setenv("LTFU_FIGURE_WORKERS", "0")
+    assert _figure_workers(11) == 1

@@ -112,11 +112,12 @@ def _worker_start(parent: int) -> None:
 
 
 def _figure_workers(n_figures: int) -> int:
-    """Processes to draw the figures in: one per available core (at most 4), where the system can
-    fork (Linux: the workers inherit the loaded modules, nothing is re-imported), for 4 figures or
-    more; else 1.  ``LTFU_FIGURE_WORKERS`` overrides (1: draw in this process)."""
+    """Processes to draw the figures in: one per available core (at most 4), on Linux (forked: the
+    workers inherit the loaded modules, nothing is re-imported), for 4 figures or more; else 1.
+    ``LTFU_FIGURE_WORKERS`` overrides the number (1: draw in this process)."""
     import multiprocessing
     import os
+    import sys
 
     env = os.environ.get("LTFU_FIGURE_WORKERS", "").strip()
     if env.isdigit():
@@ -128,7 +129,9 @@ def _figure_workers(n_figures: int) -> int:
             wanted = min(4, os.cpu_count() or 1)
         if n_figures < 4:
             wanted = 1
-    if "fork" not in multiprocessing.get_all_start_methods():
+    # fork only on Linux: macOS offers it too, but forking there is unsafe with its system libraries
+    # (why Python's default is spawn there), and spawn would re-import everything per worker
+    if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
         return 1
     return max(1, min(wanted, n_figures))
 
