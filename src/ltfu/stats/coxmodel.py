@@ -471,6 +471,7 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
         dependent = _dependent_columns(Xc0, terms)
         raise ConvergenceError(f"singular design: {', '.join(dependent)} is a linear combination of the other "
                                "terms (collinear)")
+    del Xc0                                # an n x p copy: not kept through the fit
     scodes = None if strata is None else check_groups(strata, n, "strata")[1]
     model = CoxModel(terms, Xv, t, e, en, scodes, cw, ties, cache)
     Xc = model.X
