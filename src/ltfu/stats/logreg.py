@@ -83,14 +83,23 @@ def _design(X, y):
 
 
 def _grouped(Xd, y):
-    """(distinct design rows, their counts, their events): pandas' hash factorisation of each column,
-    combined column by column, so the patterns keep their first appearance's order."""
+    """(distinct design rows, their counts, their events): pandas' hash factorisation of each
+    non-constant column, the codes combined into one integer key (re-compacted should it grow
+    beyond 2^62) and factorised once, so the patterns keep their first appearance's order."""
     import pandas as pd
 
-    codes = np.zeros(Xd.shape[0], dtype=np.int64)
+    key = np.zeros(Xd.shape[0], dtype=np.int64)
+    span = 1
     for j in range(Xd.shape[1]):
-        col, levels = pd.factorize(Xd[:, j])
-        codes = pd.factorize(codes * len(levels) + col)[0]
+        col = Xd[:, j]
+        if col.min() == col.max():                  # the intercept: one level, nothing to tell apart
+            continue
+        codes, levels = pd.factorize(col)
+        if span * len(levels) > 1 << 62:
+            key = pd.factorize(key)[0]
+            span = int(key.max()) + 1
+        key, span = key * len(levels) + codes, span * len(levels)
+    codes = pd.factorize(key)[0]
     m = int(codes.max()) + 1
     first = pd.Series(codes).drop_duplicates().index.to_numpy()     # codes count up in that order
     return Xd[first], np.bincount(codes, minlength=m).astype(float), np.bincount(codes, weights=y, minlength=m)
