@@ -382,9 +382,10 @@ def parse_field(series, field, col: _Collector, *, synonyms=None):
         return _codes(series, field.name, col, field=field, synonyms=synonyms)
     if field.type == "yesno":
         codes = _codes(series, field.name, col, field=field, synonyms=synonyms)
-        flag = pd.array(codes == "yes", dtype="boolean")
-        flag[pd.isna(codes)] = pd.NA
-        return flag
+        # the codes are canonical strings or None: missing is None (a C-speed comparison; pd.isna
+        # looks at every object for NaN, NaT and NA too)
+        missing = codes == None  # noqa: E711 (elementwise on an object array)
+        return pd.arrays.BooleanArray(np.asarray(codes == "yes", dtype=np.bool_), np.asarray(missing, dtype=np.bool_))
     if field.type in ("number", "day"):
         return _numbers(series, field.name, col, field=field)
     if field.type == "integer":
