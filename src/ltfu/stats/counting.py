@@ -108,20 +108,21 @@ def use_counting(t) -> bool:
     return t.size >= COUNT_MIN_N and _heavily_tied(t)
 
 
-def _grid_codes(t):
-    """``(codes, value_of)``: integer codes for non-negative ``t`` that order exactly as the distinct
-    values, and the value each code stands for; or None.
+def _grid_codes(t, *, origin: float = 0.0, limit: int | None = None):
+    """``(codes, value_of)``: integer codes for ``t`` >= ``origin`` that order exactly as the
+    distinct values, and the value each code stands for; or None.
 
-    t * scale is rounded for scale 1, 10, 100, 1000 (days, rounded months ...).  Rounding never
-    reverses an order, so if no two different values share a code (checked exactly: one value per
-    code) the codes order like the values.  Accepted only while the codes span at most 8 n.
+    (t - origin) * scale is rounded for scale 1, 10, 100, 1000 (days, rounded months ...).  Rounding
+    never reverses an order, so if no two different values share a code (checked exactly on ``t``
+    itself: one value per code) the codes order like the values.  Accepted only while the codes
+    span at most ``limit`` (default 8 n + 1024), which is checked before any integer conversion.
     """
-    limit = 8 * t.size + 1024
+    limit = 8 * t.size + 1024 if limit is None else limit
     for scale in (1.0, 10.0, 100.0, 1000.0):
-        top = float(t.max()) * scale
+        top = (float(t.max()) - origin) * scale
         if not top < limit:
             return None                     # larger scales only spread the codes further
-        codes = np.rint(t * scale).astype(np.int64)
+        codes = np.rint((t - origin) * scale if origin else t * scale).astype(np.int64)
         value_of = np.zeros(int(codes.max()) + 1)
         value_of[codes] = t
         if np.array_equal(value_of[codes], t):

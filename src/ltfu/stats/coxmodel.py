@@ -59,7 +59,7 @@ from ltfu.stats._common import (
     prefix_sums,
     z_quantile,
 )
-from ltfu.stats.counting import merge_close_times, stable_order
+from ltfu.stats.counting import _grid_codes, merge_close_times, stable_order
 
 TOLER_CHOL = float(np.finfo(float).eps ** 0.75)     # R's coxph.control(toler.chol)
 
@@ -205,25 +205,6 @@ PATTERN_MIN_ROWS = 5000      # fits on fewer rows never look for repeated rows
 PATTERN_MAX_SHARE = 0.25     # ... and use them only when they cut the rows to a quarter or less
 
 
-def _exact_codes(a):
-    """(integer codes, how many) that are equal exactly where the values are (whole numbers or
-    values on a grid of 0.1, 0.01 or 0.001 after a shift), or None."""
-    lo = float(a.min())
-    limit = 16 * a.size
-    for scale in (1.0, 10.0, 100.0, 1000.0):
-        if not (float(a.max()) - lo) * scale < limit:     # also: no integer conversion overflows
-            return None
-        codes = np.rint((a - lo) * scale).astype(np.int64)
-        top = int(codes.max()) + 1
-        if top > limit:
-            return None
-        value_of = np.zeros(top)
-        value_of[codes] = a
-        if np.array_equal(value_of[codes], a):             # one value per code: distinct stay distinct
-            return codes, top
-    return None
-
-
 def _patterns(X, time, event, entry, strata_codes):
     """Rows collapsed to their distinct (stratum, entry, exit, status, covariates) patterns:
     (one row of each pattern, each row's pattern, the patterns' counts), or None when the data do
@@ -237,10 +218,11 @@ def _patterns(X, time, event, entry, strata_codes):
     key, span = (strata_codes.astype(np.int64), int(strata_codes.max()) + 1) if strata_codes is not None \
         else (np.zeros(n, np.int64), 1)
     for col in cols:
-        got = _exact_codes(col)
-        if got is None or span * got[1] > 16 * n:
+        # exact codes over the column's own range (whole days, a 0.1 grid ...: counting._grid_codes)
+        got = _grid_codes(col, origin=float(col.min()), limit=16 * n)
+        if got is None or span * got[1].size > 16 * n:
             return None
-        key, span = key * got[1] + got[0], span * got[1]
+        key, span = key * got[1].size + got[0], span * got[1].size
     counts = np.bincount(key, minlength=span)
     used = np.flatnonzero(counts)
     if used.size > PATTERN_MAX_SHARE * n:
