@@ -119,20 +119,15 @@ def _figure_workers(n_figures: int) -> int:
     import os
     import sys
 
-    env = os.environ.get("LTFU_FIGURE_WORKERS", "").strip()
-    if env.isdigit():
-        wanted = int(env)
-    else:
-        try:
-            wanted = min(4, len(os.sched_getaffinity(0)))
-        except AttributeError:                  # not Linux
-            wanted = min(4, os.cpu_count() or 1)
-        if n_figures < 4:
-            wanted = 1
     # fork only on Linux: macOS offers it too, but forking there is unsafe with its system libraries
     # (why Python's default is spawn there), and spawn would re-import everything per worker
     if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
         return 1
+    env = os.environ.get("LTFU_FIGURE_WORKERS", "").strip()
+    if env.isdigit():
+        wanted = int(env)
+    else:
+        wanted = min(4, len(os.sched_getaffinity(0))) if n_figures >= 4 else 1
     return max(1, min(wanted, n_figures))
 
 
