@@ -560,3 +560,22 @@ def test_landmarks_against_r(name):
         assert (lm.n, lm.n_exposed) == (lm_ref["n"], lm_ref["n_exposed"])
         stat = np.nan if lm.test is None else lm.test.statistic
         assert_close(stat, lm_ref["chisq"], what=f"landmark {lm_ref['day']}")
+
+
+def test_per_patient_frames_have_every_array_field_in_order():
+    """B-cell and count recovery, CAR kinetics and ICAHT grades as frames: one column per declared
+    per-patient array (the scalar settings of a count recovery are not columns), in declared order."""
+    from dataclasses import fields
+
+    from ltfu.demo import load_demo_study
+    from ltfu.persistence import icaht, rules
+
+    study = load_demo_study()
+    results = [rules.b_cell_recovery(study), rules.count_recovery(study, "anc_per_ul", 500),
+               rules.car_kinetics(study), icaht.icaht_grades(study)]
+    for r in results:
+        arrays = [f.name for f in fields(r) if f.name not in ("test", "threshold", "consecutive")]
+        extra = ["lost"] if isinstance(r, rules.CarKinetics) else []
+        frame = r.to_frame()
+        assert list(frame.columns) == arrays + extra, type(r).__name__
+        assert len(frame) == len(r.patient_id)

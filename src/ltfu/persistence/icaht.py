@@ -6,14 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ltfu.persistence.options import PersistenceOptions
-from ltfu.persistence.rules import _flat, _patients, _stop
+from ltfu.persistence.rules import _flat, _patients, _PerPatient, _stop
 
 
 @dataclass(frozen=True)
-class ICAHTGrades:
+class ICAHTGrades(_PerPatient):
     """Per patient: early grade (nan = NE), days with ANC <= 500 and <= 100 on the grid, whether the
     ANC never rose above 500 in the early window; late grade (nan = NE), the late nadir and the
     number of late results."""
@@ -26,10 +25,6 @@ class ICAHTGrades:
     late: np.ndarray
     late_nadir: np.ndarray
     late_n: np.ndarray
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({k: getattr(self, k) for k in ("patient_id", "early", "days_500", "days_100",
-                                                           "never_above_500", "late", "late_nadir", "late_n")})
 
 
 def _episodes_days(days, values, threshold, window_end, stable, how):

@@ -203,10 +203,18 @@ def _stop(p: _Patients, *extra) -> np.ndarray:
     return stop
 
 
+class _PerPatient:
+    """A per-patient result (a frozen dataclass of arrays, one entry per patient, beside scalar
+    settings): ``to_frame`` has one column per array field, in the order the fields are declared."""
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({k: v for k, v in vars(self).items() if isinstance(v, np.ndarray)})
+
+
 # ---- B cells
 
 @dataclass(frozen=True)
-class BCellRecovery:
+class BCellRecovery(_PerPatient):
     """Per patient: the recovery day (first of the run) and its confirming day (nan: none), the
     Kaplan-Meier time and status (1 recovery, 0 censored), and the competing-risks time and code
     (``B_CELL_CAUSES``; 0 censored)."""
@@ -218,10 +226,6 @@ class BCellRecovery:
     status: np.ndarray
     cr_time: np.ndarray
     cause: np.ndarray
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({k: getattr(self, k) for k in ("patient_id", "recovery_day", "confirmed_day", "time",
-                                                           "status", "cr_time", "cause")})
 
 
 def b_cell_recovery(study, options: PersistenceOptions | None = None) -> BCellRecovery:
@@ -250,7 +254,7 @@ def b_cell_recovery(study, options: PersistenceOptions | None = None) -> BCellRe
 # ---- blood counts
 
 @dataclass(frozen=True)
-class CountRecovery:
+class CountRecovery(_PerPatient):
     """Per patient: recovery day (nan: none), and time and code (1 recovery, 2 death first, 0 censored)."""
 
     test: str
@@ -260,9 +264,6 @@ class CountRecovery:
     recovery_day: np.ndarray
     time: np.ndarray
     status: np.ndarray
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({k: getattr(self, k) for k in ("patient_id", "recovery_day", "time", "status")})
 
 
 def count_recovery(study, test: str, threshold: float, *, consecutive: int | None = None,
@@ -289,7 +290,7 @@ def count_recovery(study, test: str, threshold: float, *, consecutive: int | Non
 # ---- ICAHT
 
 @dataclass(frozen=True)
-class CarKinetics:
+class CarKinetics(_PerPatient):
     """Per patient with CAR transgene results: peak (copies/ug) and its day in the AUC window, AUC of
     log10(copies + 1) over the window (nan with < 2 results), and the loss interval (left, right]
     (right = inf: not lost, right-censored at left)."""
@@ -307,8 +308,7 @@ class CarKinetics:
         return np.isfinite(self.right)
 
     def to_frame(self) -> pd.DataFrame:
-        f = pd.DataFrame({k: getattr(self, k) for k in ("patient_id", "n_results", "peak", "peak_day", "auc", "left",
-                                                        "right")})
+        f = super().to_frame()
         f["lost"] = self.lost
         return f
 
