@@ -24,7 +24,7 @@ import typer
 from typer.core import TyperCommand
 
 from ltfu import cli_common, defaults
-from ltfu.cli_common import _Command  # usage lines as a user writes them (STORE EXPORT)
+from ltfu.cli_common import OutputFormat, _Command  # _Command: usage lines as a user writes them (STORE EXPORT)
 from ltfu.terminal import visible
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
@@ -33,11 +33,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 
 MAX_FLAGS_SHOWN = 200      # retroactive changes listed on the terminal; --format json lists every one
 MAX_IDS_SHOWN = 20
-
-
-class OutputFormat(enum.StrEnum):
-    table = "table"
-    json = "json"
 
 
 class FailOn(enum.StrEnum):
