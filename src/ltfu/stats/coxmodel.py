@@ -244,8 +244,9 @@ class _Stratum(_Layout):
         self.xd = self.x[layout.dead_rows]                      # covariates of the deaths, gathered once
         self.xd_sum = (layout.cd[:, None] * self.xd).sum(axis=0)   # sum over deaths of c_i x_i
 
-    def risk_sums(self, w, wx):
-        """S0 (K) and S1 (K x p) over the risk sets {entry < tau <= exit} at the event times."""
+    def risk_sums(self, ww):
+        """Sums over the risk sets {entry < tau <= exit} at the event times of the rows of ``ww``
+        (K x columns): [S0, S1] from ``ww`` = [w, w x]."""
         def rev(a):
             s = np.cumsum(a[::-1], axis=0)[::-1]
             return np.concatenate([s, np.zeros((1,) + s.shape[1:])])
@@ -258,12 +259,10 @@ class _Stratum(_Layout):
             seg = np.add.reduceat(a, self.pos_exit, axis=0)
             return np.cumsum(seg[::-1], axis=0)[::-1]
 
-        s0, s1 = from_exit(w), from_exit(wx)
+        s = from_exit(ww)
         if self.has_entry:
-            o = self.order_entry
-            s0 = s0 - rev(w[o])[self.pos_entry]
-            s1 = s1 - rev(wx[o])[self.pos_entry]
-        return s0, s1
+            s = s - rev(ww[self.order_entry])[self.pos_entry]
+        return s
 
     def cumulate(self, per_time):
         """For each row, the sum of ``per_time`` over the event times at which it is at risk."""
@@ -278,29 +277,27 @@ class CoxModel:
 
     def __init__(self, terms, X, time, event, entry, strata_codes, weights, ties, cache=None):
         self.terms, self.ties = terms, ties
+        self.n_rows, self.p = X.shape
         self.means = X.mean(axis=0) if weights is None else (weights @ X) / weights.sum()
-        self.X = X - self.means                    # centred, as R, for numerical stability
+        Xc = X - self.means                        # centred, as R, for numerical stability
+        self.centred_sq_mean = (Xc ** 2).mean(axis=0)
         self.time, self.event, self.entry, self.weights = time, event, entry, weights
         found = None if weights is not None else _patterns(X, time, event, entry, strata_codes)
         if found is None:
             self.rep = self.inverse = None
             layouts = _layouts(time, event, entry, strata_codes, weights, ties, cache)
-            rows_x = self.X
         else:
             self.rep, self.inverse, mult = found
             r = self.rep
             layouts = _layouts(time[r], event[r], None if entry is None else entry[r],
                                None if strata_codes is None else strata_codes[r], mult, ties, cache, True)
-            rows_x = self.X[r]
-        self.strata = [_Stratum(lay, rows_x) for lay in layouts]
+            Xc = Xc[r]
+        # the strata keep the centred rows in their own order; the whole centred copy is not kept
+        self.strata = [_Stratum(lay, Xc) for lay in layouts]
 
     def layout_rows(self, a):
         """A per-row array as the strata's layouts index it (one row per pattern when collapsed)."""
         return a if self.rep is None else a[self.rep]
-
-    @property
-    def p(self) -> int:
-        return self.X.shape[1]
 
     def score_pieces(self, beta, *, time_weights=None):
         """Log partial likelihood, score U and information I at beta.
@@ -320,7 +317,7 @@ class CoxModel:
     def score_residuals(self, beta):
         """Per-row score residuals (R ``residuals(fit, type="score", weighted=TRUE)``), rows in the
         original order; they sum to U."""
-        n_rows = self.X.shape[0] if self.rep is None else self.rep.size
+        n_rows = self.n_rows if self.rep is None else self.rep.size
         resid = np.zeros((n_rows, self.p))
         for st in self.strata:
             *_, r = self._stratum_pieces(st, beta, None, want_resid=True)
@@ -333,13 +330,17 @@ class CoxModel:
         shift = eta.max() if eta.size else 0.0
         ew = np.exp(eta - shift)                                   # S0 is scaled by exp(-shift)
         w = ew if st.c is None else st.c * ew
-        wx = w[:, None] * x
-        s0, s1 = st.risk_sums(w, wx)
+        ww = np.empty((w.size, p + 1))                              # [w, w x]: one pass per sum
+        ww[:, 0] = w
+        np.multiply(w[:, None], x, out=ww[:, 1:])
+        s = st.risk_sums(ww)
+        s0, s1 = s[:, 0], s[:, 1:]
         dr, k, gs = st.dead_rows, st.dead_k, st.group_start      # per death row
         ke, gse = st.k_exp, st.gs_exp                             # per death (the same without patterns)
         wd = w[dr]
-        a0 = np.add.reduceat(wd, gs) if dr.size else np.zeros(0)
-        a1 = np.add.reduceat(wd[:, None] * xd, gs, axis=0) if dr.size else np.zeros((0, p))
+        a = np.add.reduceat(ww[dr], gs, axis=0) if dr.size else np.zeros((0, p + 1))
+        del ww
+        a0, a1 = a[:, 0], a[:, 1:]
         # expanded over deaths: S0_l = S0 - f A0, with f = l/d
         f = st.frac
         s0l = s0[ke] - f * a0[ke]
@@ -359,9 +360,10 @@ class CoxModel:
         else:
             U = ((h[k] * st.cd)[:, None] * xd).sum(axis=0) - sum_means.sum(axis=0)
         C1 = st.cumulate(c1)
-        I = (x * (w * C1)[:, None]).T @ x
-        if f.any():                                                # Efron only: Breslow has c2 = 0
-            I -= (xd * (wd * c2[k])[:, None]).T @ xd
+        v = w * C1                                                 # sum_k S2_k c1_k = X' diag(v) X ...
+        if f.any():                                                # ... minus, Efron only, the deaths'
+            v[dr] -= wd * c2[k]                                    # sum_k A2_k c2_k (a death row once)
+        I = (x * v[:, None]).T @ x
         I -= (s1 * e0[:, None]).T @ s1
         I += (s1 * e1[:, None]).T @ a1 + (a1 * e1[:, None]).T @ s1
         I -= (a1 * e2[:, None]).T @ a1
@@ -456,13 +458,13 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
     del Xc0                                # an n x p copy: not kept through the fit
     scodes = None if strata is None else check_groups(strata, n, "strata")[1]
     model = CoxModel(terms, Xv, t, e, en, scodes, cw, ties, cache)
-    Xc = model.X
+    del Xv                                 # the model holds the centred rows in risk-set order
     beta = np.zeros(p) if init is None else np.asarray(init, float).copy()
     ll0, U0, I0 = model.score_pieces(np.zeros(p))
     # At beta = 0 the information of a term is the sum over event times of its variance within the
     # risk set; (numerically) zero means the term never varies where it matters.  Decided against
     # its own scale, not by an exact zero that rounding may or may not produce.
-    scale = (e.sum() if cw is None else cw[e == 1].sum()) * (Xc ** 2).mean(axis=0)
+    scale = (e.sum() if cw is None else cw[e == 1].sum()) * model.centred_sq_mean
     _check_varies(I0, scale, terms)
     score, _ = _gchol_quadratic(I0, U0)
     start = (ll0, U0, I0) if init is None else model.score_pieces(beta)
