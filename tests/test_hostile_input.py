@@ -441,8 +441,9 @@ def test_parquet_and_sas_sizes_are_checked_from_metadata(tmp_path):
     df.to_parquet(p, index=False)
     pyreadstat.write_xport(df, str(x), file_format_version=8)
     for path in (p, x):
-        with pytest.raises(LoadError, match="max_cells"):
+        with pytest.raises(LoadError, match="max_cells") as refused:
             load(path, limits=Limits(max_cells=150))
+        assert "kaplan_meier_from" in str(refused.value)          # and what to do instead
         with pytest.raises(LoadError, match="max_columns"):
             load(path, limits=Limits(max_columns=1))
         assert len(load(path).data) == 100

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ltfu.cohort.dates import SAS_DATE, SAS_DATETIME, Epoch
-from ltfu.cohort.raw import _string_dtype, _too_many_columns
+from ltfu.cohort.raw import TOO_MANY_CELLS, _string_dtype, _too_many_columns
 from ltfu.errors import LoadError
 
 # ----------------------------------------------------------------------------------------------
@@ -31,7 +31,7 @@ def _read_parquet(blob, path, sheet, keep, context):
     n_columns = len(wanted)
     if meta.num_rows * n_columns > limits.max_cells:
         raise LoadError(f"{path.name}: {meta.num_rows:,} rows x {n_columns:,} columns, more than the "
-                        f"{limits.max_cells:,} cells ltfu reads (limit max_cells)")
+                        f"{limits.max_cells:,} cells ltfu reads (limit max_cells). {TOO_MANY_CELLS}")
     unpacked = 0
     for g in range(meta.num_row_groups):
         group = meta.row_group(g)
@@ -79,7 +79,7 @@ def _read_sas(blob, path, sheet, keep, context):
     n_columns = max(1, len(chosen or header))
     most = limits.max_cells // n_columns          # rows
     too_many = lambda n: LoadError(f"{path.name}: {n} rows x {n_columns:,} columns, more than the "
-                                   f"{limits.max_cells:,} cells ltfu reads (limit max_cells)")
+                                   f"{limits.max_cells:,} cells ltfu reads (limit max_cells). {TOO_MANY_CELLS}")
     if meta.number_rows is not None and meta.number_rows > most:
         raise too_many(f"{meta.number_rows:,}")
     # XPT does not declare its rows: read at most one row more than the limit allows
