@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from ltfu.errors import InvalidInputError
-from ltfu.stats import cumulative_incidence, kaplan_meier, logrank
+from ltfu.stats import cumulative_incidence, gray_test, kaplan_meier, logrank
 from ltfu.stats.counting import COUNT_MIN_N, count
-from ltfu.stats.engines import counts, cumulative_incidence_from, kaplan_meier_from, logrank_from
+from ltfu.stats.engines import counts, cumulative_incidence_from, gray_test_from, kaplan_meier_from, logrank_from
 from ltfu.stats.engines import duckdb as ddb
 from ltfu.stats.engines._counts import make_spec
 
@@ -244,6 +244,26 @@ def test_cumulative_incidence_from_duckdb_equals_numpy(by, reg, reg_parquet):
         assert_identical(got, cumulative_incidence(reg.t, reg.cause, group=None if by is None else reg[by]))
 
 
+@pytest.mark.parametrize("strata", [None, "stratum", ["stratum", "site"]])
+@pytest.mark.parametrize("rho", [0.0, 1.0])
+@pytest.mark.parametrize("by", ["burden", ["burden", "centre"]])
+def test_gray_test_from_duckdb_equals_numpy(strata, rho, by, reg0, reg0_parquet):
+    kw = dict(time="t", status="cause", by=by, strata=strata, rho=rho)
+    got = gray_test_from(reg0_parquet, engine="duckdb", **kw)
+    assert got.causes == (1, 2) and np.isfinite(got.statistic).all()
+    assert_identical(got, gray_test_from(reg0, engine="numpy", **kw))
+    if isinstance(by, str) and not isinstance(strata, list):      # the array API itself
+        assert_identical(got, gray_test(reg0.t, reg0.cause, reg0[by],
+                                        strata=None if strata is None else reg0[strata], rho=rho))
+
+
+def test_gray_test_from_refuses_one_group(reg0):
+    one = reg0.assign(burden="high")
+    for engine in ("duckdb", "numpy"):
+        with pytest.raises(InvalidInputError, match="at least 2 groups"):
+            gray_test_from(one, time="t", status="cause", by="burden", engine=engine)
+
+
 # ------------------------------------------------------------------------------------------------
 # sources
 
@@ -432,6 +452,8 @@ def test_spark_equals_duckdb(spark, reg, reg_parquet):
                      logrank_from(reg_parquet, time="t", event="e", by="burden", strata="stratum", rho=1.0))
     assert_identical(cumulative_incidence_from(sdf, time="t", status="cause", by="burden"),
                      cumulative_incidence_from(reg_parquet, time="t", status="cause", by="burden"))
+    assert_identical(gray_test_from(sdf, time="t", status="cause", by="burden", strata="stratum"),
+                     gray_test_from(reg_parquet, time="t", status="cause", by="burden", strata="stratum"))
     # a merged interval that becomes empty is refused by Spark's check query too
     bad = reg.assign(en=reg.en.where(reg.index != 100, 0.1 + 0.2), t=reg.t.where(reg.index != 100, 0.3 + 1e-12))
     with pytest.raises(InvalidInputError, match="length 0"):

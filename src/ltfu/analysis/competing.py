@@ -91,7 +91,7 @@ def build(plan: Plan) -> Part:
     fg_rows = []
     if by is not None:
         try:
-            gt = stats.gray_test(e.time[known], e.status[known], np.asarray(burden[known], str))
+            gt = plan.counter.gray_test(e.time[known], e.status[known], np.asarray(burden[known], str))
             numbers["gray_test"] = gt.to_dict()
             p1 = num(gt.p_value[list(gt.causes).index(1)]) if 1 in list(gt.causes) else None
         except (ConvergenceError, InvalidInputError) as exc:

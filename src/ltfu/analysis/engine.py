@@ -127,6 +127,15 @@ class Counter:
                                           "g": np.asarray(group)}), time="t", event="e", by="g",
                             engine=self.engine)
 
+    def gray_test(self, time, status, group):
+        if self.engine == "numpy":
+            return stats.gray_test(time, status, group)
+        from ltfu.stats.engines import gray_test_from
+
+        return gray_test_from(self._source({"t": np.asarray(time, float), "s": np.asarray(status),
+                                            "g": np.asarray(group)}), time="t", status="s", by="g",
+                              engine=self.engine)
+
     def cumulative_incidence(self, time, status, *, group=None, conf_level: float):
         if self.engine == "numpy":
             return stats.cumulative_incidence(time, status, group=group, conf_level=conf_level)

@@ -21,7 +21,7 @@ from scipy.special import chdtrc
 
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import Result, _json_float, check_conf_level, check_groups, check_survival, z_quantile
-from ltfu.stats.counting import Counts, count, merge_close_times, stable_order
+from ltfu.stats.counting import Counts, count, merge_close_times
 from ltfu.stats.km import survival_from_counts
 
 
@@ -204,16 +204,17 @@ class GrayTest(Result):
                 "p_value": [_json_float(v) for v in self.p_value]}
 
 
-def _crst(y, m, g, ng, rho):
-    """Score (ng - 1) and variance of Gray's test in one stratum (cmprsk's crst): ``_crst_scalar``,
-    the same arithmetic on Python floats, for up to 7 groups; the array form otherwise or when a
-    division by zero (or the like) needs numpy's inf and nan."""
-    if ng <= 7:
+def _crst(counts, rho):
+    """Score (ng - 1) and variance of Gray's test in one stratum (cmprsk's crst) from ``counts``
+    (T, 3, ng): per distinct time in order, censored, failed of the cause and failed of another
+    cause, per group.  ``_crst_scalar``, the same arithmetic on Python floats, for up to 7 groups;
+    the array form otherwise or when a division by zero (or the like) needs numpy's inf and nan."""
+    if counts.shape[2] <= 7:
         try:
-            return _crst_scalar(y, m, g, ng, rho)
+            return _crst_scalar(counts, rho)
         except ArithmeticError:          # a division by zero, an overflow, a negative to a power
             pass
-    return _crst_arrays(y, m, g, ng, rho)
+    return _crst_arrays(counts, rho)
 
 
 def _sum(xs) -> float:
@@ -225,19 +226,17 @@ def _sum(xs) -> float:
     return total
 
 
-def _crst_scalar(y, m, g, ng, rho):
+def _crst_scalar(counts, rho):
     """``_crst_arrays`` with the per-time work on Python floats (IEEE doubles, each operation as the
     array form does it, in the same order): the loop over the distinct times costs microseconds, not
-    the tens of microseconds of small numpy arrays; the events per time and group counted at once."""
+    the tens of microseconds of small numpy arrays."""
+    nt, _, ng = counts.shape
     ng1 = ng - 1
-    uniq, tidx = np.unique(y, return_inverse=True)
-    nt = uniq.size
-    counts = np.bincount((tidx.reshape(-1) * 3 + m) * ng + g, minlength=nt * 3 * ng).reshape(nt, 3, ng)
     d1s = counts[:, 1, :].astype(float).tolist()
     d2s = counts[:, 2, :].astype(float).tolist()
     leave = counts.sum(axis=1).astype(float).tolist()
     active = ((counts[:, 1, :].sum(axis=1) + counts[:, 2, :].sum(axis=1)) > 0).tolist()
-    rs = np.bincount(g, minlength=ng).astype(float).tolist()
+    rs = counts.sum(axis=(0, 1)).astype(float).tolist()
     s = [0.0] * ng1
     v = [[0.0] * ng1 for _ in range(ng1)]
     f1m = [0.0] * ng
@@ -328,10 +327,12 @@ def _crst_scalar(y, m, g, ng, rho):
     return s, v
 
 
-def _crst_arrays(y, m, g, ng, rho):
+def _crst_arrays(counts, rho):
     """Score (ng - 1) and variance of Gray's test in one stratum (cmprsk's crst, transcribed)."""
+    nt, _, ng = counts.shape
     ng1 = ng - 1
-    rs = np.bincount(g, minlength=ng).astype(float)
+    counts = counts.astype(float)
+    rs = counts.sum(axis=(0, 1))
     s = np.zeros(ng1)
     v = np.zeros((ng1, ng1))
     f1m = np.zeros(ng)
@@ -340,15 +341,11 @@ def _crst_arrays(y, m, g, ng, rho):
     v2 = np.zeros((ng1, ng))
     c = np.zeros((ng, ng))
     fm = 0.0
-    uniq, start = np.unique(y, return_index=True)
-    bounds = np.r_[start, y.size]
-    for ti in range(uniq.size):
-        lo, hi = bounds[ti], bounds[ti + 1]
-        d = np.zeros((3, ng))
-        np.add.at(d, (m[lo:hi], g[lo:hi]), 1.0)
+    for ti in range(nt):
+        d = counts[ti]
         nd1, nd2 = d[1].sum(), d[2].sum()
         if nd1 == 0 and nd2 == 0:
-            rs -= np.bincount(g[lo:hi], minlength=ng)
+            rs -= d.sum(axis=0)
             continue
         pos = rs > 0
         td = d[1] + d[2]
@@ -399,7 +396,7 @@ def _crst_arrays(y, m, g, ng, rho):
                 t1 = t4 * c[:ng1, k]
                 v2[:, k] -= t1 * t4 * t3
                 v += np.tril(np.outer(t1, t1)) * t3
-        rs -= np.bincount(g[lo:hi], minlength=ng)
+        rs -= d.sum(axis=0)
         fm = f
         f1m = f1
         skmm = skm
@@ -420,15 +417,32 @@ def gray_test(time, status, group, *, strata=None, rho: float = 0.0, cencode: in
     if levels.size < 2:
         raise InvalidInputError("group: needs at least 2 groups")
     scodes = np.zeros(t.size, int) if strata is None else check_groups(strata, t.size, "strata")[1]
-    ng = levels.size
+    ng, nk = levels.size, len(causes)
+    # 0 censored, 1 + j the j-th cause
+    mark = np.zeros(t.size, np.int64)
+    for j, k in enumerate(causes):
+        mark[st == k] = 1 + j
+    tables = []
+    for sc in np.unique(scodes):
+        sel = np.flatnonzero(scodes == sc)
+        uniq, tidx = np.unique(t[sel], return_inverse=True)
+        key = (tidx.reshape(-1) * (1 + nk) + mark[sel]) * ng + codes[sel]
+        tables.append(np.bincount(key, minlength=uniq.size * (1 + nk) * ng).reshape(uniq.size, 1 + nk, ng))
+    return gray_from_counts(causes, tuple(levels.tolist()), tables, rho)
+
+
+def gray_from_counts(causes, groups, tables, rho: float = 0.0) -> GrayTest:
+    """Gray's test from per-stratum counts (whoever counted them): ``tables`` in the strata's
+    order, each (T, 1 + K, G) over its distinct times in order: censored, then failed of each of
+    ``causes``, per group."""
+    ng = len(groups)
     stats, dfs, ps = [], [], []
-    for k in causes:
-        m_all = np.where(st == k, 1, np.where(st != cencode, 2, 0))
+    for j, _k in enumerate(causes):
         s_tot, v_tot = np.zeros(ng - 1), np.zeros((ng - 1, ng - 1))
-        for sc in np.unique(scodes):
-            sel = np.flatnonzero(scodes == sc)
-            order = sel[stable_order(t[sel])]
-            s_k, v_k = _crst(t[order], m_all[order], codes[order], ng, rho)
+        for n in tables:
+            failed = n[:, 1:, :].sum(axis=1)
+            # censored, failed of this cause, failed of another cause (cmprsk's 0, 1, 2)
+            s_k, v_k = _crst(np.stack([n[:, 0, :], n[:, 1 + j, :], failed - n[:, 1 + j, :]], axis=1), rho)
             s_tot += s_k
             v_tot += v_k
         try:
@@ -441,4 +455,4 @@ def gray_test(time, status, group, *, strata=None, rho: float = 0.0, cencode: in
     if causes and all(np.isnan(stats)):
         raise ConvergenceError("Gray's test is not defined: its variance is singular for every cause (e.g. a "
                                "group with nobody at risk at the event times)")
-    return GrayTest(causes, np.array(stats), np.array(dfs), np.array(ps), tuple(levels.tolist()))
+    return GrayTest(causes, np.array(stats), np.array(dfs), np.array(ps), tuple(groups))

@@ -1,6 +1,7 @@
 """Survival estimators from a query engine: the counts tables computed where the data live.
 
-``kaplan_meier_from``, ``logrank_from``, ``cumulative_incidence_from`` and ``cox_from`` take a
+``kaplan_meier_from``, ``logrank_from``, ``cumulative_incidence_from``, ``gray_test_from`` and
+``cox_from`` take a
 *source* (a Parquet path or glob, a DuckDB relation, a pandas or Polars DataFrame, a pyarrow
 Table, a Spark DataFrame, or a mapping of column name to array) and the names of its columns;
 the engine counts (``counts``: per distinct time, group and stratum, leavers, events by cause,
@@ -48,8 +49,8 @@ from ltfu.errors import InvalidInputError
 from ltfu.stats._common import check_choice, check_conf_level, check_groups, check_survival, check_time_event
 from ltfu.stats.engines._counts import Spec, TableCounts, make_spec
 
-__all__ = ["ENGINES", "TableCounts", "counts", "cox_from", "cumulative_incidence_from", "kaplan_meier_from",
-           "logrank_from"]
+__all__ = ["ENGINES", "TableCounts", "counts", "cox_from", "cumulative_incidence_from", "gray_test_from",
+           "kaplan_meier_from", "logrank_from"]
 
 ENGINES = ("duckdb", "spark", "numpy")
 
@@ -277,6 +278,39 @@ def cumulative_incidence_from(source=None, *, time, status, by=None, cencode: in
         for k in tc.causes:
             curves[(level, k)] = cs[k]
     return CumulativeIncidence(tc.groups, tc.causes, conf_level, tuple(int(v) for v in tc.n), curves, free)
+
+
+def gray_test_from(source=None, *, time, status, by, strata=None, rho: float = 0.0, cencode: int = 0,
+                   timefix: bool = True, engine: str | None = None, connection=None):
+    """``GrayTest`` of ``source`` (``gray_test``: for each cause, equal cumulative incidence across
+    the ``by`` groups, stratified by ``strata``); ``status`` codes as ``cumulative_incidence_from``."""
+    from ltfu.stats.competing import gray_from_counts, gray_test
+
+    source, c = _from_arrays(source, time=time, status=status, by=by, strata=strata)
+    eng = _engine_of(source, engine)
+    by_cols, st_cols = _names(c["by"]), _names(c["strata"])
+    if not by_cols:
+        raise InvalidInputError("by: give the group column(s) to compare")
+    if eng == "numpy":
+        cols = _read(source, [c["time"], c["status"], *by_cols, *st_cols], connection)
+        n = len(np.asarray(cols[c["time"]]))
+        levels, codes = _group_codes([cols[b] for b in by_cols], n, "group")
+        strata_codes = _group_codes([cols[s] for s in st_cols], n, "strata")[1] if st_cols else None
+        res = gray_test(cols[c["time"]], cols[c["status"]], codes if len(by_cols) > 1 else cols[by_cols[0]],
+                        strata=strata_codes, rho=rho, cencode=cencode, timefix=timefix)
+        return dataclasses.replace(res, groups=tuple(levels))
+    spec = make_spec(time=c["time"], event=c["status"], group=by_cols, strata=st_cols, causes="auto",
+                     cencode=cencode, timefix=timefix)
+    tc = _counts(source, spec, eng, connection)
+    if len(tc.groups) < 2:
+        raise InvalidInputError("group: needs at least 2 groups")
+    tables = []
+    for level in (tc.strata if st_cols else (None,)):       # in sorted order, as gray_test sums its strata
+        t = tc.table(level)
+        # (T, 1 + K, G): censored, then each cause (gray_from_counts)
+        tables.append(np.concatenate([(t.n_exit - t.n_event.sum(axis=2))[:, None, :],
+                                      t.n_event.transpose(0, 2, 1)], axis=1))
+    return gray_from_counts(tc.causes, tc.groups, tables, rho)
 
 
 def cox_from(source=None, *, time, event, covariates, entry=None, strata=None, ties: str = "efron",
