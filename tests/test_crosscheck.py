@@ -53,6 +53,7 @@ from ltfu.stats import (
     logrank_trend,
     mantel_byar,
     median_follow_up,
+    nelson_aalen,
     rmst,
     rmst_difference,
     wilcoxon_ranksum,
@@ -179,6 +180,17 @@ def check_kaplan_meier(inp, r):
             p.close(f"{ct} at ci_lower", a.ci_lower, ref["at_lower"])
             p.close(f"{ct} at ci_upper", a.ci_upper, ref["at_upper"])
         p.outcome(ct, lambda ct=ct: kaplan_meier(t, e, entry=entry, conf_type=ct), r, compare)
+    return p
+
+
+def check_nelson_aalen(inp, r):
+    p = Problems()
+
+    def compare(na, r):
+        for f in ("time", "n_risk", "n_event", "n_censor", "cumhaz", "std_err"):
+            p.close(f, getattr(na, f), r[f])
+    p.outcome("nelson-aalen", lambda: nelson_aalen(arr(inp["time"]), arr(inp["event"]), entry=opt(inp, "entry")),
+              r, compare)
     return p
 
 

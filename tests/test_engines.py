@@ -19,9 +19,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from ltfu.errors import InvalidInputError
-from ltfu.stats import cumulative_incidence, gray_test, kaplan_meier, logrank
+from ltfu.stats import cumulative_incidence, gray_test, kaplan_meier, logrank, nelson_aalen
 from ltfu.stats.counting import COUNT_MIN_N, count
-from ltfu.stats.engines import counts, cumulative_incidence_from, gray_test_from, kaplan_meier_from, logrank_from
+from ltfu.stats.engines import (
+    counts,
+    cumulative_incidence_from,
+    gray_test_from,
+    kaplan_meier_from,
+    logrank_from,
+    nelson_aalen_from,
+)
 from ltfu.stats.engines import duckdb as ddb
 from ltfu.stats.engines._counts import make_spec
 
@@ -220,6 +227,22 @@ def test_kaplan_meier_from_groups_equal_kaplan_meier_per_group(reg):
     for level, km in got.items():
         m = reg.burden == level
         assert_identical(km, kaplan_meier(reg.t[m], reg.e[m], entry=reg.en[m]))   # no merge crosses groups here
+
+
+@pytest.mark.parametrize("by", [None, "burden", ["burden", "centre"]])
+@pytest.mark.parametrize("entry", [None, "en"])
+def test_nelson_aalen_from_duckdb_equals_numpy(by, entry, reg, reg_parquet):
+    kw = dict(time="t", event="e", entry=entry, by=by)
+    got = nelson_aalen_from(reg_parquet, engine="duckdb", **kw)
+    assert_identical(got, nelson_aalen_from(reg, engine="numpy", **kw))
+    if by is None:                                                  # the array API itself
+        assert_identical(got["all"], nelson_aalen(reg.t, reg.e, entry=None if entry is None else reg.en))
+    # the increments are the Kaplan-Meier table's d/n: the same times, risk sets and events
+    km = kaplan_meier_from(reg_parquet, engine="duckdb", **kw)
+    for level, na in got.items():
+        assert_identical(na.time, km[level].time)
+        assert_identical(na.n_risk, km[level].n_risk)
+        np.testing.assert_allclose(np.diff(na.cumhaz, prepend=0.0), km[level].n_event / km[level].n_risk, rtol=1e-12)
 
 
 @pytest.mark.parametrize("strata", [None, "stratum", ["stratum", "site"]])
@@ -452,6 +475,8 @@ def test_spark_equals_duckdb(spark, reg, reg_parquet):
                      logrank_from(reg_parquet, time="t", event="e", by="burden", strata="stratum", rho=1.0))
     assert_identical(cumulative_incidence_from(sdf, time="t", status="cause", by="burden"),
                      cumulative_incidence_from(reg_parquet, time="t", status="cause", by="burden"))
+    assert_identical(nelson_aalen_from(sdf, time="t", event="e", entry="en", by="burden"),
+                     nelson_aalen_from(reg_parquet, time="t", event="e", entry="en", by="burden"))
     assert_identical(gray_test_from(sdf, time="t", status="cause", by="burden", strata="stratum"),
                      gray_test_from(reg_parquet, time="t", status="cause", by="burden", strata="stratum"))
     # a merged interval that becomes empty is refused by Spark's check query too

@@ -10,6 +10,7 @@
 #   kaplan_meier [km]        survfit, conf.type log / log-log / plain: summary(censored=TRUE) table,
 #                            quantile(.25, .5, .75) with limits, summary(times=, extend=TRUE) including
 #                            times past the last observation; delayed entry Surv(entry, time, event)
+#   nelson_aalen [na]        survfit's cumhaz and std.chaz (summary(censored=TRUE)); delayed entry
 #   median_follow_up [fu]    reverse Kaplan-Meier median and limits, simple median
 #   rmst [rmst]              summary(fit, rmean=tau)$table rmean and se(rmean), tau past the last time
 #   rmst_difference [rmstd]  the same per group of survfit(~ group); difference and its SE
@@ -727,6 +728,22 @@ for (i in 1:30) {
          ci_lower = I(s$lower), ci_upper = I(s$upper))
   })
   add("kmw", "kaplan_meier(weights)", d$kind, list(time = I(d$time), event = I(d$event), weights = I(w)), r)
+}
+
+# ---------------------------------------------------------------------------------------------
+# nelson_aalen: drawn after every other case, so that those keep their data for the same seed
+for (i in 1:200) {
+  d <- surv_data()
+  entry <- NULL
+  if (runif(1) < 0.3) entry <- draw_entry(d$time, d$tkind, d$scale)
+  r <- run({
+    f <- if (is.null(entry)) survfit(Surv(d$time, d$event) ~ 1) else survfit(Surv(entry, d$time, d$event) ~ 1)
+    s <- summary(f, censored = TRUE)
+    list(time = I(s$time), n_risk = I(s$n.risk), n_event = I(s$n.event), n_censor = I(s$n.censor),
+         cumhaz = I(s$cumhaz), std_err = I(s$std.chaz))
+  })
+  add("na", "nelson_aalen", paste(d$kind, if (!is.null(entry)) "delayed-entry" else ""),
+      list(time = I(d$time), event = I(d$event), entry = if (is.null(entry)) NULL else I(entry)), r)
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from ltfu.stats._common import Estimate, TestResult
 _EXPORTS = {
     # survival core (km.py, restricted_mean.py, survdiff.py, coxmodel.py, zph.py); no module shares a public name
     "kaplan_meier": "km", "KaplanMeier": "km", "median_follow_up": "km", "FollowUp": "km",
+    "nelson_aalen": "km", "NelsonAalen": "km",
     "rmst": "restricted_mean", "rmst_difference": "restricted_mean", "RMST": "restricted_mean",
     "RMSTDifference": "restricted_mean",
     "logrank": "survdiff", "LogRank": "survdiff", "logrank_trend": "survdiff",
@@ -37,7 +38,7 @@ _EXPORTS = {
     "permutation_logrank": "resample",
     # the same estimators from a Parquet file, DuckDB relation or Spark DataFrame (engines/)
     "kaplan_meier_from": "engines", "logrank_from": "engines", "cumulative_incidence_from": "engines",
-    "cox_from": "engines",
+    "cox_from": "engines", "gray_test_from": "engines", "nelson_aalen_from": "engines",
 }
 
 __all__ = ["Estimate", "TestResult", *sorted(_EXPORTS)]

@@ -1,4 +1,5 @@
-"""Kaplan-Meier estimation as R ``survival::survfit``, median follow-up, restricted mean survival.
+"""Kaplan-Meier estimation as R ``survival::survfit``, the Nelson-Aalen cumulative hazard, median
+follow-up.
 
 Conventions follow R (survival 3.x):
 
@@ -339,6 +340,46 @@ def km_from_counts(counts: Counts, *, conf_type: str = "log-log", conf_level: fl
                        (counts.n_exit[:, 0] - n_event).astype(np.int64), surv, std_err,
                        None, None,  # type: ignore[arg-type]   # limits computed when first read
                        se_log, n_total, conf_type, conf_level)
+
+
+@dataclass(frozen=True, repr=False)
+class NelsonAalen(Result):
+    """Nelson-Aalen cumulative hazard, one entry per distinct observed time, as R survfit's
+    ``cumhaz`` and ``std.chaz`` (``summary(fit, censored=TRUE)``): H(t) = sum over u <= t of
+    d/n, and its standard error sqrt(sum d/n^2) (Aalen's variance, the one survfit reports)."""
+
+    _table_fields = ("time", "n_risk", "n_event", "n_censor", "cumhaz", "std_err")
+
+    time: np.ndarray
+    n_risk: np.ndarray
+    n_event: np.ndarray
+    n_censor: np.ndarray
+    cumhaz: np.ndarray
+    std_err: np.ndarray
+    n: int
+
+    def to_dict(self) -> dict:
+        return {"n": self.n, "events": int(self.n_event.sum()),
+                "table": {k: [_json_float(v) for v in getattr(self, k)] for k in self._table_fields}}
+
+
+def nelson_aalen(time, event, *, entry=None, timefix: bool = True) -> NelsonAalen:
+    """Nelson-Aalen estimate of the cumulative hazard (``entry``: delayed entry, risk set
+    {entry < t <= time}; ``timefix`` as ``kaplan_meier``).  Equals R ``survfit(Surv(...) ~ 1)``'s
+    ``cumhaz`` and ``std.chaz`` (tests/reference/crosscheck.R)."""
+    t, e, en = check_time_event(time, event, entry=entry)
+    return na_from_counts(count(t, e, entry=en, timefix=timefix), n=int(t.size))
+
+
+def na_from_counts(counts: Counts, *, n: int | None = None) -> NelsonAalen:
+    """The Nelson-Aalen estimate from a one-group counts table (whoever counted it): increments
+    d/n and d/n^2 summed in time order, as survfit sums them."""
+    n_risk, n_event = counts.n_risk[:, 0], counts.n_event_any[:, 0]
+    cumhaz = np.cumsum(n_event / n_risk)
+    std_err = np.sqrt(np.cumsum(n_event / (n_risk * n_risk)))
+    n_total = int(counts.n_exit.sum()) if n is None else n
+    return NelsonAalen(counts.time, n_risk.astype(np.int64), n_event.astype(np.int64),
+                       (counts.n_exit[:, 0] - n_event).astype(np.int64), cumhaz, std_err, n_total)
 
 
 @dataclass(frozen=True, repr=False)

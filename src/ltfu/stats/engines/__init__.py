@@ -1,7 +1,7 @@
 """Survival estimators from a query engine: the counts tables computed where the data live.
 
-``kaplan_meier_from``, ``logrank_from``, ``cumulative_incidence_from``, ``gray_test_from`` and
-``cox_from`` take a
+``kaplan_meier_from``, ``nelson_aalen_from``, ``logrank_from``, ``cumulative_incidence_from``,
+``gray_test_from`` and ``cox_from`` take a
 *source* (a Parquet path or glob, a DuckDB relation, a pandas or Polars DataFrame, a pyarrow
 Table, a Spark DataFrame, or a mapping of column name to array) and the names of its columns;
 the engine counts (``counts``: per distinct time, group and stratum, leavers, events by cause,
@@ -50,7 +50,7 @@ from ltfu.stats._common import check_choice, check_conf_level, check_groups, che
 from ltfu.stats.engines._counts import Spec, TableCounts, make_spec
 
 __all__ = ["ENGINES", "TableCounts", "counts", "cox_from", "cumulative_incidence_from", "gray_test_from",
-           "kaplan_meier_from", "logrank_from"]
+           "kaplan_meier_from", "logrank_from", "nelson_aalen_from"]
 
 ENGINES = ("duckdb", "spark", "numpy")
 
@@ -206,6 +206,32 @@ def kaplan_meier_from(source=None, *, time, event, entry=None, by=None, engine: 
     tc = _counts(source, spec, eng, connection)
     return {lev: km_from_counts(tc.group(lev), conf_type=conf_type, conf_level=conf_level, n=int(tc.n[j]))
             for j, lev in enumerate(tc.groups)}
+
+
+def nelson_aalen_from(source=None, *, time, event, entry=None, by=None, engine: str | None = None,
+                      timefix: bool = True, connection=None) -> dict:
+    """``{group: NelsonAalen}`` of ``source`` (``{"all": ...}`` without ``by``); each equals
+    ``nelson_aalen`` on that group's rows, with R's time merging pooled over the groups."""
+    from ltfu.stats.counting import merge_close_times
+    from ltfu.stats.km import na_from_counts, nelson_aalen
+
+    source, c = _from_arrays(source, time=time, event=event, entry=entry, by=by)
+    eng = _engine_of(source, engine)
+    by_cols = _names(c["by"])
+    if eng == "numpy":
+        cols = _read(source, [c["time"], c["event"], c["entry"], *by_cols], connection)
+        t, e, en = check_time_event(cols[c["time"]], cols[c["event"]], entry=cols.get(c["entry"]),
+                                    event_name=c["event"])
+        if not by_cols:
+            return {"all": nelson_aalen(t, e, entry=en, timefix=timefix)}
+        levels, codes = _group_codes([cols[b] for b in by_cols], t.size, "by")
+        t, en = merge_close_times(t, en, timefix=timefix)
+        return {lev: nelson_aalen(t[codes == j], e[codes == j], entry=None if en is None else en[codes == j],
+                                  timefix=False)
+                for j, lev in enumerate(levels)}
+    spec = make_spec(time=c["time"], event=c["event"], entry=c["entry"], group=by_cols, timefix=timefix)
+    tc = _counts(source, spec, eng, connection)
+    return {lev: na_from_counts(tc.group(lev), n=int(tc.n[j])) for j, lev in enumerate(tc.groups)}
 
 
 def logrank_from(source=None, *, time, event, by, strata=None, rho: float = 0.0, engine: str | None = None,
