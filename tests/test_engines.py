@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ltfu.errors import InvalidInputError
-from ltfu.stats import cumulative_incidence, gray_test, kaplan_meier, logrank, nelson_aalen
+from ltfu.stats import cumulative_incidence, gray_test, kaplan_meier, logrank, median_follow_up, nelson_aalen
 from ltfu.stats.counting import COUNT_MIN_N, count
 from ltfu.stats.engines import (
     counts,
@@ -27,6 +27,7 @@ from ltfu.stats.engines import (
     gray_test_from,
     kaplan_meier_from,
     logrank_from,
+    median_follow_up_from,
     nelson_aalen_from,
 )
 from ltfu.stats.engines import duckdb as ddb
@@ -243,6 +244,30 @@ def test_nelson_aalen_from_duckdb_equals_numpy(by, entry, reg, reg_parquet):
         assert_identical(na.time, km[level].time)
         assert_identical(na.n_risk, km[level].n_risk)
         np.testing.assert_allclose(np.diff(na.cumhaz, prepend=0.0), km[level].n_event / km[level].n_risk, rtol=1e-12)
+
+
+@pytest.mark.parametrize("by", [None, "burden", ["burden", "centre"]])
+@pytest.mark.parametrize("timefix", [True, False])
+@pytest.mark.parametrize("conf_type", ["log-log", "plain"])
+def test_median_follow_up_from_duckdb_equals_numpy(by, timefix, conf_type, reg0, reg0_parquet):
+    kw = dict(time="t", death="e", by=by, timefix=timefix, conf_type=conf_type)
+    got = median_follow_up_from(reg0_parquet, engine="duckdb", **kw)
+    assert_identical(got, median_follow_up_from(reg0, engine="numpy", **kw))
+    if by is None:                                                  # the array API itself
+        assert_identical(got["all"], median_follow_up(reg0.t, reg0.e, timefix=timefix, conf_type=conf_type))
+    else:                                                           # odd and even groups, raw and merged times
+        sizes = [fu.n for fu in got.values()]
+        assert {n % 2 for n in sizes} == {0, 1}, sizes
+
+
+def test_median_follow_up_from_takes_the_simple_median_of_the_times_as_given():
+    # 0.1 + 0.2 and 0.3 are one time for the reverse Kaplan-Meier (R's merging), two for the median
+    t = np.array([0.1 + 0.2, 0.3, 0.3, 5.0])
+    d = np.array([0, 0, 1, 0])
+    got = median_follow_up_from(pd.DataFrame({"t": t, "d": d}), time="t", death="d", engine="duckdb")["all"]
+    # sorted: 0.3, 0.3, 0.30000000000000004, 5.0; the middle two differ in their last bit
+    assert got.simple_median == (0.3 + (0.1 + 0.2)) / 2 and got.min == 0.3 and got.max == 5.0
+    assert_identical(got, median_follow_up(t, d))
 
 
 @pytest.mark.parametrize("strata", [None, "stratum", ["stratum", "site"]])
@@ -477,6 +502,8 @@ def test_spark_equals_duckdb(spark, reg, reg_parquet):
                      cumulative_incidence_from(reg_parquet, time="t", status="cause", by="burden"))
     assert_identical(nelson_aalen_from(sdf, time="t", event="e", entry="en", by="burden"),
                      nelson_aalen_from(reg_parquet, time="t", event="e", entry="en", by="burden"))
+    assert_identical(median_follow_up_from(sdf, time="t", death="e", by="burden"),
+                     median_follow_up_from(reg_parquet, time="t", death="e", by="burden"))
     assert_identical(gray_test_from(sdf, time="t", status="cause", by="burden", strata="stratum"),
                      gray_test_from(reg_parquet, time="t", status="cause", by="burden", strata="stratum"))
     # a merged interval that becomes empty is refused by Spark's check query too

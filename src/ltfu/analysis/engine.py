@@ -127,6 +127,15 @@ class Counter:
                                           "g": np.asarray(group)}), time="t", event="e", by="g",
                             engine=self.engine)
 
+    def median_follow_up(self, time, death, *, conf_type: str, conf_level: float):
+        if self.engine == "numpy":
+            return stats.median_follow_up(time, death, conf_type=conf_type, conf_level=conf_level)
+        from ltfu.stats.engines import median_follow_up_from
+
+        return median_follow_up_from(self._source({"t": np.asarray(time, float), "d": np.asarray(death)}),
+                                     time="t", death="d", engine=self.engine, conf_type=conf_type,
+                                     conf_level=conf_level)["all"]
+
     def gray_test(self, time, status, group):
         if self.engine == "numpy":
             return stats.gray_test(time, status, group)

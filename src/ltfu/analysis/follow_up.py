@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ltfu import stats
 from ltfu.analysis.common import fmt, fmt_ci, months, num
 from ltfu.analysis.plan import Plan
 from ltfu.results import Part, Section, Table
@@ -10,7 +9,7 @@ from ltfu.results import Part, Section, Table
 
 def build(plan: Plan) -> Part:
     fu, opts = plan.follow_up, plan.options
-    res = stats.median_follow_up(fu.time, fu.status, conf_type=opts.conf_type, conf_level=opts.conf_level)
+    res = plan.counter.median_follow_up(fu.time, fu.status, conf_type=opts.conf_type, conf_level=opts.conf_level)
     med = res.reverse_km
     numbers = {"median_months": num(months(med.value)), "median_lower_months": num(months(med.lower)),
                "median_upper_months": num(months(med.upper)), "method": "reverse Kaplan-Meier",

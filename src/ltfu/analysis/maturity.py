@@ -62,8 +62,8 @@ def apply_cutoff(cohort: Cohort, cohort_cut: str, earlier_cut: str) -> Cohort:
 def summary(cohort: Cohort, opts, plan: Plan | None = None) -> dict:
     """The maturity numbers of one cohort (JSON types)."""
     plan = plan or Plan.build(cohort, opts)
-    fu = stats.median_follow_up(plan.follow_up.time, plan.follow_up.status, conf_type=opts.conf_type,
-                                conf_level=opts.conf_level).reverse_km
+    fu = plan.counter.median_follow_up(plan.follow_up.time, plan.follow_up.status, conf_type=opts.conf_type,
+                                       conf_level=opts.conf_level).reverse_km
     out = {"n": cohort.n, "median_follow_up_months": num(months(fu.value)),
            "median_follow_up_lower_months": num(months(fu.lower)),
            "median_follow_up_upper_months": num(months(fu.upper))}

@@ -39,6 +39,7 @@ _EXPORTS = {
     # the same estimators from a Parquet file, DuckDB relation or Spark DataFrame (engines/)
     "kaplan_meier_from": "engines", "logrank_from": "engines", "cumulative_incidence_from": "engines",
     "cox_from": "engines", "gray_test_from": "engines", "nelson_aalen_from": "engines",
+    "median_follow_up_from": "engines",
 }
 
 __all__ = ["Estimate", "TestResult", *sorted(_EXPORTS)]

@@ -409,3 +409,20 @@ def median_follow_up(time, death, *, conf_type: str = "log-log", conf_level: flo
     return FollowUp(km.median, float(np.median(t)), float(t.min()), float(t.max()), int(t.size))
 
 
+def follow_up_from_counts(merged: Counts, observed: Counts, *, conf_type: str = "log-log",
+                          conf_level: float = 0.95) -> FollowUp:
+    """``median_follow_up`` from one-group counts of (time, death) (whoever counted them):
+    ``merged`` after R's time merging (the reverse Kaplan-Meier: censorings are its events),
+    ``observed`` the distinct times as given (the simple median, min and max, as numpy's median,
+    min and max of the times)."""
+    left, died = merged.n_exit[:, 0], merged.n_event[:, 0, 0]
+    reverse = Counts(merged.time, merged.n_exit, (left - died)[:, None, None], (1,))
+    km = km_from_counts(reverse, conf_type=conf_type, conf_level=conf_level)
+    times, k = observed.time, observed.n_exit[:, 0]
+    n = int(k.sum())
+    upto = np.cumsum(k)
+    middle = times[np.searchsorted(upto, [(n - 1) // 2, n // 2], side="right")]   # the one or two middle values
+    median = float(np.mean(middle[:1] if n % 2 else middle))                       # as np.median takes them
+    return FollowUp(km.median, median, float(times[0]), float(times[-1]), n)
+
+

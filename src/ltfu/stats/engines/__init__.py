@@ -1,7 +1,7 @@
 """Survival estimators from a query engine: the counts tables computed where the data live.
 
-``kaplan_meier_from``, ``nelson_aalen_from``, ``logrank_from``, ``cumulative_incidence_from``,
-``gray_test_from`` and ``cox_from`` take a
+``kaplan_meier_from``, ``nelson_aalen_from``, ``median_follow_up_from``, ``logrank_from``,
+``cumulative_incidence_from``, ``gray_test_from`` and ``cox_from`` take a
 *source* (a Parquet path or glob, a DuckDB relation, a pandas or Polars DataFrame, a pyarrow
 Table, a Spark DataFrame, or a mapping of column name to array) and the names of its columns;
 the engine counts (``counts``: per distinct time, group and stratum, leavers, events by cause,
@@ -50,7 +50,7 @@ from ltfu.stats._common import check_choice, check_conf_level, check_groups, che
 from ltfu.stats.engines._counts import Spec, TableCounts, make_spec
 
 __all__ = ["ENGINES", "TableCounts", "counts", "cox_from", "cumulative_incidence_from", "gray_test_from",
-           "kaplan_meier_from", "logrank_from", "nelson_aalen_from"]
+           "kaplan_meier_from", "logrank_from", "median_follow_up_from", "nelson_aalen_from"]
 
 ENGINES = ("duckdb", "spark", "numpy")
 
@@ -232,6 +232,40 @@ def nelson_aalen_from(source=None, *, time, event, entry=None, by=None, engine: 
     spec = make_spec(time=c["time"], event=c["event"], entry=c["entry"], group=by_cols, timefix=timefix)
     tc = _counts(source, spec, eng, connection)
     return {lev: na_from_counts(tc.group(lev), n=int(tc.n[j])) for j, lev in enumerate(tc.groups)}
+
+
+def median_follow_up_from(source=None, *, time, death, by=None, conf_type: str = "log-log",
+                          conf_level: float = 0.95, timefix: bool = True, engine: str | None = None,
+                          connection=None) -> dict:
+    """``{group: FollowUp}`` of ``source`` (``{"all": ...}`` without ``by``): each equals
+    ``median_follow_up`` on that group's rows (the reverse Kaplan-Meier with R's time merging
+    pooled over the groups; the simple median, min and max of the times as given)."""
+    from ltfu.stats.counting import merge_close_times
+    from ltfu.stats.km import CONF_TYPES, FollowUp, follow_up_from_counts, kaplan_meier, median_follow_up
+
+    check_choice(conf_type, "conf_type", CONF_TYPES)
+    conf_level = check_conf_level(conf_level)
+    source, c = _from_arrays(source, time=time, death=death, by=by)
+    eng = _engine_of(source, engine)
+    by_cols = _names(c["by"])
+    if eng == "numpy":
+        cols = _read(source, [c["time"], c["death"], *by_cols], connection)
+        t, d, _ = check_time_event(cols[c["time"]], cols[c["death"]], event_name=c["death"])
+        if not by_cols:
+            return {"all": median_follow_up(t, d, conf_type=conf_type, conf_level=conf_level, timefix=timefix)}
+        levels, codes = _group_codes([cols[b] for b in by_cols], t.size, "by")
+        merged, _ = merge_close_times(t, timefix=timefix)
+        out = {}
+        for j, lev in enumerate(levels):
+            m = codes == j
+            km = kaplan_meier(merged[m], 1 - d[m], conf_type=conf_type, conf_level=conf_level, timefix=False)
+            out[lev] = FollowUp(km.median, float(np.median(t[m])), float(t[m].min()), float(t[m].max()), int(m.sum()))
+        return out
+    spec = make_spec(time=c["time"], event=c["death"], group=by_cols, timefix=timefix)
+    tc = _counts(source, spec, eng, connection)
+    observed = _counts(source, dataclasses.replace(spec, timefix=False), eng, connection) if timefix else tc
+    return {lev: follow_up_from_counts(tc.group(lev), observed.group(lev), conf_type=conf_type, conf_level=conf_level)
+            for lev in tc.groups}
 
 
 def logrank_from(source=None, *, time, event, by, strata=None, rho: float = 0.0, engine: str | None = None,
