@@ -70,6 +70,8 @@ def report(
                                       "cut to report, by date, label or number (default: the latest)."),
     engine: Engine = typer.Option(Engine(defaults.ENGINE), help="Who counts the survival sections' risk sets (the "
                                   "same numbers); auto: DuckDB for a Parquet file too large for memory, else numpy."),
+    by: str | None = typer.Option(None, "--by", metavar="COLUMN", help="Also compare event-free and overall "
+                                  f"survival across a baseline column: {', '.join(defaults.BY_COLUMNS)}."),
 ):
     """Run the full long-term follow-up analysis and write the report into --out."""
     fmts = _check_formats(formats)
@@ -77,6 +79,11 @@ def report(
     _check_landmark_days(landmark_days)
     if max_months is not None and not (math.isfinite(max_months) and max_months > 0):
         _fail(f"--max-months must be a positive number of months, got {max_months:g}", code=2)
+    if by is not None and by not in defaults.BY_COLUMNS:
+        _fail(f"--by must name a baseline column: {', '.join(defaults.BY_COLUMNS)} (got {by!r}; comparing survival "
+              "across a response or another value known only after infusion would be biased)", code=2)
+    if by == "centre" and deidentify:
+        _fail("--by centre cannot be used with --deidentify: de-identified reports withhold the centre", code=2)
     from ltfu.errors import OutputError
     from ltfu.outputs import check_report_target, resolve_report_target
 
@@ -114,7 +121,7 @@ def report(
                                   conf_type=conf_type.value, landmark_days=landmark_days,
                                   safety_stop_at=safety_stop_at.value, max_months=max_months, deidentify=deidentify,
                                   keep_checksum=keep_checksum, record_path=record_path,
-                                  engine=_engine_for(engine.value, path))
+                                  engine=_engine_for(engine.value, path), by=by)
         results = analyse(study, options)
         step("Writing the report")
         from ltfu.report import write_report

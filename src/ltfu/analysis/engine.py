@@ -118,6 +118,16 @@ class Counter:
             self._km[key] = km
         return km
 
+    def kaplan_meier_by(self, time, event, group, *, conf_type: str, conf_level: float) -> dict:
+        """``{level: KaplanMeier}`` of every level of ``group`` from one count (one scan with an
+        engine), R's time merging pooled over the levels as ``survfit(Surv(...) ~ group)``."""
+        from ltfu.stats.engines import kaplan_meier_from
+
+        cols = {"t": np.asarray(time, float), "e": np.asarray(event), "g": np.asarray(group)}
+        source = cols if self.engine == "numpy" else self._source(cols)
+        return kaplan_meier_from(source, time="t", event="e", by="g", engine=self.engine, conf_type=conf_type,
+                                 conf_level=conf_level)
+
     def logrank(self, time, event, group):
         if self.engine == "numpy":
             return stats.logrank(time, event, group)

@@ -26,6 +26,7 @@ class AnalysisOptions:
     safety_stop_at: str = defaults.SAFETY_STOP_AT       # long-term safety person-time: stop at a later therapy
     max_months: float | None = defaults.MAX_MONTHS      # x-axis end of the curve figures (None: 10% at risk)
     engine: str = defaults.ENGINE                       # who counts (numpy, duckdb, spark; auto: numpy in memory)
+    by: str | None = None                               # survival compared across this baseline column
     deidentify: bool = False
     keep_checksum: bool = False             # de-identified reports withhold the input's SHA-256 unless asked
     record_path: bool = False               # record the input's absolute path, not only its file name
@@ -38,6 +39,9 @@ class AnalysisOptions:
                                     "'anticancer_or_allo_hct'")
         if self.engine not in defaults.ENGINES:
             raise InvalidInputError(f"engine: must be one of {', '.join(defaults.ENGINES)}; got {self.engine!r}")
+        if self.by is not None and self.by not in defaults.BY_COLUMNS:
+            raise InvalidInputError(f"by: must be one of {', '.join(defaults.BY_COLUMNS)} (baseline columns), got "
+                                    f"{self.by!r}")
         if self.conf_type not in ("log-log", "log", "plain"):
             raise InvalidInputError("conf_type: must be 'log-log', 'log' or 'plain'")
         lm = self.landmark_days
@@ -54,4 +58,6 @@ class AnalysisOptions:
         d = asdict(self)
         d["rate_months"] = list(self.rate_months)
         del d["engine"]               # how the counts are made changes no number (results.json stays identical)
+        if self.by is None:
+            del d["by"]               # a report without --by reads as before
         return d

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ltfu.analysis import competing, models, transplant
+from ltfu.analysis import by_group, competing, models, transplant
 from ltfu.analysis.common import GROUPS, fmt_ci, months, num
 from ltfu.analysis.plan import Plan
 from ltfu.defaults import DAYS_PER_MONTH, SWIMMER_MAX
@@ -120,6 +120,10 @@ def build(plan: Plan) -> Part:
         numbers[sub.key] = sub.numbers
         tables += sub.tables
         figures += sub.figures
+    by_numbers, by_tables = by_group.build(plan)
+    if by_tables:
+        numbers["by"] = by_numbers
+        tables += by_tables
     if plan.cohort.n <= SWIMMER_MAX:
         figures.append(swimmer(plan))
     section = Section("survival", "Survival", tables=tuple(t.name for t in tables),
