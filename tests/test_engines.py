@@ -270,16 +270,24 @@ def test_median_follow_up_from_takes_the_simple_median_of_the_times_as_given():
     assert_identical(got, median_follow_up(t, d))
 
 
+K_SAMPLE_TESTS = {"logrank": (logrank_from, logrank, "event", "e"),
+                  "gray": (gray_test_from, gray_test, "status", "cause")}
+
+
+@pytest.mark.parametrize("test", sorted(K_SAMPLE_TESTS))
 @pytest.mark.parametrize("strata", [None, "stratum", ["stratum", "site"]])
 @pytest.mark.parametrize("rho", [0.0, 1.0])
 @pytest.mark.parametrize("by", ["burden", ["burden", "centre"]])
-def test_logrank_from_duckdb_equals_numpy(strata, rho, by, reg0, reg0_parquet):
-    kw = dict(time="t", event="e", by=by, strata=strata, rho=rho)
-    got = logrank_from(reg0_parquet, engine="duckdb", **kw)
-    assert_identical(got, logrank_from(reg0, engine="numpy", **kw))
+def test_k_sample_tests_from_duckdb_equal_numpy(test, strata, rho, by, reg0, reg0_parquet):
+    from_engine, on_arrays, role, column = K_SAMPLE_TESTS[test]
+    kw = dict(time="t", by=by, strata=strata, rho=rho, **{role: column})
+    got = from_engine(reg0_parquet, engine="duckdb", **kw)
+    assert_identical(got, from_engine(reg0, engine="numpy", **kw))
     if isinstance(by, str) and not isinstance(strata, list):      # the array API itself
-        assert_identical(got, logrank(reg0.t, reg0.e, reg0[by], strata=None if strata is None else reg0[strata],
-                                      rho=rho))
+        assert_identical(got, on_arrays(reg0.t, reg0[column], reg0[by], strata=None if strata is None else
+                                        reg0[strata], rho=rho))
+    if test == "gray":
+        assert got.causes == (1, 2) and np.isfinite(got.statistic).all()
 
 
 @pytest.mark.parametrize("by", [None, "burden", ["burden", "centre"]])
@@ -290,19 +298,6 @@ def test_cumulative_incidence_from_duckdb_equals_numpy(by, reg, reg_parquet):
     assert_identical(got, cumulative_incidence_from(reg, engine="numpy", **kw))
     if not isinstance(by, list):
         assert_identical(got, cumulative_incidence(reg.t, reg.cause, group=None if by is None else reg[by]))
-
-
-@pytest.mark.parametrize("strata", [None, "stratum", ["stratum", "site"]])
-@pytest.mark.parametrize("rho", [0.0, 1.0])
-@pytest.mark.parametrize("by", ["burden", ["burden", "centre"]])
-def test_gray_test_from_duckdb_equals_numpy(strata, rho, by, reg0, reg0_parquet):
-    kw = dict(time="t", status="cause", by=by, strata=strata, rho=rho)
-    got = gray_test_from(reg0_parquet, engine="duckdb", **kw)
-    assert got.causes == (1, 2) and np.isfinite(got.statistic).all()
-    assert_identical(got, gray_test_from(reg0, engine="numpy", **kw))
-    if isinstance(by, str) and not isinstance(strata, list):      # the array API itself
-        assert_identical(got, gray_test(reg0.t, reg0.cause, reg0[by],
-                                        strata=None if strata is None else reg0[strata], rho=rho))
 
 
 def test_gray_test_from_refuses_one_group(reg0):

@@ -122,6 +122,27 @@ def _group_codes(columns, n: int, what: str):
     return list(zip(*[lv[p].tolist() for (lv, _), p in zip(checked, parts)])), inv.reshape(-1)
 
 
+def _k_samples(source, engine, **roles):
+    """The common start of a k-sample test (log-rank, Gray's): (source, column names by role,
+    engine, by columns, strata columns); ``by`` is required."""
+    source, c = _from_arrays(source, **roles)
+    by_cols, st_cols = _names(c["by"]), _names(c["strata"])
+    if not by_cols:
+        raise InvalidInputError("by: give the group column(s) to compare")
+    return source, c, _engine_of(source, engine), by_cols, st_cols
+
+
+def _read_k_samples(source, c, outcome: str, by_cols, st_cols, connection):
+    """A k-sample test's columns read for numpy: (time, ``outcome``, group, strata codes, group
+    levels); several ``by`` (or ``strata``) columns become one code per combination."""
+    cols = _read(source, [c["time"], c[outcome], *by_cols, *st_cols], connection)
+    n = len(np.asarray(cols[c["time"]]))
+    levels, codes = _group_codes([cols[b] for b in by_cols], n, "group")
+    strata_codes = _group_codes([cols[s] for s in st_cols], n, "strata")[1] if st_cols else None
+    return cols[c["time"]], cols[c[outcome]], codes if len(by_cols) > 1 else cols[by_cols[0]], strata_codes, \
+        tuple(levels)
+
+
 def _numpy_counts(source, spec: Spec, connection) -> TableCounts:
     """``TableCounts`` by ltfu's numpy ``count`` on the columns read into memory."""
     from ltfu.stats.counting import count, merge_close_times
@@ -178,16 +199,12 @@ def counts(source=None, *, time, event, entry=None, group=None, strata=None, cau
 # ------------------------------------------------------------------------------------------------
 # estimators
 
-def kaplan_meier_from(source=None, *, time, event, entry=None, by=None, engine: str | None = None,
-                      conf_type: str = "log-log", conf_level: float = 0.95, timefix: bool = True,
-                      connection=None) -> dict:
-    """``{group: KaplanMeier}`` of ``source`` (``{"all": ...}`` without ``by``); each equals
-    ``kaplan_meier`` on that group's rows, with R's time merging pooled over the groups."""
+def _curves(source, *, time, event, entry, by, engine, timefix, connection, fit, from_counts) -> dict:
+    """``{group: curve}`` (``{"all": ...}`` without ``by``): ``fit(time, event, entry, timefix)`` on
+    each group's rows in numpy (the times merged over the groups first, as R's survfit with groups),
+    or ``from_counts(counts, n)`` on each group's table from an engine's one count."""
     from ltfu.stats.counting import merge_close_times
-    from ltfu.stats.km import CONF_TYPES, kaplan_meier, km_from_counts
 
-    check_choice(conf_type, "conf_type", CONF_TYPES)
-    conf_level = check_conf_level(conf_level)
     source, c = _from_arrays(source, time=time, event=event, entry=entry, by=by)
     eng = _engine_of(source, engine)
     by_cols = _names(c["by"])
@@ -196,42 +213,42 @@ def kaplan_meier_from(source=None, *, time, event, entry=None, by=None, engine: 
         t, e, en = check_time_event(cols[c["time"]], cols[c["event"]], entry=cols.get(c["entry"]),
                                     event_name=c["event"])
         if not by_cols:
-            return {"all": kaplan_meier(t, e, entry=en, conf_type=conf_type, conf_level=conf_level, timefix=timefix)}
+            return {"all": fit(t, e, en, timefix)}
         levels, codes = _group_codes([cols[b] for b in by_cols], t.size, "by")
         t, en = merge_close_times(t, en, timefix=timefix)
-        return {lev: kaplan_meier(t[codes == j], e[codes == j], entry=None if en is None else en[codes == j],
-                                  conf_type=conf_type, conf_level=conf_level, timefix=False)
+        return {lev: fit(t[codes == j], e[codes == j], None if en is None else en[codes == j], False)
                 for j, lev in enumerate(levels)}
     spec = make_spec(time=c["time"], event=c["event"], entry=c["entry"], group=by_cols, timefix=timefix)
     tc = _counts(source, spec, eng, connection)
-    return {lev: km_from_counts(tc.group(lev), conf_type=conf_type, conf_level=conf_level, n=int(tc.n[j]))
-            for j, lev in enumerate(tc.groups)}
+    return {lev: from_counts(tc.group(lev), int(tc.n[j])) for j, lev in enumerate(tc.groups)}
+
+
+def kaplan_meier_from(source=None, *, time, event, entry=None, by=None, engine: str | None = None,
+                      conf_type: str = "log-log", conf_level: float = 0.95, timefix: bool = True,
+                      connection=None) -> dict:
+    """``{group: KaplanMeier}`` of ``source`` (``{"all": ...}`` without ``by``); each equals
+    ``kaplan_meier`` on that group's rows, with R's time merging pooled over the groups."""
+    from ltfu.stats.km import CONF_TYPES, kaplan_meier, km_from_counts
+
+    check_choice(conf_type, "conf_type", CONF_TYPES)
+    conf_level = check_conf_level(conf_level)
+    return _curves(source, time=time, event=event, entry=entry, by=by, engine=engine, timefix=timefix,
+                   connection=connection,
+                   fit=lambda t, e, en, tf: kaplan_meier(t, e, entry=en, conf_type=conf_type, conf_level=conf_level,
+                                                         timefix=tf),
+                   from_counts=lambda counts, n: km_from_counts(counts, conf_type=conf_type, conf_level=conf_level,
+                                                                n=n))
 
 
 def nelson_aalen_from(source=None, *, time, event, entry=None, by=None, engine: str | None = None,
                       timefix: bool = True, connection=None) -> dict:
     """``{group: NelsonAalen}`` of ``source`` (``{"all": ...}`` without ``by``); each equals
     ``nelson_aalen`` on that group's rows, with R's time merging pooled over the groups."""
-    from ltfu.stats.counting import merge_close_times
     from ltfu.stats.km import na_from_counts, nelson_aalen
 
-    source, c = _from_arrays(source, time=time, event=event, entry=entry, by=by)
-    eng = _engine_of(source, engine)
-    by_cols = _names(c["by"])
-    if eng == "numpy":
-        cols = _read(source, [c["time"], c["event"], c["entry"], *by_cols], connection)
-        t, e, en = check_time_event(cols[c["time"]], cols[c["event"]], entry=cols.get(c["entry"]),
-                                    event_name=c["event"])
-        if not by_cols:
-            return {"all": nelson_aalen(t, e, entry=en, timefix=timefix)}
-        levels, codes = _group_codes([cols[b] for b in by_cols], t.size, "by")
-        t, en = merge_close_times(t, en, timefix=timefix)
-        return {lev: nelson_aalen(t[codes == j], e[codes == j], entry=None if en is None else en[codes == j],
-                                  timefix=False)
-                for j, lev in enumerate(levels)}
-    spec = make_spec(time=c["time"], event=c["event"], entry=c["entry"], group=by_cols, timefix=timefix)
-    tc = _counts(source, spec, eng, connection)
-    return {lev: na_from_counts(tc.group(lev), n=int(tc.n[j])) for j, lev in enumerate(tc.groups)}
+    return _curves(source, time=time, event=event, entry=entry, by=by, engine=engine, timefix=timefix,
+                   connection=connection, fit=lambda t, e, en, tf: nelson_aalen(t, e, entry=en, timefix=tf),
+                   from_counts=lambda counts, n: na_from_counts(counts, n=n))
 
 
 def median_follow_up_from(source=None, *, time, death, by=None, conf_type: str = "log-log",
@@ -274,19 +291,10 @@ def logrank_from(source=None, *, time, event, by, strata=None, rho: float = 0.0,
     ``strata``); ``by``/``strata``: one column or several."""
     from ltfu.stats.survdiff import _logrank_result, _stratum_sums, logrank
 
-    source, c = _from_arrays(source, time=time, event=event, by=by, strata=strata)
-    eng = _engine_of(source, engine)
-    by_cols, st_cols = _names(c["by"]), _names(c["strata"])
-    if not by_cols:
-        raise InvalidInputError("by: give the group column(s) to compare")
+    source, c, eng, by_cols, st_cols = _k_samples(source, engine, time=time, event=event, by=by, strata=strata)
     if eng == "numpy":
-        cols = _read(source, [c["time"], c["event"], *by_cols, *st_cols], connection)
-        n = len(np.asarray(cols[c["time"]]))
-        levels, codes = _group_codes([cols[b] for b in by_cols], n, "group")
-        strata_codes = _group_codes([cols[s] for s in st_cols], n, "strata")[1] if st_cols else None
-        res = logrank(cols[c["time"]], cols[c["event"]], codes if len(by_cols) > 1 else cols[by_cols[0]],
-                      strata=strata_codes, rho=rho, timefix=timefix)
-        return dataclasses.replace(res, groups=tuple(levels))
+        t, e, group, strata_codes, levels = _read_k_samples(source, c, "event", by_cols, st_cols, connection)
+        return dataclasses.replace(logrank(t, e, group, strata=strata_codes, rho=rho, timefix=timefix), groups=levels)
     if not np.isfinite(rho) or rho < 0:
         raise InvalidInputError(f"rho: must be a finite number >= 0, got {rho!r}")
     spec = make_spec(time=c["time"], event=c["event"], group=by_cols, strata=st_cols, timefix=timefix)
@@ -346,19 +354,11 @@ def gray_test_from(source=None, *, time, status, by, strata=None, rho: float = 0
     the ``by`` groups, stratified by ``strata``); ``status`` codes as ``cumulative_incidence_from``."""
     from ltfu.stats.competing import gray_from_counts, gray_test
 
-    source, c = _from_arrays(source, time=time, status=status, by=by, strata=strata)
-    eng = _engine_of(source, engine)
-    by_cols, st_cols = _names(c["by"]), _names(c["strata"])
-    if not by_cols:
-        raise InvalidInputError("by: give the group column(s) to compare")
+    source, c, eng, by_cols, st_cols = _k_samples(source, engine, time=time, status=status, by=by, strata=strata)
     if eng == "numpy":
-        cols = _read(source, [c["time"], c["status"], *by_cols, *st_cols], connection)
-        n = len(np.asarray(cols[c["time"]]))
-        levels, codes = _group_codes([cols[b] for b in by_cols], n, "group")
-        strata_codes = _group_codes([cols[s] for s in st_cols], n, "strata")[1] if st_cols else None
-        res = gray_test(cols[c["time"]], cols[c["status"]], codes if len(by_cols) > 1 else cols[by_cols[0]],
-                        strata=strata_codes, rho=rho, cencode=cencode, timefix=timefix)
-        return dataclasses.replace(res, groups=tuple(levels))
+        t, s, group, strata_codes, levels = _read_k_samples(source, c, "status", by_cols, st_cols, connection)
+        return dataclasses.replace(gray_test(t, s, group, strata=strata_codes, rho=rho, cencode=cencode,
+                                             timefix=timefix), groups=levels)
     spec = make_spec(time=c["time"], event=c["status"], group=by_cols, strata=st_cols, causes="auto",
                      cencode=cencode, timefix=timefix)
     tc = _counts(source, spec, eng, connection)
