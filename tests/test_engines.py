@@ -381,6 +381,52 @@ def test_bad_input_is_refused(case, reg):
         counts(df, engine="numpy", **kw)
 
 
+SMALL = pd.DataFrame({"t": [1.0, 2, 3, 4, 5, 6], "s": [1, 0, 2, 1, 1, 2], "e": [1, 0, 1, 1, 0, 1],
+                      "g": list("ababab")})
+DAYS = SMALL.assign(d=pd.to_datetime("2020-01-01") + pd.to_timedelta(SMALL.t, unit="D"))
+# what a user may get wrong, refused alike by both engines with InvalidInputError (found by a hunt for
+# leaking exceptions: KeyError, TypeError, pyarrow's and DuckDB's own, and dates read as nanoseconds)
+REFUSED = {
+    "dates as time": (lambda: (DAYS, dict(time="d", death="e")), median_follow_up_from, "date|type TIMESTAMP"),
+    "dates as groups": (lambda: (DAYS, dict(time="t", event="e", by="d")), nelson_aalen_from, "dates"),
+    "missing categorical group": (lambda: (SMALL.assign(g=pd.Categorical(["a", None, "b", "a", "b", "a"])),
+                                           dict(time="t", status="s", by="g")), gray_test_from, "missing"),
+    "a name in another case": (lambda: (SMALL, dict(time="T", event="e")), nelson_aalen_from, "no column 'T'"),
+    "by not a name": (lambda: (SMALL, dict(time="t", status="s", by=3)), gray_test_from, "by: give the name"),
+    "rho None": (lambda: (SMALL, dict(time="t", status="s", by="g", rho=None)), gray_test_from, "rho"),
+    "rho negative": (lambda: (SMALL, dict(time="t", status="s", by="g", rho=-5)), gray_test_from, "rho"),
+    "rho nan": (lambda: (SMALL, dict(time="t", event="e", by="g", rho=np.nan)), logrank_from, "rho"),
+    "time None": (lambda: (SMALL, dict(time=None, event="e")), nelson_aalen_from, "time: required"),
+    "an array as a name": (lambda: (SMALL, dict(time=SMALL.t.to_numpy(), death="e")), median_follow_up_from,
+                           "time: give the name"),
+    "ragged mapping": (lambda: ({"t": np.array([1.0, 2, 3]), "e": np.array([1, 0])}, dict(time="t", event="e")),
+                       nelson_aalen_from, "differ in length"),
+    "empty mapping": (lambda: ({}, dict(time="t", event="e")), nelson_aalen_from, "no columns"),
+    "2-D time": (lambda: (None, dict(time=np.ones((3, 1)), event=np.ones(3))), nelson_aalen_from, "1-D"),
+    "huge status code": (lambda: (SMALL.assign(s=[1e20, 0, 2, 1, 1, 2]), dict(time="t", status="s", by="g")),
+                         gray_test_from, "too large"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+@pytest.mark.parametrize("engine", ["duckdb", "numpy"])
+def test_mistakes_are_refused_alike_by_both_engines(case, engine):
+    make, fn, message = REFUSED[case]
+    source, kw = make()
+    with pytest.raises(InvalidInputError, match=message):
+        fn(source, engine=engine, **kw)
+
+
+@pytest.mark.parametrize("path", ["/nonexistent/registry.parquet", "not-parquet"])
+def test_an_unreadable_file_is_refused(path, tmp_path):
+    if path == "not-parquet":
+        path = tmp_path / "junk.parquet"
+        path.write_bytes(b"not a parquet file")
+    for engine in ("duckdb", "numpy"):
+        with pytest.raises(InvalidInputError, match="DuckDB cannot read"):
+            nelson_aalen_from(path, time="t", event="e", engine=engine)
+
+
 def test_empty_source_is_refused(reg):
     with pytest.raises(InvalidInputError, match="empty"):
         ddb.counts(reg.iloc[:0], time="t", event="e")

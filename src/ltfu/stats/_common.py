@@ -162,6 +162,9 @@ def as_float_array(x, name: str, *, allow_nan: bool = False) -> np.ndarray:
         if np.isfinite(arr).all():
             return arr
     _refuse_masked_or_complex(x, name)
+    if getattr(getattr(x, "dtype", None), "kind", None) in ("M", "m"):
+        raise InvalidInputError(f"{name}: dates or durations, not numbers; give the times as numbers (e.g. days "
+                                "since infusion)")
     if hasattr(x, "to_numpy") and not hasattr(x, "columns"):         # pandas Series / extension array
         if getattr(x.dtype, "kind", "O") in "OSU" or str(x.dtype) in ("string", "category"):
             raise _first_bad(x.to_numpy(dtype=object), name)
@@ -241,6 +244,7 @@ def check_survival(time, status, *, entry=None, competing: bool = False, cencode
         return SurvivalInput(t, e.astype(np.int8), en, (1,))
     if not np.all(e == np.round(e)):
         raise InvalidInputError(f"{status_name}: codes must be whole numbers (the censoring code, then one per cause)")
+    check_code_size(e, status_name)
     if isinstance(cencode, bool) or not isinstance(cencode, (int, np.integer)):
         raise InvalidInputError(f"cencode: must be a whole number, got {cencode!r}")
     codes = e.astype(np.int64)
@@ -248,6 +252,17 @@ def check_survival(time, status, *, entry=None, competing: bool = False, cencode
         raise InvalidInputError(f"{status_name}: negative codes; 0 is censored and causes are positive (or give "
                                 "cencode)")
     return SurvivalInput(t, codes, en, tuple(int(c) for c in np.unique(codes[codes != cencode])))
+
+
+MAX_CODE = 2 ** 31          # status codes are small whole numbers; beyond this a code is a mistake
+
+
+def check_code_size(codes, name: str) -> None:
+    """Status codes within +-2**31 (a larger one overflows the integer codes, and is no cause)."""
+    big = np.abs(codes) >= MAX_CODE
+    if big.any():
+        raise InvalidInputError(f"{name}: code {codes[big][0]:g} is too large for a status code (0 censored, then "
+                                "one small whole number per cause)")
 
 
 def check_time_event(time, event, *, entry=None, event_name: str = "event"):
@@ -336,6 +351,14 @@ def check_conf_level(conf_level: float) -> float:
     if not (isinstance(conf_level, (int, float)) and 0 < conf_level < 1):
         raise InvalidInputError(f"conf_level: must be strictly between 0 and 1, got {conf_level!r}")
     return float(conf_level)
+
+
+def check_rho(rho) -> float:
+    """The Fleming-Harrington / Gray weight exponent: a finite number >= 0."""
+    if isinstance(rho, bool) or not isinstance(rho, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(rho) or rho < 0:
+        raise InvalidInputError(f"rho: must be a finite number >= 0, got {rho!r}")
+    return float(rho)
 
 
 def check_choice(value, name: str, choices) -> str:

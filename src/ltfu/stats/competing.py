@@ -20,7 +20,15 @@ import numpy as np
 from scipy.special import chdtrc
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import Result, _json_float, check_conf_level, check_groups, check_survival, z_quantile
+from ltfu.stats._common import (
+    Result,
+    _json_float,
+    check_conf_level,
+    check_groups,
+    check_rho,
+    check_survival,
+    z_quantile,
+)
 from ltfu.stats.counting import Counts, count, merge_close_times
 from ltfu.stats.km import survival_from_counts
 
@@ -412,6 +420,7 @@ def gray_test(time, status, group, *, strata=None, rho: float = 0.0, cencode: in
     (``cencode`` and ``timefix`` as in ``cumulative_incidence``).  A cause whose variance is singular
     has no test (statistic and p nan; cmprsk prints -1); ConvergenceError if no cause has one."""
     t, st, _, causes = check_survival(time, status, competing=True, cencode=cencode, status_name="status")
+    rho = check_rho(rho)
     t, _ = merge_close_times(t, timefix=timefix)
     levels, codes = check_groups(group, t.size)
     if levels.size < 2:

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.special import chdtrc
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import Result, TestResult, _json_float, check_groups, check_time_event
+from ltfu.stats._common import Result, TestResult, _json_float, check_groups, check_rho, check_time_event
 from ltfu.stats.counting import Counts, count, merge_close_times
 from ltfu.stats.km import survival_from_counts
 
@@ -85,8 +85,7 @@ def _stratum_sums(counts: Counts, rho):
 def _collect(time, event, group, strata, rho, timefix):
     t, e, _ = check_time_event(time, event)
     levels, codes = check_groups(group, t.size)
-    if not np.isfinite(rho) or rho < 0:
-        raise InvalidInputError(f"rho: must be a finite number >= 0, got {rho!r}")
+    rho = check_rho(rho)
     k = levels.size
     if strata is None:
         obs, exp, var = _stratum_sums(count(t, e, group=codes, n_groups=k, timefix=timefix), rho)

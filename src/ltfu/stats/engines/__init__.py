@@ -46,7 +46,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ltfu.errors import InvalidInputError
-from ltfu.stats._common import check_choice, check_conf_level, check_groups, check_survival, check_time_event
+from ltfu.stats._common import check_choice, check_conf_level, check_groups, check_rho, check_survival, check_time_event
 from ltfu.stats.engines._counts import Spec, TableCounts, make_spec
 
 __all__ = ["ENGINES", "TableCounts", "counts", "cox_from", "cumulative_incidence_from", "gray_test_from",
@@ -72,9 +72,28 @@ def _names(value) -> tuple:
     return () if value is None else (value,) if isinstance(value, str) else tuple(value)
 
 
+DATE_KEYS = ("{what}: a column of dates or durations; group by a category (e.g. the year as text) rather than "
+             "by dates")
+MULTI = ("by", "strata", "group", "covariates")        # roles that take one column or several
+REQUIRED = ("time", "event", "status", "death")
+
+
 def _from_arrays(source, **columns):
-    """With ``source=None`` the columns are arrays: a mapping source with their roles as names."""
+    """With ``source=None`` the columns are arrays: a mapping source with their roles as names.
+    With a source, every role names a column (``by`` and ``strata`` one or several)."""
+    for role in REQUIRED:
+        if role in columns and columns[role] is None:
+            raise InvalidInputError(f"{role}: required (the name of a column of the source, or an array)")
     if source is not None:
+        for role, value in columns.items():
+            ok = value is None or isinstance(value, str) or (
+                role in MULTI and isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value))
+            if not ok:
+                several = " (or a list of names)" if role in MULTI else ""
+                raise InvalidInputError(f"{role}: give the name of a column of the source{several}, not a "
+                                        f"{type(value).__name__}")
+        if isinstance(source, Mapping):
+            _check_mapping(source)
         return source, columns
     data, names = {}, {}
     for role, value in columns.items():
@@ -82,10 +101,29 @@ def _from_arrays(source, **columns):
             names[role] = None
         elif isinstance(value, str):
             raise InvalidInputError(f"{role}: with source=None give arrays, not column names ({value!r})")
+        elif role in MULTI and isinstance(value, (list, tuple)) and value and all(np.ndim(v) == 1 for v in value):
+            raise InvalidInputError(f"{role}: with source=None give one array; for several columns give a source "
+                                    "(a DataFrame or a mapping of arrays) and their names")
         else:
             data[role] = value
             names[role] = role
+    _check_mapping(data)
     return data, names
+
+
+def _check_mapping(source: Mapping) -> None:
+    """A mapping of arrays: at least one, every one 1-D and of the same length."""
+    if not source:
+        raise InvalidInputError("source: no columns")
+    lengths = {}
+    for name, values in source.items():
+        shape = np.shape(values)
+        if len(shape) != 1:
+            raise InvalidInputError(f"{name}: must be a 1-D array of values, got shape {shape}")
+        lengths[name] = shape[0]
+    if len(set(lengths.values())) > 1:
+        raise InvalidInputError("source: the arrays differ in length (" + ", ".join(f"{k}: {v}" for k, v in
+                                                                                   lengths.items()) + ")")
 
 
 def _read(source, names, engine_connection):
@@ -112,6 +150,9 @@ def _read(source, names, engine_connection):
 
 def _group_codes(columns, n: int, what: str):
     """(levels, codes) of one or more key columns, as the SQL engines order them."""
+    for c in columns:
+        if getattr(getattr(c, "dtype", None), "kind", None) in ("M", "m"):
+            raise InvalidInputError(DATE_KEYS.format(what=what))
     checked = [check_groups(c, n, what) for c in columns]
     if len(checked) == 1:
         levels, codes = checked[0]
@@ -295,8 +336,7 @@ def logrank_from(source=None, *, time, event, by, strata=None, rho: float = 0.0,
     if eng == "numpy":
         t, e, group, strata_codes, levels = _read_k_samples(source, c, "event", by_cols, st_cols, connection)
         return dataclasses.replace(logrank(t, e, group, strata=strata_codes, rho=rho, timefix=timefix), groups=levels)
-    if not np.isfinite(rho) or rho < 0:
-        raise InvalidInputError(f"rho: must be a finite number >= 0, got {rho!r}")
+    rho = check_rho(rho)
     spec = make_spec(time=c["time"], event=c["event"], group=by_cols, strata=st_cols, timefix=timefix)
     tc = _counts(source, spec, eng, connection)
     k = len(tc.groups)
@@ -359,6 +399,7 @@ def gray_test_from(source=None, *, time, status, by, strata=None, rho: float = 0
         t, s, group, strata_codes, levels = _read_k_samples(source, c, "status", by_cols, st_cols, connection)
         return dataclasses.replace(gray_test(t, s, group, strata=strata_codes, rho=rho, cencode=cencode,
                                              timefix=timefix), groups=levels)
+    rho = check_rho(rho)
     spec = make_spec(time=c["time"], event=c["status"], group=by_cols, strata=st_cols, causes="auto",
                      cencode=cencode, timefix=timefix)
     tc = _counts(source, spec, eng, connection)

@@ -29,6 +29,7 @@ from typing import Protocol
 import numpy as np
 
 from ltfu.errors import InvalidInputError
+from ltfu.stats._common import check_code_size
 from ltfu.stats.counting import Counts, merge_groups
 
 # ------------------------------------------------------------------------------------------------
@@ -130,8 +131,9 @@ def column(values, *, numeric: bool) -> tuple[np.ndarray, np.ndarray]:
             data = np.array([np.nan if v is None else v for v in values], dtype=float)
     else:
         data = np.asarray(values)
-        missing = np.array([v is None for v in data.tolist()], dtype=bool) if data.dtype == object \
-            else np.zeros(data.shape, bool)
+        # a NULL may come back as None or, in an object column (DuckDB's ENUM), as a float NaN
+        missing = np.array([v is None or (isinstance(v, float) and v != v) for v in data.tolist()], dtype=bool) \
+            if data.dtype == object else np.zeros(data.shape, bool)
     if numeric:
         out = np.where(missing, np.nan, data).astype(np.float64) if missing.any() else data.astype(np.float64)
         return out, missing | np.isnan(out)
@@ -235,6 +237,7 @@ def _check_status(s, n, spec: Spec) -> tuple:
         return (1,)
     if not np.all(s == np.round(s)):
         raise InvalidInputError(f"{name}: codes must be whole numbers (the censoring code, then one per cause)")
+    check_code_size(s, name)
     codes = s.astype(np.int64)
     if spec.cencode == 0 and (codes < 0).any():
         raise InvalidInputError(f"{name}: negative codes; 0 is censored and causes are positive (or give cencode)")

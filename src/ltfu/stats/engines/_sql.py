@@ -63,16 +63,22 @@ def runs_sql(spec: Spec, source: str, q: Callable, lo, hi) -> str:
 def check_columns(spec: Spec, available: dict, numeric_types: tuple, what: str) -> None:
     """Every named column exists; time, event and entry are numeric (or boolean)."""
     from ltfu.errors import InvalidInputError
+    from ltfu.stats.engines import DATE_KEYS
 
     lower = {k.lower(): k for k in available}
     for role, name in [("time", spec.time), ("event", spec.event), ("entry", spec.entry),
                        *[("group", c) for c in spec.group], *[("strata", c) for c in spec.strata]]:
         if name is None:
             continue
-        if name not in available and name.lower() not in lower:
-            raise InvalidInputError(f"{role}: no column {name!r} in the {what} (columns: "
+        if name not in available:
+            # exact names, as the numpy engine reads them (SQL would match any case)
+            near = lower.get(name.lower())
+            hint = f"; did you mean {near!r}?" if near is not None else ""
+            raise InvalidInputError(f"{role}: no column {name!r} in the {what}{hint} (columns: "
                                     f"{', '.join(map(repr, list(available)[:20]))})")
+        typ = str(available[name]).upper()
         if role in ("time", "event", "entry"):
-            typ = str(available.get(name, available.get(lower.get(name.lower()), "")))
-            if not typ.upper().startswith(tuple(t.upper() for t in numeric_types)):
-                raise InvalidInputError(f"{role}: column {name!r} has type {typ}; a number is needed")
+            if not typ.startswith(tuple(t.upper() for t in numeric_types)):
+                raise InvalidInputError(f"{role}: column {name!r} has type {available[name]}; a number is needed")
+        elif typ.startswith(("DATE", "TIME", "INTERVAL")):
+            raise InvalidInputError(DATE_KEYS.format(what=role))

@@ -38,9 +38,13 @@ def relation(source, *, connection=None):
     if isinstance(source, (str, os.PathLike)) or (isinstance(source, (list, tuple)) and source
                                                    and all(isinstance(p, (str, os.PathLike)) for p in source)):
         paths = [os.fspath(p) for p in ([source] if isinstance(source, (str, os.PathLike)) else source)]
-        if all(p.lower().endswith((".csv", ".csv.gz", ".tsv")) for p in paths):
-            return con.read_csv(paths if len(paths) > 1 else paths[0])
-        return con.read_parquet(paths if len(paths) > 1 else paths[0])
+        try:
+            if all(p.lower().endswith((".csv", ".csv.gz", ".tsv")) for p in paths):
+                return con.read_csv(paths if len(paths) > 1 else paths[0])
+            return con.read_parquet(paths if len(paths) > 1 else paths[0])
+        except duckdb.Error as exc:        # no such file, a glob matching none, not Parquet ...
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InvalidInputError(f"source: DuckDB cannot read {', '.join(map(repr, paths))}: {reason}") from None
     module = type(source).__module__.split(".")[0]
     if module == "pandas" and hasattr(source, "columns"):
         return con.from_df(source)
