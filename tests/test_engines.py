@@ -403,6 +403,7 @@ REFUSED = {
                        nelson_aalen_from, "differ in length"),
     "empty mapping": (lambda: ({}, dict(time="t", event="e")), nelson_aalen_from, "no columns"),
     "2-D time": (lambda: (None, dict(time=np.ones((3, 1)), event=np.ones(3))), nelson_aalen_from, "1-D"),
+    "timefix as text": (lambda: (SMALL, dict(time="t", event="e", timefix="no")), nelson_aalen_from, "timefix"),
     "huge status code": (lambda: (SMALL.assign(s=[1e20, 0, 2, 1, 1, 2]), dict(time="t", status="s", by="g")),
                          gray_test_from, "too large"),
 }

@@ -70,6 +70,13 @@ def merge_pooled(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(remap(x) for x in arrays)
 
 
+def check_timefix(timefix) -> bool:
+    """``timefix`` is True or False (a text such as "no" would read as True)."""
+    if not isinstance(timefix, (bool, np.bool_)):
+        raise InvalidInputError(f"timefix: must be True or False, got {timefix!r}")
+    return bool(timefix)
+
+
 def merge_close_times(time: np.ndarray, entry: np.ndarray | None = None, *, timefix: bool = True):
     """``(time, entry)`` with R's time merging applied to both (pooled, as aeqSurv does).
 
@@ -77,7 +84,7 @@ def merge_close_times(time: np.ndarray, entry: np.ndarray | None = None, *, time
     ("aeqSurv exception, an interval has effective length 0").  For estimators that sort anyway
     (Cox, Fine-Gray, time-dependent splitting); the counting below merges on distinct times only.
     """
-    if not timefix:
+    if not check_timefix(timefix):
         return time, entry
     if entry is None:
         return merge_pooled(time)[0], None
@@ -252,6 +259,7 @@ def count(time, status, *, group=None, n_groups: int = 1, causes=(1,), entry=Non
     ``entry`` (or None).  ``method`` "sort"/"count" forces a counting path (tests); both give the
     same table bit for bit."""
     causes = (1,) if type(causes) is tuple and causes == (1,) else tuple(int(c) for c in causes)
+    timefix = check_timefix(timefix)
     if entry is not None and timefix:
         time, entry = merge_close_times(time, entry)
         timefix = False                          # merged on the pooled entry and exit times

@@ -30,7 +30,7 @@ import numpy as np
 
 from ltfu.errors import InvalidInputError
 from ltfu.stats._common import check_code_size
-from ltfu.stats.counting import Counts, merge_groups
+from ltfu.stats.counting import Counts, check_timefix, merge_groups
 
 # ------------------------------------------------------------------------------------------------
 # what to count
@@ -88,7 +88,7 @@ def make_spec(*, time, event, entry=None, group=None, strata=None, causes=None, 
     if isinstance(cencode, bool) or not isinstance(cencode, (int, np.integer)):
         raise InvalidInputError(f"cencode: must be a whole number, got {cencode!r}")
     return Spec(time, event, entry, _names(group, "group"), _names(strata, "strata"), causes, int(cencode),
-                bool(timefix))
+                check_timefix(timefix))
 
 
 # ------------------------------------------------------------------------------------------------
