@@ -50,7 +50,9 @@ def _endpoint(plan: Plan, key, numbers, rows, zph_rows, notes):
         ok = X.notna().all(axis=1).to_numpy()
         excluded = excluded_note(X, ok)
         try:
-            fit = stats.cox(X[ok], e.time[ok], e.status[ok], ties=opts.ties, conf_level=opts.conf_level,
+            every = ok.all()              # then no copies of the rows (40 MB for 5 terms at 1e6 patients)
+            fit = stats.cox(X if every else X[ok], e.time if every else e.time[ok],
+                            e.status if every else e.status[ok], ties=opts.ties, conf_level=opts.conf_level,
                             cache=layouts)
         except (ConvergenceError, InvalidInputError) as exc:
             numbers[name] = {"error": str(exc), "n_excluded_missing": int((~ok).sum())}
