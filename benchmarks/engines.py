@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Kaplan-Meier by group (and Cox) from a Parquet registry: DuckDB counting vs numpy, and vs DuckDB's bare
-GROUP BY; writes benchmarks/ENGINES.md.
+"""Kaplan-Meier, Nelson-Aalen, median follow-up and Gray's test by group (and Cox) from a Parquet
+registry: DuckDB counting vs numpy, and vs DuckDB's bare GROUP BY; writes benchmarks/ENGINES.md.
 
     PYTHONPATH=src .venv/bin/python benchmarks/engines.py [--sizes 1e6 1e7 [1e8]] [--repeat 3]
 
@@ -21,6 +21,10 @@ Modes:
                exit-only counting query on this file
   cox-numpy    ``ltfu.stats.cox`` (Efron, delayed entry) on two covariates read into memory
   cox-duckdb   ``cox_from`` on the same relation: one scan per Newton step
+  na-*         ``nelson_aalen_from(by="g", entry="en")``, columns in memory (numpy) or counted by DuckDB
+  fu-*         ``median_follow_up_from(by="g")`` (reverse Kaplan-Meier; DuckDB counts twice: merged times
+               and the times as given, for the simple median)
+  gray-*       ``gray_test_from(status=<e, or 2 for a pseudo-random tenth of the events>, by="g")``
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CHUNK = 5_000_000
-MODES = ("numpy", "duckdb", "duckdb-exit", "bare", "cox-numpy", "cox-duckdb")
-NUMPY_MODES = ("numpy", "cox-numpy")
+MODES = ("numpy", "duckdb", "duckdb-exit", "bare", "cox-numpy", "cox-duckdb", "na-numpy", "na-duckdb",
+         "fu-numpy", "fu-duckdb", "gray-numpy", "gray-duckdb")
+NUMPY_MODES = ("numpy", "cox-numpy", "na-numpy", "fu-numpy", "gray-numpy")
 # Cox covariates made in the query: the group, and a pseudo-random score from a hash of the row's times
 COX_SQL = ("SELECT t, e, en, CAST(g = 'CAR-T' AS DOUBLE) AS cart, CAST(hash(t * 7 + en) % 100 AS DOUBLE) / 10 AS score "
            "FROM read_parquet('{path}')")
@@ -62,6 +67,23 @@ def write_registry(path: Path, n: int, seed: int = 2024) -> None:
             en = np.where(rng.random(m) < 0.20, np.floor(rng.random(m) * t), 0.0)
             w.write_table(pa.table({"t": t, "e": e, "g": g, "en": en}, schema=schema), row_group_size=1 << 20)
     os.replace(tmp, path)
+
+
+def digest_fields(results, fields) -> str:
+    """A digest of the named array fields of each result (identical digests: bit-identical)."""
+    import numpy as np
+
+    h = hashlib.sha256()
+    for key in sorted(results, key=str):
+        h.update(str(key).encode())
+        for f in fields:
+            h.update(np.asarray(getattr(results[key], f), float).tobytes())
+    return h.hexdigest()[:12]
+
+
+# two causes made in the query for Gray's test: a pseudo-random tenth of the events is cause 2
+GRAY_SQL = ("SELECT t, g, CASE WHEN e = 1 AND hash(t * 7 + en) % 10 = 0 THEN 2 ELSE e END AS s "
+            "FROM read_parquet('{path}')")
 
 
 def digest(fits) -> str:
@@ -112,6 +134,31 @@ def child(mode: str, path: str) -> dict:
         out["load_s"] = time.perf_counter() - t0
         fit = cox(np.column_stack([d["cart"], d["score"]]), d["t"], d["e"], entry=d["en"])
         out["digest"] = f"coef {fit.coef[0]:.10f} {fit.coef[1]:.10f}, {fit.iterations} it"
+    elif mode.startswith(("na-", "fu-", "gray-")):
+        from ltfu.stats.engines import gray_test_from, median_follow_up_from, nelson_aalen_from
+
+        kind, engine = mode.split("-")
+        if kind == "gray":
+            rel = duckdb.connect().sql(GRAY_SQL.format(path=path))
+            source = rel if engine == "duckdb" else {k: np.asarray(v) for k, v in rel.fetchnumpy().items()}
+            if engine == "numpy":
+                out["load_s"] = time.perf_counter() - t0
+            res = gray_test_from(source, time="t", status="s", by="g", engine=engine)
+            out["digest"] = digest_fields({"gray": res}, ("statistic", "p_value"))
+        else:
+            source = path
+            if engine == "numpy":
+                tab = pq.read_table(path, columns=["t", "e", "g", "en"])
+                source = {c: tab.column(c).to_numpy() for c in ("t", "e", "g", "en")}
+                del tab
+                out["load_s"] = time.perf_counter() - t0
+            if kind == "na":
+                fits = nelson_aalen_from(source, time="t", event="e", entry="en", by="g", engine=engine)
+                out["digest"] = digest_fields(fits, ("time", "n_risk", "n_event", "cumhaz", "std_err"))
+            else:
+                fus = median_follow_up_from(source, time="t", death="e", by="g", engine=engine)
+                out["digest"] = digest_fields({k: v.reverse_km for k, v in fus.items()}, ("value", "lower", "upper")) \
+                    + " " + digest_fields(fus, ("simple_median", "min", "max"))
     else:
         res = duckdb.connect().sql(f"SELECT g, t, count(*) AS n, sum(e) AS d FROM read_parquet('{path}') "
                                    "GROUP BY g, t").fetchnumpy()
@@ -191,13 +238,20 @@ def main(argv=None):
 NAMES = {"numpy": "numpy path (columns in memory), with entry", "duckdb": "DuckDB counts, with entry",
          "duckdb-exit": "DuckDB counts, exits only", "bare": "DuckDB bare `GROUP BY g, t` count query",
          "cox-numpy": "Cox (Efron, entry, 2 covariates): `ltfu.stats.cox` in memory",
-         "cox-duckdb": "Cox (Efron, entry, 2 covariates): `cox_from`, DuckDB sums"}
+         "cox-duckdb": "Cox (Efron, entry, 2 covariates): `cox_from`, DuckDB sums",
+         "na-numpy": "Nelson-Aalen by group, with entry: columns in memory",
+         "na-duckdb": "Nelson-Aalen by group, with entry: DuckDB counts",
+         "fu-numpy": "median follow-up by group: columns in memory",
+         "fu-duckdb": "median follow-up by group: DuckDB counts (two queries)",
+         "gray-numpy": "Gray's test, 2 causes, 2 groups: columns in memory",
+         "gray-duckdb": "Gray's test, 2 causes, 2 groups: DuckDB counts"}
 
 
 def render(store: dict, out: Path) -> None:
     """ENGINES.md from every stored measurement (a run updates only the rows it measured)."""
     dates = sorted({r["date"] for r in store.values() if "date" in r})
-    lines = ["# Survival from Parquet: DuckDB counting vs numpy (Kaplan-Meier by group, Cox)", "",
+    lines = ["# Survival from Parquet: DuckDB counting vs numpy (Kaplan-Meier, Nelson-Aalen, median follow-up and "
+             "Gray's test by group; Cox)", "",
              f"Written by `benchmarks/engines.py` (measured {', '.join(dates)}; raw results in ENGINES.json): "
              f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
              f"duckdb {_version('duckdb')}, numpy {_version('numpy')}.", "",
@@ -206,7 +260,9 @@ def render(store: dict, out: Path) -> None:
              "Seconds: wall clock of the work in a fresh process, best of the runs (one run at 1e8); "
              "peak memory: the child's maximum resident set (`getrusage(RUSAGE_CHILDREN).ru_maxrss`, "
              "interpreter and imports (numpy, scipy, pyarrow, duckdb, ltfu) included: ~200 MB, the bare query's "
-             "floor). Result: a digest of every KaplanMeier field (identical digests = bit-identical results); "
+             "floor). Result: a digest of every KaplanMeier field (identical digests = bit-identical results; "
+             "for Nelson-Aalen its table, for the median follow-up the reverse Kaplan-Meier median with its "
+             "limits and then the simple median, minimum and maximum, for Gray's test the statistics and p-values); "
              "for Cox the coefficients to 10 decimals and the Newton iterations.", "",
              "| rows | Parquet MB | path | seconds | of which reading | peak MB | result |",
              "|---:|---:|---|---:|---:|---:|---|"]
