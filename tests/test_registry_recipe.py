@@ -1,6 +1,7 @@
-"""The README's recipe for a registry too large for `ltfu report` (endpoints derived in DuckDB SQL,
-then the engine functions) gives the report's own numbers: the block is read from the README and
-run on a simulated registry, so the README cannot drift from what works."""
+"""The README's recipe for a registry too large for `ltfu report` (the report's endpoints in SQL,
+``ltfu.registry.endpoints_sql``, then the engine functions) gives the report's own numbers: the
+block is read from the README and run on a simulated registry, so the README cannot drift from
+what works."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from ltfu import endpoints as ep
 from ltfu.cohort import load_cohort
 from ltfu.simulate import write_registry
-from ltfu.stats import kaplan_meier, logrank, median_follow_up
+from ltfu.stats import cumulative_incidence, gray_test, kaplan_meier, logrank, median_follow_up
 
 pytest.importorskip("duckdb")
 
@@ -35,7 +36,8 @@ def run(tmp_path_factory):
     assert "'registry.parquet'" in code
     scope: dict = {}
     exec(code.replace("'registry.parquet'", repr(str(path))), scope)   # the README's own block
-    return path, scope
+    cohort = load_cohort(path)
+    return cohort, scope
 
 
 def _same(a, b):
@@ -43,27 +45,48 @@ def _same(a, b):
     return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a.view(np.uint8), b.view(np.uint8))
 
 
+def _same_km(got, want):
+    return all(_same(getattr(got, f), getattr(want, f)) for f in
+               ("time", "n_risk", "n_event", "n_censor", "survival", "std_err", "ci_lower", "ci_upper"))
+
+
+def _by(cohort, endpoint, column):
+    return cohort.data.set_index("patient_id").loc[np.asarray(endpoint.patient_id), column].to_numpy()
+
+
 def test_overall_survival_and_follow_up_equal_the_reports(run):
-    path, got = run
-    cohort = load_cohort(path)
+    cohort, got = run
     os_ = ep.overall_survival(cohort)
-    km = kaplan_meier(os_.time, os_.status)
-    for field in ("time", "n_risk", "n_event", "n_censor", "survival", "std_err", "ci_lower", "ci_upper"):
-        assert _same(getattr(got["os_all"], field), getattr(km, field)), field
+    assert _same_km(got["os_all"], kaplan_meier(os_.time, os_.status))
     fu = ep.follow_up(cohort)
-    want = median_follow_up(fu.time, fu.status)
-    assert got["follow_up"] == want
+    assert got["follow_up"] == median_follow_up(fu.time, fu.status)
 
 
-def test_centres_counted_in_one_scan_equal_each_centres_rows(run):
-    path, got = run
-    cohort = load_cohort(path)
-    os_ = ep.overall_survival(cohort)
-    centre = cohort.data["centre"].to_numpy().astype(str)          # the cohort keeps the file's row order
-    by = got["os_by_centre"]
-    assert sorted(by) == sorted(set(centre)) and sum(k.n for k in by.values()) == os_.n
+def test_event_free_survival_by_centre_and_by_burden(run):
+    cohort, got = run
+    efs = ep.event_free_survival(cohort)
+    centre = _by(cohort, efs, "centre").astype(str)
+    by = got["efs_by_centre"]
+    assert sorted(by) == sorted(set(centre)) and sum(k.n for k in by.values()) == efs.n
     for level in sorted(by)[:5]:
-        km = kaplan_meier(os_.time[centre == level], os_.status[centre == level])
-        assert _same(by[level].survival, km.survival) and _same(by[level].time, km.time), level
-    lr = logrank(os_.time, os_.status, centre)
+        assert _same_km(by[level], kaplan_meier(efs.time[centre == level], efs.status[centre == level])), level
+    lr = logrank(efs.time, efs.status, centre)
     assert got["centres"].statistic == lr.statistic and got["centres"].df == lr.df
+    burden = _by(cohort, efs, "burden")
+    for level in ("high", "low"):
+        m = burden == level
+        assert _same_km(got["efs_by_burden"][level], kaplan_meier(efs.time[m], efs.status[m])), level
+
+
+def test_relapse_and_death_in_remission_by_burden(run):
+    cohort, got = run
+    rel = ep.relapse_competing(cohort)
+    burden = _by(cohort, rel, "burden")
+    known = np.isin(burden.astype(object), ["high", "low"])
+    want = cumulative_incidence(rel.time[known], rel.status[known], group=burden[known].astype(str))
+    for cause in (1, 2):
+        for group in ("high", "low"):
+            a, b = got["relapse"].curve(cause=cause, group=group), want.curve(cause=cause, group=group)
+            assert all(_same(x, y) for x, y in zip(a, b)), (cause, group)
+    ref = gray_test(rel.time[known], rel.status[known], burden[known].astype(str))
+    assert _same(got["gray"].statistic, ref.statistic) and _same(got["gray"].p_value, ref.p_value)

@@ -1,0 +1,66 @@
+"""The report's main endpoints as one SQL query over a registry table in the data model's columns,
+for a table too large for ``ltfu report``: the engine functions (``ltfu.stats.engines``) take the
+relation the query makes, so a 1e7-patient registry is analysed in the memory of its distinct times.
+
+``endpoints_sql(table)`` selects one row per patient with ``patient_id``, ``centre``, ``burden``
+(high, low or NULL, as the loader derives it), overall survival (``os_t``, ``os_e``), event-free
+survival with the report's default rules (``efs_t``, ``efs_e``: no CR/CRi is an event at day 0;
+not censored at a transplant) and, for CR/CRi patients with a response date, relapse with death in
+remission competing from the response date (``rel_t``, ``rel_s``: 1 relapse, 2 death in
+remission, 0 censored; NULL for the other patients).  Times in days from infusion; an event after
+the end of follow-up (the last contact or the data cut-off, whichever is earlier) is ignored.
+These are ``ltfu.endpoints``' definitions, written again in SQL: ``tests/test_registry.py`` checks
+them equal, patient by patient, on simulated registries.
+
+The table must hold the data model's column names and canonical values (dates as dates or
+timestamps, ``best_response`` codes such as CR and CRi, ``extramedullary`` yes/no), as ``ltfu
+simulate`` writes them.  The query does not validate; ``ltfu validate`` a sample first.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ltfu.defaults import BURDEN_THRESHOLD
+from ltfu.defaults import COMPLETE_RESPONSE as COMPLETE
+from ltfu.errors import InvalidInputError
+
+
+def endpoints_sql(table: str, *, burden_threshold: float = BURDEN_THRESHOLD) -> str:
+    """The query (DuckDB SQL) over ``table``: a table or view name, or an expression such as
+    ``read_parquet('registry.parquet')``."""
+    if isinstance(burden_threshold, bool) or not isinstance(burden_threshold, (int, float)) \
+            or not math.isfinite(burden_threshold) or not 0 < burden_threshold <= 100:
+        raise InvalidInputError(f"burden_threshold: must lie in (0, 100], got {burden_threshold!r}")
+    complete = ", ".join(f"'{c}'" for c in COMPLETE)
+    thr = repr(float(burden_threshold))
+    return f"""
+WITH d AS (
+    SELECT patient_id, centre, best_response,
+           CASE WHEN extramedullary = 'yes' OR marrow_blasts_pct >= {thr} THEN 'high'
+                WHEN marrow_blasts_pct < {thr} AND extramedullary = 'no' THEN 'low' END AS burden,
+           date_diff('day', infusion_date, least(last_contact_date, data_cutoff_date)) AS end_day,
+           date_diff('day', infusion_date, death_date) AS death_day,
+           date_diff('day', infusion_date, relapse_date) AS relapse_day,
+           date_diff('day', infusion_date, response_date) AS response_day
+    FROM {table}),
+o AS (
+    SELECT *,
+           coalesce(death_day <= end_day, false) AS dead,
+           coalesce(relapse_day <= end_day, false) AS relapsed,
+           coalesce(best_response IN ({complete}), false) AS cr
+    FROM d)
+SELECT patient_id, centre, burden,
+       CAST(CASE WHEN dead THEN death_day ELSE end_day END AS DOUBLE) AS os_t,
+       CAST(dead AS INTEGER) AS os_e,
+       CAST(CASE WHEN best_response IS NOT NULL AND NOT cr THEN 0
+                 ELSE least(CASE WHEN relapsed THEN relapse_day END, CASE WHEN dead THEN death_day END, end_day)
+            END AS DOUBLE) AS efs_t,
+       CAST((best_response IS NOT NULL AND NOT cr) OR relapsed OR dead AS INTEGER) AS efs_e,
+       CASE WHEN cr AND response_day IS NOT NULL THEN CAST(greatest(
+                CASE WHEN relapsed AND (NOT dead OR relapse_day <= death_day) THEN relapse_day
+                     WHEN dead THEN death_day ELSE end_day END - response_day, 0) AS DOUBLE) END AS rel_t,
+       CASE WHEN cr AND response_day IS NOT NULL THEN
+                CASE WHEN relapsed AND (NOT dead OR relapse_day <= death_day) THEN 1
+                     WHEN dead THEN 2 ELSE 0 END END AS rel_s
+FROM o"""

@@ -1,0 +1,106 @@
+"""ltfu.registry: the report's endpoints written in SQL equal ltfu.endpoints' (computed from the
+loaded, validated cohort), patient by patient, on simulated registries with gaps; and the engine
+functions on that query give the report's curves and tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ltfu import endpoints as ep
+from ltfu.cohort import load_cohort
+from ltfu.errors import InvalidInputError
+from ltfu.registry import endpoints_sql
+from ltfu.simulate import simulate
+from ltfu.stats import gray_test, kaplan_meier
+from ltfu.stats.engines import gray_test_from, kaplan_meier_from
+
+duckdb = pytest.importorskip("duckdb")
+
+
+def _registry(tmp_path, seed):
+    """A simulated registry with the gaps a real one has: unknown blasts or extramedullary disease,
+    no best response recorded, a CR without its date, a data cut-off before some last contacts."""
+    df = simulate(3000, seed=seed)
+    rng = np.random.default_rng(seed)
+    n = len(df)
+    df.loc[rng.random(n) < 0.05, "marrow_blasts_pct"] = np.nan
+    df.loc[rng.random(n) < 0.05, "extramedullary"] = None
+    no_response = rng.random(n) < 0.03
+    df.loc[no_response, "best_response"] = None
+    df.loc[no_response, "mrd_negative"] = None
+    df.loc[no_response, "response_date"] = pd.NaT
+    cr_no_date = (df["best_response"] == "CR") & df["relapse_date"].isna() & (rng.random(n) < 0.02)
+    df.loc[cr_no_date, "response_date"] = pd.NaT
+    # after every infusion, before some last contacts
+    df["data_cutoff_date"] = df["infusion_date"].max() + pd.Timedelta(days=1)
+    path = tmp_path / f"registry_{seed}.parquet"
+    df.to_parquet(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module", params=[3, 8])
+def both(request, tmp_path_factory):
+    path = _registry(tmp_path_factory.mktemp("registry"), request.param)
+    cohort = load_cohort(path)
+    rows = duckdb.connect().sql(endpoints_sql(f"read_parquet('{path}')")).df().set_index("patient_id")
+    return cohort, rows
+
+
+def _aligned(rows, endpoint, *cols):
+    return [rows.loc[np.asarray(endpoint.patient_id), c].to_numpy() for c in cols]
+
+
+def test_overall_and_event_free_survival_equal_the_endpoints(both):
+    cohort, rows = both
+    assert len(rows) == cohort.n
+    for endpoint, t, e in ((ep.overall_survival(cohort), "os_t", "os_e"),
+                           (ep.event_free_survival(cohort), "efs_t", "efs_e")):
+        time, status = _aligned(rows, endpoint, t, e)
+        np.testing.assert_array_equal(time, endpoint.time, err_msg=t)
+        np.testing.assert_array_equal(status, endpoint.status, err_msg=e)
+    efs = ep.event_free_survival(cohort)
+    assert (efs.time == 0).sum() > 100                    # non-responders fail at day 0, as in the report
+
+
+def test_relapse_with_death_competing_equals_the_endpoint(both):
+    cohort, rows = both
+    rel = ep.relapse_competing(cohort)
+    kept = rows[rows["rel_t"].notna()]
+    assert sorted(kept.index) == sorted(np.asarray(rel.patient_id))  # CR/CRi with a response date only
+    time, status = _aligned(rows, rel, "rel_t", "rel_s")
+    np.testing.assert_array_equal(time, rel.time)
+    np.testing.assert_array_equal(status.astype(int), rel.status)
+    assert set(np.unique(rel.status)) == {0, 1, 2}
+
+
+def test_burden_equals_the_loaders(both):
+    cohort, rows = both
+    want = cohort.data.set_index("patient_id")["burden"]
+    got = rows.loc[want.index, "burden"]
+    assert (got.isna() == want.isna()).all() and (got[want.notna()] == want[want.notna()]).all()
+    assert want.isna().sum() > 0
+
+
+def test_the_engine_on_the_query_gives_the_reports_curve_and_gray_test(both, tmp_path):
+    cohort, rows = both
+    con = duckdb.connect()
+    rel = con.from_df(rows.reset_index())
+    efs = ep.event_free_survival(cohort)
+    got = kaplan_meier_from(rel, time="efs_t", event="efs_e")["all"]
+    want = kaplan_meier(efs.time, efs.status)
+    np.testing.assert_array_equal(got.survival, want.survival)
+    rel_cr = rel.filter("rel_t IS NOT NULL AND burden IS NOT NULL")
+    gray = gray_test_from(rel_cr, time="rel_t", status="rel_s", by="burden")
+    r = ep.relapse_competing(cohort)
+    burden = cohort.data.set_index("patient_id").loc[np.asarray(r.patient_id), "burden"].to_numpy()
+    known = pd.notna(burden)
+    ref = gray_test(r.time[known], r.status[known], burden[known].astype(str))
+    np.testing.assert_array_equal(gray.statistic, ref.statistic)
+
+
+@pytest.mark.parametrize("bad", [0, 101, float("nan"), True, "5"])
+def test_the_burden_threshold_is_checked(bad):
+    with pytest.raises(InvalidInputError, match="burden_threshold"):
+        endpoints_sql("t", burden_threshold=bad)
