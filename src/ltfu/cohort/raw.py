@@ -29,9 +29,11 @@ class Limits:
 
 LIMITS = Limits()
 # what to do with a table beyond max_cells (said with the refusal)
-TOO_MANY_CELLS = ("ltfu holds a table it validates and reports in memory; analyse one this size with the engine "
-                  "functions of ltfu.stats.engines (kaplan_meier_from, logrank_from, cumulative_incidence_from, "
-                  "cox_from: DuckDB counts it in a few hundred MB), or report a subset (a period, some centres)")
+TOO_MANY_CELLS = ("ltfu holds a table it validates and reports in memory; analyse one this size with the report's "
+                  "endpoints in SQL (ltfu.registry.endpoints_sql) and the engine functions of ltfu.stats.engines "
+                  "(kaplan_meier_from, logrank_from, cumulative_incidence_from, gray_test_from, cox_from: DuckDB "
+                  "counts it in a few hundred MB; README: 'A registry too large for ltfu report'), or report a "
+                  "subset (a period, some centres)")
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".tab": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx",
            ".parquet": "parquet", ".pq": "parquet", ".sas7bdat": "sas7bdat", ".xpt": "xpt"}
 
