@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from ltfu import endpoints as ep
+from ltfu.analysis.plan import COX_COVARIATES, covariates
 from ltfu.cohort import load_cohort
 from ltfu.errors import InvalidInputError
-from ltfu.registry import endpoints_sql
+from ltfu.registry import COX_TERMS, endpoints_sql
 from ltfu.simulate import simulate
 from ltfu.stats import gray_test, kaplan_meier
 from ltfu.stats.engines import gray_test_from, kaplan_meier_from
@@ -98,6 +99,15 @@ def test_the_engine_on_the_query_gives_the_reports_curve_and_gray_test(both, tmp
     known = pd.notna(burden)
     ref = gray_test(r.time[known], r.status[known], burden[known].astype(str))
     np.testing.assert_array_equal(gray.statistic, ref.statistic)
+
+
+def test_cox_terms_equal_the_reports_covariates(both):
+    cohort, rows = both
+    want = covariates(cohort.data, COX_COVARIATES).set_index(cohort.data["patient_id"])
+    assert tuple(want.columns) == COX_TERMS
+    got = rows.loc[want.index, list(COX_TERMS)].astype(float)
+    np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())     # NaN where missing, in both
+    assert want["high_burden"].isna().any()
 
 
 @pytest.mark.parametrize("bad", [0, 101, float("nan"), True, "5"])

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from ltfu import endpoints as ep
+from ltfu.analysis.plan import COX_COVARIATES, covariates
 from ltfu.cohort import load_cohort
+from ltfu.registry import COX_TERMS
 from ltfu.simulate import write_registry
-from ltfu.stats import cumulative_incidence, gray_test, kaplan_meier, logrank, median_follow_up
+from ltfu.stats import cox, cumulative_incidence, gray_test, kaplan_meier, logrank, median_follow_up
 
 pytest.importorskip("duckdb")
 
@@ -90,3 +92,18 @@ def test_relapse_and_death_in_remission_by_burden(run):
             assert all(_same(x, y) for x, y in zip(a, b)), (cause, group)
     ref = gray_test(rel.time[known], rel.status[known], burden[known].astype(str))
     assert _same(got["gray"].statistic, ref.statistic) and _same(got["gray"].p_value, ref.p_value)
+
+
+def test_the_multivariable_cox_model_equals_the_reports(run):
+    cohort, got = run
+    assert COX_TERMS == COX_COVARIATES                      # the same terms as the report's models
+    efs = ep.event_free_survival(cohort)
+    d = cohort.data.set_index("patient_id").loc[np.asarray(efs.patient_id)].reset_index()
+    cov = covariates(d, COX_COVARIATES)
+    ok = cov.notna().all(axis=1).to_numpy()
+    want = cox(cov[ok], efs.time[ok], efs.status[ok])
+    fit = got["efs_model"]
+    assert fit.terms == want.terms and fit.n == want.n and fit.n_events == want.n_events
+    np.testing.assert_allclose(fit.coef, want.coef, rtol=1e-10)
+    np.testing.assert_allclose(fit.se, want.se, rtol=1e-10)
+    np.testing.assert_allclose(fit.loglik, want.loglik, rtol=1e-12)

@@ -7,7 +7,9 @@ relation the query makes, so a 1e7-patient registry is analysed in the memory of
 survival with the report's default rules (``efs_t``, ``efs_e``: no CR/CRi is an event at day 0;
 not censored at a transplant) and, for CR/CRi patients with a response date, relapse with death in
 remission competing from the response date (``rel_t``, ``rel_s``: 1 relapse, 2 death in
-remission, 0 censored; NULL for the other patients).  Times in days from infusion; an event after
+remission, 0 censored; NULL for the other patients), and the terms of the report's Cox models
+(``COX_TERMS``: high burden 1/0, age per 10 years, the yes/no history fields 1/0; NULL where
+missing).  Times in days from infusion; an event after
 the end of follow-up (the last contact or the data cut-off, whichever is earlier) is ignored.
 These are ``ltfu.endpoints``' definitions, written again in SQL: ``tests/test_registry.py`` checks
 them equal, patient by patient, on simulated registries.
@@ -25,6 +27,13 @@ from ltfu.defaults import BURDEN_THRESHOLD
 from ltfu.defaults import COMPLETE_RESPONSE as COMPLETE
 from ltfu.errors import InvalidInputError
 
+# the terms of the report's Cox models (ltfu.analysis.plan.COX_COVARIATES), as numbers (NULL: missing)
+COX_TERMS = ("high_burden", "age_per_10y", "prior_allo_hct", "ph_positive", "prior_blinatumomab")
+
+
+def _yes_no(column: str) -> str:
+    return f"CASE {column} WHEN 'yes' THEN 1.0 WHEN 'no' THEN 0.0 END AS {column}"
+
 
 def endpoints_sql(table: str, *, burden_threshold: float = BURDEN_THRESHOLD) -> str:
     """The query (DuckDB SQL) over ``table``: a table or view name, or an expression such as
@@ -37,6 +46,8 @@ def endpoints_sql(table: str, *, burden_threshold: float = BURDEN_THRESHOLD) -> 
     return f"""
 WITH d AS (
     SELECT patient_id, centre, best_response,
+           CAST(age AS DOUBLE) / 10.0 AS age_per_10y,
+           {_yes_no("prior_allo_hct")}, {_yes_no("ph_positive")}, {_yes_no("prior_blinatumomab")},
            CASE WHEN extramedullary = 'yes' OR marrow_blasts_pct >= {thr} THEN 'high'
                 WHEN marrow_blasts_pct < {thr} AND extramedullary = 'no' THEN 'low' END AS burden,
            date_diff('day', infusion_date, least(last_contact_date, data_cutoff_date)) AS end_day,
@@ -51,6 +62,8 @@ o AS (
            coalesce(best_response IN ({complete}), false) AS cr
     FROM d)
 SELECT patient_id, centre, burden,
+       CASE burden WHEN 'high' THEN 1.0 WHEN 'low' THEN 0.0 END AS high_burden,
+       age_per_10y, prior_allo_hct, ph_positive, prior_blinatumomab,
        CAST(CASE WHEN dead THEN death_day ELSE end_day END AS DOUBLE) AS os_t,
        CAST(dead AS INTEGER) AS os_e,
        CAST(CASE WHEN best_response IS NOT NULL AND NOT cr THEN 0
