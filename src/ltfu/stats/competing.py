@@ -426,32 +426,28 @@ def gray_test(time, status, group, *, strata=None, rho: float = 0.0, cencode: in
     if levels.size < 2:
         raise InvalidInputError("group: needs at least 2 groups")
     scodes = np.zeros(t.size, int) if strata is None else check_groups(strata, t.size, "strata")[1]
-    ng, nk = levels.size, len(causes)
-    # 0 censored, 1 + j the j-th cause
+    # count() takes 0 as censored and the causes as given: the j-th cause is coded 1 + j
     mark = np.zeros(t.size, np.int64)
     for j, k in enumerate(causes):
         mark[st == k] = 1 + j
-    tables = []
-    for sc in np.unique(scodes):
-        sel = np.flatnonzero(scodes == sc)
-        uniq, tidx = np.unique(t[sel], return_inverse=True)
-        key = (tidx.reshape(-1) * (1 + nk) + mark[sel]) * ng + codes[sel]
-        tables.append(np.bincount(key, minlength=uniq.size * (1 + nk) * ng).reshape(uniq.size, 1 + nk, ng))
+    tables = [count(t[sel], mark[sel], group=codes[sel], n_groups=levels.size,
+                    causes=tuple(range(1, len(causes) + 1)), timefix=False)     # merged above, over all strata
+              for sel in (np.flatnonzero(scodes == sc) for sc in np.unique(scodes))]
     return gray_from_counts(causes, tuple(levels.tolist()), tables, rho)
 
 
 def gray_from_counts(causes, groups, tables, rho: float = 0.0) -> GrayTest:
-    """Gray's test from per-stratum counts (whoever counted them): ``tables`` in the strata's
-    order, each (T, 1 + K, G) over its distinct times in order: censored, then failed of each of
-    ``causes``, per group."""
+    """Gray's test from per-stratum ``Counts`` tables (whoever counted them), in the strata's
+    order, their columns the ``groups`` and their causes those of ``causes``."""
     ng = len(groups)
     stats, dfs, ps = [], [], []
     for j, _k in enumerate(causes):
         s_tot, v_tot = np.zeros(ng - 1), np.zeros((ng - 1, ng - 1))
         for n in tables:
-            failed = n[:, 1:, :].sum(axis=1)
-            # censored, failed of this cause, failed of another cause (cmprsk's 0, 1, 2)
-            s_k, v_k = _crst(np.stack([n[:, 0, :], n[:, 1 + j, :], failed - n[:, 1 + j, :]], axis=1), rho)
+            failed = n.n_event.sum(axis=2)
+            # per time and group: censored, failed of this cause, failed of another (cmprsk's 0, 1, 2)
+            this = n.n_event[:, :, j]
+            s_k, v_k = _crst(np.stack([n.n_exit - failed, this, failed - this], axis=1), rho)
             s_tot += s_k
             v_tot += v_k
         try:

@@ -405,13 +405,9 @@ def gray_test_from(source=None, *, time, status, by, strata=None, rho: float = 0
     tc = _counts(source, spec, eng, connection)
     if len(tc.groups) < 2:
         raise InvalidInputError("group: needs at least 2 groups")
-    tables = []
-    for level in (tc.strata if st_cols else (None,)):       # in sorted order, as gray_test sums its strata
-        t = tc.table(level)
-        # (T, 1 + K, G): censored, then each cause (gray_from_counts)
-        tables.append(np.concatenate([(t.n_exit - t.n_event.sum(axis=2))[:, None, :],
-                                      t.n_event.transpose(0, 2, 1)], axis=1))
-    return gray_from_counts(tc.causes, tc.groups, tables, rho)
+    # the strata in sorted order, as gray_test sums them
+    return gray_from_counts(tc.causes, tc.groups, [tc.table(level) for level in (tc.strata if st_cols else (None,))],
+                            rho)
 
 
 def cox_from(source=None, *, time, event, covariates, entry=None, strata=None, ties: str = "efron",
