@@ -405,8 +405,12 @@ def median_follow_up(time, death, *, conf_type: str = "log-log", conf_level: flo
     observation times (which deaths shorten) is given for comparison.
     """
     t, d, _ = check_time_event(time, death, event_name="death")
-    km = kaplan_meier(t, 1 - d, conf_type=conf_type, conf_level=conf_level, timefix=timefix)
-    return FollowUp(km.median, float(np.median(t)), float(t.min()), float(t.max()), int(t.size))
+    return follow_up_of(kaplan_meier(t, 1 - d, conf_type=conf_type, conf_level=conf_level, timefix=timefix), t)
+
+
+def follow_up_of(reverse_km: KaplanMeier, t) -> FollowUp:
+    """The ``FollowUp`` of a reverse Kaplan-Meier and the times as given (checked)."""
+    return FollowUp(reverse_km.median, float(np.median(t)), float(t.min()), float(t.max()), int(t.size))
 
 
 def follow_up_from_counts(merged: Counts, observed: Counts, *, conf_type: str = "log-log",

@@ -299,7 +299,7 @@ def median_follow_up_from(source=None, *, time, death, by=None, conf_type: str =
     ``median_follow_up`` on that group's rows (the reverse Kaplan-Meier with R's time merging
     pooled over the groups; the simple median, min and max of the times as given)."""
     from ltfu.stats.counting import merge_close_times
-    from ltfu.stats.km import CONF_TYPES, FollowUp, follow_up_from_counts, kaplan_meier, median_follow_up
+    from ltfu.stats.km import CONF_TYPES, follow_up_from_counts, follow_up_of, kaplan_meier, median_follow_up
 
     check_choice(conf_type, "conf_type", CONF_TYPES)
     conf_level = check_conf_level(conf_level)
@@ -317,7 +317,7 @@ def median_follow_up_from(source=None, *, time, death, by=None, conf_type: str =
         for j, lev in enumerate(levels):
             m = codes == j
             km = kaplan_meier(merged[m], 1 - d[m], conf_type=conf_type, conf_level=conf_level, timefix=False)
-            out[lev] = FollowUp(km.median, float(np.median(t[m])), float(t[m].min()), float(t[m].max()), int(m.sum()))
+            out[lev] = follow_up_of(km, t[m])           # the reverse curve on merged times, the rest as given
         return out
     spec = make_spec(time=c["time"], event=c["death"], group=by_cols, timefix=timefix)
     tc = _counts(source, spec, eng, connection)
