@@ -18,11 +18,12 @@ COX_TIES = "efron"
 PROPORTION_CI = "exact"             # Clopper-Pearson
 EXACT_MAX_N = 2000                  # above this many patients, Pearson's chi-square replaces Fisher's test
 
-# engines (ltfu.stats.engines): who counts the survival sections' risk sets
 # ``ltfu report --by COLUMN``: the baseline columns survival may be compared across (not a response
 # or any other post-infusion value: grouping by those is immortal-time bias)
 BY_COLUMNS = ("centre", "sex", "conditioning", "burden", "extramedullary", "ph_positive", "prior_allo_hct",
               "prior_blinatumomab", "prior_inotuzumab")
+
+# engines (ltfu.stats.engines): who counts the survival sections' risk sets
 ENGINE = "auto"                     # "auto", "numpy", "duckdb" or "spark"; the numbers are the same
 ENGINES = ("auto", "numpy", "duckdb", "spark")
 AUTO_MEMORY_FRACTION = 0.25         # auto: DuckDB when a Parquet input's in-memory estimate exceeds this share of

@@ -47,7 +47,7 @@ import numpy as np
 
 from ltfu.errors import InvalidInputError
 from ltfu.stats._common import check_choice, check_conf_level, check_groups, check_rho, check_survival, check_time_event
-from ltfu.stats.engines._counts import Spec, TableCounts, make_spec
+from ltfu.stats.engines._counts import DATE_KEYS, Spec, TableCounts, make_spec
 
 __all__ = ["ENGINES", "TableCounts", "counts", "cox_from", "cumulative_incidence_from", "gray_test_from",
            "kaplan_meier_from", "logrank_from", "median_follow_up_from", "nelson_aalen_from"]
@@ -72,8 +72,6 @@ def _names(value) -> tuple:
     return () if value is None else (value,) if isinstance(value, str) else tuple(value)
 
 
-DATE_KEYS = ("{what}: a column of dates or durations; group by a category (e.g. the year as text) rather than "
-             "by dates")
 MULTI = ("by", "strata", "group", "covariates")        # roles that take one column or several
 REQUIRED = ("time", "event", "status", "death")
 

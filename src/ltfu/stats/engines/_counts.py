@@ -32,6 +32,10 @@ from ltfu.errors import InvalidInputError
 from ltfu.stats._common import check_code_size
 from ltfu.stats.counting import Counts, check_timefix, merge_groups
 
+# a group or stratum column of dates, refused alike by every engine
+DATE_KEYS = ("{what}: a column of dates or durations; group by a category (e.g. the year as text) rather than "
+             "by dates")
+
 # ------------------------------------------------------------------------------------------------
 # what to count
 

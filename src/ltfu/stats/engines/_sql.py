@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ltfu.stats.engines._counts import Spec
+from ltfu.stats.engines._counts import DATE_KEYS, Spec
 
 NUMERIC_DUCKDB = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                   "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "BOOLEAN", "REAL")
@@ -63,7 +63,6 @@ def runs_sql(spec: Spec, source: str, q: Callable, lo, hi) -> str:
 def check_columns(spec: Spec, available: dict, numeric_types: tuple, what: str) -> None:
     """Every named column exists; time, event and entry are numeric (or boolean)."""
     from ltfu.errors import InvalidInputError
-    from ltfu.stats.engines import DATE_KEYS
 
     lower = {k.lower(): k for k in available}
     for role, name in [("time", spec.time), ("event", spec.event), ("entry", spec.entry),
