@@ -106,6 +106,8 @@ def test_deidentified_report_publishes_only_controlled_values(hostile_csv, tmp_p
     ("Cyclophosphamide", "Cy"), ("CY 1 g/m2 (Dr X)", "Cy"), ("bendamustine 90", "Bendamustine"),
     ("Flu/Cy then bendamustine", "other"), ("fludarabine", "other"), ("none given by MRN1", "other"),
     ("=HYPERLINK(\"http://x\")", "other"), ("x" * 3500, "other"),
+    ("None", "None"), (" none given ", "None"), ("No lymphodepletion", "None"), ("no", "None"),
+    ("no fludarabine", "other"), ("none, cyclophosphamide", "other"),
 ])
 def test_conditioning_maps_to_its_categories(text, category):
     assert deid.categorise("conditioning", text) == category

@@ -157,3 +157,17 @@ def test_sas7bdat_fixture():
     assert d["burden"].tolist() == ["low", "high", "high"]
     assert [w.code for w in cohort.warnings] == ["NO_CUTOFF"]
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["c.csv", "c.xlsx", "c.parquet", "c.xpt"])
+def test_none_is_a_conditioning_regimen_but_missing_elsewhere(tmp_path, name):
+    # "None" in conditioning says no lymphodepletion was given (schema.NONE_IS_A_VALUE): a value,
+    # counted as such; "NA" there, and "None" in any other field, is missing
+    df = COHORT.assign(conditioning=["None", " none ", "NA"], centre=["None", "MSK", "NULL"],
+                       crs_scale=["ASTCT 2019", "None", "Lee 2014"])
+    path = tmp_path / name
+    _write(df, path)
+    d = load_cohort(path, sheet="patients" if name.endswith("xlsx") else None).data
+    assert d["conditioning"].tolist() == ["None", "none", None]
+    assert d["centre"].tolist() == [None, "MSK", None]
+    assert d["crs_scale"].tolist() == ["ASTCT 2019", None, "Lee 2014"]

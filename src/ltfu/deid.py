@@ -6,7 +6,7 @@ A de-identified report keeps only values that ltfu controls:
   infusion already, and the data cut-off date is not shown;
 * each free-text field is mapped to a documented list of categories, never echoed.  Matching is
   case-insensitive on recognisable words; text naming none of a field's categories, or more than
-  one, becomes ``"other"``:
+  one, or a drug beside "no" or "none" ("no fludarabine"), becomes ``"other"``:
 
   =================  ==================================================================
   field              categories (a value is recognised by these words)
@@ -14,7 +14,8 @@ A de-identified report keeps only values that ltfu controls:
   conditioning       ``Flu/Cy`` (fludarabine and cyclophosphamide: flu, fludarabine,
                      cy, cyclophosphamide, cytoxan, FluCy, FC), ``Cy``
                      (cyclophosphamide alone), ``Bendamustine`` (benda, bendamustine),
-                     ``other``
+                     ``None`` (none, no, "none given", "no lymphodepletion": no
+                     conditioning was given), ``other``
   crs_scale,         ``ASTCT 2019`` (ASTCT, ASBMT, ICANS, "Lee 2019"), ``Lee 2014`` (Lee),
   neurotox_scale     ``CTCAE v3`` / ``CTCAE v4`` / ``CTCAE v5`` (CTCAE and its major
                      version), ``CTCAE`` (version not given), ``Penn`` (Penn, UPenn),
@@ -42,7 +43,8 @@ import numpy as np
 import pandas as pd
 
 OTHER = "other"
-CONDITIONING = ("Flu/Cy", "Cy", "Bendamustine", OTHER)
+NO_CONDITIONING = "None"
+CONDITIONING = ("Flu/Cy", "Cy", "Bendamustine", NO_CONDITIONING, OTHER)
 SCALES = ("ASTCT 2019", "Lee 2014", "CTCAE v3", "CTCAE v4", "CTCAE v5", "CTCAE", "Penn", "MSKCC", "CARTOX",
           OTHER)
 CATEGORIES = {"conditioning": CONDITIONING, "crs_scale": SCALES, "neurotox_scale": SCALES}
@@ -53,6 +55,10 @@ _FLU = {"flu", "fluda", "fludara", "fludarabine"}
 _CY = {"cy", "cyc", "cyclo", "cyclophosphamide", "cytoxan", "endoxan"}
 _FLU_CY = {"flucy", "cyflu", "fc", "flucyclo"}
 _BENDA = {"benda", "bendamustin", "bendamustine"}
+_NO = {"none", "no", "nil"}
+# words that may stand beside "none" or "no" when no conditioning was given ("none given", "no
+# lymphodepleting chemotherapy"); any other word makes the text "other"
+_NO_COMPANIONS = {"given", "conditioning", "lymphodepletion", "lymphodepleting", "chemotherapy", "chemo"}
 _SCALE_WORDS = {"astct": "ASTCT 2019", "asbmt": "ASTCT 2019", "icans": "ASTCT 2019", "lee": "Lee 2014",
                 "penn": "Penn", "upenn": "Penn", "mskcc": "MSKCC", "msk": "MSKCC", "cartox": "CARTOX",
                 "ctcae": "CTCAE"}
@@ -69,8 +75,11 @@ def conditioning_category(text: str) -> str:
     flu, cy, benda = bool(words & _FLU), bool(words & _CY), bool(words & _BENDA)
     if words & _FLU_CY:
         flu = cy = True
+    nothing = bool(words & _NO) and words <= _NO | _NO_COMPANIONS
+    if words & _NO and not nothing:
+        return OTHER                     # a negation beside a drug ("no fludarabine"): not guessed
     found = [name for name, hit in (("Flu/Cy", flu and cy), ("Cy", cy and not flu), ("flu", flu and not cy),
-                                    ("Bendamustine", benda)) if hit]
+                                    ("Bendamustine", benda), (NO_CONDITIONING, nothing)) if hit]
     return found[0] if len(found) == 1 and found[0] in CONDITIONING else OTHER
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ltfu.cohort.dates import parse_dates
 from ltfu.cohort.problems import _CONTROL, CONTROL_CHARACTERS, PROBLEM_CODES, Problem, truncate
-from ltfu.cohort.schema import FIELD_BY_NAME
+from ltfu.cohort.schema import FIELD_BY_NAME, NONE_IS_A_VALUE
 
 _SYNONYMS = {
     "yesno": {"yes": "yes", "y": "yes", "1": "yes", "true": "yes", "t": "yes", "1.0": "yes",
@@ -33,6 +33,7 @@ _SYNONYMS = {
                       "crh": "CRi", "mlfs": "PR"},
 }
 _MISSING_TOKENS = ("", "NA", "N/A", "NAN", "NULL", "NONE", ".")
+_MISSING_BUT_NONE = tuple(t for t in _MISSING_TOKENS if t != "NONE")   # schema.NONE_IS_A_VALUE
 _NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -59,12 +60,12 @@ class _Collector:
         return Problem(code, sev, row, patient_id, field, value, message or meaning, fix or todo)
 
 
-def _is_missing(v) -> bool:
+def _is_missing(v, tokens=_MISSING_TOKENS) -> bool:
     if v is None or v is pd.NaT or v is pd.NA:
         return True
     if isinstance(v, float) and np.isnan(v):
         return True
-    return isinstance(v, str) and v.strip().upper() in _MISSING_TOKENS
+    return isinstance(v, str) and v.strip().upper() in tokens
 
 
 def _distinct(series):
@@ -218,8 +219,8 @@ def _codes(series, name, col: _Collector, *, field=None, synonyms=None):
 _PLAIN_ASCII = r"[!-~]([ -~]*[!-~])?"    # printable ASCII, no space at either end
 
 
-def _text(series):
-    """Each cell stripped, None where missing (the rule of ``_is_missing``)."""
+def _text(series, tokens=_MISSING_TOKENS):
+    """Each cell stripped, None where missing (the rule of ``_is_missing`` with these ``tokens``)."""
     if isinstance(series.dtype, pd.StringDtype) and series.nunique(dropna=True) > len(series) // 2:
         # Patient ids are all distinct, so the per-distinct-value loop would visit every row.  A cell
         # of printable ASCII without surrounding spaces is its own stripped form and is missing only
@@ -227,14 +228,14 @@ def _text(series):
         # through the per-value rule (tests compare both on arbitrary text).
         plain = series.str.fullmatch(_PLAIN_ASCII).fillna(False).to_numpy(bool)
         out = series.to_numpy(dtype=object, na_value=None)
-        out[plain & series.str.upper().isin(_MISSING_TOKENS).to_numpy(bool)] = None
+        out[plain & series.str.upper().isin(tokens).to_numpy(bool)] = None
         rest = np.flatnonzero(~plain)
-        out[rest] = [None if _is_missing(v) else str(v).strip() for v in out[rest]] if rest.size else []
+        out[rest] = [None if _is_missing(v, tokens) else str(v).strip() for v in out[rest]] if rest.size else []
         return out
     # few distinct texts (centre, grading scale ...): each stripped once, its rows sharing the one
     # string object (a string per row cost 60 MB per column at 1e6 patients)
     codes, values = _distinct(series)
-    return np.array([None if _is_missing(v) else str(v).strip() for v in values], dtype=object)[codes]
+    return np.array([None if _is_missing(v, tokens) else str(v).strip() for v in values], dtype=object)[codes]
 
 
 def _control_rows(series) -> np.ndarray:
@@ -391,5 +392,5 @@ def parse_field(series, field, col: _Collector, *, synonyms=None):
     if field.type == "integer":
         return _as_int64(_numbers(series, field.name, col, integer=True, field=field))
     if field.type in ("text", "id"):
-        return _text(series)
+        return _text(series, _MISSING_BUT_NONE if field.name in NONE_IS_A_VALUE else _MISSING_TOKENS)
     raise ValueError(f"no parser for the field type {field.type!r}")

@@ -44,6 +44,12 @@ class Field:
     unit: str = ""            # the unit values are read in ("" when the field has none)
 
 
+# Text fields where "None" answers the question (no lymphodepleting conditioning was given) and is
+# kept as written; in every other field "None", like "NA" or "NULL", marks a missing value
+# (``ltfu.cohort.parse._MISSING_TOKENS``).  Reading it as missing would count patients who had no
+# conditioning among those whose regimen is unknown.
+NONE_IS_A_VALUE = ("conditioning",)
+
 DATE_FIELDS = ("infusion_date", "last_contact_date", "death_date", "response_date", "relapse_date",
                "allo_hct_date", "data_cutoff_date")
 
@@ -96,7 +102,8 @@ FIELDS: tuple[Field, ...] = (
           0, 30),
     Field("dose_cells_per_kg", "number", False, (), ("dose", "cell_dose"), "CAR T-cell dose, cells/kg.", 0, 1e10,
           "cells/kg"),
-    Field("conditioning", "text", False, (), ("lymphodepletion",), "Lymphodepleting conditioning regimen."),
+    Field("conditioning", "text", False, (), ("lymphodepletion",),
+          'Lymphodepleting conditioning regimen ("None" when none was given; empty when unknown).'),
     Field("centre", "text", False, (), ("center", "site", "siteid"), "Treating centre."),
 )
 
