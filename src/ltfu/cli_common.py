@@ -253,6 +253,7 @@ def _load_study(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=F
     the checks of the options that need the data.  Only the packaged demonstration data are synthetic."""
     from dataclasses import replace
 
+    from ltfu.cohort.raw import prefer_returning_allocator, release_read_buffers
     from ltfu.cohort.schema import is_model_column
     from ltfu.demo import marked
     from ltfu.study import check_study, find_tables
@@ -266,6 +267,7 @@ def _load_study(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=F
         from ltfu.demo import load_demo_study
 
         return load_demo_study(cutoff=cut, burden_threshold=burden_threshold)
+    prefer_returning_allocator()
     files = find_tables(path, sheet=sheet, columns=is_model_column)   # the patient table projected, header kept
     problems, study = check_study(files, cutoff=cut, burden_threshold=burden_threshold)
     if study is None:
@@ -274,8 +276,11 @@ def _load_study(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=F
         _print_problems(problems, stream_err=True)
         _fail(f"{len(errors)} error(s) in the data: fix the errors above and run again (nothing was written).")
     study = replace(study, cohort=marked(study.cohort))   # a file's `synthetic` column is an ordinary column
+    header = files.patients.header
+    del files                                              # the raw tables, then the memory they held
+    release_read_buffers()
     if deidentify:
         from ltfu.deid import deidentify_study
 
-        study = deidentify_study(study, header=files.patients.header)   # columns named by position
+        study = deidentify_study(study, header=header)     # columns named by position
     return study

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ltfu.cohort.load import RawTable, load
 from ltfu.cohort.model import Cohort
 from ltfu.cohort.problems import PROBLEM_CODES, Problem
+from ltfu.cohort.raw import release_read_buffers
 from ltfu.cohort.schema import is_model_column
 from ltfu.cohort.validate import DEFAULT_DATE_FLOOR, DEFAULT_MAX_FOLLOW_UP_YEARS, to_cohort, validate
 from ltfu.defaults import BURDEN_THRESHOLD
@@ -26,5 +27,8 @@ def load_cohort(path, *, sheet=None, cutoff=None, burden_threshold: float = BURD
     and still reported as UNKNOWN_COLUMN).  ``date_floor`` and ``max_follow_up_years``: the
     plausibility bounds of dates and follow-up (IMPLAUSIBLE_DATE).
     """
-    return to_cohort(load(path, sheet=sheet, columns=is_model_column), cutoff=cutoff, burden_threshold=burden_threshold,
-                     synthetic=synthetic, date_floor=date_floor, max_follow_up_years=max_follow_up_years)
+    cohort = to_cohort(load(path, sheet=sheet, columns=is_model_column), cutoff=cutoff,
+                       burden_threshold=burden_threshold, synthetic=synthetic, date_floor=date_floor,
+                       max_follow_up_years=max_follow_up_years)
+    release_read_buffers()                    # the raw table is gone: so is the memory Arrow kept of it
+    return cohort

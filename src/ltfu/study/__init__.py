@@ -76,10 +76,12 @@ def validate_study(path, *, sheet=None, **options):
 def load_study(path, *, sheet=None, **options) -> Study:
     """The validated Study at ``path``; raises DataError listing every problem when there are errors.
     Only the data model's columns of the patient table are read (as ``load_cohort``)."""
+    from ltfu.cohort.raw import release_read_buffers
     from ltfu.cohort.schema import is_model_column
     from ltfu.errors import DataError
 
     problems, study = check_study(find_tables(path, sheet=sheet, columns=is_model_column), **options)
+    release_read_buffers()                    # the raw tables are gone: so is the memory Arrow kept of them
     if study is None:
         errors = [p for p in problems if p.severity == "error"]
         raise DataError(f"{len(errors)} error(s) in the study", problems)
