@@ -181,6 +181,24 @@ def _digest(*arrays) -> bytes:
     return h.digest()
 
 
+GRAM_BLOCK = 1 << 16         # rows per block of centred_gram: a few MB of temporaries at any n
+
+
+def centred_gram(X, means=None, v=None):
+    """(X - means)' diag(v) (X - means), p x p, by blocks of rows, so that no n x p temporary is
+    made (each was 40 MB at 1e6 rows and 5 terms).  ``means`` None: X as it is; ``v`` None: ones.
+    Within a block the arithmetic is the whole-array one, so at n <= GRAM_BLOCK the result is
+    bit-identical to it; beyond, the blocks' sums add in another order (rounding only)."""
+    n, p = X.shape
+    out = np.zeros((p, p))
+    for lo in range(0, n, GRAM_BLOCK):
+        xb = X[lo:lo + GRAM_BLOCK]
+        if means is not None:
+            xb = xb - means
+        out += (xb if v is None else xb * v[lo:lo + GRAM_BLOCK, None]).T @ xb
+    return out
+
+
 def _layouts(time, event, entry, strata_codes, weights, ties, cache, multiplicity=False) -> list:
     """The strata's layouts, from ``cache`` (a dict; see ``cox``) when the same data were laid out."""
     key = None
@@ -223,30 +241,32 @@ def _patterns(X, time, event, entry, strata_codes):
         if got is None or span * got[1].size > 16 * n:
             return None
         key, span = key * got[1].size + got[0], span * got[1].size
-    counts = np.bincount(key, minlength=span)
+    counts = np.bincount(key, minlength=span)    # up to 16 n slots (128 MB at 1e6 rows) ...
     used = np.flatnonzero(counts)
     if used.size > PATTERN_MAX_SHARE * n:
         return None
-    pattern = np.zeros(span, np.int64)
-    pattern[used] = np.arange(used.size)
-    inverse = pattern[key]
+    mult = counts[used].astype(float)
+    counts[used] = np.arange(used.size)           # ... reused as each slot's pattern number
+    inverse = counts[key]
+    del counts
     rep = np.empty(used.size, np.int64)
     rep[inverse] = np.arange(n)               # any row of a pattern: its rows are identical
-    return rep, inverse, counts[used].astype(float)
+    return rep, inverse, mult
 
 
 class _Stratum(_Layout):
     """A layout with the covariates of one model gathered in its row order."""
 
-    def __init__(self, layout: _Layout, X):   # the layout's fields are shared, not recomputed
+    def __init__(self, layout: _Layout, X, means):   # the layout's fields are shared, not recomputed
         vars(self).update(vars(layout))
         self.x = X[layout.idx]
+        self.x -= means                                         # centred, as R, for numerical stability
         self.xd = self.x[layout.dead_rows]                      # covariates of the deaths, gathered once
         self.xd_sum = (layout.cd[:, None] * self.xd).sum(axis=0)   # sum over deaths of c_i x_i
 
     def risk_sums(self, ww):
-        """Sums over the risk sets {entry < tau <= exit} at the event times of the rows of ``ww``
-        (K x columns): [S0, S1] from ``ww`` = [w, w x]."""
+        """Sums over the risk sets {entry < tau <= exit} at the K event times of the rows of ``ww``
+        (one value or a row of values per row: K or K x columns)."""
         def rev(a):
             s = np.cumsum(a[::-1], axis=0)[::-1]
             return np.concatenate([s, np.zeros((1,) + s.shape[1:])])
@@ -279,8 +299,7 @@ class CoxModel:
         self.terms, self.ties = terms, ties
         self.n_rows, self.p = X.shape
         self.means = X.mean(axis=0) if weights is None else (weights @ X) / weights.sum()
-        Xc = X - self.means                        # centred, as R, for numerical stability
-        self.centred_sq_mean = (Xc ** 2).mean(axis=0)
+        self.centred_sq_mean = np.diag(centred_gram(X, self.means)) / self.n_rows
         self.time, self.event, self.entry, self.weights = time, event, entry, weights
         found = None if weights is not None else _patterns(X, time, event, entry, strata_codes)
         if found is None:
@@ -291,9 +310,9 @@ class CoxModel:
             r = self.rep
             layouts = _layouts(time[r], event[r], None if entry is None else entry[r],
                                None if strata_codes is None else strata_codes[r], mult, ties, cache, True)
-            Xc = Xc[r]
-        # the strata keep the centred rows in their own order; the whole centred copy is not kept
-        self.strata = [_Stratum(lay, Xc) for lay in layouts]
+            X = X[r]
+        # the strata keep the centred rows in their own order; no whole centred copy is made
+        self.strata = [_Stratum(lay, X, self.means) for lay in layouts]
 
     def layout_rows(self, a):
         """A per-row array as the strata's layouts index it (one row per pattern when collapsed)."""
@@ -330,16 +349,21 @@ class CoxModel:
         shift = eta.max() if eta.size else 0.0
         ew = np.exp(eta - shift)                                   # S0 is scaled by exp(-shift)
         w = ew if st.c is None else st.c * ew
-        ww = np.empty((w.size, p + 1))                              # [w, w x]: one pass per sum
-        ww[:, 0] = w
-        np.multiply(w[:, None], x, out=ww[:, 1:])
-        s = st.risk_sums(ww)
-        s0, s1 = s[:, 0], s[:, 1:]
         dr, k, gs = st.dead_rows, st.dead_k, st.group_start      # per death row
         ke, gse = st.k_exp, st.gs_exp                             # per death (the same without patterns)
         wd = w[dr]
-        a = np.add.reduceat(ww[dr], gs, axis=0) if dr.size else np.zeros((0, p + 1))
-        del ww
+        # the risk-set sums S of [w, w x] at the event times and the deaths' sums A, one column at a
+        # time: an n x (p + 1) array of [w, w x] was 48 MB at 1e6 rows and 5 terms, its deaths' rows
+        # 36 MB more; by columns the sums are the same, bit for bit (reduceat adds each segment in
+        # row order either way)
+        s = np.empty((st.pos_exit.size, p + 1))
+        a = np.empty((gs.size, p + 1))
+        for j in range(p + 1):
+            col = w if j == 0 else w * x[:, j - 1]
+            s[:, j] = st.risk_sums(col)
+            if gs.size:
+                a[:, j] = np.add.reduceat(col[dr], gs)
+        s0, s1 = s[:, 0], s[:, 1:]
         a0, a1 = a[:, 0], a[:, 1:]
         # expanded over deaths: S0_l = S0 - f A0, with f = l/d
         f = st.frac
@@ -363,7 +387,7 @@ class CoxModel:
         v = w * C1                                                 # sum_k S2_k c1_k = X' diag(v) X ...
         if f.any():                                                # ... minus, Efron only, the deaths'
             v[dr] -= wd * c2[k]                                    # sum_k A2_k c2_k (a death row once)
-        I = (x * v[:, None]).T @ x
+        I = centred_gram(x, None, v)
         I -= (s1 * e0[:, None]).T @ s1
         I += (s1 * e1[:, None]).T @ a1 + (a1 * e1[:, None]).T @ s1
         I -= (a1 * e2[:, None]).T @ a1
@@ -449,13 +473,11 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
     const = [terms[j] for j in range(p) if np.ptp(Xv[:, j]) == 0]
     if const:
         raise ConvergenceError(f"singular design: {', '.join(const)} is constant")
-    Xc0 = Xv - Xv.mean(axis=0)
-    rank = np.linalg.matrix_rank(Xc0.T @ Xc0 / n)                 # p x p: cheap at registry scale
+    rank = np.linalg.matrix_rank(centred_gram(Xv, Xv.mean(axis=0)) / n)   # p x p: cheap at registry scale
     if rank < p:
-        dependent = _dependent_columns(Xc0, terms)
+        dependent = _dependent_columns(Xv - Xv.mean(axis=0), terms)
         raise ConvergenceError(f"singular design: {', '.join(dependent)} is a linear combination of the other "
                                "terms (collinear)")
-    del Xc0                                # an n x p copy: not kept through the fit
     scodes = None if strata is None else check_groups(strata, n, "strata")[1]
     model = CoxModel(terms, Xv, t, e, en, scodes, cw, ties, cache)
     del Xv                                 # the model holds the centred rows in risk-set order
