@@ -75,6 +75,28 @@ def test_simon_makuch_counts_patients_in_each_state():
     assert sm.exposed.at([0.0]).n_risk[0] == 2
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_simon_makuch_state_counts_equal_the_definition(seed):
+    """The counts kept compactly (distinct times, cumulative counts) equal a direct count of the
+    counting-process rows in each state, entry < t <= exit (at t <= 0: entry <= 0), on ties,
+    day-0 transplants and times between, at and beyond the recorded ones."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 60))
+    t = rng.integers(1, 30, n).astype(float)
+    e = rng.integers(0, 2, n)
+    x = np.where(rng.random(n) < 0.5, rng.integers(0, 35, n).astype(float), np.nan)
+    x[0], x[1] = 0.0, np.nan                          # both states are never empty
+    t[1] = max(t[1], 2.0)
+    sm = simon_makuch(t, e, x)
+    grid = np.unique(np.concatenate([[-1.0, 0.0, 0.5, 100.0], np.arange(0, 35, 0.5)]))
+    for state, got in enumerate(sm.n_at_risk(grid)):
+        m = sm.state == state
+        en, ex = sm.entry[m], sm.exit[m]
+        want = [int((en <= 0).sum()) if g <= 0 else int(((en < g) & (g <= ex)).sum()) for g in grid]
+        assert got.tolist() == want
+        assert sm.counts_in(bool(state)).at(grid).n_risk.tolist() == want
+
+
 def test_mantel_byar_counts_patients_and_the_exposed_by_hand():
     """Six patients; exposed during follow-up: patient 0 (at day 5), patient 2 (from day 0) and
     patient 4 (at day 2); patient 1's exposure on its event day comes after the event, 3 and 5 never."""

@@ -109,14 +109,37 @@ class AtRisk:
 
 @dataclass(frozen=True)
 class StateCounts:
-    """Patients in one state of a Simon-Makuch analysis, read like a curve's number at risk."""
+    """Patients in one state of a Simon-Makuch analysis, read like a curve's number at risk.
 
-    sm: SimonMakuch
-    state: int
+    Kept as the distinct entry and exit times with their cumulative counts (a few thousand values
+    for whole days), not the counting-process rows (30 MB at 1e6 patients, held by a report's
+    figure until it is drawn).  A row is in the state at t when entry < t <= exit; every row has
+    entry < exit, so that count is #(entry < t) - #(exit < t)."""
+
+    entry_values: np.ndarray
+    entry_cum: np.ndarray          # rows with entry <= entry_values[i]
+    exit_values: np.ndarray
+    exit_cum: np.ndarray
+
+    @classmethod
+    def of(cls, entry, exit_) -> StateCounts:
+        ev, ec = np.unique(entry, return_counts=True)
+        xv, xc = np.unique(exit_, return_counts=True)
+        return cls(ev, np.cumsum(ec), xv, np.cumsum(xc))
+
+    def _below(self, values, cum, t, side):
+        k = np.searchsorted(values, t, side=side)            # distinct values < t ("left"), <= t ("right")
+        return np.where(k > 0, cum[np.maximum(k - 1, 0)], 0) if cum.size else np.zeros(t.size, np.int64)
+
+    def count(self, times) -> np.ndarray:
+        t = np.atleast_1d(np.asarray(times, float))
+        inside = self._below(self.entry_values, self.entry_cum, t, "left") - \
+            self._below(self.exit_values, self.exit_cum, t, "left")
+        from_start = self._below(self.entry_values, self.entry_cum, np.zeros(1), "right")[0]   # entry <= 0
+        return np.where(t <= 0, from_start, inside).astype(np.int64)    # at t <= 0: in the state from day 0
 
     def at(self, times) -> AtRisk:
-        counts = self.sm.n_at_risk(times)[self.state]
-        return AtRisk(np.atleast_1d(np.asarray(times, float)), counts)
+        return AtRisk(np.atleast_1d(np.asarray(times, float)), self.count(times))
 
 
 @dataclass(frozen=True, repr=False)
@@ -137,21 +160,15 @@ class SimonMakuch(Result):
     first_exposure: float
 
     def counts_in(self, exposed: bool) -> StateCounts:
-        """The state counts of one curve, readable as a curve's number at risk (``.at(t).n_risk``)."""
-        return StateCounts(self, 1 if exposed else 0)
+        """The state counts of one curve, readable as a curve's number at risk (``.at(t).n_risk``);
+        they hold no reference to these rows."""
+        m = self.state == (1 if exposed else 0)
+        return StateCounts.of(self.entry[m], self.exit[m])
 
     def n_at_risk(self, times):
         """(unexposed, exposed) patient counts at each time: entry < t <= exit (at t = 0: rows
         starting at 0 in the state)."""
-        t = np.atleast_1d(np.asarray(times, float))
-        out = []
-        for grp in (0, 1):
-            m = self.state == grp
-            en, ex = self.entry[m], self.exit[m]
-            counts = ((en[None, :] < t[:, None]) & (t[:, None] <= ex[None, :])).sum(axis=1)
-            counts = np.where(t <= 0, int((en <= 0).sum()), counts)     # in the state from day 0
-            out.append(counts.astype(np.int64))
-        return out[0], out[1]
+        return self.counts_in(False).count(times), self.counts_in(True).count(times)
 
 
 def simon_makuch(time, event, exposure_time, *, conf_type: str = "log-log",
