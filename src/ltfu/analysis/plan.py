@@ -90,16 +90,31 @@ class Plan:
     def _positions(self, endpoint: ep.Endpoint):
         """The endpoint's rows in the cohort (None when an id is missing or repeated), looked up once
         per endpoint and shared: the sections ask for several columns of the same endpoints, and
-        indexing the whole cohort each time cost seconds at 1e6 patients."""
+        indexing the whole cohort each time cost seconds at 1e6 patients.  An endpoint that knows
+        its rows (``Endpoint.rows``) gives them, checked against its ids; otherwise (an endpoint of
+        another table) each id is looked up in an index of the cohort's ids."""
         cache = self.counter.shared.setdefault("aligned", {})
         hit = cache.get(id(endpoint))
         if hit is None or hit[0] is not endpoint:
-            index = self.counter.shared.get("patient_index")
-            if index is None:
-                index = self.counter.shared["patient_index"] = pd.Index(self.cohort.data["patient_id"])
-            pos = index.get_indexer(np.asarray(endpoint.patient_id)) if index.is_unique else None
-            hit = cache[id(endpoint)] = (endpoint, None if pos is None or (pos < 0).any() else pos)
+            pos = self._own_rows(endpoint)
+            if pos is None:
+                index = self.counter.shared.get("patient_index")
+                if index is None:
+                    index = self.counter.shared["patient_index"] = pd.Index(self.cohort.data["patient_id"])
+                pos = index.get_indexer(np.asarray(endpoint.patient_id)) if index.is_unique else None
+                pos = None if pos is None or (pos < 0).any() else pos
+            hit = cache[id(endpoint)] = (endpoint, pos)
         return hit[1]
+
+    def _own_rows(self, endpoint: ep.Endpoint):
+        """``endpoint.rows`` as positions when they are this cohort's rows of its ids, else None."""
+        rows = endpoint.rows
+        ids = self.cohort.data["patient_id"]
+        if rows is None or rows.size != len(ids) or int(rows.sum()) != endpoint.n:
+            return None
+        pos = np.flatnonzero(rows)
+        # positions, not ids: right even where an id repeats (a Cohort built through the API)
+        return pos if np.array_equal(ids.to_numpy(object)[pos], np.asarray(endpoint.patient_id, object)) else None
 
     def aligned(self, endpoint: ep.Endpoint, column: str) -> np.ndarray:
         """A cohort column's values aligned with an endpoint's patients (endpoints may be subsets);
