@@ -91,3 +91,29 @@ def test_endpoint_summary_has_no_patient_rows(cohort):
     d = ep.overall_survival(cohort).to_dict()
     assert d["n"] == 7 and d["events"] == {"1": 4}
     assert "A" not in str(d)
+
+
+def test_plan_gathers_by_the_endpoints_rows_as_by_their_ids():
+    """Endpoint.rows lets the plan gather cohort columns by position; the frame equals the one
+    looked up by id (rows dropped), and rows that are not this cohort's are not used."""
+    import dataclasses
+
+    import numpy as np
+
+    from ltfu.analysis import AnalysisOptions
+    from ltfu.analysis.plan import Plan
+    from ltfu.demo import load_demo
+
+    cohort = load_demo()
+    plan = Plan.build(cohort, AnalysisOptions())
+    columns = ["age", "burden", "best_response", "allo_hct_day"]
+    for e in (plan.os, plan.rfs, plan.relapse):
+        assert e.rows is not None and int(e.rows.sum()) == e.n
+        by_rows = plan.aligned_frame(e, columns)
+        by_ids = Plan.build(cohort, AnalysisOptions()).aligned_frame(dataclasses.replace(e, rows=None), columns)
+        pd.testing.assert_frame_equal(by_rows, by_ids)
+    # rows pointing at other patients (another cohort's mask) fall back to the ids
+    wrong = dataclasses.replace(plan.rfs, rows=np.roll(plan.rfs.rows, 1))
+    assert plan._own_rows(wrong) is None
+    fresh = Plan.build(cohort, AnalysisOptions())
+    pd.testing.assert_frame_equal(fresh.aligned_frame(wrong, columns), plan.aligned_frame(plan.rfs, columns))
