@@ -242,3 +242,28 @@ def test_integer_fields_as_int64_equal_pandas_own_conversion():
             _as_int64(odd)
     else:
         assert _as_int64(odd).tolist() == want_odd
+
+
+def test_the_cli_prefers_jemalloc_for_arrow_unless_the_user_chose(monkeypatch):
+    """prefer_returning_allocator (called by the CLI's loader) makes jemalloc pyarrow's allocator,
+    except when ARROW_DEFAULT_MEMORY_POOL names one; release_read_buffers never fails."""
+    import pyarrow as pa
+
+    from ltfu.cohort.raw import prefer_returning_allocator, release_read_buffers
+
+    before = pa.default_memory_pool()
+    try:
+        pa.set_memory_pool(pa.system_memory_pool())
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+        prefer_returning_allocator()
+        assert pa.default_memory_pool().backend_name == "system"                # the user's choice stays
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+        try:
+            pa.jemalloc_memory_pool()
+        except NotImplementedError:
+            pytest.skip("this pyarrow was built without jemalloc")
+        prefer_returning_allocator()
+        assert pa.default_memory_pool().backend_name == "jemalloc"
+        release_read_buffers()
+    finally:
+        pa.set_memory_pool(before)
