@@ -265,5 +265,12 @@ def test_the_cli_prefers_jemalloc_for_arrow_unless_the_user_chose(monkeypatch):
         prefer_returning_allocator()
         assert pa.default_memory_pool().backend_name == "jemalloc"
         release_read_buffers()
+        # and the loader of `ltfu report` / `ltfu endpoints` makes that choice before it reads
+        from ltfu.cli_common import _load_study
+        from ltfu.demo import demo_path
+
+        pa.set_memory_pool(pa.system_memory_pool())
+        study = _load_study(demo_path(), False, None, 5.0, None)
+        assert study.cohort.n == 53 and pa.default_memory_pool().backend_name == "jemalloc"
     finally:
         pa.set_memory_pool(before)
