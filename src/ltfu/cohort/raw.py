@@ -82,8 +82,6 @@ def _string_dtype(arrow_type):
     return None
 
 
-
-
 def release_read_buffers() -> None:
     """Give back the memory Arrow kept from the tables just read, once they are gone.
 

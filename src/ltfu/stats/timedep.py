@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ltfu.errors import ConvergenceError, InvalidInputError
-from ltfu.stats._common import Result, TestResult, _json_float, as_float_array, check_time_event
+from ltfu.stats._common import Result, TestResult, _json_float, as_float_array, check_time_event, prefix_sums
 from ltfu.stats.coxmodel import cox
 from ltfu.stats.km import KaplanMeier, kaplan_meier
 from ltfu.stats.survdiff import logrank
@@ -117,26 +117,22 @@ class StateCounts:
     entry < exit, so that count is #(entry < t) - #(exit < t)."""
 
     entry_values: np.ndarray
-    entry_cum: np.ndarray          # rows with entry <= entry_values[i]
+    entry_before: np.ndarray       # [k]: the rows whose entry is one of the first k distinct values
     exit_values: np.ndarray
-    exit_cum: np.ndarray
+    exit_before: np.ndarray
 
     @classmethod
     def of(cls, entry, exit_) -> StateCounts:
         ev, ec = np.unique(entry, return_counts=True)
         xv, xc = np.unique(exit_, return_counts=True)
-        return cls(ev, np.cumsum(ec), xv, np.cumsum(xc))
-
-    def _below(self, values, cum, t, side):
-        k = np.searchsorted(values, t, side=side)            # distinct values < t ("left"), <= t ("right")
-        return np.where(k > 0, cum[np.maximum(k - 1, 0)], 0) if cum.size else np.zeros(t.size, np.int64)
+        return cls(ev, prefix_sums(ec), xv, prefix_sums(xc))
 
     def count(self, times) -> np.ndarray:
         t = np.atleast_1d(np.asarray(times, float))
-        inside = self._below(self.entry_values, self.entry_cum, t, "left") - \
-            self._below(self.exit_values, self.exit_cum, t, "left")
-        from_start = self._below(self.entry_values, self.entry_cum, np.zeros(1), "right")[0]   # entry <= 0
-        return np.where(t <= 0, from_start, inside).astype(np.int64)    # at t <= 0: in the state from day 0
+        entered = self.entry_before[np.searchsorted(self.entry_values, t, side="left")]   # entry < t
+        left = self.exit_before[np.searchsorted(self.exit_values, t, side="left")]        # exit < t
+        from_start = self.entry_before[np.searchsorted(self.entry_values, 0.0, side="right")]   # entry <= 0
+        return np.where(t <= 0, from_start, entered - left).astype(np.int64)   # t <= 0: in the state from day 0
 
     def at(self, times) -> AtRisk:
         return AtRisk(np.atleast_1d(np.asarray(times, float)), self.count(times))
