@@ -39,3 +39,21 @@ def test_no_heading_or_table_title_is_left_at_the_foot_of_a_page(tmp_path, demo_
         body = [ln for ln in lines if not ln.startswith("SYNTHETIC DEMONSTRATION DATA - ltfu") and
                 not ln.startswith("ltfu ") and not ln.endswith(f"page {number}")]
         assert not body or body[-1] not in titles, f"page {number} ends with the heading {body[-1]!r}"
+
+
+def test_figures_are_opaque_so_the_pdf_draws_them_without_a_soft_mask(tmp_path, demo_results):
+    """The PDF draws each figure's PNG with mask=None (no soft mask from its alpha channel): lossless
+    only because every pixel of every figure is opaque, which this checks; and the PDF then holds no
+    /SMask at all."""
+    import numpy as np
+    from PIL import Image
+
+    write_report(demo_results, tmp_path / "rep", formats=("png", "pdf"))
+    pngs = sorted((tmp_path / "rep" / "figures").glob("*.png"))
+    assert len(pngs) >= len(demo_results.figures)       # a figure of several pages has one PNG per page
+    for png in pngs:
+        with Image.open(png) as im:
+            assert im.mode in ("RGB", "RGBA"), png.name
+            if im.mode == "RGBA":
+                assert int(np.asarray(im)[..., 3].min()) == 255, f"{png.name} has transparent pixels"
+    assert b"/SMask" not in (tmp_path / "rep" / "report.pdf").read_bytes()
