@@ -473,7 +473,14 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
     const = [terms[j] for j in range(p) if np.ptp(Xv[:, j]) == 0]
     if const:
         raise ConvergenceError(f"singular design: {', '.join(const)} is constant")
-    rank = np.linalg.matrix_rank(centred_gram(Xv, Xv.mean(axis=0)) / n)   # p x p: cheap at registry scale
+    with np.errstate(over="ignore", invalid="ignore"):
+        gram = centred_gram(Xv, Xv.mean(axis=0))
+    if not np.isfinite(gram).all():
+        big = [terms[j] for j in range(p) if not np.isfinite(gram[j, j])] or list(terms)
+        raise InvalidInputError(f"X: column {', '.join(map(repr, big))} is too large in magnitude (its squares "
+                                "overflow double precision); rescale it")
+    beta0 = check_init(init, terms)
+    rank = np.linalg.matrix_rank(gram / n)   # p x p: cheap at registry scale
     if rank < p:
         dependent = _dependent_columns(Xv - Xv.mean(axis=0), terms)
         raise ConvergenceError(f"singular design: {', '.join(dependent)} is a linear combination of the other "
@@ -481,7 +488,7 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
     scodes = None if strata is None else check_groups(strata, n, "strata")[1]
     model = CoxModel(terms, Xv, t, e, en, scodes, cw, ties, cache)
     del Xv                                 # the model holds the centred rows in risk-set order
-    beta = np.zeros(p) if init is None else np.asarray(init, float).copy()
+    beta = beta0
     ll0, U0, I0 = model.score_pieces(np.zeros(p))
     # At beta = 0 the information of a term is the sum over event times of its variance within the
     # risk set; (numerically) zero means the term never varies where it matters.  Decided against
@@ -525,6 +532,20 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
                      n, int(e.sum()), it, ties, conf_level, robust_score, model)
 
 
+def check_init(init, terms) -> np.ndarray:
+    """The starting coefficients: zeros, or ``init`` as p finite numbers in the terms' order."""
+    p = len(terms)
+    if init is None:
+        return np.zeros(p)
+    try:
+        b = np.array(init, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"init: give {p} numbers, one per term, got {init!r}") from None
+    if b.size != p or not np.isfinite(b).all():
+        raise InvalidInputError(f"init: give {p} finite numbers, one per term ({', '.join(terms)}), got {init!r}")
+    return b
+
+
 def _check_varies(I0, scale, terms) -> None:
     """ConvergenceError naming the terms whose information at beta = 0 is (numerically) zero against
     their own ``scale``: they never vary within the risk sets at the event times."""
@@ -545,22 +566,34 @@ def _newton(pieces, beta, start, terms, *, eps: float, max_iter: int):
     ll, U, I = start
     converged, it, halving = False, 0, 0
     new = beta + _solve(I, U, terms)
+    left_fp = None                  # the last step whose sums left floating point, if any
     for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported after the loop)
-        ll_new, U_new, I_new = pieces(new)
-        if abs(1 - ll / ll_new) <= eps and halving == 0:
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            ll_new, U_new, I_new = pieces(new)
+        finite = bool(np.isfinite(ll_new) and np.isfinite(U_new).all() and np.isfinite(I_new).all())
+        if finite and abs(1 - ll / ll_new) <= eps and halving == 0:
             beta, ll, U, I = new, ll_new, U_new, I_new
             converged = True
             break
-        if ll_new < ll:                                     # step halving, as R's coxfit6
-            halving += 1
+        if not finite or ll_new < ll:                       # step halving, as R's coxfit6; a step whose
+            if not finite:                                  # risk-set sums over- or underflow counts as
+                left_fp = new                               # worse (an infinite information would give
+            halving += 1                                    # a step of 0 that looks like convergence)
             new = (new + halving * beta) / (halving + 1)
             continue
         halving = 0
         beta, ll, U, I = new, ll_new, U_new, I_new
         new = beta + _solve(I, U, terms)
     if not converged:
-        raise ConvergenceError(f"the Cox model did not converge in {max_iter} iterations")
+        why = "" if left_fp is None else (
+            f": the coefficients grow without bound (at {', '.join(f'{b:.3g}' for b in left_fp)} the likelihood's "
+            f"sums leave floating point), a monotone likelihood, e.g. a term that orders the event times")
+        raise ConvergenceError(f"the Cox model did not converge in {max_iter} iterations{why}")
     var = np.linalg.inv(I)
+    if not (np.isfinite(var).all() and (np.diag(var) > 0).all()):
+        flat = [terms[j] for j in range(p) if not (np.isfinite(var[j, j]) and var[j, j] > 0)] or list(terms)
+        raise ConvergenceError(f"the information matrix is not positive definite at the estimate: the "
+                               f"coefficient of {', '.join(flat)} cannot be estimated (a monotone likelihood)")
     infs = np.abs(U @ var) if it else np.zeros(p)
     tol_inf = np.sqrt(eps)
     # monotone likelihood (separation): R's check for a coefficient that would still move

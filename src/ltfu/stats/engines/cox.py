@@ -55,6 +55,7 @@ from scipy.stats import norm
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import TestResult, check_choice, check_conf_level, z_quantile
 from ltfu.stats.engines._counts import Aggregates, _merge_map, assemble, column, make_spec
+from ltfu.stats.engines._sql import count_if, is_numeric_type
 
 BLOCK = 1 << 18          # deaths expanded at a time for Efron's tied-death terms (~20 MB of arrays)
 SPREAD_MAX = 600.0       # log-scale spread of the shift bound beyond which MAX(x'b) is queried
@@ -97,11 +98,13 @@ class _Query:
         inf = "CAST('Infinity' AS DOUBLE)"
         aggs = ["COUNT(*) AS n"]
         if self.spec.entry is not None:
-            aggs.append("COUNT_IF(en >= t) AS bad")
+            aggs.append(f"{count_if('en >= t')} AS bad")
         for j in range(p):
-            aggs += [f"COUNT(*) - COUNT_IF(ABS(x{j}) < {inf}) AS nonfinite{j}", f"SUM(x{j}) AS sx{j}",
+            aggs += [f"COUNT(*) - {count_if(f'ABS(x{j}) < {inf}')} AS nonfinite{j}", f"SUM(x{j}) AS sx{j}",
                      f"MIN(x{j}) AS lo{j}", f"MAX(x{j}) AS hi{j}"]
-        aggs += [f"SUM(x{i} * x{j}) AS sxx{i}_{j}" for i, j in _pairs(p)]
+        # centred cross-products per group by the engines' own one-pass co-moments (stable where
+        # SUM(x x') - n mean mean' cancels: an integer covariate near 2**40 lost every digit)
+        aggs += [f"COVAR_POP(x{i}, x{j}) AS cv{i}_{j}" for i, j in _pairs(p)]
         return self._grouped(sel, aggs)
 
     def step(self, beta, means, shift):
@@ -170,10 +173,22 @@ class CoxQueryModel:
         lo = np.array([first.get(f"lo{j}").min() for j in range(p)])
         hi = np.array([first.get(f"hi{j}").max() for j in range(p)])
         self.lo, self.hi = lo - self.means, hi - self.means
-        sxx = np.zeros((p, p))
-        for i, j in _pairs(p):
-            sxx[i, j] = sxx[j, i] = first.get(f"sxx{i}_{j}").sum()
-        self.cross = sxx - self.n * np.outer(self.means, self.means)    # centred X'X
+        # centred X'X: the groups' co-moments plus their means' spread (Chan, Golub and LeVeque's
+        # pairwise combination)
+        n_g = first.get("n")
+        dev = np.column_stack([first.get(f"sx{j}") for j in range(p)]) / n_g[:, None] - self.means
+        with np.errstate(over="ignore", invalid="ignore"):        # overflow is reported below
+            cross = (dev * n_g[:, None]).T @ dev
+            for i, j in _pairs(p):
+                within = float(n_g @ first.get(f"cv{i}_{j}"))
+                cross[i, j] += within
+                if i != j:
+                    cross[j, i] += within
+        self.cross = cross
+        if not np.isfinite(self.cross).all():
+            big = [covariates[j] for j in range(p) if not np.isfinite(self.cross[j, j])] or list(covariates)
+            raise InvalidInputError(f"X: column {', '.join(map(repr, big))} is too large in magnitude (its squares "
+                                    "overflow double precision); rescale it")
         self.const = [covariates[j] for j in range(p) if lo[j] == hi[j]]
         # the merge map over the pooled distinct times (as assemble applied it)
         raw_exit = first.get("t")
@@ -324,7 +339,7 @@ def _efron(S, A, d, xd_sum, beta, shift, p, efron):
 def fit(model: CoxQueryModel, *, conf_level=0.95, init=None, max_iter=30, eps=1e-9):
     """The Newton loop of ``ltfu.stats.cox`` (same steps, halving, convergence and checks), on
     the engine's pieces; returns a ``CoxResult`` (no ``model``, no robust variance)."""
-    from ltfu.stats.coxmodel import CoxResult, _check_varies, _gchol_quadratic, _newton
+    from ltfu.stats.coxmodel import CoxResult, _check_varies, _gchol_quadratic, _newton, check_init
 
     terms, p = model.cov, model.p
     if model.n_events == 0:
@@ -333,7 +348,7 @@ def fit(model: CoxQueryModel, *, conf_level=0.95, init=None, max_iter=30, eps=1e
         raise ConvergenceError(f"singular design: {', '.join(model.const)} is constant")
     if np.linalg.matrix_rank(model.cross / model.n) < p:
         raise ConvergenceError(f"singular design: the terms {', '.join(terms)} are collinear")
-    beta = np.zeros(p) if init is None else np.asarray(init, float).copy()
+    beta = check_init(init, terms)
     ll0, U0, I0 = model.pieces(np.zeros(p))
     scale = model.n_events * np.diag(model.cross) / model.n
     _check_varies(I0, scale, terms)
@@ -371,6 +386,9 @@ def cox_from(source=None, *, time, event, covariates, entry=None, strata=None, t
     covariates = (covariates,) if isinstance(covariates, str) else tuple(covariates)
     if not covariates or not all(isinstance(c, str) for c in covariates):
         raise InvalidInputError(f"covariates: give one or more column names, got {covariates!r}")
+    twice = sorted({c for c in covariates if covariates.count(c) > 1})
+    if twice:
+        raise InvalidInputError(f"covariates: {', '.join(map(repr, twice))} listed more than once")
     strata_cols = () if strata is None else (strata,) if isinstance(strata, str) else tuple(strata)
     eng = _engine_of(source, engine)
     if eng == "numpy":
@@ -401,7 +419,7 @@ def cox_from(source=None, *, time, event, covariates, entry=None, strata=None, t
     for c in covariates:
         if c not in types:
             raise InvalidInputError(f"covariates: no column {c!r} in the source")
-        if not str(types[c]).upper().startswith(tuple(t.upper() for t in engine_obj.numeric_types)):
+        if not is_numeric_type(types[c], engine_obj.numeric_types):
             raise InvalidInputError(f"covariates: column {c!r} has type {types[c]}; give numeric or boolean columns "
                                     "(dummy-code a category in the query) or use engine='numpy'")
     model = CoxQueryModel(engine_obj, spec, covariates, ties)

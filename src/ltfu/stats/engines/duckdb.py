@@ -47,19 +47,41 @@ def relation(source, *, connection=None):
             raise InvalidInputError(f"source: DuckDB cannot read {', '.join(map(repr, paths))}: {reason}") from None
     module = type(source).__module__.split(".")[0]
     if module == "pandas" and hasattr(source, "columns"):
+        _distinct_names(list(source.columns))
         return con.from_df(source)
     if module == "polars":
         frame = source.collect() if hasattr(source, "collect") else source
+        _distinct_names(frame.columns)
         return con.from_arrow(frame.to_arrow())
     if module == "pyarrow":
+        _distinct_names(list(source.column_names) if hasattr(source, "column_names") else [])
         return con.from_arrow(source)
     if isinstance(source, Mapping):
         import pyarrow as pa
 
+        for k, v in source.items():
+            if isinstance(v, np.ma.MaskedArray):      # np.asarray would drop the mask: read masked values
+                raise InvalidInputError(f"{k}: masked arrays are not accepted (fill or drop the masked values "
+                                        "first)")
+        _distinct_names([str(k) for k in source])
         return con.from_arrow(pa.table({str(k): np.asarray(v) if not hasattr(v, "__arrow_array__") else v
                                         for k, v in source.items()}))
     raise InvalidInputError(f"source: DuckDB cannot read a {type(source).__name__}; give a Parquet path or glob, a "
                             "DuckDB relation, a pandas or Polars DataFrame, a pyarrow Table or a mapping of arrays")
+
+
+def _distinct_names(names) -> None:
+    """DuckDB matches column names without regard to case and renames a repeated one (t, T -> t,
+    T_1; t, t -> t, t_1), so such a frame's columns would not be the ones named: refused."""
+    seen: dict = {}
+    for name in map(str, names):
+        other = seen.get(name.lower())
+        seen[name.lower()] = name
+        if other == name:
+            raise InvalidInputError(f"source: column {name!r} appears twice; rename one")
+        if other is not None:
+            raise InvalidInputError(f"source: columns {other!r} and {name!r} differ only in case, which DuckDB does "
+                                    "not tell apart; rename one (or use engine='numpy')")
 
 
 class DuckDBEngine:
