@@ -405,8 +405,8 @@ def check_groups(group, n: int, name: str = "group"):
         levels, codes = np.unique(g, return_inverse=True)
     except TypeError:                         # values that do not sort (dicts, mixed lists ...)
         levels = None
-    if levels is None or not all(_groupable(v) for v in levels.tolist()):
-        sample = next(v for v in g.tolist() if not _groupable(v)) if levels is not None else g.tolist()[0]
+    if levels is None or not all(groupable(v) for v in levels.tolist()):
+        sample = next((v for v in g.tolist() if not groupable(v)), g.tolist()[0])
         raise InvalidInputError(f"{name}: values of type {type(sample).__name__} cannot be groups; give text, "
                                 "numbers or booleans")
     if levels.dtype.kind == "U":
@@ -414,9 +414,9 @@ def check_groups(group, n: int, name: str = "group"):
     return levels, codes.reshape(-1)
 
 
-def _groupable(v) -> bool:
-    """A group label must be hashable (it keys the results) and not a container."""
-    if isinstance(v, (list, dict, tuple, set, np.ndarray)):
+def groupable(v) -> bool:
+    """A group label must be hashable (it keys the results) and not a mutable container."""
+    if isinstance(v, (list, dict, set, np.ndarray)):
         return False
     try:
         hash(v)

@@ -193,7 +193,7 @@ def factorize(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, list]:
     for one column (np.unique's order, as ``check_groups``), a tuple for several (lexicographic)."""
     if not columns:
         raise ValueError("no key columns")
-    from ltfu.stats._common import _groupable
+    from ltfu.stats._common import groupable
 
     codes, uniqs = [], []
     for col in columns:
@@ -203,7 +203,7 @@ def factorize(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, list]:
             u, inv = np.unique(col, return_inverse=True)
         except TypeError:                 # values that do not sort (structs, lists ...)
             u = None
-        if u is None or not all(_groupable(v) for v in u.tolist()):
+        if u is None or not all(groupable(v) for v in u.tolist()):
             raise InvalidInputError("group and strata columns must hold text, numbers or booleans (got "
                                     f"{type(col.tolist()[0]).__name__} values)")
         codes.append(inv.reshape(-1))
