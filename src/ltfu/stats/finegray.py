@@ -191,7 +191,9 @@ def fine_gray(X, time, status, *, cause: int | None = None, failcode: int | None
         try:
             step = np.linalg.solve(info, score)
         except np.linalg.LinAlgError:
-            raise ConvergenceError("singular information matrix (collinear terms or separation)") from None
+            raise ConvergenceError("singular information matrix at coefficients "
+                                   f"{', '.join(f'{t} {b:.3g}' for t, b in zip(terms, beta))}: collinear terms, or a "
+                                   "coefficient running to infinity (a monotone likelihood, e.g. separation)") from None
         for _ in range(30):                     # step halving, as crr's line search
             new = beta + step
             ll_new, score_new, info_new, _, _ = _loglik(data, new)
