@@ -475,10 +475,7 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
         raise ConvergenceError(f"singular design: {', '.join(const)} is constant")
     with np.errstate(over="ignore", invalid="ignore"):
         gram = centred_gram(Xv, Xv.mean(axis=0))
-    if not np.isfinite(gram).all():
-        big = [terms[j] for j in range(p) if not np.isfinite(gram[j, j])] or list(terms)
-        raise InvalidInputError(f"X: column {', '.join(map(repr, big))} is too large in magnitude (its squares "
-                                "overflow double precision); rescale it")
+    check_finite_gram(gram, terms)
     beta0 = check_init(init, terms)
     rank = np.linalg.matrix_rank(gram / n)   # p x p: cheap at registry scale
     if rank < p:
@@ -530,6 +527,14 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
                      TestResult(2 * (ll - ll0), float(p), float(chdtrc(p, 2 * (ll - ll0)))),
                      np.exp(beta), np.exp(beta - z * use_se), np.exp(beta + z * use_se), pv,
                      n, int(e.sum()), it, ties, conf_level, robust_score, model)
+
+
+def check_finite_gram(gram, terms) -> None:
+    """InvalidInputError naming the columns whose centred sum of squares overflows double precision."""
+    if not np.isfinite(gram).all():
+        big = [terms[j] for j in range(len(terms)) if not np.isfinite(gram[j, j])] or list(terms)
+        raise InvalidInputError(f"X: column {', '.join(map(repr, big))} is too large in magnitude (its squares "
+                                "overflow double precision); rescale it")
 
 
 def check_init(init, terms) -> np.ndarray:

@@ -54,6 +54,7 @@ from scipy.stats import norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import TestResult, check_choice, check_conf_level, z_quantile
+from ltfu.stats.coxmodel import check_finite_gram
 from ltfu.stats.engines._counts import Aggregates, _merge_map, assemble, column, make_spec
 from ltfu.stats.engines._sql import count_if, is_numeric_type
 
@@ -185,10 +186,7 @@ class CoxQueryModel:
                 if i != j:
                     cross[j, i] += within
         self.cross = cross
-        if not np.isfinite(self.cross).all():
-            big = [covariates[j] for j in range(p) if not np.isfinite(self.cross[j, j])] or list(covariates)
-            raise InvalidInputError(f"X: column {', '.join(map(repr, big))} is too large in magnitude (its squares "
-                                    "overflow double precision); rescale it")
+        check_finite_gram(cross, covariates)
         self.const = [covariates[j] for j in range(p) if lo[j] == hi[j]]
         # the merge map over the pooled distinct times (as assemble applied it)
         raw_exit = first.get("t")
