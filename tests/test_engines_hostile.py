@@ -56,6 +56,15 @@ def test_newton_never_returns_a_variance_that_is_not_positive():
     with pytest.raises(ConvergenceError):
         _newton(flat, np.array([0.0]), flat(np.array([0.0])), ("x",), eps=1e-9, max_iter=5)
 
+    # an indefinite information (eigenvalues 1 and -1/3) whose inverse has a positive diagonal
+    info = np.linalg.inv(np.array([[1.0, 2.0], [2.0, 1.0]]))
+
+    def indefinite(b):
+        return -1.0, np.zeros(2), info
+
+    with pytest.raises(ConvergenceError, match="not positive definite"):
+        _newton(indefinite, np.zeros(2), indefinite(np.zeros(2)), ("x", "z"), eps=1e-9, max_iter=5)
+
 
 def test_duckdb_refuses_a_masked_array_as_numpy_does():
     """np.asarray drops a mask: DuckDB read the masked 99 as a time."""
@@ -89,15 +98,33 @@ def test_a_list_column_is_not_a_number():
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("values", [[bytearray([0]), bytearray([1])], [[0], [1]], [{"a": 0}, {"a": 1}]],
-                         ids=["binary", "list", "struct"])
+@pytest.mark.parametrize("values", [[b"a", b"b"], [bytearray([0]), bytearray([1])], [[0], [1]], [{"a": 0}, {"a": 1}]],
+                         ids=["bytes", "bytearray", "list", "struct"])
 def test_groups_that_cannot_be_labels_are_refused(data, engine, values):
+    """Bytes too: DuckDB gives them back as bytearray, so the engines could not agree on them."""
     t, e, _ = data
     g = [values[i % 2] for i in range(t.size)]
     if engine == "duckdb" and isinstance(values[0], bytearray):
         g = [bytes(v) for v in g]          # Arrow's binary; DuckDB gives it back as bytearray
     with pytest.raises(InvalidInputError, match="text, numbers or booleans"):
         kaplan_meier_from(pa.table({"t": t, "e": e, "g": g}), time="t", event="e", by="g", engine=engine)
+    if isinstance(values[0], bytes):
+        with pytest.raises(InvalidInputError, match="text, numbers or booleans"):
+            kaplan_meier_from(pd.DataFrame({"t": t, "e": e, "g": g}), time="t", event="e", by="g", engine=engine)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_number_and_a_text_with_the_same_text_are_not_merged_into_one_group(data, engine):
+    """1 and "1" in one column: grouping by text (numpy's rule for mixed types, DuckDB's VARCHAR)
+    made them one group of 4 patients, silently."""
+    t, e, _ = data
+    df = pd.DataFrame({"t": t[:8], "e": e[:8], "g": np.array([1, "1", 2, "2"] * 2, dtype=object)})
+    with pytest.raises(InvalidInputError, match="same text"):
+        kaplan_meier_from(df, time="t", event="e", by="g", engine=engine)
+    # texts and numbers that do not collide still group as text, in both engines alike
+    ok = df.assign(g=np.array([1, "a", 2, "b"] * 2, dtype=object))
+    fits = kaplan_meier_from(ok, time="t", event="e", by="g", engine=engine)
+    assert sorted(fits) == ["1", "2", "a", "b"] and all(f.n == 2 for f in fits.values())
 
 
 def test_minus_zero_and_zero_are_one_group_labelled_zero():
@@ -117,8 +144,11 @@ def test_cox_bad_covariates_and_init_get_ltfu_errors(data, engine):
     df = pd.DataFrame({"t": t, "e": e, "x": x})
     with pytest.raises(InvalidInputError, match="too large"):
         cox_from(df.assign(x=x * 1e200), time="t", event="e", covariates=["x"], engine=engine)
-    with pytest.raises(InvalidInputError, match="init"):
-        cox_from(df, time="t", event="e", covariates=["x"], init=[0, 0], engine=engine)
+    for init in ([0, 0], [[0.1], [-0.1]], [np.nan], "a"):
+        with pytest.raises(InvalidInputError, match="init"):
+            cox_from(df, time="t", event="e", covariates=["x"], init=init, engine=engine)
+    assert cox_from(df, time="t", event="e", covariates=["x"], init=0.1, engine=engine).coef[0] == pytest.approx(
+        cox_from(df, time="t", event="e", covariates=["x"], engine=engine).coef[0], rel=1e-8)
     with pytest.raises(InvalidInputError, match="more than once"):
         cox_from(df, time="t", event="e", covariates=["x", "x"], engine=engine)
     with pytest.raises(InvalidInputError, match="missing"):

@@ -389,6 +389,10 @@ def check_groups(group, n: int, name: str = "group"):
         kinds = {type(v) for v in g}
         if len(kinds) > 1 and not all(issubclass(k, (int, float, np.number)) and not issubclass(k, bool)
                                       for k in kinds):
+            same = text_collision(g)
+            if same is not None:
+                raise InvalidInputError(f"{name}: {same[0]!r} and {same[1]!r} are different values with the same "
+                                        "text, which would make one group; give the groups in one type")
             g = np.array([str(v) for v in g], dtype=object)     # mixed types: compare as text
     if (g.dtype.kind in "ib" or (g.dtype.kind == "u" and g.dtype.itemsize < 8)) and g.size:
         # small non-negative integer codes (the usual group coding): a count instead of a sort
@@ -414,9 +418,28 @@ def check_groups(group, n: int, name: str = "group"):
     return levels, codes.reshape(-1)
 
 
+def text_collision(values):
+    """Two values of different kinds (a number and a text, a text and a boolean ...) whose text is
+    the same, as 1 and "1", which grouping by text would merge; or None.  Numbers of any type are
+    one kind (1 and np.int64(1) are the same number)."""
+    def kind(v):
+        return "number" if isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)) \
+            else type(v)
+
+    seen: dict = {}
+    for v in values:
+        if _is_missing(v):
+            continue
+        first = seen.setdefault(str(v), v)
+        if kind(first) != kind(v):
+            return first, v
+    return None
+
+
 def groupable(v) -> bool:
-    """A group label must be hashable (it keys the results) and not a mutable container."""
-    if isinstance(v, (list, dict, set, np.ndarray)):
+    """A group label must be hashable (it keys the results), not a mutable container and not bytes
+    (DuckDB gives bytes back as bytearray: the engines would disagree)."""
+    if isinstance(v, (list, dict, set, np.ndarray, bytes, bytearray, memoryview)):
         return False
     try:
         hash(v)

@@ -485,7 +485,7 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
     scodes = None if strata is None else check_groups(strata, n, "strata")[1]
     model = CoxModel(terms, Xv, t, e, en, scodes, cw, ties, cache)
     del Xv                                 # the model holds the centred rows in risk-set order
-    beta = beta0
+    beta = beta0.copy()
     ll0, U0, I0 = model.score_pieces(np.zeros(p))
     # At beta = 0 the information of a term is the sum over event times of its variance within the
     # risk set; (numerically) zero means the term never varies where it matters.  Decided against
@@ -510,13 +510,13 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
         dfbeta = collapse(model.score_residuals(beta) @ var)
         use_var = dfbeta.T @ dfbeta
         robust = np.sqrt(np.diag(use_var))
-        start = np.zeros(p) if init is None else np.asarray(init, float)
+        start = beta0
         r0 = collapse(model.score_residuals(start))
         rs_stat, rs_rank = _gchol_quadratic(r0.T @ r0, r0.sum(axis=0))
         robust_score = TestResult(rs_stat, float(rs_rank), float(chdtrc(rs_rank, rs_stat)) if rs_rank else np.nan)
     z = z_quantile(conf_level)
     use_se = robust if robust is not None else se
-    start = np.zeros(p) if init is None else np.asarray(init, float)
+    start = beta0
     wald, wald_rank = _gchol_quadratic(use_var, beta - start)
     if wald_rank == 0:
         wald = np.nan                     # a zero variance (R: NA): no test
@@ -543,10 +543,11 @@ def check_init(init, terms) -> np.ndarray:
     if init is None:
         return np.zeros(p)
     try:
-        b = np.array(init, dtype=float).reshape(-1)
+        b = np.array(init, dtype=float)
     except (TypeError, ValueError):
         raise InvalidInputError(f"init: give {p} numbers, one per term, got {init!r}") from None
-    if b.size != p or not np.isfinite(b).all():
+    b = b.reshape(1) if b.ndim == 0 else b
+    if b.ndim != 1 or b.size != p or not np.isfinite(b).all():
         raise InvalidInputError(f"init: give {p} finite numbers, one per term ({', '.join(terms)}), got {init!r}")
     return b
 
@@ -595,7 +596,7 @@ def _newton(pieces, beta, start, terms, *, eps: float, max_iter: int):
             f"sums leave floating point), a monotone likelihood, e.g. a term that orders the event times")
         raise ConvergenceError(f"the Cox model did not converge in {max_iter} iterations{why}")
     var = np.linalg.inv(I)
-    if not (np.isfinite(var).all() and (np.diag(var) > 0).all()):
+    if not (np.isfinite(var).all() and np.linalg.eigvalsh((var + var.T) / 2).min() > 0):
         flat = [terms[j] for j in range(p) if not (np.isfinite(var[j, j]) and var[j, j] > 0)] or list(terms)
         raise ConvergenceError(f"the information matrix is not positive definite at the estimate: the "
                                f"coefficient of {', '.join(flat)} cannot be estimated (a monotone likelihood)")

@@ -346,7 +346,8 @@ def fit(model: CoxQueryModel, *, conf_level=0.95, init=None, max_iter=30, eps=1e
         raise ConvergenceError(f"singular design: {', '.join(model.const)} is constant")
     if np.linalg.matrix_rank(model.cross / model.n) < p:
         raise ConvergenceError(f"singular design: the terms {', '.join(terms)} are collinear")
-    beta = check_init(init, terms)
+    beta0 = check_init(init, terms)
+    beta = beta0.copy()
     ll0, U0, I0 = model.pieces(np.zeros(p))
     scale = model.n_events * np.diag(model.cross) / model.n
     _check_varies(I0, scale, terms)
@@ -355,7 +356,7 @@ def fit(model: CoxQueryModel, *, conf_level=0.95, init=None, max_iter=30, eps=1e
     beta, ll, var, it = _newton(model.pieces, beta, start, terms, eps=eps, max_iter=max_iter)
     se = np.sqrt(np.diag(var))
     z = z_quantile(conf_level)
-    start = np.zeros(p) if init is None else np.asarray(init, float)
+    start = beta0
     wald, wald_rank = _gchol_quadratic(var, beta - start)
     if wald_rank == 0:
         wald = np.nan

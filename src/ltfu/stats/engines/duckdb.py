@@ -48,6 +48,7 @@ def relation(source, *, connection=None):
     module = type(source).__module__.split(".")[0]
     if module == "pandas" and hasattr(source, "columns"):
         _distinct_names(list(source.columns))
+        _no_text_collisions(source)
         return con.from_df(source)
     if module == "polars":
         frame = source.collect() if hasattr(source, "collect") else source
@@ -82,6 +83,22 @@ def _distinct_names(names) -> None:
         if other is not None:
             raise InvalidInputError(f"source: columns {other!r} and {name!r} differ only in case, which DuckDB does "
                                     "not tell apart; rename one (or use engine='numpy')")
+
+
+def _no_text_collisions(frame) -> None:
+    """DuckDB reads a pandas column of texts and numbers as text, so 1 and "1" would be one group:
+    refused, as the numpy engine refuses it (``check_groups``)."""
+    import pandas as pd
+
+    from ltfu.stats._common import text_collision
+
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype == object and pd.api.types.infer_dtype(col, skipna=True).startswith("mixed"):
+            same = text_collision(col.to_numpy())
+            if same is not None:
+                raise InvalidInputError(f"{name}: {same[0]!r} and {same[1]!r} are different values with the same "
+                                        "text, which would make one group; give the column in one type")
 
 
 class DuckDBEngine:
