@@ -60,7 +60,9 @@ def analyse(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = N
         cohort = study.cohort
     plan = Plan.build(_marked(cohort, opts), opts)
     meta, defaults = data.meta(plan), data.defaults_in_force(plan)
-    parts: list[Part] = [data.build(plan, meta, defaults)]
+    # a study's warnings cover every table (a repeated event row, a file named after no table)
+    table_warnings = study.warnings if study is not None else None
+    parts: list[Part] = [data.build(plan, meta, defaults, table_warnings)]
     parts += [section.build(plan) for section in SECTIONS]
     if study is not None and study.longitudinal:
         from ltfu.analysis import long_term
@@ -81,4 +83,4 @@ def analyse(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = N
         parts.append(reproduction.build(numbers))
     title = "Long-term follow-up report" + (" - SYNTHETIC demonstration cohort" if plan.cohort.synthetic else "")
     return Results.from_parts(title, parts, meta=meta, defaults=defaults, synthetic=plan.cohort.synthetic,
-                              warnings=data.warnings(plan))
+                              warnings=data.warnings(plan, table_warnings))

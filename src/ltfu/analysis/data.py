@@ -78,16 +78,24 @@ def sentences(d: Defaults) -> list[tuple[str, str]]:
     ]
 
 
-def warnings(plan: Plan) -> tuple[str, ...]:
-    """The validation warnings; a de-identified report names the kind and the field, never the row,
-    id or value."""
-    deidentify = plan.options.deidentify
-    return tuple(f"{p.code} ({p.field}): {p.message}" if not deidentify else f"{p.code} ({p.field})"
-                 for p in plan.cohort.warnings)
+def warnings(plan: Plan, problems=None) -> tuple[str, ...]:
+    """The validation warnings: ``problems`` (a study's, every table) or else the patient table's.
+    Each names its table and field; a de-identified report gives the kind, table and field, never
+    the row, id, value or message."""
+    problems = plan.cohort.warnings if problems is None else problems
+    out = []
+    for p in problems:
+        where = ": ".join(str(x) for x in (getattr(p, "table", None), p.field) if x)
+        head = f"{p.code} ({where})" if where else p.code
+        out.append(head if plan.options.deidentify else f"{head}: {p.message}")
+    return tuple(out)
 
 
-def build(plan: Plan, m: dict, defaults: Defaults) -> Part:
+def build(plan: Plan, m: dict, defaults: Defaults, problems=None) -> Part:
+    """The data summary and definitions; ``problems``: the study's warnings (every table), counted
+    and listed in results.json (default: the patient table's)."""
     cohort, opts = plan.cohort, plan.options
+    listed = warnings(plan, problems)
     definitions = {e.name: e.definition for e in (plan.os, plan.efs, plan.rfs, plan.relapse, plan.follow_up)}
     definitions["allo_hct"] = ep.time_to_allo_hct(cohort).definition
     rows = sentences(defaults)
@@ -96,6 +104,7 @@ def build(plan: Plan, m: dict, defaults: Defaults) -> Part:
     summary = Table("data_summary", "Data summary", ("item", "value"), (
         ("source file", m["source"]), ("SHA-256", m["sha256"] or (deid.WITHHELD if opts.deidentify else "-")),
         ("patients", cohort.n), ("data cut-off", m["data_cutoff"] or "-"),
-        ("validation warnings", len(cohort.warnings)), ("ltfu version", __version__)))
-    return Part(None, {"n_patients": cohort.n, "defaults": defaults.to_dict(), "definitions": definitions},
+        ("validation warnings", len(listed)), ("ltfu version", __version__)))
+    return Part(None, {"n_patients": cohort.n, "defaults": defaults.to_dict(), "definitions": definitions,
+                       "validation_warnings": list(listed)},
                 (summary, table), (), Section("data", "Data summary", tables=("data_summary", "definitions")))

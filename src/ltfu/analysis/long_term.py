@@ -191,9 +191,13 @@ def build(plan: Plan, study) -> Part:
     pt = safety.person_time(plan.cohort, study.therapies, stop_at=plan.options.safety_stop_at)
     ix = safety.index_events(study.events, pt)          # the events located in the person-time once
     beyond = safety.events_beyond(ix, pt)
+    # a study read from files without an events table reported no events: not "0 events"
+    no_table = bool(study.sources) and "events" not in study.sources and not len(study.events)
     numbers = {"person_years": pt.years, "patients": int(pt.patient_id.size), "person_time_rule": pt.rule,
-               "stop_at": plan.options.safety_stop_at, "events": len(study.events),
-               "events_beyond_time_at_risk": beyond}
+               "stop_at": plan.options.safety_stop_at, "events": None if no_table else len(study.events),
+               "events_beyond_time_at_risk": None if no_table else beyond}
+    if no_table:
+        numbers["note"] = "the study has no events table: adverse events were not reported, so no rates"
     tables, figures = [], []
     if len(study.events):
         tables.append(_rates(plan, study, pt, ix, numbers))
@@ -210,8 +214,11 @@ def build(plan: Plan, study) -> Part:
     section = Section("long_term_safety", "Long-term safety", tables=tuple(t.name for t in tables),
                       figures=tuple(f.name for f in figures),
                       paragraphs=(f"{numbers['patients']} patients followed for {pt.years:.1f} patient-years "
-                                  f"({pt.rule}). {len(study.events)} adverse event(s) recorded"
-                                  + (f"; {beyond} of them after the time at risk (after the data cut-off or the "
-                                     "therapy that stops it) are not counted." if beyond else "."),))
+                                  f"({pt.rule}). "
+                                  + ("The study has no events table: adverse events were not reported, so no "
+                                     "rates are given." if no_table else
+                                     f"{len(study.events)} adverse event(s) recorded"
+                                     + (f"; {beyond} of them after the time at risk (after the data cut-off or "
+                                        "the therapy that stops it) are not counted." if beyond else ".")),))
     return Part("long_term_safety", numbers, tuple(tables), tuple(figures), section)
 

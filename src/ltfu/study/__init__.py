@@ -63,9 +63,34 @@ def _ignored(files: StudyFiles):
     from ltfu.cohort.parse import _Collector
 
     what = "sheet" if files.kind == "workbook" else "file"
-    return [_Collector.make("UNKNOWN_TABLE", value=name, message=f"the {what} {name!r} is named after no table of "
-                            "the study (patients, events, assessments, therapies); it was not read")
-            for name in files.ignored]
+    named = [_Collector.make("UNKNOWN_TABLE", value=name, message=f"the {what} {name!r} is named after no table of "
+                             "the study (patients, events, assessments, therapies); it was not read"
+                             + _meant(name)) for name in files.ignored]
+    return named + [_Collector.make("UNKNOWN_TABLE", value=f"{file}: {sheet}", message=f"the sheet {sheet!r} of "
+                                    f"{file!r} was not read: a table's file is read from its first sheet",
+                                    fix="move its rows to the first sheet (or to a file of their own), or delete "
+                                        "the sheet") for file, sheet in files.unread_sheets]
+
+
+# names a table is often given elsewhere (CDISC domains, common exports) -> the study's table
+_LIKELY = {"ae": "events", "aes": "events", "adae": "events", "adverse_events": "events", "adverse_event": "events",
+           "event": "events", "safety": "events", "lb": "assessments", "labs": "assessments", "lab": "assessments",
+           "assessment": "assessments", "visits": "assessments", "cm": "therapies", "therapy": "therapies",
+           "treatments": "therapies", "treatment": "therapies", "patient": "patients", "dm": "patients",
+           "subjects": "patients"}
+
+
+def _meant(name: str) -> str:
+    """ "; if it is the events table, name it events.csv" for a name such as AE.csv, or ""."""
+    import re
+    from pathlib import PurePath
+
+    stem = PurePath(name).stem if "." in name else name
+    table = _LIKELY.get(re.sub(r"[\s.-]+", "_", stem.strip().lower()))
+    if table is None:
+        return ""
+    suffix = PurePath(name).suffix.lower() if "." in name else ""
+    return f"; if it is the {table} table, name it {table}{suffix}"
 
 
 def validate_study(path, *, sheet=None, **options):

@@ -34,6 +34,8 @@ class StudyFiles:
     kind: str = "table"            # "table", "workbook" or "folder"
     adam: bool = False             # the folder held ADaM datasets (adsl, adae, adlb)
     ignored: tuple[str, ...] = ()  # data files (or sheets) named after no table: not read
+    # in a folder, the sheets after the first of a table's workbook: (file, sheet), not read
+    unread_sheets: tuple[tuple[str, str], ...] = ()
 
     @property
     def tables(self) -> dict:
@@ -75,8 +77,12 @@ def find_tables(path, *, sheet: str | None = None, columns=None) -> StudyFiles:
         if "patients" not in found:
             raise LoadError(f"{path.name}: no patient table in the folder (a file named patients.csv, "
                             "patients.parquet ... or adsl.xpt)")
+        # a table's workbook is read from its first sheet: any other sheet (but a README) is named,
+        # so that rows kept there are not lost without a word
+        unread = tuple((f.name, s) for f in found.values() if FORMATS.get(f.suffix.lower()) == "xlsx"
+                       for s in _sheet_names(f)[1:] if s.strip().lower() != "readme")
         return StudyFiles(**{n: load(f, columns=columns if n == "patients" else None) for n, f in found.items()},
-                          kind="folder", adam=adam, ignored=tuple(ignored))
+                          kind="folder", adam=adam, ignored=tuple(ignored), unread_sheets=unread)
     if FORMATS.get(path.suffix.lower()) == "xlsx" and sheet is None:
         names = {s.lower(): s for s in _sheet_names(path)}
         if "patients" in names:

@@ -1,0 +1,87 @@
+"""A study folder's warnings reach the report, and a missing events table is not "0 events"
+(found by a bad-input hunt on study folders, 2026-11-26)."""
+
+import json
+
+from ltfu.analysis import AnalysisOptions, analyse
+from ltfu.demo import _write_csv_tables
+from ltfu.study import load_study
+
+
+def _folder(tmp_path):
+    folder = tmp_path / "study"
+    folder.mkdir()
+    _write_csv_tables(folder)
+    return folder
+
+
+def test_an_events_file_under_another_name_is_not_zero_events(tmp_path):
+    """AE.csv is named after no table: it is not read (UNKNOWN_TABLE). The report said 0 adverse
+    events over 64 patient-years, and results.json held no warning at all."""
+    folder = _folder(tmp_path)
+    n_events = sum(1 for line in (folder / "events.csv").read_text().splitlines()[2:] if line.strip())
+    assert n_events > 0
+    (folder / "events.csv").rename(folder / "AE.csv")
+    results = analyse(load_study(folder), AnalysisOptions())
+    safety = results.numbers["long_term_safety"]
+    assert safety["events"] is None and safety["events_beyond_time_at_risk"] is None
+    assert "no events table" in safety["note"]
+    assert not any(t.name.startswith("safety_rates") for t in results.tables)
+    warned = results.numbers["validation_warnings"]
+    assert any(w.startswith("UNKNOWN_TABLE") and "'AE.csv'" in w and "name it events.csv" in w for w in warned)
+    assert "(None)" not in " ".join(results.warnings)
+    summary = dict(next(t for t in results.tables if t.name == "data_summary").rows)
+    assert summary["validation warnings"] == len(warned)
+    json.dumps(results.numbers)                     # plain JSON
+
+
+def test_a_header_only_events_table_is_zero_events(tmp_path):
+    """A present but empty events table says that no event was recorded: 0, with rates of 0."""
+    folder = _folder(tmp_path)
+    lines = (folder / "events.csv").read_text().splitlines()
+    (folder / "events.csv").write_text("\n".join(lines[:2]) + "\n")
+    safety = analyse(load_study(folder), AnalysisOptions()).numbers["long_term_safety"]
+    assert safety["events"] == 0 and "note" not in safety
+
+
+def test_repeated_rows_of_other_tables_are_warnings_of_the_report(tmp_path):
+    """A repeated event row is counted once (DUPLICATE_ROW, a warning). The report's data summary
+    said 'validation warnings 0' and no output named the repeat."""
+    folder = _folder(tmp_path)
+    for name in ("events", "assessments"):
+        lines = (folder / f"{name}.csv").read_text().splitlines()
+        (folder / f"{name}.csv").write_text("\n".join([*lines, lines[2]]) + "\n")
+    results = analyse(load_study(folder), AnalysisOptions())
+    warned = results.numbers["validation_warnings"]
+    assert sum(w.startswith("DUPLICATE_ROW (events:") for w in warned) == 1
+    assert sum(w.startswith("DUPLICATE_ROW (assessments:") for w in warned) == 1
+    summary = dict(next(t for t in results.tables if t.name == "data_summary").rows)
+    assert summary["validation warnings"] == len(warned) == len(results.warnings)
+    # de-identified: the kind, table and field, never the message (which quotes the row)
+    deid = analyse(load_study(folder), AnalysisOptions(deidentify=True)).numbers["validation_warnings"]
+    assert sorted(w.split(":")[0] for w in deid) == ["DUPLICATE_ROW (assessments", "DUPLICATE_ROW (events"]
+    assert not any("row 3" in w for w in deid)
+
+
+def test_a_second_sheet_of_a_table_workbook_is_named_not_lost(tmp_path):
+    """events.xlsx with the events on its first sheet and one more row on a second sheet: that row
+    was never read, and validation said "No problems found"."""
+    import pandas as pd
+
+    from ltfu.study import validate_study
+
+    folder = _folder(tmp_path)
+    events = pd.read_csv(folder / "events.csv", comment="#")
+    (folder / "events.csv").unlink()
+    with pd.ExcelWriter(folder / "events.xlsx") as xw:
+        events.to_excel(xw, sheet_name="events", index=False)
+        events.head(1).assign(patient_id="DEMO-999").to_excel(xw, sheet_name="more_events", index=False)
+        pd.DataFrame({"note": ["synthetic"]}).to_excel(xw, sheet_name="README", index=False)
+    problems = validate_study(folder)
+    unread = [p for p in problems if p.code == "UNKNOWN_TABLE" and "more_events" in (p.value or "")]
+    assert len(unread) == 1 and unread[0].severity == "warning"
+    assert "'more_events' of 'events.xlsx' was not read" in unread[0].message
+    assert not any("README" in (p.value or "") and "events.xlsx" in (p.value or "") for p in problems)
+    results = analyse(load_study(folder), AnalysisOptions())
+    assert results.numbers["long_term_safety"]["events"] == len(events)
+    assert any("more_events" in w for w in results.numbers["validation_warnings"])
