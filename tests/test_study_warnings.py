@@ -3,6 +3,8 @@
 
 import json
 
+import pytest
+
 from ltfu.analysis import AnalysisOptions, analyse
 from ltfu.demo import _write_csv_tables
 from ltfu.study import load_study
@@ -85,3 +87,26 @@ def test_a_second_sheet_of_a_table_workbook_is_named_not_lost(tmp_path):
     results = analyse(load_study(folder), AnalysisOptions())
     assert results.numbers["long_term_safety"]["events"] == len(events)
     assert any("more_events" in w for w in results.numbers["validation_warnings"])
+
+
+def test_an_unreadable_table_file_is_one_problem_among_the_others(tmp_path):
+    """An empty therapies.csv stopped validation: the events table's planted problems, and the other
+    empty files, were not listed."""
+    from ltfu.errors import DataError
+    from ltfu.study import validate_study
+
+    folder = _folder(tmp_path)
+    (folder / "therapies.csv").write_bytes(b"")
+    (folder / "assessments.csv").write_bytes(b"")
+    lines = (folder / "events.csv").read_text().splitlines()
+    header = lines[1].split(",")
+    bad = dict(zip(header, lines[2].split(",")))
+    bad["patient_id"] = "DEMO-999"
+    (folder / "events.csv").write_text("\n".join([*lines, ",".join(bad[c] for c in header)]) + "\n")
+    problems = validate_study(folder)
+    unreadable = sorted(p.value for p in problems if p.code == "UNREADABLE_TABLE")
+    assert unreadable == ["assessments.csv", "therapies.csv"]
+    assert all(p.severity == "error" and "empty" in p.message for p in problems if p.code == "UNREADABLE_TABLE")
+    assert any(p.code == "UNKNOWN_PATIENT" and p.patient_id == "DEMO-999" for p in problems)
+    with pytest.raises(DataError):
+        load_study(folder)

@@ -88,6 +88,9 @@ PROBLEM_CODES = {
                  "use the test's unit (see `ltfu schema`) or one ltfu converts (e.g. x10^9/L, mg/dL)"),
     "IMPLAUSIBLE_VALUE": ("error", "an assessment's value is outside what the test can measure",
                           "correct the value or its unit"),
+    "UNREADABLE_TABLE": ("error", "a table file of the study folder cannot be read (empty, damaged, or not "
+                         "the format its name says); the other tables are still checked",
+                         "export the table again, or remove the file if the study has no such table"),
     "UNKNOWN_TABLE": ("warning", "a file in the study folder is named after no table of the study, so it was not read",
                       "name it patients, events, assessments or therapies (or adsl, adae, adlb), or ignore it"),
     "UNUSED_ROWS": ("warning", "rows of an ADaM dataset that no ltfu analysis uses were left out (their count and "

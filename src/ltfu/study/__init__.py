@@ -69,7 +69,8 @@ def _ignored(files: StudyFiles):
     return named + [_Collector.make("UNKNOWN_TABLE", value=f"{file}: {sheet}", message=f"the sheet {sheet!r} of "
                                     f"{file!r} was not read: a table's file is read from its first sheet",
                                     fix="move its rows to the first sheet (or to a file of their own), or delete "
-                                        "the sheet") for file, sheet in files.unread_sheets]
+                                        "the sheet") for file, sheet in files.unread_sheets] + \
+        [_Collector.make("UNREADABLE_TABLE", value=file, message=why) for file, why in files.unreadable]
 
 
 # names a table is often given elsewhere (CDISC domains, common exports) -> the study's table

@@ -36,6 +36,8 @@ class StudyFiles:
     ignored: tuple[str, ...] = ()  # data files (or sheets) named after no table: not read
     # in a folder, the sheets after the first of a table's workbook: (file, sheet), not read
     unread_sheets: tuple[tuple[str, str], ...] = ()
+    # in a folder, table files that could not be read: (file, why)
+    unreadable: tuple[tuple[str, str], ...] = ()
 
     @property
     def tables(self) -> dict:
@@ -77,12 +79,23 @@ def find_tables(path, *, sheet: str | None = None, columns=None) -> StudyFiles:
         if "patients" not in found:
             raise LoadError(f"{path.name}: no patient table in the folder (a file named patients.csv, "
                             "patients.parquet ... or adsl.xpt)")
+        # a table file that cannot be read (empty, not what its name says ...) is one problem among the
+        # others: the other tables are still validated (the patient table, which they are checked
+        # against, must be read)
+        tables, unreadable = {}, []
+        for n, f in found.items():
+            try:
+                tables[n] = load(f, columns=columns if n == "patients" else None)
+            except LoadError as exc:
+                if n == "patients":
+                    raise
+                unreadable.append((f.name, str(exc)))
         # a table's workbook is read from its first sheet: any other sheet (but a README) is named,
         # so that rows kept there are not lost without a word
-        unread = tuple((f.name, s) for f in found.values() if FORMATS.get(f.suffix.lower()) == "xlsx"
-                       for s in _sheet_names(f)[1:] if s.strip().lower() != "readme")
-        return StudyFiles(**{n: load(f, columns=columns if n == "patients" else None) for n, f in found.items()},
-                          kind="folder", adam=adam, ignored=tuple(ignored), unread_sheets=unread)
+        unread = tuple((found[n].name, s) for n in tables if FORMATS.get(found[n].suffix.lower()) == "xlsx"
+                       for s in _sheet_names(found[n])[1:] if s.strip().lower() != "readme")
+        return StudyFiles(**tables, kind="folder", adam=adam, ignored=tuple(ignored), unread_sheets=unread,
+                          unreadable=tuple(unreadable))
     if FORMATS.get(path.suffix.lower()) == "xlsx" and sheet is None:
         names = {s.lower(): s for s in _sheet_names(path)}
         if "patients" in names:
