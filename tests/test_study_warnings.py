@@ -110,3 +110,29 @@ def test_an_unreadable_table_file_is_one_problem_among_the_others(tmp_path):
     assert any(p.code == "UNKNOWN_PATIENT" and p.patient_id == "DEMO-999" for p in problems)
     with pytest.raises(DataError):
         load_study(folder)
+
+
+def test_a_folder_table_workbook_is_read_from_the_sheet_named_after_its_table(tmp_path):
+    """events.xlsx whose first sheet is notes: the message called it the patient table and advised
+    --sheet, which a folder refuses. The sheet named events is read; without one, the problem says
+    to name it so."""
+    import pandas as pd
+
+    from ltfu.study import validate_study
+
+    folder = _folder(tmp_path)
+    events = pd.read_csv(folder / "events.csv", comment="#")
+    (folder / "events.csv").unlink()
+    with pd.ExcelWriter(folder / "events.xlsx") as xw:
+        pd.DataFrame({"note": ["synthetic events"]}).to_excel(xw, sheet_name="Notes", index=False)
+        events.to_excel(xw, sheet_name="Events", index=False)
+    results = analyse(load_study(folder), AnalysisOptions())
+    assert results.numbers["long_term_safety"]["events"] == len(events)
+    assert any("'Notes' of 'events.xlsx' was not read" in w for w in results.numbers["validation_warnings"])
+
+    with pd.ExcelWriter(folder / "events.xlsx") as xw:
+        pd.DataFrame({"note": ["synthetic events"]}).to_excel(xw, sheet_name="Notes", index=False)
+        events.to_excel(xw, sheet_name="Sheet2", index=False)
+    problems = [p for p in validate_study(folder) if p.code == "UNREADABLE_TABLE"]
+    assert len(problems) == 1 and "holds no events table" in problems[0].message
+    assert "name that sheet 'events'" in problems[0].message and "--sheet" not in problems[0].message

@@ -164,6 +164,14 @@ def _xlsx_size(name, title, n_rows, n_columns, limits, *, declared):
                         "the table as CSV or Parquet, which have no such limit")
 
 
+class FirstSheetNotATable(LoadError):
+    """Without --sheet, the first sheet holds no table while ``sheets`` do (a cover or notes sheet)."""
+
+    def __init__(self, message: str, first: str, sheets: list):
+        super().__init__(message)
+        self.first, self.sheets = first, list(sheets)
+
+
 def _first_sheet_holds_a_table(wb, ws, name, is_model_column):
     """Without --sheet: if the first sheet is empty or names no data-model column while another
     sheet does, say which sheets hold a table instead of validating a cover or notes sheet."""
@@ -174,12 +182,14 @@ def _first_sheet_holds_a_table(wb, ws, name, is_model_column):
               if (h := _sheet_header(other)) is not None and any(is_model_column(c) for c in h if c)]
     if others:
         what = "is empty" if header is None else "holds no patient table (no column of the data model)"
-        raise LoadError(f"{name}: the first sheet {ws.title!r} {what}; the patient table is on sheet(s) "
-                        f"{', '.join(map(repr, others))}: use --sheet {others[0]!r}")
+        raise FirstSheetNotATable(f"{name}: the first sheet {ws.title!r} {what}; the patient table is on sheet(s) "
+                                  f"{', '.join(map(repr, others))}: use --sheet {others[0]!r}", ws.title, others)
     if header is None:
         filled = [o.title for o in wb.worksheets[1:] if _sheet_header(o) is not None]
-        raise LoadError(f"{name}: sheet {ws.title!r} is empty" + (
-            f"; sheet(s) {', '.join(map(repr, filled))} hold data: use --sheet {filled[0]!r}" if filled else ""))
+        if filled:
+            raise FirstSheetNotATable(f"{name}: sheet {ws.title!r} is empty; sheet(s) {', '.join(map(repr, filled))} "
+                                      f"hold data: use --sheet {filled[0]!r}", ws.title, filled)
+        raise LoadError(f"{name}: sheet {ws.title!r} is empty")
 
 
 def _read_sheet(wb, ws, name, limits):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ltfu.cohort.load import FORMATS, RawTable, load
+from ltfu.cohort.read_excel import FirstSheetNotATable
 from ltfu.errors import LoadError
 
 TABLE_NAMES = ("patients", "events", "assessments", "therapies")
@@ -54,6 +55,18 @@ def _sheet_names(path: Path) -> list[str]:
         wb.close()
 
 
+def _table_sheet(f: Path, table: str) -> str | None:
+    """The sheet of a folder's table workbook named after its table (any case), or None (the first)."""
+    if FORMATS.get(f.suffix.lower()) != "xlsx":
+        return None
+    try:
+        names = _sheet_names(f)
+    except Exception:                   # a damaged workbook: load says why
+        return None
+    wanted = {table, *(k for k, v in ADAM_NAMES.items() if v == table)}
+    return next((s for s in names if s.strip().lower() in wanted), None)
+
+
 def find_tables(path, *, sheet: str | None = None, columns=None) -> StudyFiles:
     """Read the study at ``path`` (see the module docstring).  ``columns`` projects the patient table
     as ``ltfu.cohort.load`` does; the other tables are read whole."""
@@ -82,19 +95,31 @@ def find_tables(path, *, sheet: str | None = None, columns=None) -> StudyFiles:
         # a table file that cannot be read (empty, not what its name says ...) is one problem among the
         # others: the other tables are still validated (the patient table, which they are checked
         # against, must be read)
+        # a table's workbook is read from the sheet named after its table, else its first sheet
+        read_from = {n: _table_sheet(f, n) for n, f in found.items()}
         tables, unreadable = {}, []
         for n, f in found.items():
             try:
-                tables[n] = load(f, columns=columns if n == "patients" else None)
+                tables[n] = load(f, sheet=read_from[n], columns=columns if n == "patients" else None)
+            except FirstSheetNotATable as exc:
+                if n == "patients":
+                    raise
+                unreadable.append((f.name, f"{f.name}: the first sheet {exc.first!r} holds no {n} table (sheet(s) "
+                                   f"{', '.join(map(repr, exc.sheets))} hold data); a folder's {n} table is read "
+                                   f"from the sheet named {n!r}, else from the first sheet: name that sheet {n!r}"))
             except LoadError as exc:
                 if n == "patients":
                     raise
                 unreadable.append((f.name, str(exc)))
-        # a table's workbook is read from its first sheet: any other sheet (but a README) is named,
-        # so that rows kept there are not lost without a word
-        unread = tuple((found[n].name, s) for n in tables if FORMATS.get(found[n].suffix.lower()) == "xlsx"
-                       for s in _sheet_names(found[n])[1:] if s.strip().lower() != "readme")
-        return StudyFiles(**tables, kind="folder", adam=adam, ignored=tuple(ignored), unread_sheets=unread,
+        # any other sheet of a table's workbook (but a README) is named, so that rows kept there are
+        # not lost without a word
+        unread = []
+        for n in tables:
+            if FORMATS.get(found[n].suffix.lower()) == "xlsx":
+                sheet_names = _sheet_names(found[n])
+                unread += [(found[n].name, s) for s in sheet_names
+                           if s != (read_from[n] or sheet_names[0]) and s.strip().lower() != "readme"]
+        return StudyFiles(**tables, kind="folder", adam=adam, ignored=tuple(ignored), unread_sheets=tuple(unread),
                           unreadable=tuple(unreadable))
     if FORMATS.get(path.suffix.lower()) == "xlsx" and sheet is None:
         names = {s.lower(): s for s in _sheet_names(path)}
