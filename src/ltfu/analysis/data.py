@@ -85,7 +85,7 @@ def warnings(plan: Plan, problems=None) -> tuple[str, ...]:
     problems = plan.cohort.warnings if problems is None else problems
     out = []
     for p in problems:
-        where = ": ".join(str(x) for x in (getattr(p, "table", None), p.field) if x)
+        where = ": ".join(str(x) for x in (p.table, p.field) if x)
         head = f"{p.code} ({where})" if where else p.code
         out.append(head if plan.options.deidentify else f"{head}: {p.message}")
     return tuple(out)

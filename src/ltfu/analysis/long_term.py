@@ -187,6 +187,9 @@ def _completeness(plan: Plan, study, numbers):
     return table, fig
 
 
+NO_EVENTS_TABLE = "the study has no events table: adverse events were not reported, so no rates are given"
+
+
 def build(plan: Plan, study) -> Part:
     pt = safety.person_time(plan.cohort, study.therapies, stop_at=plan.options.safety_stop_at)
     ix = safety.index_events(study.events, pt)          # the events located in the person-time once
@@ -197,7 +200,7 @@ def build(plan: Plan, study) -> Part:
                "stop_at": plan.options.safety_stop_at, "events": None if no_table else len(study.events),
                "events_beyond_time_at_risk": None if no_table else beyond}
     if no_table:
-        numbers["note"] = "the study has no events table: adverse events were not reported, so no rates"
+        numbers["note"] = NO_EVENTS_TABLE
     tables, figures = [], []
     if len(study.events):
         tables.append(_rates(plan, study, pt, ix, numbers))
@@ -215,8 +218,7 @@ def build(plan: Plan, study) -> Part:
                       figures=tuple(f.name for f in figures),
                       paragraphs=(f"{numbers['patients']} patients followed for {pt.years:.1f} patient-years "
                                   f"({pt.rule}). "
-                                  + ("The study has no events table: adverse events were not reported, so no "
-                                     "rates are given." if no_table else
+                                  + (f"{NO_EVENTS_TABLE[0].upper()}{NO_EVENTS_TABLE[1:]}." if no_table else
                                      f"{len(study.events)} adverse event(s) recorded"
                                      + (f"; {beyond} of them after the time at risk (after the data cut-off or "
                                         "the therapy that stops it) are not counted." if beyond else ".")),))

@@ -379,8 +379,6 @@ def check_groups(group, n: int, name: str = "group"):
         raise InvalidInputError(f"{name}: length {g.size} differs from time length {n}")
     if g.dtype.kind == "f" and np.isnan(g).any():
         raise InvalidInputError(f"{name}: missing value (NaN) at index {int(np.flatnonzero(np.isnan(g))[0])}")
-    if g.dtype.kind == "f":
-        g = g + 0.0                       # -0.0 and 0.0 are one group: its label is 0.0 whichever comes first
     if g.dtype.kind == "O":
         bad = [i for i, v in enumerate(g) if _is_missing(v)]
         if bad:
@@ -405,6 +403,18 @@ def check_groups(group, n: int, name: str = "group"):
     if g.dtype.kind == "O" and g.size and all(type(v) is str for v in g[:: max(1, g.size // 64)]):
         with contextlib.suppress(TypeError, ValueError):   # text labels: fixed-width unicode sorts in C,
             g = g.astype(str)                              # Python objects do not (22 of 27 s at 1e7 rows)
+    levels, codes = unique_labels(g, name)
+    if levels.dtype.kind == "U":
+        levels = levels.astype(object)        # labels stay Python strings, as they were given
+    return levels, codes
+
+
+def unique_labels(g: np.ndarray, name: str):
+    """``np.unique(g, return_inverse=True)`` of group values, as every engine groups them: -0.0 and
+    0.0 are one level labelled 0.0 (whichever comes first), and values that cannot be labels
+    (``groupable``) or do not sort are an InvalidInputError naming ``name``."""
+    if g.dtype.kind == "f":
+        g = g + 0.0
     try:
         levels, codes = np.unique(g, return_inverse=True)
     except TypeError:                         # values that do not sort (dicts, mixed lists ...)
@@ -413,8 +423,6 @@ def check_groups(group, n: int, name: str = "group"):
         sample = next((v for v in g.tolist() if not groupable(v)), g.tolist()[0])
         raise InvalidInputError(f"{name}: values of type {type(sample).__name__} cannot be groups; give text, "
                                 "numbers or booleans")
-    if levels.dtype.kind == "U":
-        levels = levels.astype(object)        # labels stay Python strings, as they were given
     return levels, codes.reshape(-1)
 
 

@@ -86,12 +86,9 @@ def _meant(name: str) -> str:
     import re
     from pathlib import PurePath
 
-    stem = PurePath(name).stem if "." in name else name
-    table = _LIKELY.get(re.sub(r"[\s.-]+", "_", stem.strip().lower()))
-    if table is None:
-        return ""
-    suffix = PurePath(name).suffix.lower() if "." in name else ""
-    return f"; if it is the {table} table, name it {table}{suffix}"
+    path = PurePath(name)
+    table = _LIKELY.get(re.sub(r"[\s.-]+", "_", path.stem.strip().lower()))
+    return "" if table is None else f"; if it is the {table} table, name it {table}{path.suffix.lower()}"
 
 
 def validate_study(path, *, sheet=None, **options):

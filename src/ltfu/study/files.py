@@ -55,16 +55,21 @@ def _sheet_names(path: Path) -> list[str]:
         wb.close()
 
 
-def _table_sheet(f: Path, table: str) -> str | None:
-    """The sheet of a folder's table workbook named after its table (any case), or None (the first)."""
+def _workbook_sheets(f: Path) -> list[str] | None:
+    """The sheet names of a folder's table file that is a workbook; None for another format, or a
+    damaged workbook (``load`` says why)."""
     if FORMATS.get(f.suffix.lower()) != "xlsx":
         return None
     try:
-        names = _sheet_names(f)
-    except Exception:                   # a damaged workbook: load says why
+        return _sheet_names(f)
+    except Exception:
         return None
+
+
+def _table_sheet(sheets: list[str] | None, table: str) -> str | None:
+    """The sheet named after ``table`` (any case, or its ADaM name), or None: the first sheet."""
     wanted = {table, *(k for k, v in ADAM_NAMES.items() if v == table)}
-    return next((s for s in names if s.strip().lower() in wanted), None)
+    return next((s for s in sheets or () if s.strip().lower() in wanted), None)
 
 
 def find_tables(path, *, sheet: str | None = None, columns=None) -> StudyFiles:
@@ -96,29 +101,27 @@ def find_tables(path, *, sheet: str | None = None, columns=None) -> StudyFiles:
         # others: the other tables are still validated (the patient table, which they are checked
         # against, must be read)
         # a table's workbook is read from the sheet named after its table, else its first sheet
-        read_from = {n: _table_sheet(f, n) for n, f in found.items()}
+        in_book = {n: _workbook_sheets(f) for n, f in found.items()}
+        read_from = {n: _table_sheet(names, n) for n, names in in_book.items()}
         tables, unreadable = {}, []
         for n, f in found.items():
             try:
                 tables[n] = load(f, sheet=read_from[n], columns=columns if n == "patients" else None)
-            except FirstSheetNotATable as exc:
-                if n == "patients":
-                    raise
-                unreadable.append((f.name, f"{f.name}: the first sheet {exc.first!r} holds no {n} table (sheet(s) "
-                                   f"{', '.join(map(repr, exc.sheets))} hold data); a folder's {n} table is read "
-                                   f"from the sheet named {n!r}, else from the first sheet: name that sheet {n!r}"))
             except LoadError as exc:
                 if n == "patients":
                     raise
-                unreadable.append((f.name, str(exc)))
+                why = str(exc) if not isinstance(exc, FirstSheetNotATable) else (
+                    f"{f.name}: the first sheet {exc.first!r} holds no {n} table (sheet(s) "
+                    f"{', '.join(map(repr, exc.sheets))} hold data); a folder's {n} table is read from the sheet "
+                    f"named {n!r}, else from the first sheet: name that sheet {n!r}")
+                unreadable.append((f.name, why))
         # any other sheet of a table's workbook (but a README) is named, so that rows kept there are
         # not lost without a word
-        unread = []
+        unread: list[tuple[str, str]] = []
         for n in tables:
-            if FORMATS.get(found[n].suffix.lower()) == "xlsx":
-                sheet_names = _sheet_names(found[n])
-                unread += [(found[n].name, s) for s in sheet_names
-                           if s != (read_from[n] or sheet_names[0]) and s.strip().lower() != "readme"]
+            book = in_book[n] or []
+            read = read_from[n] or (book[0] if book else None)
+            unread += [(found[n].name, s) for s in book if s != read and s.strip().lower() != "readme"]
         return StudyFiles(**tables, kind="folder", adam=adam, ignored=tuple(ignored), unread_sheets=tuple(unread),
                           unreadable=tuple(unreadable))
     if FORMATS.get(path.suffix.lower()) == "xlsx" and sheet is None:

@@ -193,20 +193,12 @@ def factorize(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, list]:
     for one column (np.unique's order, as ``check_groups``), a tuple for several (lexicographic)."""
     if not columns:
         raise ValueError("no key columns")
-    from ltfu.stats._common import groupable
+    from ltfu.stats._common import unique_labels
 
     codes, uniqs = [], []
     for col in columns:
-        if col.dtype.kind == "f":
-            col = col + 0.0               # -0.0 and 0.0: one level, labelled 0.0 (as check_groups)
-        try:
-            u, inv = np.unique(col, return_inverse=True)
-        except TypeError:                 # values that do not sort (structs, lists ...)
-            u = None
-        if u is None or not all(groupable(v) for v in u.tolist()):
-            raise InvalidInputError("group and strata columns must hold text, numbers or booleans (got "
-                                    f"{type(col.tolist()[0]).__name__} values)")
-        codes.append(inv.reshape(-1))
+        u, inv = unique_labels(col, "group or strata")
+        codes.append(inv)
         uniqs.append(u)
     if len(columns) == 1:
         return codes[0], uniqs[0].tolist()
