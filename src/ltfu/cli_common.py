@@ -140,13 +140,13 @@ def _check_sheet(path, sheet):
               code=2)
 
 
-def _check_cutoff_before_all(problems, table, cutoff):
+def _check_cutoff_before_all(problems, n_rows: int, cutoff):
     """A --cutoff before every patient's infusion is a mistake in the command, not in the data:
-    one usage error instead of one CUTOFF_BEFORE_INFUSION error per patient."""
-    if cutoff is None or not len(table.data):
+    one usage error instead of one CUTOFF_BEFORE_INFUSION error per patient (of ``n_rows``)."""
+    if cutoff is None or not n_rows:
         return
     rows = {p.row for p in problems if p.code == "CUTOFF_BEFORE_INFUSION"}
-    if len(rows) >= len(table.data):
+    if len(rows) >= n_rows:
         _fail(f"--cutoff {cutoff} is before every patient's infusion, so nobody would be followed up; "
               "give the date the data were frozen", code=2)
 
@@ -272,7 +272,7 @@ def _load_study(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=F
     problems, study = check_study(files, cutoff=cut, burden_threshold=burden_threshold)
     if study is None:
         errors = [p for p in problems if p.severity == "error"]
-        _check_cutoff_before_all(problems, files.patients, cutoff)
+        _check_cutoff_before_all(problems, len(files.patients.data), cutoff)
         _print_problems(problems, stream_err=True)
         _fail(f"{len(errors)} error(s) in the data: fix the errors above and run again (nothing was written).")
     study = replace(study, cohort=marked(study.cohort))   # a file's `synthetic` column is an ordinary column

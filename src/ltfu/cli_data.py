@@ -103,15 +103,21 @@ def validate(
 ):
     """List every problem in a patient table (or every table of a study) at once. Exit 1 if there are
     errors, else 0."""
+    from ltfu.cohort.stream import too_large, validate_parquet
     from ltfu.study import check_study, find_tables
 
     _check_burden_threshold(burden_threshold)
     _check_sheet(path, sheet)
     cut = _parse_cutoff(cutoff)
-    files = find_tables(path, sheet=sheet)
-    # validation's list already begins with the problems met while reading the files
-    problems, _ = check_study(files, cutoff=cut, burden_threshold=burden_threshold)
-    _check_cutoff_before_all(problems, files.patients, cutoff)
+    if too_large(path):             # a Parquet table beyond the cells ltfu holds: validated in row batches
+        checked = validate_parquet(path, cutoff=cut, burden_threshold=burden_threshold)
+        problems, n_rows = checked.problems, checked.rows
+    else:
+        files = find_tables(path, sheet=sheet)
+        # validation's list already begins with the problems met while reading the files
+        problems, _ = check_study(files, cutoff=cut, burden_threshold=burden_threshold)
+        n_rows = len(files.patients.data)
+    _check_cutoff_before_all(problems, n_rows, cutoff)
     _print_problems(problems, fmt=fmt.value)
     if any(p.severity == "error" for p in problems):
         raise typer.Exit(1)

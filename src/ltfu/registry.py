@@ -16,7 +16,8 @@ them equal, patient by patient, on simulated registries.
 
 The table must hold the data model's column names and canonical values (dates as dates or
 timestamps, ``best_response`` codes such as CR and CRi, ``extramedullary`` yes/no), as ``ltfu
-simulate`` writes them.  The query does not validate; ``ltfu validate`` a sample first.
+simulate`` writes them.  The query does not validate: ``ltfu validate`` the file first (a Parquet
+file of any size is validated in row batches, ``ltfu.cohort.stream``).
 """
 
 from __future__ import annotations

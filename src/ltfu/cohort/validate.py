@@ -43,6 +43,21 @@ VALUE_FIELDS = tuple(f for f in FIELDS if f.type not in ("date", "id"))
 EVENT_DAYS = ("death_day", "response_day", "relapse_day", "allo_hct_day")
 
 @dataclass
+class Shared:
+    """What a table validated in row batches (``ltfu.cohort.stream``) decides over the whole file,
+    and what its batches add up.  Given to ``check`` for each batch: the dates are read in the file's
+    order (``order``, from ``evidence``: every date column's proving values, not the batch's); the
+    ids are checked over the whole file by the caller; the column-level problems, DAY_AND_DATE and
+    NO_CUTOFF are said by the ``first`` batch only; the patients with an event after the cut-off are
+    counted into ``after_cutoff`` (the caller says AFTER_CUTOFF once)."""
+
+    order: str | None
+    evidence: tuple
+    first: bool = True
+    after_cutoff: int = 0
+
+
+@dataclass
 class _Table:
     """One table under validation: the raw frame, its row numbers, the file's header, where each
     canonical field is in it, and the collector of problems."""
@@ -69,7 +84,7 @@ class _Table:
         return _missing_mask(self.raw(name))
 
 
-def _open(table) -> _Table:
+def _open(table, shared: Shared | None = None) -> _Table:
     if isinstance(table, RawTable):
         df, rows, load_problems = table.data, table.row_numbers, list(table.problems)
         header = table.header or tuple(df.columns)
@@ -85,14 +100,17 @@ def _open(table) -> _Table:
     ids = _text(df[canon["patient_id"]]) if "patient_id" in canon else np.full(len(df), None, dtype=object)
     t = _Table(df, rows, header, canon, mapping, _Collector(rows, ids, canon), epoch_of)
     t.col.problems.extend(load_problems)
-    _columns(t, duplicates, unknown, wrong_units)
+    _columns(t, duplicates, unknown, wrong_units, shared is None or shared.first)
     return t
 
 
-def _columns(t: _Table, duplicates, unknown, wrong_units):
+def _columns(t: _Table, duplicates, unknown, wrong_units, first: bool):
     """Column-level problems: repeated, wrongly-united, unknown and missing columns, control
-    characters in names and cells, an empty table."""
+    characters in names and cells, an empty table.  Not ``first`` (a later batch of a table): only
+    the cells'."""
     col, canon, df = t.col, t.canon, t.df
+    if not first:
+        duplicates, unknown, wrong_units = [], [], []
     for orig, c in duplicates:
         col.add("DUPLICATE_COLUMN", None, orig, message=f"{orig!r} is another name for {c!r}, "
                 f"already given as {canon[c]!r}", fix="keep one of them")
@@ -110,13 +128,15 @@ def _columns(t: _Table, duplicates, unknown, wrong_units):
             col.add("UNKNOWN_COLUMN", None, orig, message="not a field of the data model: no analysis uses it",
                     fix="rename it to a field's name or alias (see `ltfu schema`) if it is one, or ignore it if "
                         "it is an extra covariate")
-    for name in t.header:
+    for name in t.header if first else ():
         if _CONTROL.search(str(name)):
             col.add("CONTROL_CHARACTER", None, None, str(name), message="a column name holds a control character")
     for c in df.columns:
         for i in _control_rows(df[c]):
             col.add("CONTROL_CHARACTER", i, t.mapping.get(c, c), df[c].iloc[i],
                     message="a control character (shown escaped) in a text cell")
+    if not first:
+        return
     if len(df) == 0:
         col.add("EMPTY_TABLE")
     day_only = not any(d in canon for d in DATE_FIELDS) and any(d.replace("_date", "_day") in canon
@@ -129,14 +149,17 @@ def _columns(t: _Table, duplicates, unknown, wrong_units):
                 message="required column 'last_contact_date' (or 'last_contact_day') is missing")
 
 
-def _dates(t: _Table, today, date_floor):
+def _dates(t: _Table, today, date_floor, shared: Shared | None):
     """Every date column parsed with one day/month order for the table (each distinct value once);
     FUTURE_DATE and IMPLAUSIBLE_DATE cells become NaT.  Returns (dates, distinct values)."""
     col, df, canon = t.col, t.df, t.canon
     distinct = {d: _distinct(df[canon[d]]) for d in DATE_FIELDS
                 if d in canon and not pd.api.types.is_datetime64_any_dtype(df[canon[d]])}
-    evidence = order_counts(v for _, values in distinct.values() for v in values if isinstance(v, str))
-    order = decide_order(*evidence)
+    if shared is None:
+        evidence = order_counts(v for _, values in distinct.values() for v in values if isinstance(v, str))
+        order = decide_order(*evidence)
+    else:
+        order, evidence = shared.order, shared.evidence
     floor = np.datetime64(date_floor, "D")
     dates = {}
     for d in DATE_FIELDS:
@@ -164,7 +187,7 @@ def _dates(t: _Table, today, date_floor):
     return dates, distinct
 
 
-def _days(t: _Table, dates, cutoff, max_follow_up_years, out_columns):
+def _days(t: _Table, dates, cutoff, max_follow_up_years, out_columns, first: bool):
     """Every *_date as days from the infusion (or the *_day column), IMPLAUSIBLE_DATE beyond the
     plausible follow-up; returns the infusion dates and, for the order checks, ``pairwise`` times
     that also place the dates of a row whose infusion date is missing (from 1970)."""
@@ -186,7 +209,7 @@ def _days(t: _Table, dates, cutoff, max_follow_up_years, out_columns):
         if day in canon:
             values = _numbers(t.raw(day), day, col)      # negative days: DATE_BEFORE_INFUSION, in the rules
         if d in dates:
-            if day in canon:
+            if day in canon and first:
                 col.add("DAY_AND_DATE", None, d, message=f"both {canon[d]!r} and {canon[day]!r} are given; "
                         "the date is used")
             with np.errstate(invalid="ignore"):
@@ -253,14 +276,14 @@ def _burden(out, burden_threshold):
     out.loc[~high & ~low, "burden"] = None
 
 
-def _check(table, cutoff, burden_threshold, today, date_floor, max_follow_up_years):
-    t = _open(table)
+def _check(table, cutoff, burden_threshold, today, date_floor, max_follow_up_years, shared=None):
+    t = _open(table, shared)
     col, canon, n = t.col, t.canon, len(t.df)
     out_columns = {"patient_id": col.ids}
-    if "patient_id" in canon:
+    if "patient_id" in canon and shared is None:
         _check_ids(col.ids, col, t.raw("patient_id"))
-    dates, distinct = _dates(t, today, date_floor)
-    inf, pairwise = _days(t, dates, cutoff, max_follow_up_years, out_columns)
+    dates, distinct = _dates(t, today, date_floor, shared)
+    inf, pairwise = _days(t, dates, cutoff, max_follow_up_years, out_columns, shared is None or shared.first)
     if "infusion_date" in dates:
         for i in np.flatnonzero(np.isnat(inf) & t.missing("infusion_date", distinct)):
             col.add("MISSING_VALUE", i, "infusion_date")
@@ -280,7 +303,7 @@ def _check(table, cutoff, burden_threshold, today, date_floor, max_follow_up_yea
         src = d if d in canon else day if day in canon else None
         given[day] = ~t.missing(src, distinct) if src else np.zeros(n, bool)
     has_cutoff = cutoff is not None or "data_cutoff_date" in canon or "data_cutoff_day" in canon
-    _consistency(out, col, has_cutoff, given, pairwise)
+    _consistency(out, col, has_cutoff, given, pairwise, shared)
     _burden(out, burden_threshold)
     cut = None
     if cutoff is not None:
@@ -302,7 +325,7 @@ def _absent(f, n):
     return np.full(n, None, dtype=object)
 
 
-def _consistency(out, col: _Collector, has_cutoff: bool, given: dict, pairwise: dict):
+def _consistency(out, col: _Collector, has_cutoff: bool, given: dict, pairwise: dict, shared: Shared | None):
     """Order and contradiction rules.  Rules about a value being absent use ``given`` (was anything
     written in the file?), so a date that could not be read does not also count as missing.  The
     order of two events is checked on ``pairwise`` times, which also place the dates of a row whose
@@ -313,7 +336,7 @@ def _consistency(out, col: _Collector, has_cutoff: bool, given: dict, pairwise: 
     _order_rules(out, col, days, placed)
     _response_rules(out, col, given, placed)
     _crs_rules(out, col, given)
-    _cutoff_rules(col, days, has_cutoff)
+    _cutoff_rules(col, days, has_cutoff, shared)
 
 
 def _order_rules(out, col, days, placed):
@@ -372,7 +395,7 @@ def _crs_rules(out, col, given):
         col.add("CRS_DEATH_NO_DEATH", i, "crs_death", "yes")
 
 
-def _cutoff_rules(col, days, has_cutoff):
+def _cutoff_rules(col, days, has_cutoff, shared: Shared | None):
     """A cut-off before the infusion; events after the cut-off (one warning); no cut-off at all."""
     cutoff = days["data_cutoff_day"]
     with np.errstate(invalid="ignore"):
@@ -381,12 +404,19 @@ def _cutoff_rules(col, days, has_cutoff):
         after = np.zeros(cutoff.size, bool)
         for c in ("death_day", "response_day", "relapse_day", "allo_hct_day", "last_contact_day"):
             after |= days[c] > cutoff
-    if after.any():
-        col.add("AFTER_CUTOFF", None, "data_cutoff_date",
-                message=f"{int(after.sum())} patient(s) have an event or contact after the data cut-off: "
-                        "later events are ignored and they are censored at the cut-off")
-    if not has_cutoff:
+    if shared is not None:
+        shared.after_cutoff += int(after.sum())
+    elif after.any():
+        after_cutoff(col, int(after.sum()))
+    if not has_cutoff and (shared is None or shared.first):
         col.add("NO_CUTOFF", None, "data_cutoff_date")
+
+
+def after_cutoff(col: _Collector, count: int):
+    """The one AFTER_CUTOFF warning of a table, naming how many patients it concerns."""
+    col.add("AFTER_CUTOFF", None, "data_cutoff_date",
+            message=f"{count} patient(s) have an event or contact after the data cut-off: "
+                    "later events are ignored and they are censored at the cut-off")
 
 
 def _date_name(day_name, col: _Collector):
@@ -400,10 +430,13 @@ DEFAULT_MAX_FOLLOW_UP_YEARS = 50.0    # a longer time from infusion is IMPLAUSIB
 
 
 def check(table, *, cutoff=None, burden_threshold: float = DEFAULT_BURDEN_THRESHOLD, today=None,
-          date_floor=DEFAULT_DATE_FLOOR, max_follow_up_years: float = DEFAULT_MAX_FOLLOW_UP_YEARS):
+          date_floor=DEFAULT_DATE_FLOOR, max_follow_up_years: float = DEFAULT_MAX_FOLLOW_UP_YEARS,
+          shared: Shared | None = None):
     """(every problem, the typed table, the data cut-off) of a RawTable or DataFrame, errors or not
-    (the study's validation checks its other tables against the typed patients)."""
-    return _check(table, cutoff, burden_threshold, today or dt.date.today(), date_floor, max_follow_up_years)
+    (the study's validation checks its other tables against the typed patients).  ``shared``: the
+    table is one batch of a larger one (``Shared``)."""
+    return _check(table, cutoff, burden_threshold, today or dt.date.today(), date_floor, max_follow_up_years,
+                  shared)
 
 
 def validate(table, *, cutoff=None, burden_threshold: float = DEFAULT_BURDEN_THRESHOLD, today=None,

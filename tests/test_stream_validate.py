@@ -1,0 +1,176 @@
+"""A Parquet table validated in row batches (ltfu.cohort.stream) lists exactly the problems of the
+whole-table validation, whatever the batch size: planted problems of every kind, some spanning
+batches (duplicate ids, case variants, the day/month order of the dates, events after the
+cut-off), compared as multisets of problems."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from ltfu.cohort.load import load
+from ltfu.cohort.raw import Limits
+from ltfu.cohort.stream import too_large, validate_parquet
+from ltfu.cohort.validate import check, validate
+
+DEMO = Path(__file__).resolve().parents[1] / "src" / "ltfu" / "demo" / "park2018_synthetic.csv"
+TODAY = dt.date(2026, 11, 26)
+
+
+def _demo_text() -> pd.DataFrame:
+    return pd.read_csv(DEMO, comment="#", dtype=str, keep_default_na=False)
+
+
+def _key(p):
+    return (p.code, p.severity, p.row, p.patient_id, p.field, p.value, p.message, p.fix)
+
+
+def _same(path, batch_rows, **options):
+    whole = validate(load(path), today=TODAY, **options)
+    batched = validate_parquet(path, batch_rows=batch_rows, today=TODAY, **options)
+    assert Counter(map(_key, batched.problems)) == Counter(map(_key, whole))
+    assert batched.rows == len(load(path).data)
+    # listed table-level first, then by row
+    rows = [p.row for p in batched.problems]
+    assert rows == sorted(rows, key=lambda r: (r is not None, r or 0))
+    return whole
+
+
+def _planted(tmp_path) -> Path:
+    df = _demo_text()
+    df["notes"] = "ok"                                          # an unknown column
+    ids = df["patient_id"].tolist()
+    ids[40] = ids[3]                                            # a duplicate id across batches
+    ids[50] = ids[5].lower()                                    # a case variant across batches
+    ids[44] = "\uff24EMO-009"                                   # full-width D: the same id as row 10
+    ids[45] = "NA"                                              # a missing id
+    ids[46] = ids[20] + " "                                     # the same once stripped
+    df["patient_id"] = ids
+    # dates written day/month: one value proves day-first (batch 1), ambiguous ones elsewhere
+    for r in (2, 30, 51):
+        d = dt.date.fromisoformat(df.at[r, "infusion_date"])
+        df.at[r, "infusion_date"] = f"{d.day:02d}/{d.month:02d}/{d.year}"
+    df.at[2, "infusion_date"] = "25/03/2015"
+    df.at[7, "death_date"] = "2015-02-30"                       # not a calendar date
+    df.at[8, "last_contact_date"] = "2031-01-01"                # future
+    df.at[9, "response_date"] = "1985-06-01"                    # before the floor
+    df.at[11, "age"] = "abc"
+    df.at[12, "marrow_blasts_pct"] = "140"
+    df.at[13, "best_response"] = "CRX"
+    df.at[14, "crs_grade"] = "2.5"
+    df.at[15, "conditioning"] = "Flu\x1bCy"                      # a control character
+    df.at[16, "centre"] = "x" * 10_001                           # a cell too long
+    for r in (17, 35):                                          # contacts after the cut-off
+        df.at[r, "data_cutoff_date"] = str(dt.date.fromisoformat(df.at[r, "infusion_date"]) + dt.timedelta(1))
+    df.at[18, "crs_death"] = "yes"
+    df.at[19, "relapse_cd19"] = "positive"
+    df.at[19, "relapse_date"] = ""
+    df.at[21, "last_contact_date"] = ""
+    path = tmp_path / "planted.parquet"
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path)
+    return path
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 7, 16, 1000])
+def test_planted_problems_in_batches_equal_the_whole_table(tmp_path, batch_rows):
+    whole = _same(_planted(tmp_path), batch_rows)
+    codes = {p.code for p in whole}
+    assert {"DUPLICATE_ID", "ID_CASE_VARIANT", "MISSING_VALUE", "BAD_DATE", "FUTURE_DATE", "IMPLAUSIBLE_DATE",
+            "BAD_NUMBER", "OUT_OF_RANGE", "BAD_CODE", "CONTROL_CHARACTER", "CELL_TOO_LONG", "AFTER_CUTOFF",
+            "UNKNOWN_COLUMN", "CD19_WITHOUT_RELAPSE"} <= codes
+    assert sum(p.code == "DUPLICATE_ID" for p in whole) == 6       # three pairs, once stripped and normalised
+    after = [p for p in whole if p.code == "AFTER_CUTOFF"]
+    assert len(after) == 1 and after[0].message.startswith("2 patient(s)")
+
+
+def test_day_month_order_is_decided_over_the_whole_file(tmp_path):
+    """The only value proving day-first is in the first row: later batches' ambiguous dates are read
+    day-first (no AMBIGUOUS_DATE), as in the whole table; without it, each is AMBIGUOUS_DATE."""
+    df = _demo_text().head(12).copy()
+    df["infusion_date"] = ["13/01/2015", *[f"0{m}/0{m + 1}/2015" for m in range(1, 10)], "05/06/2015",
+                           "06/05/2015"]
+    df["data_cutoff_date"] = "2024-01-01"
+    df["last_contact_date"] = "2020-01-01"
+    for c in ("death_date", "response_date", "relapse_date", "allo_hct_date"):
+        df[c] = ""
+    path = tmp_path / "dmy.parquet"
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path)
+    whole = _same(path, 3)
+    assert not [p for p in whole if p.code == "AMBIGUOUS_DATE"]
+    _, data, _ = check(load(path), today=TODAY)
+    assert data["infusion_date"].iloc[10] == pd.Timestamp("2015-06-05")
+    df.loc[0, "infusion_date"] = "01/02/2015"
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path)
+    whole = _same(path, 3)
+    assert sum(p.code == "AMBIGUOUS_DATE" for p in whole) == 11
+
+
+def test_typed_parquet_and_day_columns(tmp_path):
+    """Dates as Parquet dates, numbers as numbers, *_day columns beside dates (DAY_AND_DATE once),
+    no cut-off (NO_CUTOFF once)."""
+    df = _demo_text()
+    typed = pd.DataFrame({"patient_id": df["patient_id"],
+                          "infusion_date": pd.to_datetime(df["infusion_date"]).dt.date,
+                          "last_contact_date": pd.to_datetime(df["last_contact_date"]).dt.date,
+                          "death_day": np.where(df["death_date"] != "", 30.0, np.nan),
+                          "death_date": pd.to_datetime(df["death_date"].replace("", None)).dt.date,
+                          "age": pd.to_numeric(df["age"]).astype(float),
+                          "best_response": df["best_response"]})
+    typed.loc[4, "age"] = -3.0
+    typed.loc[6, "age"] = np.inf
+    path = tmp_path / "typed.parquet"
+    pq.write_table(pa.Table.from_pandas(typed, preserve_index=False), path)
+    whole = _same(path, 5)
+    assert sum(p.code == "DAY_AND_DATE" for p in whole) == 1
+    assert sum(p.code == "NO_CUTOFF" for p in whole) == 1
+
+
+def test_cutoff_option_and_empty_file(tmp_path):
+    path = _planted(tmp_path)
+    _same(path, 4, cutoff="2016-01-01")
+    assert validate_parquet(path, batch_rows=4, cutoff="2016-01-01").cutoff == "2016-01-01"
+    empty = tmp_path / "empty.parquet"
+    pq.write_table(pa.Table.from_pandas(_demo_text().head(0), preserve_index=False), empty)
+    checked = validate_parquet(empty, batch_rows=4, today=TODAY)
+    assert checked.rows == 0 and [p.code for p in checked.problems if p.code == "EMPTY_TABLE"] == ["EMPTY_TABLE"]
+
+
+def test_the_cli_validates_a_file_beyond_the_cell_limit_in_batches(tmp_path, monkeypatch):
+    """A file beyond max_cells is refused by the loader (the report) but listed by ``ltfu validate``."""
+    from ltfu.cli import app
+    from ltfu.errors import LoadError
+
+    path = _planted(tmp_path)
+    small = Limits(max_cells=500)
+    with pytest.raises(LoadError, match="max_cells"):
+        load(path, limits=small)
+    assert too_large(path, small) and not too_large(path)
+    monkeypatch.setattr("ltfu.cohort.raw.LIMITS", small)
+    monkeypatch.setattr("ltfu.cohort.stream.BATCH_CELLS", 300)
+    result = CliRunner().invoke(app, ["validate", str(path), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    import json
+
+    listed = json.loads(result.output)
+    whole = validate(load(path))
+    assert Counter(p["code"] for p in listed) == Counter(p.code for p in whole)
+
+
+def test_repeated_column_names(tmp_path):
+    """A repeated name (and one repeated once stripped) read by position, as the loader renames them."""
+    df = _demo_text()
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    table = table.append_column("age", table.column("age")).append_column(" patient_id", table.column("patient_id"))
+    table = table.set_column(0, "patient_id", pa.array(["A", "A", *df["patient_id"].tolist()[2:]]))
+    path = tmp_path / "repeated.parquet"
+    pq.write_table(table, path)
+    whole = _same(path, 5)
+    assert Counter(p.code for p in whole) == {"DUPLICATE_COLUMN": 2, "DUPLICATE_ID": 2}
