@@ -15,7 +15,8 @@ MAX_BY_LEVELS = 10
 
 
 def _check_adam_by(covariates, by):
-    """--by names a character (categorical) ADSL variable with at most MAX_BY_LEVELS values."""
+    """--by names a character (categorical) ADSL variable with 2 to MAX_BY_LEVELS values, none two
+    spellings of one value (A and a)."""
     import pandas as pd
 
     var = by.upper()
@@ -23,6 +24,10 @@ def _check_adam_by(covariates, by):
         _fail(f"--by {by!r} is not an ADSL variable", code=2)
     values = covariates[var].dropna()
     n = int(values.nunique())
+    if n < 2:
+        which = "no subject has a value" if n == 0 else f"every subject with a value has {values.iloc[0]!r}"
+        _fail(f"--by {var}: {which} ({int(covariates[var].isna().sum())} without a value): there are no groups "
+              "to compare", code=2)
     how = (f"--by compares groups: give a character ADSL variable with at most {MAX_BY_LEVELS} values. Cut {var} "
            "into a few groups first (e.g. derive AGEGR1 = '<65' / '>=65' from AGE in ADSL) or use the character "
            "variable it codes (AGEGR1 rather than AGEGR1N), and give that to --by.")
@@ -30,6 +35,12 @@ def _check_adam_by(covariates, by):
         _fail(f"--by {var} is a numeric variable ({n} distinct values). {how}", code=2)
     if n > MAX_BY_LEVELS:
         _fail(f"--by {var} has {n} distinct values (more than {MAX_BY_LEVELS}). {how}", code=2)
+    spelled = pd.Series(values.unique(), dtype=object)
+    folded = spelled.astype(str).str.casefold()
+    clash = sorted(spelled[folded.duplicated(keep=False)].astype(str))
+    if clash:
+        _fail(f"--by {var}: the values {', '.join(map(repr, clash))} differ only by upper/lower case; write each "
+              "value one way in ADSL", code=1)
 
 
 @app.command()
@@ -57,8 +68,11 @@ def adam(
     try:
         data = load_adam(adsl, adtte)
     except DataError as exc:
-        _print_problems(exc.problems, stream_err=True)
-        _fail(f"{exc.message}: fix the errors above and run again.")
+        _print_problems(exc.problems, fmt=fmt.value, stream_err=True)
+        _fail(f"{exc.message}: fix the errors {'listed' if fmt is OutputFormat.json else 'above'} and run again.")
+    warned = [p for p in data.problems if p.severity == "warning"]
+    if warned and fmt is OutputFormat.table:
+        _print_problems(warned, stream_err=True)
     if param:
         present = sorted(data.endpoints)
         by_upper = {code.upper(): code for code in present}
@@ -102,5 +116,13 @@ def adam(
                       f"{f(r['median_months'])} ({f(r['lower_months'])} to {f(r['upper_months'])})",
                       "" if p is None else f"{p:.3g}")
     _console().print(table)
+    for code, p in results.numbers["parameters"].items():
+        missing = p["adsl_subjects_without_record"]
+        if missing:
+            _console().print(f"{visible(code)}: {missing} of the {len(data.covariates)} ADSL subjects have no record",
+                             markup=False, highlight=False)
+        if by is not None and p.get("without_" + by.upper()):
+            _console().print(f"{visible(code)}: {p['without_' + by.upper()]} subject(s) without a value of "
+                             f"{by.upper()}, left out of the comparison", markup=False, highlight=False)
 
 

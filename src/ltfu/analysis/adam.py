@@ -32,13 +32,20 @@ def analyse_adam(data, endpoints: dict, options: AdamOptions, *, unit_note: str 
     the chosen parameters (PARAMCD -> AdamEndpoint)."""
     by = options.by.upper() if options.by else None
     parts, numbers_all = [], {}
+    n_adsl = len(data.covariates)
     for code, ep in endpoints.items():
         groups = [("all", "All subjects", np.ones(ep.n, bool))]
-        g = None
+        g, known = None, np.ones(ep.n, bool)
         if by is not None:
-            g = data.covariates[by].reindex(ep.usubjid).astype(str).to_numpy()
-            groups += [(f"{by}={v}", f"{by} = {v}", g == v) for v in sorted(set(g))]
-        numbers = {"param": ep.param, "n": int(ep.n), "events": int(ep.event.sum()), "groups": {}}
+            # a subject without a value is in no group and out of the comparison (counted in a note)
+            values = data.covariates[by].reindex(ep.usubjid)
+            known = values.notna().to_numpy()
+            g = np.array([str(v) if k else "" for v, k in zip(values.tolist(), known)], dtype=object)
+            groups += [(f"{by}={v}", f"{by} = {v}", known & (g == v)) for v in sorted(set(g[known]))]
+        numbers = {"param": ep.param, "n": int(ep.n), "events": int(ep.event.sum()), "groups": {},
+                   "adsl_subjects_without_record": n_adsl - int(ep.n)}
+        if by is not None:
+            numbers["without_" + by] = int((~known).sum())
         rows, kms = [], []
         for key, label, m in groups:
             km = stats.kaplan_meier(ep.time[m], ep.event[m], conf_type=options.conf_type,
@@ -49,19 +56,28 @@ def analyse_adam(data, endpoints: dict, options: AdamOptions, *, unit_note: str 
             if key != "all" or by is None:
                 kms.append((label, km))
         p_value, tests = None, []
-        if g is not None and len(set(g)) > 1:
+        if numbers["adsl_subjects_without_record"]:
+            tests.append(f"{numbers['adsl_subjects_without_record']} of the {n_adsl} ADSL subjects have no {code} "
+                         "record in ADTTE and are not in this analysis.")
+        if g is not None and not known.all():
+            tests.append(f"{int((~known).sum())} subject(s) without a value of {by} are in no group and left out of "
+                         "the comparison.")
+        levels = sorted(set(g[known])) if g is not None else []
+        if g is not None and len(levels) > 1:
+            time, event, g_known = ep.time[known], ep.event[known], g[known]
             try:
-                lr = stats.logrank(ep.time, ep.event, g)
+                lr = stats.logrank(time, event, g_known)
                 numbers["logrank"] = lr.to_dict()
                 p_value = num(lr.p_value)
                 tests.append(f"Log-rank test across {by}: chi-square {lr.statistic:.2f} on {lr.df} df, "
-                             f"p = {fmt_p(lr.p_value)}.")
+                             f"p = {fmt_p(lr.p_value)}." if p_value is not None else
+                             f"Log-rank test across {by}: not computable (no event to compare).")
             except ConvergenceError as exc:
                 numbers["logrank"] = {"error": str(exc)}
-            levels = sorted(set(g))
+                tests.append(f"Log-rank test across {by}: not computed ({exc.message}).")
             if len(levels) == 2:
                 try:
-                    fit = stats.cox((g == levels[1]).astype(float), ep.time, ep.event,
+                    fit = stats.cox((g_known == levels[1]).astype(float), time, event,
                                     conf_level=options.conf_level)
                     numbers["cox"] = {**fit.to_dict(), "comparison": f"{levels[1]} vs {levels[0]}"}
                     tests.append(f"Cox hazard ratio, {by} = {levels[1]} vs {levels[0]}: "
@@ -69,6 +85,8 @@ def analyse_adam(data, endpoints: dict, options: AdamOptions, *, unit_note: str 
                                  f"p = {fmt_p(fit.p_value[0])} (Wald, Efron ties).")
                 except (ConvergenceError, InvalidInputError) as exc:
                     numbers["cox"] = {"error": str(exc)}
+                    tests.append(f"Cox hazard ratio, {by} = {levels[1]} vs {levels[0]}: not estimated "
+                                 f"({exc.message}).")
         table = Table(f"adam_{code}", f"{ep.param} ({code}): Kaplan-Meier estimates",
                       ("group", "n", "events", "median, months (95% CI)"), tuple(rows),
                       notes=("NE: not estimable (the curve or its limit does not reach 0.5).", *tests))
@@ -78,15 +96,25 @@ def analyse_adam(data, endpoints: dict, options: AdamOptions, *, unit_note: str 
         parts.append(Part(None, {}, (table,), (figure,),
                           Section(f"param-{code}", f"{ep.param} ({code})", tables=(table.name,),
                                   figures=(figure.name,))))
+    warned = [p for p in data.problems if p.severity == "warning"]
     notes = [f"ADSL: {len(data.covariates)} subjects; parameters: {', '.join(endpoints)}.",
              "Times from ADTTE.AVAL, shown in months (days / 30.4375). " + unit_note,
-             f"Kaplan-Meier intervals: Greenwood variance, {options.conf_type} transformed; medians by R's rule."]
+             f"Kaplan-Meier intervals: Greenwood variance, {options.conf_type} transformed; medians by R's rule.",
+             f"Validation warnings: {len(warned)}" + (" (listed at the top of the report)." if warned else ".")]
     intro = Part(None, {}, (Table("adam_summary", "Data and definitions", ("item",), tuple((n,) for n in notes)),),
                  (), Section("adam", "ADaM time-to-event data", tables=("adam_summary",)))
+    listed = tuple(_warning_text(p) for p in warned)
     meta = {"ltfu_version": __version__, "sources": [getattr(s, "name", str(s)) for s in getattr(data, "sources", ())],
             "by": by, "conf_type": options.conf_type, "conf_level": options.conf_level}
-    return Results.from_parts("ADaM time-to-event report", [intro, *parts, Part("parameters", numbers_all)],
-                              meta=meta)
+    return Results.from_parts("ADaM time-to-event report", [intro, *parts, Part("parameters", numbers_all),
+                                                             Part("data", {"validation_warnings": list(listed)})],
+                              meta=meta, warnings=listed)
+
+
+def _warning_text(p) -> str:
+    """A warning as the report lists it: its code, where, and what (no cell values)."""
+    where = ": ".join(str(x) for x in (p.table, p.field) if x)
+    return f"{p.code} ({where}): {p.message}" if where else f"{p.code}: {p.message}"
 
 
 def console_rows(results: Results) -> list[dict]:

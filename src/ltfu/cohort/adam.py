@@ -47,7 +47,7 @@ from ltfu.cohort.parse import (
 )
 from ltfu.cohort.schema import Field
 from ltfu.cohort.validate import DEFAULT_DATE_FLOOR, DEFAULT_MAX_FOLLOW_UP_YEARS
-from ltfu.errors import DataError
+from ltfu.errors import DataError, LoadError
 
 UNIT_DAYS = {"DAYS": 1.0, "DAY": 1.0, "D": 1.0, "WEEKS": 7.0, "WEEK": 7.0, "MONTHS": 30.4375, "MONTH": 30.4375,
              "YEARS": 365.25, "YEAR": 365.25}
@@ -76,18 +76,36 @@ class AdamData:
     sources: tuple = ()
 
 
-def _upper_columns(df):
-    return df.rename(columns={c: str(c).strip().upper() for c in df.columns})
+def _upper_columns(df, name, problems):
+    """The variables upper-cased (ADaM names are upper case); two columns that are one variable once
+    upper-cased (arm and ARM) are DUPLICATE_COLUMN, and only the first is kept."""
+    seen: dict[str, str] = {}
+    keep = []
+    for i, c in enumerate(df.columns):
+        upper = str(c).strip().upper()
+        if upper in seen:
+            problems.append(_Collector.make("DUPLICATE_COLUMN", field=f"{name}.{upper}", value=str(c),
+                                            message=f"{str(c)!r} and {seen[upper]!r} are the same variable "
+                                                    f"({upper}) once upper-cased", fix="keep one of them"))
+            continue
+        seen[upper] = str(c)
+        keep.append(i)
+    out = df.iloc[:, keep]
+    out.columns = [str(c).strip().upper() for c in out.columns]
+    return out
 
 
 def _typed(df):
-    """Columns whose every value reads as a number become numeric (CSV ADSL arrives as text)."""
+    """Text stripped, with the missing-value tokens missing (as in the patient table); then columns
+    whose every value reads as a number become numeric (CSV ADSL arrives as text)."""
     out = df.copy()
     for c in out.columns:
         if isinstance(out[c].dtype, pd.StringDtype):     # the fast CSV reader's text: plain objects here
             out[c] = out[c].astype(object)
         if c == "USUBJID" or out[c].dtype != object:
             continue
+        if pd.api.types.infer_dtype(out[c], skipna=True) in ("string", "empty"):
+            out[c] = _text(out[c])
         num = pd.to_numeric(out[c].replace("", None), errors="coerce")
         if num.notna().sum() == out[c].replace("", None).notna().sum() and num.notna().any():
             out[c] = num
@@ -151,14 +169,20 @@ def _adam_dates(raw, adtte, names, col, today, floor):
 
 
 def _missing_variables(adsl, adtte):
-    """ADAM_MISSING_VARIABLE problems: USUBJID, PARAMCD, CNSR, and AVAL or both dates."""
+    """ADAM_MISSING_VARIABLE problems: USUBJID, PARAMCD, CNSR, and AVAL or both dates; EMPTY_TABLE
+    for a dataset with a header and no rows."""
     problems = []
     for name, df, required in (("ADSL", adsl, ("USUBJID",)), ("ADTTE", adtte, ("USUBJID", "PARAMCD", "CNSR"))):
+        if df is None:                  # unreadable: said once (ADAM_UNREADABLE)
+            continue
         for v in required:
             if v not in df.columns:
                 problems.append(_Collector.make("ADAM_MISSING_VARIABLE", field=f"{name}.{v}",
                                                 message=f"{name} has no {v} variable"))
-    if "AVAL" not in adtte.columns and not {"STARTDT", "ADT"} <= set(adtte.columns):
+        if len(df) == 0:
+            problems.append(_Collector.make("EMPTY_TABLE", field=name, message=f"{name} has a header but no rows",
+                                            fix=f"export {name} with its rows"))
+    if adtte is not None and "AVAL" not in adtte.columns and not {"STARTDT", "ADT"} <= set(adtte.columns):
         problems.append(_Collector.make("ADAM_MISSING_VARIABLE", field="ADTTE.AVAL",
                                         message="ADTTE has neither AVAL nor STARTDT and ADT"))
     return problems
@@ -196,6 +220,7 @@ def _aval(adtte, adtte_raw, tte, today, floor):
     n = len(adtte)
     aval = _numbers(adtte["AVAL"], "ADTTE.AVAL", tte, field=_AVAL) if "AVAL" in adtte else np.full(n, np.nan)
     aval_given = ~np.array([_is_missing(v) for v in adtte["AVAL"]], bool) if "AVAL" in adtte else np.zeros(n, bool)
+    derived = np.full(n, np.nan)
     if {"STARTDT", "ADT"} <= set(adtte.columns):
         need = ~aval_given                     # derived only where AVAL is missing
         dates = _adam_dates(adtte_raw, adtte, ("STARTDT", "ADT"), tte, today, floor)
@@ -203,8 +228,10 @@ def _aval(adtte, adtte_raw, tte, today, floor):
         with np.errstate(invalid="ignore"):
             derived = (end - start).astype("timedelta64[D]").astype(float) + 1
         derived[np.isnat(start) | np.isnat(end)] = np.nan
-        for i in np.flatnonzero(need & (derived < 1)):
-            tte.add("DATE_BEFORE_INFUSION", i, "ADTTE.ADT", str(end[i]), message="ADT is before STARTDT")
+        with np.errstate(invalid="ignore"):   # also where AVAL is given: the dates contradict each other
+            for i in np.flatnonzero(derived < 1):
+                tte.add("DATE_BEFORE_INFUSION", i, "ADTTE.ADT", str(end[i]),
+                        message=f"ADT is before STARTDT ({start[i]})")
         derived[derived < 1] = np.nan
         aval = np.where(need, derived, aval)
         written = lambda v: ~np.array([_is_missing(x) for x in adtte[v]], bool)
@@ -215,12 +242,13 @@ def _aval(adtte, adtte_raw, tte, today, floor):
         for i in np.flatnonzero(unexplained):
             tte.add("MISSING_VALUE", i, "ADTTE.AVAL", message="AVAL is empty (and cannot be derived from STARTDT "
                                                                 "and ADT)")
-    return aval
+    return aval, np.where(aval_given, derived, np.nan)
 
 
-def _in_days(adtte, aval, tte, max_follow_up_years):
+def _in_days(adtte, aval, tte, max_follow_up_years, from_dates):
     """AVAL converted to days by AVALU (days when empty); unknown units and implausibly long
-    follow-up are problems."""
+    follow-up are problems, and so (a warning) is an AVAL given beside STARTDT and ADT that
+    disagrees with ADT - STARTDT + 1 (``from_dates``) by more than a day and half its unit."""
     if "AVALU" in adtte:
         unit = np.array(["" if u is None else u.upper() for u in _text(adtte["AVALU"])], dtype=object)
     else:
@@ -229,6 +257,11 @@ def _in_days(adtte, aval, tte, max_follow_up_years):
     for i in np.flatnonzero(np.isnan(factor)):
         tte.add("BAD_CODE", i, "ADTTE.AVALU", unit[i], message="allowed: DAYS, WEEKS, MONTHS, YEARS")
     days = aval * factor
+    with np.errstate(invalid="ignore"):
+        off = np.abs(days - from_dates) > 1 + factor / 2
+    for i in np.flatnonzero(off):
+        tte.add("ADAM_AVAL_DATES", i, "ADTTE.AVAL", f"{aval[i]:g}",
+                message=f"AVAL is {days[i]:g} days; ADT - STARTDT + 1 is {from_dates[i]:g} days")
     with np.errstate(invalid="ignore"):
         long = days > float(max_follow_up_years) * 365.25
     for i in np.flatnonzero(long):
@@ -239,8 +272,10 @@ def _in_days(adtte, aval, tte, max_follow_up_years):
 
 
 def _check_subjects(adsl, adtte, adsl_ids, ids, paramcd, tte):
-    """ADTTE subjects missing from ADSL, and subjects with two rows for one parameter."""
-    if "USUBJID" in adsl and "USUBJID" in adtte:
+    """ADTTE subjects missing from ADSL (unless ADSL is unreadable or empty: one problem said so),
+    subjects with two rows for one parameter, PARAMCDs that differ only by case."""
+    _paramcd_case(paramcd, tte)
+    if adsl is not None and len(adsl) and "USUBJID" in adsl and "USUBJID" in adtte:
         known = {v for v in adsl_ids if v is not None}
         for i in np.flatnonzero(np.array([v is not None and v not in known for v in ids], bool)):
             tte.add("ADAM_UNKNOWN_SUBJECT", i, "ADTTE.USUBJID", ids[i])
@@ -251,39 +286,92 @@ def _check_subjects(adsl, adtte, adsl_ids, ids, paramcd, tte):
                 message="a subject has more than one row for this parameter")
 
 
-def _endpoints(adtte, ids, paramcd, days, cnsr, params):
+def _paramcd_case(paramcd, tte):
+    """ADAM_PARAMCD_CASE for each row whose PARAMCD differs only by case from a more frequent one
+    (os beside OS), which would otherwise be a parameter of its own."""
+    spelled = pd.Series(paramcd, dtype=object).dropna()
+    for _, group in spelled.groupby(spelled.str.casefold()):
+        counts = group.value_counts(sort=False)
+        if len(counts) < 2:
+            continue
+        main = counts.index[int(np.argmax(counts.to_numpy()))]
+        for i in group.index[group != main]:
+            tte.add("ADAM_PARAMCD_CASE", i, "ADTTE.PARAMCD", paramcd[i],
+                    message=f"{paramcd[i]!r} differs only by case from {main!r} ({counts[main]} rows)")
+
+
+def _labels(adtte, paramcd, problems):
+    """PARAMCD -> its PARAM label (the most frequent; ADAM_PARAM_LABELS when there are several)."""
+    if "PARAM" not in adtte:
+        return {}
+    pairs = pd.DataFrame({"code": paramcd, "label": _text(adtte["PARAM"])}).dropna()
+    out = {}
+    for code, labels in pairs.groupby("code", sort=False)["label"]:
+        counts = labels.value_counts(sort=False)
+        out[code] = counts.index[int(np.argmax(counts.to_numpy()))]
+        if len(counts) > 1:
+            listed = "; ".join(f"{label!r} ({k} row{'s' if k > 1 else ''})" for label, k in counts.items())
+            problems.append(_Collector.make("ADAM_PARAM_LABELS", field="ADTTE.PARAM", value=str(code),
+                                            message=f"PARAMCD {code} has {len(counts)} PARAM labels: {listed}; "
+                                                    f"{out[code]!r} is used"))
+    return out
+
+
+def _endpoints(ids, paramcd, days, cnsr, params, labels):
     """An AdamEndpoint for each wanted PARAMCD (all, sorted, when ``params`` is None)."""
-    labels = _text(adtte["PARAM"]) if "PARAM" in adtte else paramcd
     present = set(paramcd)
     wanted = sorted(present) if params is None else [p for p in params if p in present]
     endpoints = {}
     for code in wanted:
         m = paramcd == code
-        label = labels[m][0]
-        endpoints[code] = AdamEndpoint(code, str(code if label is None else label), ids[m].astype(str), days[m],
+        endpoints[code] = AdamEndpoint(code, str(labels.get(code, code)), ids[m].astype(str), days[m],
                                        (cnsr[m] == 0).astype(np.int8))
     return endpoints
 
 
+def _read(name, path, problems):
+    """One dataset as read, or None with an ADAM_UNREADABLE problem (the other is still checked);
+    what reading found is named after its dataset."""
+    from dataclasses import replace
+
+    try:
+        raw = load(path)
+    except LoadError as exc:
+        problems.append(_Collector.make("ADAM_UNREADABLE", field=name, message=exc.message))
+        return None
+    problems.extend(replace(p, table=name) if p.table is None and not str(p.field or "").startswith(name) else p
+                    for p in raw.problems)
+    return raw
+
+
 def load_adam(adsl_path, adtte_path, *, params=None, today=None, date_floor=DEFAULT_DATE_FLOOR,
               max_follow_up_years: float = DEFAULT_MAX_FOLLOW_UP_YEARS) -> AdamData:
-    """Read ADSL and ADTTE (any format ltfu reads); raises DataError listing every problem."""
+    """Read ADSL and ADTTE (any format ltfu reads); raises DataError listing every problem of both
+    (one that cannot be read is one problem, and the other is still checked)."""
     today = today or dt.date.today()
     floor = np.datetime64(date_floor, "D")
-    adsl_raw, adtte_raw = load(adsl_path), load(adtte_path)
-    problems = [*adsl_raw.problems, *adtte_raw.problems]
-    adsl, adtte = _upper_columns(adsl_raw.data), _upper_columns(adtte_raw.data)
+    problems: list = []
+    adsl_raw, adtte_raw = _read("ADSL", adsl_path, problems), _read("ADTTE", adtte_path, problems)
+    adsl = None if adsl_raw is None else _upper_columns(adsl_raw.data, "ADSL", problems)
+    adtte = None if adtte_raw is None else _upper_columns(adtte_raw.data, "ADTTE", problems)
     problems += _missing_variables(adsl, adtte)
-    adsl_ids, sl = _adsl_ids(adsl, adsl_raw)
-    ids, paramcd, tte = _adtte_keys(adtte, adtte_raw)
-    aval = _aval(adtte, adtte_raw, tte, today, floor)
-    days = _in_days(adtte, aval, tte, max_follow_up_years)
-    cnsr = _cnsr(adtte["CNSR"], tte) if "CNSR" in adtte else np.full(len(adtte), np.nan)
-    _check_subjects(adsl, adtte, adsl_ids, ids, paramcd, tte)
-    problems += sl.problems + tte.problems
+    adsl_ids = None
+    if adsl is not None:
+        adsl_ids, sl = _adsl_ids(adsl, adsl_raw)
+        problems += sl.problems
+    labels: dict = {}
+    if adtte is not None:
+        ids, paramcd, tte = _adtte_keys(adtte, adtte_raw)
+        aval, from_dates = _aval(adtte, adtte_raw, tte, today, floor)
+        days = _in_days(adtte, aval, tte, max_follow_up_years, from_dates)
+        cnsr = _cnsr(adtte["CNSR"], tte) if "CNSR" in adtte else np.full(len(adtte), np.nan)
+        _check_subjects(adsl, adtte, adsl_ids, ids, paramcd, tte)
+        problems += tte.problems
+        labels = _labels(adtte, paramcd, problems)
     errors = sum(p.severity == "error" for p in problems)
     if errors:
         raise DataError(f"{errors} error(s) in the ADaM datasets", problems)
-    endpoints = _endpoints(adtte, ids, paramcd, days, cnsr, params)
+    assert adsl is not None and adtte is not None and adsl_raw is not None and adtte_raw is not None
+    endpoints = _endpoints(ids, paramcd, days, cnsr, params, labels)
     covariates = _typed(adsl.assign(USUBJID=adsl_ids)).set_index("USUBJID")
     return AdamData(covariates, endpoints, tuple(problems), (adsl_raw.source, adtte_raw.source))

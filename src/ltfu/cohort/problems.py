@@ -102,6 +102,14 @@ PROBLEM_CODES = {
                              "add the subject to ADSL or remove the ADTTE rows"),
     "ADAM_MISSING_VARIABLE": ("error", "a required ADaM variable is absent",
                               "ADTTE needs USUBJID, PARAMCD, AVAL (or STARTDT and ADT) and CNSR; ADSL needs USUBJID"),
+    "ADAM_UNREADABLE": ("error", "an ADaM dataset cannot be read (empty, damaged, or not the format its name says); "
+                        "the other is still checked", "export the dataset again"),
+    "ADAM_PARAMCD_CASE": ("error", "PARAMCD values differ only by upper/lower case, which would split one parameter "
+                          "in two", "write each PARAMCD one way"),
+    "ADAM_PARAM_LABELS": ("warning", "one PARAMCD carries more than one PARAM label; the most frequent is used",
+                          "write one PARAM per PARAMCD"),
+    "ADAM_AVAL_DATES": ("warning", "AVAL disagrees with ADT - STARTDT + 1 by more than the rounding of its unit; "
+                        "AVAL is used", "check AVAL, AVALU and the dates"),
 }
 
 
