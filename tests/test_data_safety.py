@@ -66,6 +66,28 @@ def test_deidentified_report_contains_no_id_date_or_free_text(identified_csv, tm
             assert needle.encode() not in blob, f"{needle!r} found in {q.name}"
 
 
+def test_a_deidentified_run_stopped_by_errors_prints_no_id_value_or_column_name(identified_csv, tmp_path):
+    """stderr is kept in CI and batch logs: the error listing of a --deidentify run names problems
+    by code, row and data-model field only (a bad-input hunt found ids, cells and column names)."""
+    _, df = identified_csv
+    bad = df.copy()
+    bad["nhs_number_4857773456"] = "x"                            # a column name that identifies
+    bad.loc[2, "patient_id"] = bad.loc[1, "patient_id"]           # DUPLICATE_ID quotes the first row's id
+    bad.loc[3, "last_contact_date"] = "2031-01-01"                # FUTURE_DATE quotes the cell
+    bad.loc[4, "conditioning"] = "Mrs HOLLINGSWORTH\x1b"         # CONTROL_CHARACTER quotes the cell
+    f = tmp_path / "bad.csv"
+    bad.to_csv(f, index=False)
+    p = ltfu("report", f, "--out", tmp_path / "rep", "--deidentify", "--quiet")
+    assert p.returncode == 1 and not (tmp_path / "rep").exists()
+    for code in ("DUPLICATE_ID", "FUTURE_DATE", "CONTROL_CHARACTER", "UNKNOWN_COLUMN"):
+        assert code in p.stderr
+    for needle in (bad.loc[1, "patient_id"], "2031-01-01", "HOLLINGSWORTH", "nhs_number", "Holloway", "bad.csv"):
+        assert needle not in p.stderr + p.stdout, needle
+    assert "`ltfu validate` lists them" in p.stderr
+    plain = ltfu("report", f, "--out", tmp_path / "rep", "--quiet")       # without it, the values are shown
+    assert plain.returncode == 1 and bad.loc[1, "patient_id"] in plain.stderr and "2031-01-01" in plain.stderr
+
+
 def shutil_which(name):
     import shutil
 

@@ -147,6 +147,23 @@ def deidentify_problems(problems, header=None) -> tuple:
                  for p in problems)
 
 
+def deidentify_listing(problems, header=None) -> tuple:
+    """The problems as a de-identified run prints them when it stops on errors: as
+    ``deidentify_problems``, with each problem's general meaning and fix in place of its own message
+    (which may quote a cell, an id or a file name); a study table's column keeps its field name."""
+    from ltfu.cohort.problems import PROBLEM_CODES
+    from ltfu.study.schema import TABLES
+
+    out = []
+    for p in problems:
+        _, meaning, todo = PROBLEM_CODES[p.code]
+        spec = TABLES.get(p.table) if p.table else None
+        own = spec is not None and str(p.field) in {f.name for f in spec.fields}
+        out.append(dataclasses.replace(p, field=str(p.field) if own else field_label(p.field, header),
+                                       patient_id=None, value=None, message=meaning, fix=todo))
+    return tuple(out)
+
+
 def deidentify_cohort(cohort, header=None):
     """A copy of ``cohort`` holding only controlled values (see the module docstring)."""
     from ltfu.cohort.schema import FIELD_BY_NAME
