@@ -136,3 +136,56 @@ def test_a_folder_table_workbook_is_read_from_the_sheet_named_after_its_table(tm
     problems = [p for p in validate_study(folder) if p.code == "UNREADABLE_TABLE"]
     assert len(problems) == 1 and "holds no events table" in problems[0].message
     assert "name that sheet 'events'" in problems[0].message and "--sheet" not in problems[0].message
+
+
+def _problems(folder):
+    from ltfu.study import check_study, find_tables
+
+    problems, _ = check_study(find_tables(folder))
+    return problems
+
+
+def test_date_problems_show_the_cell_and_missing_tokens_are_shown(tmp_path):
+    """A date rule's problem showed the computed day ('day -36'), which the file does not hold, and a
+    value cell 'nan' was 'a required value is empty' with no value: the cell is shown now, the
+    computed day in the message, and a token says it reads as missing."""
+    folder = _folder(tmp_path)
+    lines = (folder / "events.csv").read_text().splitlines()
+    first = lines[2].split(",")
+    first[4] = "2010-01-01"                                       # onset before DEMO-003's infusion
+    lines[2] = ",".join(first)
+    (folder / "events.csv").write_text("\n".join(lines) + "\n")
+    with (folder / "assessments.csv").open("a") as f:
+        f.write("DEMO-001,2015-03-10,x,igg_g_per_l,nan,g/L\n")
+    problems = _problems(folder)
+    [early] = [p for p in problems if p.code == "DATE_BEFORE_INFUSION"]
+    assert early.value == "2010-01-01" and "(day -" in early.message and early.field == "onset_date"
+    [missing] = [p for p in problems if p.code == "MISSING_VALUE"]
+    assert missing.value == "nan" and "'nan' reads as missing" in missing.message
+
+
+def test_an_unknown_patient_differing_by_case_names_the_patient(tmp_path):
+    folder = _folder(tmp_path)
+    lines = (folder / "events.csv").read_text().splitlines()
+    lines[2] = lines[2].replace("DEMO-003", "demo-003", 1)
+    (folder / "events.csv").write_text("\n".join(lines) + "\n")
+    [p] = [p for p in _problems(folder) if p.code == "UNKNOWN_PATIENT"]
+    assert p.value == "demo-003" and "'DEMO-003'" in p.message and "upper/lower case" in p.message
+
+
+def test_patient_table_date_rules_show_the_cell(tmp_path):
+    import pandas as pd
+
+    from ltfu.cohort import load, validate
+    from ltfu.demo import demo_path
+
+    df = pd.read_csv(demo_path(), comment="#", dtype=str, keep_default_na=False)
+    df.loc[0, "death_date"] = "01 Jan 2014"                       # before the infusion, in the file's own form
+    df.loc[1, "infusion_date"] = "NULL"
+    path = tmp_path / "p.csv"
+    df.to_csv(path, index=False)
+    problems = validate(load(path))
+    [early] = [p for p in problems if p.code == "DATE_BEFORE_INFUSION"]
+    assert (early.row, early.value, early.field) == (2, "01 Jan 2014", "death_date") and "(day -" in early.message
+    [missing] = [p for p in problems if p.code == "MISSING_VALUE"]
+    assert (missing.row, missing.value) == (3, "NULL") and "reads as missing" in missing.message

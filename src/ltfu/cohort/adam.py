@@ -139,7 +139,7 @@ def _cnsr(series, col):
     for i in _rows_of(codes, bad):
         col.add("BAD_CODE", i, "ADTTE.CNSR", values[codes[i]], message=_CNSR_MESSAGE)
     for i in _rows_of(codes, blank):
-        col.add("MISSING_VALUE", i, "ADTTE.CNSR", message="CNSR is empty: " + _CNSR_MESSAGE)
+        col.add_missing(i, "ADTTE.CNSR", values[codes[i]], message="CNSR is empty: " + _CNSR_MESSAGE)
     return out[codes]
 
 
@@ -207,11 +207,12 @@ def _adtte_keys(adtte, adtte_raw):
     _control_characters("ADTTE", adtte, tte)
     if "USUBJID" in adtte:
         for i in np.flatnonzero(pd.isna(ids)):
-            tte.add("MISSING_VALUE", i, "ADTTE.USUBJID", message="USUBJID is empty")
+            tte.add_missing(i, "ADTTE.USUBJID", adtte["USUBJID"].iloc[i], message="USUBJID is empty")
     paramcd = _text(adtte["PARAMCD"]) if "PARAMCD" in adtte else np.full(n, None, dtype=object)
     if "PARAMCD" in adtte:
         for i in np.flatnonzero(pd.isna(paramcd)):
-            tte.add("MISSING_VALUE", i, "ADTTE.PARAMCD", message="PARAMCD is empty: the row belongs to no parameter")
+            tte.add_missing(i, "ADTTE.PARAMCD", adtte["PARAMCD"].iloc[i],
+                            message="PARAMCD is empty: the row belongs to no parameter")
     return ids, paramcd, tte
 
 
@@ -240,8 +241,8 @@ def _aval(adtte, adtte_raw, tte, today, floor):
         unexplained = ~aval_given
     if "AVAL" in adtte or {"STARTDT", "ADT"} <= set(adtte.columns):
         for i in np.flatnonzero(unexplained):
-            tte.add("MISSING_VALUE", i, "ADTTE.AVAL", message="AVAL is empty (and cannot be derived from STARTDT "
-                                                                "and ADT)")
+            tte.add_missing(i, "ADTTE.AVAL", adtte["AVAL"].iloc[i] if "AVAL" in adtte else None,
+                            message="AVAL is empty (and cannot be derived from STARTDT and ADT)")
     return aval, np.where(aval_given, derived, np.nan)
 
 

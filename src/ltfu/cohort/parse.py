@@ -44,6 +44,26 @@ class _Collector:
     def __init__(self, rows, ids, names, table=None):
         self.rows, self.ids, self.names, self.table = rows, ids, names, table
         self.problems = []
+        self.cells: dict = {}       # a date field -> its column as read (``add_dated`` shows the cell)
+
+    def add_missing(self, idx, field, written=None, message=None):
+        """MISSING_VALUE at row ``idx``; a cell that is not blank but a missing-value token (NA,
+        NaN, NULL, ., None) is shown, with a message saying it reads as missing."""
+        if isinstance(written, str) and written.strip():
+            text = message or PROBLEM_CODES["MISSING_VALUE"][1]
+            self.add("MISSING_VALUE", idx, field, written, message=f"{text} ({written.strip()!r} reads as missing)")
+        else:
+            self.add("MISSING_VALUE", idx, field, message=message)
+
+    def add_dated(self, code, idx, field, computed: str):
+        """A problem of a rule on times from infusion: its value is the cell as the file writes it
+        when ``field`` is a date column (``cells``), the computed time (``computed``, e.g. "day -36")
+        added to the message; otherwise the computed time is the value."""
+        raw = self.cells.get(field)
+        if raw is None:
+            self.add(code, idx, field, computed)
+            return
+        self.add(code, idx, field, _as_written(raw.iloc[idx]), message=f"{PROBLEM_CODES[code][1]} ({computed})")
 
     def add(self, code, idx=None, field=None, value=None, message=None, fix=None, severity=None):
         sev, meaning, todo = PROBLEM_CODES[code]
@@ -58,6 +78,17 @@ class _Collector:
         """A Problem that belongs to no row of a collector (a whole column, a whole dataset)."""
         sev, meaning, todo = PROBLEM_CODES[code]
         return Problem(code, sev, row, patient_id, field, value, message or meaning, fix or todo)
+
+
+def _as_written(v) -> str:
+    """A date cell as the file shows it: text as is, a date (or a midnight timestamp) as YYYY-MM-DD."""
+    import datetime as dt
+
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat() if v.time() == dt.time(0) else v.isoformat(sep=" ")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v)
 
 
 def _is_missing(v, tokens=_MISSING_TOKENS) -> bool:
@@ -333,7 +364,7 @@ def _check_ids(ids, col: _Collector, raw=None):
     ``raw``: the column as read, which lets a registry of plain ids skip the per-id work."""
     s = pd.Series(ids, dtype=object)
     for i in np.flatnonzero(s.isna().to_numpy()):
-        col.add("MISSING_VALUE", i, "patient_id")
+        col.add_missing(i, "patient_id", None if raw is None else raw.iloc[i])
     keys = s if _all_plain(raw, ids) else pd.Series(_id_keys(ids), dtype=object)
     dup = (keys.notna() & keys.duplicated(keep=False)).to_numpy()
     if dup.any():

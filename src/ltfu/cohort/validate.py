@@ -23,6 +23,7 @@ from ltfu.cohort.load import RawTable, _unique_columns
 from ltfu.cohort.model import DEFAULT_BURDEN_THRESHOLD, Cohort
 from ltfu.cohort.parse import (
     _CONTROL,
+    _as_written,
     _check_ids,
     _Collector,
     _control_rows,
@@ -100,6 +101,7 @@ def _open(table, shared: Shared | None = None) -> _Table:
     ids = _text(df[canon["patient_id"]]) if "patient_id" in canon else np.full(len(df), None, dtype=object)
     t = _Table(df, rows, header, canon, mapping, _Collector(rows, ids, canon), epoch_of)
     t.col.problems.extend(load_problems)
+    t.col.cells = {d: df[canon[d]] for d in DATE_FIELDS if d in canon}
     _columns(t, duplicates, unknown, wrong_units, shared is None or shared.first)
     return t
 
@@ -218,9 +220,10 @@ def _days(t: _Table, dates, cutoff, max_follow_up_years, out_columns, first: boo
         with np.errstate(invalid="ignore"):
             long = values > max_days
         for i in np.flatnonzero(long):
-            col.add("IMPLAUSIBLE_DATE", i, d if d in dates else day, f"day {values[i]:g}",
-                    message=f"{values[i] / 365.25:,.0f} years after the infusion, more than the plausible "
-                            f"{max_follow_up_years:g} years of follow-up",
+            col.add("IMPLAUSIBLE_DATE", i, d if d in dates else day,
+                    _as_written(t.raw(d).iloc[i]) if d in dates else f"day {values[i]:g}",
+                    message=f"{values[i] / 365.25:,.0f} years after the infusion (day {values[i]:g}), more than "
+                            f"the plausible {max_follow_up_years:g} years of follow-up",
                     fix="correct the value (days, not another unit?); a longer follow-up can raise the bound "
                         "(max_follow_up_years)")
         values[long] = np.nan
@@ -286,11 +289,11 @@ def _check(table, cutoff, burden_threshold, today, date_floor, max_follow_up_yea
     inf, pairwise = _days(t, dates, cutoff, max_follow_up_years, out_columns, shared is None or shared.first)
     if "infusion_date" in dates:
         for i in np.flatnonzero(np.isnat(inf) & t.missing("infusion_date", distinct)):
-            col.add("MISSING_VALUE", i, "infusion_date")
+            col.add_missing(i, "infusion_date", t.raw("infusion_date").iloc[i])
     if "last_contact_date" in canon or "last_contact_day" in canon:
         src = "last_contact_date" if "last_contact_date" in canon else "last_contact_day"
         for i in np.flatnonzero(np.isnan(out_columns["last_contact_day"]) & t.missing(src, distinct)):
-            col.add("MISSING_VALUE", i, src)
+            col.add_missing(i, src, t.raw(src).iloc[i])
     for f in VALUE_FIELDS:             # every other field, by its declared type
         if f.name in canon:
             out_columns[f.name] = parse_field(t.raw(f.name), f, col)
@@ -349,23 +352,24 @@ def _order_rules(out, col, days, placed):
         for name in ("last_contact_day", "death_day", "response_day", "relapse_day", "allo_hct_day"):
             v = days[name]
             for i in np.flatnonzero(v < 0):
-                col.add("DATE_BEFORE_INFUSION", i, _date_name(name, col), f"day {v[i]:g}")
+                col.add_dated("DATE_BEFORE_INFUSION", i, _date_name(name, col), f"day {v[i]:g}")
         for i in np.flatnonzero(p_rel < p_resp):
-            col.add("RELAPSE_BEFORE_RESPONSE", i, _date_name("relapse_day", col), f"day {rel[i]:g} < {resp[i]:g}"
-                    if not np.isnan(rel[i]) else f"{p_resp[i] - p_rel[i]:g} days before the response")
+            col.add_dated("RELAPSE_BEFORE_RESPONSE", i, _date_name("relapse_day", col),
+                          f"day {rel[i]:g} < {resp[i]:g}" if not np.isnan(rel[i]) else
+                          f"{p_resp[i] - p_rel[i]:g} days before the response")
         for name in ("response_day", "relapse_day", "allo_hct_day"):
             v = placed[name]
             for i in np.flatnonzero(v > p_last):
-                col.add("EVENT_AFTER_LAST_CONTACT", i, _date_name(name, col),
-                        f"day {out[name].iloc[i]:g} > last contact {last[i]:g}" if not np.isnan(last[i]) else
-                        f"{v[i] - p_last[i]:g} days after the last contact")
+                col.add_dated("EVENT_AFTER_LAST_CONTACT", i, _date_name(name, col),
+                              f"day {out[name].iloc[i]:g} > last contact {last[i]:g}" if not np.isnan(last[i]) else
+                              f"{v[i] - p_last[i]:g} days after the last contact")
         for i in np.flatnonzero(p_last > p_death):
-            col.add("CONTACT_AFTER_DEATH", i, _date_name("last_contact_day", col),
-                    f"last contact day {last[i]:g} > death day {death[i]:g}" if not np.isnan(last[i]) else
-                    f"last contact {p_last[i] - p_death[i]:g} days after death")
+            col.add_dated("CONTACT_AFTER_DEATH", i, _date_name("last_contact_day", col),
+                          f"last contact day {last[i]:g} > death day {death[i]:g}" if not np.isnan(last[i]) else
+                          f"last contact {p_last[i] - p_death[i]:g} days after death")
         for i in np.flatnonzero(p_death > p_last):
-            col.add("DEATH_AFTER_LAST_CONTACT", i, _date_name("death_day", col), f"day {death[i]:g}"
-                    if not np.isnan(death[i]) else f"{p_death[i] - p_last[i]:g} days after the last contact")
+            col.add_dated("DEATH_AFTER_LAST_CONTACT", i, _date_name("death_day", col), f"day {death[i]:g}"
+                          if not np.isnan(death[i]) else f"{p_death[i] - p_last[i]:g} days after the last contact")
         late = death > last
         out.loc[late, "last_contact_day"] = death[late]
 
@@ -400,7 +404,7 @@ def _cutoff_rules(col, days, has_cutoff, shared: Shared | None):
     cutoff = days["data_cutoff_day"]
     with np.errstate(invalid="ignore"):
         for i in np.flatnonzero(cutoff < 0):
-            col.add("CUTOFF_BEFORE_INFUSION", i, _date_name("data_cutoff_day", col), f"day {cutoff[i]:g}")
+            col.add_dated("CUTOFF_BEFORE_INFUSION", i, _date_name("data_cutoff_day", col), f"day {cutoff[i]:g}")
         after = np.zeros(cutoff.size, bool)
         for c in ("death_day", "response_day", "relapse_day", "allo_hct_day", "last_contact_day"):
             after |= days[c] > cutoff

@@ -15,19 +15,19 @@ def _follow_up_rules(frame, col, first, name, last, death, present):
     v = frame[first].to_numpy(float)
     with np.errstate(invalid="ignore"):
         for i in np.flatnonzero(present & (v < 0)):
-            col.add("DATE_BEFORE_INFUSION", i, name, f"day {v[i]:g}")
+            col.add_dated("DATE_BEFORE_INFUSION", i, name, f"day {v[i]:g}")
         after = present & ((v > last) | (v > death))
     for i in np.flatnonzero(after):
         limit = death[i] if np.isfinite(death[i]) and death[i] < last[i] else last[i]
-        col.add("AFTER_FOLLOW_UP", i, name, f"day {v[i]:g} > {'death' if limit == death[i] else 'last contact'} "
-                f"day {limit:g}")
+        col.add_dated("AFTER_FOLLOW_UP", i, name, f"day {v[i]:g} > "
+                      f"{'death' if limit == death[i] else 'last contact'} day {limit:g}")
 
 
 def _end_rules(frame, col, start, stop, name):
     a, b = frame[start].to_numpy(float), frame[stop].to_numpy(float)
     with np.errstate(invalid="ignore"):
         for i in np.flatnonzero(b < a):
-            col.add("END_BEFORE_START", i, name, f"day {b[i]:g} < {a[i]:g}")
+            col.add_dated("END_BEFORE_START", i, name, f"day {b[i]:g} < {a[i]:g}")
 
 
 def _event_rules(frame, df, canon, col, last, death, present):
@@ -153,7 +153,7 @@ def _assessment_rules(frame, df, canon, col, last, death, present):
     for i in np.flatnonzero(missing | (rcl & ~rcl_ok) | bad_number | bad_unit | implausible):
         test, v = tests[i], raw[vcodes[i]]
         if missing[i]:
-            col.add("MISSING_VALUE", i, "value")
+            col.add_missing(i, "value", v)
         elif rcl[i]:
             col.add("BAD_CODE", i, "value", v, message=f"rcl_result: allowed {', '.join(RCL_RESULTS)}")
         elif bad_number[i]:

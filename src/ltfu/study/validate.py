@@ -183,6 +183,7 @@ def _check_table(raw: RawTable, spec: TableSpec, patients: pd.DataFrame, today, 
     col.problems.extend(_with_table([*raw.problems, *early], spec.name))
     canon = _resolve(spec, df.columns, col, adam=adam)
     col.names = canon
+    col.cells = {f.name: df[canon[f.name]] for f in spec.fields if f.type == "date" and f.name in canon}
     if adam and spec.name == "events" and "category" in canon:
         df = df.copy()
         df[canon["category"]] = _adam_category(df[canon["category"]], df[canon["term"]] if "term" in canon else None)
@@ -203,9 +204,19 @@ def _check_table(raw: RawTable, spec: TableSpec, patients: pd.DataFrame, today, 
     where = _patient_rows(patients, _id_keys(ids))
     present = where >= 0
     if "patient_id" in canon:
-        for i in np.flatnonzero(~present):
+        unknown = np.flatnonzero(~present)
+        folded = {}                    # a patient's id by its case-folded key: the hint for a case variant
+        if any(ids[i] is not None for i in unknown):
+            folded = {str(k).casefold(): v for k, v in zip(_id_keys(patients["patient_id"].to_numpy(object)),
+                                                           patients["patient_id"].to_numpy(object)) if k is not None}
+        for i in unknown:
             if ids[i] is None:
-                col.add("MISSING_VALUE", i, "patient_id")
+                col.add_missing(i, "patient_id", df[canon["patient_id"]].iloc[i])
+            elif str(_id_keys([ids[i]])[0]).casefold() in folded:
+                col.add("UNKNOWN_PATIENT", i, "patient_id", ids[i],
+                        message=f"not in the patient table, which has {folded[str(_id_keys([ids[i]])[0]).casefold()]!r}"
+                                " (differing only by upper/lower case)",
+                        fix="write the id as the patient table does")
             else:
                 col.add("UNKNOWN_PATIENT", i, "patient_id", ids[i])
     infusion = _take(patients["infusion_date"].to_numpy().astype("datetime64[D]"), where, np.datetime64("NaT"))
@@ -270,7 +281,7 @@ def _dates_to_days(df, spec, canon, col, infusion, out, today, date_floor, raw):
         field = next(f for f in spec.fields if f.name == d)
         if field.required and (d in canon or day in canon):
             for i in np.flatnonzero(missing):
-                col.add("MISSING_VALUE", i, d if d in canon else day)
+                col.add_missing(i, d if d in canon else day, df[canon[d] if d in canon else canon[day]].iloc[i])
         out[day] = days
 
 
