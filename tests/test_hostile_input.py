@@ -433,6 +433,21 @@ def test_columns_beyond_the_limit_are_refused_from_the_header(tmp_path, careful)
         load(p, limits=Limits(max_columns=40))
 
 
+@pytest.mark.parametrize("careful", [False, True])
+def test_a_csv_beyond_max_cells_is_refused_before_validation(tmp_path, careful):
+    """A CSV declares no size: it is counted once parsed (by either reader), the projected columns
+    only, and refused with what to do (before, no CSV was ever limited)."""
+    df = pd.DataFrame({"patient_id": [f"P{i}" for i in range(100)], "last_contact_day": np.arange(100.0),
+                       "notes": "x"})
+    p = tmp_path / "t.csv"
+    p.write_bytes(df.to_csv(index=False).encode("latin-1" if careful else "utf-8") + (b"\n\n" if careful else b""))
+    with pytest.raises(LoadError, match=r"100 rows x 3 columns, more than the 250 cells .*max_cells") as refused:
+        load(p, limits=Limits(max_cells=250))
+    assert "Parquet" in str(refused.value) and "ltfu validate" in str(refused.value)
+    assert len(load(p, limits=Limits(max_cells=250), columns=["patient_id", "last_contact_day"]).data) == 100
+    assert len(load(p, limits=Limits(max_cells=300)).data) == 100
+
+
 def test_parquet_and_sas_sizes_are_checked_from_metadata(tmp_path):
     import pyreadstat
 

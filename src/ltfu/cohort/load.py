@@ -24,8 +24,9 @@ openpyxl opens the workbook, since a declared dimension may be absent or wrong; 
 dimension checked too; then the cells counted again as openpyxl's read-only mode streams the rows),
 at most as many shared strings, and at most 512 MiB of XML once unzipped; Parquet and SAS files at
 most 50,000,000 cells (rows x columns from their metadata) and, for Parquet, 512 MiB of column
-data once decompressed.  A cell of more than 10,000 characters is a CELL_TOO_LONG problem (a CSV
-cell of more than 16 MiB is not even read: its row is left out and reported).
+data once decompressed; a CSV as many cells, counted once parsed (it declares no size).  A cell
+of more than 10,000 characters is a CELL_TOO_LONG problem (a CSV cell of more than 16 MiB is not
+even read: its row is left out and reported).
 
 Dates: each table records what a number in a date column counts from (``RawTable.epoch`` and
 ``RawTable.epochs``, see ``ltfu.cohort.dates``): the workbook's date system for XLSX, 1960-01-01

@@ -35,6 +35,9 @@ TOO_MANY_CELLS = ("ltfu holds a table it reports in memory (`ltfu validate` chec
                   "(kaplan_meier_from, logrank_from, cumulative_incidence_from, gray_test_from, cox_from: DuckDB "
                   "counts it in a few hundred MB; README: 'A registry too large for ltfu report'), or report a "
                   "subset (a period, some centres)")
+TOO_MANY_CELLS_CSV = ("Write it as Parquet (for example with DuckDB: COPY (SELECT * FROM read_csv('file.csv', "
+                      "all_varchar=true)) TO 'file.parquet'), which `ltfu validate` checks at any size in row "
+                      "batches. " + TOO_MANY_CELLS)
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".tab": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx",
            ".parquet": "parquet", ".pq": "parquet", ".sas7bdat": "sas7bdat", ".xpt": "xpt"}
 

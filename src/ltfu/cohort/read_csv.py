@@ -10,7 +10,15 @@ import re
 import numpy as np
 import pandas as pd
 
-from ltfu.cohort.raw import LIMITS, MAX_CELL, MAX_PARSED_CELL, _problem, _string_dtype, _too_many_columns
+from ltfu.cohort.raw import (
+    LIMITS,
+    MAX_CELL,
+    MAX_PARSED_CELL,
+    TOO_MANY_CELLS_CSV,
+    _problem,
+    _string_dtype,
+    _too_many_columns,
+)
 from ltfu.errors import LoadError
 
 # ----------------------------------------------------------------------------------------------
@@ -98,10 +106,16 @@ def _preamble(blob: bytes):
 
 def _read_csv(blob, path, sheet, keep, context):
     fast = _read_csv_fast(blob, path, keep, context.limits)
-    if fast is not None:
-        return fast
-    df, rows, problems = _read_csv_careful(blob, path, context.limits)
-    return df, rows, problems, tuple(df.columns)
+    if fast is None:
+        df, rows, problems = _read_csv_careful(blob, path, context.limits)
+        fast = df, rows, problems, tuple(df.columns)
+    # a CSV does not declare its size: counted once parsed, before it is validated (the costly part)
+    df = fast[0]
+    n_columns = len(df.columns) if keep is None else sum(bool(keep(str(c).strip())) for c in df.columns)
+    if len(df) * n_columns > context.limits.max_cells:
+        raise LoadError(f"{path.name}: {len(df):,} rows x {n_columns:,} columns, more than the "
+                        f"{context.limits.max_cells:,} cells ltfu reads (limit max_cells). {TOO_MANY_CELLS_CSV}")
+    return fast
 
 
 def _fast_header(blob, path, limits):
