@@ -4,6 +4,7 @@ path; terminal output shows control characters instead of obeying them; CSV cell
 formula, even indented; long text cannot break the PDF; options and counts are checked; Ctrl-C
 ends a run with one line."""
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -449,3 +450,37 @@ def test_stats_refuse_masked_and_complex_arrays(bad, word):
         stats.logrank(bad, e, [0, 0, 1, 1])
     with pytest.raises(InvalidInputError, match=f"X: {word}"):
         stats.cox(bad, [5.0, 8, 12, 20], e)
+
+
+def _swallowing(fill):
+    """``fill`` followed by a Ctrl-C that a library catches and drops (a bare except)."""
+    from ltfu import interrupt
+
+    def run(*args, **kwargs):
+        result = fill(*args, **kwargs)
+        with contextlib.suppress(BaseException):      # the library's bare except
+            interrupt.handler(signal.SIGINT, None)
+        return result
+    return run
+
+
+def test_a_swallowed_ctrl_c_still_commits_nothing_and_exits_130(tmp_path, monkeypatch, capsys):
+    """Under load a Ctrl-C was lost inside a library and the report written, exit 0 (or exit 1):
+    the handler also records the press, and every commit checks the record."""
+    import ltfu.outputs.files as files
+    import ltfu.outputs.transaction as transaction
+    from ltfu import cli
+
+    monkeypatch.setattr(transaction, "write_manifest", _swallowing(transaction.write_manifest))
+    out = tmp_path / "rep"
+    assert cli.main(["report", "--demo", "--out", str(out), "--formats", "json", "--quiet"]) == 130
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".rep")]
+    assert capsys.readouterr().err.endswith("interrupted; nothing was written\n")
+    real = files.write_file_atomic
+    monkeypatch.setattr(files, "write_file_atomic", lambda path, fill, **kw: real(path, _swallowing(fill), **kw))
+    monkeypatch.setattr("ltfu.outputs.write_file_atomic", files.write_file_atomic)
+    demo = tmp_path / "demo.csv"
+    assert cli.main(["demo", "--out", str(demo)]) == 130
+    assert not demo.exists() and list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    assert cli.main(["demo", "--out", str(demo)]) == 0 and demo.exists()    # the record is per run

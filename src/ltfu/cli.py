@@ -17,8 +17,12 @@ import sys
 
 if __name__ == "__main__":      # python -m ltfu.cli: Ctrl-C is handled from here on, not only from main()
     def _early_sigint(signum, frame):
-        print("interrupted; nothing was written", file=sys.stderr)
-        sys.exit(130)
+        # while the modules are imported nothing is written; an exception here could be swallowed
+        # by an import's bare except (measured: a Ctrl-C lost, the report written, exit 0), so leave
+        import os
+
+        os.write(2, b"interrupted; nothing was written\n")
+        os._exit(130)
 
     signal.signal(signal.SIGINT, _early_sigint)
 
@@ -30,7 +34,9 @@ from ltfu import cli_data  # noqa: F401
 from ltfu import cli_adam  # noqa: F401
 from ltfu import cli_report  # noqa: F401
 # isort: on
+from ltfu import interrupt
 from ltfu.cli_common import Engine, _Command, _console, _print_problems, app
+from ltfu.interrupt import Interrupted
 from ltfu.terminal import visible
 
 __all__ = ["Engine", "_print_problems", "app", "main"]
@@ -42,16 +48,13 @@ for _info in app.registered_commands:     # every usage line as a user writes it
         _info.cls = _Command
 
 
-class Interrupted(BaseException):
-    """Ctrl-C: raised by ltfu's SIGINT handler.  Not a KeyboardInterrupt, so no library code that
-    catches KeyboardInterrupt (or Exception) turns it into something else half way."""
-
-
 INTERRUPTED = "interrupted; nothing was written"
 
 
-def _on_sigint(signum, frame):
-    raise Interrupted()
+def _interrupted() -> int:
+    written = interrupt.written()
+    print(INTERRUPTED if written is None else f"interrupted after {written} was written", file=sys.stderr)
+    return 130
 
 
 def main(argv=None) -> int:
@@ -59,21 +62,23 @@ def main(argv=None) -> int:
     from ltfu.errors import LtfuError
 
     args = sys.argv[1:] if argv is None else list(argv)
+    interrupt.reset()
     try:
-        previous = signal.signal(signal.SIGINT, _on_sigint)
+        previous = signal.signal(signal.SIGINT, interrupt.handler)
     except ValueError:          # not the main thread (embedded use): leave SIGINT alone
         previous = None
     try:
         app(args=args, prog_name="ltfu")  # standalone: usage errors print and exit 2
     except SystemExit as exc:
         code = exc.code
-        if code == 130:         # typer's answer to a KeyboardInterrupt raised inside a library
-            print(INTERRUPTED, file=sys.stderr)
+        if code == 130 or interrupt.received():   # typer's answer to a KeyboardInterrupt inside a library,
+            return _interrupted()                  # or ours swallowed on the way
         return code if isinstance(code, int) else (0 if code is None else 1)
     except (Interrupted, KeyboardInterrupt):
-        print(INTERRUPTED, file=sys.stderr)
-        return 130
+        return _interrupted()
     except LtfuError as exc:
+        if interrupt.received():
+            return _interrupted()
         if "--debug" in args:
             raise
         from rich.markup import escape
@@ -82,6 +87,8 @@ def main(argv=None) -> int:
                                     markup=True, soft_wrap=True)
         return 1
     except OSError as exc:  # the file system (full, read-only, permissions): one plain line
+        if interrupt.received():
+            return _interrupted()
         if "--debug" in args:
             raise
         from rich.markup import escape
@@ -91,6 +98,8 @@ def main(argv=None) -> int:
                                     markup=True, soft_wrap=True)
         return 1
     except Exception as exc:  # the unexpected: one line, no traceback unless --debug
+        if interrupt.received():    # Ctrl-C turned into another exception by a library
+            return _interrupted()
         if "--debug" in args:
             raise
         from rich.markup import escape
@@ -102,6 +111,8 @@ def main(argv=None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+    if interrupt.received():        # pressed, and the exception swallowed on the way
+        return _interrupted()
     return 0
 
 

@@ -9,6 +9,7 @@ import secrets
 import stat
 from pathlib import Path
 
+from ltfu import interrupt
 from ltfu.errors import OutputError
 from ltfu.outputs.manifest import _fsync_dir
 from ltfu.outputs.target import _q
@@ -71,6 +72,7 @@ def write_file_atomic(path: Path, fill, *, overwrite: bool) -> Path:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            interrupt.check()               # Ctrl-C pressed, even if its exception was swallowed
             if overwrite:
                 with contextlib.suppress(OSError):
                     st = os.lstat(path)
@@ -95,6 +97,7 @@ def write_file_atomic(path: Path, fill, *, overwrite: bool) -> Path:
                     os.unlink(tmp)
             _fsync_dir(path.parent)
             done = True
+            interrupt.committed(path)
         except OSError as exc:
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
             raise OutputError(f"cannot write {str(path)!r}: {exc.strerror or exc}{where}; "

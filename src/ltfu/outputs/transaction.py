@@ -9,6 +9,7 @@ import secrets
 import stat
 from pathlib import Path
 
+from ltfu import interrupt
 from ltfu.errors import OutputError
 from ltfu.outputs.cleanup import _remove_partial, _remove_verified, clean_stale, locked, recover
 from ltfu.outputs.manifest import _fsync_dir, check_report_target, write_manifest
@@ -109,10 +110,12 @@ def report_transaction(target: ReportTarget):
                 if kind != "missing":
                     with contextlib.suppress(OSError):
                         os.chmod(tmp, stat.S_IMODE(os.lstat(target.path).st_mode))
+                interrupt.check()           # Ctrl-C pressed, even if its exception was swallowed: no swap
                 os.unlink(tmp / PARTIAL)
                 _fsync_dir(tmp)
                 _swap(target, tmp, kind)
                 done = True
+                interrupt.committed(target.path)
         except OSError as exc:
             raise _fs_error(target, exc, previous) from exc
     finally:
