@@ -34,6 +34,11 @@ def _registry(tmp_path, seed):
     df.loc[no_response, "response_date"] = pd.NaT
     cr_no_date = (df["best_response"] == "CR") & df["relapse_date"].isna() & (rng.random(n) < 0.02)
     df.loc[cr_no_date, "response_date"] = pd.NaT
+    # a death recorded after the last contact (DEATH_AFTER_LAST_CONTACT, a warning: the loader takes
+    # the death as the last contact, so the patient died; the query once censored them alive)
+    before = df[["infusion_date", "response_date", "relapse_date", "allo_hct_date"]].max(axis=1)
+    dead = np.flatnonzero((df["death_date"] - before > pd.Timedelta(days=5)).to_numpy())[:40]
+    df.loc[dead, "last_contact_date"] = df.loc[dead, "death_date"] - pd.Timedelta(days=3)
     # after every infusion, before some last contacts
     df["data_cutoff_date"] = df["infusion_date"].max() + pd.Timedelta(days=1)
     path = tmp_path / f"registry_{seed}.parquet"

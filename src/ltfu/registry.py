@@ -10,7 +10,8 @@ remission competing from the response date (``rel_t``, ``rel_s``: 1 relapse, 2 d
 remission, 0 censored; NULL for the other patients), and the terms of the report's Cox models
 (``COX_TERMS``: high burden 1/0, age per 10 years, the yes/no history fields 1/0; NULL where
 missing).  Times in days from infusion; an event after
-the end of follow-up (the last contact or the data cut-off, whichever is earlier) is ignored.
+the end of follow-up (the last contact or the data cut-off, whichever is earlier; a death after the
+recorded last contact is the last contact, as the loader makes it) is ignored.
 These are ``ltfu.endpoints``' definitions, written again in SQL: ``tests/test_registry.py`` checks
 them equal, patient by patient, on simulated registries.
 
@@ -51,7 +52,9 @@ WITH d AS (
            {_yes_no("prior_allo_hct")}, {_yes_no("ph_positive")}, {_yes_no("prior_blinatumomab")},
            CASE WHEN extramedullary = 'yes' OR marrow_blasts_pct >= {thr} THEN 'high'
                 WHEN marrow_blasts_pct < {thr} AND extramedullary = 'no' THEN 'low' END AS burden,
-           date_diff('day', infusion_date, least(last_contact_date, data_cutoff_date)) AS end_day,
+           -- a death after the recorded last contact is the last contact (DEATH_AFTER_LAST_CONTACT)
+           date_diff('day', infusion_date,
+                     least(greatest(last_contact_date, death_date), data_cutoff_date)) AS end_day,
            date_diff('day', infusion_date, death_date) AS death_day,
            date_diff('day', infusion_date, relapse_date) AS relapse_day,
            date_diff('day', infusion_date, response_date) AS response_day
