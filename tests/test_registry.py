@@ -39,6 +39,18 @@ def _registry(tmp_path, seed):
     before = df[["infusion_date", "response_date", "relapse_date", "allo_hct_date"]].max(axis=1)
     dead = np.flatnonzero((df["death_date"] - before > pd.Timedelta(days=5)).to_numpy())[:40]
     df.loc[dead, "last_contact_date"] = df.loc[dead, "death_date"] - pd.Timedelta(days=3)
+    # spellings the loader accepts and reads as the canonical codes (the query once took cr, CRh or
+    # ' Y' as unknown or non-CR: a day-0 EFS event for a patient in CR)
+    for column, old, new in (("best_response", "CR", "cr "), ("best_response", "CRi", "CRh"),
+                             ("extramedullary", "yes", " Y"), ("extramedullary", "no", "false"),
+                             ("prior_allo_hct", "yes", "Yes"), ("ph_positive", "no", "0"),
+                             ("centre", None, None)):
+        pick = rng.random(n) < 0.3
+        if column == "centre":
+            df.loc[pick, "centre"] = "  " + df.loc[pick, "centre"] + "\u00a0"
+            df.loc[rng.random(n) < 0.02, "centre"] = "NA"
+        else:
+            df.loc[pick & (df[column] == old).to_numpy(), column] = new
     # after every infusion, before some last contacts
     df["data_cutoff_date"] = df["infusion_date"].max() + pd.Timedelta(days=1)
     path = tmp_path / f"registry_{seed}.parquet"

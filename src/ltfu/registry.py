@@ -15,16 +15,20 @@ recorded last contact is the last contact, as the loader makes it) is ignored.
 These are ``ltfu.endpoints``' definitions, written again in SQL: ``tests/test_registry.py`` checks
 them equal, patient by patient, on simulated registries.
 
-The table must hold the data model's column names and canonical values (dates as dates or
-timestamps, ``best_response`` codes such as CR and CRi, ``extramedullary`` yes/no), as ``ltfu
-simulate`` writes them.  The query does not validate: ``ltfu validate`` the file first (a Parquet
+The table must hold the data model's column names (``ltfu simulate`` writes them) and dates as
+dates or timestamps; codes are read as the loader reads them (any case, surrounding spaces and the
+parser's synonyms: cr, CRh, y, true, 1 ...), text fields stripped with the missing-value tokens
+NULL.  The query does not validate: ``ltfu validate`` the file first (a Parquet
 file of any size is validated in row batches, ``ltfu.cohort.stream``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
+from ltfu.cohort.parse import _MISSING_TOKENS, _SYNONYMS
+from ltfu.cohort.schema import FIELD_BY_NAME
 from ltfu.defaults import BURDEN_THRESHOLD
 from ltfu.defaults import COMPLETE_RESPONSE as COMPLETE
 from ltfu.errors import InvalidInputError
@@ -33,8 +37,36 @@ from ltfu.errors import InvalidInputError
 COX_TERMS = ("high_burden", "age_per_10y", "prior_allo_hct", "ph_positive", "prior_blinatumomab")
 
 
+@functools.cache
+def _spaces() -> str:
+    """Python's whitespace (what ``str.strip`` removes) as an RE2 character class body."""
+    return "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(0x110000)) if c.isspace())
+
+
+def _stripped(column: str) -> str:
+    """The cell as text without surrounding whitespace, as the loader strips it."""
+    return f"regexp_replace(CAST({column} AS VARCHAR), '^[{_spaces()}]+|[{_spaces()}]+$', '', 'g')"
+
+
+def _text(column: str) -> str:
+    """A text field as the loader reads it: stripped, NULL where empty or a missing-value token."""
+    tokens = ", ".join(f"'{t}'" for t in _MISSING_TOKENS)
+    return f"CASE WHEN upper({_stripped(column)}) IN ({tokens}) THEN NULL ELSE {_stripped(column)} END"
+
+
+def _code(column: str) -> str:
+    """A code field as the loader reads it: its canonical code from any spelling the parser accepts
+    (``ltfu.cohort.parse``: case, surrounding spaces, synonyms such as cr, CRh, y, true, 1), NULL
+    otherwise; validation has refused any other written value."""
+    f = FIELD_BY_NAME[column]
+    spellings = {**{a.lower(): a for a in f.allowed}, **(_SYNONYMS.get(column) or
+                                                          (_SYNONYMS["yesno"] if f.type == "yesno" else {}))}
+    cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in spellings.items())
+    return f"CASE lower({_stripped(column)}) {cases} END"
+
+
 def _yes_no(column: str) -> str:
-    return f"CASE {column} WHEN 'yes' THEN 1.0 WHEN 'no' THEN 0.0 END AS {column}"
+    return f"CASE {_code(column)} WHEN 'yes' THEN 1.0 WHEN 'no' THEN 0.0 END AS {column}"
 
 
 def endpoints_sql(table: str, *, burden_threshold: float = BURDEN_THRESHOLD) -> str:
@@ -47,11 +79,12 @@ def endpoints_sql(table: str, *, burden_threshold: float = BURDEN_THRESHOLD) -> 
     thr = repr(float(burden_threshold))
     return f"""
 WITH d AS (
-    SELECT patient_id, centre, best_response,
+    SELECT {_text("patient_id")} AS patient_id, {_text("centre")} AS centre,
+           {_code("best_response")} AS best_response,
            CAST(age AS DOUBLE) / 10.0 AS age_per_10y,
            {_yes_no("prior_allo_hct")}, {_yes_no("ph_positive")}, {_yes_no("prior_blinatumomab")},
-           CASE WHEN extramedullary = 'yes' OR marrow_blasts_pct >= {thr} THEN 'high'
-                WHEN marrow_blasts_pct < {thr} AND extramedullary = 'no' THEN 'low' END AS burden,
+           CASE WHEN {_code("extramedullary")} = 'yes' OR marrow_blasts_pct >= {thr} THEN 'high'
+                WHEN marrow_blasts_pct < {thr} AND {_code("extramedullary")} = 'no' THEN 'low' END AS burden,
            -- a death after the recorded last contact is the last contact (DEATH_AFTER_LAST_CONTACT)
            date_diff('day', infusion_date,
                      least(greatest(last_contact_date, death_date), data_cutoff_date)) AS end_day,
