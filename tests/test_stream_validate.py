@@ -153,6 +153,7 @@ def test_the_cli_validates_a_file_beyond_the_cell_limit_in_batches(tmp_path, mon
     with pytest.raises(LoadError, match="max_cells"):
         load(path, limits=small)
     assert too_large(path, small) and not too_large(path)
+    assert too_large(path, Limits(max_unpacked_bytes=1000))        # the loader's other Parquet limit
     monkeypatch.setattr("ltfu.cohort.raw.LIMITS", small)
     monkeypatch.setattr("ltfu.cohort.stream.BATCH_CELLS", 300)
     result = CliRunner().invoke(app, ["validate", str(path), "--format", "json"])
@@ -174,3 +175,27 @@ def test_repeated_column_names(tmp_path):
     pq.write_table(table, path)
     whole = _same(path, 5)
     assert Counter(p.code for p in whole) == {"DUPLICATE_COLUMN": 2, "DUPLICATE_ID": 2}
+
+
+def test_integer_and_boolean_columns_with_a_missing_value_in_one_batch(tmp_path):
+    """pandas reads an integer column with a missing value as floats (1003.0), a batch without one
+    as integers (1003): a duplicate id across such batches went unfound (a review of the change).
+    Written by pyarrow directly, with and without column statistics."""
+    df = _demo_text()
+    columns = {c: pa.array(df[c].tolist(), pa.string()) for c in df.columns}
+    ids = list(range(1000, 1000 + len(df)))
+    ids[2] = None                                               # missing, in the first batch only
+    ids[45] = ids[3]                                            # row 4's id again, in a later batch
+    columns["patient_id"] = pa.array(ids, pa.int64())
+    grade = [int(g) for g in df["crs_grade"]]
+    grade[7], grade[30] = None, 9                               # out of range in a batch without a gap
+    columns["crs_grade"] = pa.array(grade, pa.int64())
+    emd = [v == "yes" for v in df["extramedullary"]]
+    emd[1] = None
+    columns["extramedullary"] = pa.array(emd, pa.bool_())
+    for statistics in (True, False):
+        path = tmp_path / f"typed_{statistics}.parquet"
+        pq.write_table(pa.table(columns), path, write_statistics=statistics)
+        whole = _same(path, 10)
+        assert [p.row for p in whole if p.code == "DUPLICATE_ID"] == [4, 46]
+        assert [p.value for p in whole if p.code == "OUT_OF_RANGE"] == ["9.0"]

@@ -29,8 +29,9 @@ class Limits:
 
 LIMITS = Limits()
 # what to do with a table beyond max_cells (said with the refusal)
-TOO_MANY_CELLS = ("ltfu holds a table it reports in memory (`ltfu validate` checks a Parquet file of any size, in "
-                  "row batches); analyse one this size with the report's "
+TOO_MANY_CELLS = ("ltfu holds a table it reports in memory (`ltfu validate FILE.parquet` checks a Parquet patient "
+                  "table of any size in row batches, given as a file, not in a study folder); analyse one this size "
+                  "with the report's "
                   "endpoints in SQL (ltfu.registry.endpoints_sql) and the engine functions of ltfu.stats.engines "
                   "(kaplan_meier_from, logrank_from, cumulative_incidence_from, gray_test_from, cox_from: DuckDB "
                   "counts it in a few hundred MB; README: 'A registry too large for ltfu report'), or report a "

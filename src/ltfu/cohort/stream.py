@@ -52,9 +52,9 @@ class Checked:
 
 
 def too_large(path, limits: Limits | None = None) -> bool:
-    """Whether ``path`` is a Parquet file with more cells than ``limits.max_cells`` (default: the
-    loader's ``LIMITS``), which ``ltfu.cohort.load`` refuses to hold and this module validates in
-    batches."""
+    """Whether ``path`` is a Parquet file with more cells than ``limits.max_cells`` or more column
+    data than ``limits.max_unpacked_bytes`` once decompressed (default: the loader's ``LIMITS``),
+    which ``ltfu.cohort.load`` refuses to hold and this module validates in batches."""
     import pyarrow.parquet as pq
 
     from ltfu.cohort import raw
@@ -67,7 +67,9 @@ def too_large(path, limits: Limits | None = None) -> bool:
         meta = pq.read_metadata(path)
     except Exception:  # not Parquet after all: the loader says why
         return False
-    return meta.num_rows * meta.num_columns > limits.max_cells
+    unpacked = sum(meta.row_group(g).column(c).total_uncompressed_size
+                   for g in range(meta.num_row_groups) for c in range(meta.num_columns))
+    return meta.num_rows * meta.num_columns > limits.max_cells or unpacked > limits.max_unpacked_bytes
 
 
 def validate_parquet(path, *, cutoff=None, burden_threshold: float = DEFAULT_BURDEN_THRESHOLD, today=None,
@@ -81,8 +83,9 @@ def validate_parquet(path, *, cutoff=None, burden_threshold: float = DEFAULT_BUR
     try:
         file = pq.ParquetFile(path, pre_buffer=False)     # row groups decoded one at a time, unbuffered
     except Exception as exc:  # a corrupt file: say so, without a traceback
-        raise LoadError(f"{path.name}: cannot be read as parquet ({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise _unreadable(path, exc) from None
     header = tuple(file.schema_arrow.names)
+    stripped = tuple(str(h).strip() for h in header)
     _too_many_columns(path.name, len(header), limits)
     if batch_rows is None:
         batch_rows = max(1, BATCH_CELLS // max(1, len(header)))
@@ -100,19 +103,20 @@ def validate_parquet(path, *, cutoff=None, burden_threshold: float = DEFAULT_BUR
     text_dates = [canon[d] for d in DATE_FIELDS if d in canon
                   and not (pa.types.is_date(types[canon[d]]) or pa.types.is_timestamp(types[canon[d]]))]
     try:
+        nullable = _nullable(file, batch_rows)
         order, evidence, id_problems = _first_pass(file, header, position, id_column, text_dates, canon,
-                                                   batch_rows)
+                                                   batch_rows, nullable)
         shared = Shared(order, evidence)
         problems: list = []
         cut = None
         start = 0
         for batch in file.iter_batches(batch_size=batch_rows):
-            df, renamed = _unique_columns(batch.to_pandas(types_mapper=_string_dtype))
+            df, renamed = _unique_columns(_frame(batch, nullable))
             rows = np.arange(start + 1, start + len(df) + 1)
             start += len(df)
             raw = RawTable(df, rows, str(path), "", "parquet",
                            tuple([*(renamed if shared.first else []), *_long_cells(df, rows)]),
-                           tuple(str(h).strip() for h in header))
+                           stripped)
             found, _, batch_cut = check(raw, cutoff=cutoff, burden_threshold=burden_threshold, today=today,
                                         date_floor=date_floor, max_follow_up_years=max_follow_up_years,
                                         shared=shared)
@@ -122,11 +126,11 @@ def validate_parquet(path, *, cutoff=None, burden_threshold: float = DEFAULT_BUR
     except LoadError:
         raise
     except Exception as exc:  # a corrupt page found while reading
-        raise LoadError(f"{path.name}: cannot be read as parquet ({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise _unreadable(path, exc) from None
     if start == 0:          # no rows: the whole-table validation (nothing to hold)
         from ltfu.cohort.validate import validate
 
-        raw = RawTable(empty, np.arange(1, 1), str(path), "", "parquet", (), tuple(str(h).strip() for h in header))
+        raw = RawTable(empty, np.arange(1, 1), str(path), "", "parquet", (), stripped)
         return Checked(validate(raw, cutoff=cutoff, burden_threshold=burden_threshold, today=today,
                                 date_floor=date_floor, max_follow_up_years=max_follow_up_years), 0, None)
     problems.extend(id_problems)
@@ -139,7 +143,54 @@ def validate_parquet(path, *, cutoff=None, burden_threshold: float = DEFAULT_BUR
     return Checked(_in_order(problems), start, cut)
 
 
-def _first_pass(file, header, position, id_column, text_dates, canon, batch_rows):
+def _unreadable(path, exc) -> LoadError:
+    """The loader's words for a file that is not readable Parquet."""
+    return LoadError(f"{path.name}: cannot be read as parquet ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+def _nullable(file, batch_rows) -> set:
+    """The positions of the integer and boolean columns with a missing value anywhere in the file.
+    pandas reads such a column as floats (1003.0) or objects when the whole table is read, but a
+    batch without a missing value as integers (1003) or booleans: ``_frame`` reads every batch as
+    the whole table would be read, so problems name the same values (and ids the same keys)."""
+    import pyarrow as pa
+
+    types = file.schema_arrow.types
+    candidates = [i for i, t in enumerate(types) if pa.types.is_integer(t) or pa.types.is_boolean(t)]
+    found, unsure = set(), []
+    meta = file.metadata
+    for i in candidates:
+        counts = [meta.row_group(g).column(i).statistics for g in range(meta.num_row_groups)]
+        if all(c is not None and c.has_null_count for c in counts):
+            if sum(c.null_count for c in counts):
+                found.add(i)
+        else:
+            unsure.append(i)
+    if unsure:                           # no statistics: counted
+        names = file.schema_arrow.names
+        for batch in file.iter_batches(batch_size=batch_rows,
+                                       columns=[names[i] for i in unsure] if len(set(names)) == len(names) else None):
+            for k, i in enumerate(unsure):
+                column = batch.column(k if len(set(names)) == len(names) else i)
+                if column.null_count:
+                    found.add(i)
+    return found
+
+
+def _frame(batch, nullable: set):
+    """One batch as pandas, each column as the whole table's reading makes it (``_nullable``)."""
+    import pyarrow as pa
+
+    df = batch.to_pandas(types_mapper=_string_dtype)
+    for i in nullable:
+        if pa.types.is_integer(batch.schema.types[i]) and df.iloc[:, i].dtype.kind in "iu":
+            df.isetitem(i, df.iloc[:, i].astype("float64"))
+        elif pa.types.is_boolean(batch.schema.types[i]) and df.iloc[:, i].dtype == bool:
+            df.isetitem(i, df.iloc[:, i].astype(object))
+    return df
+
+
+def _first_pass(file, header, position, id_column, text_dates, canon, batch_rows, nullable):
     """(the dates' order, its evidence, the id problems) over every batch of the file."""
     wanted = [c for c in [id_column, *text_dates] if c is not None]
     if not wanted:
@@ -156,7 +207,7 @@ def _first_pass(file, header, position, id_column, text_dates, canon, batch_rows
         if id_column is not None:
             # each id's duplicate-finding key, case-folded, as a 64-bit hash: ids whose hash is
             # repeated (or missing) are the only ones that can be a DUPLICATE_ID or ID_CASE_VARIANT
-            keys = _id_keys(_text(arrays[id_column].to_pandas(types_mapper=_string_dtype)))
+            keys = _id_keys(_text(_as_read(arrays[id_column], position[id_column] in nullable)))
             absent = keys == None  # noqa: E711 (elementwise on an object array)
             missing.append(absent)
             hashes.append(pd.util.hash_array(np.array([k.casefold() if k is not None else "" for k in keys],
@@ -174,14 +225,24 @@ def _first_pass(file, header, position, id_column, text_dates, canon, batch_rows
     if suspect.size == 0:
         return order, evidence, []
     series = _rows_of_column(file, header[position[id_column]] if unique else None, position[id_column],
-                             suspect, batch_rows)
+                             suspect, batch_rows, position[id_column] in nullable)
     ids = _text(series)
     col = _Collector(suspect + 1, ids, canon)
     _check_ids(ids, col, series)
     return order, evidence, col.problems
 
 
-def _rows_of_column(file, name, index, rows, batch_rows):
+def _as_read(array, nullable: bool):
+    """One column as pandas, as the whole table's reading makes it (``_nullable``)."""
+    import pyarrow as pa
+
+    if nullable and pa.types.is_integer(array.type):
+        array = array.cast(pa.float64())
+    series = array.to_pandas(types_mapper=_string_dtype)
+    return series.astype(object) if nullable and series.dtype == bool else series
+
+
+def _rows_of_column(file, name, index, rows, batch_rows, nullable):
     """The cells of one column at ``rows`` (sorted row indices), read batch by batch."""
     import pyarrow as pa
 
@@ -192,7 +253,7 @@ def _rows_of_column(file, name, index, rows, batch_rows):
         if hi > lo:
             parts.append(column.take(pa.array(rows[lo:hi] - start)))
         start += len(column)
-    return pa.chunked_array(parts).to_pandas(types_mapper=_string_dtype)
+    return _as_read(pa.chunked_array(parts), nullable)
 
 
 def _in_order(problems):
