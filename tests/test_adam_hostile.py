@@ -150,3 +150,14 @@ def test_several_param_labels_warn_and_the_most_frequent_is_used(tmp_path):
     assert data.endpoints["EFS"].param == "Event-free survival"
     [p] = [p for p in data.problems if p.code == "ADAM_PARAM_LABELS"]
     assert "'Progression-free survival' (1 row)" in p.message
+
+
+def test_none_is_an_adsl_value(tmp_path):
+    """NONE (a bridging therapy of none) is a group, as in the patient table's fields where none is
+    an answer; NA is missing (a review found NONE dropped from the comparison)."""
+    bridge = np.array(["NONE", "CHEMO"] * (N // 2), dtype=object)
+    bridge[0] = "NA"
+    data = load_adam(*_write(tmp_path, adsl=pd.DataFrame({"USUBJID": IDS, "BRIDGE": bridge})))
+    res = analyse_adam(data, data.endpoints, AdamOptions(by="BRIDGE"))
+    assert set(res.numbers["parameters"]["OS"]["groups"]) == {"all", "BRIDGE=CHEMO", "BRIDGE=NONE"}
+    assert res.numbers["parameters"]["OS"]["without_BRIDGE"] == 1

@@ -544,3 +544,28 @@ def test_maturity_safety_rates_are_the_safety_modules():
             assert got[key]["events"] == r.events
             assert got[key]["rate_per_100py"] == pytest.approx(r.rate.value, rel=1e-12)
             assert (got[key]["lower"], got[key]["upper"]) == pytest.approx((r.rate.lower, r.rate.upper), rel=1e-12)
+
+
+def test_a_swallowed_ctrl_c_commits_no_cut(exports, tmp_path, monkeypatch):
+    """The store's commit checks the Ctrl-C record too (a review found only the report's did)."""
+    import contextlib
+
+    import ltfu.store.cuts as cuts
+    from ltfu import interrupt
+    from ltfu.store import add_cut, init, list_cuts
+
+    path = init(tmp_path / "s.ltfu")
+
+    def pressed():
+        with contextlib.suppress(BaseException):          # a library swallows the interrupt
+            interrupt.handler(signal.SIGINT, None)
+    monkeypatch.setattr(cuts, "_pause_for_tests", pressed)
+    date, _, folder = exports[0]
+    try:
+        with pytest.raises(interrupt.Interrupted):
+            add_cut(path, folder, date)
+    finally:
+        interrupt.reset()
+    assert list_cuts(path) == []
+    monkeypatch.undo()
+    assert add_cut(path, folder, date).cut_date is not None and len(list_cuts(path)) == 1

@@ -58,11 +58,19 @@ def _interrupted() -> int:
 
 
 def main(argv=None) -> int:
-    """Console-script entry point: no traceback for ltfu's own errors unless --debug."""
+    """Console-script entry point: no traceback for ltfu's own errors unless --debug.  The record
+    of a Ctrl-C is this run's: cleared before and after (the Python API, in a notebook, goes on)."""
+    interrupt.reset()
+    try:
+        return _main(argv)
+    finally:
+        interrupt.reset()
+
+
+def _main(argv) -> int:
     from ltfu.errors import LtfuError
 
     args = sys.argv[1:] if argv is None else list(argv)
-    interrupt.reset()
     try:
         previous = signal.signal(signal.SIGINT, interrupt.handler)
     except ValueError:          # not the main thread (embedded use): leave SIGINT alone

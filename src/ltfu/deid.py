@@ -159,7 +159,9 @@ def deidentify_listing(problems, header=None) -> tuple:
         _, meaning, todo = PROBLEM_CODES[p.code]
         spec = TABLES.get(p.table) if p.table else None
         own = spec is not None and str(p.field) in {f.name for f in spec.fields}
-        out.append(dataclasses.replace(p, field=str(p.field) if own else field_label(p.field, header),
+        # a study table's other columns are not the patient table's: never named by its positions
+        label = str(p.field) if own else field_label(p.field, None if p.table else header)
+        out.append(dataclasses.replace(p, field=label,
                                        patient_id=None, value=None, message=meaning, fix=todo))
     return tuple(out)
 

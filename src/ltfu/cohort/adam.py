@@ -35,6 +35,8 @@ import pandas as pd
 from ltfu.cohort.dates import decide_order, order_counts, parse_dates
 from ltfu.cohort.load import load
 from ltfu.cohort.parse import (
+    _MISSING_BUT_NONE,
+    _as_written,
     _check_ids,
     _Collector,
     _control_rows,
@@ -96,7 +98,8 @@ def _upper_columns(df, name, problems):
 
 
 def _typed(df):
-    """Text stripped, with the missing-value tokens missing (as in the patient table); then columns
+    """Text stripped, with the missing-value tokens but NONE missing (as in the patient table's fields
+    where none is an answer); then columns
     whose every value reads as a number become numeric (CSV ADSL arrives as text)."""
     out = df.copy()
     for c in out.columns:
@@ -105,7 +108,7 @@ def _typed(df):
         if c == "USUBJID" or out[c].dtype != object:
             continue
         if pd.api.types.infer_dtype(out[c], skipna=True) in ("string", "empty"):
-            out[c] = _text(out[c])
+            out[c] = _text(out[c], _MISSING_BUT_NONE)       # NONE is a value (bridging therapy: NONE)
         num = pd.to_numeric(out[c].replace("", None), errors="coerce")
         if num.notna().sum() == out[c].replace("", None).notna().sum() and num.notna().any():
             out[c] = num
@@ -231,8 +234,8 @@ def _aval(adtte, adtte_raw, tte, today, floor):
         derived[np.isnat(start) | np.isnat(end)] = np.nan
         with np.errstate(invalid="ignore"):   # also where AVAL is given: the dates contradict each other
             for i in np.flatnonzero(derived < 1):
-                tte.add("DATE_BEFORE_INFUSION", i, "ADTTE.ADT", str(end[i]),
-                        message=f"ADT is before STARTDT ({start[i]})")
+                tte.add("DATE_BEFORE_INFUSION", i, "ADTTE.ADT", _as_written(adtte["ADT"].iloc[i]),
+                        message=f"ADT is before STARTDT ({_as_written(adtte['STARTDT'].iloc[i])})")
         derived[derived < 1] = np.nan
         aval = np.where(need, derived, aval)
         written = lambda v: ~np.array([_is_missing(x) for x in adtte[v]], bool)

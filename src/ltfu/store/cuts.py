@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ltfu import interrupt
 from ltfu.store import schema
 from ltfu.store.schema import StoreError
 
@@ -123,12 +124,15 @@ def init(path) -> Path:
         try:
             con.execute("BEGIN TRANSACTION")
             schema.create(con)
+            interrupt.check()
             con.execute("COMMIT")
             con.execute("CHECKPOINT")
         finally:
             con.close()
         try:
+            interrupt.check()
             os.link(tmp, path)          # fails if path appeared meanwhile: never replaced
+            interrupt.committed(path)
         except FileExistsError:
             raise StoreError(f"{_name(path)} already exists; ltfu never replaces a file") from None
     finally:
@@ -302,7 +306,9 @@ def add_cut(path, export, cut_date, label=None, *, sheet=None, burden_threshold=
             _insert(con, "assessments", study.assessments, cut_id)
             _insert(con, "therapies", study.therapies, cut_id)
             _pause_for_tests()
+            interrupt.check()           # Ctrl-C pressed, even if its exception was swallowed: no commit
             con.execute("COMMIT")
+            interrupt.committed(path)
         except BaseException:
             with contextlib.suppress(Exception):     # the transaction may already be gone
                 con.execute("ROLLBACK")

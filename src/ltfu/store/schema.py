@@ -29,6 +29,7 @@ import datetime as dt
 import os
 import time
 
+from ltfu import interrupt
 from ltfu.errors import LtfuError
 
 SCHEMA_VERSION = 2
@@ -154,6 +155,7 @@ def upgrade(con) -> tuple[int, int]:
         for v in range(before, SCHEMA_VERSION):
             MIGRATIONS[v](con)
             con.execute("INSERT INTO ltfu_schema VALUES (?, ?, ?, ?)", [v + 1, utc_now(), __version__, MAGIC])
+        interrupt.check()               # Ctrl-C pressed, even if its exception was swallowed: no commit
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

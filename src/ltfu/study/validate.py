@@ -210,12 +210,12 @@ def _check_table(raw: RawTable, spec: TableSpec, patients: pd.DataFrame, today, 
             folded = {str(k).casefold(): v for k, v in zip(_id_keys(patients["patient_id"].to_numpy(object)),
                                                            patients["patient_id"].to_numpy(object)) if k is not None}
         for i in unknown:
+            same = None if ids[i] is None else folded.get(str(_id_keys([ids[i]])[0]).casefold())
             if ids[i] is None:
                 col.add_missing(i, "patient_id", df[canon["patient_id"]].iloc[i])
-            elif str(_id_keys([ids[i]])[0]).casefold() in folded:
+            elif same is not None:
                 col.add("UNKNOWN_PATIENT", i, "patient_id", ids[i],
-                        message=f"not in the patient table, which has {folded[str(_id_keys([ids[i]])[0]).casefold()]!r}"
-                                " (differing only by upper/lower case)",
+                        message=f"not in the patient table, which has {same!r} (differing only by upper/lower case)",
                         fix="write the id as the patient table does")
             else:
                 col.add("UNKNOWN_PATIENT", i, "patient_id", ids[i])
