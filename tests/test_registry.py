@@ -62,7 +62,12 @@ def _registry(tmp_path, seed):
 def both(request, tmp_path_factory):
     path = _registry(tmp_path_factory.mktemp("registry"), request.param)
     cohort = load_cohort(path)
-    rows = duckdb.connect().sql(endpoints_sql(f"read_parquet('{path}')")).df().set_index("patient_id")
+    con = duckdb.connect()
+    table = f"read_parquet('{path}')"
+    rows = con.sql(endpoints_sql(table)).df().set_index("patient_id")
+    # the parser's rules in SQL, or each written value read by the parser: the same rows
+    looked = con.sql(endpoints_sql(table, connection=con)).df().set_index("patient_id")
+    pd.testing.assert_frame_equal(rows.sort_index(), looked.sort_index())
     return cohort, rows
 
 
