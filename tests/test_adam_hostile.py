@@ -161,3 +161,13 @@ def test_none_is_an_adsl_value(tmp_path):
     res = analyse_adam(data, data.endpoints, AdamOptions(by="BRIDGE"))
     assert set(res.numbers["parameters"]["OS"]["groups"]) == {"all", "BRIDGE=CHEMO", "BRIDGE=NONE"}
     assert res.numbers["parameters"]["OS"]["without_BRIDGE"] == 1
+
+
+def test_duplicates_are_said_in_adam_words(tmp_path):
+    adsl = pd.DataFrame({"USUBJID": [*IDS[:-1], IDS[0]], "ARM": ARM})
+    adtte = pd.DataFrame({"USUBJID": [*IDS[:-1], IDS[0]], "PARAMCD": "OS", "AVAL": TIME, "CNSR": CNSR})
+    with pytest.raises(DataError) as exc:
+        load_adam(*_write(tmp_path, adsl=adsl, adtte=adtte))
+    texts = {(p.field, p.message, p.fix) for p in exc.value.problems if p.code == "DUPLICATE_ID"}
+    assert all("patient" not in m + f for _, m, f in texts) and {f for f, _, _ in texts} == \
+        {"ADSL.USUBJID", "ADTTE.USUBJID+PARAMCD"}

@@ -27,7 +27,7 @@ are (invisible characters and full-width forms ignored, case variants warned).  
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,7 @@ from ltfu.cohort.parse import (
     _rows_of,
     _text,
 )
+from ltfu.cohort.problems import PROBLEM_CODES
 from ltfu.cohort.schema import Field
 from ltfu.cohort.validate import DEFAULT_DATE_FLOOR, DEFAULT_MAX_FOLLOW_UP_YEARS
 from ltfu.errors import DataError, LoadError
@@ -197,6 +198,11 @@ def _adsl_ids(adsl, adsl_raw):
     sl = _Collector(adsl_raw.row_numbers, adsl_ids, {"patient_id": "ADSL.USUBJID"})
     if "USUBJID" in adsl:
         _check_ids(adsl_ids, sl)
+        # in ADaM words (the patient table's name a patient_id and an infused patient)
+        generic = PROBLEM_CODES["DUPLICATE_ID"][1]
+        sl.problems = [replace(p, message="the same USUBJID appears on more than one ADSL row",
+                               fix="one row per subject in ADSL: remove or merge the repeated rows")
+                       if p.code == "DUPLICATE_ID" and p.message == generic else p for p in sl.problems]
     _control_characters("ADSL", adsl, sl)
     return adsl_ids, sl
 
@@ -287,7 +293,8 @@ def _check_subjects(adsl, adtte, adsl_ids, ids, paramcd, tte):
     keys = pd.Series([(a, b) if ok else None for a, b, ok in zip(ids, paramcd, both)], dtype=object)
     for i in np.flatnonzero((keys.notna() & keys.duplicated(keep=False)).to_numpy()):
         tte.add("DUPLICATE_ID", i, "ADTTE.USUBJID+PARAMCD", f"{ids[i]} {paramcd[i]}",
-                message="a subject has more than one row for this parameter")
+                message="a subject has more than one row for this parameter",
+                fix="one row per subject and parameter (ADTTE): remove or merge the repeated rows")
 
 
 def _paramcd_case(paramcd, tte):
@@ -336,8 +343,6 @@ def _endpoints(ids, paramcd, days, cnsr, params, labels):
 def _read(name, path, problems):
     """One dataset as read, or None with an ADAM_UNREADABLE problem (the other is still checked);
     what reading found is named after its dataset."""
-    from dataclasses import replace
-
     try:
         raw = load(path)
     except LoadError as exc:
