@@ -199,3 +199,58 @@ def test_integer_and_boolean_columns_with_a_missing_value_in_one_batch(tmp_path)
         whole = _same(path, 10)
         assert [p.row for p in whole if p.code == "DUPLICATE_ID"] == [4, 46]
         assert [p.value for p in whole if p.code == "OUT_OF_RANGE"] == ["9.0"]
+
+
+def _arrow_demo():
+    return pa.Table.from_pandas(_demo_text(), preserve_index=False)
+
+
+def test_files_a_hunt_found_the_two_readings_disagreed_on(tmp_path):
+    """pandas nullable Int64 columns, an index column stored by pandas before other columns, a
+    struct column before integer ids, integer ids beyond 2**53 with a gap, two ids longer than a
+    cell may be that share their first characters, a zero-row file with a repeated column."""
+    df = _demo_text()
+    n = len(df)
+    files = {}
+    typed = df.copy()
+    typed["patient_id"] = pd.array([1, *range(2, n), 1], dtype="Int64")
+    typed["age"] = pd.array([None if k == 9 else 200 if k == 44 else 40 for k in range(n)], dtype="Int64")
+    files["int64_nullable"] = pa.Table.from_pandas(typed, preserve_index=False)
+    indexed = pa.Table.from_pandas(df.drop(columns=["patient_id"]).set_index("centre"), preserve_index=True)
+    files["index_first"] = indexed.append_column("patient_id", pa.array(df["patient_id"]))
+    nested = _arrow_demo().drop_columns(["patient_id"])
+    nested = nested.add_column(0, "extra", pa.array([{"a": k} for k in range(n)]))
+    ids = list(range(n))
+    ids[2], ids[45] = None, ids[3]
+    files["struct_then_ids"] = nested.append_column("patient_id", pa.array(ids, pa.int64()))
+    big = [2 ** 60 + 2 * k for k in range(n)]
+    big[5], big[40] = None, 2 ** 60 + 1                         # the same float as 2**60 (row 1)
+    files["big_ids"] = _arrow_demo().set_column(0, "patient_id", pa.array(big, pa.int64()))
+    long_ids = df["patient_id"].tolist()
+    long_ids[3], long_ids[40] = "P" * 10_001 + "A", "P" * 10_001 + "B"
+    files["long_ids"] = _arrow_demo().set_column(0, "patient_id", pa.array(long_ids))
+    for name, table in files.items():
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(table, path)
+        for batch_rows in (5, 17):
+            _same(path, batch_rows)
+    empty = _arrow_demo().slice(0, 0)
+    empty = empty.append_column("age", empty.column("age"))
+    pq.write_table(empty, tmp_path / "empty.parquet")
+    checked = validate_parquet(tmp_path / "empty.parquet", batch_rows=3, today=TODAY)
+    assert {"EMPTY_TABLE", "DUPLICATE_COLUMN"} <= {p.code for p in checked.problems}
+
+
+def test_a_zoned_timestamp_of_year_one_is_a_problem_not_a_crash(tmp_path):
+    """pandas crashed the interpreter (SIGSEGV) listing a zoned timestamp of year 1: both readings
+    now take the local wall time, and the date is IMPLAUSIBLE_DATE."""
+    import datetime
+
+    table = _arrow_demo()
+    values = [datetime.datetime(1, 1, 2) if k == 3 else None for k in range(table.num_rows)]
+    table = table.set_column(table.column_names.index("death_date"), "death_date",
+                             pa.array(values, pa.timestamp("us", tz="Europe/Paris")))
+    path = tmp_path / "zoned.parquet"
+    pq.write_table(table, path)
+    whole = _same(path, 5)
+    assert [(p.code, p.row) for p in whole if p.field == "death_date"] == [("IMPLAUSIBLE_DATE", 4)]

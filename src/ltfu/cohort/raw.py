@@ -87,6 +87,19 @@ def _string_dtype(arrow_type):
     return None
 
 
+def arrow_to_pandas(table):
+    """An Arrow table as pandas, text as Arrow strings.  A time-zone-aware timestamp becomes its
+    local wall time first (what date parsing takes from it: ``tz_localize(None)``), because pandas
+    crashed the interpreter (SIGSEGV, pandas 2.3) listing a zoned timestamp of year 1."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, column in enumerate(table.schema):
+        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+            table = table.set_column(i, column.name, pc.local_timestamp(table.column(i)))
+    return table.to_pandas(types_mapper=_string_dtype)
+
+
 def release_read_buffers() -> None:
     """Give back the memory Arrow kept from the tables just read, once they are gone.
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ltfu.cohort.dates import SAS_DATE, SAS_DATETIME, Epoch
-from ltfu.cohort.raw import TOO_MANY_CELLS, _string_dtype, _too_many_columns
+from ltfu.cohort.raw import TOO_MANY_CELLS, _too_many_columns, arrow_to_pandas
 from ltfu.errors import LoadError
 
 # ----------------------------------------------------------------------------------------------
@@ -42,7 +42,7 @@ def _read_parquet(blob, path, sheet, keep, context):
     if unpacked > limits.max_unpacked_bytes:
         raise LoadError(f"{path.name}: the columns decompress to {unpacked / 2 ** 20:,.0f} MiB, more than the "
                         f"{limits.max_unpacked_bytes / 2 ** 20:,.0f} MiB ltfu reads (limit max_unpacked_bytes)")
-    df = file.read(columns=chosen).to_pandas(types_mapper=_string_dtype)
+    df = arrow_to_pandas(file.read(columns=chosen))
     return df, np.arange(1, len(df) + 1), [], header
 
 

@@ -34,7 +34,7 @@ from ltfu.cohort.dates import decide_order, order_counts
 from ltfu.cohort.load import _long_cells, _unique_columns
 from ltfu.cohort.model import DEFAULT_BURDEN_THRESHOLD
 from ltfu.cohort.parse import _check_ids, _Collector, _distinct, _id_keys, _text
-from ltfu.cohort.raw import LIMITS, Limits, RawTable, _string_dtype, _too_many_columns
+from ltfu.cohort.raw import LIMITS, Limits, RawTable, _too_many_columns, arrow_to_pandas
 from ltfu.cohort.schema import DATE_FIELDS, resolve_columns
 from ltfu.cohort.validate import DEFAULT_DATE_FLOOR, DEFAULT_MAX_FOLLOW_UP_YEARS, Shared, after_cutoff, check
 from ltfu.errors import LoadError
@@ -80,57 +80,51 @@ def validate_parquet(path, *, cutoff=None, burden_threshold: float = DEFAULT_BUR
     import pyarrow.parquet as pq
 
     path = Path(path)
+    today = today or dt.date.today()
     try:
         file = pq.ParquetFile(path, pre_buffer=False)     # row groups decoded one at a time, unbuffered
-    except Exception as exc:  # a corrupt file: say so, without a traceback
+        return _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follow_up_years,
+                         batch_rows, limits)
+    except LoadError:
+        raise
+    except Exception as exc:  # a corrupt file or page: say so, without a traceback
         raise _unreadable(path, exc) from None
+
+
+def _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follow_up_years, batch_rows, limits):
     header = tuple(file.schema_arrow.names)
     stripped = tuple(str(h).strip() for h in header)
     _too_many_columns(path.name, len(header), limits)
     if batch_rows is None:
         batch_rows = max(1, BATCH_CELLS // max(1, len(header)))
-    today = today or dt.date.today()
-    empty, _ = _unique_columns(file.schema_arrow.empty_table().to_pandas(types_mapper=_string_dtype))
+    nullable = _nullable(file, batch_rows)
+    # the columns as the loader's reading names them (pandas metadata may make one the index)
+    empty, renamed = _unique_columns(_convert(file.schema_arrow.empty_table(), nullable))
     mapping = resolve_columns(empty.columns)[0]
     canon = {v: k for k, v in mapping.items()}
-    # the file's columns by position (a repeated name is renamed by _unique_columns, not by the file)
-    position = {name: i for i, name in enumerate(empty.columns)}
     id_column = canon.get("patient_id")
-    import pyarrow as pa
-
-    # only text can prove a day/month order: Parquet dates and timestamps are dates already
-    types = {name: file.schema_arrow.types[i] for name, i in position.items()}
+    # only text can prove a day/month order: dates and timestamps are dates already
     text_dates = [canon[d] for d in DATE_FIELDS if d in canon
-                  and not (pa.types.is_date(types[canon[d]]) or pa.types.is_timestamp(types[canon[d]]))]
-    try:
-        nullable = _nullable(file, batch_rows)
-        order, evidence, id_problems = _first_pass(file, header, position, id_column, text_dates, canon,
-                                                   batch_rows, nullable)
-        shared = Shared(order, evidence)
-        problems: list = []
-        cut = None
-        start = 0
-        for batch in file.iter_batches(batch_size=batch_rows):
-            df, renamed = _unique_columns(_frame(batch, nullable))
-            rows = np.arange(start + 1, start + len(df) + 1)
-            start += len(df)
-            raw = RawTable(df, rows, str(path), "", "parquet",
-                           tuple([*(renamed if shared.first else []), *_long_cells(df, rows)]),
-                           stripped)
-            found, _, batch_cut = check(raw, cutoff=cutoff, burden_threshold=burden_threshold, today=today,
-                                        date_floor=date_floor, max_follow_up_years=max_follow_up_years,
-                                        shared=shared)
-            problems.extend(found)
-            cut = batch_cut if cut is None or (batch_cut is not None and batch_cut > cut) else cut
-            shared.first = False
-    except LoadError:
-        raise
-    except Exception as exc:  # a corrupt page found while reading
-        raise _unreadable(path, exc) from None
+                  and not pd.api.types.is_datetime64_any_dtype(empty[canon[d]])]
+    reader = _Reader(file, header, batch_rows, nullable)
+    order, evidence, id_problems = _first_pass(reader, id_column, text_dates, canon)
+    shared = Shared(order, evidence)
+    problems: list = []
+    cut = None
+    start = 0
+    for df, rows, _ in reader.batches(None):
+        start += len(df)
+        raw = RawTable(df, rows, str(path), "", "parquet",
+                       tuple([*(renamed if shared.first else []), *_long_cells(df, rows)]), stripped)
+        found, _, batch_cut = check(raw, cutoff=cutoff, burden_threshold=burden_threshold, today=today,
+                                    date_floor=date_floor, max_follow_up_years=max_follow_up_years, shared=shared)
+        problems.extend(found)
+        cut = batch_cut if cut is None or (batch_cut is not None and batch_cut > cut) else cut
+        shared.first = False
     if start == 0:          # no rows: the whole-table validation (nothing to hold)
         from ltfu.cohort.validate import validate
 
-        raw = RawTable(empty, np.arange(1, 1), str(path), "", "parquet", (), stripped)
+        raw = RawTable(empty, np.arange(1, 1), str(path), "", "parquet", tuple(renamed), stripped)
         return Checked(validate(raw, cutoff=cutoff, burden_threshold=burden_threshold, today=today,
                                 date_floor=date_floor, max_follow_up_years=max_follow_up_years), 0, None)
     problems.extend(id_problems)
@@ -149,65 +143,91 @@ def _unreadable(path, exc) -> LoadError:
 
 
 def _nullable(file, batch_rows) -> set:
-    """The positions of the integer and boolean columns with a missing value anywhere in the file.
+    """The names of the integer and boolean columns with a missing value anywhere in the file.
     pandas reads such a column as floats (1003.0) or objects when the whole table is read, but a
-    batch without a missing value as integers (1003) or booleans: ``_frame`` reads every batch as
+    batch without a missing value as integers (1003) or booleans: ``_convert`` reads every batch as
     the whole table would be read, so problems name the same values (and ids the same keys)."""
     import pyarrow as pa
 
-    types = file.schema_arrow.types
-    candidates = [i for i, t in enumerate(types) if pa.types.is_integer(t) or pa.types.is_boolean(t)]
-    found, unsure = set(), []
+    schema = file.schema_arrow
+    candidates = {f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_boolean(f.type)}
     meta = file.metadata
-    for i in candidates:
-        counts = [meta.row_group(g).column(i).statistics for g in range(meta.num_row_groups)]
-        if all(c is not None and c.has_null_count for c in counts):
-            if sum(c.null_count for c in counts):
-                found.add(i)
+    found, unsure = set(), set()
+    for name in candidates:
+        stats: list = []
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            chunks = [group.column(c) for c in range(group.num_columns) if group.column(c).path_in_schema == name]
+            stats.extend(c.statistics for c in chunks)
+            if len(chunks) != 1:
+                stats.append(None)       # a repeated name or a nested path: counted instead
+        if all(st is not None and st.has_null_count for st in stats):
+            if sum(st.null_count for st in stats):
+                found.add(name)
         else:
-            unsure.append(i)
-    if unsure:                           # no statistics: counted
-        names = file.schema_arrow.names
-        for batch in file.iter_batches(batch_size=batch_rows,
-                                       columns=[names[i] for i in unsure] if len(set(names)) == len(names) else None):
-            for k, i in enumerate(unsure):
-                column = batch.column(k if len(set(names)) == len(names) else i)
-                if column.null_count:
-                    found.add(i)
+            unsure.add(name)
+    if unsure:                           # no statistics to go by: counted
+        for batch in file.iter_batches(batch_size=batch_rows):
+            for field, column in zip(batch.schema, batch.columns):
+                if field.name in unsure and column.null_count:
+                    found.add(field.name)
     return found
 
 
-def _frame(batch, nullable: set):
-    """One batch as pandas, each column as the whole table's reading makes it (``_nullable``)."""
+def _convert(table, nullable: set):
+    """A batch (or a table) as pandas, as the whole table's reading makes it: through a Table, so
+    the file's pandas metadata applies (nullable Int64, an index column); an integer or boolean
+    column with a missing value elsewhere in the file (``_nullable``) as floats or objects."""
     import pyarrow as pa
 
-    df = batch.to_pandas(types_mapper=_string_dtype)
-    for i in nullable:
-        if pa.types.is_integer(batch.schema.types[i]) and df.iloc[:, i].dtype.kind in "iu":
-            df.isetitem(i, df.iloc[:, i].astype("float64"))
-        elif pa.types.is_boolean(batch.schema.types[i]) and df.iloc[:, i].dtype == bool:
-            df.isetitem(i, df.iloc[:, i].astype(object))
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    df = arrow_to_pandas(table)
+    for i, name in enumerate(df.columns):
+        if name in nullable:
+            s = df.iloc[:, i]
+            if not isinstance(s.dtype, np.dtype):     # a pandas extension type (Int64, boolean): as it is
+                continue
+            if s.dtype.kind in "iu":
+                df.isetitem(i, s.astype("float64"))
+            elif s.dtype == bool:
+                df.isetitem(i, s.astype(object))
     return df
 
 
-def _first_pass(file, header, position, id_column, text_dates, canon, batch_rows, nullable):
+class _Reader:
+    """The file's batches as the loader's reading makes them, with their row numbers; projected to
+    some columns (by the names ``_unique_columns`` gives) when the header has no repeated name."""
+
+    def __init__(self, file, header, batch_rows, nullable):
+        self.file, self.batch_rows, self.nullable = file, batch_rows, nullable
+        self.by_name = {str(h).strip(): h for h in header} if len(set(header)) == len(header) else None
+
+    def batches(self, wanted):
+        columns = None if wanted is None or self.by_name is None else [self.by_name[c] for c in wanted]
+        start = 0
+        for batch in self.file.iter_batches(batch_size=self.batch_rows, columns=columns):
+            df, renamed = _unique_columns(_convert(batch, self.nullable))
+            rows = np.arange(start + 1, start + len(df) + 1)
+            start += len(df)
+            yield df, rows, renamed
+
+
+def _first_pass(reader: _Reader, id_column, text_dates, canon):
     """(the dates' order, its evidence, the id problems) over every batch of the file."""
     wanted = [c for c in [id_column, *text_dates] if c is not None]
     if not wanted:
         return None, (0, 0), []
-    unique = len(set(header)) == len(header)
-    columns = [header[position[c]] for c in wanted] if unique else None
     proving: dict[str, set] = {c: set() for c in text_dates}
     hashes, missing = [], []
-    for batch in file.iter_batches(batch_size=batch_rows, columns=columns):
-        arrays = {n: batch.column(wanted.index(n) if unique else position[n]) for n in wanted}
+    for df, rows, _ in reader.batches(wanted):
         for c in text_dates:
-            _, values = _distinct(arrays[c].to_pandas(types_mapper=_string_dtype))
+            _, values = _distinct(df[c])
             proving[c].update(v for v in values if isinstance(v, str) and any(order_counts([v])))
         if id_column is not None:
             # each id's duplicate-finding key, case-folded, as a 64-bit hash: ids whose hash is
             # repeated (or missing) are the only ones that can be a DUPLICATE_ID or ID_CASE_VARIANT
-            keys = _id_keys(_text(_as_read(arrays[id_column], position[id_column] in nullable)))
+            keys = _id_keys(_text(_as_loaded(df, id_column, rows)))
             absent = keys == None  # noqa: E711 (elementwise on an object array)
             missing.append(absent)
             hashes.append(pd.util.hash_array(np.array([k.casefold() if k is not None else "" for k in keys],
@@ -224,36 +244,23 @@ def _first_pass(file, header, position, id_column, text_dates, canon, batch_rows
     suspect = np.flatnonzero(np.isin(every, repeated) | np.concatenate([np.empty(0, bool), *missing]))
     if suspect.size == 0:
         return order, evidence, []
-    series = _rows_of_column(file, header[position[id_column]] if unique else None, position[id_column],
-                             suspect, batch_rows, position[id_column] in nullable)
+    parts = []
+    for df, rows, _ in reader.batches([id_column]):
+        lo, hi = np.searchsorted(suspect, [rows[0] - 1, rows[-1]]) if len(rows) else (0, 0)
+        if hi > lo:
+            parts.append(_as_loaded(df, id_column, rows).iloc[suspect[lo:hi] - (rows[0] - 1)])
+    series = pd.concat(parts, ignore_index=True)
     ids = _text(series)
     col = _Collector(suspect + 1, ids, canon)
     _check_ids(ids, col, series)
     return order, evidence, col.problems
 
 
-def _as_read(array, nullable: bool):
-    """One column as pandas, as the whole table's reading makes it (``_nullable``)."""
-    import pyarrow as pa
-
-    if nullable and pa.types.is_integer(array.type):
-        array = array.cast(pa.float64())
-    series = array.to_pandas(types_mapper=_string_dtype)
-    return series.astype(object) if nullable and series.dtype == bool else series
-
-
-def _rows_of_column(file, name, index, rows, batch_rows, nullable):
-    """The cells of one column at ``rows`` (sorted row indices), read batch by batch."""
-    import pyarrow as pa
-
-    parts, start = [], 0
-    for batch in file.iter_batches(batch_size=batch_rows, columns=None if name is None else [name]):
-        column = batch.column(index if name is None else 0)
-        lo, hi = np.searchsorted(rows, [start, start + len(column)])
-        if hi > lo:
-            parts.append(column.take(pa.array(rows[lo:hi] - start)))
-        start += len(column)
-    return _as_read(pa.chunked_array(parts), nullable)
+def _as_loaded(df, column, rows):
+    """A column as the loader leaves it: a cell longer than MAX_CELL shortened (``_long_cells``)."""
+    one = df[[column]].copy()
+    _long_cells(one, rows)
+    return one[column].reset_index(drop=True)
 
 
 def _in_order(problems):
