@@ -136,3 +136,18 @@ def test_cox_terms_equal_the_reports_covariates(both):
 def test_the_burden_threshold_is_checked(bad):
     with pytest.raises(InvalidInputError, match="burden_threshold"):
         endpoints_sql("t", burden_threshold=bad)
+
+
+def test_a_float_yes_no_column_reads_as_the_loader_reads_it():
+    """-0.0 and 1.0 in a yes/no float column: the loader reads 'no' and 'yes'; DuckDB writes the
+    floats '-0.0' and '1.0' (a review found -0.0 NULL, so the burden of such a patient unknown)."""
+    from ltfu.registry import _read_as_loader
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT * FROM (VALUES (-0.0), (0.0), (1.0), (NULL)) v(extramedullary)")
+    assert [_read_as_loader("extramedullary", w) for w in ("-0.0", "0.0", "1.0")] == ["no", "no", "yes"]
+    from ltfu.registry import _mapped, _rule
+
+    for expression in (_rule("extramedullary"), _mapped("extramedullary", ["-0.0", "0.0", "1.0", None])):
+        got = [r[0] for r in con.sql(f"SELECT {expression} FROM t").fetchall()]
+        assert got == ["no", "no", "yes", None], expression

@@ -254,3 +254,32 @@ def test_a_zoned_timestamp_of_year_one_is_a_problem_not_a_crash(tmp_path):
     pq.write_table(table, path)
     whole = _same(path, 5)
     assert [(p.code, p.row) for p in whole if p.field == "death_date"] == [("IMPLAUSIBLE_DATE", 4)]
+
+
+def test_names_that_are_one_once_stripped_are_read_as_the_loader_reads_them(tmp_path):
+    """' patient_id' and 'patient_id': the loader keeps the first; a projection by stripped name kept
+    the last, so duplicate ids were lost (a review)."""
+    df = _demo_text()
+    ids = df["patient_id"].tolist()
+    ids[10] = ids[2]
+    table = _arrow_demo().rename_columns([" patient_id", *_arrow_demo().column_names[1:]])
+    table = table.set_column(0, " patient_id", pa.array(ids)).append_column("patient_id", pa.array(df["patient_id"]))
+    path = tmp_path / "stripped.parquet"
+    pq.write_table(table, path)
+    whole = _same(path, 7)
+    assert [p.row for p in whole if p.code == "DUPLICATE_ID"] == [3, 11]
+
+
+def test_zoned_dates_with_pandas_metadata_are_their_wall_dates(tmp_path):
+    """A pandas-written file of New York dates at local midnight loads as those dates, in both
+    readings (converting the zone in Arrow first read them a day early: a review)."""
+    from ltfu.cohort.validate import check
+
+    df = _demo_text()
+    zoned = df.assign(infusion_date=pd.to_datetime(df["infusion_date"]).dt.tz_localize("America/New_York"),
+                      last_contact_date=pd.to_datetime(df["last_contact_date"]).dt.tz_localize("America/New_York"))
+    path = tmp_path / "zoned_ny.parquet"
+    zoned.to_parquet(path, index=False)
+    _same(path, 9)
+    _, data, _ = check(load(path), today=TODAY)
+    assert data["infusion_date"].dt.strftime("%Y-%m-%d").tolist() == df["infusion_date"].tolist()

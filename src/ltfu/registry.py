@@ -58,10 +58,18 @@ def _quoted(values) -> str:
 
 
 def _spellings(column: str) -> dict:
-    """Every spelling the parser accepts for a code field (lower case) -> its code."""
+    """Every spelling the parser accepts for a code field (lower case) -> its code, with a whole
+    number also as DuckDB writes a float ('0.0', '-0.0': the parser reads the float 0.0 as '0')."""
     f = FIELD_BY_NAME[column]
-    return {**{a.lower(): a for a in f.allowed},
-            **(_SYNONYMS.get(column) or (_SYNONYMS["yesno"] if f.type == "yesno" else {}))}
+    out = {**{a.lower(): a for a in f.allowed},
+           **(_SYNONYMS.get(column) or (_SYNONYMS["yesno"] if f.type == "yesno" else {}))}
+    for k, code in list(out.items()):
+        if k.lstrip("-").isdigit():
+            out.setdefault(f"{k}.0", code)
+            if int(k) == 0:
+                out.setdefault("-0.0", code)
+                out.setdefault("-0", code)
+    return out
 
 
 def _read_as_loader(column: str, value: str):
@@ -72,7 +80,7 @@ def _read_as_loader(column: str, value: str):
         return None
     if column in TEXT_COLUMNS:
         return value.strip()
-    return _code_of(value, _spellings(column), {})
+    return _code_of(value, _spellings(column), {})    # '-0.0' (a float written by DuckDB) among them
 
 
 def _rule(column: str) -> str:

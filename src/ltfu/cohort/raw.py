@@ -89,15 +89,16 @@ def _string_dtype(arrow_type):
 
 def arrow_to_pandas(table):
     """An Arrow table as pandas, text as Arrow strings.  A time-zone-aware timestamp becomes its
-    local wall time first (what date parsing takes from it: ``tz_localize(None)``), because pandas
-    crashed the interpreter (SIGSEGV, pandas 2.3) listing a zoned timestamp of year 1."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    for i, column in enumerate(table.schema):
-        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
-            table = table.set_column(i, column.name, pc.local_timestamp(table.column(i)))
-    return table.to_pandas(types_mapper=_string_dtype)
+    local wall time at once (what date parsing takes from it, ``tz_localize(None)``), because pandas
+    crashed the interpreter (SIGSEGV, pandas 2.3) listing a zoned timestamp of year 1.  Done in
+    pandas after the conversion, so a zone recorded in the file's pandas metadata is the one used
+    (done in Arrow before it, pandas put the zone back on the wall time: a day early)."""
+    df = table.to_pandas(types_mapper=_string_dtype)
+    for i in range(df.shape[1]):
+        column = df.iloc[:, i]
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            df.isetitem(i, column.dt.tz_localize(None))
+    return df
 
 
 def release_read_buffers() -> None:

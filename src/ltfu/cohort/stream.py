@@ -201,7 +201,9 @@ class _Reader:
 
     def __init__(self, file, header, batch_rows, nullable):
         self.file, self.batch_rows, self.nullable = file, batch_rows, nullable
-        self.by_name = {str(h).strip(): h for h in header} if len(set(header)) == len(header) else None
+        # projected by name only when no two names are one once stripped (the loader keeps the first)
+        names = [str(h).strip() for h in header]
+        self.by_name = dict(zip(names, header)) if len(set(names)) == len(names) else None
 
     def batches(self, wanted):
         columns = None if wanted is None or self.by_name is None else [self.by_name[c] for c in wanted]
