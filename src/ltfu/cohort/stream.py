@@ -1,24 +1,28 @@
 """Validation of a Parquet patient table too large to hold in memory, in row batches.
 
-``ltfu validate`` reads a table whole when it is within ``Limits.max_cells``; a larger Parquet
-file (a registry of 1e7 patients) is validated here, with every problem the whole-table validation
-would list (``tests/test_stream_validate.py`` compares the two on files within the limit, batch
-by batch down to one row per batch).  Two passes over the file:
+``ltfu validate`` reads a table whole when it is within the loader's limits (``Limits.max_cells``,
+``max_unpacked_bytes``); a larger Parquet file (a registry of 1e7 patients) is validated here,
+with every problem the whole-table validation would list (``tests/test_stream_validate.py``
+compares the two on files within the limits, down to one row per batch, and on files a hunt made
+odd).  Each batch is read as the whole table's reading makes it (``_convert``: by name, through an
+Arrow Table so the file's pandas metadata applies, integer and boolean columns with a gap anywhere
+as floats and objects).  Two passes over the file:
 
 1. **What no single batch can decide**, from the id column and the text date columns only:
    * the day/month order of the file's dates: each date column's distinct values that prove an
      order (``ltfu.cohort.dates``), gathered over every batch, decide it as they would for the
      whole table;
-   * duplicate ids and ids that differ only by case: every id's normalised, case-folded key is
-     kept (as Arrow text: about 20 bytes per patient); the rows whose key is missing or appears
-     more than once are then checked together by the whole-table rule (``_check_ids``), which
-     names the first row of each id as it would.
+   * duplicate ids and ids that differ only by case: a 64-bit hash of every id's normalised,
+     case-folded key is kept (8 bytes per patient); the rows whose hash is missing or repeated
+     are read again and checked together by the whole-table rule (``_check_ids``), which names
+     the first row of each id as it would (a hash collision only adds rows to that check).
 2. **Every batch** through the whole-table validation (``ltfu.cohort.validate.check``) with what
    pass 1 decided (``Shared``): the row-level problems of each batch, the column-level ones once,
    and the patients with an event after the cut-off counted over every batch into one warning.
 
-The problems are listed table-level first, then by row.  Memory is that of one batch (sized in
-cells, ``BATCH_CELLS``) plus the ids' keys; the file is opened read-only.
+The problems are listed table-level first, then by row.  Memory is that of one decoded Parquet row
+group and one batch (sized in cells, ``BATCH_CELLS``) plus the ids' hashes; the file is opened
+read-only.
 """
 
 from __future__ import annotations
