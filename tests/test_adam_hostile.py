@@ -171,3 +171,14 @@ def test_duplicates_are_said_in_adam_words(tmp_path):
     texts = {(p.field, p.message, p.fix) for p in exc.value.problems if p.code == "DUPLICATE_ID"}
     assert all("patient" not in m + f for _, m, f in texts) and {f for f, _, _ in texts} == \
         {"ADSL.USUBJID", "ADTTE.USUBJID+PARAMCD"}
+
+
+def test_a_blank_unit_among_months_is_a_warning(tmp_path):
+    adtte = pd.DataFrame({"USUBJID": IDS, "PARAMCD": "OS", "AVAL": TIME / 30.4375, "CNSR": CNSR,
+                          "AVALU": ["MONTHS"] * (N - 3) + [""] * 3})
+    data = load_adam(*_write(tmp_path, adtte=adtte))
+    [p] = [p for p in data.problems if p.code == "ADAM_AVALU_BLANK"]
+    assert p.message.startswith("3 row(s)") and "MONTHS" in p.message
+    np.testing.assert_allclose(data.endpoints["OS"].time[-3:], TIME[-3:] / 30.4375)   # read as days
+    same = adtte.assign(AVALU="")                                   # no unit anywhere: days, no warning
+    assert not [p for p in load_adam(*_write(tmp_path, adtte=same)).problems if p.code == "ADAM_AVALU_BLANK"]

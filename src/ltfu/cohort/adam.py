@@ -266,6 +266,12 @@ def _in_days(adtte, aval, tte, max_follow_up_years, from_dates):
     factor = np.array([UNIT_DAYS.get(u, np.nan) if u else 1.0 for u in unit])
     for i in np.flatnonzero(np.isnan(factor)):
         tte.add("BAD_CODE", i, "ADTTE.AVALU", unit[i], message="allowed: DAYS, WEEKS, MONTHS, YEARS")
+    blank = (unit == "") & (aval == aval)           # a time given without its unit
+    others = sorted({u for u in unit[unit != ""] if UNIT_DAYS.get(u, 1.0) != 1.0})
+    if blank.any() and others:                      # one warning, not one per row
+        tte.add("ADAM_AVALU_BLANK", None, "ADTTE.AVALU",
+                message=f"{int(blank.sum())} row(s) with an AVAL have no AVALU while others give "
+                        f"{', '.join(others)}; the empty ones are read as days")
     days = aval * factor
     with np.errstate(invalid="ignore"):
         off = np.abs(days - from_dates) > 1 + factor / 2

@@ -108,6 +108,8 @@ PROBLEM_CODES = {
                           "in two", "write each PARAMCD one way"),
     "ADAM_PARAM_LABELS": ("warning", "one PARAMCD carries more than one PARAM label; the most frequent is used",
                           "write one PARAM per PARAMCD"),
+    "ADAM_AVALU_BLANK": ("warning", "AVALU is empty on some rows while other rows give a unit other than days; "
+                         "the empty ones are read as days", "give AVALU on every row"),
     "ADAM_AVAL_DATES": ("warning", "AVAL disagrees with ADT - STARTDT + 1 by more than the rounding of its unit; "
                         "AVAL is used", "check AVAL, AVALU and the dates"),
 }
