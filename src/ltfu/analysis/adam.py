@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ltfu import __version__, stats
-from ltfu.analysis.common import fmt_ci, fmt_p, num
+from ltfu.analysis.common import fmt_ci, fmt_p, num, warning_line
 from ltfu.analysis.survival import km_entry
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.results import KMFigure, Part, Results, Section, Table
@@ -103,18 +103,12 @@ def analyse_adam(data, endpoints: dict, options: AdamOptions, *, unit_note: str 
              f"Validation warnings: {len(warned)}" + (" (listed at the top of the report)." if warned else ".")]
     intro = Part(None, {}, (Table("adam_summary", "Data and definitions", ("item",), tuple((n,) for n in notes)),),
                  (), Section("adam", "ADaM time-to-event data", tables=("adam_summary",)))
-    listed = tuple(_warning_text(p) for p in warned)
+    listed = tuple(map(warning_line, warned))
     meta = {"ltfu_version": __version__, "sources": [getattr(s, "name", str(s)) for s in getattr(data, "sources", ())],
             "by": by, "conf_type": options.conf_type, "conf_level": options.conf_level}
     return Results.from_parts("ADaM time-to-event report", [intro, *parts, Part("parameters", numbers_all),
                                                              Part("data", {"validation_warnings": list(listed)})],
                               meta=meta, warnings=listed)
-
-
-def _warning_text(p) -> str:
-    """A warning as the report lists it: its code, where, and what (no cell values)."""
-    where = ": ".join(str(x) for x in (p.table, p.field) if x)
-    return f"{p.code} ({where}): {p.message}" if where else f"{p.code}: {p.message}"
 
 
 def console_rows(results: Results) -> list[dict]:

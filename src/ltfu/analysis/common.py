@@ -14,6 +14,14 @@ from ltfu.formatting import format_p
 from ltfu.stats._common import json_float as num
 
 GROUPS = (("all", "All patients"), ("low_burden", "Low burden"), ("high_burden", "High burden"))
+
+
+def warning_line(p, *, deidentify: bool = False) -> str:
+    """A validation warning as a report lists it: its code, table and field, and its message (not
+    when de-identified: the message may quote a cell); never its row, id or value."""
+    where = ": ".join(str(x) for x in (p.table, p.field) if x)
+    head = f"{p.code} ({where})" if where else p.code
+    return head if deidentify else f"{head}: {p.message}"
 COMPARED = ("low_burden", "high_burden")
 
 __all__ = [
@@ -29,6 +37,7 @@ __all__ = [
     "months",
     "num",
     "proportion",
+    "warning_line",
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ltfu import __version__, deid
 from ltfu import endpoints as ep
+from ltfu.analysis.common import warning_line
 from ltfu.analysis.plan import Plan
 from ltfu.results import Defaults, Part, Section, Table
 
@@ -83,12 +84,7 @@ def warnings(plan: Plan, problems=None) -> tuple[str, ...]:
     Each names its table and field; a de-identified report gives the kind, table and field, never
     the row, id, value or message."""
     problems = plan.cohort.warnings if problems is None else problems
-    out = []
-    for p in problems:
-        where = ": ".join(str(x) for x in (p.table, p.field) if x)
-        head = f"{p.code} ({where})" if where else p.code
-        out.append(head if plan.options.deidentify else f"{head}: {p.message}")
-    return tuple(out)
+    return tuple(warning_line(p, deidentify=plan.options.deidentify) for p in problems)
 
 
 def build(plan: Plan, m: dict, defaults: Defaults, problems=None) -> Part:
