@@ -47,7 +47,6 @@ from ltfu.cohort.parse import (
     _rows_of,
     _text,
 )
-from ltfu.cohort.problems import PROBLEM_CODES
 from ltfu.cohort.schema import Field
 from ltfu.cohort.validate import DEFAULT_DATE_FLOOR, DEFAULT_MAX_FOLLOW_UP_YEARS
 from ltfu.errors import DataError, LoadError
@@ -197,12 +196,9 @@ def _adsl_ids(adsl, adsl_raw):
     adsl_ids = _text(adsl["USUBJID"]) if "USUBJID" in adsl else np.full(len(adsl), None, dtype=object)
     sl = _Collector(adsl_raw.row_numbers, adsl_ids, {"patient_id": "ADSL.USUBJID"})
     if "USUBJID" in adsl:
-        _check_ids(adsl_ids, sl)
         # in ADaM words (the patient table's name a patient_id and an infused patient)
-        generic = PROBLEM_CODES["DUPLICATE_ID"][1]
-        sl.problems = [replace(p, message="the same USUBJID appears on more than one ADSL row",
-                               fix="one row per subject in ADSL: remove or merge the repeated rows")
-                       if p.code == "DUPLICATE_ID" and p.message == generic else p for p in sl.problems]
+        _check_ids(adsl_ids, sl, duplicate=("the same USUBJID appears on more than one ADSL row",
+                                            "one row per subject in ADSL: remove or merge the repeated rows"))
     _control_characters("ADSL", adsl, sl)
     return adsl_ids, sl
 

@@ -359,9 +359,11 @@ def _all_plain(raw, ids) -> bool:
     return joined.isascii() and joined.isprintable()
 
 
-def _check_ids(ids, col: _Collector, raw=None):
+def _check_ids(ids, col: _Collector, raw=None, duplicate=(None, None)):
     """MISSING_VALUE, DUPLICATE_ID (on the normalised ids, ``_id_keys``) and ID_CASE_VARIANT.
-    ``raw``: the column as read, which lets a registry of plain ids skip the per-id work."""
+    ``raw``: the column as read, which lets a registry of plain ids skip the per-id work;
+    ``duplicate``: the (message, fix) of an id written twice alike, in another table's words (None:
+    the patient table's)."""
     s = pd.Series(ids, dtype=object)
     for i in np.flatnonzero(s.isna().to_numpy()):
         col.add_missing(i, "patient_id", None if raw is None else raw.iloc[i])
@@ -376,7 +378,7 @@ def _check_ids(ids, col: _Collector, raw=None):
                         message=f"the same id as row {col.rows[f]} ({truncate(ids[f])}) once invisible characters "
                                 "and full-width forms are ignored")
             else:
-                col.add("DUPLICATE_ID", i, "patient_id", ids[i])
+                col.add("DUPLICATE_ID", i, "patient_id", ids[i], message=duplicate[0], fix=duplicate[1])
     if not _case_variants_possible(raw, ids):
         return
     folded = keys.map(lambda k: None if k is None else k.casefold())
