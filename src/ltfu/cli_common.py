@@ -276,12 +276,11 @@ def _load_study(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=F
         if deidentify:                 # stderr is often kept (CI, batch logs): no id, value or file name
             from ltfu.deid import deidentify_listing
 
-            _print_problems(list(deidentify_listing(problems, files.patients.header)), stream_err=True)
-            _fail(f"{len(errors)} error(s) in the data: fix the errors above and run again (nothing was written). "
-                  "With --deidentify the ids, values and names of columns outside the data model are withheld; "
-                  "`ltfu validate` lists them.")
+            problems = list(deidentify_listing(problems, files.patients.header))
         _print_problems(problems, stream_err=True)
-        _fail(f"{len(errors)} error(s) in the data: fix the errors above and run again (nothing was written).")
+        _fail(f"{len(errors)} error(s) in the data: fix the errors above and run again (nothing was written)."
+              + (" With --deidentify the ids, values and names of columns outside the data model are withheld; "
+                 "`ltfu validate` lists them." if deidentify else ""))
     study = replace(study, cohort=marked(study.cohort))   # a file's `synthetic` column is an ordinary column
     header = files.patients.header
     del files                                              # the raw tables, then the memory they held

@@ -99,8 +99,8 @@ def _upper_columns(df, name, problems):
 
 def _typed(df):
     """Text stripped, with the missing-value tokens but NONE missing (as in the patient table's fields
-    where none is an answer); then columns
-    whose every value reads as a number become numeric (CSV ADSL arrives as text)."""
+    where none is an answer); then columns whose every value reads as a number become numeric (CSV
+    ADSL arrives as text)."""
     out = df.copy()
     for c in out.columns:
         if isinstance(out[c].dtype, pd.StringDtype):     # the fast CSV reader's text: plain objects here
@@ -307,10 +307,15 @@ def _paramcd_case(paramcd, tte):
         counts = group.value_counts(sort=False)
         if len(counts) < 2:
             continue
-        main = counts.index[int(np.argmax(counts.to_numpy()))]
+        main = _most_frequent(counts)
         for i in group.index[group != main]:
             tte.add("ADAM_PARAMCD_CASE", i, "ADTTE.PARAMCD", paramcd[i],
                     message=f"{paramcd[i]!r} differs only by case from {main!r} ({counts[main]} rows)")
+
+
+def _most_frequent(counts):
+    """The value of ``value_counts(sort=False)`` seen most often; on a tie, the first in the file."""
+    return counts.index[int(np.argmax(counts.to_numpy()))]
 
 
 def _labels(adtte, paramcd, problems):
@@ -321,7 +326,7 @@ def _labels(adtte, paramcd, problems):
     out = {}
     for code, labels in pairs.groupby("code", sort=False)["label"]:
         counts = labels.value_counts(sort=False)
-        out[code] = counts.index[int(np.argmax(counts.to_numpy()))]
+        out[code] = _most_frequent(counts)
         if len(counts) > 1:
             listed = "; ".join(f"{label!r} ({k} row{'s' if k > 1 else ''})" for label, k in counts.items())
             problems.append(_Collector.make("ADAM_PARAM_LABELS", field="ADTTE.PARAM", value=str(code),

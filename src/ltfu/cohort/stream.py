@@ -116,7 +116,7 @@ def _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follo
     problems: list = []
     cut = None
     start = 0
-    for df, rows, _ in reader.batches(None):
+    for df, rows in reader.batches(None):
         start += len(df)
         raw = RawTable(df, rows, str(path), "", "parquet",
                        tuple([*(renamed if shared.first else []), *_long_cells(df, rows)]), stripped)
@@ -213,10 +213,10 @@ class _Reader:
         columns = None if wanted is None or self.by_name is None else [self.by_name[c] for c in wanted]
         start = 0
         for batch in self.file.iter_batches(batch_size=self.batch_rows, columns=columns):
-            df, renamed = _unique_columns(_convert(batch, self.nullable))
+            df, _ = _unique_columns(_convert(batch, self.nullable))     # the renames: said from the schema
             rows = np.arange(start + 1, start + len(df) + 1)
             start += len(df)
-            yield df, rows, renamed
+            yield df, rows
 
 
 def _first_pass(reader: _Reader, id_column, text_dates, canon):
@@ -226,7 +226,7 @@ def _first_pass(reader: _Reader, id_column, text_dates, canon):
         return None, (0, 0), []
     proving: dict[str, set] = {c: set() for c in text_dates}
     hashes, missing = [], []
-    for df, rows, _ in reader.batches(wanted):
+    for df, rows in reader.batches(wanted):
         for c in text_dates:
             _, values = _distinct(df[c])
             proving[c].update(v for v in values if isinstance(v, str) and any(order_counts([v])))
@@ -251,7 +251,7 @@ def _first_pass(reader: _Reader, id_column, text_dates, canon):
     if suspect.size == 0:
         return order, evidence, []
     parts = []
-    for df, rows, _ in reader.batches([id_column]):
+    for df, rows in reader.batches([id_column]):
         lo, hi = np.searchsorted(suspect, [rows[0] - 1, rows[-1]]) if len(rows) else (0, 0)
         if hi > lo:
             parts.append(_as_loaded(df, id_column, rows).iloc[suspect[lo:hi] - (rows[0] - 1)])
