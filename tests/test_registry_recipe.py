@@ -1,5 +1,5 @@
-"""The README's recipe for a registry too large for `ltfu report` (the report's endpoints in SQL,
-``ltfu.registry.endpoints_sql``, then the engine functions) gives the report's own numbers: the
+"""The README's recipe for a registry too large for `ltfu report` (the prepared table,
+``ltfu.registry.prepare``, then the engine functions) gives the report's own numbers: the
 block is read from the README and run on a simulated registry, so the README cannot drift from
 what works."""
 
@@ -14,7 +14,6 @@ import pytest
 from ltfu import endpoints as ep
 from ltfu.analysis.plan import COX_COVARIATES, covariates
 from ltfu.cohort import load_cohort
-from ltfu.registry import COX_TERMS
 from ltfu.simulate import write_registry
 from ltfu.stats import cox, cumulative_incidence, gray_test, kaplan_meier, logrank, median_follow_up
 
@@ -35,9 +34,11 @@ def _recipe() -> str:
 def run(tmp_path_factory):
     path = write_registry(tmp_path_factory.mktemp("recipe") / "registry.parquet", 3000, seed=12)
     code = _recipe()
-    assert "'registry.parquet'" in code
+    assert "'registry.parquet'" in code and "'prepared.parquet'" in code
     scope: dict = {}
-    exec(code.replace("'registry.parquet'", repr(str(path))), scope)   # the README's own block
+    prepared = path.with_name("prepared.parquet")
+    exec(code.replace("'registry.parquet'", repr(str(path))).replace("'prepared.parquet'", repr(str(prepared))),
+         scope)   # the README's own block
     cohort = load_cohort(path)
     return cohort, scope
 
@@ -96,7 +97,7 @@ def test_relapse_and_death_in_remission_by_burden(run):
 
 def test_the_multivariable_cox_model_equals_the_reports(run):
     cohort, got = run
-    assert COX_TERMS == COX_COVARIATES                      # the same terms as the report's models
+    assert tuple(got["terms"]) == COX_COVARIATES            # the same terms as the report's models
     efs = ep.event_free_survival(cohort)
     d = cohort.data.set_index("patient_id").loc[np.asarray(efs.patient_id)].reset_index()
     cov = covariates(d, COX_COVARIATES)

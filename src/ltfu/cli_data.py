@@ -1,4 +1,4 @@
-"""ltfu schema, validate, demo, endpoints and simulate."""
+"""ltfu schema, validate, prepare, demo, endpoints and simulate."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ltfu.cli_common import (
     _check_cutoff_before_all,
     _check_sheet,
     _console,
+    _fail,
     _load_cohort,
     _output_error,
     _parse_cutoff,
@@ -123,6 +124,45 @@ def validate(
         raise typer.Exit(1)
 
 
+
+
+@app.command()
+def prepare(
+    path: Path = typer.Argument(..., metavar="FILE",
+                                help="Patient table (.csv .tsv .txt .xlsx .parquet .sas7bdat .xpt); a Parquet file "
+                                     "of any size is read in row batches."),
+    out: str = typer.Option(..., "--out", help="The prepared table to write: a .parquet file."),
+    cutoff: str | None = typer.Option(None, metavar="DATE", help="Data cut-off date, YYYY-MM-DD."),
+    burden_threshold: float = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
+                                           help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
+    efs_nonresponder: NonResponder = typer.Option(NonResponder(defaults.EFS_NONRESPONDER)),
+    censor_at_hct: bool = typer.Option(False, help="Censor EFS and RFS at a subsequent allo-HCT."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the file if it exists."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json (the problems)."),
+):
+    """Validate a patient table of any size and write it typed, with the report's endpoints, as one
+    Parquet file for the engine functions and DuckDB or Spark (nothing is written if there are
+    errors: exit 1)."""
+    from ltfu.errors import DataError, OutputError
+    from ltfu.registry import prepare as run
+
+    _check_burden_threshold(burden_threshold)
+    cut = _parse_cutoff(cutoff)
+    try:
+        done = run(path, out, cutoff=cut, burden_threshold=burden_threshold,
+                   efs_nonresponder=efs_nonresponder.value, censor_at_hct=censor_at_hct, overwrite=overwrite)
+    except OutputError as exc:
+        _output_error(exc)
+    except DataError as exc:
+        _print_problems(exc.problems, fmt=fmt.value)
+        _fail(exc.message)
+    _print_problems(done.warnings, fmt=fmt.value)
+    notes = [f"Wrote the prepared table of {done.rows:,} patients to {done.path}"]
+    if done.not_copied:
+        notes.append(f"{len(done.not_copied)} column(s) outside the data model not copied (join them by "
+                     f"patient_id): {', '.join(done.not_copied)}")
+    for line in notes:
+        typer.echo(line, err=fmt.value == "json")
 
 
 @app.command()

@@ -34,11 +34,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ltfu.cohort import raw as _raw
 from ltfu.cohort.dates import decide_order, order_counts
 from ltfu.cohort.load import _long_cells, _unique_columns
 from ltfu.cohort.model import DEFAULT_BURDEN_THRESHOLD
 from ltfu.cohort.parse import _check_ids, _Collector, _distinct, _id_keys, _text
-from ltfu.cohort.raw import LIMITS, Limits, RawTable, _too_many_columns, arrow_to_pandas
+from ltfu.cohort.raw import Limits, RawTable, _too_many_columns, arrow_to_pandas
 from ltfu.cohort.schema import DATE_FIELDS, resolve_columns
 from ltfu.cohort.validate import DEFAULT_DATE_FLOOR, DEFAULT_MAX_FOLLOW_UP_YEARS, Shared, after_cutoff, check
 from ltfu.errors import LoadError
@@ -78,9 +79,12 @@ def too_large(path, limits: Limits | None = None) -> bool:
 
 def validate_parquet(path, *, cutoff=None, burden_threshold: float = DEFAULT_BURDEN_THRESHOLD, today=None,
                      date_floor=DEFAULT_DATE_FLOOR, max_follow_up_years: float = DEFAULT_MAX_FOLLOW_UP_YEARS,
-                     batch_rows: int | None = None, limits: Limits = LIMITS) -> Checked:
+                     batch_rows: int | None = None, limits: Limits | None = None, sink=None) -> Checked:
     """Every problem of the Parquet patient table at ``path``, read in batches of ``batch_rows``
-    rows (default: ``BATCH_CELLS`` cells).  Raises LoadError when the file cannot be read."""
+    rows (default: ``BATCH_CELLS`` cells).  Raises LoadError when the file cannot be read.
+    ``sink(typed)``, when given, receives each batch's typed frame (the loader's columns, as
+    ``validate.check`` makes them) in the file's order, as long as no error has been found before or
+    in that batch (``ltfu.registry.prepare`` writes them)."""
     import pyarrow.parquet as pq
 
     path = Path(path)
@@ -88,14 +92,15 @@ def validate_parquet(path, *, cutoff=None, burden_threshold: float = DEFAULT_BUR
     try:
         file = pq.ParquetFile(path, pre_buffer=False)     # row groups decoded one at a time, unbuffered
         return _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follow_up_years,
-                         batch_rows, limits)
+                         batch_rows, _raw.LIMITS if limits is None else limits, sink)   # read now, as too_large
     except LoadError:
         raise
     except Exception as exc:  # a corrupt file or page: say so, without a traceback
         raise _unreadable(path, exc) from None
 
 
-def _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follow_up_years, batch_rows, limits):
+def _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follow_up_years, batch_rows, limits,
+              sink=None):
     header = tuple(file.schema_arrow.names)
     stripped = tuple(str(h).strip() for h in header)
     _too_many_columns(path.name, len(header), limits)
@@ -116,13 +121,18 @@ def _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follo
     problems: list = []
     cut = None
     start = 0
+    failed = any(p.severity == "error" for p in id_problems)
     for df, rows in reader.batches(None):
         start += len(df)
         raw = RawTable(df, rows, str(path), "", "parquet",
                        tuple([*(renamed if shared.first else []), *_long_cells(df, rows)]), stripped)
-        found, _, batch_cut = check(raw, cutoff=cutoff, burden_threshold=burden_threshold, today=today,
+        found, typed, batch_cut = check(raw, cutoff=cutoff, burden_threshold=burden_threshold, today=today,
                                     date_floor=date_floor, max_follow_up_years=max_follow_up_years, shared=shared)
         problems.extend(found)
+        failed = failed or any(p.severity == "error" for p in found)
+        if sink is not None and not failed:
+            sink(typed)
+        del typed
         cut = batch_cut if cut is None or (batch_cut is not None and batch_cut > cut) else cut
         shared.first = False
     if start == 0:          # no rows: the whole-table validation (nothing to hold)
@@ -170,8 +180,10 @@ def _nullable(file, batch_rows) -> set:
                 found.add(name)
         else:
             unsure.add(name)
-    if unsure:                           # no statistics to go by: counted
-        for batch in file.iter_batches(batch_size=batch_rows):
+    if unsure:                           # no statistics to go by: counted, reading only those columns
+        names = list(schema.names)
+        repeated = any(names.count(u) > 1 for u in unsure)      # a name read by position, not projected
+        for batch in file.iter_batches(batch_size=batch_rows, columns=None if repeated else sorted(unsure)):
             for field, column in zip(batch.schema, batch.columns):
                 if field.name in unsure and column.null_count:
                     found.add(field.name)
