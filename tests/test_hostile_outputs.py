@@ -159,6 +159,22 @@ def test_deidentified_warnings_name_columns_by_position():
     assert (q.field, q.patient_id, q.value) == ("column 3", None, None)
 
 
+def test_a_study_tables_columns_are_never_named_by_the_patient_tables_positions():
+    """A study table's own field keeps its name; its other columns are withheld, never "column N"
+    of the patient table's header (the report's warnings and the error listing name them alike)."""
+    from ltfu.cohort import Problem
+
+    header = ("patient_id", "infusion_date", "ae_term_free_text")
+    own = Problem("MISSING_VALUE", "warning", 4, "MRN1", "onset_date", "", "missing", "fill it", table="events")
+    other = Problem("UNKNOWN_COLUMN", "warning", None, None, "ae_term_free_text", None, "unknown", "rename",
+                    table="events")
+    for made in (deid.deidentify_problems([own, other], header), deid.deidentify_listing([own, other], header)):
+        assert [q.field for q in made] == ["onset_date", "a column (name withheld)"]
+        assert all(q.patient_id is None and q.value is None for q in made)
+    patient_table = Problem("UNKNOWN_COLUMN", "warning", None, None, "ae_term_free_text", None, "unknown", "rename")
+    assert deid.deidentify_problems([patient_table], header)[0].field == "column 3"
+
+
 # ------------------------------------------------------------------------------------------------
 # 4. terminal injection and many problems
 

@@ -141,29 +141,31 @@ def source_label(source, *, deidentify: bool, record_path: bool) -> str | None:
     return WITHHELD if deidentify else Path(source).name
 
 
+def _problem_field(p, header):
+    """A problem's column as a de-identified output names it: a study table's own field by its name;
+    a study table's other columns never by the patient table's positions (``header``)."""
+    from ltfu.study.schema import TABLES
+
+    spec = TABLES.get(p.table) if getattr(p, "table", None) else None
+    if spec is not None and str(p.field) in {f.name for f in spec.fields}:
+        return str(p.field)
+    return field_label(p.field, None if getattr(p, "table", None) else header)
+
+
 def deidentify_problems(problems, header=None) -> tuple:
-    """The problems with every column named as ``field_label`` names it; ids and values removed."""
-    return tuple(dataclasses.replace(p, field=field_label(p.field, header), patient_id=None, value=None)
+    """The problems with every column named as ``_problem_field`` names it; ids and values removed."""
+    return tuple(dataclasses.replace(p, field=_problem_field(p, header), patient_id=None, value=None)
                  for p in problems)
 
 
 def deidentify_listing(problems, header=None) -> tuple:
     """The problems as a de-identified run prints them when it stops on errors: as
     ``deidentify_problems``, with each problem's general meaning and fix in place of its own message
-    (which may quote a cell, an id or a file name); a study table's column keeps its field name."""
+    (which may quote a cell, an id or a file name)."""
     from ltfu.cohort.problems import PROBLEM_CODES
-    from ltfu.study.schema import TABLES
 
-    out = []
-    for p in problems:
-        _, meaning, todo = PROBLEM_CODES[p.code]
-        spec = TABLES.get(p.table) if p.table else None
-        own = spec is not None and str(p.field) in {f.name for f in spec.fields}
-        # a study table's other columns are not the patient table's: never named by its positions
-        label = str(p.field) if own else field_label(p.field, None if p.table else header)
-        out.append(dataclasses.replace(p, field=label,
-                                       patient_id=None, value=None, message=meaning, fix=todo))
-    return tuple(out)
+    return tuple(dataclasses.replace(p, message=PROBLEM_CODES[p.code][1], fix=PROBLEM_CODES[p.code][2])
+                 for p in deidentify_problems(problems, header))
 
 
 def deidentify_cohort(cohort, header=None):
