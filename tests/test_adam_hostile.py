@@ -173,6 +173,16 @@ def test_duplicates_are_said_in_adam_words(tmp_path):
         {"ADSL.USUBJID", "ADTTE.USUBJID+PARAMCD"}
 
 
+def test_an_id_repeated_once_invisible_characters_are_ignored_is_said_in_adam_words(tmp_path):
+    """S000 and S000 with a zero-width space: the same subject (DUPLICATE_ID), fixed in ADSL's words."""
+    adsl = pd.DataFrame({"USUBJID": [*IDS[:-1], IDS[0] + "\u200b"], "ARM": ARM})
+    with pytest.raises(DataError) as exc:
+        load_adam(*_write(tmp_path, adsl=adsl))
+    dups = [p for p in exc.value.problems if p.code == "DUPLICATE_ID" and p.field == "ADSL.USUBJID"]
+    assert [p.row for p in dups] == [2, N + 1] and "invisible characters" in dups[1].message
+    assert all(p.fix.startswith("one row per subject in ADSL") for p in dups)
+
+
 def test_a_blank_unit_among_months_is_a_warning(tmp_path):
     adtte = pd.DataFrame({"USUBJID": IDS, "PARAMCD": "OS", "AVAL": TIME / 30.4375, "CNSR": CNSR,
                           "AVALU": ["MONTHS"] * (N - 3) + [""] * 3})

@@ -161,20 +161,25 @@ def _unique_columns(df):
     return df, problems
 
 
-def _text_bytes(s) -> int | None:
-    """The size of a pyarrow text column's character data (an upper bound on any cell's length in
-    characters), or None when the column is not backed by pyarrow."""
+def _longest_text(s) -> int | None:
+    """An upper bound on the length in characters of a pyarrow-backed text column's cells (0 when
+    empty or all missing), or None when the column is not backed by pyarrow: the size of its
+    character data when that is small, else the longest cell, counted by Arrow."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     try:
-        chunks = pa.chunked_array(s.array._pa_array).chunks
+        column = pa.chunked_array(s.array._pa_array)
     except (AttributeError, TypeError, pa.ArrowException):
         return None
     total = 0
-    for chunk in chunks:
+    for chunk in column.chunks:
         buffers = chunk.buffers()
         total += 0 if len(buffers) < 3 or buffers[2] is None else buffers[2].size
-    return total
+    if total <= MAX_CELL:
+        return total
+    longest = pc.max(pc.utf8_length(column)).as_py()
+    return 0 if longest is None else int(longest)
 
 
 def _long_cells(df, rows):
@@ -182,8 +187,8 @@ def _long_cells(df, rows):
     for col in df.columns:
         s = df[col]
         if isinstance(s.dtype, pd.StringDtype):
-            size = _text_bytes(s)
-            if size is not None and size <= MAX_CELL:      # no cell can be longer: skip the per-cell count
+            size = _longest_text(s)
+            if size is not None and size <= MAX_CELL:      # no cell is longer: skip the per-cell count
                 continue
             lengths = s.str.len().fillna(0).astype(np.int64)
         elif s.dtype == object:

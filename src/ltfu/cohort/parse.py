@@ -153,7 +153,19 @@ def _dates_of_distinct(codes, values, field: str, col, *, order, epoch, evidence
     return parsed_values[codes]
 
 
+def _typed_not_text(series) -> bool:
+    """A column of numbers, booleans or dates (numpy or pandas nullable): none of its cells is text,
+    so a cell is missing exactly where pandas says NA (the missing-value words apply to text only)."""
+    dtype = series.dtype
+    if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+        return False
+    return bool(pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+                or pd.api.types.is_datetime64_any_dtype(dtype))
+
+
 def _missing_mask(series):
+    if _typed_not_text(series):          # no value to look at one by one (a date column: 0.1 s per 1e5 rows)
+        return series.isna().to_numpy()
     codes, values = _distinct(series)
     return np.array([_is_missing(v) for v in values], bool)[codes]
 
@@ -376,7 +388,7 @@ def _check_ids(ids, col: _Collector, raw=None, duplicate=(None, None)):
             if ids[i] != ids[f] and i != f:
                 col.add("DUPLICATE_ID", i, "patient_id", ids[i],
                         message=f"the same id as row {col.rows[f]} ({truncate(ids[f])}) once invisible characters "
-                                "and full-width forms are ignored")
+                                "and full-width forms are ignored", fix=duplicate[1])
             else:
                 col.add("DUPLICATE_ID", i, "patient_id", ids[i], message=duplicate[0], fix=duplicate[1])
     if not _case_variants_possible(raw, ids):

@@ -33,6 +33,7 @@ from ltfu.cohort.parse import (
     _missing_mask,
     _numbers,
     _text,
+    _typed_not_text,
     parse_field,
 )
 from ltfu.cohort.schema import DATE_FIELDS, FIELD_BY_NAME, FIELDS, resolve_columns
@@ -79,7 +80,7 @@ class _Table:
 
     def missing(self, name, distinct=None):
         """The rows where a canonical column is missing (reusing the dates' distinct values)."""
-        if distinct is not None and name in distinct:
+        if distinct is not None and name in distinct and not _typed_not_text(self.raw(name)):
             codes, values = distinct[name]
             return np.array([_is_missing(v) for v in values], bool)[codes]
         return _missing_mask(self.raw(name))
