@@ -57,6 +57,18 @@ def _by(cohort, endpoint, column):
     return cohort.data.set_index("patient_id").loc[np.asarray(endpoint.patient_id), column].to_numpy()
 
 
+def test_table_one_and_the_response_table_equal_the_reports(run):
+    from ltfu.analysis import AnalysisOptions
+    from ltfu.analysis import baseline as table_one
+    from ltfu.analysis import response as response_section
+    from ltfu.analysis.plan import Plan
+
+    cohort, got = run
+    plan = Plan.build(cohort, AnalysisOptions())
+    for part, want in ((got["table_1"], table_one.build(plan)), (got["rates"], response_section.build(plan))):
+        assert part.numbers == want.numbers and part.tables == want.tables
+
+
 def test_overall_survival_and_follow_up_equal_the_reports(run):
     cohort, got = run
     os_ = ep.overall_survival(cohort)

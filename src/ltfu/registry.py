@@ -25,6 +25,13 @@ in the file's metadata and in ``Prepared.not_copied``.  The metadata (key ``ltfu
 holds the source's name and SHA-256, the options, the data cut-off, each endpoint's definition, the
 warnings by code, and the source's own ``ltfu`` note (a registry ``ltfu simulate`` wrote says it is
 synthetic).  The file is written atomically; the input is only read.
+
+The report's count-based sections come from a prepared table counted by DuckDB (one GROUP BY per
+column, ``ltfu.analysis.tally``), with the report's own arithmetic, so their numbers are the
+report's bit for bit: ``baseline(source)`` (Table 1) and ``response(source)`` (complete remission
+and MRD negativity with exact intervals), each a ``ltfu.results.Part`` whose ``tables[0]`` is the
+table and ``numbers`` what results.json holds.  ``source``: a prepared table's path or a DuckDB
+relation of one.
 """
 
 from __future__ import annotations
@@ -248,3 +255,38 @@ def _validated(path: Path, sink, cutoff, burden_threshold, today, batch_rows):
     if not any(p.severity == "error" for p in problems):
         sink(typed)
     return problems, cut
+
+
+def _relation(source, connection=None):
+    """A DuckDB relation of a prepared table: ``source`` itself, or the Parquet file at that path."""
+    if isinstance(source, (str, Path)):
+        import duckdb
+
+        con = connection or duckdb.connect()
+        return con.read_parquet(str(source))
+    return source
+
+
+def baseline(source, *, connection=None):
+    """Table 1 of the report (``ltfu.analysis.baseline``) from a prepared table, counted by DuckDB."""
+    from ltfu.analysis import baseline as section
+    from ltfu.analysis.tally import tally_relation
+
+    rel = _relation(source, connection)
+    columns = set(rel.columns)
+    return section.from_tallies(lambda col: tally_relation(rel, col) if col in columns else None,
+                                n=tally_relation(rel, "burden").n)
+
+
+def response(source, options=None, *, connection=None):
+    """The report's response table (``ltfu.analysis.response``) from a prepared table, counted by
+    DuckDB; ``options``: ``AnalysisOptions`` (its interval method and level; default the report's)."""
+    from ltfu.analysis import response as section
+    from ltfu.analysis.options import AnalysisOptions
+    from ltfu.analysis.tally import tally_relation
+    from ltfu.defaults import COMPLETE_RESPONSE
+
+    rel = _relation(source, connection)
+    return section.from_tallies(tally_relation(rel, "best_response"),
+                                tally_relation(rel, "mrd_negative", among=("best_response", COMPLETE_RESPONSE)),
+                                options or AnalysisOptions())

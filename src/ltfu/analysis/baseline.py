@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from ltfu import stats
 from ltfu.analysis.common import COMPARED, GROUPS, assoc_test, fmt, fmt_p, num
 from ltfu.analysis.plan import Plan
+from ltfu.analysis.tally import Tally, burden_codes, tally_frame
 from ltfu.results import Part, Section, Table
 
 LEVEL_NAMES = {"sex": {"F": "Female", "M": "Male", "other": "Other", "unknown": "Sex unknown"}}
@@ -25,27 +28,43 @@ ROWS = (
     ("dose_cells_per_kg", "CAR T-cell dose, cells/kg", "categorical"),
     ("conditioning", "Conditioning", "categorical"),
 )
+ROWS_KIND = tuple((col, kind) for col, _, kind in ROWS)
 
 
-def _continuous(x, masks, col, label):
+def _median(values, counts):
+    """np.median of the observations ``counts[j]`` times ``values[j]`` (values sorted): the middle
+    one, or the mean of the two middle ones, as np.median takes them."""
+    n = int(counts.sum())
+    cum = np.cumsum(counts)
+    lo, hi = np.searchsorted(cum, [(n - 1) // 2, n // 2], side="right")
+    return values[lo] if lo == hi else (values[lo] + values[hi]) / 2
+
+
+def _continuous(tally: Tally, col, label):
     groups = [g for g, _ in GROUPS]
     digits = 1 if col == "marrow_blasts_pct" else 0
-    cells, entry = [], {}
-    for g in groups:
-        v = x[masks[g] & ~np.isnan(x)]
-        med = num(np.median(v)) if v.size else None
-        entry[g] = {"n": int(v.size), "median": med, "min": num(v.min()) if v.size else None,
-                    "max": num(v.max()) if v.size else None}
-        cells.append("-" if not v.size else f"{fmt(med, digits)} ({fmt(v.min(), digits)}-{fmt(v.max(), digits)})")
-    lo, hi = (x[masks[g] & ~np.isnan(x)] for g in COMPARED)
-    p = num(stats.wilcoxon_ranksum(lo, hi).p_value) if lo.size and hi.size else None
+    values = np.array(tally.values, dtype=float)
+    order = np.argsort(values, kind="stable")
+    values, counts = values[order], tally.counts[:, order]
+    cells: list[str] = []
+    entry: dict[str, Any] = {}
+    for i, g in enumerate(groups):
+        c = counts[i]
+        held = np.flatnonzero(c)
+        n = int(c.sum())
+        med = num(_median(values, c)) if n else None
+        lo, hi = (values[held[0]], values[held[-1]]) if n else (None, None)
+        entry[g] = {"n": n, "median": med, "min": num(lo) if n else None, "max": num(hi) if n else None}
+        cells.append("-" if not n else f"{fmt(med, digits)} ({fmt(lo, digits)}-{fmt(hi, digits)})")
+    low, high = counts[1], counts[2]
+    p = num(stats.wilcoxon_ranksum_counts(values, low, high).p_value) if low.sum() and high.sum() else None
     entry["p_value"], entry["test"] = p, "Wilcoxon rank-sum"
-    return entry, [(label, *cells, fmt_p(p), "Wilcoxon rank-sum"), *_unknown_row(np.isnan(x), masks, entry)]
+    return entry, [(label, *cells, fmt_p(p), "Wilcoxon rank-sum"), *_unknown_row(tally.missing, entry)]
 
 
-def _unknown_row(missing, masks, entry):
+def _unknown_row(missing, entry):
     """gtsummary's "Unknown" row: how many patients of each group have no value (none: no row)."""
-    counts = {g: int((missing & masks[g]).sum()) for g, _ in GROUPS}
+    counts = {g: int(missing[i]) for i, (g, _) in enumerate(GROUPS)}
     for g, _ in GROUPS:
         entry[g]["unknown"] = counts[g]
     if not any(counts.values()):
@@ -53,28 +72,31 @@ def _unknown_row(missing, masks, entry):
     return [("    Unknown", *[str(counts[g]) for g, _ in GROUPS], "", "")]
 
 
-def _categorical(s, masks, col, label, kind):
+def _categorical(tally: Tally, col, label, kind):
     groups = [g for g, _ in GROUPS]
-    # each distinct value is converted (to boolean or text) once, not each row: codes per row by
-    # pandas' hash factorisation, counts per group by bincount
-    raw_codes, uniq = pd.factorize(s, use_na_sentinel=True)
+    # each distinct value is converted (to boolean or text) once, then its counts added to its level's
+    uniq = list(tally.values)
+    levels: list[Any]
+    names: dict[Any, str]
     if kind == "binary":
-        as_level = pd.Series(uniq).astype("boolean")
+        as_level = pd.Series(uniq, dtype=object).astype("boolean")
         levels, names = [True], {True: "yes"}
         level_of = np.where(as_level.fillna(False).to_numpy(bool), 0, -1)      # True -> level 0
         gone = as_level.isna().to_numpy()
     else:
-        as_level = pd.Series(uniq).astype("string")
+        as_level = pd.Series(uniq, dtype=object).astype("string")
         levels = sorted(as_level.dropna().unique().tolist(), key=str)
         names = {v: LEVEL_NAMES.get(col, {}).get(v, str(v)) for v in levels}
         rank = {v: i for i, v in enumerate(levels)}
         gone = as_level.isna().to_numpy()
         level_of = np.array([-1 if g else rank[v] for v, g in zip(as_level.tolist(), gone)], dtype=np.int64)
-    row_level = np.where(raw_codes >= 0, level_of[raw_codes] if len(uniq) else -1, -1)
-    present = (raw_codes >= 0) & ~(gone[raw_codes] if len(uniq) else np.zeros(len(s), bool))
-    counts = {g: np.bincount(row_level[masks[g] & (row_level >= 0)], minlength=len(levels))[:len(levels)].tolist()
-              for g in groups}
-    denom = {g: int((present & masks[g]).sum()) for g in groups}
+    counts, denom = {}, {}
+    for i, g in enumerate(groups):
+        per_level = np.zeros(len(levels), dtype=np.int64)
+        hit = level_of >= 0
+        np.add.at(per_level, level_of[hit], tally.counts[i][hit])
+        counts[g] = per_level.tolist()
+        denom[g] = int(tally.counts[i][~gone].sum()) if len(uniq) else 0
     if kind == "binary":
         table = [[counts[g][0], denom[g] - counts[g][0]] for g in COMPARED]
     else:
@@ -86,7 +108,7 @@ def _categorical(s, masks, col, label, kind):
     def pct(g, i):
         return f"{counts[g][i]} ({100 * counts[g][i] / denom[g]:.0f}%)" if denom[g] else "-"
 
-    unknown = _unknown_row(~present, masks, entry)
+    unknown = _unknown_row(tally.n - np.array([denom[g] for g in groups]), entry)
     if kind == "binary":
         return entry, [(label + ": n (%)", *[pct(g, 0) for g in groups], fmt_p(p), test or ""), *unknown]
     rows = [(label + ": n (%)", "", "", "", fmt_p(p), test or "")]
@@ -97,19 +119,33 @@ def _categorical(s, masks, col, label, kind):
 
 
 def build(plan: Plan) -> Part:
+    """Table 1 from the cohort in memory (numpy tallies)."""
     d = plan.cohort.data
-    masks = plan.masks()
+    codes = burden_codes(d["burden"])
+
+    def tally(col):
+        if col not in d.columns:
+            return None
+        s = d[col]
+        if dict(ROWS_KIND)[col] == "continuous" and not pd.api.types.is_numeric_dtype(s.dtype):
+            s = pd.to_numeric(s, errors="coerce")
+        return tally_frame(s, codes)
+
+    return from_tallies(tally, n=tally_frame(d["burden"], codes).n)
+
+
+def from_tallies(tally, *, n) -> Part:
+    """Table 1 from ``tally(column)`` (a Tally, or None when the column is absent) and ``n``, the
+    patients per group (all, low, high burden): whoever counted them (``ltfu.analysis.tally``)."""
     rows, numbers = [], {}
     for col, label, kind in ROWS:
-        if col not in d.columns or d[col].isna().all():
+        t = tally(col)
+        if t is None or not t.counts[0].sum():
             continue
-        if kind == "continuous":
-            entry, new = _continuous(pd.to_numeric(d[col], errors="coerce").to_numpy(float), masks, col, label)
-        else:
-            entry, new = _categorical(d[col], masks, col, label, kind)
+        entry, new = _continuous(t, col, label) if kind == "continuous" else _categorical(t, col, label, kind)
         numbers[col] = entry
         rows += new
-    n = {g: int(masks[g].sum()) for g, _ in GROUPS}
+    n = {g: int(n[i]) for i, (g, _) in enumerate(GROUPS)}
     columns = ("characteristic", f"All (n={n['all']})", f"Low burden (n={n['low_burden']})",
                f"High burden (n={n['high_burden']})", "p", "test")
     table = Table("baseline", "Baseline characteristics, overall and by disease burden", columns,

@@ -21,7 +21,8 @@ _EXPORTS = {
     "cox": "coxmodel", "CoxResult": "coxmodel", "cox_zph": "zph", "CoxZph": "zph",
     # exact and association (exact.py, logreg.py)
     "binomial_ci": "exact", "fisher_exact": "exact", "FisherResult": "exact",
-    "wilcoxon_ranksum": "exact", "WilcoxonResult": "exact", "chisq_test": "chisq",
+    "wilcoxon_ranksum": "exact", "wilcoxon_ranksum_counts": "exact", "WilcoxonResult": "exact",
+    "chisq_test": "chisq",
     "logistic": "logreg", "LogisticResult": "logreg",
     # competing risks and time-dependent exposure (competing.py, finegray.py, timedep.py)
     "cumulative_incidence": "competing", "CumulativeIncidence": "competing",

@@ -1,0 +1,123 @@
+"""Counting apart from arithmetic (ltfu.analysis.tally): Table 1 and the response table counted by
+DuckDB on a prepared table equal the report's, counted by numpy on the cohort, number for number;
+the Wilcoxon rank-sum test from counts equals scipy's on the observations bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ltfu.analysis import AnalysisOptions
+from ltfu.analysis import baseline as table_one
+from ltfu.analysis import response as response_section
+from ltfu.analysis.plan import Plan
+from ltfu.analysis.tally import burden_codes, tally_frame
+from ltfu.cohort import load_cohort
+from ltfu.errors import InvalidInputError
+from ltfu.registry import baseline, prepare, response
+from ltfu.simulate import simulate
+from ltfu.stats import wilcoxon_ranksum, wilcoxon_ranksum_counts
+
+duckdb = pytest.importorskip("duckdb")
+
+
+def test_the_rank_sum_test_from_counts_is_scipys_bit_for_bit():
+    rng = np.random.default_rng(20261126)
+    methods = set()
+    for trial in range(300):
+        n1, n2 = (rng.integers(1, 4000, 2) if trial % 2 else rng.integers(1, 60, 2))
+        pool = rng.normal(size=int(rng.integers(1, 300))) * 10.0 ** rng.integers(-6, 9)
+        if trial % 3:
+            pool = np.round(pool, 2)                      # ties
+        x, y = rng.choice(pool, n1), rng.choice(pool, n2)
+        if trial % 7 == 0:
+            x, y = rng.normal(size=n1), rng.normal(size=n2)      # no ties: the exact test when small
+        values = np.unique(np.r_[x, y])
+        got = wilcoxon_ranksum_counts(values, [np.sum(x == v) for v in values], [np.sum(y == v) for v in values])
+        want = wilcoxon_ranksum(x, y)
+        assert (got.statistic, got.p_value, got.method) == (want.statistic, want.p_value, want.method), trial
+        methods.add(got.method)
+    assert len(methods) == 2
+
+
+def test_the_rank_sum_test_from_counts_by_hand():
+    # x = 1, 2, 2; y = 2, 3: midranks 1, 3, 3 | 3, 5; W = 1 + 3 + 3 - 6 = 1
+    res = wilcoxon_ranksum_counts([3.0, 1.0, 2.0], [0, 1, 2], [1, 0, 1])      # values in any order
+    assert res.statistic == 1.0
+    # R 4.2.2: print(wilcox.test(c(1,2,2), c(2,3), exact=FALSE)$p.value, digits=17)
+    assert res.p_value == pytest.approx(0.33292160806556598, rel=1e-14)
+    with pytest.raises(InvalidInputError):
+        wilcoxon_ranksum_counts([1.0, 1.0], [1, 1], [1, 1])
+    with pytest.raises(InvalidInputError):
+        wilcoxon_ranksum_counts([1.0, 2.0], [1, 1], [0, 0])
+
+
+def test_the_median_from_counts_is_numpys():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        values = np.unique(rng.normal(size=int(rng.integers(1, 30))) * 1e3)
+        counts = rng.integers(0, 5, values.size)
+        if counts.sum() == 0:
+            continue
+        assert table_one._median(values, counts) == np.median(np.repeat(values, counts))
+
+
+def test_a_tally_by_hand():
+    s = pd.Series([30.0, 40.0, np.nan, 40.0, 70.0, 60.0])
+    t = tally_frame(s, burden_codes(["low", "low", "low", "high", "high", None]))
+    got = dict(zip(t.values, t.counts.T.tolist()))
+    assert got == {30.0: [1, 1, 0], 40.0: [2, 1, 1], 70.0: [1, 0, 1], 60.0: [1, 0, 0]}
+    assert t.missing.tolist() == [1, 1, 0] and t.n.tolist() == [6, 3, 2]
+
+
+def _cohorts():
+    """Simulated cohorts made awkward: tiny groups, a group with nobody, a column all missing or
+    with one value, a yes/no column never yes, NaN and missing values, codes in accepted spellings."""
+    df = simulate(400, seed=9)
+    rng = np.random.default_rng(9)
+    df.loc[rng.random(400) < 0.1, "age"] = np.nan
+    df.loc[rng.random(400) < 0.1, "sex"] = None
+    df.loc[rng.random(400) < 0.05, "best_response"] = None
+    df.loc[rng.random(400) < 0.2, "mrd_negative"] = None
+    df.loc[rng.random(400) < 0.3, "best_response"] = df["best_response"].str.lower()
+    yield "gaps", df
+    tiny = simulate(6, seed=4)
+    tiny["marrow_blasts_pct"] = [1.0, 80.0, 2.0, 90.0, 3.0, 50.0]
+    tiny["extramedullary"] = "no"
+    yield "tiny", tiny
+    one_group = simulate(30, seed=5)
+    one_group["marrow_blasts_pct"] = 0.5
+    one_group["extramedullary"] = "no"                    # everyone low burden: no comparison
+    one_group["prior_inotuzumab"] = "no"                  # never yes
+    one_group["dose_cells_per_kg"] = 1e6                  # one value
+    one_group["conditioning"] = None                      # all missing
+    yield "one group", one_group
+
+
+@pytest.mark.parametrize("case", list(range(3)))
+def test_table_one_and_response_counted_by_duckdb_are_the_reports(case, tmp_path):
+    name, df = list(_cohorts())[case]
+    path = tmp_path / "r.parquet"
+    df.to_parquet(path, index=False)
+    prepared = prepare(path, tmp_path / "p.parquet").path
+    plan = Plan.build(load_cohort(path), AnalysisOptions())
+    want_b, want_r = table_one.build(plan), response_section.build(plan)
+    rel = duckdb.connect().read_parquet(str(prepared))
+    for got, want in ((baseline(rel), want_b), (response(prepared), want_r)):
+        assert got.numbers == want.numbers, name
+        assert got.tables == want.tables, name
+    if name == "one group":
+        assert want_b.numbers["burden"] == {"low": 30, "high": 0, "unknown": 0}
+        assert "conditioning" not in want_b.numbers and want_b.numbers["age"]["p_value"] is None
+
+
+def test_the_options_reach_the_response_table(tmp_path):
+    df = simulate(200, seed=1)
+    path = tmp_path / "r.parquet"
+    df.to_parquet(path, index=False)
+    prepared = prepare(path, tmp_path / "p.parquet").path
+    opts = AnalysisOptions(proportion_ci="wilson", conf_level=0.9)
+    want = response_section.build(Plan.build(load_cohort(path), opts))
+    got = response(prepared, opts)
+    assert got.numbers == want.numbers and got.numbers != response(prepared).numbers
