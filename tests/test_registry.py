@@ -214,3 +214,45 @@ def test_the_command(tmp_path, capsys):
     assert "OUT_OF_RANGE" in said.out and "nothing was written" in said.err
     assert not (tmp_path / "q.parquet").exists()
     assert main(["prepare", str(tmp_path), "--out", str(tmp_path / "q.parquet")]) == 1       # a folder
+
+
+def test_a_failed_write_is_the_outputs_error_not_the_inputs(tmp_path, monkeypatch):
+    """A full disk while writing is said as such (a hunt found it blamed on the input, "cannot be read
+    as parquet"), and nothing is left behind."""
+    import errno
+
+    import ltfu.registry as registry
+
+    path = write_registry(tmp_path / "r.parquet", 50, seed=3)
+
+    def full(self, typed):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(registry._Writer, "__call__", full)
+    with pytest.raises(OutputError, match="No space left"):
+        prepare(path, tmp_path / "p.parquet", batch_rows=20)
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["r.parquet"]
+
+
+def test_every_column_not_copied_is_named(tmp_path):
+    """The file's own burden (ltfu derives it: a warning says so) and columns named as the prepared
+    table's computed ones (os_time) are named with the columns outside the data model."""
+    df = simulate(30, seed=6)
+    df["burden"] = "high"
+    df["os_time"] = 1.0
+    path = tmp_path / "r.parquet"
+    df.to_parquet(path, index=False)
+    done = prepare(path, tmp_path / "p.parquet")
+    assert set(done.not_copied) == {"product", "indication", "burden", "os_time"}
+    [said] = [w for w in done.warnings if w.field == "burden"]
+    assert said.code == "UNKNOWN_COLUMN" and "derives" in said.message
+    table = pq.read_table(done.path).to_pandas()
+    assert (table["burden"] == load_cohort(path).data["burden"]).all() and (table["os_time"] != 1.0).any()
+
+
+def test_a_cutoff_before_every_infusion_is_one_usage_error(tmp_path, capsys):
+    path = write_registry(tmp_path / "r.parquet", 200, seed=2)
+    code = main(["prepare", str(path), "--out", str(tmp_path / "p.parquet"), "--cutoff", "2000-01-01"])
+    err = capsys.readouterr().err
+    assert code == 2 and "before every patient's infusion" in err and err.count("CUTOFF_BEFORE_INFUSION") == 0
+    assert not (tmp_path / "p.parquet").exists()

@@ -121,3 +121,35 @@ def test_the_options_reach_the_response_table(tmp_path):
     want = response_section.build(Plan.build(load_cohort(path), opts))
     got = response(prepared, opts)
     assert got.numbers == want.numbers and got.numbers != response(prepared).numbers
+
+
+def _same_km(a, b):
+    return all(np.array_equal(np.asarray(getattr(a, f)), np.asarray(getattr(b, f)), equal_nan=True)
+               for f in ("time", "n_risk", "n_event", "n_censor", "survival", "std_err", "ci_lower", "ci_upper"))
+
+
+@pytest.mark.parametrize("case", list(range(3)))
+def test_safety_follow_up_and_kaplan_meier_from_a_prepared_table_are_the_reports(case, tmp_path):
+    from ltfu.analysis import follow_up as follow_up_section
+    from ltfu.analysis import survival as survival_section
+    from ltfu.analysis import toxicity
+    from ltfu.registry import follow_up, safety, survival
+
+    name, df = list(_cohorts())[case]
+    path = tmp_path / "r.parquet"
+    df.to_parquet(path, index=False)
+    prepared = prepare(path, tmp_path / "p.parquet").path
+    plan = Plan.build(load_cohort(path), AnalysisOptions())
+    want = toxicity.build(plan)
+    got = safety(prepared)
+    assert got.numbers == {k: v for k, v in want.numbers.items() if k != "association"}, name
+    assert got.tables == want.tables[:-1] and got.figures == want.figures, name
+    want_fu = follow_up_section.build(plan)
+    assert follow_up(prepared).numbers == want_fu.numbers and follow_up(prepared).tables == want_fu.tables
+    numbers, table, figures = survival_section._kaplan_meier(plan)
+    got = survival(prepared)
+    assert got.numbers == numbers and got.tables == (table,), name
+    assert [f.name for f in got.figures] == [f.name for f in figures]
+    for a, b in zip(got.figures, figures):
+        assert [lab for lab, _ in a.curves] == [lab for lab, _ in b.curves] and a.p_value == b.p_value
+        assert all(_same_km(x, y) for (_, x), (_, y) in zip(a.curves, b.curves)), (name, a.name)

@@ -154,13 +154,15 @@ def prepare(
     except OutputError as exc:
         _output_error(exc)
     except DataError as exc:
+        _check_cutoff_before_all(exc.problems, exc.rows or 0, cutoff)
         _print_problems(exc.problems, fmt=fmt.value)
         _fail(exc.message)
     _print_problems(done.warnings, fmt=fmt.value)
     notes = [f"Wrote the prepared table of {done.rows:,} patients to {done.path}"]
     if done.not_copied:
-        notes.append(f"{len(done.not_copied)} column(s) outside the data model not copied (join them by "
-                     f"patient_id): {', '.join(done.not_copied)}")
+        notes.append(f"{len(done.not_copied)} column(s) of the file not copied (outside the data model, a field "
+                     f"given twice, or burden, which ltfu derives; join them by patient_id): "
+                     f"{', '.join(done.not_copied)}")
     for line in notes:
         typer.echo(line, err=fmt.value == "json")
 

@@ -39,9 +39,10 @@ class DataError(LtfuError):
 
     code = "DATA"
 
-    def __init__(self, message: str, problems=()):
+    def __init__(self, message: str, problems=(), rows: int | None = None):
         super().__init__(message)
         self.problems = list(problems)
+        self.rows = rows            # the table's rows, when known (a --cutoff before every infusion)
 
 
 class LoadError(LtfuError):

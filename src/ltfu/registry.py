@@ -28,10 +28,14 @@ synthetic).  The file is written atomically; the input is only read.
 
 The report's count-based sections come from a prepared table counted by DuckDB (one GROUP BY per
 column, ``ltfu.analysis.tally``), with the report's own arithmetic, so their numbers are the
-report's bit for bit: ``baseline(source)`` (Table 1) and ``response(source)`` (complete remission
-and MRD negativity with exact intervals), each a ``ltfu.results.Part`` whose ``tables[0]`` is the
-table and ``numbers`` what results.json holds.  ``source``: a prepared table's path or a DuckDB
-relation of one.
+report's bit for bit: ``baseline(source)`` (Table 1), ``response(source)`` (complete remission
+and MRD negativity with exact intervals), ``safety(source)`` (CRS and neurotoxicity by grade and
+their rates; not the association models) and, counted per distinct time by the engine functions,
+``follow_up(source)`` (the median follow-up) and ``survival(source)`` (the Kaplan-Meier estimates of
+event-free, overall and relapse-free survival, overall and by burden, with the log-rank tests and
+figures; not the competing-risks, transplant and Cox parts).  Each returns a ``ltfu.results.Part``:
+``tables``, ``figures``, and ``numbers`` as results.json holds them.  ``source``: a prepared
+table's path or a DuckDB relation of one.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ def schema():
 @dataclass(frozen=True)
 class Prepared:
     """What ``prepare`` wrote: the file, its rows, the warnings (an error writes nothing), the data
-    cut-off and the source's columns that are not in the data model (not copied)."""
+    cut-off and the source's columns whose values are not copied (``_not_copied``)."""
 
     path: Path
     rows: int
@@ -130,7 +134,6 @@ class _Writer:
         self.file = pq.ParquetWriter(path, self.schema)
         self.options = (float(burden_threshold), nonresponder, censor_at_hct)
         self.rows = 0
-        self.not_copied: tuple = ()
 
     def __call__(self, typed: pd.DataFrame) -> None:
         import pyarrow as pa
@@ -139,9 +142,6 @@ class _Writer:
 
         interrupt.check()
         threshold, nonresponder, censor_at_hct = self.options
-        names = set(self.schema.names)
-        if not self.rows:
-            self.not_copied = tuple(str(c) for c in typed.columns if c not in names)
         columns = {c: typed[c] for c in self.schema.names if c in typed}
         columns["infusion_date"] = typed["infusion_date"].to_numpy().astype("datetime64[D]")
         columns.update(_endpoint_columns(Cohort(typed, burden_threshold=threshold), nonresponder, censor_at_hct))
@@ -210,22 +210,24 @@ def prepare(path, out, *, cutoff=None, burden_threshold: float = BURDEN_THRESHOL
     def fill(tmp):
         writer = _Writer(tmp, burden_threshold, efs_nonresponder, censor_at_hct)
         try:
-            problems, cut = _validated(path, writer, cutoff, burden_threshold, today, batch_rows)
+            problems, cut, rows, header = _validated(path, writer, cutoff, burden_threshold, today, batch_rows)
             errors = [p for p in problems if p.severity == "error"]
             if errors:
-                raise DataError(f"{len(errors)} error(s) in the patient table: nothing was written", problems)
+                raise DataError(f"{len(errors)} error(s) in the patient table: nothing was written", problems,
+                                rows=rows)
+            not_copied = _not_copied(header)
             warnings = [p for p in problems if p.severity == "warning"]
             metadata = {"prepared_by": f"ltfu {_version()}", "prepared_on": dt.date.today().isoformat(),
                         "source": path.name, "source_sha256": _sha256(path), "rows": writer.rows,
                         "data_cutoff": cut, "options": options,
                         "endpoints": _definitions(efs_nonresponder, censor_at_hct),
                         "warnings": dict(sorted(Counter(p.code for p in warnings).items())),
-                        "not_copied": list(writer.not_copied), "source_note": _source_note(path)}
+                        "not_copied": list(not_copied), "source_note": _source_note(path)}
             writer.close(metadata)
         except BaseException:
             writer.file.close()
             raise
-        result.update(rows=writer.rows, warnings=warnings, cutoff=cut, not_copied=writer.not_copied)
+        result.update(rows=writer.rows, warnings=warnings, cutoff=cut, not_copied=not_copied)
 
     written = write_file_atomic(target, fill, overwrite=overwrite)
     return Prepared(written, result["rows"], result["warnings"], result["cutoff"], result["not_copied"])
@@ -237,24 +239,36 @@ def _version() -> str:
     return __version__
 
 
+def _not_copied(header) -> tuple:
+    """The source's columns whose values are not in the prepared table: outside the data model,
+    repeating a field already given, in a unit ltfu does not read, or ``burden`` (derived)."""
+    from ltfu.cohort.schema import resolve_columns
+
+    mapping = resolve_columns(header)[0]
+    return tuple(str(h) for h in header if h not in mapping or mapping[h] == "burden")
+
+
 def _validated(path: Path, sink, cutoff, burden_threshold, today, batch_rows):
-    """(every problem, the data cut-off), each typed batch handed to ``sink`` while no error is found:
-    a Parquet file in row batches, another format whole (``ltfu.cohort.load``)."""
+    """(every problem, the data cut-off, the rows, the header), each typed batch handed to ``sink``
+    while no error is found: a Parquet file in row batches, another format whole (``ltfu.cohort.load``)."""
     from ltfu.cohort.validate import check
 
     if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
         from ltfu.cohort.stream import validate_parquet
 
         checked = validate_parquet(path, cutoff=cutoff, burden_threshold=burden_threshold, today=today,
                                    batch_rows=batch_rows, sink=sink)
-        return checked.problems, checked.cutoff
+        header = [str(h).strip() for h in pq.ParquetFile(path).schema_arrow.names]
+        return checked.problems, checked.cutoff, checked.rows, header
     from ltfu.cohort.load import load
 
     raw = load(path)
     problems, typed, cut = check(raw, cutoff=cutoff, burden_threshold=burden_threshold, today=today)
     if not any(p.severity == "error" for p in problems):
         sink(typed)
-    return problems, cut
+    return problems, cut, len(raw.data), list(raw.header)
 
 
 def _relation(source, connection=None):
@@ -290,3 +304,86 @@ def response(source, options=None, *, connection=None):
     return section.from_tallies(tally_relation(rel, "best_response"),
                                 tally_relation(rel, "mrd_negative", among=("best_response", COMPLETE_RESPONSE)),
                                 options or AnalysisOptions())
+
+
+def safety(source, options=None, *, connection=None):
+    """The report's toxicity tables by grade and rates (``ltfu.analysis.toxicity.from_tallies``; the
+    association models need the patients' rows and are not part of it) from a prepared table."""
+    from ltfu.analysis import toxicity as section
+    from ltfu.analysis.options import AnalysisOptions
+    from ltfu.analysis.tally import tally_relation
+
+    rel = _relation(source, connection)
+    grades, scales = {}, {}
+    for _, col, _ in section.KINDS:
+        grades[col] = tally_relation(rel, col)
+        scale = col.replace("_grade", "_scale")
+        written = rel.query("t", f'SELECT DISTINCT "{scale}" FROM t WHERE "{scale}" IS NOT NULL').fetchall()
+        scales[col] = sorted(str(v) for (v,) in written)
+    recorded, deaths = rel.query("t", "SELECT count(crs_death), count(*) FILTER (WHERE crs_death) FROM t").fetchall()[0]
+    return section.from_tallies(grades, scales, int(deaths) if recorded else None, options or AnalysisOptions())
+
+
+def follow_up(source, options=None, *, connection=None):
+    """The report's follow-up table (reverse Kaplan-Meier median of ``os_time``, ``os_status``)."""
+    from ltfu.analysis import follow_up as section
+    from ltfu.analysis.options import AnalysisOptions
+    from ltfu.stats.engines import median_follow_up_from
+
+    opts = options or AnalysisOptions()
+    res = median_follow_up_from(_relation(source, connection), time="os_time", death="os_status",
+                                conf_type=opts.conf_type, conf_level=opts.conf_level)["all"]
+    return section.from_result(res)
+
+
+def _meta(source) -> dict:
+    if isinstance(source, (str, Path)):
+        import pyarrow.parquet as pq
+
+        kv = pq.read_metadata(source).metadata or {}
+        if b"ltfu" in kv:
+            return json.loads(kv[b"ltfu"])
+    return {}
+
+
+_LABELS = {"efs": "Event-free survival", "os": "Overall survival", "rfs": "Relapse-free survival"}
+
+
+def survival(source, options=None, *, connection=None):
+    """The report's Kaplan-Meier part (``ltfu.analysis.survival.km_part``) from a prepared table:
+    each curve and log-rank test counted by DuckDB (``ltfu.stats.engines``), the definitions from the
+    file's metadata (a relation: the default options' definitions)."""
+    from ltfu.analysis.common import GROUPS
+    from ltfu.analysis.options import AnalysisOptions
+    from ltfu.analysis.survival import km_part
+    from ltfu.errors import ConvergenceError
+    from ltfu.results import Part, Section
+    from ltfu.stats.engines import kaplan_meier_from, logrank_from
+
+    opts = options or AnalysisOptions()
+    rel = _relation(source, connection)
+    meta = _meta(source)
+    definitions = meta.get("endpoints") or _definitions(EFS_NONRESPONDER, False)
+    where = {"all": "TRUE", "low_burden": "burden = 'low'", "high_burden": "burden = 'high'"}
+    counted = {}
+    for key in ("efs", "os", "rfs"):
+        kept = rel.filter(f"{key}_status IS NOT NULL")
+        n = kept.aggregate("count(*)").fetchall()[0][0]
+        entry: dict = {"label": _LABELS[key], "definition": definitions[key], "n": int(n), "kms": {},
+                       "logrank": None}
+        counted[key] = entry
+        for g, _ in GROUPS:
+            group = kept.filter(where[g])
+            if n and group.aggregate("count(*)").fetchall()[0][0]:
+                entry["kms"][g] = kaplan_meier_from(group, time=f"{key}_time", event=f"{key}_status",
+                                                    conf_type=opts.conf_type, conf_level=opts.conf_level)["all"]
+        if "low_burden" in entry["kms"] and "high_burden" in entry["kms"]:
+            try:
+                entry["logrank"] = logrank_from(kept.filter("burden IN ('low', 'high')"), time=f"{key}_time",
+                                                event=f"{key}_status", by="burden")
+            except ConvergenceError as exc:
+                entry["logrank"] = exc
+    numbers, table, figures = km_part(counted, opts)
+    section = Section("survival", "Survival", tables=(table.name,), figures=tuple(f.name for f in figures),
+                      paragraphs=tuple(f"{_LABELS[k]}: {definitions[k]}" for k in ("efs", "os", "rfs")))
+    return Part("survival", numbers, (table,), tuple(figures), section)

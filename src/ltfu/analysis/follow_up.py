@@ -9,7 +9,12 @@ from ltfu.results import Part, Section, Table
 
 def build(plan: Plan) -> Part:
     fu, opts = plan.follow_up, plan.options
-    res = plan.counter.median_follow_up(fu.time, fu.status, conf_type=opts.conf_type, conf_level=opts.conf_level)
+    return from_result(plan.counter.median_follow_up(fu.time, fu.status, conf_type=opts.conf_type,
+                                                     conf_level=opts.conf_level))
+
+
+def from_result(res) -> Part:
+    """The follow-up table from a ``MedianFollowUp`` (``stats.median_follow_up`` or an engine's)."""
     med = res.reverse_km
     numbers = {"median_months": num(months(med.value)), "median_lower_months": num(months(med.lower)),
                "median_upper_months": num(months(med.upper)), "method": "reverse Kaplan-Meier",

@@ -46,41 +46,64 @@ def fmt_rate(r) -> str:
 
 
 def _kaplan_meier(plan: Plan):
+    """The Kaplan-Meier curves of the survival endpoints, overall and by burden, and the log-rank
+    tests, counted by ``plan.counter`` (numpy or an engine), laid out by ``km_part``."""
     opts = plan.options
-    numbers, figures, rows, kms = {}, [], [], {}
+    counted = {}
     for key, e in plan.survival_endpoints.items():
+        entry: dict = {"label": e.label, "definition": e.definition, "n": e.n, "kms": {}, "logrank": None}
+        counted[key] = entry
         if e.n == 0:
-            numbers[key] = {"definition": e.definition, "label": e.label, "n": 0,
-                            "note": "no patient qualifies for this endpoint"}
             continue
         burden = plan.aligned(e, "burden")
         masks = plan.masks(e)
-        numbers[key] = {"definition": e.definition, "label": e.label}
-        for g, glabel in GROUPS:
-            if masks[g].sum() == 0:
-                continue
-            km = plan.counter.kaplan_meier(e.time[masks[g]], e.status[masks[g]], conf_type=opts.conf_type,
-                                           conf_level=opts.conf_level, key=(key, g))
-            kms[(key, g)] = km
-            entry = km_entry(km, opts)
-            numbers[key][g] = entry
-            rows.append((e.label, glabel, entry["n"], entry["events"],
-                         fmt_ci(entry["median_months"], entry["median_lower_months"], entry["median_upper_months"]),
-                         *[fmt_rate(r) for r in entry["rates"].values()]))
+        for g, _ in GROUPS:
+            if masks[g].sum():
+                entry["kms"][g] = plan.counter.kaplan_meier(e.time[masks[g]], e.status[masks[g]],
+                                                            conf_type=opts.conf_type, conf_level=opts.conf_level,
+                                                            key=(key, g))
         both = masks["low_burden"] | masks["high_burden"]
-        p_value = None
         if masks["low_burden"].any() and masks["high_burden"].any():
             try:
-                lr = plan.counter.logrank(e.time[both], e.status[both], np.asarray(burden[both], dtype=str))
-                numbers[key]["logrank_burden"] = {"statistic": num(lr.statistic), "df": num(lr.df),
-                                                  "p_value": num(lr.p_value)}
-                p_value = num(lr.p_value)
+                entry["logrank"] = plan.counter.logrank(e.time[both], e.status[both],
+                                                        np.asarray(burden[both], dtype=str))
             except ConvergenceError as exc:
-                numbers[key]["logrank_burden"] = {"error": str(exc)}
+                entry["logrank"] = exc
+    return km_part(counted, opts)
+
+
+def km_part(counted: dict, opts):
+    """(numbers, table, figures) of the Kaplan-Meier part from ``counted``: per endpoint key its
+    label, definition, n, curves by group (``kms``: all, low_burden, high_burden, those with
+    patients) and the log-rank test low vs high burden (a result, a ConvergenceError, or None)."""
+    numbers, figures, rows, kms = {}, [], [], {}
+    for key, c in counted.items():
+        if c["n"] == 0:
+            numbers[key] = {"definition": c["definition"], "label": c["label"], "n": 0,
+                            "note": "no patient qualifies for this endpoint"}
+            continue
+        numbers[key] = {"definition": c["definition"], "label": c["label"]}
+        for g, glabel in GROUPS:
+            if g not in c["kms"]:
+                continue
+            km = kms[(key, g)] = c["kms"][g]
+            entry = km_entry(km, opts)
+            numbers[key][g] = entry
+            rows.append((c["label"], glabel, entry["n"], entry["events"],
+                         fmt_ci(entry["median_months"], entry["median_lower_months"], entry["median_upper_months"]),
+                         *[fmt_rate(r) for r in entry["rates"].values()]))
+        p_value = None
+        lr = c["logrank"]
+        if isinstance(lr, ConvergenceError):
+            numbers[key]["logrank_burden"] = {"error": str(lr)}
+        elif lr is not None:
+            numbers[key]["logrank_burden"] = {"statistic": num(lr.statistic), "df": num(lr.df),
+                                              "p_value": num(lr.p_value)}
+            p_value = num(lr.p_value)
         curves = tuple((lab, kms[(key, g)]) for g, lab in GROUPS[1:] if (key, g) in kms)
         if curves:
-            figures.append(KMFigure(f"km_{key}_burden", f"{e.label} by disease burden", curves,
-                                    ylabel=f"{e.label} probability", p_value=p_value, test_name="Log-rank",
+            figures.append(KMFigure(f"km_{key}_burden", f"{c['label']} by disease burden", curves,
+                                    ylabel=f"{c['label']} probability", p_value=p_value, test_name="Log-rank",
                                     xlabel="Months since response" if key == "rfs" else "Months since infusion"))
     figures.insert(0, KMFigure("km_efs_os", "Event-free and overall survival, all patients",
                                (("Event-free survival", kms[("efs", "all")]),

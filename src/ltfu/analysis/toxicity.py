@@ -3,15 +3,17 @@ rates with exact intervals, and their association with disease burden and other 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ltfu import stats
-from ltfu.analysis.common import COMPARED, EXACT_MAX_N, GROUPS, assoc_test, fmt_ci, fmt_p, fmt_prop, proportion
+from ltfu.analysis.common import EXACT_MAX_N, GROUPS, assoc_test, fmt_ci, fmt_p, fmt_prop, proportion
 from ltfu.analysis.models import MODEL_COLUMNS, side_by_side
 from ltfu.analysis.plan import METHODS, TOXICITY_COVARIATES, TOXICITY_MULTIVARIABLE, Plan, covariates, term_label
+from ltfu.analysis.tally import Tally, burden_codes, tally_frame
 from ltfu.defaults import SEVERE_GRADE
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.results import BarFigure, Part, Section, Table
@@ -20,24 +22,24 @@ NOT_RECORDED = "not recorded"
 KINDS = (("crs", "crs_grade", "Cytokine release syndrome"), ("neurotox", "neurotox_grade", "Neurotoxicity"))
 
 
-def _by_grade(plan: Plan, key, col, label, masks, numbers):
-    d, opts = plan.cohort.data, plan.options
-    grade = pd.to_numeric(d[col], errors="coerce").to_numpy(float)
-    known = ~np.isnan(grade)
+def _by_grade(tally: Tally, scales, key, label, opts, numbers):
+    """The grade table, figure and rates of one toxicity from the tally of its grade column and the
+    grading scales written (whoever counted them, ``ltfu.analysis.tally``)."""
+    grades = np.array(tally.values, dtype=float)
+    groups = [g for g, _ in GROUPS]
+    known = tally.counts.sum(axis=1)
+    ungraded = tally.missing
     rows: list[tuple] = []
-    grade_counts: dict[str, Any] = {}
+    grade_counts: dict[str, Any] = {g: [] for g in groups}
     for gr in range(6):
         cells = []
-        for g, _ in GROUPS:
-            n_g = int(((grade == gr) & masks[g]).sum())
-            den = int((known & masks[g]).sum())
-            grade_counts.setdefault(g, []).append(n_g)
-            cells.append(f"{n_g} ({100 * n_g / den:.0f}%)" if den else "-")
+        for i, g in enumerate(groups):
+            n_g = int(tally.counts[i][grades == gr].sum())
+            grade_counts[g].append(n_g)
+            cells.append(f"{n_g} ({100 * n_g / known[i]:.0f}%)" if known[i] else "-")
         rows.append((f"Grade {gr}", *cells))
-    if (~known).any():
-        rows.append(("Not graded", *[str(int((~known & masks[g]).sum())) for g, _ in GROUPS]))
-    scale_col = col.replace("_grade", "_scale")
-    scales = sorted(d[scale_col].dropna().astype(str).unique()) if scale_col in d else []
+    if ungraded[0]:
+        rows.append(("Not graded", *[str(int(ungraded[i])) for i in range(len(groups))]))
     table = Table(f"{key}_grades", f"{label} by grade, overall and by disease burden",
                   ("grade", "All", "Low burden", "High burden"), tuple(rows),
                   notes=(f"Grading scale(s): {', '.join(scales) if scales else 'not recorded'}.",))
@@ -46,13 +48,13 @@ def _by_grade(plan: Plan, key, col, label, masks, numbers):
     figure = BarFigure(f"{key}_grades", f"{label} grade by disease burden", tuple(str(g) for g in range(6)),
                        drawn) if drawn else None
     for thr_key, thr in (("severe", SEVERE_GRADE), ("any", 1)):
-        entry = {g: proportion(((grade >= thr) & masks[g]).sum(), (known & masks[g]).sum(), opts) for g, _ in GROUPS}
+        at_least = tally.counts[:, grades >= thr].sum(axis=1)
+        entry = {g: proportion(at_least[i], known[i], opts) for i, g in enumerate(groups)}
         entry.update(entry["all"])
-        entry["p_value"] = assoc_test([[int(((grade >= thr) & masks[g]).sum()), int(((grade < thr) & masks[g]).sum())]
-                                       for g in COMPARED])[0]
+        entry["p_value"] = assoc_test([[int(at_least[i]), int(known[i] - at_least[i])] for i in (1, 2)])[0]
         numbers[f"{thr_key}_{key}"] = entry
     numbers[f"{key}_grades"] = {g: dict(zip(map(str, range(6)), grade_counts[g])) for g, _ in GROUPS}
-    numbers[f"{key}_scales"] = scales
+    numbers[f"{key}_scales"] = list(scales)
     return table, figure
 
 
@@ -109,18 +111,32 @@ def _association(plan: Plan, numbers):
 
 def build(plan: Plan) -> Part:
     d = plan.cohort.data
-    masks = plan.masks()
+    codes = burden_codes(d["burden"])
+    grades = {col: tally_frame(pd.to_numeric(d[col], errors="coerce"), codes) for _, col, _ in KINDS}
+    scales = {col: sorted(d[col.replace("_grade", "_scale")].dropna().astype(str).unique())
+              if col.replace("_grade", "_scale") in d else [] for _, col, _ in KINDS}
+    recorded = "crs_death" in d and d["crs_death"].notna().any()
+    deaths = int(d["crs_death"].astype("boolean").fillna(False).sum()) if recorded else None
+    part = from_tallies(grades, scales, deaths, plan.options)
+    tables = (*part.tables, _association(plan, part.numbers))
+    section = Section("safety", "Safety", tables=tuple(t.name for t in tables),
+                      figures=tuple(f.name for f in part.figures))
+    return replace(part, tables=tables, section=section)
+
+
+def from_tallies(grades: dict, scales: dict, crs_deaths: int | None, opts) -> Part:
+    """The safety section without its association models, from the tallies of the grade columns,
+    the grading scales written and the deaths attributed to CRS (None: not recorded)."""
     numbers: dict[str, Any] = {}
     tables: list[Any] = []
     figures: list[Any] = []
     for key, col, label in KINDS:
-        table, figure = _by_grade(plan, key, col, label, masks, numbers)
+        table, figure = _by_grade(grades[col], scales[col], key, label, opts, numbers)
         tables.append(table)
         if figure is not None:
             figures.append(figure)
-    recorded = "crs_death" in d and d["crs_death"].notna().any()
-    numbers["crs_deaths"] = int(d["crs_death"].astype("boolean").fillna(False).sum()) if recorded else None
-    if not recorded:
+    numbers["crs_deaths"] = crs_deaths
+    if crs_deaths is None:
         numbers["crs_deaths_note"] = NOT_RECORDED
     rows = []
     for key, label in (("any_crs", "CRS, any grade"), ("severe_crs", "Severe CRS (grade >= 3)"),
@@ -134,6 +150,5 @@ def build(plan: Plan) -> Part:
                         ("event", "All", "Low burden", "High burden", "p"), tuple(rows),
                         notes=(f"p: low vs high burden, Fisher's exact test (Pearson chi-square above {EXACT_MAX_N} "
                                "patients).",)))
-    tables.append(_association(plan, numbers))
     section = Section("safety", "Safety", tables=tuple(t.name for t in tables), figures=tuple(f.name for f in figures))
     return Part("safety", numbers, tuple(tables), tuple(figures), section)

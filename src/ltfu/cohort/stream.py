@@ -95,8 +95,18 @@ def validate_parquet(path, *, cutoff=None, burden_threshold: float = DEFAULT_BUR
                          batch_rows, _raw.LIMITS if limits is None else limits, sink)   # read now, as too_large
     except LoadError:
         raise
+    except _SinkFailed as failed:   # the writer's own error (a full disk ...): not the input's
+        raise failed.error from None
     except Exception as exc:  # a corrupt file or page: say so, without a traceback
         raise _unreadable(path, exc) from None
+
+
+class _SinkFailed(Exception):
+    """Carries an exception raised by ``sink`` past the reading's handler."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
 
 
 def _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follow_up_years, batch_rows, limits,
@@ -131,7 +141,10 @@ def _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follo
         problems.extend(found)
         failed = failed or any(p.severity == "error" for p in found)
         if sink is not None and not failed:
-            sink(typed)
+            try:
+                sink(typed)
+            except Exception as exc:
+                raise _SinkFailed(exc) from exc
         del typed
         cut = batch_cut if cut is None or (batch_cut is not None and batch_cut > cut) else cut
         shared.first = False

@@ -131,6 +131,12 @@ def _columns(t: _Table, duplicates, unknown, wrong_units, first: bool):
             col.add("UNKNOWN_COLUMN", None, orig, message="not a field of the data model: no analysis uses it",
                     fix="rename it to a field's name or alias (see `ltfu schema`) if it is one, or ignore it if "
                         "it is an extra covariate")
+    if first and "burden" in canon:
+        col.add("UNKNOWN_COLUMN", None, canon["burden"],
+                message="ltfu derives the disease burden from marrow_blasts_pct and extramedullary "
+                        "(--burden-threshold), so this column is not read",
+                fix="rename it if it holds something else (it is then kept as an extra column); otherwise "
+                    "remove it")
     for name in t.header if first else ():
         if _CONTROL.search(str(name)):
             col.add("CONTROL_CHARACTER", None, None, str(name), message="a column name holds a control character")
