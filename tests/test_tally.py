@@ -153,3 +153,32 @@ def test_safety_follow_up_and_kaplan_meier_from_a_prepared_table_are_the_reports
     for a, b in zip(got.figures, figures):
         assert [lab for lab, _ in a.curves] == [lab for lab, _ in b.curves] and a.p_value == b.p_value
         assert all(_same_km(x, y) for (_, x), (_, y) in zip(a.curves, b.curves)), (name, a.name)
+
+
+def _same_arrays(a, b):
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same_arrays(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+    if hasattr(a, "survival"):
+        return _same_km(a, b)
+    return a == b
+
+
+@pytest.mark.parametrize("case", list(range(3)))
+def test_competing_risks_from_a_prepared_table_are_the_reports(case, tmp_path):
+    from ltfu.analysis import competing as competing_section
+    from ltfu.registry import competing
+
+    name, df = list(_cohorts())[case]
+    path = tmp_path / "r.parquet"
+    df.to_parquet(path, index=False)
+    prepared = prepare(path, tmp_path / "p.parquet").path
+    want = competing_section.build(Plan.build(load_cohort(path), AnalysisOptions()))
+    got = competing(prepared)
+    assert got.numbers == {k: v for k, v in want.numbers.items() if not k.startswith("fine_gray")}, name
+    assert got.tables == want.tables[:1], name                     # not the Fine-Gray table
+    assert len(got.figures) == len(want.figures)
+    for a, b in zip(got.figures, want.figures):
+        for field in ("curves", "groups", "limits", "at_risk", "p_value", "test_name"):
+            assert _same_arrays(getattr(a, field), getattr(b, field)), (name, field)

@@ -94,6 +94,24 @@ def report(
         _output_error(exc)
     except OSError as exc:
         _fail(f"cannot check --out {out!r}: {exc.strerror or exc}", code=1)
+    from ltfu.cohort.stream import too_large
+
+    if path is not None and not use_demo and too_large(path):
+        # beyond what ltfu holds in memory: prepared (validated and typed) once, then counted by DuckDB
+        given = {"--by": by is not None, "--deidentify": deidentify, "--cut": cut is not None,
+                 "--sheet": sheet is not None, f"--engine {engine.value}": engine.value in ("numpy", "spark")}
+        refused = [name for name, on in given.items() if on]
+        if refused:
+            _fail(f"{', '.join(refused)}: not available for a table this size ({Path(path).name} is beyond the "
+                  "cells ltfu holds in memory), whose report is counted by DuckDB from a prepared table", code=2)
+        from ltfu.analysis import AnalysisOptions
+
+        options = AnalysisOptions(efs_nonresponder=efs_nonresponder.value, censor_at_hct=censor_at_hct,
+                                  conf_type=conf_type.value, landmark_days=landmark_days,
+                                  safety_stop_at=safety_stop_at.value, max_months=max_months, engine="duckdb")
+        main_file = _registry_report(path, out, fmts, inputs, options, cutoff, burden_threshold, quiet)
+        typer.echo(f"Report written: {Path(main_file).resolve()}")
+        return
     show = not quiet and sys.stderr.isatty()
     from contextlib import nullcontext
 
@@ -136,3 +154,58 @@ def report(
     typer.echo(f"Report written: {Path(main_file).resolve()}")
 
 
+
+
+def _registry_report(path, out, fmts, inputs, options, cutoff, burden_threshold, quiet):
+    """The report of a registry too large for memory: its prepared table (``ltfu prepare``, given or
+    made here in a temporary folder beside --out and removed after), the sections that come from
+    counts (``ltfu.registry.analyse``), written as any report."""
+    import shutil
+    import tempfile
+
+    from ltfu import registry
+    from ltfu.cli_common import _parse_cutoff, _print_problems
+    from ltfu.errors import DataError, OutputError
+
+    say = (lambda msg: None) if quiet else (lambda msg: typer.echo(msg, err=True))
+    if registry.is_prepared(path):
+        made = registry._meta(path).get("options", {})
+        cut = None if cutoff is None else str(_parse_cutoff(cutoff))
+        asked = {"--cutoff": (cut, made.get("cutoff")) if cut is not None else None,
+                 "--burden-threshold": (float(burden_threshold), made.get("burden_threshold")),
+                 "--efs-nonresponder": (options.efs_nonresponder, made.get("efs_nonresponder")),
+                 "--censor-at-hct": (options.censor_at_hct, made.get("censor_at_hct"))}
+        differ = [f"{k} (prepared with {v[1]!r}, asked {v[0]!r})" for k, v in asked.items() if v and v[0] != v[1]]
+        if differ:
+            _fail(f"{Path(path).name} is a prepared table made with other options: {'; '.join(differ)}; give its "
+                  "options, or prepare the source table again with yours", code=2)
+        return _write(registry.analyse(path, options), out, fmts, inputs)
+    parent = Path(out).expanduser().resolve().parent
+    scratch = Path(tempfile.mkdtemp(prefix=".ltfu-prepare-", dir=parent if parent.is_dir() else None))
+    try:
+        say(f"{Path(path).name} is beyond the cells ltfu holds in memory: validating it in row batches and "
+            "preparing it for DuckDB (ltfu prepare)")
+        try:
+            prepared = registry.prepare(path, scratch / "prepared.parquet", cutoff=_parse_cutoff(cutoff),
+                                        burden_threshold=burden_threshold,
+                                        efs_nonresponder=options.efs_nonresponder,
+                                        censor_at_hct=options.censor_at_hct)
+        except DataError as exc:
+            _print_problems(exc.problems, stream_err=True)
+            _fail(exc.message)
+        except OutputError as exc:
+            _output_error(exc)
+        say("Counting the report's sections with DuckDB")
+        return _write(registry.analyse(prepared.path, options, temporary=True), out, fmts, inputs)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)        # ltfu's own temporary folder
+
+
+def _write(results, out, fmts, inputs):
+    from ltfu.errors import OutputError
+    from ltfu.report import write_report
+
+    try:
+        return write_report(results, out, formats=fmts, inputs=inputs)
+    except OutputError as exc:
+        _output_error(exc)

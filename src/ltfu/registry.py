@@ -31,9 +31,11 @@ column, ``ltfu.analysis.tally``), with the report's own arithmetic, so their num
 report's bit for bit: ``baseline(source)`` (Table 1), ``response(source)`` (complete remission
 and MRD negativity with exact intervals), ``safety(source)`` (CRS and neurotoxicity by grade and
 their rates; not the association models) and, counted per distinct time by the engine functions,
-``follow_up(source)`` (the median follow-up) and ``survival(source)`` (the Kaplan-Meier estimates of
+``follow_up(source)`` (the median follow-up), ``survival(source)`` (the Kaplan-Meier estimates of
 event-free, overall and relapse-free survival, overall and by burden, with the log-rank tests and
-figures; not the competing-risks, transplant and Cox parts).  Each returns a ``ltfu.results.Part``:
+figures) and ``competing(source)`` (the cumulative incidence of relapse and of death in remission
+with Gray's test; not the Fine-Gray models).  The transplant analyses and the Cox models are not
+among them: they need the patients' rows.  Each returns a ``ltfu.results.Part``:
 ``tables``, ``figures``, and ``numbers`` as results.json holds them.  ``source``: a prepared
 table's path or a DuckDB relation of one.
 """
@@ -387,3 +389,116 @@ def survival(source, options=None, *, connection=None):
     section = Section("survival", "Survival", tables=(table.name,), figures=tuple(f.name for f in figures),
                       paragraphs=tuple(f"{_LABELS[k]}: {definitions[k]}" for k in ("efs", "os", "rfs")))
     return Part("survival", numbers, (table,), tuple(figures), section)
+
+
+def competing(source, options=None, *, connection=None):
+    """The report's competing-risks part (``ltfu.analysis.competing.cif_part``) from a prepared
+    table: the cumulative incidence of relapse and of death in remission, overall and by burden, the
+    groups' follow-up and Gray's test, counted by DuckDB; not the Fine-Gray models (row by row)."""
+    from ltfu.analysis.competing import cif_part
+    from ltfu.analysis.options import AnalysisOptions
+    from ltfu.errors import ConvergenceError
+    from ltfu.stats.engines import cumulative_incidence_from, gray_test_from, kaplan_meier_from
+
+    opts = options or AnalysisOptions()
+    rel = _relation(source, connection)
+    meta = _meta(source)
+    definitions = meta.get("endpoints") or _definitions(EFS_NONRESPONDER, False)
+    cr = rel.filter("relapse_cr_status IS NOT NULL")
+    n, relapses, deaths = cr.aggregate("count(*), count(*) FILTER (WHERE relapse_cr_status = 1), "
+                                       "count(*) FILTER (WHERE relapse_cr_status = 2)").fetchall()[0]
+    counted: dict = {"definition": definitions["relapse_cr"], "n": int(n), "relapses": int(relapses),
+                     "deaths_in_remission": int(deaths)}
+    if n == 0 or relapses + deaths == 0:
+        return cif_part(counted, opts)
+    time, status = "relapse_cr_time", "relapse_cr_status"
+    counted["overall"] = cumulative_incidence_from(cr, time=time, status=status, conf_level=opts.conf_level)
+    known = cr.filter("burden IN ('low', 'high')")
+    levels = {v for (v,) in known.query("t", "SELECT DISTINCT burden FROM t").fetchall()}
+    if levels == {"low", "high"}:
+        counted["by"] = cumulative_incidence_from(known, time=time, status=status, by="burden",
+                                                  conf_level=opts.conf_level)
+        ended = known.select(f"{time}, CAST({status} <> 0 AS INTEGER) AS ended, burden")
+        counted["at_risk"] = tuple(kaplan_meier_from(ended.filter(f"burden = '{g}'"), time=time,
+                                                     event="ended")["all"] for g in ("low", "high"))
+        try:
+            counted["gray"] = gray_test_from(known, time=time, status=status, by="burden")
+        except (ConvergenceError, InvalidInputError) as exc:
+            counted["gray"] = exc
+    return cif_part(counted, opts)
+
+
+#: what a report from a prepared table leaves out, and why (said in the report and in results.json)
+NOT_AT_SCALE = ("the association models of severe toxicity (logistic regression), the Fine-Gray models, "
+                "the transplant analyses (time-dependent Cox model, Mantel-Byar, Simon-Makuch, landmark), the "
+                "Cox models and the proportional-hazards checks: they are fitted on the patients' rows, which a "
+                "registry this size does not hold in memory. Fit them with the engine functions "
+                "(ltfu.stats.engines: cox_from on the prepared table; README, 'A registry too large for ltfu "
+                "report'), or report a subset with ltfu report")
+
+
+def is_prepared(path) -> bool:
+    """Whether ``path`` is a Parquet file ``prepare`` wrote (its metadata says so)."""
+    p = Path(path)
+    if p.suffix.lower() not in (".parquet", ".pq") or not p.is_file():
+        return False
+    try:
+        return "prepared_by" in _meta(p)
+    except Exception:                 # not readable Parquet, or metadata that is not ltfu's JSON
+        return False
+
+
+def analyse(source, options=None, *, temporary: bool = False):
+    """The report's sections that come from counts, from a prepared table (a path): data summary,
+    Table 1, response, safety (without the association models), follow-up, and the survival section's
+    Kaplan-Meier and competing-risks parts (without Fine-Gray), as ``ltfu.results.Results`` that
+    ``ltfu.report.write_report`` writes.  The other sections (``NOT_AT_SCALE``) are named, not computed.
+    ``temporary``: the prepared table was made for this report and is removed after it."""
+    import duckdb
+
+    from ltfu import __version__
+    from ltfu.analysis import _truncated
+    from ltfu.analysis.data import ENDPOINT_NAMES, defaults_for, sentences
+    from ltfu.analysis.options import AnalysisOptions
+    from ltfu.results import Part, Results, Section, Table
+
+    opts = options or AnalysisOptions()
+    meta = _meta(source)
+    made = meta.get("options", {})
+    con = duckdb.connect()
+    rel = _relation(source, con)
+    n = int(rel.aggregate("count(*)").fetchall()[0][0])
+    defaults = defaults_for(opts, float(made.get("burden_threshold", BURDEN_THRESHOLD)))
+    definitions = meta.get("endpoints") or _definitions(EFS_NONRESPONDER, False)
+    warned = meta.get("warnings", {})
+    listed = tuple(f"{code} ({count} in the patient table)" for code, count in warned.items())
+    info = {"ltfu_version": __version__, "source": meta.get("source", Path(source).name),
+            "sha256": meta.get("source_sha256"), "n_patients": n, "data_cutoff": meta.get("data_cutoff"),
+            "synthetic": False, "deidentified": False, "options": opts.to_dict(),
+            "prepared_table": None if temporary else Path(source).name, "not_computed": NOT_AT_SCALE}
+    summary = Table("data_summary", "Data summary", ("item", "value"), (
+        ("source file", info["source"]), ("SHA-256", info["sha256"] or "-"), ("patients", n),
+        ("data cut-off", info["data_cutoff"] or "-"), ("validation warnings", sum(warned.values())),
+        ("prepared table", "made for this report by " + meta.get("prepared_by", "ltfu") + ", then removed"
+         if temporary else f"{info['prepared_table']} ({meta.get('prepared_by', 'ltfu')})"),
+        ("ltfu version", __version__)))
+    rows = sentences(defaults) + [(ENDPOINT_NAMES.get(k, k), v) for k, v in definitions.items()]
+    data = Part(None, {"n_patients": n, "defaults": defaults.to_dict(), "definitions": definitions,
+                       "validation_warnings": list(listed)},
+                (summary, Table("definitions", "Definitions and defaults in force", ("item", "value"), tuple(rows))),
+                (), Section("data", "Data summary", tables=("data_summary", "definitions"),
+                            paragraphs=(f"Computed at registry scale from counts in DuckDB; not in this report: "
+                                        f"{NOT_AT_SCALE}.",)))
+    km = survival(source, opts, connection=con)
+    cif = competing(source, opts, connection=con)
+    numbers = {**km.numbers, cif.key: cif.numbers}
+    assert km.section is not None
+    tables, figures = (*km.tables, *cif.tables), (*km.figures, *cif.figures)
+    surv = Part("survival", numbers, tables, figures, Section(
+        "survival", "Survival", tables=tuple(t.name for t in tables), figures=tuple(f.name for f in figures),
+        paragraphs=km.section.paragraphs))
+    parts = [data, baseline(rel), response(rel, opts), safety(rel, opts), follow_up(rel, opts), surv]
+    if opts.max_months is not None:
+        parts = [_truncated(p, opts.max_months) for p in parts]
+    return Results.from_parts("Long-term follow-up report (registry scale)", parts, meta=info, defaults=defaults,
+                              warnings=listed)

@@ -46,23 +46,49 @@ def _fine_gray(e, burden, known, opts, numbers):
 
 
 def build(plan: Plan) -> Part:
+    """The competing-risks part from the relapse endpoint, counted by ``plan.counter`` (the
+    incidences, Gray's test) and on the rows in memory (the at-risk curves, Fine-Gray)."""
     e, opts = plan.relapse, plan.options
     burden = plan.aligned(e, "burden")
-    numbers: dict[str, Any] = {"definition": e.definition, "n": int(e.n),
-               "relapses": int((e.status == 1).sum()), "deaths_in_remission": int((e.status == 2).sum())}
-    times = np.asarray(opts.rate_months, float) * DAYS_PER_MONTH
+    counted: dict[str, Any] = {"definition": e.definition, "n": int(e.n), "relapses": int((e.status == 1).sum()),
+                               "deaths_in_remission": int((e.status == 2).sum())}
     if e.n == 0 or not (e.status > 0).any():
+        return cif_part(counted, opts)
+    counted["overall"] = plan.counter.cumulative_incidence(e.time, e.status, conf_level=opts.conf_level)
+    known = np.isin(burden.astype(object), ["low", "high"])
+    if known.any() and len(set(burden[known])) == 2:
+        labels = np.asarray(burden[known], str)
+        counted["by"] = plan.counter.cumulative_incidence(e.time[known], e.status[known], group=labels,
+                                                          conf_level=opts.conf_level)
+        # the group's follow-up: any event or censoring ends it
+        counted["at_risk"] = tuple(stats.kaplan_meier(e.time[known][labels == g],
+                                                      (e.status[known][labels == g] != 0).astype(int))
+                                   for g in ("low", "high"))
+        try:
+            counted["gray"] = plan.counter.gray_test(e.time[known], e.status[known], labels)
+        except (ConvergenceError, InvalidInputError) as exc:
+            counted["gray"] = exc
+        fg_numbers: dict[str, Any] = {}
+        counted["fine_gray"] = (_fine_gray(e, burden, known, opts, fg_numbers), fg_numbers)
+    else:
+        counted["fine_gray"] = ([], {})
+    return cif_part(counted, opts)
+
+
+def cif_part(counted: dict, opts) -> Part:
+    """The competing-risks part laid out from ``counted``: the endpoint's definition, n, relapses and
+    deaths in remission; when any: the overall incidences (``overall``), by burden (``by``, with the
+    two groups' follow-up curves ``at_risk``, low then high, and Gray's test ``gray``, a result or the
+    error), and ``fine_gray`` (its rows and numbers; absent: not computed, its table left out)."""
+    numbers: dict[str, Any] = {k: counted[k] for k in ("definition", "n", "relapses", "deaths_in_remission")}
+    times = np.asarray(opts.rate_months, float) * DAYS_PER_MONTH
+    if "overall" not in counted:
         numbers["note"] = "no CR/CRi patient had a relapse or died in remission: nothing to estimate"
         return Part("relapse_competing", numbers, (Table(
             "cumulative_incidence", "Cumulative incidence of relapse and of death in remission", ("event", "group"),
             (), notes=(numbers["note"],)),))
     rows, curves, limits, groups = [], [], [], []
-    overall = plan.counter.cumulative_incidence(e.time, e.status, conf_level=opts.conf_level)
-    known = np.isin(burden.astype(object), ["low", "high"])
-    by = None
-    if known.any() and len(set(burden[known])) == 2:
-        by = plan.counter.cumulative_incidence(e.time[known], e.status[known],
-                                               group=np.asarray(burden[known], str), conf_level=opts.conf_level)
+    overall, by = counted["overall"], counted.get("by")
     for cause, cname in CAUSES:
         for glabel, res, grp in (("All", overall, None), ("Low burden", by, "low"), ("High burden", by, "high")):
             if res is None or cause not in set(res.causes):
@@ -82,30 +108,27 @@ def build(plan: Plan) -> Part:
                 limits.append((lim.lower, lim.upper))
                 groups.append(glabel)
     at_risk: tuple = ()
-    if by is not None:            # the group's follow-up: any event or censoring ends it
-        at_risk = tuple((glabel, stats.kaplan_meier(e.time[known][np.asarray(burden[known]) == g],
-                                                    (e.status[known][np.asarray(burden[known]) == g] != 0)
-                                                    .astype(int)))
-                        for glabel, g in (("Low burden", "low"), ("High burden", "high")))
     p1 = None
-    fg_rows = []
     if by is not None:
-        try:
-            gt = plan.counter.gray_test(e.time[known], e.status[known], np.asarray(burden[known], str))
+        at_risk = tuple(zip(("Low burden", "High burden"), counted["at_risk"]))
+        gt = counted["gray"]
+        if isinstance(gt, Exception):
+            numbers["gray_test"] = {"error": str(gt)}
+        else:
             numbers["gray_test"] = gt.to_dict()
             p1 = num(gt.p_value[list(gt.causes).index(1)]) if 1 in list(gt.causes) else None
-        except (ConvergenceError, InvalidInputError) as exc:
-            numbers["gray_test"] = {"error": str(exc)}
-        fg_rows = _fine_gray(e, burden, known, opts, numbers)
-    fg_table = Table("fine_gray", "Fine-Gray subdistribution hazard ratios, CR/CRi patients",
-                     ("event", "comparison", "SHR (95% CI)", "p", "n"), tuple(fg_rows),
-                     notes=("Fine-Gray model as R cmprsk::crr (sandwich variance with the correction for the "
-                            "estimated censoring distribution).",))
-    table = Table("cumulative_incidence", "Cumulative incidence of relapse and of death in remission "
-                  "(competing risks), CR/CRi patients",
-                  ("event", "group", *[f"{m} mo, % (95% CI)" for m in opts.rate_months]), tuple(rows),
-                  notes=(e.definition, "Aalen-Johansen estimates; variance as R cmprsk::cuminc."))
+    tables = [Table("cumulative_incidence", "Cumulative incidence of relapse and of death in remission "
+                    "(competing risks), CR/CRi patients",
+                    ("event", "group", *[f"{m} mo, % (95% CI)" for m in opts.rate_months]), tuple(rows),
+                    notes=(counted["definition"], "Aalen-Johansen estimates; variance as R cmprsk::cuminc."))]
+    if "fine_gray" in counted:
+        fg_rows, fg_numbers = counted["fine_gray"]
+        numbers.update(fg_numbers)
+        tables.append(Table("fine_gray", "Fine-Gray subdistribution hazard ratios, CR/CRi patients",
+                            ("event", "comparison", "SHR (95% CI)", "p", "n"), tuple(fg_rows),
+                            notes=("Fine-Gray model as R cmprsk::crr (sandwich variance with the correction for "
+                                   "the estimated censoring distribution).",)))
     fig = CIFFigure("cif_relapse", "Cumulative incidence of relapse and non-relapse mortality by burden",
                     tuple(curves), groups=tuple(groups), at_risk=at_risk, limits=tuple(limits),
                     conf_level=opts.conf_level, p_value=p1, test_name="Gray's test (relapse)")
-    return Part("relapse_competing", numbers, (table, fg_table), (fig,) if curves else ())
+    return Part("relapse_competing", numbers, tuple(tables), (fig,) if curves else ())

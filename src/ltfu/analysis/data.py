@@ -25,7 +25,11 @@ def meta(plan: Plan) -> dict:
 
 
 def defaults_in_force(plan: Plan) -> Defaults:
-    opts, thr = plan.options, plan.cohort.burden_threshold
+    return defaults_for(plan.options, plan.cohort.burden_threshold)
+
+
+def defaults_for(opts, thr: float) -> Defaults:
+    """The definitions and defaults in force with these options and burden threshold."""
     return Defaults(
         time_unit="months = days / 30.4375 (time stored in days from infusion)",
         km_conf_type=opts.conf_type,

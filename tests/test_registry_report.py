@@ -1,0 +1,91 @@
+"""``ltfu report`` on a table beyond the cells ltfu holds in memory: prepared (validated and typed)
+in row batches, then the sections that come from counts counted by DuckDB.  Their numbers equal the
+in-memory report's of the same table; the sections fitted on the patients' rows are named as not
+computed; options the path cannot honour are usage errors; nothing is left behind."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ltfu.analysis import AnalysisOptions, analyse
+from ltfu.cli import main
+from ltfu.cohort import load_cohort
+from ltfu.cohort.raw import Limits
+from ltfu.registry import NOT_AT_SCALE, prepare
+from ltfu.simulate import write_registry
+
+pytest.importorskip("duckdb")
+
+SECTIONS = ("baseline", "response", "follow_up")
+ROW_FITTED = ("association",)                       # safety: the logistic models
+SURVIVAL_ROW_FITTED = ("allo_hct", "cox")
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    path = write_registry(tmp_path / "registry.parquet", 1500, seed=21)
+    full = json.loads(json.dumps(analyse(load_cohort(path), AnalysisOptions()).numbers, default=str))
+    monkeypatch.setattr("ltfu.cohort.raw.LIMITS", Limits(max_cells=10_000))     # the file is now "too large"
+    monkeypatch.setattr("ltfu.cohort.stream.BATCH_CELLS", 5_000)
+    return path, full
+
+
+def _json(numbers):
+    return json.loads(json.dumps(numbers, default=str))
+
+
+def _check(got, full):
+    for key in SECTIONS:
+        assert got[key] == full[key], key
+    assert got["safety"] == {k: v for k, v in full["safety"].items() if k not in ROW_FITTED}
+    want = {k: v for k, v in full["survival"].items() if k not in SURVIVAL_ROW_FITTED and k != "by"}
+    want["relapse_competing"] = {k: v for k, v in want["relapse_competing"].items() if not k.startswith("fine_gray")}
+    assert got["survival"] == want
+    assert got["n_patients"] == full["n_patients"] and got["definitions"] == {
+        k: v for k, v in full["definitions"].items() if k != "follow_up"}
+    assert got["meta"]["not_computed"] == NOT_AT_SCALE and got["meta"]["sha256"] == full["meta"]["sha256"]
+
+
+def test_a_registry_beyond_memory_gets_the_reports_counted_sections(registry, tmp_path):
+    path, full = registry
+    out = tmp_path / "rep"
+    assert main(["report", str(path), "--out", str(out), "--formats", "json,csv,html", "--quiet"]) == 0
+    got = json.loads((out / "results.json").read_text())
+    _check(got, full)
+    html = (out / "report.html").read_text()
+    assert "registry scale" in html and "Cox models" in html
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.parquet", "rep"]     # no temporary left
+
+
+def test_a_prepared_table_is_reported_as_it_is(registry, tmp_path):
+    path, full = registry
+    prepared = prepare(path, tmp_path / "prepared.parquet").path
+    out = tmp_path / "rep"
+    assert main(["report", str(prepared), "--out", str(out), "--formats", "json", "--quiet"]) == 0
+    _check(json.loads((out / "results.json").read_text()), full)
+    # made with the default options: other ones are refused, not silently ignored
+    assert main(["report", str(prepared), "--out", str(tmp_path / "r2"), "--burden-threshold", "20"]) == 2
+    assert not (tmp_path / "r2").exists()
+
+
+@pytest.mark.parametrize("option", [["--by", "centre"], ["--deidentify"], ["--engine", "numpy"]])
+def test_what_the_counted_report_cannot_honour_is_a_usage_error(registry, tmp_path, option, capsys):
+    path, _ = registry
+    assert main(["report", str(path), "--out", str(tmp_path / "rep"), *option]) == 2
+    assert "not available for a table this size" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.parquet"]
+
+
+def test_errors_in_the_registry_write_nothing(tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
+    path = write_registry(tmp_path / "registry.parquet", 300, seed=2)
+    df = pd.read_parquet(path)
+    df.loc[7, "crs_grade"] = 9
+    df.to_parquet(path, index=False)
+    monkeypatch.setattr("ltfu.cohort.raw.LIMITS", Limits(max_cells=1_000))
+    assert main(["report", str(path), "--out", str(tmp_path / "rep"), "--quiet"]) == 1
+    assert "OUT_OF_RANGE" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.parquet"]
