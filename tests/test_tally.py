@@ -95,13 +95,17 @@ def _cohorts():
     yield "one group", one_group
 
 
-@pytest.mark.parametrize("case", list(range(3)))
-def test_table_one_and_response_counted_by_duckdb_are_the_reports(case, tmp_path):
+def _prepared(case, tmp_path):
+    """(name, the prepared table's path, the in-memory plan) of the case-th awkward cohort."""
     name, df = list(_cohorts())[case]
     path = tmp_path / "r.parquet"
     df.to_parquet(path, index=False)
-    prepared = prepare(path, tmp_path / "p.parquet").path
-    plan = Plan.build(load_cohort(path), AnalysisOptions())
+    return name, prepare(path, tmp_path / "p.parquet").path, Plan.build(load_cohort(path), AnalysisOptions())
+
+
+@pytest.mark.parametrize("case", list(range(3)))
+def test_table_one_and_response_counted_by_duckdb_are_the_reports(case, tmp_path):
+    name, prepared, plan = _prepared(case, tmp_path)
     want_b, want_r = table_one.build(plan), response_section.build(plan)
     rel = duckdb.connect().read_parquet(str(prepared))
     for got, want in ((baseline(rel), want_b), (response(prepared), want_r)):
@@ -135,11 +139,7 @@ def test_safety_follow_up_and_kaplan_meier_from_a_prepared_table_are_the_reports
     from ltfu.analysis import toxicity
     from ltfu.registry import follow_up, safety, survival
 
-    name, df = list(_cohorts())[case]
-    path = tmp_path / "r.parquet"
-    df.to_parquet(path, index=False)
-    prepared = prepare(path, tmp_path / "p.parquet").path
-    plan = Plan.build(load_cohort(path), AnalysisOptions())
+    name, prepared, plan = _prepared(case, tmp_path)
     want = toxicity.build(plan)
     got = safety(prepared)
     assert got.numbers == {k: v for k, v in want.numbers.items() if k != "association"}, name
@@ -170,11 +170,8 @@ def test_competing_risks_from_a_prepared_table_are_the_reports(case, tmp_path):
     from ltfu.analysis import competing as competing_section
     from ltfu.registry import competing
 
-    name, df = list(_cohorts())[case]
-    path = tmp_path / "r.parquet"
-    df.to_parquet(path, index=False)
-    prepared = prepare(path, tmp_path / "p.parquet").path
-    want = competing_section.build(Plan.build(load_cohort(path), AnalysisOptions()))
+    name, prepared, plan = _prepared(case, tmp_path)
+    want = competing_section.build(plan)
     got = competing(prepared)
     assert got.numbers == {k: v for k, v in want.numbers.items() if not k.startswith("fine_gray")}, name
     assert got.tables == want.tables[:1], name                     # not the Fine-Gray table
