@@ -48,10 +48,11 @@ def _check(got, full):
     assert got["meta"]["not_computed"] == NOT_AT_SCALE and got["meta"]["sha256"] == full["meta"]["sha256"]
 
 
-def test_a_registry_beyond_memory_gets_the_reports_counted_sections(registry, tmp_path):
+def test_a_registry_beyond_memory_gets_the_reports_counted_sections(registry, tmp_path, capsys):
     path, full = registry
     out = tmp_path / "rep"
     assert main(["report", str(path), "--out", str(out), "--formats", "json,csv,html", "--quiet"]) == 0
+    assert "not computed: the toxicity association models" in capsys.readouterr().out
     got = json.loads((out / "results.json").read_text())
     _check(got, full)
     html = (out / "report.html").read_text()
