@@ -43,8 +43,9 @@ def _check(got, full):
     want = {k: v for k, v in full["survival"].items() if k not in SURVIVAL_ROW_FITTED and k != "by"}
     want["relapse_competing"] = {k: v for k, v in want["relapse_competing"].items() if not k.startswith("fine_gray")}
     assert got["survival"] == want
+    # the endpoints it analyses, the transplant's (not analysed here) left out
     assert got["n_patients"] == full["n_patients"] and got["definitions"] == {
-        k: v for k, v in full["definitions"].items() if k != "follow_up"}
+        k: v for k, v in full["definitions"].items() if k != "allo_hct"}
     assert got["meta"]["not_computed"] == NOT_AT_SCALE and got["meta"]["sha256"] == full["meta"]["sha256"]
 
 
@@ -89,4 +90,49 @@ def test_errors_in_the_registry_write_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("ltfu.cohort.raw.LIMITS", Limits(max_cells=1_000))
     assert main(["report", str(path), "--out", str(tmp_path / "rep"), "--quiet"]) == 1
     assert "OUT_OF_RANGE" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.parquet"]
+
+
+def test_the_api_reports_a_prepared_table_with_its_own_options(tmp_path):
+    from ltfu.errors import InvalidInputError
+    from ltfu.registry import analyse as analyse_prepared
+    from ltfu.registry import survival
+
+    path = write_registry(tmp_path / "registry.parquet", 400, seed=8)
+    prepared = prepare(path, tmp_path / "p.parquet", efs_nonresponder="assessment", censor_at_hct=True).path
+    got = analyse_prepared(prepared)                  # no options: those it was prepared with
+    opts = AnalysisOptions(efs_nonresponder="assessment", censor_at_hct=True)
+    want = analyse(load_cohort(path), opts).numbers
+    assert _json(got.numbers["survival"]["efs"]) == _json(want["survival"]["efs"])
+    assert got.meta["options"] == opts.to_dict()
+    with pytest.raises(InvalidInputError, match="prepared with other endpoint options"):
+        analyse_prepared(prepared, AnalysisOptions())
+    import duckdb
+
+    with pytest.raises(InvalidInputError, match="definitions"):     # a relation carries none
+        survival(duckdb.connect().read_parquet(str(prepared)))
+
+
+def test_the_prepared_table_is_built_beside_out_and_a_killed_runs_is_removed(registry, tmp_path):
+    """Never in the system's temporary folder (it is patient data): beside --out, its parents made
+    for it; what a killed run left there (its marker no longer held) goes with the next run."""
+    path, _ = registry
+    out = tmp_path / "new" / "deeper" / "rep"
+    stale = tmp_path / "new" / "deeper" / ".rep.tmp-dead0001"
+    stale.mkdir(parents=True)
+    (stale / ".ltfu-partial").write_text("ltfu is building the report 'rep' here (pid 1)\n")
+    (stale / "prepared.parquet").write_bytes(b"left by a killed run")
+    assert main(["report", str(path), "--out", str(out), "--formats", "json", "--quiet"]) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["rep"]
+
+
+def test_nothing_is_left_when_the_registry_has_errors_and_out_needed_new_folders(tmp_path, monkeypatch):
+    import pandas as pd
+
+    path = write_registry(tmp_path / "registry.parquet", 300, seed=2)
+    df = pd.read_parquet(path)
+    df.loc[3, "age"] = -1
+    df.to_parquet(path, index=False)
+    monkeypatch.setattr("ltfu.cohort.raw.LIMITS", Limits(max_cells=1_000))
+    assert main(["report", str(path), "--out", str(tmp_path / "a" / "b" / "rep"), "--quiet"]) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.parquet"]

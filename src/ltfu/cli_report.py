@@ -163,8 +163,8 @@ def _registry_report(path, out, fmts, inputs, options, cutoff, burden_threshold,
     """The report of a registry too large for memory: its prepared table (``ltfu prepare``, given or
     made here in a temporary folder beside --out and removed after), the sections that come from
     counts (``ltfu.registry.analyse``), written as any report."""
-    import shutil
-    import tempfile
+    import contextlib
+    import os
 
     from ltfu import registry
     from ltfu.cli_common import _parse_cutoff, _print_problems
@@ -183,8 +183,16 @@ def _registry_report(path, out, fmts, inputs, options, cutoff, burden_threshold,
             _fail(f"{Path(path).name} is a prepared table made with other options: {'; '.join(differ)}; give its "
                   "options, or prepare the source table again with yours", code=2)
         return _write(registry.analyse(path, options), out, fmts, inputs)
-    parent = Path(out).expanduser().resolve().parent
-    scratch = Path(tempfile.mkdtemp(prefix=".ltfu-prepare-", dir=parent if parent.is_dir() else None))
+    # ltfu's own build folder beside --out (never the system's temporary folder: the prepared table is
+    # patient data), its marker held while this run lives, so a later run removes it if this one is killed
+    from ltfu.outputs import resolve_report_target
+    from ltfu.outputs.cleanup import _remove_partial
+    from ltfu.outputs.transaction import _make_parents, _new_tmp
+
+    target = resolve_report_target(out, inputs=inputs)
+    created = _make_parents(target.parent)
+    scratch, held = _new_tmp(target)
+    done = False
     try:
         say(f"{Path(path).name} is beyond the cells ltfu holds in memory: validating it in row batches and "
             "preparing it for DuckDB (ltfu prepare)")
@@ -199,9 +207,16 @@ def _registry_report(path, out, fmts, inputs, options, cutoff, burden_threshold,
         except OutputError as exc:
             _output_error(exc)
         say("Counting the report's sections with DuckDB")
-        return _write(registry.analyse(prepared.path, options, temporary=True), out, fmts, inputs)
+        written = _write(registry.analyse(prepared.path, options, temporary=True), out, fmts, inputs)
+        done = True
+        return written
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)        # ltfu's own temporary folder
+        _remove_partial(scratch)            # ltfu's own build folder, its marker last
+        os.close(held)
+        if not done:                        # the folders made for --out, when nothing was written there
+            for d in reversed(created):
+                with contextlib.suppress(OSError):
+                    os.rmdir(d)
 
 
 def _write(results, out, fmts, inputs):

@@ -338,6 +338,18 @@ def follow_up(source, options=None, *, connection=None):
     return section.from_result(res)
 
 
+def _definitions_of(source, definitions) -> dict:
+    """The endpoints' definitions: given, or those a prepared table's metadata records (a DuckDB
+    relation carries none, and the endpoints' options cannot be guessed from its columns)."""
+    if definitions is not None:
+        return dict(definitions)
+    recorded = _meta(source).get("endpoints")
+    if not recorded:
+        raise InvalidInputError("the endpoints' definitions are in a prepared table's metadata: give its path "
+                                "(or definitions=, the metadata's 'endpoints')")
+    return recorded
+
+
 def _meta(source) -> dict:
     if isinstance(source, (str, Path)):
         import pyarrow.parquet as pq
@@ -351,10 +363,10 @@ def _meta(source) -> dict:
 _LABELS = {"efs": "Event-free survival", "os": "Overall survival", "rfs": "Relapse-free survival"}
 
 
-def survival(source, options=None, *, connection=None):
+def survival(source, options=None, *, connection=None, definitions=None):
     """The report's Kaplan-Meier part (``ltfu.analysis.survival.km_part``) from a prepared table:
-    each curve and log-rank test counted by DuckDB (``ltfu.stats.engines``), the definitions from the
-    file's metadata (a relation: the default options' definitions)."""
+    each curve and log-rank test counted by DuckDB (``ltfu.stats.engines``), the endpoints'
+    definitions from the file's metadata (with a relation: ``definitions``)."""
     from ltfu.analysis.common import GROUPS
     from ltfu.analysis.options import AnalysisOptions
     from ltfu.analysis.survival import km_part
@@ -363,9 +375,8 @@ def survival(source, options=None, *, connection=None):
     from ltfu.stats.engines import kaplan_meier_from, logrank_from
 
     opts = options or AnalysisOptions()
+    definitions = _definitions_of(source, definitions)
     rel = _relation(source, connection)
-    meta = _meta(source)
-    definitions = meta.get("endpoints") or _definitions(EFS_NONRESPONDER, False)
     where = {"all": "TRUE", "low_burden": "burden = 'low'", "high_burden": "burden = 'high'"}
     counted = {}
     for key in ("efs", "os", "rfs"):
@@ -391,7 +402,7 @@ def survival(source, options=None, *, connection=None):
     return Part("survival", numbers, (table,), tuple(figures), section)
 
 
-def competing(source, options=None, *, connection=None):
+def competing(source, options=None, *, connection=None, definitions=None):
     """The report's competing-risks part (``ltfu.analysis.competing.cif_part``) from a prepared
     table: the cumulative incidence of relapse and of death in remission, overall and by burden, the
     groups' follow-up and Gray's test, counted by DuckDB; not the Fine-Gray models (row by row)."""
@@ -401,9 +412,8 @@ def competing(source, options=None, *, connection=None):
     from ltfu.stats.engines import cumulative_incidence_from, gray_test_from, kaplan_meier_from
 
     opts = options or AnalysisOptions()
+    definitions = _definitions_of(source, definitions)
     rel = _relation(source, connection)
-    meta = _meta(source)
-    definitions = meta.get("endpoints") or _definitions(EFS_NONRESPONDER, False)
     cr = rel.filter("relapse_cr_status IS NOT NULL")
     n, relapses, deaths = cr.aggregate("count(*), count(*) FILTER (WHERE relapse_cr_status = 1), "
                                        "count(*) FILTER (WHERE relapse_cr_status = 2)").fetchall()[0]
@@ -462,14 +472,27 @@ def analyse(source, options=None, *, temporary: bool = False):
     from ltfu.analysis.options import AnalysisOptions
     from ltfu.results import Part, Results, Section, Table
 
-    opts = options or AnalysisOptions()
     meta = _meta(source)
+    if "prepared_by" not in meta:
+        raise InvalidInputError(f"{Path(source).name}: not a table ltfu prepare wrote (no ltfu metadata)")
     made = meta.get("options", {})
+    prepared_with = {"efs_nonresponder": made.get("efs_nonresponder", EFS_NONRESPONDER),
+                     "censor_at_hct": bool(made.get("censor_at_hct", False))}
+    if options is None:
+        opts = AnalysisOptions(**prepared_with)
+    else:
+        opts = options
+        differ = [f"{k}={getattr(opts, k)!r} (prepared with {v!r})" for k, v in prepared_with.items()
+                  if getattr(opts, k) != v]
+        if differ:
+            raise InvalidInputError(f"{Path(source).name} was prepared with other endpoint options: "
+                                    f"{', '.join(differ)}; give its options or prepare the table again")
     con = duckdb.connect()
     rel = _relation(source, con)
     n = int(rel.aggregate("count(*)").fetchall()[0][0])
     defaults = defaults_for(opts, float(made.get("burden_threshold", BURDEN_THRESHOLD)))
-    definitions = meta.get("endpoints") or _definitions(EFS_NONRESPONDER, False)
+    definitions = {k: v for k, v in meta["endpoints"].items() if k != "allo_hct"}     # not analysed here
+    definitions["follow_up"] = ep.follow_up(Cohort(pd.DataFrame({"patient_id": []}))).definition
     warned = meta.get("warnings", {})
     listed = tuple(f"{code} ({count} in the patient table)" for code, count in warned.items())
     info = {"ltfu_version": __version__, "source": meta.get("source", Path(source).name),
@@ -482,7 +505,10 @@ def analyse(source, options=None, *, temporary: bool = False):
         ("prepared table", "made for this report by " + meta.get("prepared_by", "ltfu") + ", then removed"
          if temporary else f"{info['prepared_table']} ({meta.get('prepared_by', 'ltfu')})"),
         ("ltfu version", __version__)))
-    rows = sentences(defaults) + [(ENDPOINT_NAMES.get(k, k), v) for k, v in definitions.items()]
+    # the defaults of the analyses this report does not run are not "in force" in it
+    not_run = {"Cox models", "Allogeneic HCT", "Transplant landmark"}
+    rows = [r for r in sentences(defaults) if r[0] not in not_run]
+    rows += [(ENDPOINT_NAMES.get(k, k), v) for k, v in definitions.items()]
     data = Part(None, {"n_patients": n, "defaults": defaults.to_dict(), "definitions": definitions,
                        "validation_warnings": list(listed)},
                 (summary, Table("definitions", "Definitions and defaults in force", ("item", "value"), tuple(rows))),

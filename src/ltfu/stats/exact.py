@@ -147,7 +147,8 @@ def wilcoxon_ranksum(x, y, *, alternative: str = "two-sided", exact: bool | None
     a = as_float_array(x, "x")
     b = as_float_array(y, "y")
     check_choice(alternative, "alternative", ("two-sided", "less", "greater"))
-    ties = np.unique(np.r_[a, b]).size < a.size + b.size
+    distinct = np.unique(np.r_[a, b]).size
+    ties = distinct < a.size + b.size
     use_exact = (a.size < 50 and b.size < 50) if exact is None else bool(exact)
     if use_exact and not ties:
         res = stats.mannwhitneyu(a, b, alternative=alternative, method="exact")
@@ -155,7 +156,9 @@ def wilcoxon_ranksum(x, y, *, alternative: str = "two-sided", exact: bool | None
     else:
         res = stats.mannwhitneyu(a, b, alternative=alternative, method="asymptotic", use_continuity=correct)
         method = "normal approximation" + (" with continuity correction" if correct else "")
-    return WilcoxonResult(float(res.statistic), float(res.pvalue), method)
+    # every observation equal: the tie-corrected variance is 0 and there is no test (R: NaN; scipy: 1)
+    p = float("nan") if distinct == 1 and a.size + b.size > 1 else float(res.pvalue)
+    return WilcoxonResult(float(res.statistic), p, method)
 
 
 def wilcoxon_ranksum_counts(values, x_counts, y_counts) -> WilcoxonResult:
@@ -170,7 +173,7 @@ def wilcoxon_ranksum_counts(values, x_counts, y_counts) -> WilcoxonResult:
     sum(t^3 - t) over the distinct values, p = 2 Phi(-z) clipped to [0, 1].  Ranks are multiples of
     one half, so R1 and W are exact (below 2**52) and equal scipy's; the tie sum is exact while below
     2**53 (up to about 1e6 observations), beyond which its rounding depends on the order of addition
-    (relative 1e-16)."""
+    (relative 1e-16).  Every observation equal: p is NaN, as R's (``wilcoxon_ranksum`` too)."""
     v = np.asarray(values, dtype=float)
     a = np.asarray(x_counts, dtype=np.int64)
     b = np.asarray(y_counts, dtype=np.int64)
@@ -199,5 +202,6 @@ def wilcoxon_ranksum_counts(values, x_counts, y_counts) -> WilcoxonResult:
     sd = np.sqrt(n1 * n2 / 12 * ((n + 1) - tie_term / (n * (n - 1))))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (max(u1, u2) - n1 * n2 / 2 - 0.5) / sd
-    p = float(np.clip(2 * special.ndtr(-z), 0.0, 1.0))
+    # every observation equal (one distinct value): no variance, no test (R: NaN)
+    p = float("nan") if v.size == 1 else float(np.clip(2 * special.ndtr(-z), 0.0, 1.0))
     return WilcoxonResult(float(u1), p, "normal approximation with continuity correction")
