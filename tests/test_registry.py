@@ -256,3 +256,13 @@ def test_a_cutoff_before_every_infusion_is_one_usage_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "before every patient's infusion" in err and err.count("CUTOFF_BEFORE_INFUSION") == 0
     assert not (tmp_path / "p.parquet").exists()
+
+
+@pytest.mark.parametrize("bad", [0, 101, float("nan"), True, "5"])
+def test_the_burden_threshold_is_checked(tmp_path, bad):
+    from ltfu.errors import InvalidInputError
+
+    path = write_registry(tmp_path / "r.parquet", 10, seed=1)
+    with pytest.raises(InvalidInputError, match="burden_threshold"):
+        prepare(path, tmp_path / "p.parquet", burden_threshold=bad)
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["r.parquet"]

@@ -201,6 +201,9 @@ def prepare(path, out, *, cutoff=None, burden_threshold: float = BURDEN_THRESHOL
                                 "SAS), not a study folder")
     if efs_nonresponder not in ("day0", "assessment"):
         raise InvalidInputError(f"efs_nonresponder: must be day0 or assessment, got {efs_nonresponder!r}")
+    if isinstance(burden_threshold, bool) or not isinstance(burden_threshold, (int, float)) \
+            or not np.isfinite(burden_threshold) or not 0 < burden_threshold <= 100:
+        raise InvalidInputError(f"burden_threshold: must lie in (0, 100], got {burden_threshold!r}")
     target = check_out_file(out, suffixes=SUFFIXES, overwrite=overwrite, example="prepared.parquet")
     if _same_file(path, target):
         raise OutputError(f"--out {str(out)!r} is the input table; ltfu never writes over its input", usage=True)
