@@ -136,3 +136,11 @@ def test_nothing_is_left_when_the_registry_has_errors_and_out_needed_new_folders
     monkeypatch.setattr("ltfu.cohort.raw.LIMITS", Limits(max_cells=1_000))
     assert main(["report", str(path), "--out", str(tmp_path / "a" / "b" / "rep"), "--quiet"]) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.parquet"]
+
+
+def test_a_cutoff_before_every_infusion_is_one_usage_error(registry, tmp_path, capsys):
+    path, _ = registry
+    assert main(["report", str(path), "--out", str(tmp_path / "rep"), "--cutoff", "2000-01-01", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "before every patient's infusion" in err and "CUTOFF_BEFORE_INFUSION" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.parquet"]

@@ -167,7 +167,7 @@ def _registry_report(path, out, fmts, inputs, options, cutoff, burden_threshold,
     import os
 
     from ltfu import registry
-    from ltfu.cli_common import _parse_cutoff, _print_problems
+    from ltfu.cli_common import _check_cutoff_before_all, _parse_cutoff, _print_problems
     from ltfu.errors import DataError, OutputError
 
     say = (lambda msg: None) if quiet else (lambda msg: typer.echo(msg, err=True))
@@ -202,6 +202,7 @@ def _registry_report(path, out, fmts, inputs, options, cutoff, burden_threshold,
                                         efs_nonresponder=options.efs_nonresponder,
                                         censor_at_hct=options.censor_at_hct)
         except DataError as exc:
+            _check_cutoff_before_all(exc.problems, exc.rows or 0, cutoff)     # one usage error, not one per row
             _print_problems(exc.problems, stream_err=True)
             _fail(exc.message)
         except OutputError as exc:

@@ -466,7 +466,8 @@ def analyse(source, options=None, *, temporary: bool = False):
     Table 1, response, safety (without the association models), follow-up, and the survival section's
     Kaplan-Meier and competing-risks parts (without Fine-Gray), as ``ltfu.results.Results`` that
     ``ltfu.report.write_report`` writes.  The other sections (``NOT_AT_SCALE``) are named, not computed.
-    ``temporary``: the prepared table was made for this report and is removed after it."""
+    ``options``: default the endpoint options the table was prepared with (other ones are an error:
+    its endpoints are computed); ``temporary``: the table was made for this report and is removed after."""
     import duckdb
 
     from ltfu import __version__
