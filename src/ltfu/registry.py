@@ -34,8 +34,10 @@ their rates; not the association models) and, counted per distinct time by the e
 ``follow_up(source)`` (the median follow-up), ``survival(source)`` (the Kaplan-Meier estimates of
 event-free, overall and relapse-free survival, overall and by burden, with the log-rank tests and
 figures) and ``competing(source)`` (the cumulative incidence of relapse and of death in remission
-with Gray's test; not the Fine-Gray models).  The transplant analyses and the Cox models are not
-among them: they need the patients' rows.  Each returns a ``ltfu.results.Part``:
+with Gray's test; not the Fine-Gray models); and ``cox(source)``, the univariable and multivariable
+Cox models fitted by ``cox_from`` (the Newton steps' sums from DuckDB: the in-memory fits to about
+1e-10), without the proportional-hazards check.  The transplant analyses are not among them: they
+need the patients' rows.  Each returns a ``ltfu.results.Part``:
 ``tables``, ``figures``, and ``numbers`` as results.json holds them.  ``source``: a prepared
 table's path or a DuckDB relation of one.
 """
@@ -443,11 +445,11 @@ def competing(source, options=None, *, connection=None, definitions=None):
 
 #: what a report from a prepared table leaves out, and why (said in the report and in results.json)
 NOT_AT_SCALE = ("the association models of severe toxicity (logistic regression), the Fine-Gray models, "
-                "the transplant analyses (time-dependent Cox model, Mantel-Byar, Simon-Makuch, landmark), the "
-                "Cox models and the proportional-hazards checks: they are fitted on the patients' rows, which a "
-                "registry this size does not hold in memory. Fit them with the engine functions "
-                "(ltfu.stats.engines: cox_from on the prepared table; README, 'A registry too large for ltfu "
-                "report'), or report a subset with ltfu report")
+                "the transplant analyses (time-dependent Cox model, Mantel-Byar, Simon-Makuch, landmark) and "
+                "the proportional-hazards checks of the Cox models: they are computed on the patients' rows, "
+                "which a registry this size does not hold in memory. Fit what you need with the engine "
+                "functions (ltfu.stats.engines, e.g. cox_from on the prepared table; README, 'A registry too "
+                "large for ltfu report'), or report a subset with ltfu report")
 
 
 def is_prepared(path) -> bool:
@@ -464,7 +466,8 @@ def is_prepared(path) -> bool:
 def analyse(source, options=None, *, temporary: bool = False):
     """The report's sections that come from counts, from a prepared table (a path): data summary,
     Table 1, response, safety (without the association models), follow-up, and the survival section's
-    Kaplan-Meier and competing-risks parts (without Fine-Gray), as ``ltfu.results.Results`` that
+    Kaplan-Meier and competing-risks parts (without Fine-Gray) and Cox models (``cox``: fitted by
+    ``cox_from``, without the proportional-hazards check), as ``ltfu.results.Results`` that
     ``ltfu.report.write_report`` writes.  The other sections (``NOT_AT_SCALE``) are named, not computed.
     ``options``: default the endpoint options the table was prepared with (other ones are an error:
     its endpoints are computed); ``temporary``: the table was made for this report and is removed after."""
@@ -510,7 +513,7 @@ def analyse(source, options=None, *, temporary: bool = False):
          if temporary else f"{info['prepared_table']} ({meta.get('prepared_by', 'ltfu')})"),
         ("ltfu version", __version__)))
     # the defaults of the analyses this report does not run are not "in force" in it
-    not_run = {"Cox models", "Allogeneic HCT", "Transplant landmark"}
+    not_run = {"Allogeneic HCT", "Transplant landmark"}
     rows = [r for r in sentences(defaults) if r[0] not in not_run]
     rows += [(ENDPOINT_NAMES.get(k, k), v) for k, v in definitions.items()]
     data = Part(None, {"n_patients": n, "defaults": defaults.to_dict(), "definitions": definitions,
@@ -521,9 +524,11 @@ def analyse(source, options=None, *, temporary: bool = False):
                                         f"{NOT_AT_SCALE}.",)))
     km = survival(source, opts, connection=con)
     cif = competing(source, opts, connection=con)
-    numbers = {**km.numbers, cif.key: cif.numbers}
+    models = cox(rel, opts, connection=con)
+    numbers = {**km.numbers, cif.key: cif.numbers, models.key: models.numbers}
     assert km.section is not None
-    tables, figures = (*km.tables, *cif.tables), (*km.figures, *cif.figures)
+    tables = (*km.tables, *cif.tables, *models.tables)
+    figures = (*km.figures, *cif.figures, *models.figures)
     surv = Part("survival", numbers, tables, figures, Section(
         "survival", "Survival", tables=tuple(t.name for t in tables), figures=tuple(f.name for f in figures),
         paragraphs=km.section.paragraphs))
@@ -532,3 +537,70 @@ def analyse(source, options=None, *, temporary: bool = False):
         parts = [_truncated(p, opts.max_months) for p in parts]
     return Results.from_parts("Long-term follow-up report (registry scale)", parts, meta=info, defaults=defaults,
                               warnings=listed)
+
+
+def _cox_terms(rel) -> dict:
+    """The report's Cox terms (``ltfu.analysis.plan.covariates`` of ``COX_COVARIATES``) that a
+    prepared table supports, each as its SQL expression: the burden as 1/0, age per 10 years when
+    any age is known, the yes/no characteristics that take both values."""
+    from ltfu.analysis.plan import COX_COVARIATES
+
+    yes_no = [t for t in COX_COVARIATES if t not in ("high_burden", "age_per_10y")]
+    counts = rel.aggregate(", ".join(["count(age)", *[f'count(DISTINCT "{t}")' for t in yes_no]])).fetchall()[0]
+    terms = {"high_burden": "CASE burden WHEN 'high' THEN 1.0 WHEN 'low' THEN 0.0 END"}
+    if counts[0]:
+        terms["age_per_10y"] = "CAST(age AS DOUBLE) / 10.0"
+    for t, distinct in zip(yes_no, counts[1:]):
+        if distinct > 1:
+            terms[t] = f'CAST("{t}" AS DOUBLE)'
+    return {t: terms[t] for t in COX_COVARIATES if t in terms}
+
+
+def cox(source, options=None, *, connection=None):
+    """The report's univariable and multivariable Cox models of event-free and overall survival
+    (``ltfu.analysis.models``) from a prepared table, each fitted by ``cox_from`` (the Newton steps'
+    sums from DuckDB; ``stats.cox``'s fit to about 1e-10); not the proportional-hazards check, which
+    needs each death's residuals."""
+    from ltfu.analysis.models import cox_part, models_of
+    from ltfu.analysis.options import AnalysisOptions
+    from ltfu.errors import ConvergenceError
+    from ltfu.results import ForestFigure
+    from ltfu.stats.engines import cox_from
+
+    opts = options or AnalysisOptions()
+    rel = _relation(source, connection)
+    numbers: dict = {}
+    rows: list = []
+    notes: list = []
+    figures: list = []
+    for key in ("efs", "os"):
+        kept = rel.filter(f"{key}_status IS NOT NULL")
+        terms = _cox_terms(kept)
+        model = kept.select(", ".join([f"{key}_time AS t", f"{key}_status AS e",
+                                       *[f"{sql} AS {t}" for t, sql in terms.items()]]))
+        n, events, *known = model.aggregate(", ".join(["count(*)", "count(*) FILTER (WHERE e = 1)",
+                                                       *[f"count({t})" for t in terms]])).fetchall()[0]
+        numbers[key] = {}
+        if n == 0 or events == 0:
+            numbers[key]["note"] = "no events: no Cox model"
+            continue
+        missing = {t for t, k in zip(terms, known) if k < n}
+
+        def fit(cols, model=model, n=n, missing=missing):
+            complete = model.filter(" AND ".join(f"{c} IS NOT NULL" for c in cols))
+            used = int(complete.aggregate("count(*)").fetchall()[0][0])
+            try:
+                result = cox_from(complete, time="t", event="e", covariates=list(cols), ties=opts.ties,
+                                  conf_level=opts.conf_level, connection=connection)
+            except (ConvergenceError, InvalidInputError) as exc:
+                result = exc
+            gone = [c for c in cols if c in missing]
+            note = f"; {n - used} excluded (missing {', '.join(gone)})" if n - used else ""
+            return result, n - used, note
+
+        label = _LABELS[key]
+        forest = models_of(label, list(terms), fit, numbers[key], rows, notes)
+        numbers[key]["proportional_hazards"] = {"note": "not computed at registry scale"}
+        if forest:
+            figures.append(ForestFigure(f"forest_{key}", f"{label}: multivariable Cox model", tuple(forest)))
+    return cox_part(numbers, rows, notes, figures, opts)

@@ -43,38 +43,54 @@ def _zph(fit, label, rows):
 def _endpoint(plan: Plan, key, numbers, rows, zph_rows, notes):
     e, opts = plan.survival_endpoints[key], plan.options
     cov = covariates(plan.aligned_frame(e, COVARIATE_COLUMNS), COX_COVARIATES)
-    uni, multi, forest = {}, {}, []
     layouts: dict = {}            # the models share the endpoint's risk sets (where no value is missing)
-    for name, cols in [(c, [c]) for c in cov.columns] + [("multivariable", list(cov.columns))]:
+
+    def fit(cols):
         X = cov[cols]
         ok = X.notna().all(axis=1).to_numpy()
-        excluded = excluded_note(X, ok)
+        every = ok.all()              # then no copies of the rows (40 MB for 5 terms at 1e6 patients)
         try:
-            every = ok.all()              # then no copies of the rows (40 MB for 5 terms at 1e6 patients)
-            fit = stats.cox(X if every else X[ok], e.time if every else e.time[ok],
-                            e.status if every else e.status[ok], ties=opts.ties, conf_level=opts.conf_level,
-                            cache=layouts)
+            result = stats.cox(X if every else X[ok], e.time if every else e.time[ok],
+                               e.status if every else e.status[ok], ties=opts.ties, conf_level=opts.conf_level,
+                               cache=layouts)
         except (ConvergenceError, InvalidInputError) as exc:
-            numbers[name] = {"error": str(exc), "n_excluded_missing": int((~ok).sum())}
+            result = exc
+        return result, int((~ok).sum()), excluded_note(X, ok)
+
+    return models_of(e.label, list(cov.columns), fit, numbers, rows, notes,
+                     lambda f: _zph(f, e.label, zph_rows))
+
+
+def models_of(label, terms, fit, numbers, rows, notes, zph=None):
+    """The univariable models of each term and the multivariable model of them all, side by side:
+    ``fit(columns)`` gives (a CoxResult or the error raised, patients excluded for a missing value,
+    ``excluded_note``'s text), whoever fits it; ``zph(fit)``: the multivariable model's check
+    (None: not computed).  Returns the forest plot's rows."""
+    uni, multi, forest = {}, {}, []
+    for name, cols in [(c, [c]) for c in terms] + [("multivariable", list(terms))]:
+        result, n_excluded, excluded = fit(cols)
+        if isinstance(result, Exception):
+            numbers[name] = {"error": str(result), "n_excluded_missing": n_excluded}
             if name != "multivariable":
-                uni[name] = ("not estimable", "-", str(exc)[:60])
+                uni[name] = ("not estimable", "-", str(result)[:60])
             else:
-                notes.append(f"{e.label}, multivariable model not estimable: {str(exc)[:120]}")
+                notes.append(f"{label}, multivariable model not estimable: {str(result)[:120]}")
             continue
-        numbers[name] = {**fit.to_dict(), "n_excluded_missing": int((~ok).sum())}
-        for i, term in enumerate(fit.terms):
-            est = fmt_ci(fit.hazard_ratio[i], fit.hr_lower[i], fit.hr_upper[i], 2)
-            p = num(fit.p_value[i])
+        numbers[name] = {**result.to_dict(), "n_excluded_missing": n_excluded}
+        for i, term in enumerate(result.terms):
+            est = fmt_ci(result.hazard_ratio[i], result.hr_lower[i], result.hr_upper[i], 2)
+            p = num(result.p_value[i])
             if name == "multivariable":
                 multi[term] = (est, fmt_p(p))
-                forest.append((term_label(term), num(fit.hazard_ratio[i]), num(fit.hr_lower[i]),
-                               num(fit.hr_upper[i]), p))
+                forest.append((term_label(term), num(result.hazard_ratio[i]), num(result.hr_lower[i]),
+                               num(result.hr_upper[i]), p))
             else:
-                uni[term] = (est, fmt_p(p), f"{fit.n} ({fit.n_events} events{excluded})")
+                uni[term] = (est, fmt_p(p), f"{result.n} ({result.n_events} events{excluded})")
         if name == "multivariable":
-            notes.append(f"{e.label}, multivariable model: n = {fit.n}, {fit.n_events} events{excluded}.")
-            numbers["proportional_hazards"] = _zph(fit, e.label, zph_rows)
-    rows += side_by_side(e.label, list(cov.columns), uni, multi)
+            notes.append(f"{label}, multivariable model: n = {result.n}, {result.n_events} events{excluded}.")
+            if zph is not None:
+                numbers["proportional_hazards"] = zph(result)
+    rows += side_by_side(label, list(terms), uni, multi)
     return forest
 
 
@@ -94,12 +110,19 @@ def build(plan: Plan) -> Part:
         forest = _endpoint(plan, key, numbers[key], rows, zph_rows, notes)
         if forest:
             figures.append(ForestFigure(f"forest_{key}", f"{e.label}: multivariable Cox model", tuple(forest)))
+    return cox_part(numbers, rows, notes, figures, opts, zph_rows)
+
+
+def cox_part(numbers, rows, notes, figures, opts, zph_rows=None) -> Part:
+    """The Cox part from the models' numbers, rows, notes and forest plots; ``zph_rows``: the
+    proportional-hazards check's rows (None: not computed, its table left out)."""
     columns = tuple(c.format(m="hazard ratio") for c in MODEL_COLUMNS)
-    tables = (Table("cox", "Cox proportional-hazards models: univariable and multivariable",
+    tables = [Table("cox", "Cox proportional-hazards models: univariable and multivariable",
                     ("endpoint", "term", *columns), tuple(rows),
                     notes=(f"Ties: {opts.ties} (as R's coxph). Wald p-values. Each model uses the patients with "
                            "every one of its terms known; those excluded for a missing value are counted beside n.",
-                           *notes)),
-              Table("proportional_hazards", "Proportional-hazards check (R cox.zph, Kaplan-Meier time transform)",
-                    ("endpoint", "term", "chi-square", "df", "p"), tuple(zph_rows)))
-    return Part("cox", numbers, tables, tuple(figures))
+                           *notes))]
+    if zph_rows is not None:
+        tables.append(Table("proportional_hazards", "Proportional-hazards check (R cox.zph, Kaplan-Meier time "
+                            "transform)", ("endpoint", "term", "chi-square", "df", "p"), tuple(zph_rows)))
+    return Part("cox", numbers, tuple(tables), tuple(figures))
