@@ -146,8 +146,12 @@ def test_safety_follow_up_and_kaplan_meier_from_a_prepared_table_are_the_reports
     name, prepared, plan = _prepared(case, tmp_path)
     want = toxicity.build(plan)
     got = safety(prepared)
-    assert got.numbers == {k: v for k, v in want.numbers.items() if k != "association"}, name
-    assert got.tables == want.tables[:-1] and got.figures == want.figures, name
+    # the association models: fitted on covariate patterns in DuckDB's order, to 1e-9
+    from test_registry_report import _close
+
+    _close(got.numbers.pop("association"), want.numbers.pop("association"), name)
+    assert got.numbers == want.numbers, name
+    assert got.tables == want.tables and got.figures == want.figures, name
     want_fu = follow_up_section.build(plan)
     assert follow_up(prepared).numbers == want_fu.numbers and follow_up(prepared).tables == want_fu.tables
     numbers, table, figures = survival_section._kaplan_meier(plan)

@@ -110,9 +110,9 @@ def report(
                                   conf_type=conf_type.value, landmark_days=landmark_days,
                                   safety_stop_at=safety_stop_at.value, max_months=max_months, engine="duckdb")
         main_file = _registry_report(path, out, fmts, inputs, options, cutoff, burden_threshold, quiet)
-        typer.echo("Note: at this size the report holds the sections computed from counts; not computed: "
-                   "the toxicity association models, Fine-Gray, the transplant analyses and the Cox models' "
-                   "proportional-hazards checks (the report says how to fit them).")
+        typer.echo("Note: at this size the report is computed from counts in DuckDB; not computed: "
+                   "Fine-Gray, the transplant analyses and the Cox models' proportional-hazards checks "
+                   "(the report says how to fit them).")
         typer.echo(f"Report written: {Path(main_file).resolve()}")
         return
     show = not quiet and sys.stderr.isatty()

@@ -30,7 +30,8 @@ The report's count-based sections come from a prepared table counted by DuckDB (
 column, ``ltfu.analysis.tally``), with the report's own arithmetic, so their numbers are the
 report's bit for bit: ``baseline(source)`` (Table 1), ``response(source)`` (complete remission
 and MRD negativity with exact intervals), ``safety(source)`` (CRS and neurotoxicity by grade and
-their rates; not the association models) and, counted per distinct time by the engine functions,
+their rates; the association models of severe toxicity fitted on the covariate patterns a GROUP BY
+returns, ``stats.logistic_counts``, to about 1e-12) and, counted per distinct time by the engine functions,
 ``follow_up(source)`` (the median follow-up), ``survival(source)`` (the Kaplan-Meier estimates of
 event-free, overall and relapse-free survival, overall and by burden, with the log-rank tests and
 figures) and ``competing(source)`` (the cumulative incidence of relapse and of death in remission
@@ -313,12 +314,81 @@ def response(source, options=None, *, connection=None):
                                 options or AnalysisOptions())
 
 
+def _toxicity_terms(rel) -> dict:
+    """The report's toxicity model terms (``covariates`` of ``TOXICITY_COVARIATES``) that a prepared
+    table supports, each as its SQL expression (the dose raw: its log10 is taken by numpy, as the
+    report takes it): the burden as 1/0, age per 10 years when any is known, the dose when every
+    patient has one, positive, and not all the same, the yes/no characteristics taking both values."""
+    from ltfu.analysis.plan import TOXICITY_COVARIATES
+
+    yes_no = [t for t in TOXICITY_COVARIATES if t not in ("high_burden", "age_per_10y", "log10_dose")]
+    got = rel.aggregate(", ".join(["count(*)", "count(age)", "count(dose_cells_per_kg)",
+                                   "count(DISTINCT dose_cells_per_kg)", "min(dose_cells_per_kg)",
+                                   *[f'count(DISTINCT "{t}")' for t in yes_no]])).fetchall()[0]
+    n, ages, doses, distinct_doses, lowest = got[:5]
+    terms = {"high_burden": "CASE burden WHEN 'high' THEN 1.0 WHEN 'low' THEN 0.0 END"}
+    if ages:
+        terms["age_per_10y"] = "CAST(age AS DOUBLE) / 10.0"
+    if doses == n and distinct_doses > 1 and lowest > 0:
+        terms["log10_dose"] = "CAST(dose_cells_per_kg AS DOUBLE)"
+    for t, distinct in zip(yes_no, got[5:]):
+        if distinct > 1:
+            terms[t] = f'CAST("{t}" AS DOUBLE)'
+    return {t: terms[t] for t in TOXICITY_COVARIATES if t in terms}
+
+
+def _association(rel, opts, numbers):
+    """The report's association models of severe toxicity from a prepared table: each model's
+    distinct covariate patterns with their patients and severe events from one GROUP BY, fitted by
+    ``stats.logistic_counts`` (the report's fit to about 1e-12)."""
+    import numpy as np
+
+    from ltfu.analysis.toxicity import association_table
+    from ltfu.defaults import SEVERE_GRADE
+    from ltfu.errors import ConvergenceError
+    from ltfu.stats import logistic_counts
+
+    terms = _toxicity_terms(rel)
+    counted = rel.aggregate(", ".join(["count(*)", *[f"count({sql})" for sql in terms.values()]])).fetchall()[0]
+    missing = {t for t, k in zip(terms, counted[1:]) if k < counted[0]}
+
+    def fit(col, cols):
+        graded = rel.filter(f"{col} IS NOT NULL")
+        known = " AND ".join(f"({terms[c]}) IS NOT NULL" for c in cols)
+        n_graded = int(graded.aggregate("count(*)").fetchall()[0][0])
+        chosen = ", ".join(f"{terms[c]} AS {c}" for c in cols)
+        patterns = graded.filter(known).aggregate(
+            f"{chosen}, count(*) AS k, count(*) FILTER (WHERE {col} >= {SEVERE_GRADE}) AS e",
+            ", ".join(terms[c] for c in cols)).fetchall()
+        k = np.array([r[-2] for r in patterns], dtype=float)
+        e = np.array([r[-1] for r in patterns], dtype=float)
+        if k.sum() < 5 or e.sum() in (0, k.sum()):
+            return None, 0
+        X = np.array([r[:-2] for r in patterns], dtype=float).reshape(len(patterns), len(cols))
+        if "log10_dose" in cols:
+            j = list(cols).index("log10_dose")
+            X[:, j] = np.log10(X[:, j])
+        import pandas as pd
+
+        try:
+            return logistic_counts(pd.DataFrame(X, columns=list(cols)), k, e, method="auto",
+                                   conf_level=opts.conf_level), n_graded - int(k.sum())
+        except (ConvergenceError, InvalidInputError) as exc:
+            return exc, n_graded - int(k.sum())
+
+    return association_table(list(terms), fit, missing, numbers)
+
+
 def safety(source, options=None, *, connection=None):
-    """The report's toxicity tables by grade and rates (``ltfu.analysis.toxicity.from_tallies``; the
-    association models need the patients' rows and are not part of it) from a prepared table."""
+    """The report's safety section (``ltfu.analysis.toxicity``) from a prepared table: the tables
+    by grade and the rates from tallies (bit for bit), the association models of severe toxicity
+    from covariate patterns (``stats.logistic_counts``, to about 1e-12)."""
+    from dataclasses import replace
+
     from ltfu.analysis import toxicity as section
     from ltfu.analysis.options import AnalysisOptions
     from ltfu.analysis.tally import tally_relation
+    from ltfu.results import Section
 
     rel = _relation(source, connection)
     grades, scales = {}, {}
@@ -328,7 +398,11 @@ def safety(source, options=None, *, connection=None):
         written = rel.query("t", f'SELECT DISTINCT "{scale}" FROM t WHERE "{scale}" IS NOT NULL').fetchall()
         scales[col] = sorted(str(v) for (v,) in written)
     recorded, deaths = rel.query("t", "SELECT count(crs_death), count(*) FILTER (WHERE crs_death) FROM t").fetchall()[0]
-    return section.from_tallies(grades, scales, int(deaths) if recorded else None, options or AnalysisOptions())
+    opts = options or AnalysisOptions()
+    part = section.from_tallies(grades, scales, int(deaths) if recorded else None, opts)
+    tables = (*part.tables, _association(rel, opts, part.numbers))
+    return replace(part, tables=tables, section=Section("safety", "Safety", tables=tuple(t.name for t in tables),
+                                                        figures=tuple(f.name for f in part.figures)))
 
 
 def follow_up(source, options=None, *, connection=None):
@@ -444,9 +518,9 @@ def competing(source, options=None, *, connection=None, definitions=None):
 
 
 #: what a report from a prepared table leaves out, and why (said in the report and in results.json)
-NOT_AT_SCALE = ("the association models of severe toxicity (logistic regression), the Fine-Gray models, "
-                "the transplant analyses (time-dependent Cox model, Mantel-Byar, Simon-Makuch, landmark) and "
-                "the proportional-hazards checks of the Cox models: they are computed on the patients' rows, "
+NOT_AT_SCALE = ("the Fine-Gray models, the transplant analyses (time-dependent Cox model, Mantel-Byar, "
+                "Simon-Makuch, landmark) and the proportional-hazards checks of the Cox models: they are "
+                "computed on the patients' rows, "
                 "which a registry this size does not hold in memory. Fit what you need with the engine "
                 "functions (ltfu.stats.engines, e.g. cox_from on the prepared table; README, 'A registry too "
                 "large for ltfu report'), or report a subset with ltfu report")
@@ -465,7 +539,7 @@ def is_prepared(path) -> bool:
 
 def analyse(source, options=None, *, temporary: bool = False):
     """The report's sections that come from counts, from a prepared table (a path): data summary,
-    Table 1, response, safety (without the association models), follow-up, and the survival section's
+    Table 1, response, safety (its association models on covariate patterns), follow-up, and the survival section's
     Kaplan-Meier and competing-risks parts (without Fine-Gray) and Cox models (``cox``: fitted by
     ``cox_from``, without the proportional-hazards check), as ``ltfu.results.Results`` that
     ``ltfu.report.write_report`` writes.  The other sections (``NOT_AT_SCALE``) are named, not computed.

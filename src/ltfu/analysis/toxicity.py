@@ -60,44 +60,59 @@ def _by_grade(tally: Tally, scales, key, label, opts, numbers):
 
 def _association(plan: Plan, numbers):
     d, opts = plan.cohort.data, plan.options
-    rows, notes, numbers["association"] = [], [], {}
     cov = covariates(d, TOXICITY_COVARIATES)
+
+    def fit(col, cols):
+        y = pd.to_numeric(d[col], errors="coerce")
+        X = cov[cols]
+        ok = X.notna().all(axis=1).to_numpy() & y.notna().to_numpy()
+        if ok.sum() < 5 or len(set((y[ok] >= SEVERE_GRADE).tolist())) < 2:
+            return None, 0
+        excluded = int((~X.notna().all(axis=1).to_numpy() & y.notna().to_numpy()).sum())
+        try:
+            return stats.logistic(X[ok].astype(float), (y[ok] >= SEVERE_GRADE).astype(int).to_numpy(),
+                                  method="auto", conf_level=opts.conf_level), excluded
+        except (ConvergenceError, InvalidInputError) as exc:
+            return exc, excluded
+
+    return association_table(list(cov.columns), fit, {c for c in cov.columns if cov[c].isna().any()}, numbers)
+
+
+def association_table(terms, fit, missing, numbers) -> Table:
+    """The association table of severe CRS and neurotoxicity with ``terms``: ``fit(grade column,
+    columns)`` gives (a LogisticResult, the error raised, or None: too few patients or one outcome;
+    the graded patients excluded for a missing value), whoever fits it; ``missing``: the terms some
+    patient lacks."""
+    rows, notes, numbers["association"] = [], [], {}
     for key, label in (("severe_crs", "Severe CRS"), ("severe_neurotox", "Severe neurotoxicity")):
         col = "crs_grade" if key == "severe_crs" else "neurotox_grade"
-        y = pd.to_numeric(d[col], errors="coerce")
         numbers["association"][key] = {}
         uni, multi_cells = {}, {}
-        multi = [c for c in TOXICITY_MULTIVARIABLE if c in cov.columns]
-        for name, cols in [(c, [c]) for c in cov.columns] + [("multivariable", multi)]:
-            X = cov[cols]
-            ok = X.notna().all(axis=1).to_numpy() & y.notna().to_numpy()
-            if ok.sum() < 5 or len(set((y[ok] >= SEVERE_GRADE).tolist())) < 2:
+        multi = [c for c in TOXICITY_MULTIVARIABLE if c in terms]
+        for name, cols in [(c, [c]) for c in terms] + [("multivariable", multi)]:
+            result, excluded = fit(col, cols)
+            if result is None:
                 continue
-            excluded = int((~X.notna().all(axis=1).to_numpy() & y.notna().to_numpy()).sum())
-            try:
-                fit = stats.logistic(X[ok].astype(float), (y[ok] >= SEVERE_GRADE).astype(int).to_numpy(),
-                                     method="auto", conf_level=opts.conf_level)
-            except (ConvergenceError, InvalidInputError) as exc:
-                numbers["association"][key][name] = {"error": str(exc)}
+            if isinstance(result, Exception):
+                numbers["association"][key][name] = {"error": str(result)}
                 if name != "multivariable":
-                    uni[name] = ("not estimable", "-", str(exc)[:60])
+                    uni[name] = ("not estimable", "-", str(result)[:60])
                 continue
-            numbers["association"][key][name] = {**fit.to_dict(), "n_excluded_missing": excluded}
-            why = (f"; {excluded} excluded (missing {', '.join(c for c in cols if X[c].isna().any())})"
-                   if excluded else "")
-            mark = "" if fit.method == "ml" else " *"
-            if fit.method != "ml":
+            numbers["association"][key][name] = {**result.to_dict(), "n_excluded_missing": excluded}
+            why = f"; {excluded} excluded (missing {', '.join(c for c in cols if c in missing)})" if excluded else ""
+            mark = "" if result.method == "ml" else " *"
+            if result.method != "ml":
                 notes.append(f"* {label}, {term_label(name) if name != 'multivariable' else 'multivariable model'}: "
-                             f"{METHODS[fit.method]} ({fit.note}).")
-            for i, term in enumerate(fit.terms):
-                est = fmt_ci(fit.odds_ratio[i], fit.or_lower[i], fit.or_upper[i], 2) + mark
+                             f"{METHODS[result.method]} ({result.note}).")
+            for i, term in enumerate(result.terms):
+                est = fmt_ci(result.odds_ratio[i], result.or_lower[i], result.or_upper[i], 2) + mark
                 if name == "multivariable":
-                    multi_cells[term] = (est, fmt_p(fit.p_value[i]))
+                    multi_cells[term] = (est, fmt_p(result.p_value[i]))
                 else:
-                    uni[term] = (est, fmt_p(fit.p_value[i]), f"{fit.n} ({fit.n_events} events{why})")
+                    uni[term] = (est, fmt_p(result.p_value[i]), f"{result.n} ({result.n_events} events{why})")
             if name == "multivariable":
-                notes.append(f"{label}, multivariable model: n = {fit.n}, {fit.n_events} events{why}.")
-        rows += side_by_side(label, list(cov.columns), uni, multi_cells)
+                notes.append(f"{label}, multivariable model: n = {result.n}, {result.n_events} events{why}.")
+        rows += side_by_side(label, list(terms), uni, multi_cells)
     columns = tuple(c.format(m="odds ratio") for c in MODEL_COLUMNS)
     return Table("toxicity_association",
                  "Association of severe toxicity (grade >= 3) with baseline characteristics (logistic regression)",

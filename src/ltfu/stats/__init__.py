@@ -23,7 +23,7 @@ _EXPORTS = {
     "binomial_ci": "exact", "fisher_exact": "exact", "FisherResult": "exact",
     "wilcoxon_ranksum": "exact", "wilcoxon_ranksum_counts": "exact", "WilcoxonResult": "exact",
     "chisq_test": "chisq",
-    "logistic": "logreg", "LogisticResult": "logreg",
+    "logistic": "logreg", "logistic_counts": "logreg", "LogisticResult": "logreg",
     # competing risks and time-dependent exposure (competing.py, finegray.py, timedep.py)
     "cumulative_incidence": "competing", "CumulativeIncidence": "competing",
     "gray_test": "competing", "GrayTest": "competing",

@@ -222,6 +222,43 @@ def logistic(X, y, *, method: str = "auto", conf_level: float = 0.95) -> Logisti
     c = None
     if n > GROUP_MIN:              # the distinct rows span the same space; sqrt(c) rows keep X'X
         Xd, c, yv = _grouped(Xd, yv)
+    return _fit(terms, Xd, yv, c, n, events, method, conf_level)
+
+
+def logistic_counts(X, trials, events, *, method: str = "auto", conf_level: float = 0.95) -> LogisticResult:
+    """``logistic(X_rows, y)`` from the distinct design rows ``X`` (one per covariate pattern), how
+    many patients share each (``trials``) and how many of them had the outcome (``events``): what
+    an engine's GROUP BY returns.  Above ``GROUP_MIN`` patients the grouped likelihood, as
+    ``logistic`` fits it; up to it the rows are rebuilt (at most ``GROUP_MIN``) and given to
+    ``logistic``.  The patterns' order is not ``logistic``'s own (first appearance), so the fits
+    agree to rounding (1e-12), not bit for bit."""
+    check_choice(method, "method", ("auto", "ml", "firth"))
+    conf_level = check_conf_level(conf_level)
+    c = np.asarray(trials, dtype=float)
+    yv = np.asarray(events, dtype=float)
+    terms, Xv = design_matrix(X, c.size)
+    if c.ndim != 1 or yv.shape != c.shape or (c <= 0).any() or (yv < 0).any() or (yv > c).any() \
+            or (c != np.floor(c)).any() or (yv != np.floor(yv)).any():
+        raise InvalidInputError("trials, events: whole numbers per pattern, 0 <= events <= trials, trials >= 1")
+    n, total = int(c.sum()), int(yv.sum())
+    if n <= GROUP_MIN:
+        rows = np.repeat(np.arange(c.size), c.astype(np.int64))
+        outcome = np.concatenate([np.r_[np.ones(int(e)), np.zeros(int(k - e))] for e, k in zip(yv, c)])
+        return logistic(_frame(Xv[rows], terms), outcome, method=method, conf_level=conf_level)
+    if total in (0, n):
+        raise InvalidInputError("y: all outcomes are the same; there is nothing to model")
+    return _fit(terms, np.column_stack([np.ones(c.size), Xv]), yv, c, n, total, method, conf_level)
+
+
+def _frame(values, terms):
+    """The design's columns as a frame named by ``terms`` (the names ``logistic`` reports)."""
+    import pandas as pd
+
+    return pd.DataFrame(values, columns=list(terms))
+
+
+def _fit(terms, Xd, yv, c, n, events, method, conf_level) -> LogisticResult:
+    """The fit of ``logistic`` on a design (intercept first), row by row (``c`` None) or grouped."""
     if np.linalg.matrix_rank(Xd) < Xd.shape[1]:
         raise ConvergenceError(f"singular design: {', '.join(terms)} are collinear or constant")
     Z = _standardised(Xd, c)
