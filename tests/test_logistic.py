@@ -3,6 +3,7 @@ for a 2 x 2 table and against the equations that define it (R's logistf is not p
 so no R golden is available for Firth)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import chi2
 
@@ -131,3 +132,29 @@ def test_grouped_singular_and_collinear_designs_are_refused_as_row_by_row():
     y = (rng.random(2000) < 0.3).astype(float)
     with pytest.raises(ConvergenceError, match="singular"):
         logistic(np.column_stack([x, 2 * x]), y)
+
+
+def test_the_fit_from_covariate_patterns_is_the_fit_on_the_rows():
+    """logistic_counts (what an engine's GROUP BY returns) against logistic on the rows, with ML and
+    with Firth (quasi-separation), below and above GROUP_MIN, patterns in a shuffled order."""
+    from ltfu.stats import logistic_counts
+
+    rng = np.random.default_rng(26)
+    methods = set()
+    for trial in range(24):
+        n = int(rng.choice([40, 300, 1200, 4000]))
+        X = pd.DataFrame({"a": rng.integers(0, 2, n).astype(float), "b": np.round(rng.normal(size=n) * 2) / 2})
+        y = (rng.random(n) < 1 / (1 + np.exp(1 - 0.8 * X["a"] - 0.3 * X["b"]))).astype(int)
+        if trial % 6 == 0:
+            y = np.where(X["a"].to_numpy() > 0, 1, y)           # every a = 1 has the outcome: Firth
+        g = (pd.DataFrame({"a": X["a"], "b": X["b"], "y": y}).groupby(["a", "b"])
+             .agg(k=("y", "size"), e=("y", "sum")).reset_index().sample(frac=1, random_state=trial))
+        got, want = logistic_counts(g[["a", "b"]], g["k"], g["e"]), logistic(X, y)
+        assert (got.terms, got.method, got.n, got.n_events) == (want.terms, want.method, want.n, want.n_events)
+        for f in ("coef", "se", "p_value", "or_lower", "or_upper"):
+            np.testing.assert_allclose(getattr(got, f), getattr(want, f), rtol=1e-9, err_msg=f)
+        methods.add(got.method)
+    assert methods == {"ml", "firth"}
+    for k, e in (([2, 0], [1, 0]), ([2, 3], [1, 4]), ([2, 3], [-1, 1]), ([1.5, 2], [1, 1])):
+        with pytest.raises(InvalidInputError):
+            logistic_counts(pd.DataFrame({"a": [0.0, 1.0]}), k, e)
