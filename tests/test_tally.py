@@ -205,3 +205,22 @@ def test_the_cox_models_fitted_from_a_prepared_table_are_the_reports(case, tmp_p
         if "note" not in got.numbers[key]:
             assert got.numbers[key].pop("proportional_hazards") == {"note": "not computed at registry scale"}
     _close(got.numbers, want.numbers, name)
+
+
+def test_a_cox_model_that_cannot_be_fitted_is_said_alike(tmp_path):
+    """A review found the engine's words for a failed model differ from stats.cox's: two identical
+    yes/no columns (the multivariable model collinear), and nobody with a known burden."""
+    from ltfu.analysis import models
+    from ltfu.registry import cox
+
+    for change in (lambda d: d.assign(ph_positive=d["prior_allo_hct"]),
+                   lambda d: d.assign(marrow_blasts_pct=np.nan, extramedullary=None)):
+        d = change(simulate(200, seed=3))
+        d = d[d["crs_death"] == "no"]
+        path = tmp_path / "src.parquet"
+        d.to_parquet(path)
+        prepared = prepare(path, tmp_path / "p.parquet", overwrite=True).path
+        want, got = models.build(Plan.build(load_cohort(path), AnalysisOptions())), cox(prepared)
+        assert "error" in want.numbers["efs"]["multivariable"]
+        assert got.numbers["efs"]["multivariable"]["error"] == want.numbers["efs"]["multivariable"]["error"]
+        assert got.tables[0] == want.tables[0]

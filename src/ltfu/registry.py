@@ -639,6 +639,7 @@ def cox(source, options=None, *, connection=None):
     from ltfu.analysis.options import AnalysisOptions
     from ltfu.errors import ConvergenceError
     from ltfu.results import ForestFigure
+    from ltfu.stats._common import check_time_event
     from ltfu.stats.engines import cox_from
 
     opts = options or AnalysisOptions()
@@ -664,6 +665,8 @@ def cox(source, options=None, *, connection=None):
             complete = model.filter(" AND ".join(f"{c} IS NOT NULL" for c in cols))
             used = int(complete.aggregate("count(*)").fetchall()[0][0])
             try:
+                if used == 0:                   # said as stats.cox says it (the engine adds "the source")
+                    check_time_event(np.empty(0), np.empty(0))
                 result = cox_from(complete, time="t", event="e", covariates=list(cols), ties=opts.ties,
                                   conf_level=opts.conf_level, connection=connection)
             except (ConvergenceError, InvalidInputError) as exc:

@@ -345,7 +345,18 @@ def fit(model: CoxQueryModel, *, conf_level=0.95, init=None, max_iter=30, eps=1e
     if model.const:
         raise ConvergenceError(f"singular design: {', '.join(model.const)} is constant")
     if np.linalg.matrix_rank(model.cross / model.n) < p:
-        raise ConvergenceError(f"singular design: the terms {', '.join(terms)} are collinear")
+        # the columns that are combinations of earlier ones, named as ltfu.stats.cox names them (its
+        # rule on the rows, here on their centred cross-products: the same ranks)
+        gram = model.cross / model.n
+        kept: list[int] = []
+        dependent: list[str] = []
+        for j in range(p):
+            if np.linalg.matrix_rank(gram[np.ix_(kept + [j], kept + [j])]) < len(kept) + 1:
+                dependent.append(terms[j])
+            else:
+                kept.append(j)
+        raise ConvergenceError(f"singular design: {', '.join(dependent or terms)} is a linear combination of the "
+                               "other terms (collinear)")
     beta0 = check_init(init, terms)
     beta = beta0.copy()
     ll0, U0, I0 = model.pieces(np.zeros(p))
