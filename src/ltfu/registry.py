@@ -341,8 +341,6 @@ def _association(rel, opts, numbers):
     """The report's association models of severe toxicity from a prepared table: each model's
     distinct covariate patterns with their patients and severe events from one GROUP BY, fitted by
     ``stats.logistic_counts`` (the report's fit to about 1e-12)."""
-    import numpy as np
-
     from ltfu.analysis.toxicity import association_table
     from ltfu.defaults import SEVERE_GRADE
     from ltfu.errors import ConvergenceError
@@ -368,8 +366,6 @@ def _association(rel, opts, numbers):
         if "log10_dose" in cols:
             j = list(cols).index("log10_dose")
             X[:, j] = np.log10(X[:, j])
-        import pandas as pd
-
         try:
             return logistic_counts(pd.DataFrame(X, columns=list(cols)), k, e, method="auto",
                                    conf_level=opts.conf_level), n_graded - int(k.sum())
