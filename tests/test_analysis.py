@@ -101,3 +101,13 @@ def test_reproduction_table_is_readable_complete_and_flags_intervals(demo):
     flagged = rows["Event-free survival, median 95% CI, all patients"][3]
     assert flagged.startswith("interval differs") and "5.0" in flagged          # published (5.0, 11.5)
     assert not any(":" in r[0].split(",")[0] and "." in r[0].split(":")[-1] for r in rows.values())   # no raw keys
+
+
+def test_a_huge_estimate_prints_without_noise_digits():
+    """A near-degenerate model's limit (1.9e17) in fixed point printed 190000000000447200.00, whose
+    last digits are rounding noise (a review saw two fits agree to 1e-14 and print differently)."""
+    from ltfu.analysis.common import fmt, fmt_ci
+
+    assert fmt(1.9000000000004472e17, 2) == "1.9e+17" and fmt(1.9000000000004445e17, 2) == "1.9e+17"
+    assert fmt(999999.0, 0) == "999999" and fmt(2.5, 2) == "2.50" and fmt(None) == "NR"
+    assert fmt_ci(3.2, 0.4, 2.3e12, 2) == "3.20 (0.40 to 2.3e+12)"

@@ -46,7 +46,11 @@ def months(days):
 
 
 def fmt(x, digits=1, missing="NR"):
-    return missing if x is None or not math.isfinite(float(x)) else f"{float(x):.{digits}f}"
+    """``x`` with ``digits`` decimals; from 1e6 up three significant digits (1.9e+17), since a
+    fixed-point print of such a number (a near-degenerate model's limit) would show noise digits."""
+    if x is None or not math.isfinite(float(x)):
+        return missing
+    return f"{float(x):.3g}" if abs(float(x)) >= 1e6 else f"{float(x):.{digits}f}"
 
 
 def fmt_p(p):
