@@ -135,7 +135,9 @@ def prepare(
     cutoff: str | None = typer.Option(None, metavar="DATE", help="Data cut-off date, YYYY-MM-DD."),
     burden_threshold: float = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
                                            help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
-    efs_nonresponder: NonResponder = typer.Option(NonResponder(defaults.EFS_NONRESPONDER)),
+    efs_nonresponder: NonResponder = typer.Option(
+        NonResponder(defaults.EFS_NONRESPONDER),
+        help="A patient without CR/CRi has an EFS event at day 0 or at the assessment date."),
     censor_at_hct: bool = typer.Option(False, help="Censor EFS and RFS at a subsequent allo-HCT."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the file if it exists."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json (the problems)."),
