@@ -53,6 +53,15 @@ class NonResponder(enum.StrEnum):
     assessment = "assessment"
 
 
+# options several commands share, declared once (typer reads each as the parameter's default)
+BURDEN_THRESHOLD_OPTION = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
+                                       help="Marrow blasts % at or above which burden is high (0 < P <= 100).")
+EFS_NONRESPONDER_OPTION = typer.Option(
+    NonResponder(defaults.EFS_NONRESPONDER),
+    help="A patient without CR/CRi has an EFS event at day 0 or at the assessment date.")
+CENSOR_AT_HCT_OPTION = typer.Option(False, help="Censor EFS and RFS at a subsequent allo-HCT.")
+
+
 class StopAt(enum.StrEnum):
     none = "none"
     anticancer = "anticancer"

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import typer
 
-from ltfu import defaults
 from ltfu.cli_common import (
+    BURDEN_THRESHOLD_OPTION,
+    CENSOR_AT_HCT_OPTION,
+    EFS_NONRESPONDER_OPTION,
     NonResponder,
     OutputFormat,
     _check_burden_threshold,
@@ -98,8 +100,7 @@ def validate(
                                      "such files"),
     sheet: str | None = typer.Option(None, metavar="SHEET", help="Excel sheet name (default: the first)."),
     cutoff: str | None = typer.Option(None, metavar="DATE", help="Data cut-off date, YYYY-MM-DD."),
-    burden_threshold: float = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
-                                           help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
+    burden_threshold: float = BURDEN_THRESHOLD_OPTION,
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ):
     """List every problem in a patient table (or every table of a study) at once. Exit 1 if there are
@@ -133,12 +134,9 @@ def prepare(
                                      "of any size is read in row batches."),
     out: str = typer.Option(..., "--out", help="The prepared table to write: a .parquet file."),
     cutoff: str | None = typer.Option(None, metavar="DATE", help="Data cut-off date, YYYY-MM-DD."),
-    burden_threshold: float = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
-                                           help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
-    efs_nonresponder: NonResponder = typer.Option(
-        NonResponder(defaults.EFS_NONRESPONDER),
-        help="A patient without CR/CRi has an EFS event at day 0 or at the assessment date."),
-    censor_at_hct: bool = typer.Option(False, help="Censor EFS and RFS at a subsequent allo-HCT."),
+    burden_threshold: float = BURDEN_THRESHOLD_OPTION,
+    efs_nonresponder: NonResponder = EFS_NONRESPONDER_OPTION,
+    censor_at_hct: bool = CENSOR_AT_HCT_OPTION,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the file if it exists."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json (the problems)."),
 ):
@@ -192,10 +190,9 @@ def endpoints(
     path: Path | None = typer.Argument(None, metavar="FILE", help="Patient table (omit with --demo)."),
     use_demo: bool = typer.Option(False, "--demo", help="Use the synthetic demonstration cohort."),
     cutoff: str | None = typer.Option(None, metavar="DATE", help="Data cut-off date, YYYY-MM-DD."),
-    burden_threshold: float = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
-                                           help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
-    efs_nonresponder: NonResponder = typer.Option(NonResponder(defaults.EFS_NONRESPONDER)),
-    censor_at_hct: bool = typer.Option(False, help="Censor EFS and RFS at a subsequent allo-HCT."),
+    burden_threshold: float = BURDEN_THRESHOLD_OPTION,
+    efs_nonresponder: NonResponder = EFS_NONRESPONDER_OPTION,
+    censor_at_hct: bool = CENSOR_AT_HCT_OPTION,
 ):
     """Print each endpoint's definition, patients and events (no patient rows)."""
     from rich.table import Table

@@ -11,6 +11,9 @@ import typer
 
 from ltfu import defaults
 from ltfu.cli_common import (
+    BURDEN_THRESHOLD_OPTION,
+    CENSOR_AT_HCT_OPTION,
+    EFS_NONRESPONDER_OPTION,
     ConfType,
     Engine,
     NonResponder,
@@ -42,12 +45,9 @@ def report(
     sheet: str | None = typer.Option(None, metavar="SHEET", help="Excel sheet name (Excel files only)."),
     cutoff: str | None = typer.Option(None, metavar="DATE",
                                          help="Data cut-off date, YYYY-MM-DD (default: the file's)."),
-    burden_threshold: float = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
-                                           help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
-    efs_nonresponder: NonResponder = typer.Option(
-        NonResponder(defaults.EFS_NONRESPONDER),
-        help="A patient without CR/CRi has an EFS event at day 0 or at the assessment date."),
-    censor_at_hct: bool = typer.Option(False, help="Censor EFS and RFS at a subsequent allo-HCT."),
+    burden_threshold: float = BURDEN_THRESHOLD_OPTION,
+    efs_nonresponder: NonResponder = EFS_NONRESPONDER_OPTION,
+    censor_at_hct: bool = CENSOR_AT_HCT_OPTION,
     conf_type: ConfType = typer.Option(ConfType(defaults.KM_CONF_TYPE), help="Kaplan-Meier CI transform (R names)."),
     landmark_days: float = typer.Option(defaults.LANDMARK_DAYS, metavar="D",
                                         help="Landmark day for the transplant analysis (D > 0)."),

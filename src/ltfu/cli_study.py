@@ -24,7 +24,11 @@ import typer
 from typer.core import TyperCommand
 
 from ltfu import cli_common, defaults
-from ltfu.cli_common import OutputFormat, _Command  # _Command: usage lines as a user writes them (STORE EXPORT)
+from ltfu.cli_common import (  # _Command: usage lines as a user writes them (STORE EXPORT)
+    BURDEN_THRESHOLD_OPTION,
+    OutputFormat,
+    _Command,
+)
 from ltfu.terminal import visible
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
@@ -81,8 +85,7 @@ def add(
     cut: str = typer.Option(..., "--cut", metavar="DATE", help="The cut's data cut-off date, YYYY-MM-DD."),
     label: str | None = typer.Option(None, "--label", metavar="L", help="A name for the cut (not a date)."),
     sheet: str | None = typer.Option(None, metavar="SHEET", help="Excel sheet of a single patient table."),
-    burden_threshold: float = typer.Option(defaults.BURDEN_THRESHOLD, metavar="P",
-                                           help="Marrow blasts % at or above which burden is high (0 < P <= 100)."),
+    burden_threshold: float = BURDEN_THRESHOLD_OPTION,
 ):
     """Validate EXPORT and store it as a new, immutable cut (refused, with every problem listed and
     nothing stored, when validation finds errors)."""
