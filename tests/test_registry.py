@@ -144,7 +144,9 @@ def test_the_batches_do_not_change_the_file(tmp_path, batch_rows):
     assert batched.equals(whole)
     csv = tmp_path / "r.csv"
     df.to_csv(csv, index=False)
-    assert pq.read_table(prepare(csv, tmp_path / "from_csv.parquet").path).equals(whole)    # another format
+    from_csv = prepare(csv, tmp_path / "from_csv.parquet").path
+    assert pq.read_table(from_csv).equals(whole)                                      # another format
+    assert json.loads(pq.read_metadata(from_csv).metadata[b"ltfu"])["source_sha256"] == _digest(csv)
 
 
 def test_the_options_are_the_endpoints_options(tmp_path):

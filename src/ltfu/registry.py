@@ -100,14 +100,18 @@ class Prepared:
     not_copied: tuple
 
 
-def _endpoint_columns(cohort: Cohort, nonresponder: str, censor_at_hct: bool) -> dict:
-    n = cohort.n
-    made = (ep.overall_survival(cohort),
+def _endpoints(cohort: Cohort, nonresponder: str, censor_at_hct: bool) -> tuple:
+    """The prepared table's endpoints (``ENDPOINTS``) of ``cohort``, with these options."""
+    return (ep.overall_survival(cohort),
             ep.event_free_survival(cohort, nonresponder=nonresponder, censor_at_hct=censor_at_hct),
             ep.relapse_free_survival(cohort, censor_at_hct=censor_at_hct), ep.relapse_competing(cohort),
             ep.time_to_allo_hct(cohort))
+
+
+def _endpoint_columns(cohort: Cohort, nonresponder: str, censor_at_hct: bool) -> dict:
+    n = cohort.n
     out = {}
-    for e in made:
+    for e in _endpoints(cohort, nonresponder, censor_at_hct):
         rows = np.ones(n, bool) if e.rows is None else e.rows
         time = np.full(n, np.nan)
         time[rows] = e.time
@@ -121,12 +125,7 @@ def _endpoint_columns(cohort: Cohort, nonresponder: str, censor_at_hct: bool) ->
 def _definitions(nonresponder: str, censor_at_hct: bool) -> dict:
     """Each endpoint's definition with these options (from a one-patient cohort: the text only)."""
     one = pd.DataFrame({"patient_id": ["x"], "best_response": ["CR"], "response_day": [1.0]})
-    cohort = Cohort(one)
-    return {e.name: e.definition for e in (
-        ep.overall_survival(cohort),
-        ep.event_free_survival(cohort, nonresponder=nonresponder, censor_at_hct=censor_at_hct),
-        ep.relapse_free_survival(cohort, censor_at_hct=censor_at_hct), ep.relapse_competing(cohort),
-        ep.time_to_allo_hct(cohort))}
+    return {e.name: e.definition for e in _endpoints(Cohort(one), nonresponder, censor_at_hct)}
 
 
 class _Writer:
@@ -218,7 +217,7 @@ def prepare(path, out, *, cutoff=None, burden_threshold: float = BURDEN_THRESHOL
     def fill(tmp):
         writer = _Writer(tmp, burden_threshold, efs_nonresponder, censor_at_hct)
         try:
-            problems, cut, rows, header = _validated(path, writer, cutoff, burden_threshold, today, batch_rows)
+            problems, cut, rows, header, sha = _validated(path, writer, cutoff, burden_threshold, today, batch_rows)
             errors = [p for p in problems if p.severity == "error"]
             if errors:
                 raise DataError(f"{len(errors)} error(s) in the patient table: nothing was written", problems,
@@ -226,7 +225,7 @@ def prepare(path, out, *, cutoff=None, burden_threshold: float = BURDEN_THRESHOL
             not_copied = _not_copied(header)
             warnings = [p for p in problems if p.severity == "warning"]
             metadata = {"prepared_by": f"ltfu {_version()}", "prepared_on": dt.date.today().isoformat(),
-                        "source": path.name, "source_sha256": _sha256(path), "rows": writer.rows,
+                        "source": path.name, "source_sha256": sha or _sha256(path), "rows": writer.rows,
                         "data_cutoff": cut, "options": options,
                         "endpoints": _definitions(efs_nonresponder, censor_at_hct),
                         "warnings": dict(sorted(Counter(p.code for p in warnings).items())),
@@ -257,8 +256,9 @@ def _not_copied(header) -> tuple:
 
 
 def _validated(path: Path, sink, cutoff, burden_threshold, today, batch_rows):
-    """(every problem, the data cut-off, the rows, the header), each typed batch handed to ``sink``
-    while no error is found: a Parquet file in row batches, another format whole (``ltfu.cohort.load``)."""
+    """(every problem, the data cut-off, the rows, the header, the file's SHA-256 when the reading
+    computed it), each typed batch handed to ``sink`` while no error is found: a Parquet file in row
+    batches, another format whole (``ltfu.cohort.load``, which hashes the bytes it reads)."""
     from ltfu.cohort.validate import check
 
     if path.suffix.lower() in (".parquet", ".pq"):
@@ -269,14 +269,14 @@ def _validated(path: Path, sink, cutoff, burden_threshold, today, batch_rows):
         checked = validate_parquet(path, cutoff=cutoff, burden_threshold=burden_threshold, today=today,
                                    batch_rows=batch_rows, sink=sink)
         header = [str(h).strip() for h in pq.ParquetFile(path).schema_arrow.names]
-        return checked.problems, checked.cutoff, checked.rows, header
+        return checked.problems, checked.cutoff, checked.rows, header, None
     from ltfu.cohort.load import load
 
     raw = load(path)
     problems, typed, cut = check(raw, cutoff=cutoff, burden_threshold=burden_threshold, today=today)
     if not any(p.severity == "error" for p in problems):
         sink(typed)
-    return problems, cut, len(raw.data), list(raw.header)
+    return problems, cut, len(raw.data), list(raw.header), raw.sha256
 
 
 def _relation(source, connection=None):
@@ -314,14 +314,13 @@ def response(source, options=None, *, connection=None):
                                 options or AnalysisOptions())
 
 
-def _toxicity_terms(rel) -> dict:
-    """The report's toxicity model terms (``covariates`` of ``TOXICITY_COVARIATES``) that a prepared
-    table supports, each as its SQL expression (the dose raw: its log10 is taken by numpy, as the
-    report takes it): the burden as 1/0, age per 10 years when any is known, the dose when every
-    patient has one, positive, and not all the same, the yes/no characteristics taking both values."""
-    from ltfu.analysis.plan import TOXICITY_COVARIATES
-
-    yes_no = [t for t in TOXICITY_COVARIATES if t not in ("high_burden", "age_per_10y", "log10_dose")]
+def _covariate_terms(rel, names) -> dict:
+    """The terms of ``names`` that ``ltfu.analysis.plan.covariates`` would make from a prepared
+    table, each as its SQL expression, by the same rules: the burden as 1/0; age per 10 years when any
+    age is known; the dose (raw: its log10 is taken by numpy on the values, as the report takes it)
+    when every patient has one, positive and not all the same; a yes/no characteristic when it
+    takes both values."""
+    yes_no = [t for t in names if t not in ("high_burden", "age_per_10y", "log10_dose")]
     got = rel.aggregate(", ".join(["count(*)", "count(age)", "count(dose_cells_per_kg)",
                                    "count(DISTINCT dose_cells_per_kg)", "min(dose_cells_per_kg)",
                                    *[f'count(DISTINCT "{t}")' for t in yes_no]])).fetchall()[0]
@@ -334,19 +333,20 @@ def _toxicity_terms(rel) -> dict:
     for t, distinct in zip(yes_no, got[5:]):
         if distinct > 1:
             terms[t] = f'CAST("{t}" AS DOUBLE)'
-    return {t: terms[t] for t in TOXICITY_COVARIATES if t in terms}
+    return {t: terms[t] for t in names if t in terms}
 
 
 def _association(rel, opts, numbers):
     """The report's association models of severe toxicity from a prepared table: each model's
     distinct covariate patterns with their patients and severe events from one GROUP BY, fitted by
     ``stats.logistic_counts`` (the report's fit to about 1e-12)."""
+    from ltfu.analysis.plan import TOXICITY_COVARIATES
     from ltfu.analysis.toxicity import association_table
     from ltfu.defaults import SEVERE_GRADE
     from ltfu.errors import ConvergenceError
     from ltfu.stats import logistic_counts
 
-    terms = _toxicity_terms(rel)
+    terms = _covariate_terms(rel, TOXICITY_COVARIATES)
     counted = rel.aggregate(", ".join(["count(*)", *[f"count({sql})" for sql in terms.values()]])).fetchall()[0]
     missing = {t for t, k in zip(terms, counted[1:]) if k < counted[0]}
 
@@ -609,23 +609,6 @@ def analyse(source, options=None, *, temporary: bool = False):
                               warnings=listed)
 
 
-def _cox_terms(rel) -> dict:
-    """The report's Cox terms (``ltfu.analysis.plan.covariates`` of ``COX_COVARIATES``) that a
-    prepared table supports, each as its SQL expression: the burden as 1/0, age per 10 years when
-    any age is known, the yes/no characteristics that take both values."""
-    from ltfu.analysis.plan import COX_COVARIATES
-
-    yes_no = [t for t in COX_COVARIATES if t not in ("high_burden", "age_per_10y")]
-    counts = rel.aggregate(", ".join(["count(age)", *[f'count(DISTINCT "{t}")' for t in yes_no]])).fetchall()[0]
-    terms = {"high_burden": "CASE burden WHEN 'high' THEN 1.0 WHEN 'low' THEN 0.0 END"}
-    if counts[0]:
-        terms["age_per_10y"] = "CAST(age AS DOUBLE) / 10.0"
-    for t, distinct in zip(yes_no, counts[1:]):
-        if distinct > 1:
-            terms[t] = f'CAST("{t}" AS DOUBLE)'
-    return {t: terms[t] for t in COX_COVARIATES if t in terms}
-
-
 def cox(source, options=None, *, connection=None):
     """The report's univariable and multivariable Cox models of event-free and overall survival
     (``ltfu.analysis.models``) from a prepared table, each fitted by ``cox_from`` (the Newton steps'
@@ -633,6 +616,7 @@ def cox(source, options=None, *, connection=None):
     needs each death's residuals."""
     from ltfu.analysis.models import cox_part, models_of
     from ltfu.analysis.options import AnalysisOptions
+    from ltfu.analysis.plan import COX_COVARIATES
     from ltfu.errors import ConvergenceError
     from ltfu.results import ForestFigure
     from ltfu.stats._common import check_time_event
@@ -646,7 +630,7 @@ def cox(source, options=None, *, connection=None):
     figures: list = []
     for key in ("efs", "os"):
         kept = rel.filter(f"{key}_status IS NOT NULL")
-        terms = _cox_terms(kept)
+        terms = _covariate_terms(kept, COX_COVARIATES)
         model = kept.select(", ".join([f"{key}_time AS t", f"{key}_status AS e",
                                        *[f"{sql} AS {t}" for t, sql in terms.items()]]))
         n, events, *known = model.aggregate(", ".join(["count(*)", "count(*) FILTER (WHERE e = 1)",
