@@ -379,12 +379,9 @@ def safety(source, options=None, *, connection=None):
     """The report's safety section (``ltfu.analysis.toxicity``) from a prepared table: the tables
     by grade and the rates from tallies (bit for bit), the association models of severe toxicity
     from covariate patterns (``stats.logistic_counts``, to about 1e-12)."""
-    from dataclasses import replace
-
     from ltfu.analysis import toxicity as section
     from ltfu.analysis.options import AnalysisOptions
     from ltfu.analysis.tally import tally_relation
-    from ltfu.results import Section
 
     rel = _relation(source, connection)
     grades, scales = {}, {}
@@ -395,10 +392,8 @@ def safety(source, options=None, *, connection=None):
         scales[col] = sorted(str(v) for (v,) in written)
     recorded, deaths = rel.query("t", "SELECT count(crs_death), count(*) FILTER (WHERE crs_death) FROM t").fetchall()[0]
     opts = options or AnalysisOptions()
-    part = section.from_tallies(grades, scales, int(deaths) if recorded else None, opts)
-    tables = (*part.tables, _association(rel, opts, part.numbers))
-    return replace(part, tables=tables, section=Section("safety", "Safety", tables=tuple(t.name for t in tables),
-                                                        figures=tuple(f.name for f in part.figures)))
+    return section.from_tallies(grades, scales, int(deaths) if recorded else None, opts,
+                                lambda numbers: _association(rel, opts, numbers))
 
 
 def follow_up(source, options=None, *, connection=None):

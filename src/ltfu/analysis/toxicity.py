@@ -3,7 +3,6 @@ rates with exact intervals, and their association with disease burden and other 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -132,16 +131,13 @@ def build(plan: Plan) -> Part:
               if col.replace("_grade", "_scale") in d else [] for _, col, _ in KINDS}
     recorded = "crs_death" in d and d["crs_death"].notna().any()
     deaths = int(d["crs_death"].astype("boolean").fillna(False).sum()) if recorded else None
-    part = from_tallies(grades, scales, deaths, plan.options)
-    tables = (*part.tables, _association(plan, part.numbers))
-    section = Section("safety", "Safety", tables=tuple(t.name for t in tables),
-                      figures=tuple(f.name for f in part.figures))
-    return replace(part, tables=tables, section=section)
+    return from_tallies(grades, scales, deaths, plan.options, lambda numbers: _association(plan, numbers))
 
 
-def from_tallies(grades: dict, scales: dict, crs_deaths: int | None, opts) -> Part:
-    """The safety section without its association models, from the tallies of the grade columns,
-    the grading scales written and the deaths attributed to CRS (None: not recorded)."""
+def from_tallies(grades: dict, scales: dict, crs_deaths: int | None, opts, association=None) -> Part:
+    """The safety section from the tallies of the grade columns, the grading scales written and the
+    deaths attributed to CRS (None: not recorded); ``association(numbers)``, when given, makes the
+    association models' table (``association_table``) and writes their numbers."""
     numbers: dict[str, Any] = {}
     tables: list[Any] = []
     figures: list[Any] = []
@@ -165,5 +161,7 @@ def from_tallies(grades: dict, scales: dict, crs_deaths: int | None, opts) -> Pa
                         ("event", "All", "Low burden", "High burden", "p"), tuple(rows),
                         notes=(f"p: low vs high burden, Fisher's exact test (Pearson chi-square above {EXACT_MAX_N} "
                                "patients).",)))
+    if association is not None:
+        tables.append(association(numbers))
     section = Section("safety", "Safety", tables=tuple(t.name for t in tables), figures=tuple(f.name for f in figures))
     return Part("safety", numbers, tuple(tables), tuple(figures), section)
