@@ -451,14 +451,15 @@ def survival(source, options=None, *, connection=None, definitions=None):
     counted = {}
     for key in ("efs", "os", "rfs"):
         kept = rel.filter(f"{key}_status IS NOT NULL")
-        n = kept.aggregate("count(*)").fetchall()[0][0]
-        entry: dict = {"label": _LABELS[key], "definition": definitions[key], "n": int(n), "kms": {},
+        # the patients of every group in one scan
+        sizes = dict(zip([g for g, _ in GROUPS], kept.aggregate(
+            ", ".join(f"count(*) FILTER (WHERE {where[g]})" for g, _ in GROUPS)).fetchall()[0]))
+        entry: dict = {"label": _LABELS[key], "definition": definitions[key], "n": int(sizes["all"]), "kms": {},
                        "logrank": None}
         counted[key] = entry
         for g, _ in GROUPS:
-            group = kept.filter(where[g])
-            if n and group.aggregate("count(*)").fetchall()[0][0]:
-                entry["kms"][g] = kaplan_meier_from(group, time=f"{key}_time", event=f"{key}_status",
+            if sizes[g]:
+                entry["kms"][g] = kaplan_meier_from(kept.filter(where[g]), time=f"{key}_time", event=f"{key}_status",
                                                     conf_type=opts.conf_type, conf_level=opts.conf_level)["all"]
         if "low_burden" in entry["kms"] and "high_burden" in entry["kms"]:
             try:
@@ -587,8 +588,8 @@ def analyse(source, options=None, *, temporary: bool = False):
                 (), Section("data", "Data summary", tables=("data_summary", "definitions"),
                             paragraphs=(f"Computed at registry scale from counts in DuckDB; not in this report: "
                                         f"{NOT_AT_SCALE}.",)))
-    km = survival(source, opts, connection=con)
-    cif = competing(source, opts, connection=con)
+    km = survival(rel, opts, connection=con, definitions=meta["endpoints"])
+    cif = competing(rel, opts, connection=con, definitions=meta["endpoints"])
     models = cox(rel, opts, connection=con)
     numbers = {**km.numbers, cif.key: cif.numbers, models.key: models.numbers}
     assert km.section is not None
