@@ -29,12 +29,13 @@ class Limits:
 
 LIMITS = Limits()
 # what to do with a table beyond max_cells (said with the refusal)
-TOO_MANY_CELLS = ("ltfu holds a table it reports in memory. A Parquet patient table of any size (given as a file, "
-                  "not in a study folder) is checked in row batches by `ltfu validate FILE.parquet`, and written "
-                  "typed with the report's endpoints by `ltfu prepare FILE.parquet --out prepared.parquet`, which "
-                  "the engine functions of ltfu.stats.engines (kaplan_meier_from, logrank_from, "
-                  "cumulative_incidence_from, gray_test_from, cox_from) analyse in a few hundred MB with DuckDB "
-                  "(README: 'A registry too large for ltfu report'); or report a subset (a period, some centres)")
+TOO_MANY_CELLS = ("ltfu holds this table in memory only up to that size. A Parquet patient table of any size (given "
+                  "as a file, not in a study folder) is checked in row batches by `ltfu validate FILE.parquet`, "
+                  "reported from counts by `ltfu report FILE.parquet` (DuckDB; README: 'Registry-sized files'), "
+                  "and written typed with the report's endpoints by `ltfu prepare FILE.parquet --out "
+                  "prepared.parquet` for the engine functions of ltfu.stats.engines (kaplan_meier_from, "
+                  "logrank_from, cumulative_incidence_from, gray_test_from, cox_from); or report a subset (a "
+                  "period, some centres)")
 TOO_MANY_CELLS_CSV = ("Write it as Parquet (for example with DuckDB: COPY (SELECT * FROM read_csv('file.csv', "
                       "all_varchar=true)) TO 'file.parquet'). " + TOO_MANY_CELLS)
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".tab": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx",
