@@ -6,8 +6,10 @@ log pseudo-likelihood, its score and information at each distinct failure time o
 interest come from cumulative sums over the sorted data (Breslow handling of ties, as crr).  The
 variance is crr's sandwich H^-1 V H^-1, whose middle term includes the correction for estimating G
 (Fine & Gray 1999, section 3; cmprsk's ``crrvv``), computed with prefix sums over sorted times so
-that the whole fit is O(n log n + n p^2 per iteration).  Hand-written: no Python library fits
-Fine-Gray (lifelines and scikit-survival have none; statsmodels neither).
+that the whole fit is O(n log n + n p^2 per iteration).  Optional frequency weights (counts of
+identical rows) make every sum over subjects a weighted sum, so a fit on counted rows equals the fit
+on the rows themselves.  Hand-written: no Python library fits Fine-Gray (lifelines and
+scikit-survival have none; statsmodels neither).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import (
     Result,
     _json_float,
+    as_float_array,
     check_conf_level,
     check_survival,
     design_matrix,
@@ -28,7 +31,7 @@ from ltfu.stats._common import (
     z_quantile,
 )
 from ltfu.stats.counting import merge_close_times, stable_order
-from ltfu.stats.km import kaplan_meier
+from ltfu.stats.km import kaplan_meier, survival_from_counts
 
 
 @dataclass(frozen=True, repr=False)
@@ -82,25 +85,54 @@ class FineGrayResult(Result):
                 "conf_level": self.conf_level}
 
 
-def _censoring_weights(t, fstatus):
-    """G(t_i-): Kaplan-Meier of the censoring times (censored = 'event'), just before each t_i."""
-    km = kaplan_meier(t, (fstatus == 0).astype(int), conf_type="log", timefix=False)
-    idx = np.searchsorted(km.time, t, side="left") - 1      # KM times strictly before t
-    return np.where(idx >= 0, km.survival[np.maximum(idx, 0)], 1.0)
+def _censoring_weights(t, fstatus, cw=None):
+    """G(t_i-): Kaplan-Meier of the censoring times (censored = 'event'), just before each t_i.
+
+    With frequency weights ``cw`` (t sorted), the same Kaplan-Meier from weighted counts at each
+    distinct time: the counts are whole numbers, so these are the numbers (bit for bit) that
+    kaplan_meier gives on the expanded rows."""
+    if cw is None:
+        km = kaplan_meier(t, (fstatus == 0).astype(int), conf_type="log", timefix=False)
+        km_time, km_surv = km.time, km.survival
+    else:
+        km_time, inv = np.unique(t, return_inverse=True)
+        n_exit = np.bincount(inv, weights=cw, minlength=km_time.size)
+        n_cens = np.bincount(inv, weights=np.where(fstatus == 0, cw, 0.0), minlength=km_time.size)
+        km_surv, _ = survival_from_counts(n_exit[::-1].cumsum()[::-1], n_cens)
+    idx = np.searchsorted(km_time, t, side="left") - 1      # KM times strictly before t
+    return np.where(idx >= 0, km_surv[np.maximum(idx, 0)], 1.0)
 
 
 class _Data:
-    def __init__(self, t, fstatus, X):
-        self.t, self.f, self.X = t, fstatus, X
-        self.G = _censoring_weights(t, fstatus)
+    """Sorted data and the quantities that do not depend on beta.  ``cw``: frequency weights (None:
+    every row counts once; the unweighted arithmetic is then used unchanged)."""
+
+    def __init__(self, t, fstatus, X, cw=None):
+        self.t, self.f, self.X, self.cw = t, fstatus, X, cw
+        self.G = _censoring_weights(t, fstatus, cw)
         ev = fstatus == 1
         self.times = np.unique(t[ev])
-        self.d = np.bincount(np.searchsorted(self.times, t[ev]), minlength=self.times.size).astype(float)
+        k = np.searchsorted(self.times, t[ev])
+        if cw is None:
+            self.d = np.bincount(k, minlength=self.times.size).astype(float)
+            self.xd_sum = X[ev].sum(axis=0)
+        else:
+            self.d = np.bincount(k, weights=cw[ev], minlength=self.times.size)
+            self.xd_sum = cw[ev] @ X[ev]
         self.pos = np.searchsorted(t, self.times, side="left")           # first row with t >= tau
         self.G_tau = self.G[self.pos]                                      # G(tau-)
-        self.xd_sum = X[ev].sum(axis=0)
         self.comp = fstatus == 2
         self.upto = np.searchsorted(self.times, t, side="right")        # number of tau_k <= t_i
+
+    def col_var(self, j):
+        """The variance of column j over the (expanded) subjects, as np.var."""
+        x = self.X[:, j]
+        if self.cw is None:
+            return float(np.var(x))
+        dx = x - x[0]                         # shifted: a constant column has variance exactly 0
+        total = self.cw.sum()
+        m = (self.cw @ dx) / total
+        return float(self.cw @ (dx - m) ** 2 / total)
 
 
 def _sums(data: _Data, beta):
@@ -109,6 +141,8 @@ def _sums(data: _Data, beta):
     Column by column, so that registry-sized data never holds an n x p temporary."""
     X, pos = data.X, data.pos
     w = np.exp(X @ beta)
+    if data.cw is not None:
+        w = w * data.cw                          # each row stands for cw identical subjects
     cw = np.where(data.comp, w / data.G, 0.0)
     # rows with t >= tau (suffix sums), plus competing failures before tau reweighted by G(tau-)
     s0 = np.cumsum(w[::-1])[::-1][pos] + data.G_tau * prefix_sums(cw)[pos]
@@ -136,6 +170,8 @@ def _loglik(data, beta):
     score = data.xd_sum - (data.d[:, None] * m).sum(axis=0)
     # sum_k d_k S2_k / S0_k is a Gram matrix of X weighted by each subject's exposure: no n x p x p array
     wa = np.exp(data.X @ beta) * _exposure(data, data.d / s0)
+    if data.cw is not None:
+        wa = wa * data.cw
     info = np.empty((m.shape[1], m.shape[1]))
     for j in range(m.shape[1]):                  # row by row: no n x p temporary
         info[j] = (wa * data.X[:, j]) @ data.X
@@ -144,7 +180,7 @@ def _loglik(data, beta):
 
 
 def fine_gray(X, time, status, *, cause: int | None = None, failcode: int | None = None, cencode: int = 0,
-              conf_level: float = 0.95, max_iter: int = 100, tol: float = 1e-10,
+              weights=None, conf_level: float = 0.95, max_iter: int = 100, tol: float = 1e-10,
               timefix: bool = True) -> FineGrayResult:
     """Fit the Fine-Gray model for ``cause`` (R cmprsk's ``failcode``, either name; default 1):
     status ``cencode`` (default 0) is censored, every other code competes.
@@ -153,13 +189,22 @@ def fine_gray(X, time, status, *, cause: int | None = None, failcode: int | None
     log-likelihood, the fit stops there: converged when the score is zero to ``sqrt(tol)``
     relative to the information, else ConvergenceError (never a result that claims convergence it
     did not reach).  ``timefix`` merges near-equal times as survival does (cmprsk does not: on such
-    near-ties ltfu differs from crr unless ``timefix=False``)."""
+    near-ties ltfu differs from crr unless ``timefix=False``).
+
+    ``weights``: frequency weights, whole numbers >= 1, one per row (None: each row once).  A row
+    with weight m stands for m identical subjects: the fit equals the fit on the rows repeated
+    (coefficients, sandwich variance, log-likelihoods, baseline; ``n`` is the sum of the weights),
+    to rounding.  They exist so that registry-scale data (1e7 patients) can be fitted from counts
+    of identical (covariates, time, status) rows, e.g. a SQL GROUP BY, without the rows.  Rows with
+    count 0 must be dropped by the caller; weights all 1 are the unweighted fit, bit for bit."""
     if cause is not None and failcode is not None and cause != failcode:
         raise InvalidInputError(f"cause and failcode name the same thing; got {cause!r} and {failcode!r}")
     cause = 1 if cause is None and failcode is None else (cause if cause is not None else failcode)
     t, s, _, _causes = check_survival(time, status, competing=True, cencode=cencode, status_name="status")
     t, _ = merge_close_times(t, timefix=timefix)
     terms, Xv = design_matrix(X, t.size)
+    # frequency weights: registry-scale fits (1e7 patients) run on GROUP BY counts, not on the rows
+    cw = _check_weights(weights, t.size)
     conf_level = check_conf_level(conf_level)
     if not (isinstance(max_iter, (int, np.integer)) and not isinstance(max_iter, bool) and max_iter >= 1):
         raise InvalidInputError(f"max_iter: must be a positive whole number, got {max_iter!r}")
@@ -169,18 +214,20 @@ def fine_gray(X, time, status, *, cause: int | None = None, failcode: int | None
         raise InvalidInputError(f"cause: no failure of cause {cause}")
     order = stable_order(t)
     t, s = t[order], s[order]
+    if cw is not None:
+        cw = cw[order]
     Xs = np.empty(Xv.shape, order="F")           # sorted, columns contiguous (worked on one at a time)
     for j in range(Xv.shape[1]):
         Xs[:, j] = Xv[order, j]
     Xv = Xs
     fstatus = np.where(s == cause, 1, np.where(s != cencode, 2, 0))
-    data = _Data(t, fstatus, Xv)
+    data = _Data(t, fstatus, Xv, cw)
     p = Xv.shape[1]
     beta = np.zeros(p)
     ll0, score, info, _, _ = _loglik(data, beta)
     # as in cox(): a term whose information at beta = 0 is zero on its own scale never varies
     # within the (weighted) risk sets, and has no estimate
-    scale = data.d.sum() * np.array([np.var(Xv[:, j]) for j in range(p)])     # column by column: no n x p copy
+    scale = data.d.sum() * np.array([data.col_var(j) for j in range(p)])     # column by column: no n x p copy
     flat = [terms[j] for j in range(p) if not info[j, j] > 1e-10 * scale[j]]
     if flat:
         raise ConvergenceError(f"{', '.join(flat)} does not vary within the risk sets at the failure times, so "
@@ -221,8 +268,9 @@ def fine_gray(X, time, status, *, cause: int | None = None, failcode: int | None
     se = np.sqrt(np.diag(var))
     z = z_quantile(conf_level)
     s0, _ = _sums(data, beta)
+    n = int(t.size) if cw is None else int(cw.sum())          # subjects: the sum of the frequency weights
     return FineGrayResult(terms, beta, se, 2 * norm.sf(np.abs(beta / se)), np.exp(beta), np.exp(beta - z * se),
-                          np.exp(beta + z * se), var, ll, ll0, converged, it, int(t.size), int(cause), conf_level,
+                          np.exp(beta + z * se), var, ll, ll0, converged, it, n, int(cause), conf_level,
                           data.times, data.d / s0)
 
 
@@ -235,7 +283,7 @@ def _monotone_terms(data: _Data, beta, ll, terms):
     when the coefficient moves 4 further standard-deviation units outward, it is monotone there."""
     out = []
     for j in range(beta.size):
-        sd = float(np.std(data.X[:, j]))
+        sd = float(np.sqrt(data.col_var(j)))
         if sd == 0 or abs(beta[j]) * sd <= 8:
             continue
         moved = beta.copy()
@@ -244,6 +292,24 @@ def _monotone_terms(data: _Data, beta, ll, terms):
         if not np.isfinite(ll_moved) or ll_moved >= ll - 1e-9 * max(1.0, abs(ll)):
             out.append(terms[j])
     return out
+
+
+def _check_weights(weights, n):
+    """Frequency weights as floats (None when absent or all 1, so that the unweighted arithmetic
+    runs unchanged); InvalidInputError unless n finite whole numbers >= 1."""
+    if weights is None:
+        return None
+    cw = as_float_array(weights, "weights")
+    if cw.size != n:
+        raise InvalidInputError(f"weights: length {cw.size} differs from time length {n}")
+    bad = (cw < 1) | (cw != np.floor(cw)) | (cw > 2.0 ** 53)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidInputError(f"weights: frequency weights must be whole numbers >= 1 (counts of identical rows; "
+                                f"drop rows with count 0), got {float(cw[i])!r} at index {i}")
+    if (cw == 1).all():
+        return None
+    return cw
 
 
 def _score_is_zero(score, info, tol):
@@ -262,8 +328,13 @@ def _middle(data: _Data, beta):
     over the times before or after the subject's own, so here each is a prefix or suffix sum over
     the sorted distinct times, looked up once per subject: O(n log n) instead of O(n x failures).
     tests/naive.py keeps the subject-by-subject transcription and the tests compare the two.
+
+    With frequency weights cw: a subject's eta_i + psi_i depends only on its own (x, t, status)
+    and on per-time quantities, so identical subjects share it and V = sum_i cw_i (.)(.)'; the
+    per-time quantities that are themselves sums over subjects (S0, S1, d, and for psi: a0, a1,
+    the censorings n_cens(u) and the at-risk r(u)) are weighted sums.
     """
-    t, f, X, G = data.t, data.f, data.X, data.G
+    t, f, X, G, fw = data.t, data.f, data.X, data.G, data.cw
     w = np.exp(X @ beta)
     s0, s1 = _sums(data, beta)
     xbar = s1 / s0[:, None]                                # at each distinct failure time tau_k
@@ -277,15 +348,24 @@ def _middle(data: _Data, beta):
     #   q(u) = sum_{tau_k >= u} G(tau_k-) d_k / S0_k (a1(u) - xbar_k a0(u)),
     # a0, a1 the sums of w_j/G(t_j-) and w_j x_j/G(t_j-) over competing failures before u;
     # r(u) subjects have t >= u.  psi_i = -sum_{u <= t_i} q(u) n_cens(u)/r(u)^2 + [i censored] q(t_i)/r(t_i).
-    cu, n_cens = np.unique(t[f == 0], return_counts=True)
+    if fw is None:
+        cu, n_cens = np.unique(t[f == 0], return_counts=True)
+    else:
+        cu, inv = np.unique(t[f == 0], return_inverse=True)
+        n_cens = np.bincount(inv.reshape(-1), weights=fw[f == 0], minlength=cu.size)
     if cu.size:
         first = np.searchsorted(t, cu, side="left")        # rows with t >= u start here (t is sorted)
         wg = np.where(comp, w / G, 0.0)
+        if fw is not None:
+            wg = wg * fw                                   # a0, a1: sums over the competing failures
         a0 = prefix_sums(wg)[first]
         g = G_tau * c
         from_k = np.searchsorted(tau, cu, side="left")     # first tau_k >= u
         Gs = prefix_sums(g[::-1])[::-1][from_k]
-        r = (t.size - first).astype(float)
+        if fw is None:
+            r = (t.size - first).astype(float)
+        else:
+            r = fw.sum() - prefix_sums(fw)[first]
         last = np.searchsorted(cu, t, side="right") - 1    # last censoring time <= t_i
         has_last = last >= 0
         cens = np.flatnonzero(f == 0)
@@ -306,4 +386,6 @@ def _middle(data: _Data, beta):
             col[has_last] -= step[last[has_last]]
             col[cens] += q[at] / r[at]
         total[:, j] = col
-    return total.T @ total
+    if fw is None:
+        return total.T @ total
+    return total.T @ (fw[:, None] * total)
