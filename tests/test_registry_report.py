@@ -20,7 +20,6 @@ pytest.importorskip("duckdb")
 
 SECTIONS = ("baseline", "response", "follow_up")
 ROW_FITTED = ("association",)                       # safety: the logistic models
-SURVIVAL_ROW_FITTED = ("allo_hct",)
 
 
 @pytest.fixture
@@ -57,17 +56,17 @@ def _check(got, full):
         assert got[key] == full[key], key
     _close(got["safety"].pop("association"), full["safety"]["association"], "association")      # fitted: 1e-9
     assert got["safety"] == {k: v for k, v in full["safety"].items() if k not in ROW_FITTED}
-    want = {k: v for k, v in full["survival"].items() if k not in SURVIVAL_ROW_FITTED and k != "by"}
+    want = {k: v for k, v in full["survival"].items() if k != "by"}
     want["relapse_competing"] = {k: v for k, v in want["relapse_competing"].items() if not k.startswith("fine_gray")}
     models, want_models = got["survival"].pop("cox"), want.pop("cox")
+    # the transplant analyses: Mantel-Byar fitted by cox_from (1e-9), the rest counted
+    _close(got["survival"].pop("allo_hct"), want.pop("allo_hct"), "allo_hct")
     assert got["survival"] == want                                      # counted: bit for bit
     for key in ("efs", "os"):                                           # fitted by cox_from: to 1e-9
         assert models[key].pop("proportional_hazards") == {"note": "not computed at registry scale"}
         want_models[key].pop("proportional_hazards")
     _close(models, want_models, "cox")
-    # the endpoints it analyses, the transplant's (not analysed here) left out
-    assert got["n_patients"] == full["n_patients"] and got["definitions"] == {
-        k: v for k, v in full["definitions"].items() if k != "allo_hct"}
+    assert got["n_patients"] == full["n_patients"] and got["definitions"] == full["definitions"]
     assert got["meta"]["not_computed"] == NOT_AT_SCALE and got["meta"]["sha256"] == full["meta"]["sha256"]
 
 
@@ -75,7 +74,7 @@ def test_a_registry_beyond_memory_gets_the_reports_counted_sections(registry, tm
     path, full = registry
     out = tmp_path / "rep"
     assert main(["report", str(path), "--out", str(out), "--formats", "json,csv,html", "--quiet"]) == 0
-    assert "not computed: Fine-Gray, the transplant analyses" in capsys.readouterr().out
+    assert "not computed: the Fine-Gray models and the Cox models' proportional" in capsys.readouterr().out
     got = json.loads((out / "results.json").read_text())
     _check(got, full)
     html = (out / "report.html").read_text()
@@ -124,8 +123,11 @@ def test_the_api_reports_a_prepared_table_with_its_own_options(tmp_path):
     prepared = prepare(path, tmp_path / "p.parquet", efs_nonresponder="assessment", censor_at_hct=True).path
     got = analyse_prepared(prepared)                  # no options: those it was prepared with
     opts = AnalysisOptions(efs_nonresponder="assessment", censor_at_hct=True)
-    want = analyse(load_cohort(path), opts).numbers
+    full = analyse(load_cohort(path), opts)
+    want = full.numbers
     assert _json(got.numbers["survival"]["efs"]) == _json(want["survival"]["efs"])
+    # the definitions and defaults in force, in the in-memory report's order
+    assert got.table("definitions").rows == full.table("definitions").rows
     assert got.meta["options"] == opts.to_dict()
     with pytest.raises(InvalidInputError, match="prepared with other endpoint options"):
         analyse_prepared(prepared, AnalysisOptions())

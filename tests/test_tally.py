@@ -224,3 +224,45 @@ def test_a_cox_model_that_cannot_be_fitted_is_said_alike(tmp_path):
         assert "error" in want.numbers["efs"]["multivariable"]
         assert got.numbers["efs"]["multivariable"]["error"] == want.numbers["efs"]["multivariable"]["error"]
         assert got.tables[0] == want.tables[0]
+
+
+def _transplant_edges():
+    """Transplants on the infusion day, on the day follow-up ends, the day before, and on day 100."""
+    d = simulate(300, seed=2)
+    cr = d.index[d["best_response"].isin(["CR", "CRi"])]
+    d.loc[cr[:4], "allo_hct_date"] = d.loc[cr[:4], "infusion_date"]                 # day 0: exposed from the start
+    d.loc[cr[4:8], "allo_hct_date"] = d.loc[cr[4:8], "last_contact_date"]           # the end: ignored
+    d.loc[cr[8:10], "allo_hct_date"] = d.loc[cr[8:10], "last_contact_date"] - pd.Timedelta(days=1)
+    d.loc[cr[10:14], "allo_hct_date"] = d.loc[cr[10:14], "infusion_date"] + pd.Timedelta(days=100)
+    return d
+
+
+@pytest.mark.parametrize("case", list(range(4)))
+def test_the_transplant_analyses_from_a_prepared_table_are_the_reports(case, tmp_path):
+    """Mantel-Byar (cox_from on the rows split in SQL: 1e-9), the landmark analysis and the
+    Simon-Makuch curves and state counts (counted: exactly) equal the in-memory analyses."""
+    from ltfu.analysis import transplant as transplant_section
+    from ltfu.registry import transplant
+    from test_registry_report import _close
+
+    if case == 3:
+        name, df = "edges", _transplant_edges()
+        path = tmp_path / "r.parquet"
+        df.to_parquet(path, index=False)
+        prepared, plan = prepare(path, tmp_path / "p.parquet").path, Plan.build(load_cohort(path), AnalysisOptions())
+    else:
+        name, prepared, plan = _prepared(case, tmp_path)
+    want, got = transplant_section.build(plan), transplant(prepared)
+    assert got.tables == want.tables, name
+    _close(got.numbers, want.numbers, name)
+    assert [f.name for f in got.figures] == [f.name for f in want.figures]
+    grid = np.arange(-1.0, 4000.0, 0.5)
+    for a, b in zip(got.figures, want.figures):
+        assert all(_same_km(x, y) for (_, x), (_, y) in zip(a.curves, b.curves)), (name, a.name)
+        assert a.starts == b.starts
+        for (_, x), (_, y) in zip(a.at_risk, b.at_risk):
+            assert np.array_equal(x.count(grid), y.count(grid)), (name, a.name)
+    if name == "edges":
+        mb = want.numbers["efs"]["mantel_byar"]
+        assert "error" not in mb and want.numbers["efs"]["n_transplanted"] >= 6
+        assert len(got.figures) == 2

@@ -89,9 +89,11 @@ def test_simon_makuch_state_counts_equal_the_definition(seed):
     t[1] = max(t[1], 2.0)
     sm = simon_makuch(t, e, x)
     grid = np.unique(np.concatenate([[-1.0, 0.0, 0.5, 100.0], np.arange(0, 35, 0.5)]))
+    rows = split_at_event(t, e, x)
+    kept = rows.exit > rows.entry
     for state, got in enumerate(sm.n_at_risk(grid)):
-        m = sm.state == state
-        en, ex = sm.entry[m], sm.exit[m]
+        m = kept & (rows.exposed == state)
+        en, ex = rows.entry[m], rows.exit[m]
         want = [int((en <= 0).sum()) if g <= 0 else int(((en < g) & (g <= ex)).sum()) for g in grid]
         assert got.tolist() == want
         assert sm.counts_in(bool(state)).at(grid).n_risk.tolist() == want

@@ -111,7 +111,7 @@ def report(
                                   safety_stop_at=safety_stop_at.value, max_months=max_months, engine="duckdb")
         main_file = _registry_report(path, out, fmts, inputs, options, cutoff, burden_threshold, quiet)
         typer.echo("Note: at this size the report is computed from counts in DuckDB; not computed: "
-                   "Fine-Gray, the transplant analyses and the Cox models' proportional-hazards checks "
+                   "the Fine-Gray models and the Cox models' proportional-hazards checks "
                    "(the report says how to fit them).")
         typer.echo(f"Report written: {Path(main_file).resolve()}")
         return

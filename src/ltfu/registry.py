@@ -37,8 +37,10 @@ event-free, overall and relapse-free survival, overall and by burden, with the l
 figures) and ``competing(source)`` (the cumulative incidence of relapse and of death in remission
 with Gray's test; not the Fine-Gray models); and ``cox(source)``, the univariable and multivariable
 Cox models fitted by ``cox_from`` (the Newton steps' sums from DuckDB: the in-memory fits to about
-1e-10), without the proportional-hazards check.  The transplant analyses are not among them: they
-need the patients' rows.  Each returns a ``ltfu.results.Part``:
+1e-10), without the proportional-hazards check; and ``transplant(source)``, the subsequent
+allogeneic HCT as a time-dependent exposure (the counting-process rows split in SQL by the in-memory
+rules; Mantel-Byar by ``cox_from``, the landmark analysis and the Simon-Makuch curves counted).
+Each returns a ``ltfu.results.Part``:
 ``tables``, ``figures``, and ``numbers`` as results.json holds them.  ``source``: a prepared
 table's path or a DuckDB relation of one.
 """
@@ -509,9 +511,110 @@ def competing(source, options=None, *, connection=None, definitions=None):
     return cif_part(counted, opts)
 
 
+def _split_sql(rel) -> str:
+    """SQL of the counting-process rows of ``rel`` (columns t, s, x: time, status, transplant day
+    or NULL), by ``ltfu.stats.timedep.split_at_event``'s rules (R tmerge's): a transplant after day
+    0 and before the end of follow-up splits the patient at it, one on day 0 or before makes him
+    exposed from the start, one at or after the end is ignored; rows of no length are dropped, as
+    the in-memory analyses drop them."""
+    during = "(x > 0 AND x < t)"
+    return (f"SELECT * FROM (SELECT 0.0 AS en, CASE WHEN {during} THEN x ELSE t END AS ex, "
+            f"CASE WHEN {during} THEN 0 ELSE s END AS ev, CASE WHEN x <= 0 THEN 1 ELSE 0 END AS z FROM {rel} "
+            f"UNION ALL SELECT x AS en, t AS ex, s AS ev, 1 AS z FROM {rel} WHERE {during}) WHERE ex > en")
+
+
+def _transplant_computed(cr, opts, connection) -> dict:
+    """``ltfu.analysis.transplant.computed`` from a relation of CR/CRi patients (t, s, x), every
+    number counted or fitted by the engine functions on its split rows."""
+    from ltfu.errors import ConvergenceError
+    from ltfu.stats import TestResult
+    from ltfu.stats.engines import cox_from, kaplan_meier_from, logrank_from
+    from ltfu.stats.timedep import Landmark, MantelByar, SimonMakuch, StateCounts
+
+    n, n_tx, n_exposed, t_max = cr.aggregate(
+        "count(*), count(*) FILTER (WHERE x < t), count(*) FILTER (WHERE x <= 0 OR x < t), max(t)").fetchall()[0]
+    out: dict = {"n": int(n), "n_transplanted": int(n_tx), "t_max": float(t_max)}
+    if n_tx in (0, n):
+        return out
+    con = connection
+    con.register("ltfu_cr", cr)
+    split = con.sql(_split_sql("ltfu_cr"))
+    try:
+        # the score test of the Cox model with the transplant as a time-dependent covariate (as
+        # stats.mantel_byar: Efron ties, 95% limits)
+        fit = cox_from(split, time="ex", event="ev", covariates=["z"], entry="en", connection=con)
+        out["mantel_byar"] = MantelByar(fit.score_test.statistic, 1.0, fit.score_test.p_value,
+                                        float(fit.hazard_ratio[0]), float(fit.hr_lower[0]), float(fit.hr_upper[0]),
+                                        int(n), int(n_exposed))
+    except (ConvergenceError, InvalidInputError) as exc:
+        out["mantel_byar"] = exc
+    try:
+        day = float(opts.landmark_days)
+        lit = f"CAST('{day!r}' AS DOUBLE)"
+        after = con.sql(f"SELECT t - {lit} AS tt, s AS ee, CAST(x IS NOT NULL AND x <= {lit} AS INTEGER) AS z "
+                        f"FROM ltfu_cr WHERE t > {lit}")
+        n_lm, n_lm_exposed, lm_events = after.aggregate("count(*), count(*) FILTER (WHERE z = 1), "
+                                                        "count(*) FILTER (WHERE ee <> 0)").fetchall()[0]
+        kms = {z: kaplan_meier_from(after.filter(f"z = {z}"), time="tt", event="ee")["all"]
+               if (n_lm_exposed if z else n_lm - n_lm_exposed) else None for z in (0, 1)}
+        test = None
+        if kms[0] is not None and kms[1] is not None and lm_events:
+            try:
+                lr = logrank_from(after, time="tt", event="ee", by="z")
+                test = TestResult(lr.statistic, float(lr.df), lr.p_value)
+            except ConvergenceError:          # no variance to test with, as stats.landmark
+                test = None
+        out["landmark"] = Landmark(day, int(n_lm), int(n_lm_exposed), int(n_lm - n_lm_exposed), kms[1], kms[0], test)
+        curves, states = [], []
+        for z in (0, 1):
+            rows = split.filter(f"z = {z}")
+            if not rows.aggregate("count(*)").fetchall()[0][0]:
+                raise InvalidInputError(f"exposure_time: no patient is {'ever' if z else 'ever un'}exposed")
+            curves.append(kaplan_meier_from(rows, time="ex", event="ev", entry="en", conf_type=opts.conf_type,
+                                            conf_level=opts.conf_level)["all"])
+            en = np.array(rows.aggregate("en, count(*)", "en").fetchall(), float).reshape(-1, 2)
+            ex = np.array(rows.aggregate("ex, count(*)", "ex").fetchall(), float).reshape(-1, 2)
+            states.append(StateCounts.from_counts(en[:, 0], en[:, 1], ex[:, 0], ex[:, 1]))
+        first = float(split.filter("z = 1").aggregate("min(en)").fetchall()[0][0])
+        out["simon_makuch"] = SimonMakuch(curves[0], curves[1], tuple(states), first)
+    except (ConvergenceError, InvalidInputError) as exc:
+        out["landmark"] = exc
+        out.pop("simon_makuch", None)
+    finally:
+        con.unregister("ltfu_cr")
+    return out
+
+
+def transplant(source, options=None, *, connection=None):
+    """The report's transplant part (``ltfu.analysis.transplant``: subsequent allo-HCT as a
+    time-dependent exposure among CR/CRi patients; Mantel-Byar, landmark, Simon-Makuch) from a
+    prepared table: the counting-process rows split in SQL, the Cox model fitted by ``cox_from``
+    and the curves counted by DuckDB."""
+    import duckdb
+
+    from ltfu.analysis.options import AnalysisOptions
+    from ltfu.analysis.transplant import layout, transplant_part
+    from ltfu.defaults import COMPLETE_RESPONSE
+
+    opts = options or AnalysisOptions()
+    con = connection or duckdb.connect()
+    rel = _relation(source, con)
+    codes = ", ".join(f"'{c}'" for c in COMPLETE_RESPONSE)
+    cr = f"best_response IN ({codes})"
+    numbers: dict = {"n_cr": int(rel.filter(cr).aggregate("count(*)").fetchall()[0][0])}
+    rows: list = []
+    figures: list = []
+    for key in ("efs", "os"):
+        kept = rel.filter(f"{key}_status IS NOT NULL AND {cr}").select(
+            f"{key}_time AS t, {key}_status AS s, allo_hct_day AS x")
+        if kept.aggregate("count(*)").fetchall()[0][0] < 3:
+            continue
+        numbers[key] = layout(_LABELS[key], key, _transplant_computed(kept, opts, con), opts, rows, figures)
+    return transplant_part(numbers, rows, figures)
+
+
 #: what a report from a prepared table leaves out, and why (said in the report and in results.json)
-NOT_AT_SCALE = ("the Fine-Gray models, the transplant analyses (time-dependent Cox model, Mantel-Byar, "
-                "Simon-Makuch, landmark) and the proportional-hazards checks of the Cox models: they are "
+NOT_AT_SCALE = ("the Fine-Gray models and the proportional-hazards checks of the Cox models: they are "
                 "computed on the patients' rows, "
                 "which a registry this size does not hold in memory. Fit what you need with the engine "
                 "functions (ltfu.stats.engines, e.g. cox_from on the prepared table; README, 'A registry too "
@@ -532,8 +635,8 @@ def is_prepared(path) -> bool:
 def analyse(source, options=None, *, temporary: bool = False):
     """The report's sections that come from counts, from a prepared table (a path): data summary,
     Table 1, response, safety (its association models on covariate patterns), follow-up, and the survival section's
-    Kaplan-Meier and competing-risks parts (without Fine-Gray) and Cox models (``cox``: fitted by
-    ``cox_from``, without the proportional-hazards check), as ``ltfu.results.Results`` that
+    Kaplan-Meier and competing-risks parts (without Fine-Gray), the transplant analyses and Cox
+    models (``cox``: fitted by ``cox_from``, without the proportional-hazards check), as ``ltfu.results.Results`` that
     ``ltfu.report.write_report`` writes.  The other sections (``NOT_AT_SCALE``) are named, not computed.
     ``options``: default the endpoint options the table was prepared with (other ones are an error:
     its endpoints are computed); ``temporary``: the table was made for this report and is removed after."""
@@ -564,8 +667,11 @@ def analyse(source, options=None, *, temporary: bool = False):
     rel = _relation(source, con)
     n = int(rel.aggregate("count(*)").fetchall()[0][0])
     defaults = defaults_for(opts, float(made.get("burden_threshold", BURDEN_THRESHOLD)))
-    definitions = {k: v for k, v in meta["endpoints"].items() if k != "allo_hct"}     # not analysed here
+    # in the in-memory data summary's order (the metadata's JSON has its keys sorted)
+    recorded = meta["endpoints"]
+    definitions = {k: recorded[k] for k in ("os", "efs", "rfs", "relapse_cr")}
     definitions["follow_up"] = ep.follow_up(Cohort(pd.DataFrame({"patient_id": []}))).definition
+    definitions["allo_hct"] = recorded["allo_hct"]
     warned = meta.get("warnings", {})
     listed = tuple(f"{code} ({count} in the patient table)" for code, count in warned.items())
     info = {"ltfu_version": __version__, "source": meta.get("source", Path(source).name),
@@ -578,9 +684,7 @@ def analyse(source, options=None, *, temporary: bool = False):
         ("prepared table", "made for this report by " + meta.get("prepared_by", "ltfu") + ", then removed"
          if temporary else f"{info['prepared_table']} ({meta.get('prepared_by', 'ltfu')})"),
         ("ltfu version", __version__)))
-    # the defaults of the analyses this report does not run are not "in force" in it
-    not_run = {"Allogeneic HCT", "Transplant landmark"}
-    rows = [r for r in sentences(defaults) if r[0] not in not_run]
+    rows = list(sentences(defaults))
     rows += [(ENDPOINT_NAMES.get(k, k), v) for k, v in definitions.items()]
     data = Part(None, {"n_patients": n, "defaults": defaults.to_dict(), "definitions": definitions,
                        "validation_warnings": list(listed)},
@@ -590,11 +694,11 @@ def analyse(source, options=None, *, temporary: bool = False):
                                         f"{NOT_AT_SCALE}.",)))
     km = survival(rel, opts, connection=con, definitions=meta["endpoints"])
     cif = competing(rel, opts, connection=con, definitions=meta["endpoints"])
-    models = cox(rel, opts, connection=con)
-    numbers = {**km.numbers, cif.key: cif.numbers, models.key: models.numbers}
+    subs = (cif, transplant(rel, opts, connection=con), cox(rel, opts, connection=con))
+    numbers = {**km.numbers, **{sub.key: sub.numbers for sub in subs}}
     assert km.section is not None
-    tables = (*km.tables, *cif.tables, *models.tables)
-    figures = (*km.figures, *cif.figures, *models.figures)
+    tables = (*km.tables, *[t for sub in subs for t in sub.tables])
+    figures = (*km.figures, *[f for sub in subs for f in sub.figures])
     surv = Part("survival", numbers, tables, figures, Section(
         "survival", "Survival", tables=tuple(t.name for t in tables), figures=tuple(f.name for f in figures),
         paragraphs=km.section.paragraphs))

@@ -17,24 +17,48 @@ from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.results import KMFigure, Part, Table
 
 
-def _one(e, t, s, hct, opts, rows, figures):
+def computed(t, s, hct, opts) -> dict:
+    """The time-dependent analyses of one endpoint among CR/CRi patients (times ``t``, status ``s``,
+    the transplant day ``hct``, NaN for none), computed on the rows: n, the patients transplanted
+    during follow-up, and when there is a contrast the Mantel-Byar test, the landmark analysis and
+    the Simon-Makuch curves (or the error each raised).  ``ltfu.registry`` computes the same from
+    an engine's counts."""
     exposed_in_follow_up = np.isfinite(hct) & (hct < t)
-    entry = {"n": int(t.size), "n_transplanted": int(exposed_in_follow_up.sum())}
-    if exposed_in_follow_up.sum() == 0 or exposed_in_follow_up.all():
-        return entry
+    out: dict[str, Any] = {"n": int(t.size), "n_transplanted": int(exposed_in_follow_up.sum()),
+                           "t_max": float(t.max())}
+    if out["n_transplanted"] in (0, out["n"]):
+        return out
     try:
-        mb = stats.mantel_byar(t, s, hct)
+        out["mantel_byar"] = stats.mantel_byar(t, s, hct)
+    except (ConvergenceError, InvalidInputError) as exc:
+        out["mantel_byar"] = exc
+    try:
+        out["landmark"] = stats.landmark(t, s, hct, landmark=opts.landmark_days)
+        out["simon_makuch"] = stats.simon_makuch(t, s, hct, conf_type=opts.conf_type, conf_level=opts.conf_level)
+    except (ConvergenceError, InvalidInputError) as exc:
+        out["landmark"] = exc
+        out.pop("simon_makuch", None)
+    return out
+
+
+def layout(label: str, key: str, c: dict, opts, rows: list, figures: list) -> dict:
+    """One endpoint's numbers, table rows and Simon-Makuch figure from ``computed``'s dict
+    (whichever path computed it)."""
+    entry = {"n": c["n"], "n_transplanted": c["n_transplanted"]}
+    if "mantel_byar" not in c:
+        return entry
+    mb = c["mantel_byar"]
+    if isinstance(mb, Exception):
+        entry["mantel_byar"] = {"error": str(mb)}
+    else:
         entry["mantel_byar"] = mb.to_dict()
-        rows.append((e.label, "Mantel-Byar (time-dependent Cox, allo-HCT)", entry["n"],
+        rows.append((label, "Mantel-Byar (time-dependent Cox, allo-HCT)", entry["n"],
                      fmt_ci(mb.hazard_ratio, mb.hr_lower, mb.hr_upper, 2), fmt_p(mb.p_value)))
-    except (ConvergenceError, InvalidInputError) as exc:
-        entry["mantel_byar"] = {"error": str(exc)}
-    try:
-        lm = stats.landmark(t, s, hct, landmark=opts.landmark_days)
-        sm = stats.simon_makuch(t, s, hct, conf_type=opts.conf_type, conf_level=opts.conf_level)
-    except (ConvergenceError, InvalidInputError) as exc:
-        entry["landmark"] = {"error": str(exc)}
+    lm = c["landmark"]
+    if isinstance(lm, Exception):
+        entry["landmark"] = {"error": str(lm)}
         return entry
+    sm = c["simon_makuch"]
     entry["landmark"] = {"landmark_days": lm.landmark, "n": lm.n, "n_exposed": lm.n_exposed,
                          "n_unexposed": lm.n_unexposed, "logrank": None if lm.test is None else lm.test.to_dict()}
     for side, km in (("exposed", lm.km_exposed), ("unexposed", lm.km_unexposed)):
@@ -42,7 +66,7 @@ def _one(e, t, s, hct, opts, rows, figures):
             med = km.median
             entry["landmark"][f"median_{side}_months_from_landmark"] = {
                 "value": num(months(med.value)), "lower": num(months(med.lower)), "upper": num(months(med.upper))}
-    grid = np.arange(0, max(float(t.max()) / DAYS_PER_MONTH, 0) + 12, 12.0)
+    grid = np.arange(0, max(c["t_max"] / DAYS_PER_MONTH, 0) + 12, 12.0)
     unexposed, exposed = sm.n_at_risk(grid * DAYS_PER_MONTH)
     entry["simon_makuch"] = {"months": grid.tolist(), "n_at_risk_unexposed": unexposed.tolist(),
                              "n_at_risk_exposed": exposed.tolist(),
@@ -52,17 +76,25 @@ def _one(e, t, s, hct, opts, rows, figures):
     medians = entry["landmark"]
     med = " vs ".join(f"{fmt(medians.get(f'median_{side}_months_from_landmark', {}).get('value'))}"
                       for side in ("exposed", "unexposed"))
-    rows.append((e.label, f"Landmark at day {opts.landmark_days:g}: {lm.n_exposed} transplanted by then vs "
+    rows.append((label, f"Landmark at day {opts.landmark_days:g}: {lm.n_exposed} transplanted by then vs "
                  f"{lm.n_unexposed} not; median from the landmark {med} months (log-rank)", int(lm.n),
                  "not estimated (log-rank test)", fmt_p(lm.p_value)))
-    key = e.name
-    figures.append(KMFigure(f"simon_makuch_{key}", f"{e.label} by subsequent allo-HCT (Simon-Makuch), CR/CRi patients",
+    figures.append(KMFigure(f"simon_makuch_{key}", f"{label} by subsequent allo-HCT (Simon-Makuch), CR/CRi patients",
                             (("No allo-HCT (yet)", sm.unexposed), ("After allo-HCT", sm.exposed)),
-                            ylabel=f"{e.label} probability", test_name=None,
+                            ylabel=f"{label} probability", test_name=None,
                             at_risk=(("No allo-HCT (yet)", sm.counts_in(False)),
                                      ("After allo-HCT", sm.counts_in(True))),
                             starts=(("After allo-HCT", sm.first_exposure),)))
     return entry
+
+
+def transplant_part(numbers: dict, rows: list, figures: list) -> Part:
+    """The part from the endpoints' numbers (``n_cr`` and one entry per endpoint), rows and figures."""
+    table = Table("allo_hct", "Subsequent allogeneic HCT as a time-dependent exposure (CR/CRi patients)",
+                  ("endpoint", "method", "n", "hazard ratio (95% CI)", "p"), tuple(rows),
+                  notes=("A naive comparison of transplanted with non-transplanted patients from infusion "
+                         "gives the transplanted group immortal time; these methods do not.",))
+    return Part("allo_hct", numbers, (table,), tuple(figures))
 
 
 def build(plan: Plan) -> Part:
@@ -77,9 +109,5 @@ def build(plan: Plan) -> Part:
         if keep.sum() < 3:
             continue
         hct = plan.aligned(e, "allo_hct_day")[keep].astype(float)
-        numbers[key] = _one(e, e.time[keep], e.status[keep], hct, opts, rows, figures)
-    table = Table("allo_hct", "Subsequent allogeneic HCT as a time-dependent exposure (CR/CRi patients)",
-                  ("endpoint", "method", "n", "hazard ratio (95% CI)", "p"), tuple(rows),
-                  notes=("A naive comparison of transplanted with non-transplanted patients from infusion "
-                         "gives the transplanted group immortal time; these methods do not.",))
-    return Part("allo_hct", numbers, (table,), tuple(figures))
+        numbers[key] = layout(e.label, e.name, computed(e.time[keep], e.status[keep], hct, opts), opts, rows, figures)
+    return transplant_part(numbers, rows, figures)

@@ -127,6 +127,15 @@ class StateCounts:
         xv, xc = np.unique(exit_, return_counts=True)
         return cls(ev, prefix_sums(ec), xv, prefix_sums(xc))
 
+    @classmethod
+    def from_counts(cls, entry_values, entry_counts, exit_values, exit_counts) -> StateCounts:
+        """From distinct entry and exit times with their numbers of rows (an engine's GROUP BY), in
+        any order."""
+        ev, xv = (np.asarray(v, float) + 0.0 for v in (entry_values, exit_values))
+        eo, xo = np.argsort(ev, kind="stable"), np.argsort(xv, kind="stable")
+        return cls(ev[eo], prefix_sums(np.asarray(entry_counts, np.int64)[eo]), xv[xo],
+                   prefix_sums(np.asarray(exit_counts, np.int64)[xo]))
+
     def count(self, times) -> np.ndarray:
         t = np.atleast_1d(np.asarray(times, float))
         entered = self.entry_before[np.searchsorted(self.entry_values, t, side="left")]   # entry < t
@@ -140,26 +149,24 @@ class StateCounts:
 
 @dataclass(frozen=True, repr=False)
 class SimonMakuch(Result):
-    """The two curves, and the counting-process rows they come from.
+    """The two curves, and the number of patients in each state over time.
 
     ``KaplanMeier.at(t).n_risk`` is R's summary(times=) rule (the risk set at the next recorded
     time), which overstates who is "at risk" in a state that patients enter over time, such as
     "after transplant" at month 0.  ``n_at_risk`` counts the patients in each state at t
     (entry < t <= exit, t = 0 counting those in the state from the start), and ``first_exposure``
-    is where the exposed curve begins (nobody is exposed before it)."""
+    is where the exposed curve begins (nobody is exposed before it).  ``states``: the
+    (unexposed, exposed) counts, kept as distinct times (not the counting-process rows, so that a
+    registry's analysis holds no rows and can be built from an engine's counts)."""
 
     unexposed: KaplanMeier
     exposed: KaplanMeier
-    entry: np.ndarray
-    exit: np.ndarray
-    state: np.ndarray
+    states: tuple
     first_exposure: float
 
     def counts_in(self, exposed: bool) -> StateCounts:
-        """The state counts of one curve, readable as a curve's number at risk (``.at(t).n_risk``);
-        they hold no reference to these rows."""
-        m = self.state == (1 if exposed else 0)
-        return StateCounts.of(self.entry[m], self.exit[m])
+        """The state counts of one curve, readable as a curve's number at risk (``.at(t).n_risk``)."""
+        return self.states[1 if exposed else 0]
 
     def n_at_risk(self, times):
         """(unexposed, exposed) patient counts at each time: entry < t <= exit (at t = 0: rows
@@ -172,16 +179,15 @@ def simon_makuch(time, event, exposure_time, *, conf_type: str = "log-log",
     """Kaplan-Meier by current exposure with delayed entry into the exposed curve."""
     s = split_at_event(time, event, exposure_time)
     keep = s.exit > s.entry
-    curves = []
+    curves, states = [], []
     for grp in (0, 1):
         m = keep & (s.exposed == grp)
         if not m.any():
             raise InvalidInputError(f"exposure_time: no patient is {'ever' if grp else 'ever un'}exposed")
         curves.append(kaplan_meier(s.exit[m], s.event[m], entry=s.entry[m], conf_type=conf_type,
                                    conf_level=conf_level))
-    exposed_rows = keep & (s.exposed == 1)
-    return SimonMakuch(curves[0], curves[1], s.entry[keep], s.exit[keep], s.exposed[keep].astype(np.int8),
-                       float(s.entry[exposed_rows].min()))
+        states.append(StateCounts.of(s.entry[m], s.exit[m]))
+    return SimonMakuch(curves[0], curves[1], tuple(states), float(s.entry[keep & (s.exposed == 1)].min()))
 
 
 @dataclass(frozen=True, repr=False)
@@ -190,9 +196,6 @@ class Landmark(Result):
     n: int
     n_exposed: int
     n_unexposed: int
-    time: np.ndarray
-    event: np.ndarray
-    exposed: np.ndarray
     km_exposed: KaplanMeier | None
     km_unexposed: KaplanMeier | None
     test: TestResult | None
@@ -227,5 +230,4 @@ def landmark(time, event, exposure_time, *, landmark: float, conf_type: str = "l
             test = TestResult(lr.statistic, float(lr.df), lr.p_value)
         except ConvergenceError:          # no variance to test with (R's survdiff stops): no test
             test = None
-    return Landmark(float(landmark), int(keep.sum()), int(exposed.sum()), int((exposed == 0).sum()), tt, ee,
-                    exposed, km1, km0, test)
+    return Landmark(float(landmark), int(keep.sum()), int(exposed.sum()), int((exposed == 0).sum()), km1, km0, test)
