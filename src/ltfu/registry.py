@@ -478,10 +478,13 @@ def survival(source, options=None, *, connection=None, definitions=None):
 def competing(source, options=None, *, connection=None, definitions=None):
     """The report's competing-risks part (``ltfu.analysis.competing.cif_part``) from a prepared
     table: the cumulative incidence of relapse and of death in remission, overall and by burden, the
-    groups' follow-up and Gray's test, counted by DuckDB; not the Fine-Gray models (row by row)."""
-    from ltfu.analysis.competing import cif_part
+    groups' follow-up and Gray's test, counted by DuckDB, and the Fine-Gray models of high against low
+    burden, fitted on the distinct (burden, time, status) cells with their counts as frequency
+    weights (the fit on the rows, to rounding)."""
+    from ltfu.analysis.competing import cif_part, fine_gray_rows
     from ltfu.analysis.options import AnalysisOptions
     from ltfu.errors import ConvergenceError
+    from ltfu.stats import fine_gray
     from ltfu.stats.engines import cumulative_incidence_from, gray_test_from, kaplan_meier_from
 
     opts = options or AnalysisOptions()
@@ -508,6 +511,17 @@ def competing(source, options=None, *, connection=None, definitions=None):
             counted["gray"] = gray_test_from(known, time=time, status=status, by="burden")
         except (ConvergenceError, InvalidInputError) as exc:
             counted["gray"] = exc
+        # the Fine-Gray models' one covariate, time and status take few distinct values together:
+        # the fit on them with their counts as frequency weights is the fit on the rows
+        cells = np.array(known.aggregate(f"CAST(burden = 'high' AS DOUBLE) AS x, CAST({time} AS DOUBLE), "
+                                         f"CAST({status} AS DOUBLE), count(*)", f"x, {time}, {status}").fetchall(),
+                         float).reshape(-1, 4)
+        fg_numbers: dict = {}
+        counted["fine_gray"] = (fine_gray_rows(lambda cause: fine_gray(
+            cells[:, 0], cells[:, 1], cells[:, 2].astype(np.int64), weights=cells[:, 3], cause=cause,
+            conf_level=opts.conf_level), fg_numbers), fg_numbers)
+    else:
+        counted["fine_gray"] = ([], {})               # no comparison: the table says so, empty, as in memory
     return cif_part(counted, opts)
 
 

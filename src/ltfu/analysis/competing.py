@@ -29,13 +29,15 @@ def fmt_incidence(est, lo, hi):
                   digits=0, missing="-")
 
 
-def _fine_gray(e, burden, known, opts, numbers):
+def fine_gray_rows(fit, numbers) -> list:
+    """The Fine-Gray models of relapse and of death in remission, high vs low burden: ``fit(cause)``
+    gives the fit (on the rows, or on counted rows with frequency weights); their table rows, the
+    numbers (or each model's error) into ``numbers``."""
     rows = []
-    high = (np.asarray(burden[known]) == "high").astype(float)
     for cause, cname in CAUSES:
         key = "fine_gray_relapse" if cause == 1 else "fine_gray_nrm"
         try:
-            fg = stats.fine_gray(high, e.time[known], e.status[known], cause=cause, conf_level=opts.conf_level)
+            fg = fit(cause)
         except (ConvergenceError, InvalidInputError) as exc:
             numbers[key] = {"error": str(exc)}
             continue
@@ -69,7 +71,9 @@ def build(plan: Plan) -> Part:
         except (ConvergenceError, InvalidInputError) as exc:
             counted["gray"] = exc
         fg_numbers: dict[str, Any] = {}
-        counted["fine_gray"] = (_fine_gray(e, burden, known, opts, fg_numbers), fg_numbers)
+        high = (np.asarray(burden[known]) == "high").astype(float)
+        counted["fine_gray"] = (fine_gray_rows(lambda cause: stats.fine_gray(
+            high, e.time[known], e.status[known], cause=cause, conf_level=opts.conf_level), fg_numbers), fg_numbers)
     else:
         counted["fine_gray"] = ([], {})
     return cif_part(counted, opts)
