@@ -557,4 +557,10 @@ def test_spark_equals_duckdb(spark, reg, reg_parquet):
 
     cdf = cox_data()
     kw = dict(time="t", event="e", covariates=["x1", "x2", "age"], entry="en", strata="s")
-    assert_cox_close(cox_from(spark.createDataFrame(cdf), **kw), cox_from(cdf, engine="duckdb", **kw))
+    by_spark, by_duckdb = cox_from(spark.createDataFrame(cdf), **kw), cox_from(cdf, engine="duckdb", **kw)
+    assert_cox_close(by_spark, by_duckdb)
+    from ltfu.stats import cox_zph  # and the proportional-hazards test: one more step query
+
+    zs, zd = cox_zph(by_spark), cox_zph(by_duckdb)
+    np.testing.assert_allclose([*zs.statistic, zs.global_test.statistic], [*zd.statistic, zd.global_test.statistic],
+                               rtol=1e-9)

@@ -726,8 +726,8 @@ def analyse(source, options=None, *, temporary: bool = False):
 def cox(source, options=None, *, connection=None):
     """The report's univariable and multivariable Cox models of event-free and overall survival
     (``ltfu.analysis.models``) from a prepared table, each fitted by ``cox_from`` (the Newton steps'
-    sums from DuckDB; ``stats.cox``'s fit to about 1e-10); not the proportional-hazards check, which
-    needs each death's residuals."""
+    sums from DuckDB; ``stats.cox``'s fit to about 1e-10); not the proportional-hazards check
+    (``stats.cox_zph`` of such a fit costs one more query; the report does not ask for it yet)."""
     from ltfu.analysis.models import cox_part, models_of
     from ltfu.analysis.options import AnalysisOptions
     from ltfu.analysis.plan import COX_COVARIATES

@@ -40,6 +40,7 @@ they sum to U exactly (tests/test_cox.py checks it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import chdtrc
@@ -60,6 +61,9 @@ from ltfu.stats._common import (
     z_quantile,
 )
 from ltfu.stats.counting import _grid_codes, merge_close_times, stable_order
+
+if TYPE_CHECKING:
+    from ltfu.stats.engines.cox import CoxQueryModel
 
 TOLER_CHOL = float(np.finfo(float).eps ** 0.75)     # R's coxph.control(toler.chol)
 
@@ -91,7 +95,7 @@ class CoxResult(Result):
     ties: str
     conf_level: float
     robust_score_test: TestResult | None = None
-    model: CoxModel | None = field(default=None, repr=False, compare=False)   # for cox_zph
+    model: CoxModel | CoxQueryModel | None = field(default=None, repr=False, compare=False)   # for cox_zph
 
     def __repr__(self) -> str:
         hr = ", ".join(f"{t} {h:.3g}" for t, h in zip(self.terms, self.hazard_ratio))

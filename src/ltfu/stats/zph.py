@@ -6,6 +6,11 @@ with the added ones at 0, where g is the transformed time centred at its mean ov
 observation times, "identity" t.  With per-event-time weights h_k = g(t_k) and g(t_k)^2 the score
 and information of the augmented model are sums of the Cox fit's per-time pieces, so the test
 reuses the Cox machinery.  GLOBAL tests all terms together.
+
+A fit of ``ltfu.stats.engines.cox_from`` carries its query model instead of the rows: the same g
+comes from its counts tables (pooled deaths, numbers at risk and exits per merged time) and the
+same pieces from one more step query at the fitted coefficients (``CoxQueryModel.zph_pieces``),
+so the test needs no rows in memory (tests: 1e-9 relative to the in-memory test).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from scipy.stats import rankdata
 
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import Result, TestResult, _json_float, check_choice
-from ltfu.stats.coxmodel import CoxResult
+from ltfu.stats.coxmodel import CoxModel, CoxResult
 from ltfu.stats.km import kaplan_meier
 
 
@@ -40,7 +45,8 @@ class CoxZph(Result):
 
 
 def cox_zph(fit: CoxResult, *, transform: str = "km") -> CoxZph:
-    """cox.zph's score tests for a fitted Cox model (``transform`` "km", "rank" or "identity").
+    """cox.zph's score tests for a fitted Cox model (``transform`` "km", "rank" or "identity"), from
+    ``ltfu.stats.cox`` or ``ltfu.stats.engines.cox_from`` (its source must still be readable).
 
     Raises ConvergenceError where R's ``solve`` stops: the augmented information is singular
     (judged by its reciprocal condition number, so a near-singular matrix is an error rather than
@@ -48,7 +54,28 @@ def cox_zph(fit: CoxResult, *, transform: str = "km") -> CoxZph:
     check_choice(transform, "transform", ("km", "rank", "identity"))
     model = fit.model
     if model is None:
-        raise InvalidInputError("fit: a CoxResult from ltfu.stats.cox (it carries its model)")
+        raise InvalidInputError("fit: a CoxResult from ltfu.stats.cox or ltfu.stats.engines.cox_from (it carries "
+                                "its model)")
+    beta = fit.coef
+    if isinstance(model, CoxModel):
+        info, u_g, info_g, info_gg = _pieces_from_rows(model, beta, transform)
+    else:                        # cox_from's model: the same pieces from one more step query's sums
+        info, u_g, info_g, info_gg = model.zph_pieces(beta, transform)
+    p = beta.size
+    imat = np.block([[info, info_g], [info_g.T, info_gg]])
+    u = np.r_[np.zeros(p), u_g]
+    stat = np.empty(p)
+    for j in range(p):
+        kk = np.r_[np.arange(p), p + j]
+        stat[j] = _solve_form(imat[np.ix_(kk, kk)], u[kk])
+    glob = _solve_form(imat, u)
+    df = np.ones(p)
+    return CoxZph(fit.terms, stat, df, chdtrc(1, stat), TestResult(glob, float(p), float(chdtrc(p, glob))),
+                  transform)
+
+
+def _pieces_from_rows(model: CoxModel, beta, transform):
+    """I, and with the time weights h_k = g(t_k): sum_k h_k U_k, sum_k h_k I_k, sum_k h_k^2 I_k."""
     t, e, entry = model.time, model.event, model.entry
     if transform == "identity":
         tt = t.astype(float)
@@ -65,21 +92,10 @@ def cox_zph(fit: CoxResult, *, transform: str = "km") -> CoxZph:
         gk[st.dead_k] = g[st.idx][st.dead_rows]
         weights1.append(gk)
         weights2.append(gk * gk)
-    beta = fit.coef
     _, _, info = model.score_pieces(beta)
     _, u_g, info_g = model.score_pieces(beta, time_weights=weights1)
     _, _, info_gg = model.score_pieces(beta, time_weights=weights2)
-    p = beta.size
-    imat = np.block([[info, info_g], [info_g.T, info_gg]])
-    u = np.r_[np.zeros(p), u_g]
-    stat = np.empty(p)
-    for j in range(p):
-        kk = np.r_[np.arange(p), p + j]
-        stat[j] = _solve_form(imat[np.ix_(kk, kk)], u[kk])
-    glob = _solve_form(imat, u)
-    df = np.ones(p)
-    return CoxZph(fit.terms, stat, df, chdtrc(1, stat), TestResult(glob, float(p), float(chdtrc(p, glob))),
-                  transform)
+    return info, u_g, info_g, info_gg
 
 
 def _solve_form(m, u):

@@ -39,8 +39,15 @@ delayed entry):
   where ``cox`` uses cumulative sums in time order: agreement to about 1e-14 relative, not bit
   for bit (a coefficient near 0 agrees to ~1e-14 absolute, so relatively less).
 
-Not supported here (use ``ltfu.stats.cox``): case weights, cluster-robust variances, factor
-covariates (give numeric or boolean columns; dummy-code categories in the query).
+The result keeps its ``CoxQueryModel`` (``model``; not in ``to_dict``), so ``ltfu.stats.cox_zph``
+tests proportional hazards on it (transforms "km", "rank", "identity"): g from the counts tables
+already fetched (pooled deaths, numbers at risk and exits per merged time), the per-time pieces
+weighted by g and g^2 from one more step query at the fitted coefficients (``zph_pieces``); the
+in-memory test to about 1e-12 relative.  The fit's own queries and numbers are unchanged.
+
+Not supported here (use ``ltfu.stats.cox``): case weights, cluster-robust variances (and so score
+residuals), factor covariates (give numeric or boolean columns; dummy-code categories in the
+query).
 """
 
 from __future__ import annotations
@@ -54,9 +61,11 @@ from scipy.stats import norm
 
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import TestResult, check_choice, check_conf_level, z_quantile
+from ltfu.stats.counting import Counts
 from ltfu.stats.coxmodel import check_finite_gram
 from ltfu.stats.engines._counts import Aggregates, _merge_map, assemble, column, make_spec
 from ltfu.stats.engines._sql import count_if, is_numeric_type
+from ltfu.stats.km import survival_from_counts
 
 BLOCK = 1 << 18          # deaths expanded at a time for Efron's tied-death terms (~20 MB of arrays)
 SPREAD_MAX = 600.0       # log-scale spread of the shift bound beyond which MAX(x'b) is queried
@@ -210,7 +219,7 @@ class CoxQueryModel:
                 xd[:, j] = np.bincount(idx, weights=first.get(f"sx{j}")[m], minlength=tab.time.size)
             xd -= d[:, None] * self.means                     # sums of centred x over the deaths
             ev = d > 0
-            self.strata.append(dict(time=tab.time, d=d, ev=ev, xd_sum=xd[ev].sum(axis=0),
+            self.strata.append(dict(time=tab.time, d=d, ev=ev, xd=xd[ev], xd_sum=xd[ev].sum(axis=0),
                                     entry_time=tab.entry_time))
         self.n_events = int(sum(s["d"].sum() for s in self.strata))
 
@@ -231,8 +240,23 @@ class CoxQueryModel:
         return bound
 
     def pieces(self, beta):
+        """(loglik, U, I) at ``beta``: one step query."""
         p = self.p
         beta = np.asarray(beta, float)
+        shift, sums = self._step(beta)
+        loglik, U, I = 0.0, np.zeros(p), np.zeros((p, p))
+        for st, (S, A) in zip(self.strata, sums):
+            ev = st["ev"]
+            ll, u, info = _efron(S, A, st["d"][ev], st["xd_sum"], beta, shift, p, self.ties == "efron")
+            loglik += ll
+            U += u
+            I += info
+        return loglik, U, I
+
+    def _step(self, beta):
+        """The step query at ``beta``: its shift, and per stratum the risk-set sums S and the deaths'
+        sums A (packed columns w0, w1_j, w2_ij) at the stratum's event times."""
+        p = self.p
         shift = self._shift(beta)
         res = _Split(self.engine.fetch(self.q.step(beta, self.means, shift)), self.spec.entry is not None)
         names = ["w0"] + [f"w1_{j}" for j in range(p)] + [f"w2_{i}_{j}" for i, j in _pairs(p)]
@@ -247,7 +271,7 @@ class CoxQueryModel:
         s_ex, t_ex, c_ex, e_ex = sums(True)
         if self.spec.entry is not None:
             s_en, t_en, c_en, _ = sums(False)
-        loglik, U, I = 0.0, np.zeros(p), np.zeros((p, p))
+        out = []
         for si, st in enumerate(self.strata):
             m = np.ones(t_ex.size, bool) if s_ex is None else s_ex == si
             T = st["time"].size
@@ -263,12 +287,62 @@ class CoxQueryModel:
                 later = np.vstack([np.cumsum(ent[::-1], axis=0)[::-1], np.zeros((1, ent.shape[1]))])
                 risk = risk - later[np.searchsorted(st["entry_time"], st["time"], side="left")]
             ev = st["ev"]
-            S, A = risk[ev], deaths[ev]
-            ll, u, info = _efron(S, A, st["d"][ev], st["xd_sum"], beta, shift, p, self.ties == "efron")
-            loglik += ll
-            U += u
-            I += info
-        return loglik, U, I
+            out.append((risk[ev], deaths[ev]))
+        return shift, out
+
+    def zph_time_weights(self, transform):
+        """cox.zph's g at each stratum's event times, centred at its mean over the deaths, from the
+        counts tables (``ltfu.stats.zph`` computes the same from the rows): "km" 1 - S(t-) of the
+        pooled Kaplan-Meier with entry (R's timefix off: the model's merged times), "rank" the
+        average rank of t among all rows' exit times, "identity" t."""
+        check_choice(transform, "transform", ("km", "rank", "identity"))
+        tabs = [self.counts.tables[level] for level in self.levels]
+        time = np.unique(np.concatenate([tab.time for tab in tabs]))
+        n_exit, n_event = np.zeros((time.size, 1)), np.zeros((time.size, 1, 1))
+        entry_time = n_entry = None
+        if self.spec.entry is not None:
+            entry_time = np.unique(np.concatenate([tab.entry_time for tab in tabs]))
+            n_entry = np.zeros((entry_time.size, 1))
+        for tab in tabs:                                  # pooled over the strata (whole numbers: exact)
+            pos = np.searchsorted(time, tab.time)
+            n_exit[pos, 0] += tab.n_exit[:, 0]
+            n_event[pos, 0, 0] += tab.n_event[:, 0, 0]
+            if n_entry is not None:
+                n_entry[np.searchsorted(entry_time, tab.entry_time), 0] += tab.n_entry[:, 0]
+        pooled = Counts(time, n_exit, n_event, (1,), entry_time, n_entry)
+        if transform == "identity":
+            g = time.astype(float)
+        elif transform == "rank":
+            # scipy's rankdata(method="average") on the rows: (rows up to t + rows before t + 1) / 2
+            upto = np.cumsum(n_exit[:, 0])
+            g = 0.5 * (upto + (upto - n_exit[:, 0]) + 1)
+        else:
+            surv, _ = survival_from_counts(pooled.n_risk[:, 0], pooled.n_event_any[:, 0])
+            g = 1.0 - np.r_[1.0, surv[:-1]]              # 1 - S(t-): the curve just before each time
+        d = pooled.n_event_any[:, 0]
+        centre = float((d * g).sum() / d.sum())
+        return [g[np.searchsorted(time, st["time"][st["ev"]])] - centre for st in self.strata]
+
+    def zph_pieces(self, beta, transform):
+        """cox.zph's pieces at ``beta`` from one step query: the information I, and with the time
+        weights h = g (``zph_time_weights``) sum_k h_k U_k, sum_k h_k I_k, and sum_k h_k^2 I_k."""
+        p = self.p
+        beta = np.asarray(beta, float)
+        weights = self.zph_time_weights(transform)
+        _, sums = self._step(beta)
+        info, u_g, info_g, info_gg = np.zeros((p, p)), np.zeros(p), np.zeros((p, p)), np.zeros((p, p))
+        for st, (S, A), h in zip(self.strata, sums, weights):
+            ev = st["ev"]
+            s0, s1, s2 = _unpack(S, p)
+            a0, a1, a2 = _unpack(A, p)
+            terms = _tie_terms(s0, a0, st["d"][ev], self.ties == "efron")[:5]
+            info += _score_info(s1, s2, a1, a2, st["xd_sum"], terms)[1]
+            u, i = _score_info(s1, s2, a1, a2, h @ st["xd"], [c * h for c in terms])
+            u_g += u
+            info_g += i
+            h2 = h * h
+            info_gg += _score_info(s1, s2, a1, a2, h2 @ st["xd"], [c * h2 for c in terms])[1]
+        return info, u_g, info_g, info_gg
 
 
 def _bin(idx, cols, size):
@@ -326,17 +400,27 @@ def _efron(S, A, d, xd_sum, beta, shift, p, efron):
     a0, a1, a2 = _unpack(A, p)
     c1, c2, e0, e1, e2, logs = _tie_terms(s0, a0, d, efron)
     loglik = float(xd_sum @ beta - (logs + d * shift).sum())
-    U = xd_sum - (s1 * c1[:, None] - a1 * c2[:, None]).sum(axis=0)
+    U, I = _score_info(s1, s2, a1, a2, xd_sum, (c1, c2, e0, e1, e2))
+    return loglik, U, I
+
+
+def _score_info(s1, s2, a1, a2, xd, terms):
+    """U and I summed over event times from the per-time Efron scalars ``terms`` (c1, c2, e0, e1,
+    e2; each times h_k gives sum_k h_k U_k and sum_k h_k I_k, with ``xd`` = sum_k h_k xd_k, the
+    deaths' covariate sums weighted alike)."""
+    c1, c2, e0, e1, e2 = terms
+    U = xd - (s1 * c1[:, None] - a1 * c2[:, None]).sum(axis=0)
     I = np.einsum("k,kij->ij", c1, s2) - np.einsum("k,kij->ij", c2, a2)
     I -= (s1 * e0[:, None]).T @ s1
     I += (s1 * e1[:, None]).T @ a1 + (a1 * e1[:, None]).T @ s1
     I -= (a1 * e2[:, None]).T @ a1
-    return loglik, U, I
+    return U, I
 
 
 def fit(model: CoxQueryModel, *, conf_level=0.95, init=None, max_iter=30, eps=1e-9):
     """The Newton loop of ``ltfu.stats.cox`` (same steps, halving, convergence and checks), on
-    the engine's pieces; returns a ``CoxResult`` (no ``model``, no robust variance)."""
+    the engine's pieces; returns a ``CoxResult`` (no robust variance) whose ``model`` is the query
+    model, for ``ltfu.stats.cox_zph``."""
     from ltfu.stats.coxmodel import CoxResult, _check_varies, _gchol_quadratic, _newton, check_init
 
     terms, p = model.cov, model.p
@@ -377,7 +461,7 @@ def fit(model: CoxQueryModel, *, conf_level=0.95, init=None, max_iter=30, eps=1e
                      TestResult(wald, float(wald_rank), float(chdtrc(wald_rank, wald)) if wald_rank else np.nan),
                      TestResult(2 * (ll - ll0), float(p), float(chdtrc(p, 2 * (ll - ll0)))),
                      np.exp(beta), np.exp(beta - z * se), np.exp(beta + z * se), pv,
-                     model.n, model.n_events, it, model.ties, conf_level, None, None)
+                     model.n, model.n_events, it, model.ties, conf_level, None, model)
 
 
 def cox_from(source=None, *, time, event, covariates, entry=None, strata=None, ties: str = "efron",
