@@ -13,7 +13,7 @@ from ltfu.analysis import AnalysisOptions, analyse
 from ltfu.cli import main
 from ltfu.cohort import load_cohort
 from ltfu.cohort.raw import Limits
-from ltfu.registry import NOT_AT_SCALE, prepare
+from ltfu.registry import AT_SCALE, prepare
 from ltfu.simulate import write_registry
 
 pytest.importorskip("duckdb")
@@ -66,23 +66,23 @@ def _check(got, full):
     # the transplant analyses: Mantel-Byar fitted by cox_from (1e-9), the rest counted
     _close(got["survival"].pop("allo_hct"), want.pop("allo_hct"), "allo_hct")
     assert got["survival"] == want                                      # counted: bit for bit
-    for key in ("efs", "os"):                                           # fitted by cox_from: to 1e-9
-        assert models[key].pop("proportional_hazards") == {"note": "not computed at registry scale"}
-        want_models[key].pop("proportional_hazards")
-    _close(models, want_models, "cox")
+    for key in ("efs", "os"):                 # the multivariable models' proportional-hazards checks too
+        assert set(models[key]["proportional_hazards"]) >= {"terms", "statistic", "p_value", "global"}
+    _close(models, want_models, "cox")                                  # fitted by cox_from: to 1e-9
     assert got["n_patients"] == full["n_patients"] and got["definitions"] == full["definitions"]
-    assert got["meta"]["not_computed"] == NOT_AT_SCALE and got["meta"]["sha256"] == full["meta"]["sha256"]
+    assert got["meta"]["computed"] == AT_SCALE and got["meta"]["sha256"] == full["meta"]["sha256"]
 
 
 def test_a_registry_beyond_memory_gets_the_reports_counted_sections(registry, tmp_path, capsys):
     path, full = registry
     out = tmp_path / "rep"
     assert main(["report", str(path), "--out", str(out), "--formats", "json,csv,html", "--quiet"]) == 0
-    assert "not computed: the Fine-Gray models and the Cox models' proportional" in capsys.readouterr().out
+    assert "computed from counts and sums in DuckDB" in capsys.readouterr().out
     got = json.loads((out / "results.json").read_text())
     _check(got, full)
     html = (out / "report.html").read_text()
     assert "registry scale" in html and "proportional-hazards checks" in html and "forest_efs" in html
+    assert "Proportional-hazards check" in html and "simon_makuch_efs" in html and "Fine-Gray" in html
     assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.parquet", "rep"]     # no temporary left
 
 

@@ -199,18 +199,14 @@ def test_competing_risks_from_a_prepared_table_are_the_reports(case, tmp_path):
 @pytest.mark.parametrize("case", list(range(3)))
 def test_the_cox_models_fitted_from_a_prepared_table_are_the_reports(case, tmp_path):
     """cox_from's sums come from DuckDB in its own order: the numbers agree to 1e-9 relative, the
-    printed table (and every error a model raises) exactly; no proportional-hazards check."""
+    printed table (and every error a model raises) exactly, the proportional-hazards checks too."""
     from ltfu.analysis import models
     from ltfu.registry import cox
     from test_registry_report import _close
 
     name, prepared, plan = _prepared(case, tmp_path)
     want, got = models.build(plan), cox(prepared)
-    assert got.tables == want.tables[:1], name
-    for key in ("efs", "os"):
-        want.numbers[key].pop("proportional_hazards", None)
-        if "note" not in got.numbers[key]:
-            assert got.numbers[key].pop("proportional_hazards") == {"note": "not computed at registry scale"}
+    assert got.tables == want.tables, name            # the proportional-hazards check's table too
     _close(got.numbers, want.numbers, name)
 
 

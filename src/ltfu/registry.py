@@ -627,12 +627,12 @@ def transplant(source, options=None, *, connection=None):
     return transplant_part(numbers, rows, figures)
 
 
-#: what a report from a prepared table leaves out, and why (said in the report and in results.json)
-NOT_AT_SCALE = ("the Fine-Gray models and the proportional-hazards checks of the Cox models: they are "
-                "computed on the patients' rows, "
-                "which a registry this size does not hold in memory. Fit what you need with the engine "
-                "functions (ltfu.stats.engines, e.g. cox_from on the prepared table; README, 'A registry too "
-                "large for ltfu report'), or report a subset with ltfu report")
+#: how a report from a prepared table was computed (said in the report and in results.json)
+AT_SCALE = ("Computed at registry scale from a prepared table, by DuckDB: the counted numbers (Table 1, "
+            "response, safety by grade, follow-up, Kaplan-Meier and log-rank, cumulative incidence and Gray's "
+            "test, the landmark and Simon-Makuch curves) are the in-memory report's bit for bit; the Cox, "
+            "logistic and Fine-Gray models and the proportional-hazards checks are fitted from the engine's "
+            "sums or counted cells and agree with the in-memory fits to about 1e-9 relative")
 
 
 def is_prepared(path) -> bool:
@@ -647,11 +647,11 @@ def is_prepared(path) -> bool:
 
 
 def analyse(source, options=None, *, temporary: bool = False):
-    """The report's sections that come from counts, from a prepared table (a path): data summary,
-    Table 1, response, safety (its association models on covariate patterns), follow-up, and the survival section's
-    Kaplan-Meier and competing-risks parts (without Fine-Gray), the transplant analyses and Cox
-    models (``cox``: fitted by ``cox_from``, without the proportional-hazards check), as ``ltfu.results.Results`` that
-    ``ltfu.report.write_report`` writes.  The other sections (``NOT_AT_SCALE``) are named, not computed.
+    """The report of a prepared table (a path), computed from counts and sums in DuckDB: data
+    summary, Table 1, response, safety (its association models on covariate patterns), follow-up,
+    and the survival section (Kaplan-Meier, competing risks with Fine-Gray, the transplant analyses,
+    the Cox models with their proportional-hazards checks), as ``ltfu.results.Results`` that
+    ``ltfu.report.write_report`` writes (``AT_SCALE`` says how, in the report and in results.json).
     ``options``: default the endpoint options the table was prepared with (other ones are an error:
     its endpoints are computed); ``temporary``: the table was made for this report and is removed after."""
     import duckdb
@@ -691,7 +691,7 @@ def analyse(source, options=None, *, temporary: bool = False):
     info = {"ltfu_version": __version__, "source": meta.get("source", Path(source).name),
             "sha256": meta.get("source_sha256"), "n_patients": n, "data_cutoff": meta.get("data_cutoff"),
             "synthetic": False, "deidentified": False, "options": opts.to_dict(),
-            "prepared_table": None if temporary else Path(source).name, "not_computed": NOT_AT_SCALE}
+            "prepared_table": None if temporary else Path(source).name, "computed": AT_SCALE}
     summary = Table("data_summary", "Data summary", ("item", "value"), (
         ("source file", info["source"]), ("SHA-256", info["sha256"] or "-"), ("patients", n),
         ("data cut-off", info["data_cutoff"] or "-"), ("validation warnings", sum(warned.values())),
@@ -704,8 +704,7 @@ def analyse(source, options=None, *, temporary: bool = False):
                        "validation_warnings": list(listed)},
                 (summary, Table("definitions", "Definitions and defaults in force", ("item", "value"), tuple(rows))),
                 (), Section("data", "Data summary", tables=("data_summary", "definitions"),
-                            paragraphs=(f"Computed at registry scale from counts in DuckDB; not in this report: "
-                                        f"{NOT_AT_SCALE}.",)))
+                            paragraphs=(f"{AT_SCALE}.",)))
     km = survival(rel, opts, connection=con, definitions=meta["endpoints"])
     cif = competing(rel, opts, connection=con, definitions=meta["endpoints"])
     subs = (cif, transplant(rel, opts, connection=con), cox(rel, opts, connection=con))
@@ -726,13 +725,12 @@ def analyse(source, options=None, *, temporary: bool = False):
 def cox(source, options=None, *, connection=None):
     """The report's univariable and multivariable Cox models of event-free and overall survival
     (``ltfu.analysis.models``) from a prepared table, each fitted by ``cox_from`` (the Newton steps'
-    sums from DuckDB; ``stats.cox``'s fit to about 1e-10); not the proportional-hazards check
-    (``stats.cox_zph`` of such a fit costs one more query; the report does not ask for it yet)."""
-    from ltfu.analysis.models import cox_part, models_of
+    sums from DuckDB; ``stats.cox``'s fit to about 1e-10), with the multivariable models'
+    proportional-hazards checks (``stats.cox_zph`` of a ``cox_from`` fit: one more query)."""
+    from ltfu.analysis.models import cox_part, forest_figure, models_of, ph_check
     from ltfu.analysis.options import AnalysisOptions
     from ltfu.analysis.plan import COX_COVARIATES
     from ltfu.errors import ConvergenceError
-    from ltfu.results import ForestFigure
     from ltfu.stats._common import check_time_event
     from ltfu.stats.engines import cox_from
 
@@ -742,6 +740,7 @@ def cox(source, options=None, *, connection=None):
     rows: list = []
     notes: list = []
     figures: list = []
+    zph_rows: list = []
     for key in ("efs", "os"):
         kept = rel.filter(f"{key}_status IS NOT NULL")
         terms = _covariate_terms(kept, COX_COVARIATES)
@@ -770,8 +769,6 @@ def cox(source, options=None, *, connection=None):
             return result, n - used, note
 
         label = _LABELS[key]
-        forest = models_of(label, list(terms), fit, numbers[key], rows, notes)
-        numbers[key]["proportional_hazards"] = {"note": "not computed at registry scale"}
-        if forest:
-            figures.append(ForestFigure(f"forest_{key}", f"{label}: multivariable Cox model", tuple(forest)))
-    return cox_part(numbers, rows, notes, figures, opts)
+        forest_figure(key, label, models_of(label, list(terms), fit, numbers[key], rows, notes,
+                                            lambda f, label=label: ph_check(f, label, zph_rows)), figures)
+    return cox_part(numbers, rows, notes, figures, opts, zph_rows)

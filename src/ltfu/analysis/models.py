@@ -28,7 +28,9 @@ def side_by_side(outcome: str, terms, uni: dict, multi: dict) -> list:
     return [(outcome, term_label(t), *uni.get(t, ("-", "-", "-")), *multi.get(t, ("-", "-"))) for t in terms]
 
 
-def _zph(fit, label, rows):
+def ph_check(fit, label, rows):
+    """The multivariable model's proportional-hazards check (cox.zph): its rows, and its numbers
+    (or the error it raised)."""
     try:
         z = stats.cox_zph(fit)
     except (ConvergenceError, InvalidInputError) as exc:
@@ -58,7 +60,7 @@ def _endpoint(plan: Plan, key, numbers, rows, zph_rows, notes):
         return result, int((~ok).sum()), excluded_note(X, ok)
 
     return models_of(e.label, list(cov.columns), fit, numbers, rows, notes,
-                     lambda f: _zph(f, e.label, zph_rows))
+                     lambda f: ph_check(f, e.label, zph_rows))
 
 
 def models_of(label, terms, fit, numbers, rows, notes, zph=None):
@@ -107,10 +109,14 @@ def build(plan: Plan) -> Part:
         if e.n == 0 or e.status.sum() == 0:
             numbers[key]["note"] = "no events: no Cox model"
             continue
-        forest = _endpoint(plan, key, numbers[key], rows, zph_rows, notes)
-        if forest:
-            figures.append(ForestFigure(f"forest_{key}", f"{e.label}: multivariable Cox model", tuple(forest)))
+        forest_figure(key, e.label, _endpoint(plan, key, numbers[key], rows, zph_rows, notes), figures)
     return cox_part(numbers, rows, notes, figures, opts, zph_rows)
+
+
+def forest_figure(key, label, forest, figures) -> None:
+    """The multivariable model's forest plot (when it was fitted) into ``figures``."""
+    if forest:
+        figures.append(ForestFigure(f"forest_{key}", f"{label}: multivariable Cox model", tuple(forest)))
 
 
 def cox_part(numbers, rows, notes, figures, opts, zph_rows=None) -> Part:
