@@ -1,6 +1,9 @@
 """Cox regression and cox.zph against R survival (tests/reference/cox.R)."""
 
+import math
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from golden import arr, assert_close, golden
@@ -211,3 +214,107 @@ def test_patterns_only_where_every_column_has_exact_codes():
     assert mult.sum() == n and rep.size <= 49 * 2 * 2
     assert (t[rep][inverse] == t).all() and (X[rep][inverse] == X).all() and (e[rep][inverse] == e).all()
     assert _patterns(np.c_[rng.random(n)], t, e, None, None) is None      # a continuous covariate
+
+
+def _collapsed(cols):
+    """The distinct rows of ``cols`` (a dict of equal-length arrays) and how many times each occurs."""
+    import pandas as pd
+
+    frame = pd.DataFrame(cols)
+    cells = frame.groupby(list(frame.columns), sort=False).size().reset_index(name="n")
+    return {c: cells[c].to_numpy() for c in frame.columns}, cells["n"].to_numpy()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_frequency_counts_fit_the_repeated_rows(seed):
+    """cox(counts=) on a GROUP BY's cells equals cox on the rows themselves: ties (whole days),
+    delayed entry, strata, Efron and Breslow; n and events counted with the repeats."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(200, 3000))
+    t = rng.integers(1, 40, n).astype(float)
+    e = (rng.random(n) < 0.6).astype(int)
+    cols = {"t": t, "e": e, "a": rng.integers(0, 2, n).astype(float), "b": rng.integers(0, 4, n) * 0.5}
+    kw: dict = {"ties": "breslow" if seed % 3 == 2 else "efron"}
+    if seed % 2:
+        cols["en"] = np.minimum(rng.integers(0, 5, n).astype(float), t - 1)
+    if seed % 4 == 3:
+        cols["s"] = rng.integers(0, 3, n)
+    cells, counts = _collapsed(cols)
+    terms = ["a", "b"] if seed % 5 else ["a"]
+
+    def fit(c, **more):
+        return cox(pd.DataFrame({k: c[k] for k in terms}), c["t"], c["e"], entry=c.get("en"),
+                         strata=c.get("s"), **kw, **more)
+
+    want, got = fit(cols), fit(cells, counts=counts)
+    assert counts.size < n and got.n == n and got.n_events == int(e.sum())
+    assert got.iterations == want.iterations
+    for field in ("coef", "se", "var", "loglik"):
+        np.testing.assert_allclose(getattr(got, field), getattr(want, field), rtol=1e-10, atol=1e-13, err_msg=field)
+    for test in ("score_test", "wald_test", "lr_test"):
+        assert getattr(got, test).statistic == pytest.approx(getattr(want, test).statistic, rel=1e-9, abs=1e-12)
+
+
+def test_frequency_counts_refused_where_they_do_not_apply():
+    t, e = np.array([1.0, 2, 3, 4, 5, 6]), np.array([1, 0, 1, 1, 0, 1])
+    x, c = np.array([0.0, 1, 0, 1, 1, 0]), [1, 2, 3, 1, 2, 2]
+    with pytest.raises(InvalidInputError, match="counts: frequency weights must be whole"):
+        cox(x, t, e, counts=[1, 2, 0.5, 1, 1, 1])
+    with pytest.raises(InvalidInputError, match="do not combine"):
+        cox(x, t, e, counts=c, weights=np.ones(6))
+    with pytest.raises(InvalidInputError, match="needs the rows"):
+        cox_zph(cox(x, t, e, counts=c))
+    # all ones: the fit on the rows as they are
+    assert cox(x, t, e, counts=np.ones(6)).to_dict() == cox(x, t, e).to_dict()
+
+
+def test_power_means_equal_the_direct_sums():
+    """Faulhaber's formula for sum_{l<d} (l/d)**j, where the series uses it (d > 64), to rounding."""
+    from ltfu.stats.coxmodel import SERIES_MIN_DEATHS, _power_means
+
+    d = np.array([SERIES_MIN_DEATHS + 1, 100, 997, 12345, 250000], float)
+    got = _power_means(d, 26)
+    for k, dk in enumerate(d):
+        f = np.arange(int(dk)) / dk
+        want = [math.fsum(f ** j) for j in range(27)]
+        np.testing.assert_allclose(got[:, k], want, rtol=2e-15, err_msg=str(dk))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_efron_series_equals_the_expansion(seed, monkeypatch):
+    """Many tied deaths that are a small share of the risk set: the power series gives Efron's
+    sums to rounding (compared with the expansion, forced by raising the series' threshold), at
+    the threshold's share (0.1) and far below it."""
+    from ltfu.stats import coxmodel
+
+    rng = np.random.default_rng(seed)
+    K = 400
+    d = rng.integers(65, 4000, K).astype(float)
+    q = np.exp(rng.uniform(np.log(1e-7), np.log(coxmodel.SERIES_MAX_SHARE), K))
+    q[:3] = coxmodel.SERIES_MAX_SHARE
+    s0 = np.exp(rng.uniform(0, 30, K))
+    a0 = q * s0
+    series = coxmodel.efron_terms(s0, a0, d, True)
+    monkeypatch.setattr(coxmodel, "SERIES_MIN_DEATHS", 10 ** 9)
+    expanded = coxmodel.efron_terms(s0, a0, d, True)
+    for name, x, y in zip(("c1", "c2", "e0", "e1", "e2", "logs"), series, expanded):
+        np.testing.assert_allclose(x, y, rtol=5e-14, err_msg=name)
+
+
+def test_a_fit_with_thousands_of_tied_deaths_is_the_same_through_the_series(monkeypatch):
+    """Whole-day times of 200,000 patients counted into cells: the fit through the series (its
+    tied groups of hundreds of deaths) equals the fit expanding every death."""
+    from ltfu.stats import coxmodel
+
+    rng = np.random.default_rng(3)
+    n = 200_000
+    x = rng.integers(0, 2, n).astype(float)
+    t = np.minimum(rng.exponential(300 * np.exp(-0.4 * x)), 1000).round() + 1
+    e = (t < 1001).astype(int) * (rng.random(n) < 0.8)
+    cells, counts = _collapsed({"t": t, "e": e, "x": x})
+    fast = cox(cells["x"], cells["t"], cells["e"], counts=counts)
+    monkeypatch.setattr(coxmodel, "SERIES_MIN_DEATHS", 10 ** 9)
+    slow = cox(cells["x"], cells["t"], cells["e"], counts=counts)
+    assert fast.n == n and fast.iterations == slow.iterations
+    for field in ("coef", "se", "loglik"):
+        np.testing.assert_allclose(getattr(fast, field), getattr(slow, field), rtol=1e-12, err_msg=field)

@@ -481,7 +481,7 @@ def test_cox_from_small_blocks_and_exact_shift(monkeypatch, tmp_path):
     df = cox_data(seed=6)
     df.to_parquet(tmp_path / "c.parquet")
     want = cox(df[["x1", "age"]], df.t, df.e, entry=df.en, strata=df.s)
-    monkeypatch.setattr(engine_cox, "BLOCK", 5)
+    monkeypatch.setattr("ltfu.stats.coxmodel.EFRON_BLOCK", 5)
     monkeypatch.setattr(engine_cox, "SPREAD_MAX", 0.0)
     assert_cox_close(engine_cox.cox_from(tmp_path / "c.parquet", time="t", event="e", covariates=["x1", "age"],
                                          entry="en", strata="s"), want)

@@ -269,3 +269,25 @@ def test_the_transplant_analyses_from_a_prepared_table_are_the_reports(case, tmp
         mb = want.numbers["efs"]["mantel_byar"]
         assert "error" not in mb and want.numbers["efs"]["n_transplanted"] >= 6
         assert len(got.figures) == 2
+
+
+def test_models_beyond_the_cells_limit_are_fitted_by_the_engine(tmp_path, monkeypatch):
+    """A univariable Cox model or Mantel-Byar fit with more distinct cells than CELLS_MAX goes to
+    cox_from (a scan per Newton step) instead of the counted cells: the same numbers either way."""
+    from ltfu.analysis import models
+    from ltfu.analysis import transplant as transplant_section
+    from ltfu.registry import cox, transplant
+    from test_registry_report import _close
+
+    name, df = "edges", _transplant_edges()
+    path = tmp_path / "r.parquet"
+    df.to_parquet(path, index=False)
+    prepared, plan = prepare(path, tmp_path / "p.parquet").path, Plan.build(load_cohort(path), AnalysisOptions())
+    counted = (cox(prepared), transplant(prepared))
+    monkeypatch.setattr("ltfu.registry.CELLS_MAX", 5)
+    engine = (cox(prepared), transplant(prepared))
+    for got, want in zip(engine, (models.build(plan), transplant_section.build(plan))):
+        assert got.tables == want.tables
+        _close(got.numbers, want.numbers, name)
+    for a, b in zip(counted, engine):
+        _close(a.numbers, b.numbers, name)

@@ -291,6 +291,24 @@ def _relation(source, connection=None):
     return source
 
 
+#: a model whose distinct (time, status, covariates) cells are at most this many is fitted in memory
+#: on them with their counts as frequency weights (one scan) rather than by cox_from (a scan a step)
+CELLS_MAX = 200_000
+
+
+def _cells(rel, columns: dict, counts: dict | None = None, *, limit: int | None = None):
+    """The distinct values of ``columns`` (name: SQL) in ``rel`` with ``counts`` (name: SQL
+    aggregate; default ``n``, the rows), as numpy arrays by name, ordered by the columns so that a
+    fit's sums are the same run to run (DuckDB groups in any order); None beyond ``limit`` cells."""
+    counts = counts or {"n": "count(*)"}
+    chosen = ", ".join(f"{sql} AS {name}" for name, sql in [*columns.items(), *counts.items()])
+    got = rel.aggregate(chosen, ", ".join(columns.values())).order(", ".join(columns))
+    out = (got if limit is None else got.limit(limit + 1)).fetchnumpy()
+    if limit is not None and len(out[next(iter(counts))]) > limit:
+        return None
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
 def baseline(source, *, connection=None):
     """Table 1 of the report (``ltfu.analysis.baseline``) from a prepared table, counted by DuckDB."""
     from ltfu.analysis import baseline as section
@@ -356,15 +374,12 @@ def _association(rel, opts, numbers):
         graded = rel.filter(f"{col} IS NOT NULL")
         known = " AND ".join(f"({terms[c]}) IS NOT NULL" for c in cols)
         n_graded = int(graded.aggregate("count(*)").fetchall()[0][0])
-        chosen = ", ".join(f"{terms[c]} AS {c}" for c in cols)
-        patterns = graded.filter(known).aggregate(
-            f"{chosen}, count(*) AS k, count(*) FILTER (WHERE {col} >= {SEVERE_GRADE}) AS e",
-            ", ".join(terms[c] for c in cols)).fetchall()
-        k = np.array([r[-2] for r in patterns], dtype=float)
-        e = np.array([r[-1] for r in patterns], dtype=float)
+        patterns = _cells(graded.filter(known), {c: terms[c] for c in cols},
+                          {"k": "count(*)", "e": f"count(*) FILTER (WHERE {col} >= {SEVERE_GRADE})"})
+        k, e = patterns["k"].astype(float), patterns["e"].astype(float)
         if k.sum() < 5 or e.sum() in (0, k.sum()):
             return None, 0
-        X = np.array([r[:-2] for r in patterns], dtype=float).reshape(len(patterns), len(cols))
+        X = np.column_stack([patterns[c].astype(float) for c in cols]).reshape(k.size, len(cols))
         if "log10_dose" in cols:
             j = list(cols).index("log10_dose")
             X[:, j] = np.log10(X[:, j])
@@ -513,13 +528,12 @@ def competing(source, options=None, *, connection=None, definitions=None):
             counted["gray"] = exc
         # the Fine-Gray models' one covariate, time and status take few distinct values together:
         # the fit on them with their counts as frequency weights is the fit on the rows
-        cells = np.array(known.aggregate(f"CAST(burden = 'high' AS DOUBLE) AS x, CAST({time} AS DOUBLE), "
-                                         f"CAST({status} AS DOUBLE), count(*)", f"x, {time}, {status}").fetchall(),
-                         float).reshape(-1, 4)
+        cells = _cells(known, {"x": "CAST(burden = 'high' AS DOUBLE)", "t": f"CAST({time} AS DOUBLE)",
+                               "s": f"CAST({status} AS BIGINT)"})
         fg_numbers: dict = {}
         counted["fine_gray"] = (fine_gray_rows(lambda cause: fine_gray(
-            cells[:, 0], cells[:, 1], cells[:, 2].astype(np.int64), weights=cells[:, 3], cause=cause,
-            conf_level=opts.conf_level), fg_numbers), fg_numbers)
+            cells["x"], cells["t"], cells["s"], weights=cells["n"], cause=cause, conf_level=opts.conf_level),
+            fg_numbers), fg_numbers)
     else:
         counted["fine_gray"] = ([], {})               # no comparison: the table says so, empty, as in memory
     return cif_part(counted, opts)
@@ -540,6 +554,7 @@ def _split_sql(rel) -> str:
 def _transplant_computed(cr, opts, connection) -> dict:
     """``ltfu.analysis.transplant.computed`` from a relation of CR/CRi patients (t, s, x), every
     number counted or fitted by the engine functions on its split rows."""
+    from ltfu import stats
     from ltfu.errors import ConvergenceError
     from ltfu.stats import TestResult
     from ltfu.stats.engines import cox_from, kaplan_meier_from, logrank_from
@@ -555,8 +570,10 @@ def _transplant_computed(cr, opts, connection) -> dict:
     split = con.sql(_split_sql("ltfu_cr"))
     try:
         # the score test of the Cox model with the transplant as a time-dependent covariate (as
-        # stats.mantel_byar: Efron ties, 95% limits)
-        fit = cox_from(split, time="ex", event="ev", covariates=["z"], entry="en", connection=con)
+        # stats.mantel_byar: Efron ties, 95% limits), on the rows' distinct cells when few
+        c = _cells(split, {"en": "en", "ex": "ex", "ev": "ev", "z": "CAST(z AS DOUBLE)"}, limit=CELLS_MAX)
+        fit = cox_from(split, time="ex", event="ev", covariates=["z"], entry="en", connection=con) if c is None \
+            else stats.cox(c["z"], c["ex"], c["ev"], entry=c["en"], counts=c["n"])
         out["mantel_byar"] = MantelByar(fit.score_test.statistic, 1.0, fit.score_test.p_value,
                                         float(fit.hazard_ratio[0]), float(fit.hr_lower[0]), float(fit.hr_upper[0]),
                                         int(n), int(n_exposed))
@@ -731,6 +748,7 @@ def cox(source, options=None, *, connection=None):
     from ltfu.analysis.options import AnalysisOptions
     from ltfu.analysis.plan import COX_COVARIATES
     from ltfu.errors import ConvergenceError
+    from ltfu.stats import cox
     from ltfu.stats._common import check_time_event
     from ltfu.stats.engines import cox_from
 
@@ -754,14 +772,23 @@ def cox(source, options=None, *, connection=None):
             continue
         missing = {t for t, k in zip(terms, known) if k < n}
 
-        def fit(cols, model=model, n=n, missing=missing):
+        def fit(cols, model=model, n=n, missing=missing, terms=terms):
             complete = model.filter(" AND ".join(f"{c} IS NOT NULL" for c in cols))
-            used = int(complete.aggregate("count(*)").fetchall()[0][0])
+            # a univariable model with few distinct (time, status, covariate) cells: fitted on them
+            # with their counts (one scan); else by cox_from (a scan per Newton step), always for the
+            # multivariable model, whose proportional-hazards check needs the rows
+            cells = None if len(cols) == len(terms) else _cells(
+                complete, {"t": "t", "e": "e", **{c: c for c in cols}}, limit=CELLS_MAX)
+            used = int(cells["n"].sum()) if cells is not None else int(complete.aggregate("count(*)").fetchall()[0][0])
             try:
                 if used == 0:                   # said as stats.cox says it (the engine adds "the source")
                     check_time_event(np.empty(0), np.empty(0))
-                result = cox_from(complete, time="t", event="e", covariates=list(cols), ties=opts.ties,
-                                  conf_level=opts.conf_level, connection=connection)
+                if cells is None:
+                    result = cox_from(complete, time="t", event="e", covariates=list(cols), ties=opts.ties,
+                                      conf_level=opts.conf_level, connection=connection)
+                else:
+                    result = cox(pd.DataFrame({c: cells[c].astype(float) for c in cols}), cells["t"], cells["e"],
+                                 counts=cells["n"], ties=opts.ties, conf_level=opts.conf_level)
             except (ConvergenceError, InvalidInputError) as exc:
                 result = exc
             gone = [c for c in cols if c in missing]

@@ -460,3 +460,22 @@ def prefix_sums(a):
     """Row k: the sum of the first k rows of ``a`` (row 0 is zero), so that a sum over rows
     lo..hi-1 is ``prefix_sums(a)[hi] - prefix_sums(a)[lo]``."""
     return np.concatenate([np.zeros((1,) + a.shape[1:]), np.cumsum(a, axis=0)])
+
+
+def check_frequency_weights(weights, n, name: str = "weights"):
+    """Frequency weights (counts of identical rows, e.g. from a GROUP BY) as floats, or None when
+    absent or all 1 (so that the unweighted arithmetic runs unchanged); InvalidInputError unless
+    ``n`` finite whole numbers >= 1."""
+    if weights is None:
+        return None
+    cw = as_float_array(weights, name)
+    if cw.size != n:
+        raise InvalidInputError(f"{name}: length {cw.size} differs from time length {n}")
+    bad = (cw < 1) | (cw != np.floor(cw)) | (cw > 2.0 ** 53)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidInputError(f"{name}: frequency weights must be whole numbers >= 1 (counts of identical rows; "
+                                f"drop rows with count 0), got {float(cw[i])!r} at index {i}")
+    if (cw == 1).all():
+        return None
+    return cw

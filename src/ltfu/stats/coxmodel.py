@@ -39,6 +39,7 @@ they sum to U exactly (tests/test_cox.py checks it).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,7 @@ from ltfu.stats._common import (
     as_float_array,
     check_choice,
     check_conf_level,
+    check_frequency_weights,
     check_groups,
     check_time_event,
     design_matrix,
@@ -145,17 +147,11 @@ class _Layout:
             self.d = np.diff(np.r_[self.group_start, dead_times.size]).astype(float)
             # m_k: the mean case weight of the deaths at each time (R's wtave; 1 without weights)
             self.m = (np.add.reduceat(cd, self.group_start) / self.d) if dead_times.size else np.zeros(0)
-            self.k_exp, self.gs_exp = self.dead_k, self.group_start      # one death per death row
         else:
+            # each death row's multiplicity counts that many deaths of unit weight
             self.d = np.add.reduceat(cd, self.group_start) if dead_times.size else np.zeros(0)
             self.m = np.ones(self.d.size)
-            counts = self.d.astype(np.int64)
-            self.k_exp = np.repeat(np.arange(counts.size), counts)       # time index of each death
-            self.gs_exp = np.r_[0, np.cumsum(counts)[:-1]] if counts.size else np.zeros(0, np.int64)
-        # Efron: the l-th of d tied deaths uses the fraction l/d
-        n_dead = self.k_exp.size
-        rank_in_group = np.arange(n_dead) - np.repeat(self.gs_exp, self.d.astype(np.int64))
-        self.frac = rank_in_group / self.d[self.k_exp] if ties == "efron" else np.zeros(n_dead)
+        self.efron = ties == "efron"
         # risk sets {entry < tau <= exit}: first exit >= tau, first sorted entry >= tau
         self.pos_exit = np.searchsorted(self.exit, self.times, side="left")
         if self.has_entry:
@@ -168,6 +164,85 @@ class _Layout:
         self.k_hi = np.cumsum(marks)
         self.k_lo = np.searchsorted(self.times, self.entry, side="right") if self.has_entry \
             else np.zeros(self.exit.size, np.int64)
+
+
+EFRON_BLOCK = 1 << 18    # tied deaths expanded at a time for Efron's terms (~20 MB of arrays)
+SERIES_MIN_DEATHS = 64   # a time with more tied deaths than this ...
+SERIES_MAX_SHARE = 0.1   # ... whose deaths carry at most this share of the risk set's weight: series
+SERIES_TERMS = 24        # terms of the series: share**24 <= 1e-24, far below rounding
+
+
+def _power_means(d, top):
+    """P[j, k] = sum_{l < d_k} (l / d_k)**j for j = 0..top (Faulhaber's formula with Bernoulli
+    numbers, B_1 = -1/2: P_j = d/(j+1) sum_i C(j+1, i) B_i d**-i).  For d > SERIES_MIN_DEATHS the
+    terms fall as d**-i, so the sum is accurate to rounding (checked against the direct sums)."""
+    from scipy.special import bernoulli, comb
+
+    B = bernoulli(top)
+    inv = 1.0 / d
+    P = np.empty((top + 1, d.size))
+    for j in range(top + 1):
+        acc = np.zeros(d.size)
+        for i in range(j, -1, -1):                      # smallest terms first
+            acc += comb(j + 1, i, exact=True) * B[i] * inv ** i
+        P[j] = d / (j + 1) * acc
+    return P
+
+
+def efron_terms(s0, a0, d, efron: bool):
+    """Per event time, with unit case weight: c1 = sum_l 1/S0_l, c2 = sum_l f_l/S0_l, e0, e1, e2 the
+    same over S0_l**2 (times 1, f_l, f_l**2), and sum_l log S0_l, where S0_l = S0 - f_l A0 and
+    f_l = l/d over the d tied deaths (Efron; Breslow: f = 0).
+
+    One death (or Breslow): closed and exact.  Many tied deaths whose weight A0 is a small share q
+    of the risk set's S0 (a registry: thousands of deaths among millions at risk): the exact power
+    series in q, 1/(1 - f q) = sum_m (f q)**m and its square and logarithm, whose sums over l are
+    the power means ``_power_means`` (truncated at q**SERIES_TERMS, below rounding): O(times), not
+    O(deaths), per Newton step.  Otherwise the d terms are expanded, in blocks of about EFRON_BLOCK
+    deaths.  tests/test_cox.py checks the series against the expansion."""
+    K = s0.size
+    c1, c2, e0, e1, e2, logs = (np.zeros(K) for _ in range(6))
+    if np.any(s0 <= 0):
+        raise ConvergenceError("the risk set is empty at an event time (check entry and exit times)")
+    one = d == 1 if efron else np.ones(K, bool)
+    c1[one] = d[one] / s0[one]
+    e0[one] = d[one] / s0[one] ** 2
+    logs[one] = d[one] * np.log(s0[one])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = a0 / s0
+    series = ~one & (d > SERIES_MIN_DEATHS) & (q <= SERIES_MAX_SHARE)
+    if series.any():
+        ks = np.flatnonzero(series)
+        M = SERIES_TERMS
+        P = _power_means(d[ks], M + 2)
+        qm = q[ks][None, :] ** np.arange(M + 1)[:, None]        # q**m, m = 0..M
+        m1 = np.arange(1, M + 2)[:, None]                       # m + 1
+        t0, t1, t2 = (P[j:j + M + 1] * qm for j in range(3))    # P_{j+m} q**m
+        c1[ks], c2[ks] = t0.sum(axis=0) / s0[ks], t1.sum(axis=0) / s0[ks]
+        s02 = s0[ks] ** 2
+        e0[ks], e1[ks], e2[ks] = ((m1 * t).sum(axis=0) / s02 for t in (t0, t1, t2))
+        logs[ks] = d[ks] * np.log(s0[ks]) - (t0[1:] / m1[:-1]).sum(axis=0)
+    many = np.flatnonzero(~one & ~series)
+    # blocks of event times holding about EFRON_BLOCK expanded deaths (at most that plus one time's)
+    before = np.cumsum(d[many]) - d[many]
+    block = (before // EFRON_BLOCK).astype(np.int64)
+    bounds = np.r_[np.flatnonzero(np.r_[True, np.diff(block) > 0]), many.size] if many.size else np.zeros(1, int)
+    for start, stop in itertools.pairwise(bounds):
+        ks = many[start:stop]
+        dk = d[ks].astype(np.int64)
+        which = np.repeat(np.arange(ks.size), dk)
+        first = np.r_[0, np.cumsum(dk)[:-1]]
+        f = (np.arange(which.size) - first[which]) / dk[which]
+        s0l = s0[ks][which] - f * a0[ks][which]
+        if np.any(s0l <= 0):
+            raise ConvergenceError("the risk set is empty at an event time (check entry and exit times)")
+        inv = 1.0 / s0l
+        inv2 = inv * inv
+        red = lambda a, at=first: np.add.reduceat(a, at)
+        c1[ks], c2[ks] = red(inv), red(f * inv)
+        e0[ks], e1[ks], e2[ks] = red(inv2), red(f * inv2), red(f * f * inv2)
+        logs[ks] = red(np.log(s0l))
+    return c1, c2, e0, e1, e2, logs
 
 
 def _digest(*arrays) -> bytes:
@@ -299,13 +374,22 @@ class CoxModel:
     event-time structure, case weights.  ``score_pieces`` and ``score_residuals`` are the kernel
     (derivation in the module docstring); ``cox`` fits, ``cox_zph`` tests."""
 
-    def __init__(self, terms, X, time, event, entry, strata_codes, weights, ties, cache=None):
+    def __init__(self, terms, X, time, event, entry, strata_codes, weights, ties, cache=None, counts=None):
         self.terms, self.ties = terms, ties
         self.n_rows, self.p = X.shape
-        self.means = X.mean(axis=0) if weights is None else (weights @ X) / weights.sum()
-        self.centred_sq_mean = np.diag(centred_gram(X, self.means)) / self.n_rows
+        self.counts = counts
+        if counts is not None:
+            # rows given with their multiplicities (cox(counts=)): the moments of the repeated rows
+            self.means = (counts @ X) / counts.sum()
+            self.centred_sq_mean = np.diag(centred_gram(X, self.means, counts)) / counts.sum()
+        else:
+            self.means = X.mean(axis=0) if weights is None else (weights @ X) / weights.sum()
+            self.centred_sq_mean = np.diag(centred_gram(X, self.means)) / self.n_rows
         self.time, self.event, self.entry, self.weights = time, event, entry, weights
-        found = None if weights is not None else _patterns(X, time, event, entry, strata_codes)
+        if counts is not None:
+            found = (np.arange(self.n_rows), np.arange(self.n_rows), counts)
+        else:
+            found = None if weights is not None else _patterns(X, time, event, entry, strata_codes)
         if found is None:
             self.rep = self.inverse = None
             layouts = _layouts(time, event, entry, strata_codes, weights, ties, cache)
@@ -354,7 +438,6 @@ class CoxModel:
         ew = np.exp(eta - shift)                                   # S0 is scaled by exp(-shift)
         w = ew if st.c is None else st.c * ew
         dr, k, gs = st.dead_rows, st.dead_k, st.group_start      # per death row
-        ke, gse = st.k_exp, st.gs_exp                             # per death (the same without patterns)
         wd = w[dr]
         # the risk-set sums S of [w, w x] at the event times and the deaths' sums A, one column at a
         # time: an n x (p + 1) array of [w, w x] was 48 MB at 1e6 rows and 5 terms, its deaths' rows
@@ -369,19 +452,12 @@ class CoxModel:
                 a[:, j] = np.add.reduceat(col[dr], gs)
         s0, s1 = s[:, 0], s[:, 1:]
         a0, a1 = a[:, 0], a[:, 1:]
-        # expanded over deaths: S0_l = S0 - f A0, with f = l/d
-        f = st.frac
-        s0l = s0[ke] - f * a0[ke]
-        if np.any(s0l <= 0):
-            raise ConvergenceError("the risk set is empty at an event time (check entry and exit times)")
-        inv = 1.0 / s0l
-        inv2 = inv * inv
+        # Efron's sums over the tied deaths (S0_l = S0 - f A0, f = l/d), per event time
+        c1, c2, e0, e1, e2, logs = efron_terms(s0, a0, st.d, st.efron)
         mk = st.m if h is None else st.m * h
-        red = (lambda a: np.add.reduceat(a, gse) * mk) if gse.size else (lambda a: np.zeros(0))
-        c1, c2 = red(inv), red(f * inv)                            # m sum_l 1/S0_l, m sum_l f/S0_l
-        e0, e1, e2 = red(inv2), red(f * inv2), red(f * f * inv2)
+        c1, c2, e0, e1, e2 = c1 * mk, c2 * mk, e0 * mk, e1 * mk, e2 * mk   # m sum_l 1/S0_l ...
         # log S0 = log s0l + shift; the deaths' log terms carry the mean case weight m_k
-        loglik = float(st.xd_sum @ beta - (st.m[ke] * (np.log(s0l) + shift)).sum()) if h is None else 0.0
+        loglik = float(st.xd_sum @ beta - (st.m * (logs + st.d * shift)).sum()) if h is None else 0.0
         sum_means = s1 * c1[:, None] - a1 * c2[:, None]           # m sum_l S1_l / S0_l (times h_k)
         if h is None:
             U = st.xd_sum - sum_means.sum(axis=0)
@@ -389,7 +465,7 @@ class CoxModel:
             U = ((h[k] * st.cd)[:, None] * xd).sum(axis=0) - sum_means.sum(axis=0)
         C1 = st.cumulate(c1)
         v = w * C1                                                 # sum_k S2_k c1_k = X' diag(v) X ...
-        if f.any():                                                # ... minus, Efron only, the deaths'
+        if c2.any():                                               # ... minus, Efron only, the deaths'
             v[dr] -= wd * c2[k]                                    # sum_k A2_k c2_k (a death row once)
         I = centred_gram(x, None, v)
         I -= (s1 * e0[:, None]).T @ s1
@@ -444,7 +520,7 @@ def _gchol_quadratic(V, b, toler=TOLER_CHOL):
     return float(y @ np.asarray(b, float)), rank
 
 
-def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, ties: str = "efron",
+def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, counts=None, ties: str = "efron",
         conf_level: float = 0.95, init=None, max_iter: int = 30, eps: float = 1e-9,
         timefix: bool = True, cache: dict | None = None) -> CoxResult:
     """Fit a Cox model; see the module docstring. Raises ConvergenceError naming the problem term.
@@ -454,7 +530,14 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
     standard error (R's ``naive.var``).  ``cache``: a dict passed to successive fits of the same
     times, events, entries, strata and weights with other covariates (univariable and multivariable
     models): the sorted risk-set layout is made once and found again by the content of those
-    arrays (the fits are the same as without it)."""
+    arrays (the fits are the same as without it).
+
+    ``counts``: frequency weights, whole numbers >= 1: row i stands for counts[i] identical rows,
+    and the fit is the fit on the rows repeated (to rounding; n and the events are counted with
+    them).  Unlike integer case weights (``weights``, R's), Efron's correction then treats tied
+    deaths of one row as that many deaths, as replicated rows do.  They exist so that a registry's
+    model with few distinct (time, status, covariates) cells is fitted from a GROUP BY of them
+    (``ltfu.registry``).  Not with ``weights`` or ``cluster``; ``cox_zph`` needs the rows."""
     t, e, en = check_time_event(time, event, entry=entry)
     t, en = merge_close_times(t, en, timefix=timefix)
     terms, Xv = design_matrix(X, t.size)
@@ -463,6 +546,9 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
     if not (isinstance(max_iter, (int, np.integer)) and not isinstance(max_iter, bool) and max_iter >= 1):
         raise InvalidInputError(f"max_iter: must be a positive whole number, got {max_iter!r}")
     n, p = Xv.shape
+    freq = check_frequency_weights(counts, n, "counts")
+    if counts is not None and (weights is not None or cluster is not None):
+        raise InvalidInputError("counts: frequency weights do not combine with weights or cluster")
     cw = None
     if weights is not None:
         cw = as_float_array(weights, "weights")
@@ -477,24 +563,26 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
     const = [terms[j] for j in range(p) if np.ptp(Xv[:, j]) == 0]
     if const:
         raise ConvergenceError(f"singular design: {', '.join(const)} is constant")
+    n_obs = n if freq is None else int(freq.sum())               # the rows, repeated by their counts
+    n_events = int(e.sum()) if freq is None else int(freq[e == 1].sum())
     with np.errstate(over="ignore", invalid="ignore"):
-        gram = centred_gram(Xv, Xv.mean(axis=0))
+        gram = centred_gram(Xv, Xv.mean(axis=0)) if freq is None else centred_gram(Xv, (freq @ Xv) / n_obs, freq)
     check_finite_gram(gram, terms)
     beta0 = check_init(init, terms)
-    rank = np.linalg.matrix_rank(gram / n)   # p x p: cheap at registry scale
+    rank = np.linalg.matrix_rank(gram / n_obs)   # p x p: cheap at registry scale
     if rank < p:
         dependent = _dependent_columns(Xv - Xv.mean(axis=0), terms)
         raise ConvergenceError(f"singular design: {', '.join(dependent)} is a linear combination of the other "
                                "terms (collinear)")
     scodes = None if strata is None else check_groups(strata, n, "strata")[1]
-    model = CoxModel(terms, Xv, t, e, en, scodes, cw, ties, cache)
+    model = CoxModel(terms, Xv, t, e, en, scodes, cw, ties, cache, counts=freq)
     del Xv                                 # the model holds the centred rows in risk-set order
     beta = beta0.copy()
     ll0, U0, I0 = model.score_pieces(np.zeros(p))
     # At beta = 0 the information of a term is the sum over event times of its variance within the
     # risk set; (numerically) zero means the term never varies where it matters.  Decided against
     # its own scale, not by an exact zero that rounding may or may not produce.
-    scale = (e.sum() if cw is None else cw[e == 1].sum()) * model.centred_sq_mean
+    scale = (n_events if cw is None else cw[e == 1].sum()) * model.centred_sq_mean
     _check_varies(I0, scale, terms)
     score, _ = _gchol_quadratic(I0, U0)
     start = (ll0, U0, I0) if init is None else model.score_pieces(beta)
@@ -530,7 +618,7 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
                      TestResult(wald, float(wald_rank), float(chdtrc(wald_rank, wald)) if wald_rank else np.nan),
                      TestResult(2 * (ll - ll0), float(p), float(chdtrc(p, 2 * (ll - ll0)))),
                      np.exp(beta), np.exp(beta - z * use_se), np.exp(beta + z * use_se), pv,
-                     n, int(e.sum()), it, ties, conf_level, robust_score, model)
+                     n_obs, n_events, it, ties, conf_level, robust_score, model)
 
 
 def check_finite_gram(gram, terms) -> None:

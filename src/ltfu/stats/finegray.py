@@ -23,8 +23,8 @@ from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import (
     Result,
     _json_float,
-    as_float_array,
     check_conf_level,
+    check_frequency_weights,
     check_survival,
     design_matrix,
     prefix_sums,
@@ -204,7 +204,7 @@ def fine_gray(X, time, status, *, cause: int | None = None, failcode: int | None
     t, _ = merge_close_times(t, timefix=timefix)
     terms, Xv = design_matrix(X, t.size)
     # frequency weights: registry-scale fits (1e7 patients) run on GROUP BY counts, not on the rows
-    cw = _check_weights(weights, t.size)
+    cw = check_frequency_weights(weights, t.size)
     conf_level = check_conf_level(conf_level)
     if not (isinstance(max_iter, (int, np.integer)) and not isinstance(max_iter, bool) and max_iter >= 1):
         raise InvalidInputError(f"max_iter: must be a positive whole number, got {max_iter!r}")
@@ -292,24 +292,6 @@ def _monotone_terms(data: _Data, beta, ll, terms):
         if not np.isfinite(ll_moved) or ll_moved >= ll - 1e-9 * max(1.0, abs(ll)):
             out.append(terms[j])
     return out
-
-
-def _check_weights(weights, n):
-    """Frequency weights as floats (None when absent or all 1, so that the unweighted arithmetic
-    runs unchanged); InvalidInputError unless n finite whole numbers >= 1."""
-    if weights is None:
-        return None
-    cw = as_float_array(weights, "weights")
-    if cw.size != n:
-        raise InvalidInputError(f"weights: length {cw.size} differs from time length {n}")
-    bad = (cw < 1) | (cw != np.floor(cw)) | (cw > 2.0 ** 53)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InvalidInputError(f"weights: frequency weights must be whole numbers >= 1 (counts of identical rows; "
-                                f"drop rows with count 0), got {float(cw[i])!r} at index {i}")
-    if (cw == 1).all():
-        return None
-    return cw
 
 
 def _score_is_zero(score, info, tol):

@@ -57,6 +57,9 @@ def cox_zph(fit: CoxResult, *, transform: str = "km") -> CoxZph:
         raise InvalidInputError("fit: a CoxResult from ltfu.stats.cox or ltfu.stats.engines.cox_from (it carries "
                                 "its model)")
     beta = fit.coef
+    if isinstance(model, CoxModel) and model.counts is not None:
+        raise InvalidInputError("fit: a Cox model fitted on counted rows (cox(counts=...)); the proportional-hazards "
+                                "check needs the rows (fit them with cox, or with cox_from at scale)")
     if isinstance(model, CoxModel):
         info, u_g, info_g, info_gg = _pieces_from_rows(model, beta, transform)
     else:                        # cox_from's model: the same pieces from one more step query's sums

@@ -29,12 +29,12 @@ delayed entry):
   log scale), the exact MAX(x'b) is queried first (one more scan that iteration).
 - centring.  As R and ``cox``: x minus its mean; the mean is a SQL sum divided by n (numpy's is a
   pairwise sum), equal to the last bits, which move nothing beyond 1e-15.
-- Efron.  For a time with one death Efron's terms are exact closed forms (1/S0, 1/S0^2, no
-  f-terms); for d > 1 they are expanded over the d tied deaths (f = 0, 1/d, ...) exactly as
-  ``cox`` does, in blocks of about 2^18 deaths (plus at most one time's deaths) so memory stays
-  bounded.  No approximate closed
-  form (e.g. digamma differences, which lose digits as S0 grows) is used: the expansion costs
-  O(deaths) flops per iteration, small beside the scan.
+- Efron.  ``coxmodel.efron_terms``, shared with ``cox``: for a time with one death the terms are
+  exact closed forms (1/S0, 1/S0^2, no f-terms); for more than 64 tied deaths whose weight is at
+  most a tenth of the risk set's, the power series in A0/S0 (exact to rounding: 24 terms, the
+  sums over the deaths by Faulhaber's formula); otherwise expanded over the d tied deaths (f = 0,
+  1/d, ...) in blocks of about 2^18 deaths so memory stays bounded.  No digamma-difference closed
+  form is used (it loses digits as S0 grows).
 - sums.  SQL SUM over doubles in an order the engine chooses (run to run, thread to thread),
   where ``cox`` uses cumulative sums in time order: agreement to about 1e-14 relative, not bit
   for bit (a coefficient near 0 agrees to ~1e-14 absolute, so relatively less).
@@ -52,7 +52,6 @@ query).
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
@@ -62,12 +61,11 @@ from scipy.stats import norm
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import TestResult, check_choice, check_conf_level, z_quantile
 from ltfu.stats.counting import Counts
-from ltfu.stats.coxmodel import check_finite_gram
+from ltfu.stats.coxmodel import check_finite_gram, efron_terms
 from ltfu.stats.engines._counts import Aggregates, _merge_map, assemble, column, make_spec
 from ltfu.stats.engines._sql import count_if, is_numeric_type
 from ltfu.stats.km import survival_from_counts
 
-BLOCK = 1 << 18          # deaths expanded at a time for Efron's tied-death terms (~20 MB of arrays)
 SPREAD_MAX = 600.0       # log-scale spread of the shift bound beyond which MAX(x'b) is queried
 
 
@@ -335,7 +333,7 @@ class CoxQueryModel:
             ev = st["ev"]
             s0, s1, s2 = _unpack(S, p)
             a0, a1, a2 = _unpack(A, p)
-            terms = _tie_terms(s0, a0, st["d"][ev], self.ties == "efron")[:5]
+            terms = efron_terms(s0, a0, st["d"][ev], self.ties == "efron")[:5]
             info += _score_info(s1, s2, a1, a2, st["xd_sum"], terms)[1]
             u, i = _score_info(s1, s2, a1, a2, h @ st["xd"], [c * h for c in terms])
             u_g += u
@@ -361,44 +359,10 @@ def _unpack(S, p):
     return s0, s1, s2
 
 
-def _tie_terms(s0, a0, d, efron):
-    """Per event time: c1, c2, e0, e1, e2 (see coxmodel's docstring) and sum_l log S0_l, m = 1."""
-    K = s0.size
-    c1, c2, e0, e1, e2, logs = (np.zeros(K) for _ in range(6))
-    one = d == 1 if efron else np.ones(K, bool)
-    # a single death (or Breslow): f = 0, every term closed and exact
-    if np.any(s0[one] <= 0):
-        raise ConvergenceError("the risk set is empty at an event time (check entry and exit times)")
-    c1[one] = d[one] / s0[one]
-    e0[one] = d[one] / s0[one] ** 2
-    logs[one] = d[one] * np.log(s0[one])
-    many = np.flatnonzero(~one)
-    # blocks of event times holding about BLOCK expanded deaths (at most BLOCK + one time's deaths)
-    before = np.cumsum(d[many]) - d[many]
-    block = (before // BLOCK).astype(np.int64)
-    bounds = np.r_[np.flatnonzero(np.r_[True, np.diff(block) > 0]), many.size] if many.size else np.zeros(1, int)
-    for start, stop in itertools.pairwise(bounds):
-        ks = many[start:stop]
-        dk = d[ks].astype(np.int64)
-        which = np.repeat(np.arange(ks.size), dk)
-        first = np.r_[0, np.cumsum(dk)[:-1]]
-        f = (np.arange(which.size) - first[which]) / dk[which]
-        s0l = s0[ks][which] - f * a0[ks][which]
-        if np.any(s0l <= 0):
-            raise ConvergenceError("the risk set is empty at an event time (check entry and exit times)")
-        inv = 1.0 / s0l
-        inv2 = inv * inv
-        red = lambda a, at=first: np.add.reduceat(a, at)
-        c1[ks], c2[ks] = red(inv), red(f * inv)
-        e0[ks], e1[ks], e2[ks] = red(inv2), red(f * inv2), red(f * f * inv2)
-        logs[ks] = red(np.log(s0l))
-    return c1, c2, e0, e1, e2, logs
-
-
 def _efron(S, A, d, xd_sum, beta, shift, p, efron):
     s0, s1, s2 = _unpack(S, p)
     a0, a1, a2 = _unpack(A, p)
-    c1, c2, e0, e1, e2, logs = _tie_terms(s0, a0, d, efron)
+    c1, c2, e0, e1, e2, logs = efron_terms(s0, a0, d, efron)
     loglik = float(xd_sum @ beta - (logs + d * shift).sum())
     U, I = _score_info(s1, s2, a1, a2, xd_sum, (c1, c2, e0, e1, e2))
     return loglik, U, I
