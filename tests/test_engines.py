@@ -564,3 +564,40 @@ def test_spark_equals_duckdb(spark, reg, reg_parquet):
     zs, zd = cox_zph(by_spark), cox_zph(by_duckdb)
     np.testing.assert_allclose([*zs.statistic, zs.global_test.statistic], [*zd.statistic, zd.global_test.statistic],
                                rtol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_cox_model_of_a_group_from_its_counts_is_coxs(seed):
+    """cox_group_counts: the Cox model of a two-level group from the counts table alone (ties,
+    delayed entry, Efron and Breslow, levels of any type: the second sorted is the exposed one)
+    equals cox on the 0/1 column of the rows."""
+    from ltfu.stats import cox
+    from ltfu.stats.engines import counts
+    from ltfu.stats.engines.cox import cox_group_counts
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 4000))
+    t = rng.integers(2, 50, n).astype(float)
+    en = np.minimum(np.where(rng.random(n) < 0.4, rng.integers(0, 20, n), 0), t - 1).astype(float)
+    z = (rng.random(n) < rng.uniform(0.1, 0.9)).astype(int)
+    e = (rng.random(n) < 0.6).astype(int)
+    ties = "breslow" if seed % 3 == 2 else "efron"
+    labels = np.where(z == 1, "yes", "no") if seed % 2 else z
+    tab = counts(pd.DataFrame({"t": t, "e": e, "en": en, "g": labels}), time="t", event="e",
+                 entry="en" if seed % 4 else None, group="g", engine="duckdb")
+    got = cox_group_counts(tab, term="g", ties=ties)
+    want = cox(pd.DataFrame({"g": z.astype(float)}), t, e, entry=en if seed % 4 else None, ties=ties)
+    assert got.n == want.n and got.n_events == want.n_events and got.iterations == want.iterations
+    for field in ("coef", "se", "loglik", "hr_lower", "hr_upper"):
+        np.testing.assert_allclose(getattr(got, field), getattr(want, field), rtol=1e-10, err_msg=field)
+    for test in ("score_test", "wald_test", "lr_test"):
+        assert getattr(got, test).statistic == pytest.approx(getattr(want, test).statistic, rel=1e-8, abs=1e-12)
+
+
+def test_a_cox_model_of_a_group_from_counts_needs_two_groups():
+    from ltfu.stats.engines import counts
+    from ltfu.stats.engines.cox import cox_group_counts
+
+    df = pd.DataFrame({"t": [1.0, 2, 3, 4, 5, 6], "e": [1, 0, 1, 1, 0, 1], "g": [0, 1, 2, 0, 1, 2]})
+    with pytest.raises(InvalidInputError, match="two groups"):
+        cox_group_counts(counts(df, time="t", event="e", group="g"))

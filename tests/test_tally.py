@@ -272,8 +272,8 @@ def test_the_transplant_analyses_from_a_prepared_table_are_the_reports(case, tmp
 
 
 def test_models_beyond_the_cells_limit_are_fitted_by_the_engine(tmp_path, monkeypatch):
-    """A univariable Cox model or Mantel-Byar fit with more distinct cells than CELLS_MAX goes to
-    cox_from (a scan per Newton step) instead of the counted cells: the same numbers either way."""
+    """A univariable Cox model with more distinct cells than CELLS_MAX goes to cox_from (a scan per
+    Newton step) instead of the counted cells: the same numbers either way."""
     from ltfu.analysis import models
     from ltfu.analysis import transplant as transplant_section
     from ltfu.registry import cox, transplant

@@ -554,10 +554,10 @@ def _split_sql(rel) -> str:
 def _transplant_computed(cr, opts, connection) -> dict:
     """``ltfu.analysis.transplant.computed`` from a relation of CR/CRi patients (t, s, x), every
     number counted or fitted by the engine functions on its split rows."""
-    from ltfu import stats
     from ltfu.errors import ConvergenceError
     from ltfu.stats import TestResult
-    from ltfu.stats.engines import cox_from, kaplan_meier_from, logrank_from
+    from ltfu.stats.engines import counts, cox_from, kaplan_meier_from, logrank_from
+    from ltfu.stats.engines.cox import cox_group_counts
     from ltfu.stats.timedep import Landmark, MantelByar, SimonMakuch, StateCounts
 
     n, n_tx, n_exposed, t_max = cr.aggregate(
@@ -570,10 +570,12 @@ def _transplant_computed(cr, opts, connection) -> dict:
     split = con.sql(_split_sql("ltfu_cr"))
     try:
         # the score test of the Cox model with the transplant as a time-dependent covariate (as
-        # stats.mantel_byar: Efron ties, 95% limits), on the rows' distinct cells when few
-        c = _cells(split, {"en": "en", "ex": "ex", "ev": "ev", "z": "CAST(z AS DOUBLE)"}, limit=CELLS_MAX)
-        fit = cox_from(split, time="ex", event="ev", covariates=["z"], entry="en", connection=con) if c is None \
-            else stats.cox(c["z"], c["ex"], c["ev"], entry=c["en"], counts=c["n"])
+        # stats.mantel_byar: Efron ties, 95% limits), from the split rows' counts by state (its
+        # only covariate is the state); the term named as stats.mantel_byar's fit names it
+        tab = counts(split, time="ex", event="ev", entry="en", group="z", connection=con)
+        fit = cox_group_counts(tab, term="x1") if len(tab.groups) == 2 else cox_from(
+            split.select("ex, ev, en, CAST(z AS DOUBLE) AS x1"), time="ex", event="ev", covariates=["x1"], entry="en",
+            connection=con)
         out["mantel_byar"] = MantelByar(fit.score_test.statistic, 1.0, fit.score_test.p_value,
                                         float(fit.hazard_ratio[0]), float(fit.hr_lower[0]), float(fit.hr_upper[0]),
                                         int(n), int(n_exposed))

@@ -428,6 +428,51 @@ def fit(model: CoxQueryModel, *, conf_level=0.95, init=None, max_iter=30, eps=1e
                      model.n, model.n_events, it, model.ties, conf_level, None, model)
 
 
+class _GroupCountsModel:
+    """The pieces of a Cox model of one yes/no covariate (the group, 0 or 1) from its counts table
+    alone: every row of a group has the same x, so the risk-set and death sums at each time are the
+    numbers at risk and dying in each group times that group's weight (delayed entry included, as the
+    table's risk sets are {entry < t <= exit}).  The time-dependent transplant (Mantel-Byar) of a
+    registry: one counting query instead of a scan per Newton step."""
+
+    def __init__(self, tab, n_rows, term, ties):
+        self.cov, self.p, self.ties = (term,), 1, ties
+        self.n = int(n_rows.sum())
+        self.mean = float(n_rows[1]) / self.n             # as cox and cox_from centre: the rows' mean
+        self.x = np.array([0.0, 1.0]) - self.mean
+        self.cross = np.array([[float(n_rows @ self.x ** 2)]])
+        self.const = [term] if (n_rows == 0).any() else []
+        risk, dead = tab.n_risk, tab.n_event_any
+        ev = dead.sum(axis=1) > 0
+        self.risk, self.dead, self.d = risk[ev], dead[ev], dead[ev].sum(axis=1)
+        self.n_events = int(self.d.sum())
+        self.xd_sum = np.array([float((self.dead @ self.x).sum())])
+
+    def pieces(self, beta):
+        eta = float(beta[0]) * self.x
+        shift = float(eta.max())
+        w = np.exp(eta - shift)
+        packed = lambda n: np.column_stack([n @ w, n @ (w * self.x), n @ (w * self.x ** 2)])
+        return _efron(packed(self.risk), packed(self.dead), self.d, self.xd_sum, np.asarray(beta, float), shift, 1,
+                      self.ties == "efron")
+
+
+def cox_group_counts(counted, *, term: str = "group", ties: str = "efron", conf_level: float = 0.95):
+    """The Cox model of a two-level group (its levels 0 and 1, or any two in sorted order: the second
+    is the exposed one) from ``ltfu.stats.engines.counts(...)``'s table without strata: ``cox`` of the
+    0/1 column on the rows, to rounding (Efron or Breslow, delayed entry, R's time merging as the
+    counts merged them).  No proportional-hazards check (it needs each death's row)."""
+    import dataclasses
+
+    check_choice(ties, "ties", ("efron", "breslow"))
+    if len(counted.groups) != 2 or counted.strata not in ((None,), ()):
+        raise InvalidInputError(f"counted: two groups and no strata needed, got groups {counted.groups} and strata "
+                                f"{counted.strata}")
+    model = _GroupCountsModel(counted.table(counted.strata[0] if counted.strata else None),
+                              np.asarray(counted.n, float), term, ties)
+    return dataclasses.replace(fit(model, conf_level=check_conf_level(conf_level)), model=None)  # type: ignore[arg-type]
+
+
 def cox_from(source=None, *, time, event, covariates, entry=None, strata=None, ties: str = "efron",
              engine: str | None = None, conf_level: float = 0.95, init=None, max_iter: int = 30, eps: float = 1e-9,
              timefix: bool = True, connection=None):
