@@ -227,10 +227,10 @@ def test_a_failed_write_is_the_outputs_error_not_the_inputs(tmp_path, monkeypatc
 
     path = write_registry(tmp_path / "r.parquet", 50, seed=3)
 
-    def full(self, typed):
+    def full(self, table):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(registry._Writer, "__call__", full)
+    monkeypatch.setattr(registry._Writer, "write", full)
     with pytest.raises(OutputError, match="No space left"):
         prepare(path, tmp_path / "p.parquet", batch_rows=20)
     assert sorted(x.name for x in tmp_path.iterdir()) == ["r.parquet"]

@@ -6,6 +6,7 @@ cut-off), compared as multisets of problems."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -283,3 +284,51 @@ def test_zoned_dates_with_pandas_metadata_are_their_wall_dates(tmp_path):
     _same(path, 9)
     _, data, _ = check(load(path), today=TODAY)
     assert data["infusion_date"].dt.strftime("%Y-%m-%d").tolist() == df["infusion_date"].tolist()
+
+
+@pytest.mark.parametrize("batch_rows", [3, 1000])
+def test_two_workers_find_what_one_finds_in_the_same_order(tmp_path, batch_rows):
+    """Pass 2 on two processes, each validating whole row groups (here of 10 rows): the problems of
+    the serial pass, in its order, and the whole table's."""
+    df = pq.read_table(_planted(tmp_path)).to_pandas()
+    path = tmp_path / "groups.parquet"
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, row_group_size=10)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 6
+    serial = validate_parquet(path, batch_rows=batch_rows, today=TODAY, workers=1)
+    parallel = validate_parquet(path, batch_rows=batch_rows, today=TODAY, workers=2)
+    assert list(map(_key, parallel.problems)) == list(map(_key, serial.problems))
+    assert (parallel.rows, parallel.cutoff) == (serial.rows, serial.cutoff)
+    whole = validate(load(path), today=TODAY)
+    assert Counter(map(_key, parallel.problems)) == Counter(map(_key, whole))
+    assert any(p.code == "AFTER_CUTOFF" and p.message.startswith("2 patient(s)") for p in parallel.problems)
+
+
+def test_a_prepared_table_from_two_workers_is_the_serial_one(tmp_path, monkeypatch):
+    """The prepared table's rows (converted in the workers, written in the file's order) and its
+    metadata are those of the serial preparation."""
+    from ltfu.cohort import stream
+    from ltfu.registry import prepare
+    from ltfu.simulate import simulate
+
+    df = simulate(500, seed=4)
+    path = tmp_path / "r.parquet"
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, row_group_size=90)
+    serial = prepare(path, tmp_path / "serial.parquet")
+    monkeypatch.setattr(stream, "PARALLEL_MIN_ROWS", 1)
+    monkeypatch.setattr(stream, "_in_workers", _counting(stream._in_workers))
+    parallel = prepare(path, tmp_path / "parallel.parquet", batch_rows=40)
+    assert _counting.calls == 1
+    a, b = pq.read_table(serial.path), pq.read_table(parallel.path)
+    assert a.equals(b) and a.num_rows == 500
+    meta = lambda p: {k: v for k, v in json.loads(pq.read_metadata(p).metadata[b"ltfu"]).items()
+                      if k != "prepared_on"}
+    assert meta(serial.path) == meta(parallel.path)
+
+
+def _counting(function):
+    def counted(*args, **kwargs):
+        _counting.calls += 1
+        return function(*args, **kwargs)
+
+    _counting.calls = 0
+    return counted

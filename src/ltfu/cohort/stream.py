@@ -23,6 +23,13 @@ as floats and objects).  Two passes over the file:
 The problems are listed table-level first, then by row.  Memory is that of one decoded Parquet row
 group and one batch (sized in cells, ``BATCH_CELLS``) plus the ids' hashes; the file is opened
 read-only.
+
+Pass 2 runs on two processes (``workers``) when the file is large (``PARALLEL_MIN_ROWS``) and has
+several row groups: each worker validates whole row groups (each batch numbered from the row
+groups before it), and the caller takes their results in the file's order, so the problems and
+what a sink receives are those of the serial pass (the tests run both).  A sink given as a
+``(convert, write)`` pair has ``convert`` (the typed batch to an Arrow table: the sink's own
+arithmetic) run in the workers and ``write`` in the caller, in order.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,6 +53,8 @@ from ltfu.cohort.validate import DEFAULT_DATE_FLOOR, DEFAULT_MAX_FOLLOW_UP_YEARS
 from ltfu.errors import LoadError
 
 BATCH_CELLS = 4_000_000      # cells per batch: about 150,000 rows of a 28-column registry
+PARALLEL_MIN_ROWS = 1_000_000   # a file of at least this many rows in several row groups: two workers
+QUEUE_BATCHES = 8               # batches a worker may validate ahead of the caller
 
 
 @dataclass(frozen=True)
@@ -79,12 +89,16 @@ def too_large(path, limits: Limits | None = None) -> bool:
 
 def validate_parquet(path, *, cutoff=None, burden_threshold: float = DEFAULT_BURDEN_THRESHOLD, today=None,
                      date_floor=DEFAULT_DATE_FLOOR, max_follow_up_years: float = DEFAULT_MAX_FOLLOW_UP_YEARS,
-                     batch_rows: int | None = None, limits: Limits | None = None, sink=None) -> Checked:
+                     batch_rows: int | None = None, limits: Limits | None = None, sink=None,
+                     workers: int | None = None) -> Checked:
     """Every problem of the Parquet patient table at ``path``, read in batches of ``batch_rows``
     rows (default: ``BATCH_CELLS`` cells).  Raises LoadError when the file cannot be read.
-    ``sink(typed)``, when given, receives each batch's typed frame (the loader's columns, as
+    ``sink``, when given, receives each batch's typed frame (the loader's columns, as
     ``validate.check`` makes them) in the file's order, as long as no error has been found before or
-    in that batch (``ltfu.registry.prepare`` writes them)."""
+    in that batch (``ltfu.registry.prepare`` writes them): a function of the frame, or a
+    ``(convert, write)`` pair (``write(convert(typed))``; ``convert`` picklable, run in the workers).
+    ``workers``: processes for pass 2 (default: two for a file of ``PARALLEL_MIN_ROWS`` rows or
+    more in several row groups on a machine with two cores or more; 1: serial)."""
     import pyarrow.parquet as pq
 
     path = Path(path)
@@ -92,7 +106,8 @@ def validate_parquet(path, *, cutoff=None, burden_threshold: float = DEFAULT_BUR
     try:
         file = pq.ParquetFile(path, pre_buffer=False)     # row groups decoded one at a time, unbuffered
         return _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follow_up_years,
-                         batch_rows, _raw.LIMITS if limits is None else limits, sink)   # read now, as too_large
+                         batch_rows, _raw.LIMITS if limits is None else limits, sink,   # read now, as too_large
+                         workers)
     except LoadError:
         raise
     except _SinkFailed as failed:   # the writer's own error (a full disk ...): not the input's
@@ -108,9 +123,12 @@ class _SinkFailed(Exception):
         super().__init__(str(error))
         self.error = error
 
+    def __reduce__(self):                 # from a worker process: the error itself, not its text
+        return (_SinkFailed, (self.error,))
+
 
 def _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follow_up_years, batch_rows, limits,
-              sink=None):
+              sink=None, workers=None):
     header = tuple(file.schema_arrow.names)
     stripped = tuple(str(h).strip() for h in header)
     _too_many_columns(path.name, len(header), limits)
@@ -132,22 +150,26 @@ def _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follo
     cut = None
     start = 0
     failed = any(p.severity == "error" for p in id_problems)
-    for df, rows in reader.batches(None):
-        start += len(df)
-        raw = RawTable(df, rows, str(path), "", "parquet",
-                       tuple([*(renamed if shared.first else []), *_long_cells(df, rows)]), stripped)
-        found, typed, batch_cut = check(raw, cutoff=cutoff, burden_threshold=burden_threshold, today=today,
-                                    date_floor=date_floor, max_follow_up_years=max_follow_up_years, shared=shared)
+    convert, write = sink if isinstance(sink, tuple) else (None, sink)
+    task = _Task(str(path), batch_rows, nullable, tuple(renamed), stripped,
+                 dict(cutoff=cutoff, burden_threshold=burden_threshold, today=today, date_floor=date_floor,
+                      max_follow_up_years=max_follow_up_years), order, evidence, convert if write else None)
+    if _workers(file, workers) > 1:
+        results = _in_workers(task, file, _workers(file, workers))
+    else:
+        results = _serial(task, reader)
+    for found, typed, batch_cut, n_rows, after in results:
+        start += n_rows
         problems.extend(found)
+        shared.after_cutoff += after
         failed = failed or any(p.severity == "error" for p in found)
-        if sink is not None and not failed:
+        if write is not None and not failed:
             try:
-                sink(typed)
+                write(typed)
             except Exception as exc:
                 raise _SinkFailed(exc) from exc
         del typed
         cut = batch_cut if cut is None or (batch_cut is not None and batch_cut > cut) else cut
-        shared.first = False
     if start == 0:          # no rows: the whole-table validation (nothing to hold)
         from ltfu.cohort.validate import validate
 
@@ -162,6 +184,118 @@ def _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follo
     if cutoff is not None:
         cut = str(np.datetime64(cutoff, "D"))
     return Checked(_in_order(problems), start, cut)
+
+
+@dataclass(frozen=True)
+class _Task:
+    """What a batch's validation needs besides the batch (picklable, for the workers): pass 1's
+    decisions and the sink's ``convert`` (None: the typed frame itself is handed over)."""
+
+    path: str
+    batch_rows: int
+    nullable: set
+    renamed: tuple
+    stripped: tuple
+    options: dict
+    order: str | None
+    evidence: tuple
+    convert: Any = None
+
+    def check(self, df, rows, shared):
+        """(problems, the typed batch or its conversion (None after an error), cut-off, rows, the
+        patients with an event after the cut-off)."""
+        before = shared.after_cutoff
+        raw = RawTable(df, rows, self.path, "", "parquet",
+                       tuple([*(self.renamed if shared.first else []), *_long_cells(df, rows)]), self.stripped)
+        found, typed, cut = check(raw, shared=shared, **self.options)
+        shared.first = False
+        if self.convert is not None:
+            try:
+                typed = None if any(p.severity == "error" for p in found) else self.convert(typed)
+            except Exception as exc:
+                raise _SinkFailed(exc) from exc
+        return found, typed, cut, len(df), shared.after_cutoff - before
+
+
+def _serial(task: _Task, reader):
+    shared = Shared(task.order, task.evidence)
+    for df, rows in reader.batches(None):
+        yield task.check(df, rows, shared)
+
+
+def _workers(file, workers) -> int:
+    import os
+
+    if workers is not None:
+        return max(1, int(workers))
+    meta = file.metadata
+    if meta.num_row_groups < 2 or meta.num_rows < PARALLEL_MIN_ROWS:
+        return 1
+    return min(2, os.cpu_count() or 1)
+
+
+def _worker(task: _Task, groups, starts, queue) -> None:
+    """A worker process: its row groups in order, each batch's result put on ``queue`` as it is
+    made (the queue is short: the worker waits while the caller is behind), then ("end", group);
+    an exception is put as ("error", exc) and ends the worker."""
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(task.path, pre_buffer=False)
+        for group in groups:
+            shared = Shared(task.order, task.evidence, first=group == 0)
+            start = int(starts[group])
+            for batch in file.iter_batches(batch_size=task.batch_rows, row_groups=[group]):
+                df, _ = _unique_columns(_convert(batch, task.nullable))
+                rows = np.arange(start + 1, start + len(df) + 1)
+                start += len(df)
+                queue.put(("batch", task.check(df, rows, shared)))
+                del df, batch
+            queue.put(("end", group))
+    except BaseException as exc:            # said by the caller, who raises it
+        queue.put(("error", exc))
+
+
+def _in_workers(task: _Task, file, workers: int):
+    """Pass 2's results in the file's order from ``workers`` processes: row group g is validated
+    by worker g mod ``workers``, which puts each batch's result on its own short queue; the caller
+    takes them group by group, so it holds a few batches, not row groups."""
+    import multiprocessing
+    from queue import Empty
+
+    meta = file.metadata
+    starts = np.r_[0, np.cumsum([meta.row_group(g).num_rows for g in range(meta.num_row_groups)])]
+    # spawned, not forked: the caller may hold threads (Arrow's, DuckDB's) that a fork would copy mid-work
+    ctx = multiprocessing.get_context("spawn")
+    queues = [ctx.Queue(maxsize=QUEUE_BATCHES) for _ in range(workers)]
+    procs = [ctx.Process(target=_worker, args=(task, list(range(w, meta.num_row_groups, workers)), starts, q),
+                         daemon=True) for w, q in enumerate(queues)]
+    for proc in procs:
+        proc.start()
+    try:
+        for g in range(meta.num_row_groups):
+            q, proc = queues[g % workers], procs[g % workers]
+            while True:
+                try:
+                    kind, value = q.get(timeout=1.0)
+                except Empty:
+                    if proc.is_alive():
+                        continue
+                    raise LoadError(f"{Path(task.path).name}: a validation worker process stopped (exit code "
+                                    f"{proc.exitcode}: killed, e.g. for lack of memory); nothing was written. "
+                                    "Run it again, or on a machine with more memory") from None
+                if kind == "error":
+                    raise value
+                if kind == "end":
+                    break
+                yield value
+        for proc in procs:
+            proc.join()
+    finally:
+        for proc in procs:                   # an error, an interrupt, or a caller that stopped early
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
 
 
 def _unreadable(path, exc) -> LoadError:
