@@ -172,7 +172,23 @@ SERIES_MAX_SHARE = 0.1   # ... whose deaths carry at most this share of the risk
 SERIES_TERMS = 24        # terms of the series: share**24 <= 1e-24, far below rounding
 
 
+_POWER_MEANS: dict = {}      # (top, the distinct tied-death counts) -> their power means: a fit's strata
+                             # keep their counts from one Newton step to the next
+
+
 def _power_means(d, top):
+    """``_faulhaber`` of ``d``, remembered for the last few sets of counts (each Newton step asks
+    again for the same ones)."""
+    values, inverse = np.unique(d, return_inverse=True)
+    key = (top, values.tobytes())
+    if key not in _POWER_MEANS:
+        if len(_POWER_MEANS) >= 16:
+            _POWER_MEANS.pop(next(iter(_POWER_MEANS)))
+        _POWER_MEANS[key] = _faulhaber(values, top)
+    return _POWER_MEANS[key][:, inverse.reshape(-1)]
+
+
+def _faulhaber(d, top):
     """P[j, k] = sum_{l < d_k} (l / d_k)**j for j = 0..top (Faulhaber's formula with Bernoulli
     numbers, B_1 = -1/2: P_j = d/(j+1) sum_i C(j+1, i) B_i d**-i).  For d > SERIES_MIN_DEATHS the
     terms fall as d**-i, so the sum is accurate to rounding (checked against the direct sums)."""
@@ -374,17 +390,22 @@ class CoxModel:
     event-time structure, case weights.  ``score_pieces`` and ``score_residuals`` are the kernel
     (derivation in the module docstring); ``cox`` fits, ``cox_zph`` tests."""
 
-    def __init__(self, terms, X, time, event, entry, strata_codes, weights, ties, cache=None, counts=None):
+    def __init__(self, terms, X, time, event, entry, strata_codes, weights, ties, cache=None, counts=None,
+                 gram=None):
+        """``gram``: the centred cross-products ``cox`` already made (about the means used here:
+        without case weights), whose diagonal is not computed again."""
         self.terms, self.ties = terms, ties
         self.n_rows, self.p = X.shape
         self.counts = counts
         if counts is not None:
             # rows given with their multiplicities (cox(counts=)): the moments of the repeated rows
             self.means = (counts @ X) / counts.sum()
-            self.centred_sq_mean = np.diag(centred_gram(X, self.means, counts)) / counts.sum()
+            sq = np.diag(gram) if gram is not None else np.diag(centred_gram(X, self.means, counts))
+            self.centred_sq_mean = sq / counts.sum()
         else:
             self.means = X.mean(axis=0) if weights is None else (weights @ X) / weights.sum()
-            self.centred_sq_mean = np.diag(centred_gram(X, self.means)) / self.n_rows
+            sq = np.diag(gram) if gram is not None and weights is None else np.diag(centred_gram(X, self.means))
+            self.centred_sq_mean = sq / self.n_rows
         self.time, self.event, self.entry, self.weights = time, event, entry, weights
         if counts is not None:
             found = (np.arange(self.n_rows), np.arange(self.n_rows), counts)
@@ -575,7 +596,7 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
         raise ConvergenceError(f"singular design: {', '.join(dependent)} is a linear combination of the other "
                                "terms (collinear)")
     scodes = None if strata is None else check_groups(strata, n, "strata")[1]
-    model = CoxModel(terms, Xv, t, e, en, scodes, cw, ties, cache, counts=freq)
+    model = CoxModel(terms, Xv, t, e, en, scodes, cw, ties, cache, counts=freq, gram=gram)
     del Xv                                 # the model holds the centred rows in risk-set order
     beta = beta0.copy()
     ll0, U0, I0 = model.score_pieces(np.zeros(p))
