@@ -310,7 +310,7 @@ def _relation(source, connection=None):
 
 #: a model whose distinct (time, status, covariates) cells are at most this many is fitted in memory
 #: on them with their counts as frequency weights (one scan) rather than by cox_from (a scan a step)
-CELLS_MAX = 200_000
+CELLS_MAX = 1_000_000
 
 
 def _cells(rel, columns: dict, counts: dict | None = None, *, limit: int | None = None):
