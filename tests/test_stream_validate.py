@@ -316,7 +316,8 @@ def test_a_prepared_table_from_two_workers_is_the_serial_one(tmp_path, monkeypat
     serial = prepare(path, tmp_path / "serial.parquet")
     monkeypatch.setattr(stream, "PARALLEL_MIN_ROWS", 1)
     monkeypatch.setattr(stream, "_in_workers", _counting(stream._in_workers))
-    parallel = prepare(path, tmp_path / "parallel.parquet", batch_rows=40)
+    assert prepare(path, tmp_path / "library.parquet").rows == 500 and _counting.calls == 0   # serial unless asked
+    parallel = prepare(path, tmp_path / "parallel.parquet", batch_rows=40, workers=None)
     assert _counting.calls == 1
     a, b = pq.read_table(serial.path), pq.read_table(parallel.path)
     assert a.equals(b) and a.num_rows == 500
@@ -332,3 +333,51 @@ def _counting(function):
 
     _counting.calls = 0
     return counted
+
+
+def test_the_workers_are_stopped_when_the_sink_fails(tmp_path):
+    """(A review's test.) A sink's write failing on the second batch (a full disk): validate_parquet
+    raises, and no worker is left running while the caller still holds the exception (a notebook
+    keeps the last traceback; the workers would wait on their queues, a row group each in memory)."""
+    import multiprocessing
+    import time
+
+    from ltfu.simulate import simulate
+
+    path = tmp_path / "r.parquet"
+    pq.write_table(pa.Table.from_pandas(simulate(3000, seed=4), preserve_index=False), path, row_group_size=500)
+    calls = []
+
+    def write(converted):
+        calls.append(converted)
+        if len(calls) == 2:
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full") as held:
+        validate_parquet(path, batch_rows=50, workers=2, sink=(len, write))
+    time.sleep(0.5)
+    left = multiprocessing.active_children()
+    for proc in left:                          # not left behind the test either
+        proc.terminate()
+        proc.join()
+    assert held.value is not None and left == []
+
+
+def test_a_worker_that_dies_is_said_with_its_exit_code(tmp_path, monkeypatch):
+    """A worker killed (here: it exits at once, code 3) is a clear load error naming how it ended,
+    not a hang and not a complaint about the file."""
+    from ltfu.cohort import stream
+    from ltfu.errors import LoadError
+    from ltfu.simulate import simulate
+
+    path = tmp_path / "r.parquet"
+    pq.write_table(pa.Table.from_pandas(simulate(400, seed=2), preserve_index=False), path, row_group_size=100)
+    monkeypatch.setattr(stream, "_worker", _exit_at_once)
+    with pytest.raises(LoadError, match=r"worker process stopped \(exit code 3\)"):
+        validate_parquet(path, batch_rows=50, workers=2)
+
+
+def _exit_at_once(*args):
+    import os
+
+    os._exit(3)

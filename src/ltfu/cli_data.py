@@ -112,7 +112,7 @@ def validate(
     _check_sheet(path, sheet)
     cut = _parse_cutoff(cutoff)
     if too_large(path):             # a Parquet table beyond the cells ltfu holds: validated in row batches
-        checked = validate_parquet(path, cutoff=cut, burden_threshold=burden_threshold)
+        checked = validate_parquet(path, cutoff=cut, burden_threshold=burden_threshold, workers=None)
         problems, n_rows = checked.problems, checked.rows
     else:
         files = find_tables(path, sheet=sheet)
@@ -150,7 +150,8 @@ def prepare(
     cut = _parse_cutoff(cutoff)
     try:
         done = run(path, out, cutoff=cut, burden_threshold=burden_threshold,
-                   efs_nonresponder=efs_nonresponder.value, censor_at_hct=censor_at_hct, overwrite=overwrite)
+                   efs_nonresponder=efs_nonresponder.value, censor_at_hct=censor_at_hct, overwrite=overwrite,
+                   workers=None)      # two processes for a large file (the CLI's main module is guarded)
     except OutputError as exc:
         _output_error(exc)
     except DataError as exc:

@@ -199,7 +199,7 @@ def _registry_report(path, out, fmts, inputs, options, cutoff, burden_threshold,
             prepared = registry.prepare(path, scratch / "prepared.parquet", cutoff=_parse_cutoff(cutoff),
                                         burden_threshold=burden_threshold,
                                         efs_nonresponder=options.efs_nonresponder,
-                                        censor_at_hct=options.censor_at_hct)
+                                        censor_at_hct=options.censor_at_hct, workers=None)
         except DataError as exc:
             _check_cutoff_before_all(exc.problems, exc.rows or 0, cutoff)     # one usage error, not one per row
             _print_problems(exc.problems, stream_err=True)

@@ -207,11 +207,13 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def prepare(path, out, *, cutoff=None, burden_threshold: float = BURDEN_THRESHOLD,
             efs_nonresponder: str = EFS_NONRESPONDER, censor_at_hct: bool = False, overwrite: bool = False,
-            today=None, batch_rows: int | None = None) -> Prepared:
+            today=None, batch_rows: int | None = None, workers: int | None = 1) -> Prepared:
     """Validate the patient table at ``path`` and write its prepared table to ``out`` (module
     docstring).  Raises DataError listing every problem when one is an error (nothing is written),
     LoadError when the table cannot be read, OutputError when ``out`` is refused (an existing file
-    without ``overwrite``, a directory, a link, the input itself, another extension)."""
+    without ``overwrite``, a directory, a link, the input itself, another extension).  ``workers``:
+    processes validating a large Parquet file (``ltfu.cohort.stream``: None, two for a large file,
+    as the CLI does, which needs the caller's main module guarded by ``if __name__ == "__main__":``)."""
     from ltfu.outputs import check_out_file, write_file_atomic
 
     path = Path(path)
@@ -236,7 +238,8 @@ def prepare(path, out, *, cutoff=None, burden_threshold: float = BURDEN_THRESHOL
     def fill(tmp):
         writer = _Writer(tmp, burden_threshold, efs_nonresponder, censor_at_hct)
         try:
-            problems, cut, rows, header, sha = _validated(path, writer, cutoff, burden_threshold, today, batch_rows)
+            problems, cut, rows, header, sha = _validated(path, writer, cutoff, burden_threshold, today, batch_rows,
+                                                          workers)
             errors = [p for p in problems if p.severity == "error"]
             if errors:
                 raise DataError(f"{len(errors)} error(s) in the patient table: nothing was written", problems,
@@ -274,7 +277,7 @@ def _not_copied(header) -> tuple:
     return tuple(str(h) for h in header if h not in mapping or mapping[h] == "burden")
 
 
-def _validated(path: Path, sink, cutoff, burden_threshold, today, batch_rows):
+def _validated(path: Path, sink, cutoff, burden_threshold, today, batch_rows, workers=1):
     """(every problem, the data cut-off, the rows, the header, the file's SHA-256 when the reading
     computed it), each typed batch handed to ``sink`` while no error is found: a Parquet file in row
     batches, another format whole (``ltfu.cohort.load``, which hashes the bytes it reads)."""
@@ -286,7 +289,7 @@ def _validated(path: Path, sink, cutoff, burden_threshold, today, batch_rows):
         from ltfu.cohort.stream import validate_parquet
 
         checked = validate_parquet(path, cutoff=cutoff, burden_threshold=burden_threshold, today=today,
-                                   batch_rows=batch_rows, sink=sink.sink)
+                                   batch_rows=batch_rows, sink=sink.sink, workers=workers)
         header = [str(h).strip() for h in pq.ParquetFile(path).schema_arrow.names]
         return checked.problems, checked.cutoff, checked.rows, header, None
     from ltfu.cohort.load import load

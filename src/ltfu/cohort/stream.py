@@ -24,17 +24,22 @@ The problems are listed table-level first, then by row.  Memory is that of one d
 group and one batch (sized in cells, ``BATCH_CELLS``) plus the ids' hashes; the file is opened
 read-only.
 
-Pass 2 runs on two processes (``workers``) when the file is large (``PARALLEL_MIN_ROWS``) and has
-several row groups: each worker validates whole row groups (each batch numbered from the row
-groups before it), and the caller takes their results in the file's order, so the problems and
-what a sink receives are those of the serial pass (the tests run both).  A sink given as a
+Pass 2 may run on two processes (``workers=None`` or 2; the CLI asks for it, a library call runs
+serially unless it does, since spawned workers import the caller's main module, which must then
+be guarded by ``if __name__ == "__main__":`` as with any multiprocessing): for a large file
+(``PARALLEL_MIN_ROWS``) with several row groups, each worker validates whole row groups (each
+batch numbered from the row groups before it) and the caller takes their results in the file's
+order, so the problems, in their order, and the rows a sink receives, in theirs, are the serial
+pass's (the batches may be cut differently: the tests compare both).  A sink given as a
 ``(convert, write)`` pair has ``convert`` (the typed batch to an Arrow table: the sink's own
-arithmetic) run in the workers and ``write`` in the caller, in order.
+arithmetic) run in the workers and ``write`` in the caller, in order.  The workers ignore Ctrl-C
+(the caller stops them) and are stopped whenever the caller stops reading their results.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,15 +95,16 @@ def too_large(path, limits: Limits | None = None) -> bool:
 def validate_parquet(path, *, cutoff=None, burden_threshold: float = DEFAULT_BURDEN_THRESHOLD, today=None,
                      date_floor=DEFAULT_DATE_FLOOR, max_follow_up_years: float = DEFAULT_MAX_FOLLOW_UP_YEARS,
                      batch_rows: int | None = None, limits: Limits | None = None, sink=None,
-                     workers: int | None = None) -> Checked:
+                     workers: int | None = 1) -> Checked:
     """Every problem of the Parquet patient table at ``path``, read in batches of ``batch_rows``
     rows (default: ``BATCH_CELLS`` cells).  Raises LoadError when the file cannot be read.
     ``sink``, when given, receives each batch's typed frame (the loader's columns, as
     ``validate.check`` makes them) in the file's order, as long as no error has been found before or
     in that batch (``ltfu.registry.prepare`` writes them): a function of the frame, or a
     ``(convert, write)`` pair (``write(convert(typed))``; ``convert`` picklable, run in the workers).
-    ``workers``: processes for pass 2 (default: two for a file of ``PARALLEL_MIN_ROWS`` rows or
-    more in several row groups on a machine with two cores or more; 1: serial)."""
+    ``workers``: processes for pass 2 (1, the default: serial; None: two for a file of
+    ``PARALLEL_MIN_ROWS`` rows or more in several row groups on a machine with two cores or more;
+    see the module docstring for the main-module guard this needs)."""
     import pyarrow.parquet as pq
 
     path = Path(path)
@@ -154,22 +160,21 @@ def _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follo
     task = _Task(str(path), batch_rows, nullable, tuple(renamed), stripped,
                  dict(cutoff=cutoff, burden_threshold=burden_threshold, today=today, date_floor=date_floor,
                       max_follow_up_years=max_follow_up_years), order, evidence, convert if write else None)
-    if _workers(file, workers) > 1:
-        results = _in_workers(task, file, _workers(file, workers))
-    else:
-        results = _serial(task, reader)
-    for found, typed, batch_cut, n_rows, after in results:
-        start += n_rows
-        problems.extend(found)
-        shared.after_cutoff += after
-        failed = failed or any(p.severity == "error" for p in found)
-        if write is not None and not failed:
-            try:
-                write(typed)
-            except Exception as exc:
-                raise _SinkFailed(exc) from exc
-        del typed
-        cut = batch_cut if cut is None or (batch_cut is not None and batch_cut > cut) else cut
+    n_workers = _workers(file, workers)
+    results = _in_workers(task, file, n_workers) if n_workers > 1 else _serial(task, reader)
+    with closing(results):           # an error or an interrupt here stops the workers at once
+        for found, typed, batch_cut, n_rows, after in results:
+            start += n_rows
+            problems.extend(found)
+            shared.after_cutoff += after
+            failed = failed or any(p.severity == "error" for p in found)
+            if write is not None and not failed:
+                try:
+                    write(typed)
+                except Exception as exc:
+                    raise _SinkFailed(exc) from exc
+            del typed
+            cut = batch_cut if cut is None or (batch_cut is not None and batch_cut > cut) else cut
     if start == 0:          # no rows: the whole-table validation (nothing to hold)
         from ltfu.cohort.validate import validate
 
@@ -238,8 +243,12 @@ def _worker(task: _Task, groups, starts, queue) -> None:
     """A worker process: its row groups in order, each batch's result put on ``queue`` as it is
     made (the queue is short: the worker waits while the caller is behind), then ("end", group);
     an exception is put as ("error", exc) and ends the worker."""
+    import pickle
+    import signal
+
     import pyarrow.parquet as pq
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the caller's, which stops the workers
     try:
         file = pq.ParquetFile(task.path, pre_buffer=False)
         for group in groups:
@@ -253,6 +262,10 @@ def _worker(task: _Task, groups, starts, queue) -> None:
                 del df, batch
             queue.put(("end", group))
     except BaseException as exc:            # said by the caller, who raises it
+        try:
+            pickle.loads(pickle.dumps(exc))
+        except Exception:                   # an exception that cannot cross: its text does
+            exc = RuntimeError(f"{type(exc).__name__}: {exc}")
         queue.put(("error", exc))
 
 
@@ -281,9 +294,15 @@ def _in_workers(task: _Task, file, workers: int):
                 except Empty:
                     if proc.is_alive():
                         continue
-                    raise LoadError(f"{Path(task.path).name}: a validation worker process stopped (exit code "
-                                    f"{proc.exitcode}: killed, e.g. for lack of memory); nothing was written. "
-                                    "Run it again, or on a machine with more memory") from None
+                    try:                     # it may have put its last result just before it ended
+                        kind, value = q.get(timeout=1.0)
+                    except Empty:
+                        code = proc.exitcode
+                        why = f"killed by signal {-code}, e.g. for lack of memory" if code is not None and code < 0 \
+                            else f"exit code {code}"
+                        raise LoadError(f"{Path(task.path).name}: a validation worker process stopped ({why}) "
+                                        "before it had validated its part of the file; nothing was written. Run it "
+                                        "again (from Python, workers=1 validates in one process)") from None
                 if kind == "error":
                     raise value
                 if kind == "end":
