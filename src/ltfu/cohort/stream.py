@@ -159,7 +159,8 @@ def _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follo
     convert, write = sink if isinstance(sink, tuple) else (None, sink)
     task = _Task(str(path), batch_rows, nullable, tuple(renamed), stripped,
                  dict(cutoff=cutoff, burden_threshold=burden_threshold, today=today, date_floor=date_floor,
-                      max_follow_up_years=max_follow_up_years), order, evidence, convert if write else None)
+                      max_follow_up_years=max_follow_up_years), order, evidence, convert if write else None,
+                 write is not None)
     n_workers = _workers(file, workers)
     results = _in_workers(task, file, n_workers) if n_workers > 1 else _serial(task, reader)
     with closing(results):           # an error or an interrupt here stops the workers at once
@@ -205,6 +206,7 @@ class _Task:
     order: str | None
     evidence: tuple
     convert: Any = None
+    keep: bool = True          # the typed batch (or its conversion) is wanted: a sink was given
 
     def check(self, df, rows, shared):
         """(problems, the typed batch or its conversion (None after an error), cut-off, rows, the
@@ -214,7 +216,9 @@ class _Task:
                        tuple([*(self.renamed if shared.first else []), *_long_cells(df, rows)]), self.stripped)
         found, typed, cut = check(raw, shared=shared, **self.options)
         shared.first = False
-        if self.convert is not None:
+        if not self.keep:
+            typed = None                     # nothing to hand over (and nothing to send from a worker)
+        elif self.convert is not None:
             try:
                 typed = None if any(p.severity == "error" for p in found) else self.convert(typed)
             except Exception as exc:
