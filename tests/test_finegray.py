@@ -194,3 +194,22 @@ def test_weighted_term_constant_within_risk_sets_is_still_an_error():
 def test_bad_weights(weights, message):
     with pytest.raises(InvalidInputError, match=message):
         fine_gray([0.0, 1.0, 0.0, 1.0], [1, 2, 3, 4], [1, 2, 1, 0], weights=weights)
+
+
+def test_repeated_rows_are_fitted_as_counts_with_the_same_result(monkeypatch):
+    """20,000 rows of a yes/no covariate on whole days: fine_gray fits the distinct rows with their
+    counts (as cox does), and the fit equals the row-by-row one."""
+    from ltfu.stats import coxmodel
+
+    rng = np.random.default_rng(11)
+    n = 20_000
+    x = rng.integers(0, 2, n).astype(float)
+    t = rng.integers(1, 400, n).astype(float)
+    status = np.where(rng.random(n) < 0.3 + 0.2 * x, 1, rng.choice([0, 2], n, p=[0.6, 0.4]))   # an effect
+    assert coxmodel._patterns(x[:, None], t, status.astype(float), None, None) is not None
+    fast = fine_gray(x, t, status)
+    monkeypatch.setattr(coxmodel, "PATTERN_MIN_ROWS", 10 ** 9)
+    slow = fine_gray(x, t, status)
+    assert fast.n == slow.n == n and fast.iterations == slow.iterations
+    for field in ("coef", "se", "loglik", "loglik_null", "baseline_jumps"):
+        np.testing.assert_allclose(getattr(fast, field), getattr(slow, field), rtol=1e-11, err_msg=field)

@@ -31,6 +31,7 @@ from ltfu.stats._common import (
     z_quantile,
 )
 from ltfu.stats.counting import merge_close_times, stable_order
+from ltfu.stats.coxmodel import _patterns
 from ltfu.stats.km import kaplan_meier, survival_from_counts
 
 
@@ -212,6 +213,13 @@ def fine_gray(X, time, status, *, cause: int | None = None, failcode: int | None
         raise InvalidInputError(f"cause: must be a whole-number status code other than cencode, got {cause!r}")
     if not (s == cause).any():
         raise InvalidInputError(f"cause: no failure of cause {cause}")
+    if cw is None:
+        # a registry's rows repeat (a yes/no covariate, whole days): fitted on the distinct rows with
+        # their counts as frequency weights, as cox does (the same fit, to rounding)
+        found = _patterns(Xv, t, s.astype(float), None, None)
+        if found is not None:
+            rep, _, cw = found
+            t, s, Xv = t[rep], s[rep], Xv[rep]
     order = stable_order(t)
     t, s = t[order], s[order]
     if cw is not None:
