@@ -35,11 +35,12 @@ returns, ``stats.logistic_counts``, to about 1e-12) and, counted per distinct ti
 ``follow_up(source)`` (the median follow-up), ``survival(source)`` (the Kaplan-Meier estimates of
 event-free, overall and relapse-free survival, overall and by burden, with the log-rank tests and
 figures) and ``competing(source)`` (the cumulative incidence of relapse and of death in remission
-with Gray's test; not the Fine-Gray models); and ``cox(source)``, the univariable and multivariable
-Cox models fitted by ``cox_from`` (the Newton steps' sums from DuckDB: the in-memory fits to about
-1e-10), without the proportional-hazards check; and ``transplant(source)``, the subsequent
+with Gray's test, and the Fine-Gray models on counted cells); ``cox(source)``, the univariable and multivariable
+Cox models (on counted cells or by ``cox_from``: the in-memory fits to about 1e-10) with the
+multivariable models' proportional-hazards checks; and ``transplant(source)``, the subsequent
 allogeneic HCT as a time-dependent exposure (the counting-process rows split in SQL by the in-memory
-rules; Mantel-Byar by ``cox_from``, the landmark analysis and the Simon-Makuch curves counted).
+rules; Mantel-Byar from their counts in each state, the landmark analysis and the Simon-Makuch
+curves counted).
 Each returns a ``ltfu.results.Part``:
 ``tables``, ``figures``, and ``numbers`` as results.json holds them.  ``source``: a prepared
 table's path or a DuckDB relation of one.
@@ -641,8 +642,8 @@ def _transplant_computed(cr, opts, connection) -> dict:
 def transplant(source, options=None, *, connection=None):
     """The report's transplant part (``ltfu.analysis.transplant``: subsequent allo-HCT as a
     time-dependent exposure among CR/CRi patients; Mantel-Byar, landmark, Simon-Makuch) from a
-    prepared table: the counting-process rows split in SQL, the Cox model fitted by ``cox_from``
-    and the curves counted by DuckDB."""
+    prepared table: the counting-process rows split in SQL, Mantel-Byar's Cox model fitted from
+    their counts in each state (``cox_group_counts``) and the curves counted by DuckDB."""
     import duckdb
 
     from ltfu.analysis.options import AnalysisOptions
@@ -763,9 +764,11 @@ def analyse(source, options=None, *, temporary: bool = False):
 
 def cox(source, options=None, *, connection=None):
     """The report's univariable and multivariable Cox models of event-free and overall survival
-    (``ltfu.analysis.models``) from a prepared table, each fitted by ``cox_from`` (the Newton steps'
-    sums from DuckDB; ``stats.cox``'s fit to about 1e-10), with the multivariable models'
-    proportional-hazards checks (``stats.cox_zph`` of a ``cox_from`` fit: one more query)."""
+    (``ltfu.analysis.models``) from a prepared table: a univariable model with at most ``CELLS_MAX``
+    distinct (time, status, covariate) cells by ``stats.cox(counts=)`` on them, the others by
+    ``cox_from`` (the Newton steps' sums from DuckDB); ``stats.cox``'s fits to about 1e-10; with the
+    multivariable models' proportional-hazards checks (``stats.cox_zph`` of a ``cox_from`` fit: one
+    more query)."""
     from ltfu.analysis.models import cox_part, forest_figure, models_of, ph_check
     from ltfu.analysis.options import AnalysisOptions
     from ltfu.analysis.plan import COX_COVARIATES
