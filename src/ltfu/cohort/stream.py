@@ -162,13 +162,14 @@ def _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follo
                       max_follow_up_years=max_follow_up_years), order, evidence, convert if write else None,
                  write is not None)
     n_workers = _workers(file, workers)
-    results = _in_workers(task, file, n_workers) if n_workers > 1 else _serial(task, reader)
+    state = {"failed": failed}       # read by the serial pass: after an error nothing more is converted
+    results = _in_workers(task, file, n_workers) if n_workers > 1 else _serial(task, reader, state)
     with closing(results):           # an error or an interrupt here stops the workers at once
         for found, typed, batch_cut, n_rows, after in results:
             start += n_rows
             problems.extend(found)
             shared.after_cutoff += after
-            failed = failed or any(p.severity == "error" for p in found)
+            failed = state["failed"] = failed or any(p.severity == "error" for p in found)
             if write is not None and not failed:
                 try:
                     write(typed)
@@ -208,15 +209,15 @@ class _Task:
     convert: Any = None
     keep: bool = True          # the typed batch (or its conversion) is wanted: a sink was given
 
-    def check(self, df, rows, shared):
-        """(problems, the typed batch or its conversion (None after an error), cut-off, rows, the
-        patients with an event after the cut-off)."""
+    def check(self, df, rows, shared, failed=False):
+        """(problems, the typed batch or its conversion (None after an error, here or before:
+        ``failed``), cut-off, rows, the patients with an event after the cut-off)."""
         before = shared.after_cutoff
         raw = RawTable(df, rows, self.path, "", "parquet",
                        tuple([*(self.renamed if shared.first else []), *_long_cells(df, rows)]), self.stripped)
         found, typed, cut = check(raw, shared=shared, **self.options)
         shared.first = False
-        if not self.keep:
+        if not self.keep or failed:
             typed = None                     # nothing to hand over (and nothing to send from a worker)
         elif self.convert is not None:
             try:
@@ -226,10 +227,10 @@ class _Task:
         return found, typed, cut, len(df), shared.after_cutoff - before
 
 
-def _serial(task: _Task, reader):
+def _serial(task: _Task, reader, state):
     shared = Shared(task.order, task.evidence)
     for df, rows in reader.batches(None):
-        yield task.check(df, rows, shared)
+        yield task.check(df, rows, shared, state["failed"])
 
 
 def _workers(file, workers) -> int:
