@@ -769,7 +769,7 @@ def cox(source, options=None, *, connection=None):
     ``cox_from`` (the Newton steps' sums from DuckDB); ``stats.cox``'s fits to about 1e-10; with the
     multivariable models' proportional-hazards checks (``stats.cox_zph`` of a ``cox_from`` fit: one
     more query)."""
-    from ltfu.analysis.models import cox_part, forest_figure, models_of, ph_check
+    from ltfu.analysis.models import NO_EVENTS, cox_part, forest_figure, models_of, ph_check
     from ltfu.analysis.options import AnalysisOptions
     from ltfu.analysis.plan import COX_COVARIATES
     from ltfu.errors import ConvergenceError
@@ -793,7 +793,7 @@ def cox(source, options=None, *, connection=None):
                                                        *[f"count({t})" for t in terms]])).fetchall()[0]
         numbers[key] = {}
         if n == 0 or events == 0:
-            numbers[key]["note"] = "no events: no Cox model"
+            numbers[key]["note"] = NO_EVENTS
             continue
         missing = {t for t, k in zip(terms, known) if k < n}
 

@@ -12,6 +12,7 @@ from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.results import ForestFigure, Part, Table
 
 MODEL_COLUMNS = ("univariable {m} (95% CI)", "p", "n", "multivariable {m} (95% CI)", "p")
+NO_EVENTS = "no events: no Cox model"       # an endpoint's note when it has no event (either path)
 
 
 def excluded_note(X, ok) -> str:
@@ -107,7 +108,7 @@ def build(plan: Plan) -> Part:
         e = plan.survival_endpoints[key]
         numbers[key] = {}
         if e.n == 0 or e.status.sum() == 0:
-            numbers[key]["note"] = "no events: no Cox model"
+            numbers[key]["note"] = NO_EVENTS
             continue
         forest_figure(key, e.label, _endpoint(plan, key, numbers[key], rows, zph_rows, notes), figures)
     return cox_part(numbers, rows, notes, figures, opts, zph_rows)
