@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from ltfu.analysis import AnalysisOptions, analyse
@@ -70,6 +71,8 @@ def _check(got, full):
         assert set(models[key]["proportional_hazards"]) >= {"terms", "statistic", "p_value", "global"}
     _close(models, want_models, "cox")                                  # fitted by cox_from: to 1e-9
     assert got["n_patients"] == full["n_patients"] and got["definitions"] == full["definitions"]
+    # the warnings listed as the in-memory report lists them (a hunt found only their codes counted)
+    assert got["validation_warnings"] == full["validation_warnings"] and full["validation_warnings"]
     assert got["meta"]["computed"] == AT_SCALE and got["meta"]["sha256"] == full["meta"]["sha256"]
 
 
@@ -172,3 +175,23 @@ def test_a_cutoff_before_every_infusion_is_one_usage_error(registry, tmp_path, c
     err = capsys.readouterr().err
     assert "before every patient's infusion" in err and "CUTOFF_BEFORE_INFUSION" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.parquet"]
+
+
+def test_many_warnings_are_listed_table_level_and_counted_by_code(tmp_path, monkeypatch):
+    """Beyond WARNING_LINES_MAX the prepared table keeps the table-level warnings word for word and
+    counts the row-level ones by code."""
+    import ltfu.registry as registry
+    from ltfu.simulate import simulate
+
+    df = simulate(60, seed=3)
+    dead = df.index[df["death_date"].notna()][:4]
+    df.loc[dead, "death_date"] = df.loc[dead, "last_contact_date"] + pd.Timedelta(days=3)   # after last contact
+    path = tmp_path / "r.parquet"
+    df.to_parquet(path, index=False)
+    monkeypatch.setattr(registry, "WARNING_LINES_MAX", 2)
+    prepared = prepare(path, tmp_path / "p.parquet")
+    lines = registry._meta(prepared.path)["warning_lines"]
+    assert sum(w.code == "DEATH_AFTER_LAST_CONTACT" for w in prepared.warnings) == 4
+    assert "DEATH_AFTER_LAST_CONTACT (4 rows of the patient table)" in lines
+    assert any(line.startswith("UNKNOWN_COLUMN (product): ") for line in lines)
+    assert registry.analyse(prepared.path).numbers["validation_warnings"] == lines

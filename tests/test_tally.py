@@ -291,3 +291,24 @@ def test_models_beyond_the_cells_limit_are_fitted_by_the_engine(tmp_path, monkey
         _close(got.numbers, want.numbers, name)
     for a, b in zip(counted, engine):
         _close(a.numbers, b.numbers, name)
+
+
+def test_a_cox_model_whose_deaths_all_tie_has_a_zero_likelihood_ratio(tmp_path):
+    """Nobody in CR/CRi, so every EFS event is on day 0: the multivariable fit barely moves the
+    likelihood, and the LR statistic, below 0 by rounding only (a hunt found -4.5e-13 in memory,
+    -2.3e-12 at scale, no p-value), is 0 with p = 1 in both paths."""
+    from ltfu.analysis import models
+    from ltfu.registry import cox
+
+    df = simulate(300, seed=2)
+    cr = df["best_response"].isin(["CR", "CRi"])
+    df.loc[cr, "best_response"] = "PR"
+    df.loc[cr, "relapse_date"] = pd.NaT
+    df.loc[cr, ["mrd_negative", "relapse_cd19"]] = None
+    path = tmp_path / "r.parquet"
+    df.to_parquet(path, index=False)
+    prepared = prepare(path, tmp_path / "p.parquet").path
+    want = models.build(Plan.build(load_cohort(path), AnalysisOptions())).numbers["efs"]["multivariable"]
+    got = cox(prepared).numbers["efs"]["multivariable"]
+    for fit in (want, got):
+        assert fit["lr_test"]["statistic"] == 0.0 and fit["lr_test"]["p_value"] == 1.0

@@ -252,6 +252,7 @@ def prepare(path, out, *, cutoff=None, burden_threshold: float = BURDEN_THRESHOL
                         "data_cutoff": cut, "options": options,
                         "endpoints": _definitions(efs_nonresponder, censor_at_hct),
                         "warnings": dict(sorted(Counter(p.code for p in warnings).items())),
+                        "warning_lines": _warning_lines(warnings),
                         "not_copied": list(not_copied), "source_note": _source_note(path)}
             writer.close(metadata)
         except BaseException:
@@ -261,6 +262,23 @@ def prepare(path, out, *, cutoff=None, burden_threshold: float = BURDEN_THRESHOL
 
     written = write_file_atomic(target, fill, overwrite=overwrite)
     return Prepared(written, result["rows"], result["warnings"], result["cutoff"], result["not_copied"])
+
+
+#: warnings listed one by one in a prepared table's metadata (beyond: the table-level ones, and the
+#: row-level ones counted by code)
+WARNING_LINES_MAX = 1000
+
+
+def _warning_lines(warnings) -> list:
+    """The warnings as the in-memory report lists them (``warning_line``: code, field, message); a
+    table with more than WARNING_LINES_MAX keeps its table-level ones so and counts the others."""
+    from ltfu.analysis.common import warning_line
+
+    if len(warnings) <= WARNING_LINES_MAX:
+        return [warning_line(p) for p in warnings]
+    rows = Counter(p.code for p in warnings if p.row is not None)
+    return [warning_line(p) for p in warnings if p.row is None] + [
+        f"{code} ({count:,} rows of the patient table)" for code, count in sorted(rows.items())]
 
 
 def _version() -> str:
@@ -727,7 +745,8 @@ def analyse(source, options=None, *, temporary: bool = False):
     definitions["follow_up"] = ep.follow_up(Cohort(pd.DataFrame({"patient_id": []}))).definition
     definitions["allo_hct"] = recorded["allo_hct"]
     warned = meta.get("warnings", {})
-    listed = tuple(f"{code} ({count} in the patient table)" for code, count in warned.items())
+    listed = tuple(meta["warning_lines"]) if "warning_lines" in meta else tuple(
+        f"{code} ({count} in the patient table)" for code, count in warned.items())   # a table prepared before
     info = {"ltfu_version": __version__, "source": meta.get("source", Path(source).name),
             "sha256": meta.get("source_sha256"), "n_patients": n, "data_cutoff": meta.get("data_cutoff"),
             "synthetic": False, "deidentified": False, "options": opts.to_dict(),

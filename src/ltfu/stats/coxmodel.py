@@ -637,9 +637,20 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
     return CoxResult(terms, beta, se, robust, var, (ll0, ll),
                      TestResult(score, float(p), float(chdtrc(p, score))),
                      TestResult(wald, float(wald_rank), float(chdtrc(wald_rank, wald)) if wald_rank else np.nan),
-                     TestResult(2 * (ll - ll0), float(p), float(chdtrc(p, 2 * (ll - ll0)))),
+                     lr_test(ll0, ll, p),
                      np.exp(beta), np.exp(beta - z * use_se), np.exp(beta + z * use_se), pv,
                      n_obs, n_events, it, ties, conf_level, robust_score, model)
+
+
+def lr_test(ll0, ll, p) -> TestResult:
+    """The likelihood-ratio test 2 (ll - ll0) on p df.  The fit never lowers the likelihood, so a
+    statistic below 0 by no more than rounding (a fit that did not move it: every death at one time)
+    is 0, p = 1 (R prints the rounding, e.g. -4.5e-13, with no p-value); a larger negative one is
+    left as it is, to be seen."""
+    stat = 2.0 * (ll - ll0)
+    if -1e-9 * max(1.0, abs(ll0)) <= stat < 0:
+        stat = 0.0
+    return TestResult(stat, float(p), float(chdtrc(p, stat)))
 
 
 def check_finite_gram(gram, terms) -> None:

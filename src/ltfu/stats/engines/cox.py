@@ -61,7 +61,7 @@ from scipy.stats import norm
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import TestResult, check_choice, check_conf_level, z_quantile
 from ltfu.stats.counting import Counts
-from ltfu.stats.coxmodel import check_finite_gram, efron_terms
+from ltfu.stats.coxmodel import check_finite_gram, efron_terms, lr_test
 from ltfu.stats.engines._counts import Aggregates, _merge_map, assemble, column, make_spec
 from ltfu.stats.engines._sql import count_if, is_numeric_type
 from ltfu.stats.km import survival_from_counts
@@ -423,7 +423,7 @@ def fit(model: CoxQueryModel, *, conf_level=0.95, init=None, max_iter=30, eps=1e
     return CoxResult(tuple(terms), beta, se, None, var, (ll0, ll),
                      TestResult(score, float(p), float(chdtrc(p, score))),
                      TestResult(wald, float(wald_rank), float(chdtrc(wald_rank, wald)) if wald_rank else np.nan),
-                     TestResult(2 * (ll - ll0), float(p), float(chdtrc(p, 2 * (ll - ll0)))),
+                     lr_test(ll0, ll, p),
                      np.exp(beta), np.exp(beta - z * se), np.exp(beta + z * se), pv,
                      model.n, model.n_events, it, model.ties, conf_level, None, model)
 
