@@ -613,3 +613,25 @@ def test_report_km_keeps_ltfu_at_risk(os_by_burden):
     assert np.allclose(np.diff(ticks), 12)
     for label, km in os_by_burden:
         assert fig.ltfu_at_risk["n_risk"][label] == km.at(ticks * DAYS_PER_MONTH).n_risk.tolist()
+
+
+def test_a_curve_that_patients_enter_over_time_is_cut_against_its_peak():
+    """The transplanted state of a Simon-Makuch figure: five patients at first, a thousand later.
+    The 10% rule is measured against its largest risk set, once reached (a registry's figure was
+    cut at its first month against all 1.7 million who ever entered); a curve without entry is cut
+    where 10% of all its patients remain, as before."""
+    from ltfu.plot._steps import _cut_time
+    from ltfu.stats import kaplan_meier
+
+    rng = np.random.default_rng(1)
+    entry = np.r_[np.zeros(5), rng.uniform(100, 200, 1000)]
+    time = entry + rng.uniform(1, 800, entry.size)
+    event = (rng.random(entry.size) < 0.7).astype(int)
+    late = kaplan_meier(time, event, entry=entry)
+    cut = _cut_time(late, 1.0)
+    risk = late.at([cut + 1e-9]).n_risk[0]
+    assert cut > 200 and risk < 0.1 * late.n_risk.max() <= late.at([cut - 1.0]).n_risk[0]
+    plain = kaplan_meier(time - entry, event)
+    nr = plain.n_risk
+    first_below = plain.time[np.flatnonzero(np.r_[nr[1:], 0] < 0.1 * plain.n)[0]]
+    assert _cut_time(plain, 1.0) == first_below

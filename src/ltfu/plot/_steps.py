@@ -80,13 +80,18 @@ class _Row:
 
 
 def _cut_time(src, scale) -> float:
-    """Time (months) after which fewer than 10% of the group's patients remain at risk."""
+    """Time (months) after which fewer than 10% of the group's patients remain at risk: 10% of its
+    largest risk set, once that is reached.  Without delayed entry the largest is the first (every
+    patient); a curve that patients enter over time (the transplanted state of a Simon-Makuch
+    figure) is measured against its peak, not against all who ever enter it (at registry scale its
+    first risk sets are a few patients of 1.7 million: the figure was cut at its first month)."""
     t = np.asarray(src.time, float)
     if t.size == 0:
         return 0.0
     nr = np.asarray(src.n_risk, float)
+    peak = int(np.argmax(nr))
     after = np.r_[nr[1:], 0.0]
-    bad = np.flatnonzero(after < TRUNCATE_FRACTION * float(src.n))
+    bad = peak + np.flatnonzero(after[peak:] < TRUNCATE_FRACTION * float(nr[peak]))
     return float(t[bad[0]] if bad.size else t[-1]) / scale
 
 
