@@ -272,7 +272,7 @@ def test_power_means_equal_the_direct_sums():
     """Faulhaber's formula for sum_{l<d} (l/d)**j, where the series uses it (d > 64), to rounding."""
     from ltfu.stats.coxmodel import SERIES_MIN_DEATHS, _power_means
 
-    d = np.array([SERIES_MIN_DEATHS + 1, 100, 997, 12345, 250000], float)
+    d = np.array([SERIES_MIN_DEATHS + 1, 100, 997, 12345, 40000], float)
     got = _power_means(d, 26)
     for k, dk in enumerate(d):
         f = np.arange(int(dk)) / dk
