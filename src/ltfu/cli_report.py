@@ -203,7 +203,8 @@ def _registry_report(path, out, fmts, inputs, options, cutoff, burden_threshold,
         except DataError as exc:
             _check_cutoff_before_all(exc.problems, exc.rows or 0, cutoff)     # one usage error, not one per row
             _print_problems(exc.problems, stream_err=True)
-            _fail(exc.message)
+            errors = sum(p.severity == "error" for p in exc.problems)      # said as the in-memory report says it
+            _fail(f"{errors} error(s) in the data: fix the errors above and run again (nothing was written).")
         except OutputError as exc:
             _output_error(exc)
         say("Counting the report's sections with DuckDB")
