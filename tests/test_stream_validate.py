@@ -381,3 +381,21 @@ def _exit_at_once(*args):
     import os
 
     os._exit(3)
+
+
+def test_without_worker_processes_the_pass_runs_in_one(tmp_path, monkeypatch):
+    """A system that cannot start the workers (no shared-memory semaphores, a sandbox): the pass
+    runs in one process with the same problems, not an error about the file."""
+    import multiprocessing
+
+    class NoProcesses:
+        def Queue(self, maxsize=0):
+            raise OSError(38, "Function not implemented")
+
+    df = pq.read_table(_planted(tmp_path)).to_pandas()
+    path = tmp_path / "groups.parquet"
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, row_group_size=10)
+    serial = validate_parquet(path, batch_rows=7, today=TODAY, workers=1)
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method=None: NoProcesses())
+    fallback = validate_parquet(path, batch_rows=7, today=TODAY, workers=2)
+    assert list(map(_key, fallback.problems)) == list(map(_key, serial.problems)) and serial.problems

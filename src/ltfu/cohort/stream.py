@@ -163,7 +163,8 @@ def _validate(path, file, cutoff, burden_threshold, today, date_floor, max_follo
                  write is not None)
     n_workers = _workers(file, workers)
     state = {"failed": failed}       # read by the serial pass: after an error nothing more is converted
-    results = _in_workers(task, file, n_workers) if n_workers > 1 else _serial(task, reader, state)
+    started = _start_workers(task, file, n_workers) if n_workers > 1 else None
+    results = _in_workers(task, file, *started) if started else _serial(task, reader, state)
     with closing(results):           # an error or an interrupt here stops the workers at once
         for found, typed, batch_cut, n_rows, after in results:
             start += n_rows
@@ -274,22 +275,39 @@ def _worker(task: _Task, groups, starts, queue) -> None:
         queue.put(("error", exc))
 
 
-def _in_workers(task: _Task, file, workers: int):
-    """Pass 2's results in the file's order from ``workers`` processes: row group g is validated
-    by worker g mod ``workers``, which puts each batch's result on its own short queue; the caller
-    takes them group by group, so it holds a few batches, not row groups."""
+def _start_workers(task: _Task, file, workers: int):
+    """(queues, processes) of ``workers`` started workers: row group g goes to worker g mod
+    ``workers``; None when this system cannot start them (no shared-memory semaphores, a sandbox
+    forbidding processes): the pass then runs in one process, with the same result."""
     import multiprocessing
-    from queue import Empty
 
     meta = file.metadata
     starts = np.r_[0, np.cumsum([meta.row_group(g).num_rows for g in range(meta.num_row_groups)])]
-    # spawned, not forked: the caller may hold threads (Arrow's, DuckDB's) that a fork would copy mid-work
-    ctx = multiprocessing.get_context("spawn")
-    queues = [ctx.Queue(maxsize=QUEUE_BATCHES) for _ in range(workers)]
-    procs = [ctx.Process(target=_worker, args=(task, list(range(w, meta.num_row_groups, workers)), starts, q),
-                         daemon=True) for w, q in enumerate(queues)]
-    for proc in procs:
-        proc.start()
+    procs: list = []
+    try:
+        # spawned, not forked: the caller may hold threads (Arrow's, DuckDB's) that a fork would copy
+        ctx = multiprocessing.get_context("spawn")
+        queues = [ctx.Queue(maxsize=QUEUE_BATCHES) for _ in range(workers)]
+        for w, q in enumerate(queues):
+            procs.append(ctx.Process(target=_worker, args=(task, list(range(w, meta.num_row_groups, workers)), starts,
+                                                          q), daemon=True))
+            procs[-1].start()
+    except (OSError, ImportError, RuntimeError):
+        for proc in procs:
+            proc.terminate()
+            proc.join()
+        return None
+    return queues, procs
+
+
+def _in_workers(task: _Task, file, queues, procs):
+    """Pass 2's results in the file's order from the started workers (``_start_workers``), each
+    putting each batch's result on its own short queue; the caller takes them group by group, so
+    it holds a few batches, not row groups."""
+    from queue import Empty
+
+    meta = file.metadata
+    workers = len(procs)
     try:
         for g in range(meta.num_row_groups):
             q, proc = queues[g % workers], procs[g % workers]
