@@ -82,8 +82,8 @@ def build(plan: Plan) -> Part:
 def cif_part(counted: dict, opts) -> Part:
     """The competing-risks part laid out from ``counted``: the endpoint's definition, n, relapses and
     deaths in remission; when any: the overall incidences (``overall``), by burden (``by``, with the
-    two groups' follow-up curves ``at_risk``, low then high, and Gray's test ``gray``, a result or the
-    error), and ``fine_gray`` (its rows and numbers; absent: not computed, its table left out)."""
+    two groups' follow-up curves ``at_risk``, low then high, Gray's test ``gray``, a result or the
+    error) and ``fine_gray`` (its rows and numbers; no rows without a comparison)."""
     numbers: dict[str, Any] = {k: counted[k] for k in ("definition", "n", "relapses", "deaths_in_remission")}
     times = np.asarray(opts.rate_months, float) * DAYS_PER_MONTH
     if "overall" not in counted:
@@ -125,13 +125,12 @@ def cif_part(counted: dict, opts) -> Part:
                     "(competing risks), CR/CRi patients",
                     ("event", "group", *[f"{m} mo, % (95% CI)" for m in opts.rate_months]), tuple(rows),
                     notes=(counted["definition"], "Aalen-Johansen estimates; variance as R cmprsk::cuminc."))]
-    if "fine_gray" in counted:
-        fg_rows, fg_numbers = counted["fine_gray"]
-        numbers.update(fg_numbers)
-        tables.append(Table("fine_gray", "Fine-Gray subdistribution hazard ratios, CR/CRi patients",
-                            ("event", "comparison", "SHR (95% CI)", "p", "n"), tuple(fg_rows),
-                            notes=("Fine-Gray model as R cmprsk::crr (sandwich variance with the correction for "
-                                   "the estimated censoring distribution).",)))
+    fg_rows, fg_numbers = counted["fine_gray"]
+    numbers.update(fg_numbers)
+    tables.append(Table("fine_gray", "Fine-Gray subdistribution hazard ratios, CR/CRi patients",
+                        ("event", "comparison", "SHR (95% CI)", "p", "n"), tuple(fg_rows),
+                        notes=("Fine-Gray model as R cmprsk::crr (sandwich variance with the correction for "
+                               "the estimated censoring distribution).",)))
     fig = CIFFigure("cif_relapse", "Cumulative incidence of relapse and non-relapse mortality by burden",
                     tuple(curves), groups=tuple(groups), at_risk=at_risk, limits=tuple(limits),
                     conf_level=opts.conf_level, p_value=p1, test_name="Gray's test (relapse)")

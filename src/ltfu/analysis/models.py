@@ -64,11 +64,11 @@ def _endpoint(plan: Plan, key, numbers, rows, zph_rows, notes):
                      lambda f: ph_check(f, e.label, zph_rows))
 
 
-def models_of(label, terms, fit, numbers, rows, notes, zph=None):
+def models_of(label, terms, fit, numbers, rows, notes, zph):
     """The univariable models of each term and the multivariable model of them all, side by side:
     ``fit(columns)`` gives (a CoxResult or the error raised, patients excluded for a missing value,
-    ``excluded_note``'s text), whoever fits it; ``zph(fit)``: the multivariable model's check
-    (None: not computed).  Returns the forest plot's rows."""
+    ``excluded_note``'s text), whoever fits it; ``zph(fit)``: the multivariable model's check.
+    Returns the forest plot's rows."""
     uni, multi, forest = {}, {}, []
     for name, cols in [(c, [c]) for c in terms] + [("multivariable", list(terms))]:
         result, n_excluded, excluded = fit(cols)
@@ -91,8 +91,7 @@ def models_of(label, terms, fit, numbers, rows, notes, zph=None):
                 uni[term] = (est, fmt_p(p), f"{result.n} ({result.n_events} events{excluded})")
         if name == "multivariable":
             notes.append(f"{label}, multivariable model: n = {result.n}, {result.n_events} events{excluded}.")
-            if zph is not None:
-                numbers["proportional_hazards"] = zph(result)
+            numbers["proportional_hazards"] = zph(result)
     rows += side_by_side(label, list(terms), uni, multi)
     return forest
 
@@ -120,16 +119,15 @@ def forest_figure(key, label, forest, figures) -> None:
         figures.append(ForestFigure(f"forest_{key}", f"{label}: multivariable Cox model", tuple(forest)))
 
 
-def cox_part(numbers, rows, notes, figures, opts, zph_rows=None) -> Part:
-    """The Cox part from the models' numbers, rows, notes and forest plots; ``zph_rows``: the
-    proportional-hazards check's rows (None: not computed, its table left out)."""
+def cox_part(numbers, rows, notes, figures, opts, zph_rows) -> Part:
+    """The Cox part from the models' numbers, rows, notes and forest plots and the
+    proportional-hazards checks' rows."""
     columns = tuple(c.format(m="hazard ratio") for c in MODEL_COLUMNS)
-    tables = [Table("cox", "Cox proportional-hazards models: univariable and multivariable",
+    tables = (Table("cox", "Cox proportional-hazards models: univariable and multivariable",
                     ("endpoint", "term", *columns), tuple(rows),
                     notes=(f"Ties: {opts.ties} (as R's coxph). Wald p-values. Each model uses the patients with "
                            "every one of its terms known; those excluded for a missing value are counted beside n.",
-                           *notes))]
-    if zph_rows is not None:
-        tables.append(Table("proportional_hazards", "Proportional-hazards check (R cox.zph, Kaplan-Meier time "
-                            "transform)", ("endpoint", "term", "chi-square", "df", "p"), tuple(zph_rows)))
-    return Part("cox", numbers, tuple(tables), tuple(figures))
+                           *notes)),
+              Table("proportional_hazards", "Proportional-hazards check (R cox.zph, Kaplan-Meier time transform)",
+                    ("endpoint", "term", "chi-square", "df", "p"), tuple(zph_rows)))
+    return Part("cox", numbers, tables, tuple(figures))

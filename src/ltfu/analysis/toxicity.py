@@ -134,10 +134,10 @@ def build(plan: Plan) -> Part:
     return from_tallies(grades, scales, deaths, plan.options, lambda numbers: _association(plan, numbers))
 
 
-def from_tallies(grades: dict, scales: dict, crs_deaths: int | None, opts, association=None) -> Part:
+def from_tallies(grades: dict, scales: dict, crs_deaths: int | None, opts, association) -> Part:
     """The safety section from the tallies of the grade columns, the grading scales written and the
-    deaths attributed to CRS (None: not recorded); ``association(numbers)``, when given, makes the
-    association models' table (``association_table``) and writes their numbers."""
+    deaths attributed to CRS (None: not recorded); ``association(numbers)`` makes the association
+    models' table (``association_table``) and writes their numbers."""
     numbers: dict[str, Any] = {}
     tables: list[Any] = []
     figures: list[Any] = []
@@ -161,7 +161,6 @@ def from_tallies(grades: dict, scales: dict, crs_deaths: int | None, opts, assoc
                         ("event", "All", "Low burden", "High burden", "p"), tuple(rows),
                         notes=(f"p: low vs high burden, Fisher's exact test (Pearson chi-square above {EXACT_MAX_N} "
                                "patients).",)))
-    if association is not None:
-        tables.append(association(numbers))
+    tables.append(association(numbers))
     section = Section("safety", "Safety", tables=tuple(t.name for t in tables), figures=tuple(f.name for f in figures))
     return Part("safety", numbers, tuple(tables), tuple(figures), section)
