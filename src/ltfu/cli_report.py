@@ -144,24 +144,17 @@ def report(
                                   engine=_engine_for(engine.value, path), by=by)
         results = analyse(study, options)
         step("Writing the report")
-        from ltfu.report import write_report
-
-        try:
-            main_file = write_report(results, out, formats=fmts, inputs=inputs)
-        except OutputError as exc:
-            _output_error(exc)
+        main_file = _write(results, out, fmts, inputs)
         step("Done")
     if study.cohort.synthetic:
         typer.echo("Note: the demonstration data are SYNTHETIC (not patient data).")
     typer.echo(f"Report written: {Path(main_file).resolve()}")
 
 
-
-
 def _registry_report(path, out, fmts, inputs, options, cutoff, burden_threshold, quiet):
     """The report of a registry too large for memory: its prepared table (``ltfu prepare``, given or
-    made here in a temporary folder beside --out and removed after), the sections that come from
-    counts (``ltfu.registry.analyse``), written as any report."""
+    made here in a temporary folder beside --out and removed after), reported from counts and sums
+    in DuckDB (``ltfu.registry.analyse``), written as any report."""
     import contextlib
     import os
 
@@ -221,6 +214,7 @@ def _registry_report(path, out, fmts, inputs, options, cutoff, burden_threshold,
 
 
 def _write(results, out, fmts, inputs):
+    """The report's files (``write_report``), an output refused said as a usage or write error."""
     from ltfu.errors import OutputError
     from ltfu.report import write_report
 
