@@ -592,7 +592,8 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
     beta0 = check_init(init, terms)
     rank = np.linalg.matrix_rank(gram / n_obs)   # p x p: cheap at registry scale
     if rank < p:
-        dependent = _dependent_columns(Xv - Xv.mean(axis=0), terms)
+        Xc = Xv - Xv.mean(axis=0)
+        dependent = dependent_terms(terms, lambda cols: np.linalg.matrix_rank(Xc[:, cols]))
         raise ConvergenceError(f"singular design: {', '.join(dependent)} is a linear combination of the other "
                                "terms (collinear)")
     scodes = None if strata is None else check_groups(strata, n, "strata")[1]
@@ -743,14 +744,15 @@ def _solve(I, U, terms):
                                f"{', '.join(terms)} cannot all be estimated") from None
 
 
-def _dependent_columns(Xc, terms):
-    """Names of columns that are linear combinations of earlier ones (QR with tolerance)."""
-    dep = []
-    kept = []
-    for j in range(Xc.shape[1]):
-        cand = Xc[:, kept + [j]]
-        if np.linalg.matrix_rank(cand) < len(kept) + 1:
+def dependent_terms(terms, rank_of) -> list:
+    """Names of the terms that are linear combinations of earlier ones: ``rank_of(columns)`` is the
+    rank of those columns (of the rows, or of their centred cross-products: the same ranks)."""
+    dep: list = []
+    kept: list[int] = []
+    for j in range(len(terms)):
+        if rank_of(kept + [j]) < len(kept) + 1:
             dep.append(terms[j])
         else:
             kept.append(j)
     return dep
+

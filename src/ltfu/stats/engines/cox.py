@@ -61,7 +61,7 @@ from scipy.stats import norm
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.stats._common import TestResult, check_choice, check_conf_level, z_quantile
 from ltfu.stats.counting import Counts
-from ltfu.stats.coxmodel import check_finite_gram, efron_terms, lr_test
+from ltfu.stats.coxmodel import check_finite_gram, dependent_terms, efron_terms, lr_test
 from ltfu.stats.engines._counts import Aggregates, _merge_map, assemble, column, make_spec
 from ltfu.stats.engines._sql import count_if, is_numeric_type
 from ltfu.stats.km import survival_from_counts
@@ -396,13 +396,7 @@ def fit(model: CoxQueryModel, *, conf_level=0.95, init=None, max_iter=30, eps=1e
         # the columns that are combinations of earlier ones, named as ltfu.stats.cox names them (its
         # rule on the rows, here on their centred cross-products: the same ranks)
         gram = model.cross / model.n
-        kept: list[int] = []
-        dependent: list[str] = []
-        for j in range(p):
-            if np.linalg.matrix_rank(gram[np.ix_(kept + [j], kept + [j])]) < len(kept) + 1:
-                dependent.append(terms[j])
-            else:
-                kept.append(j)
+        dependent = dependent_terms(terms, lambda cols: np.linalg.matrix_rank(gram[np.ix_(cols, cols)]))
         raise ConvergenceError(f"singular design: {', '.join(dependent or terms)} is a linear combination of the "
                                "other terms (collinear)")
     beta0 = check_init(init, terms)
