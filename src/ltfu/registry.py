@@ -143,14 +143,15 @@ class _Converter:
     def __call__(self, typed: pd.DataFrame):
         import pyarrow as pa
 
-        names = schema().names
+        sch = schema()
+        names = sch.names
         columns = {c: typed[c] for c in names if c in typed}
         columns["infusion_date"] = typed["infusion_date"].to_numpy().astype("datetime64[D]")
         columns.update(_endpoint_columns(Cohort(typed, burden_threshold=self.burden_threshold), self.nonresponder,
                                          self.censor_at_hct))
         frame = pd.DataFrame(columns)[names]
         # the text columns' Python strings converted on up to four threads (0.85 against 1.4 s per 1e6 rows)
-        return pa.Table.from_pandas(frame, schema=schema(), preserve_index=False, nthreads=min(4, os.cpu_count() or 1))
+        return pa.Table.from_pandas(frame, schema=sch, preserve_index=False, nthreads=min(4, os.cpu_count() or 1))
 
 
 class _Writer:
@@ -495,9 +496,8 @@ def survival(source, options=None, *, connection=None, definitions=None):
     definitions from the file's metadata (with a relation: ``definitions``)."""
     from ltfu.analysis.common import GROUPS
     from ltfu.analysis.options import AnalysisOptions
-    from ltfu.analysis.survival import km_part
+    from ltfu.analysis.survival import km_part, survival_part
     from ltfu.errors import ConvergenceError
-    from ltfu.results import Part, Section
     from ltfu.stats.engines import kaplan_meier_from, logrank_from
 
     opts = options or AnalysisOptions()
@@ -524,9 +524,7 @@ def survival(source, options=None, *, connection=None, definitions=None):
             except ConvergenceError as exc:
                 entry["logrank"] = exc
     numbers, table, figures = km_part(counted, opts)
-    section = Section("survival", "Survival", tables=(table.name,), figures=tuple(f.name for f in figures),
-                      paragraphs=tuple(f"{_LABELS[k]}: {definitions[k]}" for k in ("efs", "os", "rfs")))
-    return Part("survival", numbers, (table,), tuple(figures), section)
+    return survival_part(numbers, (table,), figures, (), {_LABELS[k]: definitions[k] for k in ("efs", "os", "rfs")})
 
 
 def competing(source, options=None, *, connection=None, definitions=None):
@@ -718,6 +716,7 @@ def analyse(source, options=None, *, temporary: bool = False):
     from ltfu.analysis import _truncated
     from ltfu.analysis.data import ENDPOINT_NAMES, defaults_for, sentences
     from ltfu.analysis.options import AnalysisOptions
+    from ltfu.analysis.survival import survival_part
     from ltfu.results import Part, Results, Section, Table
 
     meta = _meta(source)
@@ -764,16 +763,11 @@ def analyse(source, options=None, *, temporary: bool = False):
                 (summary, Table("definitions", "Definitions and defaults in force", ("item", "value"), tuple(rows))),
                 (), Section("data", "Data summary", tables=("data_summary", "definitions"),
                             paragraphs=(f"{AT_SCALE}.",)))
-    km = survival(rel, opts, connection=con, definitions=meta["endpoints"])
-    cif = competing(rel, opts, connection=con, definitions=meta["endpoints"])
-    subs = (cif, transplant(rel, opts, connection=con), cox(rel, opts, connection=con))
-    numbers = {**km.numbers, **{sub.key: sub.numbers for sub in subs}}
-    assert km.section is not None
-    tables = (*km.tables, *[t for sub in subs for t in sub.tables])
-    figures = (*km.figures, *[f for sub in subs for f in sub.figures])
-    surv = Part("survival", numbers, tables, figures, Section(
-        "survival", "Survival", tables=tuple(t.name for t in tables), figures=tuple(f.name for f in figures),
-        paragraphs=km.section.paragraphs))
+    km = survival(rel, opts, connection=con, definitions=recorded)
+    subs = (competing(rel, opts, connection=con, definitions=recorded), transplant(rel, opts, connection=con),
+            cox(rel, opts, connection=con))
+    surv = survival_part(dict(km.numbers), km.tables, km.figures, subs,
+                         {_LABELS[k]: recorded[k] for k in ("efs", "os", "rfs")})
     parts = [data, baseline(rel), response(rel, opts), safety(rel, opts), follow_up(rel, opts), surv]
     if opts.max_months is not None:
         parts = [_truncated(p, opts.max_months) for p in parts]

@@ -138,20 +138,27 @@ def swimmer(plan: Plan) -> SwimmerFigure:
 
 def build(plan: Plan) -> Part:
     numbers, table, figures = _kaplan_meier(plan)
-    tables = [table]
-    for sub in (competing.build(plan), transplant.build(plan), models.build(plan)):
-        numbers[sub.key] = sub.numbers
-        tables += sub.tables
-        figures += sub.figures
+    subs = [competing.build(plan), transplant.build(plan), models.build(plan)]
     by_numbers, by_tables = by_group.build(plan)
     if by_tables:
-        numbers["by"] = by_numbers
-        tables += by_tables
+        subs.append(Part("by", by_numbers, tuple(by_tables), ()))
     if plan.cohort.n <= SWIMMER_MAX:
-        figures.append(swimmer(plan))
+        subs.append(Part(None, {}, (), (swimmer(plan),)))
+    return survival_part(numbers, (table,), figures, subs,
+                         {e.label: e.definition for e in (plan.efs, plan.os, plan.rfs)})
+
+
+def survival_part(numbers: dict, tables, figures, subs, definitions: dict) -> Part:
+    """The survival section from the Kaplan-Meier part's numbers, tables and figures followed by
+    ``subs``' (competing risks, transplant, Cox models ...: each part's numbers under its key, none
+    for a key None), the endpoints' ``definitions`` (label: text) as its paragraphs; either path's."""
+    tables, figures = list(tables), list(figures)
+    for sub in subs:
+        if sub.key is not None:
+            numbers[sub.key] = sub.numbers
+        tables += sub.tables
+        figures += sub.figures
     section = Section("survival", "Survival", tables=tuple(t.name for t in tables),
                       figures=tuple(f.name for f in figures),
-                      paragraphs=(f"Event-free survival: {plan.efs.definition}",
-                                  f"Overall survival: {plan.os.definition}",
-                                  f"Relapse-free survival: {plan.rfs.definition}"))
+                      paragraphs=tuple(f"{label}: {text}" for label, text in definitions.items()))
     return Part("survival", numbers, tuple(tables), tuple(figures), section)

@@ -123,9 +123,10 @@ class StateCounts:
 
     @classmethod
     def of(cls, entry, exit_) -> StateCounts:
+        """From the state's rows (entry, exit]."""
         ev, ec = np.unique(entry, return_counts=True)
         xv, xc = np.unique(exit_, return_counts=True)
-        return cls(ev, prefix_sums(ec), xv, prefix_sums(xc))
+        return cls.from_counts(ev, ec, xv, xc)
 
     @classmethod
     def from_counts(cls, entry_values, entry_counts, exit_values, exit_counts) -> StateCounts:
