@@ -9,10 +9,23 @@ months (days / 30.4375) are for display only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 from ltfu import deid
-from ltfu.analysis import baseline, data, follow_up, reproduction, response, survival, toxicity
+from ltfu.analysis import (
+    baseline,
+    competing,
+    data,
+    follow_up,
+    models,
+    reproduction,
+    response,
+    survival,
+    toxicity,
+    transplant,
+)
 from ltfu.analysis.options import AnalysisOptions
 from ltfu.analysis.plan import Plan
 from ltfu.cohort.model import Cohort
@@ -42,11 +55,45 @@ def _truncated(part: Part, max_months: float) -> Part:
     return replace(part, figures=figs)
 
 
-def analyse(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = None, *, cuts=None) -> Results:
+def analyse(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = None, *, cuts=None,
+            workers: int | None = 1) -> Results:
     """Run the whole long-term follow-up plan on a validated cohort (or a Study: its cohort, plus the
     long-term safety section when it has adverse events or assessments) and return frozen Results.
     ``cuts``: [(name, ISO cut date, Study or Cohort)], the study's data cuts oldest first with the
-    analysed one last (``ltfu.store``; default ``Study.cuts``); two or more add the maturity section."""
+    analysed one last (``ltfu.store``; default ``Study.cuts``); two or more add the maturity section.
+    ``workers``: processes computing the sections' parts (``run``); the results are the same."""
+    return run(cohort_or_study, options, cuts=cuts, workers=workers)[0]
+
+
+PARALLEL_MIN_PATIENTS = 20_000   # below, forking and sending the parts back cost more than they save
+# the pieces that take longest at 1e6 patients (figures drawn), given to the workers first
+LONGEST_FIRST = (models.build, toxicity.build, survival._km_piece, baseline.build, transplant.build,
+                 competing.build)
+
+
+def _workers(plan: Plan, workers: int | None) -> int:
+    """``workers`` when given, else ``LTFU_WORKERS``, else one per core (``ltfu.forked``) from
+    ``PARALLEL_MIN_PATIENTS`` patients; always 1 for the DuckDB and Spark engines (a process is
+    not forked while a database or a JVM may hold threads in it)."""
+    from ltfu import forked
+
+    if plan.counter.engine != "numpy":
+        return 1
+    if workers is None:
+        workers = forked.env_workers("LTFU_WORKERS")
+    if workers is None:
+        workers = forked.cores() if plan.cohort.n >= PARALLEL_MIN_PATIENTS else 1
+    return max(1, workers)
+
+
+def run(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = None, *, cuts=None,
+        workers: int | None = 1, draw=None) -> tuple[Results, dict]:
+    """``analyse``, its sections' independent pieces (each section, the survival section's parts)
+    computed by ``workers`` forked processes (None: ``_workers`` decides; ``ltfu.forked``), and
+    with ``draw`` (a function of one figure object) each figure drawn where its part was computed:
+    (Results, {figure name: draw(figure)}; empty when the pieces run in this process).  The
+    numbers are those of one process, bit for bit (tested): a piece is the same code on the same
+    data, and only its value travels back."""
     opts = options or AnalysisOptions()
     study = cohort_or_study if isinstance(cohort_or_study, Study) else None
     if cuts is None and study is not None:
@@ -62,25 +109,63 @@ def analyse(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = N
     meta, defaults = data.meta(plan), data.defaults_in_force(plan)
     # a study's warnings cover every table (a repeated event row, a file named after no table)
     table_warnings = study.warnings if study is not None else None
-    parts: list[Part] = [data.build(plan, meta, defaults, table_warnings)]
-    parts += [section.build(plan) for section in SECTIONS]
+    # each section: how its pieces' parts are joined, and its pieces
+    sections: list[tuple[Callable[[list], Part], list]] = [(_only, [partial(s.build, plan)]) for s in SECTIONS
+                                                           if s is not survival]
+    sections.insert(SECTIONS.index(survival), (partial(survival.assemble, plan), survival.pieces(plan)))
     if study is not None and study.longitudinal:
         from ltfu.analysis import long_term
 
-        parts.append(long_term.build(plan, study))
+        sections.append((_only, [partial(long_term.build, plan, study)]))
     if study is not None and len(study.assessments):
         from ltfu.analysis import persistence
 
-        parts.append(persistence.build(plan, study))
+        sections.append((_only, [partial(persistence.build, plan, study)]))
     if cuts is not None and len(cuts) >= 2:
         from ltfu.analysis import maturity
 
-        parts.append(maturity.build(plan, list(cuts)))
-    if opts.max_months is not None:
-        parts = [_truncated(p, opts.max_months) for p in parts]
+        sections.append((_only, [partial(maturity.build, plan, list(cuts))]))
+    pieces = [piece for _, ps in sections for piece in ps]
+    order = sorted(range(len(pieces)), key=lambda i: (_rank(pieces[i]), i))
+    from ltfu import forked
+
+    n_workers = _workers(plan, workers)
+    if n_workers == 1:
+        draw = None         # one process: the figures are drawn by the report's own pool, in parallel
+    done = forked.run([partial(_piece, pieces[i], opts.max_months, draw) for i in order], n_workers)
+    values: list = [None] * len(pieces)
+    for i, value in zip(order, done):
+        values[i] = value
+    drawn = {name: pages for _, figs in values for name, pages in figs.items()}
+    parts = [_finished(data.build(plan, meta, defaults, table_warnings), opts.max_months)]
+    at = 0
+    for join, ps in sections:
+        parts.append(join([part for part, _ in values[at:at + len(ps)]]))
+        at += len(ps)
     if plan.cohort.synthetic:
         numbers = {p.key: p.numbers for p in parts if p.key}
         parts.append(reproduction.build(numbers))
     title = "Long-term follow-up report" + (" - SYNTHETIC demonstration cohort" if plan.cohort.synthetic else "")
-    return Results.from_parts(title, parts, meta=meta, defaults=defaults, synthetic=plan.cohort.synthetic,
-                              warnings=data.warnings(plan, table_warnings))
+    results = Results.from_parts(title, parts, meta=meta, defaults=defaults, synthetic=plan.cohort.synthetic,
+                                 warnings=data.warnings(plan, table_warnings))
+    return results, drawn
+
+
+def _only(parts: list) -> Part:
+    return parts[0]
+
+
+def _rank(piece) -> int:
+    fn = getattr(piece, "func", None)
+    return LONGEST_FIRST.index(fn) if fn in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
+def _finished(part: Part, max_months) -> Part:
+    return part if max_months is None else _truncated(part, max_months)
+
+
+def _piece(piece, max_months, draw) -> tuple[Part, dict]:
+    """One piece's part (its figures ending at ``max_months`` when set) and, with ``draw``, its
+    figures drawn."""
+    part = _finished(piece(), max_months)
+    return part, ({} if draw is None else {f.name: draw(f) for f in part.figures})

@@ -137,14 +137,41 @@ def swimmer(plan: Plan) -> SwimmerFigure:
 
 
 def build(plan: Plan) -> Part:
-    numbers, table, figures = _kaplan_meier(plan)
-    subs = [competing.build(plan), transplant.build(plan), models.build(plan)]
-    by_numbers, by_tables = by_group.build(plan)
-    if by_tables:
-        subs.append(Part("by", by_numbers, tuple(by_tables), ()))
+    return assemble(plan, [piece() for piece in pieces(plan)])
+
+
+def pieces(plan: Plan) -> list:
+    """The section's parts as independent computations (zero-argument callables, each returning a
+    Part), in the section's order; ``assemble`` joins their values.  The analysis may run them in
+    parallel (``ltfu.analysis.analyse``)."""
+    from functools import partial
+
+    out = [partial(_km_piece, plan), partial(competing.build, plan), partial(transplant.build, plan),
+           partial(models.build, plan), partial(_by_piece, plan)]
     if plan.cohort.n <= SWIMMER_MAX:
-        subs.append(Part(None, {}, (), (swimmer(plan),)))
-    return survival_part(numbers, (table,), figures, subs,
+        out.append(partial(_swimmer_piece, plan))
+    return out
+
+
+def _km_piece(plan: Plan) -> Part:
+    numbers, table, figures = _kaplan_meier(plan)
+    return Part(None, numbers, (table,), tuple(figures))
+
+
+def _by_piece(plan: Plan) -> Part:
+    by_numbers, by_tables = by_group.build(plan)
+    return Part("by", by_numbers, tuple(by_tables), ())
+
+
+def _swimmer_piece(plan: Plan) -> Part:
+    return Part(None, {}, (), (swimmer(plan),))
+
+
+def assemble(plan: Plan, parts: list) -> Part:
+    """The survival section from the values of ``pieces(plan)``, in their order."""
+    km, *subs = parts
+    subs = [sub for sub in subs if sub.key != "by" or sub.tables]      # no --by: no part
+    return survival_part(dict(km.numbers), km.tables, km.figures, subs,
                          {e.label: e.definition for e in (plan.efs, plan.os, plan.rfs)})
 
 

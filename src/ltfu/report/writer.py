@@ -29,6 +29,9 @@ _SKIPPED = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u20
             "\u200b\u200c\u200d\u2060\ufeff")
 
 
+FIGURE_FORMATS = frozenset({"html", "pdf", "svg", "png", "tiff"})    # the outputs that show figures
+
+
 def neutralise(value):
     """CSV cells that a spreadsheet would run as formulas get a leading quote (text cells only).
 
@@ -77,7 +80,7 @@ def _write_tiff(png: bytes, path: Path) -> None:
         im.convert("RGB").save(path, format="TIFF", compression="tiff_lzw", dpi=(300, 300))
 
 
-def _figure_files(spec) -> list:
+def figure_files(spec) -> list:
     """One figure spec drawn: [(svg bytes, png bytes, png width px, png height px)] per page."""
     import struct
 
@@ -96,66 +99,39 @@ def _figure_files(spec) -> list:
     return pages
 
 
-def _worker_start(parent: int) -> None:
-    """A figure worker ends with the report's process: Linux's parent-death signal (SIGKILL: a
-    worker only draws into memory, it has nothing to clean up), so that a report killed while its
-    figures are drawn leaves no process behind (tested); and if the parent is already gone, now."""
-    import contextlib
-    import ctypes
-    import os
-    import signal
-
-    with contextlib.suppress(OSError, AttributeError):                 # not Linux: no such call
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)      # PR_SET_PDEATHSIG
-    if os.getppid() != parent:
-        os._exit(1)
-
-
 def _figure_workers(n_figures: int) -> int:
-    """Processes to draw the figures in: one per available core (at most 4), on Linux (forked: the
-    workers inherit the loaded modules, nothing is re-imported), for 4 figures or more; else 1.
-    ``LTFU_FIGURE_WORKERS`` overrides the number (1: draw in this process)."""
-    import multiprocessing
-    import os
-    import sys
+    """Processes to draw the figures in: one per available core (at most 4), where workers may be
+    forked (``ltfu.forked``: Linux; they inherit the loaded modules, nothing is re-imported), for 4
+    figures or more; else 1.  ``LTFU_FIGURE_WORKERS`` overrides the number (1: draw here)."""
+    from ltfu import forked
 
-    # fork only on Linux: macOS offers it too, but forking there is unsafe with its system libraries
-    # (why Python's default is spawn there), and spawn would re-import everything per worker
-    if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+    if not forked.can_fork():
         return 1
-    env = os.environ.get("LTFU_FIGURE_WORKERS", "").strip()
-    if env.isdigit():
-        wanted = int(env)
-    else:
-        wanted = min(4, len(os.sched_getaffinity(0))) if n_figures >= 4 else 1
+    wanted = forked.env_workers("LTFU_FIGURE_WORKERS")
+    if wanted is None:
+        wanted = forked.cores() if n_figures >= 4 else 1
     return max(1, min(wanted, n_figures))
 
 
 def render_figures(specs) -> list:
-    """Every figure spec drawn (``_figure_files``), in order: in parallel worker processes where
+    """Every figure spec drawn (``figure_files``), in order: in parallel worker processes where
     ``_figure_workers`` allows, each figure drawn by the same code with the same settings, so the
     bytes are those of drawing them one after the other here (tested); a pool that cannot start or
     breaks is not an error: the figures are then drawn here."""
-    specs = list(specs)
-    workers = _figure_workers(len(specs))
-    if workers > 1:
-        import multiprocessing
-        import os
-        from concurrent.futures import ProcessPoolExecutor
-        from concurrent.futures.process import BrokenProcessPool
+    from functools import partial
 
-        try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                     initializer=_worker_start, initargs=(os.getpid(),)) as pool:
-                return list(pool.map(_figure_files, specs))
-        except (BrokenProcessPool, OSError):
-            pass
-    return [_figure_files(spec) for spec in specs]
+    from ltfu import forked
+
+    specs = list(specs)
+    return forked.run([partial(figure_files, spec) for spec in specs], _figure_workers(len(specs)))
 
 
 def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "svg", "png"),
-                 inputs=()) -> Path:
+                 inputs=(), drawn=None) -> Path:
     """Write the report files into ``out_dir`` atomically; return the main file's path.
+
+    ``drawn``: figures already drawn by ``figure_files`` (name: pages), as ``ltfu.analysis.run``
+    draws them beside the analysis; the others are drawn here.
 
     ``out_dir`` must be new, an empty directory or an unchanged ltfu report, and neither hold nor
     contain any of ``inputs`` (see :mod:`ltfu.outputs`); otherwise :class:`ltfu.errors.OutputError`
@@ -168,9 +144,13 @@ def write_report(results, out_dir, *, formats=("html", "pdf", "json", "csv", "sv
         fmts = set(formats)
         svgs: dict[str, Any] = {}
         pngs: dict[str, Any] = {}
-        need_fig = fmts & {"html", "pdf", "svg", "png", "tiff"}
+        need_fig = fmts & FIGURE_FORMATS
         if need_fig:
-            for spec, pages in zip(results.figures, render_figures(results.figures)):
+            drawn = dict(drawn or {})
+            missing = [spec for spec in results.figures if spec.name not in drawn]
+            drawn.update((spec.name, pages) for spec, pages in zip(missing, render_figures(missing)))
+            for spec in results.figures:
+                pages = drawn[spec.name]
                 # a long swimmer plot has several pages: <name>.svg, <name>-page2.svg, ...
                 # displayed size: that of the cropped (tight) figure, from the 300-dpi PNG
                 svgs[spec.name] = [(svg, spec.title, pw / 300, ph / 300) for svg, _, pw, ph in pages]

@@ -1,0 +1,87 @@
+"""Work spread over forked worker processes: the report's analysis pieces and its figures.
+
+Forked, not spawned: a worker starts with the parent's modules and data (the cohort, the plan) and
+imports or copies nothing, so a piece computed there is the piece computed here, byte for byte.
+Only on Linux: macOS offers fork too, but forking there is unsafe with its system libraries (why
+Python's default is spawn there), and spawn would re-import everything and copy the data.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+MAX_WORKERS = 4
+
+
+def can_fork() -> bool:
+    """Whether worker processes may be forked here (Linux with the fork start method)."""
+    import multiprocessing
+
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def cores() -> int:
+    """The cores this process may run on, at most ``MAX_WORKERS``."""
+    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+
+
+def env_workers(name: str) -> int | None:
+    """A whole number of workers from environment variable ``name`` (0 counts as 1), else None."""
+    value = os.environ.get(name, "").strip()
+    return max(1, int(value)) if value.isdigit() else None
+
+
+def worker_start(parent: int) -> None:
+    """A worker ends with the process that forked it: Linux's parent-death signal (SIGKILL: a worker
+    only computes into memory, it has nothing to clean up), so that a report killed while its
+    workers run leaves no process behind (tested); and if the parent is already gone, now."""
+    import contextlib
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):                 # not Linux: no such call
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)      # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+_TASKS: Sequence[Callable[[], Any]] = ()      # the running pool's tasks, inherited by its forked workers
+
+
+def _run(i: int):
+    return _TASKS[i]()
+
+
+def run(tasks: Sequence[Callable[[], Any]], workers: int) -> list:
+    """Each task's value, in the order of ``tasks``: computed here one after the other when
+    ``workers`` is 1, else by that many forked processes taking the tasks in order (list the longest
+    first).  The tasks are zero-argument callables of any kind (closures included: the workers
+    inherit them, only their values travel back, pickled).  A task's exception is raised here as
+    it would be by the task itself; a pool that cannot start or breaks (a worker killed) is not an
+    error: the tasks are then run here."""
+    global _TASKS
+    tasks = list(tasks)
+    workers = min(workers, len(tasks))
+    if workers > 1 and can_fork():
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        _TASKS = tasks
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                     initializer=worker_start, initargs=(os.getpid(),)) as pool:
+                try:
+                    futures = [pool.submit(_run, i) for i in range(len(tasks))]
+                except OSError:                     # no process could be forked (memory, limits)
+                    futures = None
+                if futures is not None:
+                    return [f.result() for f in futures]
+        except BrokenProcessPool:
+            pass
+        finally:
+            _TASKS = ()
+    return [task() for task in tasks]

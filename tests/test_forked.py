@@ -1,0 +1,105 @@
+"""Work in forked worker processes (ltfu.forked): the analysis's pieces and the figures computed
+there are those computed in one process, byte for byte; failures are those of one process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ltfu import forked
+
+needs_fork = pytest.mark.skipif(not forked.can_fork(), reason="workers are forked on Linux only")
+
+
+@needs_fork
+def test_values_come_back_in_the_order_of_the_tasks():
+    pids = forked.run([lambda i=i: (i, os.getpid()) for i in range(7)], 2)
+    assert [i for i, _ in pids] == list(range(7))
+    assert os.getpid() not in {pid for _, pid in pids}          # computed in the workers
+
+
+@needs_fork
+def test_a_task_error_is_raised_as_the_task_raised_it():
+    def bad():
+        raise ValueError("no such column")
+
+    with pytest.raises(ValueError, match="no such column"):
+        forked.run([lambda: 1, bad, lambda: 3], 2)
+
+
+@needs_fork
+def test_a_pool_that_breaks_leaves_the_tasks_to_this_process():
+    parent = os.getpid()
+
+    def dies_in_a_worker():
+        if os.getpid() != parent:
+            os._exit(3)                 # a worker killed (as by the kernel for lack of memory)
+        return "here"
+
+    assert forked.run([dies_in_a_worker, lambda: 2], 2) == ["here", 2]
+
+
+def test_one_worker_runs_the_tasks_here():
+    assert forked.run([os.getpid, os.getpid], 1) == [os.getpid()] * 2
+
+
+def test_analysis_workers_decided_by_size_engine_and_environment(monkeypatch):
+    from ltfu.analysis import PARALLEL_MIN_PATIENTS, AnalysisOptions, Plan, _workers
+    from ltfu.demo import load_demo
+
+    monkeypatch.delenv("LTFU_WORKERS", raising=False)
+    plan = Plan.build(load_demo(), AnalysisOptions())
+    assert plan.cohort.n < PARALLEL_MIN_PATIENTS
+    assert _workers(plan, None) == 1                                # 53 patients: one process
+    assert _workers(plan, 3) == 3
+    monkeypatch.setenv("LTFU_WORKERS", "2")
+    assert _workers(plan, None) == 2
+    assert _workers(plan, 1) == 1                                   # the caller's number wins
+    duck = Plan.build(load_demo(), AnalysisOptions(engine="duckdb"))
+    assert _workers(duck, 2) == 1                                   # no fork beside a database's threads
+
+
+@needs_fork
+@pytest.mark.slow
+def test_the_analysis_in_workers_is_the_analysis_in_one_process():
+    """Every section's numbers and tables, and every figure's drawn bytes, from two
+    worker processes equal those of one process: the demonstration study (its long-term safety
+    and persistence sections too), with the figures cut at 24 months (truncated in the workers)."""
+    from ltfu.analysis import AnalysisOptions, run
+    from ltfu.demo import load_demo_study
+    from ltfu.report.writer import _results_json, figure_files
+
+    options = AnalysisOptions(max_months=24)
+    one, none_drawn = run(load_demo_study(), options, workers=1, draw=figure_files)
+    two, drawn = run(load_demo_study(), options, workers=2, draw=figure_files)
+    assert none_drawn == {}                          # one process: the report's own pool draws them
+    assert _results_json(two) == _results_json(one)
+    assert two.tables == one.tables and two.sections == one.sections
+    assert [type(f) for f in two.figures] == [type(f) for f in one.figures]
+    assert {f.max_months for f in two.figures if hasattr(f, "max_months")} == {24}
+    assert set(drawn) == {f.name for f in one.figures}
+    for spec in one.figures:
+        assert drawn[spec.name] == figure_files(spec), spec.name
+
+
+@needs_fork
+@pytest.mark.slow
+def test_the_report_written_from_workers_is_the_report_of_one_process(tmp_path):
+    """``ltfu report`` with its analysis on two workers (LTFU_WORKERS=2) writes the same files,
+    byte for byte, as with one (the manifest aside: it names its run)."""
+    def report(name, workers):
+        env = {**os.environ, "LTFU_WORKERS": workers}
+        subprocess.run([sys.executable, "-m", "ltfu.cli", "report", "--demo", "--out", str(tmp_path / name),
+                        "--quiet"], check=True, env=env, capture_output=True)
+        root = tmp_path / name
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+                if p.is_file() and p.name != ".ltfu-manifest.json"}
+
+    one, two = report("one", "1"), report("two", "2")
+    assert set(one) == set(two) and {"report.pdf", "report.html", "results.json"} <= set(one)
+    assert [name for name in one if one[name] != two[name]] == []
+    assert any(Path(name).suffix == ".png" for name in one)
