@@ -48,6 +48,19 @@ def worker_start(parent: int) -> None:
         os._exit(1)
 
 
+def _trim() -> None:
+    """Garbage collected and the C heap's free pages given back to the system before forking: a
+    worker shares the parent's pages, the garbage among them included, until either writes there
+    (glibc's ``malloc_trim``; elsewhere nothing is given back)."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 _TASKS: Sequence[Callable[[], Any]] = ()      # the running pool's tasks, inherited by its forked workers
 
 
@@ -71,6 +84,7 @@ def run(tasks: Sequence[Callable[[], Any]], workers: int) -> list:
         from concurrent.futures.process import BrokenProcessPool
 
         _TASKS = tasks
+        _trim()
         try:
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                      initializer=worker_start, initargs=(os.getpid(),)) as pool:

@@ -132,6 +132,8 @@ def run(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = None,
     n_workers = _workers(plan, workers)
     if n_workers == 1:
         draw = None         # one process: the figures are drawn by the report's own pool, in parallel
+    else:
+        plan.share()        # looked up here once, not in each worker (nor its patient ids copied there)
     done = forked.run([partial(_piece, pieces[i], opts.max_months, draw) for i in order], n_workers)
     values: list = [None] * len(pieces)
     for i, value in zip(order, done):

@@ -106,6 +106,13 @@ class Plan:
             hit = cache[id(endpoint)] = (endpoint, pos)
         return hit[1]
 
+    def share(self) -> None:
+        """The endpoints' rows in the cohort (``_positions``) looked up now, before worker processes
+        are forked: each would otherwise look them up again, reading every patient id (and so
+        copying the pages of a million ids, whose reference counts it writes)."""
+        for endpoint in (self.efs, self.os, self.rfs, self.relapse, self.follow_up):
+            self._positions(endpoint)
+
     def _own_rows(self, endpoint: ep.Endpoint):
         """``endpoint.rows`` as positions when they are this cohort's rows of its ids, else None."""
         rows = endpoint.rows
