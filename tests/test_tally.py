@@ -312,3 +312,53 @@ def test_a_cox_model_whose_deaths_all_tie_has_a_zero_likelihood_ratio(tmp_path):
     got = cox(prepared).numbers["efs"]["multivariable"]
     for fit in (want, got):
         assert fit["lr_test"]["statistic"] == 0.0 and fit["lr_test"]["p_value"] == 1.0
+
+
+def _separated():
+    """Severe CRS in every high-burden patient and in no low-burden one: separation (Firth)."""
+    df = simulate(300, seed=12)
+    df["marrow_blasts_pct"] = np.where(np.arange(300) % 3 == 0, 60.0, 1.0)
+    df["extramedullary"] = "no"
+    df["crs_grade"] = np.where(df["marrow_blasts_pct"] >= 5, 3, 1)
+    df["crs_death"] = "no"
+    return "separated", df
+
+
+@pytest.mark.parametrize("case", list(range(4)))
+def test_association_models_on_patterns_counted_once_equal_the_row_fits(case, tmp_path, monkeypatch):
+    """Toxicity's logistic models fitted from the (covariates, grades) patterns counted once
+    (``toxicity._pattern_fit``, used from 5,000 patients) equal the fits on the rows: every number,
+    Firth's fits under separation included, the same patients excluded for a missing value."""
+    from ltfu.analysis import toxicity as tox
+
+    name, df = [*_cohorts(), _separated()][case]
+    path = tmp_path / "r.parquet"
+    df.to_parquet(path, index=False)
+    plan = Plan.build(load_cohort(path), AnalysisOptions())
+    monkeypatch.setattr(tox, "PATTERNS_MIN", 10 ** 9)
+    rows = tox.build(plan)
+    monkeypatch.setattr(tox, "PATTERNS_MIN", 0)
+    patterns = tox.build(plan)
+    _numbers_close(patterns.numbers, rows.numbers)
+    want = rows.numbers["association"]
+    assert patterns.tables == rows.tables, name
+    if name == "separated":
+        assert want["severe_crs"]["high_burden"]["method"] == "firth"
+    if name == "gaps":
+        assert want["severe_crs"]["age_per_10y"]["n_excluded_missing"] > 0
+
+
+def _numbers_close(a, b, where=""):
+    """Equal, floats to 1e-10 relative (the same likelihood summed in another order)."""
+    if isinstance(a, dict):
+        assert set(a) == set(b), (where, set(a) ^ set(b))
+        for k in a:
+            _numbers_close(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _numbers_close(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float) and not (np.isnan(a) and np.isnan(b)):
+        assert abs(a - b) <= 1e-10 * max(abs(a), abs(b), 1e-12), (where, a, b)
+    else:
+        assert a == b or (a != a and b != b), (where, a, b)
