@@ -103,3 +103,29 @@ def test_the_report_written_from_workers_is_the_report_of_one_process(tmp_path):
     assert set(one) == set(two) and {"report.pdf", "report.html", "results.json"} <= set(one)
     assert [name for name in one if one[name] != two[name]] == []
     assert any(Path(name).suffix == ".png" for name in one)
+
+
+def test_workers_only_as_many_as_the_free_memory_holds(monkeypatch):
+    """Each worker needs about this process's resident size free (MemAvailable); never below 1."""
+    import builtins
+    import io
+
+    real_open = builtins.open
+
+    def fake(rss_kb, free_kb):
+        def opener(path, *args, **kwargs):
+            if path == "/proc/self/status":
+                return io.StringIO(f"Name:\tpython\nVmRSS:\t{rss_kb} kB\n")
+            if path == "/proc/meminfo":
+                return io.StringIO(f"MemTotal:\t99999999 kB\nMemAvailable:\t{free_kb} kB\n")
+            return real_open(path, *args, **kwargs)
+        return opener
+
+    monkeypatch.setattr(builtins, "open", fake(750_000, 24_000_000))
+    assert forked.room_for(2) == 2
+    monkeypatch.setattr(builtins, "open", fake(750_000, 1_000_000))
+    assert forked.room_for(4) == 1
+    monkeypatch.setattr(builtins, "open", fake(750_000, 2_300_000))
+    assert forked.room_for(4) == 3
+    monkeypatch.setattr(builtins, "open", fake(750_000, 100))
+    assert forked.room_for(2) == 1
