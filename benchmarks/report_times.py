@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time the whole job a user runs and write benchmarks/REPORT_TIMES.md.
 
-    .venv/bin/python benchmarks/report_times.py [--sizes 10000 100000] [--repeat 3]
+    .venv/bin/python benchmarks/report_times.py [--sizes 10000 100000] [--repeat 3] [--workers 1 auto]
 
 Measures, each in a fresh process (best of --repeat): `ltfu --help` (start-up, lazy imports),
 `ltfu report --demo` (53 patients, every output format), and `ltfu report` on simulated registries
@@ -23,22 +23,50 @@ HERE = Path(__file__).resolve().parent
 LTFU = [sys.executable, "-m", "ltfu.cli"]
 
 
-# runs one command and prints its peak resident memory (its own measuring process, so that no other
-# child's peak is counted)
-_PEAK = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
-         "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(c) for c in fh.read().split()]
+    except OSError:
+        return []
 
 
-def best_of(cmd, repeat):
-    """(best wall seconds, peak MiB of that run) over ``repeat`` fresh processes."""
-    best, peak = float("inf"), 0.0
+def _kib(pid: int, path: str, key: str) -> int:
+    try:
+        with open(f"/proc/{pid}/{path}") as fh:
+            return next((int(line.split()[1]) for line in fh if line.startswith(key)), 0)
+    except OSError:
+        return 0
+
+
+def peak_memory(cmd, env=None, every=0.5):
+    """(peak MiB summed over the command's process tree, proportional set size: a page shared by a
+    forked worker and its parent counted once; the largest single process's resident MiB), sampled
+    every ``every`` seconds in a run of its own (sampling costs CPU: the timed runs are unsampled)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    pss = rss = 0
+    while proc.poll() is None:
+        tree, todo = [], [proc.pid]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo += _children(pid)
+        pss = max(pss, sum(_kib(p, "smaps_rollup", "Pss:") for p in tree))
+        rss = max(rss, max(_kib(p, "status", "VmRSS:") for p in tree))
+        time.sleep(every)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return pss / 1024.0, rss / 1024.0
+
+
+def best_of(cmd, repeat, env=None):
+    """(best wall seconds over ``repeat`` fresh processes, then peak_memory's two figures)."""
+    best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", _PEAK, *cmd], check=True, capture_output=True, text=True)
-        sec = time.perf_counter() - t0
-        if sec < best:
-            best, peak = sec, int(out.stdout.split()[-1]) / 1024.0
-    return best, peak
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        best = min(best, time.perf_counter() - t0)
+    return (best, *peak_memory(cmd, env))
 
 
 def main(argv=None):
@@ -49,6 +77,8 @@ def main(argv=None):
     ap.add_argument("--engines", nargs="+", default=["numpy"], choices=["auto", "numpy", "duckdb", "spark"],
                     help="report each registry with each of these --engine values")
     ap.add_argument("--quick", action="store_true", help="registries only (no --help, no demo)")
+    ap.add_argument("--workers", nargs="+", default=["auto"],
+                    help="report each registry with each of these LTFU_WORKERS values (auto: unset)")
     args = ap.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as d:
@@ -61,10 +91,16 @@ def main(argv=None):
             subprocess.run([*LTFU, "simulate", "--patients", str(n), "--seed", "1", "--out", reg], check=True,
                            stdout=subprocess.DEVNULL)
             for engine in args.engines:
-                rows.append((f"`ltfu report --engine {engine}` on a simulated registry of {n:,} patients "
-                             "(all formats)", *best_of([*LTFU, "report", reg, "--out", f"{d}/r{n}{engine}", "--quiet",
-                                                        "--engine", engine], max(1, args.repeat - 1))))
-                print(rows[-1], flush=True)
+                for workers in args.workers:
+                    env = {k: v for k, v in os.environ.items() if k != "LTFU_WORKERS"}
+                    if workers != "auto":
+                        env["LTFU_WORKERS"] = workers
+                    who = "" if workers == "auto" else f"`LTFU_WORKERS={workers}` "
+                    out = f"{d}/r{n}{engine}{workers}"
+                    rows.append((f"{who}`ltfu report --engine {engine}` on a simulated registry of {n:,} patients "
+                                 "(all formats)", *best_of([*LTFU, "report", reg, "--out", out, "--quiet",
+                                                            "--engine", engine], max(1, args.repeat - 1), env)))
+                    print(rows[-1], flush=True)
     try:
         load = f" Load average (1 min) at the end: {os.getloadavg()[0]:.1f}."
     except OSError:
@@ -72,9 +108,12 @@ def main(argv=None):
     lines = ["# Whole-job timings", "",
              f"Written by `benchmarks/report_times.py` on {time.strftime('%Y-%m-%d')}: {platform.machine()}, "
              f"{os.cpu_count()} cores, Python {platform.python_version()}. Wall-clock seconds, best of several runs, "
-             "each a fresh process (imports included); peak MiB: the resident memory of that run's process."
-             f"{load}", "", "| job | seconds | peak MiB |", "|---|---:|---:|"]
-    lines += [f"| {name} | {sec:.2f} | {mib:.0f} |" for name, sec, mib in rows]
+             "each a fresh process (imports included); memory from one more run, sampled every 0.5 s: the peak "
+             "of the proportional set size summed over the job's processes (pages a forked worker shares "
+             "with its parent counted once), and the peak resident size of its largest process."
+             f"{load}", "", "| job | seconds | peak MiB, all processes (PSS) | peak MiB, largest process (RSS) |",
+             "|---|---:|---:|---:|"]
+    lines += [f"| {name} | {sec:.2f} | {pss:.0f} | {rss:.0f} |" for name, sec, pss, rss in rows]
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n")
     os.replace(tmp, args.out)
