@@ -106,26 +106,51 @@ def test_the_report_written_from_workers_is_the_report_of_one_process(tmp_path):
 
 
 def test_workers_only_as_many_as_the_free_memory_holds(monkeypatch):
-    """Each worker needs about this process's resident size free (MemAvailable); never below 1."""
-    import builtins
-    import io
+    """Each worker needs about this process's resident size free; never below 1."""
+    from ltfu import machine
 
-    real_open = builtins.open
+    def room(rss_mb, free_mb, workers):
+        monkeypatch.setattr(machine, "resident_memory", lambda: rss_mb << 20)
+        monkeypatch.setattr(machine, "available_memory", lambda: free_mb << 20)
+        return forked.room_for(workers)
 
-    def fake(rss_kb, free_kb):
-        def opener(path, *args, **kwargs):
-            if path == "/proc/self/status":
-                return io.StringIO(f"Name:\tpython\nVmRSS:\t{rss_kb} kB\n")
-            if path == "/proc/meminfo":
-                return io.StringIO(f"MemTotal:\t99999999 kB\nMemAvailable:\t{free_kb} kB\n")
-            return real_open(path, *args, **kwargs)
-        return opener
+    assert room(750, 24_000, 2) == 2
+    assert room(750, 1_000, 4) == 1
+    assert room(750, 2_300, 4) == 3
+    assert room(750, 0, 2) == 1
 
-    monkeypatch.setattr(builtins, "open", fake(750_000, 24_000_000))
-    assert forked.room_for(2) == 2
-    monkeypatch.setattr(builtins, "open", fake(750_000, 1_000_000))
-    assert forked.room_for(4) == 1
-    monkeypatch.setattr(builtins, "open", fake(750_000, 2_300_000))
-    assert forked.room_for(4) == 3
-    monkeypatch.setattr(builtins, "open", fake(750_000, 100))
-    assert forked.room_for(2) == 1
+
+def test_available_memory_is_bounded_by_a_container_limit(monkeypatch):
+    """MemAvailable counts the whole machine; a container's cgroup limit less its use bounds it
+    (v2, else v1; "max" or v1's huge number: no limit)."""
+    from ltfu import machine
+
+    meminfo = "MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n"
+
+    def files(found):
+        monkeypatch.setattr(machine, "_read", lambda path: {"/proc/meminfo": meminfo, **found}.get(path))
+        return machine.available_memory()
+
+    assert files({}) == 20_000_000 * 1024
+    assert files({"/sys/fs/cgroup/memory.max": "4294967296\n", "/sys/fs/cgroup/memory.current": "1073741824\n"}) \
+        == 3 << 30
+    assert files({"/sys/fs/cgroup/memory.max": "max\n", "/sys/fs/cgroup/memory.current": "1073741824\n"}) \
+        == 20_000_000 * 1024
+    assert files({"/sys/fs/cgroup/memory/memory.limit_in_bytes": "2147483648\n",
+                  "/sys/fs/cgroup/memory/memory.usage_in_bytes": "536870912\n"}) == (3 << 29)
+    assert files({"/sys/fs/cgroup/memory/memory.limit_in_bytes": str(1 << 62),
+                  "/sys/fs/cgroup/memory/memory.usage_in_bytes": "5"}) == 20_000_000 * 1024
+
+
+@needs_fork
+def test_a_task_error_does_not_wait_for_the_tasks_not_yet_started():
+    """The error of the first task is raised while the later, slow tasks are dropped, not run."""
+    import time
+
+    def bad():
+        raise RuntimeError("bad piece")
+
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="bad piece"):
+        forked.run([bad, *[lambda: time.sleep(2) for _ in range(6)]], 2)
+    assert time.perf_counter() - start < 6           # 6 tasks of 2 s on 2 workers: 6 s to run them all

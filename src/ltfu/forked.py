@@ -13,8 +13,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-MAX_WORKERS = 4
-
 
 def can_fork() -> bool:
     """Whether worker processes may be forked here (Linux with the fork start method)."""
@@ -24,23 +22,24 @@ def can_fork() -> bool:
 
 
 def cores() -> int:
-    """The cores this process may run on, at most ``MAX_WORKERS``."""
-    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+    """The cores this process may run on, at most ``MAX_WORKERS`` (``ltfu.machine``)."""
+    from ltfu.machine import cores as machine_cores
+
+    return machine_cores()
 
 
 def room_for(workers: int) -> int:
     """How many of ``workers`` the memory available can take: each worker shares this process's
     pages but may need as much again for its own arrays (measured at 1e6 patients: up to 0.4 GB of
-    its own beside a 0.75 GB parent), so each needs this process's resident size free (Linux's
-    MemAvailable); at least 1, and ``workers`` where the figures cannot be read."""
-    try:
-        with open("/proc/self/status") as fh:
-            rss = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
-        with open("/proc/meminfo") as fh:
-            free = next(int(line.split()[1]) for line in fh if line.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError, IndexError):
+    its own beside a 0.75 GB parent), so each needs this process's resident size free
+    (``ltfu.machine.available_memory``: MemAvailable, within a container's limit); at least 1, and
+    ``workers`` where the figures cannot be read."""
+    from ltfu.machine import available_memory, resident_memory
+
+    free, rss = available_memory(), resident_memory()
+    if free is None or not rss:
         return workers
-    return max(1, min(workers, free // max(rss, 1)))
+    return max(1, min(workers, free // rss))
 
 
 def env_workers(name: str) -> int | None:
@@ -108,7 +107,13 @@ def run(tasks: Sequence[Callable[[], Any]], workers: int) -> list:
                 except OSError:                     # no process could be forked (memory, limits)
                     futures = None
                 if futures is not None:
-                    return [f.result() for f in futures]
+                    try:
+                        return [f.result() for f in futures]
+                    except BaseException:
+                        # a task's error (or Ctrl-C) is said now: the tasks not yet started are
+                        # dropped rather than run to the end first
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        raise
         except BrokenProcessPool:
             pass
         finally:

@@ -15,7 +15,6 @@ memory (rows x columns x ``AUTO_BYTES_PER_CELL``, 80, from the file's metadata, 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +22,7 @@ import numpy as np
 
 from ltfu import defaults, stats
 from ltfu.errors import InvalidInputError
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available now (Linux MemAvailable, else physical pages), or None."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+from ltfu.machine import available_memory
 
 
 def parquet_estimate(path) -> int | None:

@@ -1,0 +1,69 @@
+"""What this machine offers the current process: its cores and the memory it may still use."""
+
+from __future__ import annotations
+
+import os
+
+MAX_WORKERS = 4
+
+
+def cores() -> int:
+    """The cores this process may run on, at most ``MAX_WORKERS``."""
+    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def _cgroup_room() -> int | None:
+    """Bytes the process's control group (a container's memory limit) still allows: its limit less
+    its use (cgroup v2, else v1), or None where no limit is set or none can be read."""
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        limit, usage = _read(limit_file), _read(usage_file)
+        if limit is None or usage is None:
+            continue
+        limit, usage = limit.strip(), usage.strip()
+        if not (limit.isdigit() and usage.isdigit()):
+            return None                            # "max": no limit
+        if int(limit) >= 1 << 60:                  # cgroup v1's "no limit" is a huge number
+            return None
+        return max(0, int(limit) - int(usage))
+    return None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now: Linux's MemAvailable (else the free physical pages), and no
+    more than a container's memory limit leaves (``_cgroup_room``); None when nothing can be read."""
+    free = None
+    text = _read("/proc/meminfo")
+    if text is not None:
+        for line in text.splitlines():
+            if line.startswith("MemAvailable:"):
+                free = int(line.split()[1]) * 1024
+                break
+    if free is None:
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            free = None
+    room = _cgroup_room()
+    if room is not None:
+        free = room if free is None else min(free, room)
+    return free
+
+
+def resident_memory() -> int | None:
+    """Bytes this process holds in memory now (Linux VmRSS), or None."""
+    text = _read("/proc/self/status")
+    if text is not None:
+        for line in text.splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return None
