@@ -13,19 +13,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ltfu.machine import cores  # noqa: F401 - the workers one per core: ltfu.forked.cores()
+
 
 def can_fork() -> bool:
     """Whether worker processes may be forked here (Linux with the fork start method)."""
     import multiprocessing
 
     return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
-
-
-def cores() -> int:
-    """The cores this process may run on, at most ``MAX_WORKERS`` (``ltfu.machine``)."""
-    from ltfu.machine import cores as machine_cores
-
-    return machine_cores()
 
 
 def room_for(workers: int) -> int:

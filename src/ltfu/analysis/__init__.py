@@ -66,7 +66,8 @@ def analyse(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = N
 
 
 # below, the report's figures already use every core (its own pool) and the sections' arithmetic is
-# too short to gain from workers (measured: 1e5 patients no faster, 3e5 0.3 s, 1e6 5-6 s faster)
+# too short to gain from workers (measured on 2 cores: 1e5 patients no faster, 3e5 0.3 s faster,
+# 1e6 about 1.5 s at the median; benchmarks/REPORT_TIMES_REGISTRY.md)
 PARALLEL_MIN_PATIENTS = 500_000
 # the pieces that take longest at 1e6 patients (figures drawn), given to the workers first
 LONGEST_FIRST = (models.build, toxicity.build, survival._km_piece, baseline.build, transplant.build,
