@@ -320,6 +320,29 @@ def test_cutoff_before_every_infusion_is_one_usage_error(command, tmp_path):
     assert "CUTOFF_BEFORE_INFUSION" not in out and len(out.splitlines()) == 1 and "--cutoff" in out
 
 
+def test_a_cutoff_before_some_infusions_is_shown_as_given_not_as_the_file_wrote_it(tmp_path):
+    """--cutoff replaces the file's data_cutoff_date: the patients infused after it are errors whose
+    value is the date given (the file's 2016-12-01 played no part), in memory and in row batches."""
+    from ltfu.cohort import load, validate
+    from ltfu.cohort.stream import validate_parquet
+
+    r = invoke("validate", demo_path(), "--cutoff", "2015-03-01")
+    assert r.exit_code == 1
+    out = r.stdout + r.stderr
+    assert "2015-03-01" in out and "2016-12-01" not in out
+    df = pd.read_csv(demo_path(), comment="#")
+    df.to_parquet(tmp_path / "d.parquet", index=False)
+    whole = [p for p in validate(load(tmp_path / "d.parquet"), cutoff="2015-03-01")
+             if p.code == "CUTOFF_BEFORE_INFUSION"]
+    batched = [p for p in validate_parquet(tmp_path / "d.parquet", cutoff="2015-03-01").problems
+               if p.code == "CUTOFF_BEFORE_INFUSION"]
+    assert len(whole) == 15 and {p.value for p in whole} == {"2015-03-01"}
+    assert "cut-off given for the analysis (not the file's) is before the infusion (day -104)" in whole[0].message
+    assert [(p.row, p.value, p.message) for p in batched] == [(p.row, p.value, p.message) for p in whole]
+    plain = [p for p in validate(load(tmp_path / "d.parquet")) if p.code == "CUTOFF_BEFORE_INFUSION"]
+    assert plain == []                                     # the file's own cut-off is after every infusion
+
+
 def test_cutoff_in_the_future_is_a_warning():
     r = invoke("validate", demo_path(), "--cutoff", "2999-01-01")
     assert r.exit_code == 0

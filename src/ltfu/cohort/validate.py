@@ -313,7 +313,7 @@ def _check(table, cutoff, burden_threshold, today, date_floor, max_follow_up_yea
         src = d if d in canon else day if day in canon else None
         given[day] = ~t.missing(src, distinct) if src else np.zeros(n, bool)
     has_cutoff = cutoff is not None or "data_cutoff_date" in canon or "data_cutoff_day" in canon
-    _consistency(out, col, has_cutoff, given, pairwise, shared)
+    _consistency(out, col, has_cutoff, given, pairwise, shared, cutoff)
     _burden(out, burden_threshold)
     cut = None
     if cutoff is not None:
@@ -335,7 +335,8 @@ def _absent(f, n):
     return np.full(n, None, dtype=object)
 
 
-def _consistency(out, col: _Collector, has_cutoff: bool, given: dict, pairwise: dict, shared: Shared | None):
+def _consistency(out, col: _Collector, has_cutoff: bool, given: dict, pairwise: dict, shared: Shared | None,
+                 cutoff=None):
     """Order and contradiction rules.  Rules about a value being absent use ``given`` (was anything
     written in the file?), so a date that could not be read does not also count as missing.  The
     order of two events is checked on ``pairwise`` times, which also place the dates of a row whose
@@ -346,7 +347,7 @@ def _consistency(out, col: _Collector, has_cutoff: bool, given: dict, pairwise: 
     _order_rules(out, col, days, placed)
     _response_rules(out, col, given, placed)
     _crs_rules(out, col, given)
-    _cutoff_rules(col, days, has_cutoff, shared)
+    _cutoff_rules(col, days, has_cutoff, shared, cutoff)
 
 
 def _order_rules(out, col, days, placed):
@@ -406,12 +407,19 @@ def _crs_rules(out, col, given):
         col.add("CRS_DEATH_NO_DEATH", i, "crs_death", "yes")
 
 
-def _cutoff_rules(col, days, has_cutoff, shared: Shared | None):
-    """A cut-off before the infusion; events after the cut-off (one warning); no cut-off at all."""
+def _cutoff_rules(col, days, has_cutoff, shared: Shared | None, given_cutoff=None):
+    """A cut-off before the infusion; events after the cut-off (one warning); no cut-off at all.
+    ``given_cutoff``: the cut-off given in place of the file's column (``--cutoff``), which is then
+    the value a problem shows: the file's own date played no part."""
     cutoff = days["data_cutoff_day"]
     with np.errstate(invalid="ignore"):
         for i in np.flatnonzero(cutoff < 0):
-            col.add_dated("CUTOFF_BEFORE_INFUSION", i, _date_name("data_cutoff_day", col), f"day {cutoff[i]:g}")
+            if given_cutoff is None:
+                col.add_dated("CUTOFF_BEFORE_INFUSION", i, _date_name("data_cutoff_day", col), f"day {cutoff[i]:g}")
+            else:
+                col.add("CUTOFF_BEFORE_INFUSION", i, "data_cutoff_date", str(np.datetime64(given_cutoff, "D")),
+                        message=f"the data cut-off given for the analysis (not the file's) is before the infusion "
+                                f"(day {cutoff[i]:g})", fix="correct the cut-off given, or give none to use the file's")
         after = np.zeros(cutoff.size, bool)
         for c in ("death_day", "response_day", "relapse_day", "allo_hct_day", "last_contact_day"):
             after |= days[c] > cutoff
