@@ -88,6 +88,24 @@ def test_the_analysis_in_workers_is_the_analysis_in_one_process():
 
 @needs_fork
 @pytest.mark.slow
+def test_a_registry_analysis_in_workers_is_the_analysis_in_one_process(tmp_path):
+    """A simulated registry (3,000 patients, no swimmer plot) with --by centre, transplant
+    censoring and the other non-responder rule: the same results.json and tables from two workers
+    as from one process."""
+    from ltfu.analysis import AnalysisOptions, analyse
+    from ltfu.cohort import load_cohort
+    from ltfu.report.writer import _results_json
+    from ltfu.simulate import write_registry
+
+    cohort = load_cohort(write_registry(tmp_path / "reg.parquet", 3000, seed=7))
+    options = AnalysisOptions(by="centre", censor_at_hct=True, efs_nonresponder="assessment")
+    one, two = analyse(cohort, options, workers=1), analyse(cohort, options, workers=2)
+    assert "by" in one.numbers["survival"] and one.tables == two.tables
+    assert _results_json(two) == _results_json(one)
+
+
+@needs_fork
+@pytest.mark.slow
 def test_the_report_written_from_workers_is_the_report_of_one_process(tmp_path):
     """``ltfu report`` with its analysis on two workers (LTFU_WORKERS=2) writes the same files,
     byte for byte, as with one (the manifest aside: it names its run)."""
