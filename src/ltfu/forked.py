@@ -13,8 +13,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ltfu.machine import cores  # noqa: F401 - the workers one per core: ltfu.forked.cores()
-
 
 def can_fork() -> bool:
     """Whether worker processes may be forked here (Linux with the fork start method)."""

@@ -75,18 +75,19 @@ LONGEST_FIRST = (models.build, toxicity.build, survival._km_piece, baseline.buil
 
 
 def _workers(plan: Plan, workers: int | None) -> int:
-    """``workers`` when given, else ``LTFU_WORKERS``, else one per core (``ltfu.forked``) from
+    """``workers`` when given, else ``LTFU_WORKERS``, else one per core (``ltfu.machine.cores``) from
     ``PARALLEL_MIN_PATIENTS`` patients when the memory available holds a worker's working set per
     worker (``forked.room_for``); always 1 for the DuckDB and Spark engines (a process is not
     forked while a database or a JVM may hold threads in it)."""
     from ltfu import forked
+    from ltfu.machine import cores
 
     if plan.counter.engine != "numpy":
         return 1
     if workers is None:
         workers = forked.env_workers("LTFU_WORKERS")
     if workers is None:
-        workers = forked.room_for(forked.cores()) if plan.cohort.n >= PARALLEL_MIN_PATIENTS else 1
+        workers = forked.room_for(cores()) if plan.cohort.n >= PARALLEL_MIN_PATIENTS else 1
     return max(1, workers)
 
 

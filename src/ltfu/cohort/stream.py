@@ -235,14 +235,14 @@ def _serial(task: _Task, reader, state):
 
 
 def _workers(file, workers) -> int:
-    import os
+    from ltfu.machine import cores
 
     if workers is not None:
         return max(1, int(workers))
     meta = file.metadata
     if meta.num_row_groups < 2 or meta.num_rows < PARALLEL_MIN_ROWS:
         return 1
-    return min(2, os.cpu_count() or 1)
+    return min(2, cores())
 
 
 def _worker(task: _Task, groups, starts, queue) -> None:

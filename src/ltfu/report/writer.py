@@ -104,12 +104,13 @@ def _figure_workers(n_figures: int) -> int:
     forked (``ltfu.forked``: Linux; they inherit the loaded modules, nothing is re-imported), for 4
     figures or more; else 1.  ``LTFU_FIGURE_WORKERS`` overrides the number (1: draw here)."""
     from ltfu import forked
+    from ltfu.machine import cores
 
     if not forked.can_fork():
         return 1
     wanted = forked.env_workers("LTFU_FIGURE_WORKERS")
     if wanted is None:
-        wanted = forked.cores() if n_figures >= 4 else 1
+        wanted = cores() if n_figures >= 4 else 1
     return max(1, min(wanted, n_figures))
 
 
