@@ -400,12 +400,10 @@ def _covariate_terms(rel, names) -> dict:
 def _association(rel, opts, numbers):
     """The report's association models of severe toxicity from a prepared table: each model's
     distinct covariate patterns with their patients and severe events from one GROUP BY, fitted by
-    ``stats.logistic_counts`` (the report's fit to about 1e-12)."""
+    ``toxicity.counted_fit`` (``stats.logistic_counts``: the report's fit to about 1e-12)."""
     from ltfu.analysis.plan import TOXICITY_COVARIATES
-    from ltfu.analysis.toxicity import association_table
+    from ltfu.analysis.toxicity import association_table, counted_fit
     from ltfu.defaults import SEVERE_GRADE
-    from ltfu.errors import ConvergenceError
-    from ltfu.stats import logistic_counts
 
     terms = _covariate_terms(rel, TOXICITY_COVARIATES)
     counted = rel.aggregate(", ".join(["count(*)", *[f"count({sql})" for sql in terms.values()]])).fetchall()[0]
@@ -418,17 +416,11 @@ def _association(rel, opts, numbers):
         patterns = _cells(graded.filter(known), {c: terms[c] for c in cols},
                           {"k": "count(*)", "e": f"count(*) FILTER (WHERE {col} >= {SEVERE_GRADE})"})
         k, e = patterns["k"].astype(float), patterns["e"].astype(float)
-        if k.sum() < 5 or e.sum() in (0, k.sum()):
-            return None, 0
         X = np.column_stack([patterns[c].astype(float) for c in cols]).reshape(k.size, len(cols))
         if "log10_dose" in cols:
             j = list(cols).index("log10_dose")
             X[:, j] = np.log10(X[:, j])
-        try:
-            return logistic_counts(pd.DataFrame(X, columns=list(cols)), k, e, method="auto",
-                                   conf_level=opts.conf_level), n_graded - int(k.sum())
-        except (ConvergenceError, InvalidInputError) as exc:
-            return exc, n_graded - int(k.sum())
+        return counted_fit(pd.DataFrame(X, columns=list(cols)), k, e, n_graded - int(k.sum()), opts)
 
     return association_table(list(terms), fit, missing, numbers)
 

@@ -63,10 +63,12 @@ PATTERNS_MIN = 5000    # from this many patients the models are fitted on patter
 def _association(plan: Plan, numbers):
     d, opts = plan.cohort.data, plan.options
     cov = covariates(d, TOXICITY_COVARIATES)
-    if len(d) >= PATTERNS_MIN:
-        return association_table(list(cov.columns), _pattern_fit(d, cov, opts),
-                                 {c for c in cov.columns if cov[c].isna().any()}, numbers)
+    fit = _pattern_fit(d, cov, opts) if len(d) >= PATTERNS_MIN else _row_fit(d, cov, opts)
+    return association_table(list(cov.columns), fit, {c for c in cov.columns if cov[c].isna().any()}, numbers)
 
+
+def _row_fit(d, cov, opts):
+    """``fit`` of ``association_table`` on the patients' rows (``stats.logistic``)."""
     def fit(col, cols):
         y = pd.to_numeric(d[col], errors="coerce")
         X = cov[cols]
@@ -80,15 +82,30 @@ def _association(plan: Plan, numbers):
         except (ConvergenceError, InvalidInputError) as exc:
             return exc, excluded
 
-    return association_table(list(cov.columns), fit, {c for c in cov.columns if cov[c].isna().any()}, numbers)
+    return fit
+
+
+def counted_fit(X, trials, events, excluded: int, opts):
+    """``association_table``'s fit of one model from its covariate patterns (``X``, one row each),
+    the patients sharing each (``trials``) and their severe events (``events``), whoever counted
+    them (in memory, ``_pattern_fit``; a registry's GROUP BY): None with fewer than 5 patients or
+    one outcome only; else ``stats.logistic_counts``'s result or the error it raised, with the
+    graded patients ``excluded`` for a missing value."""
+    n = trials.sum()
+    if n < 5 or events.sum() in (0, n):
+        return None, 0
+    try:
+        return stats.logistic_counts(X, trials, events, method="auto", conf_level=opts.conf_level), excluded
+    except (ConvergenceError, InvalidInputError) as exc:
+        return exc, excluded
 
 
 def _pattern_fit(d, cov, opts):
     """``fit`` of ``association_table`` from the patients' distinct (covariates, grades) patterns,
     counted once: each model's patterns, patients and severe events are sums over them, fitted by
-    ``stats.logistic_counts`` (as the registry report fits its GROUP BY's).  The likelihood is the
-    rows' (the row fit groups them too), its sums taken in another order: the fits agree to about
-    1e-12 (tested); 12 passes over a million rows become one."""
+    ``counted_fit`` (as the registry report fits its GROUP BY's).  The likelihood is the rows' (the
+    row fit groups them too), its sums taken in another order: the fits agree to about 1e-12
+    (tested); 12 passes over a million rows become one."""
     grades = {col: pd.to_numeric(d[col], errors="coerce").to_numpy(float) for col in ("crs_grade", "neurotox_grade")}
     frame = cov.assign(**{f"_{col}": v for col, v in grades.items()})
     counted = frame.groupby(list(frame.columns), dropna=False, sort=False).size()
@@ -101,18 +118,10 @@ def _pattern_fit(d, cov, opts):
         known = patterns[cols].notna().all(axis=1).to_numpy()
         use = graded & known
         severe = use & (y >= SEVERE_GRADE)
-        n_use, n_severe = k[use].sum(), k[severe].sum()
-        if n_use < 5 or n_severe in (0, n_use):
-            return None, 0
-        excluded = int(k[graded & ~known].sum())
         model = patterns.loc[use, cols].assign(_k=k[use], _e=np.where(severe[use], k[use], 0.0))
         grouped = model.groupby(cols, sort=False).sum()
-        X = grouped.index.to_frame(index=False).astype(float)
-        try:
-            return stats.logistic_counts(X, grouped["_k"].to_numpy(), grouped["_e"].to_numpy(), method="auto",
-                                         conf_level=opts.conf_level), excluded
-        except (ConvergenceError, InvalidInputError) as exc:
-            return exc, excluded
+        return counted_fit(grouped.index.to_frame(index=False).astype(float), grouped["_k"].to_numpy(),
+                           grouped["_e"].to_numpy(), int(k[graded & ~known].sum()), opts)
 
     return fit
 
