@@ -115,9 +115,9 @@ def run(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = None,
     # a study's warnings cover every table (a repeated event row, a file named after no table)
     table_warnings = study.warnings if study is not None else None
     # each section: how its pieces' parts are joined, and its pieces
-    sections: list[tuple[Callable[[list], Part], list]] = [(_only, [partial(s.build, plan)]) for s in SECTIONS
-                                                           if s is not survival]
-    sections.insert(SECTIONS.index(survival), (partial(survival.assemble, plan), survival.pieces(plan)))
+    sections: list[tuple[Callable[[list], Part], list]] = [
+        (partial(survival.assemble, plan), survival.pieces(plan)) if s is survival
+        else (_only, [partial(s.build, plan)]) for s in SECTIONS]
     if study is not None and study.longitudinal:
         from ltfu.analysis import long_term
 
