@@ -57,3 +57,64 @@ def test_figures_are_opaque_so_the_pdf_draws_them_without_a_soft_mask(tmp_path, 
             if im.mode == "RGBA":
                 assert int(np.asarray(im)[..., 3].min()) == 255, f"{png.name} has transparent pixels"
     assert b"/SMask" not in (tmp_path / "rep" / "report.pdf").read_bytes()
+
+
+def test_the_pdf_shows_each_figure_with_the_pixels_of_its_png(tmp_path, demo_results):
+    """The figures' PNGs are embedded as they are (their compressed rows, decoded by the PNG
+    predictors: ltfu.report.pdf_png): poppler's pdfimages reads back, image for image, exactly the
+    pixels of the report's own PNG files, and the PDF holds no image compressed again."""
+    import numpy as np
+    from PIL import Image
+
+    write_report(demo_results, tmp_path / "rep", formats=("png", "pdf"))
+    pdf = (tmp_path / "rep" / "report.pdf").read_bytes()
+    order = [f"{spec.name}{'' if k == 0 else f'-page{k + 1}'}.png" for spec in demo_results.figures
+             for k in range(len(list((tmp_path / "rep" / "figures").glob(f"{spec.name}*.png"))))]
+    subprocess.run(["pdfimages", "-png", str(tmp_path / "rep" / "report.pdf"), str(tmp_path / "img")], check=True)
+    shown = sorted(tmp_path.glob("img-*.png"))
+    assert len(shown) == len(order) == pdf.count(b"/Predictor 15")
+    for name, got in zip(order, shown):
+        with Image.open(tmp_path / "rep" / "figures" / name) as a, Image.open(got) as b:
+            assert a.mode == b.mode == "RGB", name
+            assert a.size == b.size and np.array_equal(np.asarray(a), np.asarray(b)), name
+
+
+def test_a_png_the_pdf_cannot_take_as_it_is_goes_through_reportlab(tmp_path, demo_results):
+    """An RGBA (or palette, or interlaced) PNG is not an RGB stream: reportlab's Image decodes it
+    as before, and the page shows the same pixels."""
+    import io
+    import struct
+    import zlib
+
+    import numpy as np
+    from PIL import Image
+
+    from ltfu.report.pdf import render_pdf
+    from ltfu.report.pdf_png import rgb_stream
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, size=(40, 60, 3), dtype=np.uint8)
+    pngs = {}
+    for mode in ("RGB", "RGBA", "P"):
+        buf = io.BytesIO()
+        im = Image.fromarray(rgb, "RGB")
+        (im if mode == "RGB" else im.convert("RGBA") if mode == "RGBA" else im.convert("P")).save(buf, format="png")
+        pngs[mode] = buf.getvalue()
+    # the same PNG marked interlaced (Pillow writes none): its header's last byte, its CRC again
+    header = pngs["RGB"][12:29]
+    header = header[:-1] + b"\x01"
+    interlaced = pngs["RGB"][:12] + header + struct.pack(">I", zlib.crc32(header)) + pngs["RGB"][33:]
+    assert [rgb_stream(p) is None for p in (*pngs.values(), interlaced)] == [False, True, True, True]
+    assert rgb_stream(pngs["RGB"][:-20]) is None                   # cut short: not a whole PNG
+    w, h, data = rgb_stream(pngs["RGB"])
+    assert (w, h) == (60, 40) and len(zlib.decompress(data)) == h * (1 + 3 * w)    # a filter byte per row
+    figures = {spec.name: [] for spec in demo_results.figures}
+    first = demo_results.figures[0].name
+    figures[first] = [(pngs["RGB"], 60, 40), (pngs["RGBA"], 60, 40)]
+    render_pdf(demo_results, figures, tmp_path / "r.pdf")
+    subprocess.run(["pdfimages", "-png", str(tmp_path / "r.pdf"), str(tmp_path / "img")], check=True)
+    shown = sorted(tmp_path.glob("img-*.png"))
+    assert len(shown) == 2 and (tmp_path / "r.pdf").read_bytes().count(b"/Predictor 15") == 1
+    for got in shown:
+        with Image.open(got) as b:
+            assert np.array_equal(np.asarray(b.convert("RGB")), rgb)

@@ -490,6 +490,38 @@ def test_savefig_writes_vector_text_and_300_dpi_png(figures):
     assert abs(w_px - w_in * 300) <= 1 and abs(h_px - h_in * 300) <= 1
 
 
+
+def test_png_is_rgb_with_matplotlibs_pixels_and_metadata(figures):
+    """ltfu's canvas writes an opaque figure's PNG as RGB: the pixels and metadata of matplotlib's
+    own RGBA PNG without its alpha channel (255 everywhere); a transparent one stays RGBA."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    from ltfu.plot._style import _Canvas
+
+    for name in ("km", "cif"):
+        fig = figures[name]
+        assert isinstance(fig.canvas, _Canvas)
+        ours, theirs = io.BytesIO(), io.BytesIO()
+        fig.savefig(ours, format="png", bbox_inches="tight")
+        try:
+            FigureCanvasAgg(fig)
+            fig.savefig(theirs, format="png", bbox_inches="tight")
+        finally:
+            _Canvas(fig)
+        with Image.open(ours) as a, Image.open(theirs) as b:
+            assert (a.mode, b.mode) == ("RGB", "RGBA")
+            assert a.info == b.info and a.info["Software"].startswith("Matplotlib")
+            pa, pb = np.asarray(a), np.asarray(b)
+            assert int(pb[..., 3].min()) == 255 and np.array_equal(pa, pb[..., :3])
+        assert len(ours.getvalue()) < len(theirs.getvalue())
+    clear = io.BytesIO()
+    figures["km"].savefig(clear, format="png", transparent=True)
+    with Image.open(clear) as c:
+        assert c.mode == "RGBA" and int(np.asarray(c)[..., 3].min()) == 0
+
+
 # ------------------------------------------------------------------------------------------ swimmer
 
 def _print_scale(fig):

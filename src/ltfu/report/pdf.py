@@ -108,16 +108,20 @@ def _figure_images(entry, width) -> list:
     from reportlab.lib.units import cm
     from reportlab.platypus import Image, Spacer
 
+    from ltfu.report.pdf_png import PngFigure, rgb_stream
+
     story = []
     for png, w_px, h_px in (entry if isinstance(entry, list) else [entry]):   # pages
         w = min(width, 16 * cm)
         h = w * h_px / w_px
         if h > 22 * cm:
             h, w = 22 * cm, 22 * cm * w_px / h_px
-        # mask=None: no soft mask from the PNG's alpha channel, which is opaque everywhere (ltfu's
-        # savefig.facecolor is white; tested), so the page is the same; building the mask took
+        stream = rgb_stream(png)        # ltfu's figures: RGB, embedded as they are (ltfu.report.pdf_png)
+        # otherwise mask=None: no soft mask from the PNG's alpha channel, which is opaque everywhere
+        # (ltfu's savefig.facecolor is white; tested), so the page is the same; building the mask took
         # reportlab a decode, a digest and a compression more per image, a third of the PDF's time
-        story += [Image(io.BytesIO(png), width=w, height=h, mask=None), Spacer(1, 6)]
+        image = PngFigure(stream, w, h) if stream else Image(io.BytesIO(png), width=w, height=h, mask=None)
+        story += [image, Spacer(1, 6)]
     return story
 
 
