@@ -491,7 +491,7 @@ def test_savefig_writes_vector_text_and_300_dpi_png(figures):
 
 
 
-def test_png_is_rgb_with_matplotlibs_pixels_and_metadata(figures):
+def test_png_is_rgb_with_matplotlibs_pixels_and_metadata(figures, tmp_path):
     """ltfu's canvas writes an opaque figure's PNG as RGB: the pixels and metadata of matplotlib's
     own RGBA PNG without its alpha channel (255 everywhere); a transparent one stays RGBA."""
     import numpy as np
@@ -520,6 +520,18 @@ def test_png_is_rgb_with_matplotlibs_pixels_and_metadata(figures):
     figures["km"].savefig(clear, format="png", transparent=True)
     with Image.open(clear) as c:
         assert c.mode == "RGBA" and int(np.asarray(c)[..., 3].min()) == 0
+    # metadata that a tEXt chunk cannot hold (not Latin-1): matplotlib's file, which writes iTXt
+    wide = io.BytesIO()
+    figures["km"].savefig(wide, format="png", dpi=50, metadata={"Title": "生存"})
+    with Image.open(wide) as c:
+        assert c.mode == "RGBA" and c.info["Title"] == "生存"
+    # a path: the same bytes as to a stream
+    path, buf = tmp_path / "km.png", io.BytesIO()
+    figures["km"].savefig(path, format="png", dpi=50, metadata={"Title": "Überleben"})
+    figures["km"].savefig(buf, format="png", dpi=50, metadata={"Title": "Überleben"})
+    assert path.read_bytes() == buf.getvalue()
+    with Image.open(path) as c:
+        assert c.mode == "RGB" and c.info["Title"] == "Überleben" and round(c.info["dpi"][0]) == 50
 
 
 # ------------------------------------------------------------------------------------------ swimmer

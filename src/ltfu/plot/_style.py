@@ -90,32 +90,32 @@ def _styled(fn):
 
 class _Canvas(FigureCanvasAgg):
     """matplotlib's Agg canvas, whose PNG is 8-bit RGB when every pixel is opaque (ltfu's figures
-    are drawn on white: ``savefig.facecolor``), else RGBA as matplotlib writes it.  The pixels are
-    the same; without the constant alpha channel the file is about a tenth smaller, its compression
-    about a fifth faster (300 dpi), and the report's PDF embeds its compressed data as they are
-    (``ltfu.report.pdf``).  The metadata (software, dpi) are matplotlib's."""
+    are drawn on white: ``savefig.facecolor``; ``ltfu.plot._png``), else RGBA as matplotlib writes
+    it.  The pixels and the metadata (software, dpi) are matplotlib's; the file is about a quarter
+    smaller and made in half the time, and the report's PDF embeds its compressed rows as they are
+    (``ltfu.report.pdf_png``)."""
 
     def print_png(self, filename_or_obj, *, metadata=None, pil_kwargs=None, **_print_figure_kwargs):
         # (print_figure also passes dpi, facecolor, edgecolor, orientation and bbox_inches_restore,
         # which matplotlib's own print_png is not given: the figure's state carries them)
         import numpy as np
 
+        from ltfu.plot._png import rgb_png
+
         if pil_kwargs:                  # a caller's own encoder settings: matplotlib's path
             return super().print_png(filename_or_obj, metadata=metadata, pil_kwargs=pil_kwargs)
         FigureCanvasAgg.draw(self)
-        rgba = np.asarray(self.buffer_rgba())
-        if not (rgba[..., 3] == 255).all():
+        text = {"Software": f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/", **(metadata or {})}
+        png = rgb_png(np.asarray(self.buffer_rgba()), self.figure.dpi,
+                      {k: v for k, v in text.items() if v is not None})
+        if png is None:
             return matplotlib.image.imsave(filename_or_obj, self.buffer_rgba(), format="png", origin="upper",
                                            dpi=self.figure.dpi, metadata=metadata)
-        from PIL import Image, PngImagePlugin
-
-        info = PngImagePlugin.PngInfo()
-        for key, value in {"Software": f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/",
-                           **(metadata or {})}.items():
-            if value is not None:
-                info.add_text(key, value)
-        image = Image.frombytes("RGB", (rgba.shape[1], rgba.shape[0]), self.buffer_rgba(), "raw", "RGBX")
-        image.save(filename_or_obj, format="png", pnginfo=info, dpi=(self.figure.dpi, self.figure.dpi))
+        if hasattr(filename_or_obj, "write"):
+            filename_or_obj.write(png)
+        else:
+            with open(filename_or_obj, "wb") as fh:
+                fh.write(png)
 
 
 def _figure(width: float, height: float) -> LtfuFigure:
