@@ -216,6 +216,44 @@ def test_patterns_only_where_every_column_has_exact_codes():
     assert _patterns(np.c_[rng.random(n)], t, e, None, None) is None      # a continuous covariate
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_the_sampled_check_only_refuses_what_the_full_codes_refuse(seed):
+    """``_may_have_patterns`` (samples of 4,096 rows) answers False only where ``_patterns``'s own
+    codes of the whole columns are missing or wider than its limit: random columns on grids of
+    random scales and ranges, with rare values the sample misses, and continuous ones."""
+    import numpy as np
+
+    from ltfu.stats.counting import _grid_codes
+    from ltfu.stats.coxmodel import _may_have_patterns
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.choice([5_000, 20_000, 60_000]))
+    cols = []
+    for _ in range(int(rng.integers(2, 6))):
+        kind = rng.integers(0, 4)
+        scale = float(rng.choice([1, 10, 100, 1000]))
+        if kind == 0:                               # a grid, a few values
+            col = rng.integers(0, 5, n) / scale
+        elif kind == 1:                             # a wide grid
+            col = rng.integers(0, int(rng.choice([100, 3000, 50_000])), n) / scale
+        elif kind == 2:                             # a grid with rare finer or far values
+            col = rng.integers(0, 30, n).astype(float)
+            k = rng.integers(1, 4)
+            col[rng.choice(n, k, replace=False)] = rng.choice([0.5, 0.25, 1e6, 3.001], k)
+        else:                                       # continuous
+            col = rng.random(n) * 80
+        cols.append(col)
+    limit = 16 * n
+    full, span = True, 1
+    for col in cols:
+        got = _grid_codes(col, origin=float(col.min()), limit=limit)
+        span = span * got[1].size if got is not None else limit + 1
+        full = full and got is not None and span <= limit
+    # (over these 40 seeds: 33 refused by both, 4 passed by the samples only (rare values the
+    # sample misses), 3 passed by both)
+    assert full <= _may_have_patterns(cols, 1, limit)    # accepted on the columns: on the samples too
+
+
 def _collapsed(cols):
     """The distinct rows of ``cols`` (a dict of equal-length arrays) and how many times each occurs."""
     import pandas as pd

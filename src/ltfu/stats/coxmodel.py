@@ -330,6 +330,8 @@ def _patterns(X, time, event, entry, strata_codes):
     cols = [time, event.astype(float)] + ([] if entry is None else [entry]) + [X[:, j] for j in range(X.shape[1])]
     key, span = (strata_codes.astype(np.int64), int(strata_codes.max()) + 1) if strata_codes is not None \
         else (np.zeros(n, np.int64), 1)
+    if not _may_have_patterns(cols, span, 16 * n):
+        return None
     for col in cols:
         # exact codes over the column's own range (whole days, a 0.1 grid ...: counting._grid_codes)
         got = _grid_codes(col, origin=float(col.min()), limit=16 * n)
@@ -347,6 +349,25 @@ def _patterns(X, time, event, entry, strata_codes):
     rep = np.empty(used.size, np.int64)
     rep[inverse] = np.arange(n)               # any row of a pattern: its rows are identical
     return rep, inverse, mult
+
+
+def _may_have_patterns(cols, span: int, limit: int) -> bool:
+    """False when ``_patterns`` would find a column without exact codes (a continuous covariate:
+    age in days, a laboratory value) or the codes' combined span above ``limit``, decided from an
+    evenly spaced sample of 4,096 rows per column and the column's own minimum, so that the
+    million-row codes (four scales tried per column) are not made only to be dropped.  Exact, not
+    a guess: a sample has exact codes at the column's scale or a smaller one, within the column's
+    range, so its span is at most the column's (``_grid_codes``, same origin); over the limit on
+    the samples is over it on the columns (tested)."""
+    step = max(1, cols[0].size // 4096)
+    for col in cols:
+        got = _grid_codes(col[::step], origin=float(col.min()), limit=limit)
+        if got is None:
+            return False                # a column without exact codes, or too wide: so is the column
+        span *= got[1].size
+        if span > limit:
+            return False
+    return True
 
 
 class _Stratum(_Layout):
