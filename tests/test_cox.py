@@ -356,3 +356,18 @@ def test_a_fit_with_thousands_of_tied_deaths_is_the_same_through_the_series(monk
     assert fast.n == n and fast.iterations == slow.iterations
     for field in ("coef", "se", "loglik"):
         np.testing.assert_allclose(getattr(fast, field), getattr(slow, field), rtol=1e-12, err_msg=field)
+
+
+def test_rows_sum_is_the_direct_sum_bit_for_bit():
+    """coxmodel.rows_sum (the deaths' sums without copying their rows) equals
+    ``(w[:, None] * x[rows]).sum(axis=0)`` exactly, over several blocks, one and none."""
+    import numpy as np
+
+    from ltfu.stats.coxmodel import GRAM_BLOCK, rows_sum
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3 * GRAM_BLOCK + 17, 4)) * np.array([1e-8, 1.0, 1e3, 1e9])
+    for size in (0, 1, GRAM_BLOCK, 2 * GRAM_BLOCK + 5, x.shape[0]):
+        rows = np.sort(rng.choice(x.shape[0], size, replace=False))
+        w = rng.integers(1, 5, size) * rng.random(size)
+        np.testing.assert_array_equal(rows_sum(w, x, rows), (w[:, None] * x[rows]).sum(axis=0))
