@@ -534,6 +534,28 @@ def test_png_is_rgb_with_matplotlibs_pixels_and_metadata(figures, tmp_path):
         assert c.mode == "RGB" and c.info["Title"] == "Überleben" and round(c.info["dpi"][0]) == 50
 
 
+
+def test_one_tight_box_gives_the_tight_png_and_a_box_within_a_point_for_the_svg(figures):
+    """LtfuFigure.tight_box(300), which the report uses for both files of a figure, is the box
+    savefig(bbox_inches="tight") finds at 300 dpi: the PNG is byte for byte the same, for every
+    kind of figure; the SVG's own 72-dpi box is a fraction of a point away."""
+    import re
+
+    for name, fig in figures.items():
+        box = fig.tight_box(300)
+        a, b = io.BytesIO(), io.BytesIO()
+        fig.savefig(a, format="png", dpi=300, bbox_inches="tight")
+        fig.savefig(b, format="png", dpi=300, bbox_inches=box)
+        assert a.getvalue() == b.getvalue(), name
+        sizes = []
+        for how in ("tight", box):
+            buf = io.BytesIO()
+            fig.savefig(buf, format="svg", bbox_inches=how)
+            sizes.append([float(v) for v in re.search(rb'width="([0-9.]+)pt" height="([0-9.]+)pt"',
+                                                       buf.getvalue()).groups()])
+        assert all(abs(u - v) < 1.0 for u, v in zip(*sizes)), (name, sizes)
+
+
 # ------------------------------------------------------------------------------------------ swimmer
 
 def _print_scale(fig):

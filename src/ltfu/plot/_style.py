@@ -76,6 +76,21 @@ class LtfuFigure(Figure):
         with _style():
             return super().savefig(fname, *args, **kwargs)
 
+    def tight_box(self, dpi: float = 300):
+        """The box ``savefig(dpi=dpi, bbox_inches="tight")`` crops to (inches, padded), computed as
+        matplotlib computes it there (the figure laid out, not rendered, at ``dpi``), so that one
+        box serves several outputs: ``savefig(bbox_inches=box)`` then skips a layout pass per file.
+        At 300 dpi the PNG is byte for byte the "tight" one (tested)."""
+        with _style():
+            before = self.dpi
+            self.set_dpi(dpi)
+            try:
+                self.draw_without_rendering()
+                box = self.get_tightbbox(self.canvas.get_renderer())
+            finally:
+                self.set_dpi(before)
+            return box.padded(matplotlib.rcParams["savefig.pad_inches"])
+
 
 def _styled(fn):
     """Build the figure inside ltfu's rc_context (the session's rcParams are restored on exit)."""
