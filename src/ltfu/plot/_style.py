@@ -80,7 +80,10 @@ class LtfuFigure(Figure):
         """The box ``savefig(dpi=dpi, bbox_inches="tight")`` crops to (inches, padded), computed as
         matplotlib computes it there (the figure laid out, not rendered, at ``dpi``), so that one
         box serves several outputs: ``savefig(bbox_inches=box)`` then skips a layout pass per file.
-        At 300 dpi the PNG is byte for byte the "tight" one (tested)."""
+        At 300 dpi the PNG is byte for byte the "tight" one (tested).  On a canvas other than Agg
+        (a user's own): "tight", which savefig understands."""
+        if not isinstance(self.canvas, FigureCanvasAgg):
+            return "tight"
         with _style():
             before = self.dpi
             self.set_dpi(dpi)
