@@ -366,8 +366,9 @@ def test_rows_sum_is_the_direct_sum_bit_for_bit():
     from ltfu.stats.coxmodel import GRAM_BLOCK, rows_sum
 
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((3 * GRAM_BLOCK + 17, 4)) * np.array([1e-8, 1.0, 1e3, 1e9])
-    for size in (0, 1, GRAM_BLOCK, 2 * GRAM_BLOCK + 5, x.shape[0]):
-        rows = np.sort(rng.choice(x.shape[0], size, replace=False))
-        w = rng.integers(1, 5, size) * rng.random(size)
-        np.testing.assert_array_equal(rows_sum(w, x, rows), (w[:, None] * x[rows]).sum(axis=0))
+    for p in (1, 2, 4):            # one column: numpy sums it pairwise, more: row after row
+        x = rng.standard_normal((3 * GRAM_BLOCK + 17, p)) * np.array([1e-8, 1.0, 1e3, 1e9])[:p]
+        for size in (0, 1, 7, 100, GRAM_BLOCK, 2 * GRAM_BLOCK + 5, x.shape[0]):
+            rows = np.sort(rng.choice(x.shape[0], size, replace=False))
+            w = rng.integers(1, 5, size) * rng.random(size)
+            np.testing.assert_array_equal(rows_sum(w, x, rows), (w[:, None] * x[rows]).sum(axis=0))

@@ -525,6 +525,11 @@ def test_png_is_rgb_with_matplotlibs_pixels_and_metadata(figures, tmp_path):
     figures["km"].savefig(wide, format="png", dpi=50, metadata={"Title": "生存"})
     with Image.open(wide) as c:
         assert c.mode == "RGBA" and c.info["Title"] == "生存"
+    # metadata given as bytes (which matplotlib takes): matplotlib's file
+    raw = io.BytesIO()
+    figures["km"].savefig(raw, format="png", dpi=50, metadata={"Title": b"survival"})
+    with Image.open(raw) as c:
+        assert c.mode == "RGBA" and c.info["Title"] == "survival"
     # a path: the same bytes as to a stream
     path, buf = tmp_path / "km.png", io.BytesIO()
     figures["km"].savefig(path, format="png", dpi=50, metadata={"Title": "Überleben"})

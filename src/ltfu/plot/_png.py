@@ -25,13 +25,13 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
 
 def rgb_png(rgba: np.ndarray, dpi: float, text: dict[str, str]) -> bytes | None:
     """The PNG of an h x w x 4 uint8 RGBA array whose alpha is 255 everywhere, as RGB; None when
-    a pixel is not opaque or a text is not Latin-1 (tEXt holds Latin-1 only): then the caller
+    a pixel is not opaque or a text is not Latin-1 str (tEXt holds Latin-1 only): then the caller
     writes it as matplotlib does."""
     if not (rgba[..., 3] == 255).all():
         return None
     try:
         texts = [k.encode("latin-1") + b"\x00" + v.encode("latin-1") for k, v in text.items()]
-    except UnicodeEncodeError:
+    except (UnicodeEncodeError, AttributeError):       # not Latin-1, or not text (bytes: matplotlib's)
         return None
     h, w = rgba.shape[:2]
     rows = np.empty((h, 1 + 3 * w), np.uint8)          # each row: filter type 0 (none), then R G B ...

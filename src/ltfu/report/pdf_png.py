@@ -87,7 +87,9 @@ class PngFigure(Flowable):
     def draw(self):
         canv = self.canv
         w_px, h_px, data = self.stream
-        name = "png" + hashlib.blake2b(data, digest_size=16).hexdigest()
+        digest = hashlib.blake2b(data, digest_size=16)
+        digest.update(b"%dx%d" % (w_px, h_px))               # the same rows could be cut another way
+        name = "png" + digest.hexdigest()
         reg = canv._doc.getXObjectName(name)
         if canv._doc.idToObject.get(reg) is None:           # the same figure twice: stored once
             obj = _PngXObject(name, w_px, h_px, data)

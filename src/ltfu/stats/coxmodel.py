@@ -296,9 +296,12 @@ def centred_gram(X, means=None, v=None):
 
 def rows_sum(w, x, rows):
     """sum_i w_i x[rows[i]], the sum ``(w[:, None] * x[rows]).sum(axis=0)`` makes, bit for bit
-    (numpy adds the rows of a C-ordered array one after the other along axis 0, so the running
-    total is carried from block to block), by blocks of GRAM_BLOCK rows: no copy of the rows nor
-    of their product is made (each 30 MB for the deaths of 1e6 rows and 5 terms)."""
+    (numpy adds the rows of a C-ordered array of two or more columns one after the other along
+    axis 0, so the running total is carried from block to block), by blocks of GRAM_BLOCK rows: no
+    copy of the rows nor of their product is made (each 30 MB for the deaths of 1e6 rows and 5
+    terms).  One column (a univariable model: 8 MB) is summed as it was, pairwise."""
+    if x.shape[1] == 1:       # one column is contiguous: numpy sums it pairwise, so all of it at once
+        return (w[:, None] * x[rows]).sum(axis=0)
     acc = np.zeros((1, x.shape[1]))
     for lo in range(0, rows.size, GRAM_BLOCK):
         part = w[lo:lo + GRAM_BLOCK, None] * x[rows[lo:lo + GRAM_BLOCK]]
