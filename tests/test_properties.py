@@ -243,3 +243,43 @@ def test_grid_codes_give_numpy_unique_exactly(values):
     got_u, got_inv = distinct_times(t, method="count")
     np.testing.assert_array_equal(got_u, want_u)
     np.testing.assert_array_equal(got_inv, want_inv.reshape(-1))
+
+
+def test_grid_codes_shortcut_for_whole_numbers_is_the_general_rule():
+    """counting._grid_codes answers whole numbers (days) from origin 0 with one comparison: its
+    codes, range and the value of every code used (the sign of a zero included) are those of the
+    general one-value-per-code check, written out here, on random days with -0.0, tenths, a stray
+    fraction and continuous times."""
+    import numpy as np
+
+    from ltfu.stats.counting import _grid_codes
+
+    def general(t, origin=0.0):
+        limit = 8 * t.size + 1024
+        for scale in (1.0, 10.0, 100.0, 1000.0):
+            if not (float(t.max()) - origin) * scale < limit:
+                return None
+            codes = np.rint((t - origin) * scale).astype(np.int64)
+            value_of = np.zeros(int(codes.max()) + 1)
+            value_of[codes] = t
+            if np.array_equal(value_of[codes], t):
+                return codes, value_of
+        return None
+
+    rng = np.random.default_rng(11)
+    for k in range(1000):
+        n = int(rng.integers(1, 300))
+        t = [rng.integers(0, 50, n).astype(float), rng.integers(0, 5, n).astype(float),
+             rng.integers(0, 500, n) / 10.0, np.r_[rng.integers(0, 9, n).astype(float), 0.4],
+             rng.random(n) * 10][k % 5]
+        if k % 5 == 1:
+            t[rng.random(n) < 0.3] = -0.0
+        for origin in (0.0, float(t.min())):
+            got, want = _grid_codes(t, origin=origin), general(t, origin)
+            assert (got is None) == (want is None)
+            if got is not None:
+                used = np.unique(got[0])
+                np.testing.assert_array_equal(got[0], want[0])
+                assert got[1].size == want[1].size
+                np.testing.assert_array_equal(got[1][used], want[1][used])
+                np.testing.assert_array_equal(np.signbit(got[1][used]), np.signbit(want[1][used]))

@@ -129,8 +129,19 @@ def _grid_codes(t, *, origin: float = 0.0, limit: int | None = None):
         top = (float(t.max()) - origin) * scale
         if not top < limit:
             return None                     # larger scales only spread the codes further
-        codes = np.rint((t - origin) * scale if origin else t * scale).astype(np.int64)
-        value_of = np.zeros(int(codes.max()) + 1)
+        scaled = t - origin if origin else t
+        codes = np.rint(scaled * scale if scale != 1.0 else scaled).astype(np.int64)
+        top_code = int(codes.max())
+        if scale == 1.0 and not origin and top_code < 2 ** 53 and np.array_equal(codes, t):
+            # whole numbers (days): each code is its own value, so one comparison answers (what the
+            # general check below finds too, in three passes over the rows); a zero keeps the sign
+            # the rows give it there (the last row's, as the assignment below would)
+            value_of = np.arange(top_code + 1, dtype=float)
+            zero = np.flatnonzero(codes == 0)
+            if zero.size:
+                value_of[0] = t[zero[-1]]
+            return codes, value_of
+        value_of = np.zeros(top_code + 1)
         value_of[codes] = t
         if np.array_equal(value_of[codes], t):
             return codes, value_of
