@@ -110,8 +110,8 @@ class _Canvas(FigureCanvasAgg):
     """matplotlib's Agg canvas, whose PNG is 8-bit RGB when every pixel is opaque (ltfu's figures
     are drawn on white: ``savefig.facecolor``; ``ltfu.plot._png``), else RGBA as matplotlib writes
     it.  The pixels and the metadata (software, dpi) are matplotlib's; the file is about a quarter
-    smaller and made in half the time, and the report's PDF embeds its compressed rows as they are
-    (``ltfu.report.pdf_png``)."""
+    smaller, its encoding about 40% faster (80 against 134 ms at 300 dpi), and the report's PDF
+    embeds its compressed rows as they are (``ltfu.report.pdf_png``)."""
 
     def print_png(self, filename_or_obj, *, metadata=None, pil_kwargs=None, **_print_figure_kwargs):
         # (print_figure also passes dpi, facecolor, edgecolor, orientation and bbox_inches_restore,
