@@ -41,33 +41,17 @@ def test_no_heading_or_table_title_is_left_at_the_foot_of_a_page(tmp_path, demo_
         assert not body or body[-1] not in titles, f"page {number} ends with the heading {body[-1]!r}"
 
 
-def test_figures_are_opaque_so_the_pdf_draws_them_without_a_soft_mask(tmp_path, demo_results):
-    """The PDF draws each figure's PNG with mask=None (no soft mask from its alpha channel): lossless
-    only because every pixel of every figure is opaque, which this checks; and the PDF then holds no
-    /SMask at all."""
-    import numpy as np
-    from PIL import Image
-
-    write_report(demo_results, tmp_path / "rep", formats=("png", "pdf"))
-    pngs = sorted((tmp_path / "rep" / "figures").glob("*.png"))
-    assert len(pngs) >= len(demo_results.figures)       # a figure of several pages has one PNG per page
-    for png in pngs:
-        with Image.open(png) as im:
-            assert im.mode in ("RGB", "RGBA"), png.name
-            if im.mode == "RGBA":
-                assert int(np.asarray(im)[..., 3].min()) == 255, f"{png.name} has transparent pixels"
-    assert b"/SMask" not in (tmp_path / "rep" / "report.pdf").read_bytes()
-
-
 def test_the_pdf_shows_each_figure_with_the_pixels_of_its_png(tmp_path, demo_results):
-    """The figures' PNGs are embedded as they are (their compressed rows, decoded by the PNG
-    predictors: ltfu.report.pdf_png): poppler's pdfimages reads back, image for image, exactly the
-    pixels of the report's own PNG files, and the PDF holds no image compressed again."""
+    """Every figure is opaque (an RGB PNG; ltfu's figures are drawn on white), so the PDF needs no
+    soft mask (it holds no /SMask), and the PNGs are embedded as they are (their compressed rows,
+    decoded by the PNG predictors: ltfu.report.pdf_png): poppler's pdfimages reads back, image for
+    image, exactly the pixels of the report's own PNG files, and no image is compressed again."""
     import numpy as np
     from PIL import Image
 
     write_report(demo_results, tmp_path / "rep", formats=("png", "pdf"))
     pdf = (tmp_path / "rep" / "report.pdf").read_bytes()
+    assert b"/SMask" not in pdf
     order = [f"{spec.name}{'' if k == 0 else f'-page{k + 1}'}.png" for spec in demo_results.figures
              for k in range(len(list((tmp_path / "rep" / "figures").glob(f"{spec.name}*.png"))))]
     subprocess.run(["pdfimages", "-png", str(tmp_path / "rep" / "report.pdf"), str(tmp_path / "img")], check=True)
