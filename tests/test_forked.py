@@ -160,6 +160,19 @@ def test_available_memory_is_bounded_by_a_container_limit(monkeypatch):
                   "/sys/fs/cgroup/memory/memory.usage_in_bytes": "5"}) == 20_000_000 * 1024
 
 
+
+def test_cores_without_cpu_affinity(monkeypatch):
+    """Where the system has no CPU affinity (macOS, Windows: the batched validation and the
+    prepared table's converter ask too) the machine's count, at most MAX_WORKERS."""
+    import os
+
+    from ltfu import machine
+
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    for count, want in ((None, 1), (1, 1), (3, 3), (64, machine.MAX_WORKERS)):
+        monkeypatch.setattr(os, "cpu_count", lambda c=count: c)
+        assert machine.cores() == want
+
 @needs_fork
 def test_a_task_error_does_not_wait_for_the_tasks_not_yet_started():
     """The error of the first task is raised while the later, slow tasks are dropped, not run."""

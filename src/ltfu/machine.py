@@ -8,8 +8,10 @@ MAX_WORKERS = 4
 
 
 def cores() -> int:
-    """The cores this process may run on, at most ``MAX_WORKERS``."""
-    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+    """The cores this process may run on (its CPU affinity where the system has one: Linux; else
+    the machine's count, as macOS and Windows give it), at most ``MAX_WORKERS``."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, usable))
 
 
 def _read(path: str) -> str | None:
@@ -18,6 +20,15 @@ def _read(path: str) -> str | None:
             return fh.read()
     except OSError:
         return None
+
+
+def _kib_line(path: str, key: str) -> int | None:
+    """Bytes of the ``key:  N kB`` line of a Linux /proc file, or None."""
+    text = _read(path)
+    for line in (text or "").splitlines():
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+    return None
 
 
 def _cgroup_room() -> int | None:
@@ -41,13 +52,7 @@ def _cgroup_room() -> int | None:
 def available_memory() -> int | None:
     """Bytes of memory available now: Linux's MemAvailable (else the free physical pages), and no
     more than a container's memory limit leaves (``_cgroup_room``); None when nothing can be read."""
-    free = None
-    text = _read("/proc/meminfo")
-    if text is not None:
-        for line in text.splitlines():
-            if line.startswith("MemAvailable:"):
-                free = int(line.split()[1]) * 1024
-                break
+    free = _kib_line("/proc/meminfo", "MemAvailable:")
     if free is None:
         try:
             free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -61,9 +66,4 @@ def available_memory() -> int | None:
 
 def resident_memory() -> int | None:
     """Bytes this process holds in memory now (Linux VmRSS), or None."""
-    text = _read("/proc/self/status")
-    if text is not None:
-        for line in text.splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return None
+    return _kib_line("/proc/self/status", "VmRSS:")
