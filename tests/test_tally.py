@@ -366,13 +366,14 @@ def _numbers_close(a, b, where=""):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_distinct_rows_are_pandas_groups_in_order_of_first_appearance(seed):
-    """toxicity._distinct_rows (the patterns of the association models) gives pandas'
-    groupby(sort=False, dropna=False): its groups' first rows in order and their sizes, NaN a value
-    of its own; also when the combined codes would pass 2**62 and are renumbered on the way."""
+    """stats.logreg.row_patterns (the patterns of the association models and of the logistic
+    fits' design rows) gives pandas' groupby(sort=False, dropna=False): its groups' first rows in
+    order and their sizes, NaN a value of its own; also when the combined codes would pass 2**62
+    and are renumbered on the way."""
     import numpy as np
     import pandas as pd
 
-    from ltfu.analysis.toxicity import _distinct_rows
+    from ltfu.stats.logreg import row_patterns
 
     rng = np.random.default_rng(seed)
     n = 3000
@@ -382,10 +383,13 @@ def test_distinct_rows_are_pandas_groups_in_order_of_first_appearance(seed):
         col = (rng.integers(0, 2000, n) / 7.0) if wide else rng.integers(0, 4, n).astype(float)
         col[rng.random(n) < 0.1] = np.nan
         cols.append(col)
+    cols.insert(1, np.ones(n))              # one value throughout (a design's intercept)
     frame = pd.DataFrame({f"c{i}": c for i, c in enumerate(cols)})
     frame["_row"] = np.arange(n)
     groups = frame.groupby([f"c{i}" for i in range(len(cols))], sort=False, dropna=False)["_row"]
-    first, counts = _distinct_rows(cols)
+    first, codes = row_patterns(cols)
+    counts = np.bincount(codes).astype(float)
     np.testing.assert_array_equal(first, groups.min().to_numpy())
     np.testing.assert_array_equal(counts, groups.size().to_numpy().astype(float))
     assert counts.sum() == n
+    np.testing.assert_array_equal(codes, groups.ngroup().to_numpy())

@@ -82,26 +82,37 @@ def _design(X, y):
     return terms, np.column_stack([np.ones(yv.size), Xv]), yv
 
 
-def _grouped(Xd, y):
-    """(distinct design rows, their counts, their events): pandas' hash factorisation of each
-    non-constant column, the codes combined into one integer key (re-compacted should it grow
-    beyond 2^62) and factorised once, so the patterns keep their first appearance's order."""
+def row_patterns(columns) -> tuple[np.ndarray, np.ndarray]:
+    """(the first row of each distinct combination of the ``columns``' values, NaN a value of its
+    own, in order of first appearance; each row's pattern, numbered 0, 1, ... in that order): pandas'
+    hash factorisation of each column that takes more than one value, the codes combined into one
+    integer key (re-compacted should it grow beyond 2^62) and factorised once.  The patterns and
+    their order are pandas' groupby(sort=False, dropna=False)'s (tested); the logistic fits group
+    their design rows with it, the report's toxicity models their patients."""
     import pandas as pd
 
-    key = np.zeros(Xd.shape[0], dtype=np.int64)
+    n = len(columns[0]) if columns else 0
+    key = np.zeros(n, dtype=np.int64)
     span = 1
-    for j in range(Xd.shape[1]):
-        col = Xd[:, j]
-        if col.min() == col.max():                  # the intercept: one level, nothing to tell apart
+    for col in columns:
+        codes, levels = pd.factorize(col)                   # NaN: -1
+        size = len(levels) + 1
+        if len(levels) + bool((codes < 0).any()) <= 1:      # one value (the intercept): nothing to tell apart
             continue
-        codes, levels = pd.factorize(col)
-        if span * len(levels) > 1 << 62:
+        if span * size > 1 << 62:
             key = pd.factorize(key)[0]
             span = int(key.max()) + 1
-        key, span = key * len(levels) + codes, span * len(levels)
+        key, span = key * size + (codes + 1), span * size
     codes = pd.factorize(key)[0]
-    m = int(codes.max()) + 1
     first = pd.Series(codes).drop_duplicates().index.to_numpy()     # codes count up in that order
+    return first, codes
+
+
+def _grouped(Xd, y):
+    """(distinct design rows, their counts, their events), in order of first appearance
+    (``row_patterns``)."""
+    first, codes = row_patterns([Xd[:, j] for j in range(Xd.shape[1])])
+    m = first.size
     return Xd[first], np.bincount(codes, minlength=m).astype(float), np.bincount(codes, weights=y, minlength=m)
 
 
