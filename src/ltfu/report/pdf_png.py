@@ -20,7 +20,7 @@ import struct
 from reportlab.pdfbase import pdfdoc
 from reportlab.platypus import Flowable
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from ltfu.plot._png import SIGNATURE as PNG_SIGNATURE
 
 
 def rgb_stream(png: bytes) -> tuple[int, int, bytes] | None:
