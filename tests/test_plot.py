@@ -562,6 +562,48 @@ def test_one_tight_box_gives_the_tight_png_and_a_box_within_a_point_for_the_svg(
         assert all(abs(u - v) < 1.0 for u, v in zip(*sizes)), (name, sizes)
 
 
+def test_tight_png_is_the_rendering_cut_to_the_tight_box(figures):
+    """LtfuFigure.tight_png(dpi), the report's PNG: the pixels of matplotlib's own savefig(dpi=dpi)
+    at the figure's size, cut to the padded tight box (``tight_box``, the same box) rounded out to
+    whole pixels, the padding beyond the figure's edge white; within two pixels of the "tight"
+    PNG's size.  A figure whose content crosses its edge, or whose face is not opaque, is not cut:
+    None."""
+    import math
+    import struct
+
+    import numpy as np
+    from PIL import Image
+
+    dpi = 120
+    for name, fig in figures.items():
+        got = fig.tight_png(dpi)
+        assert got is not None, name
+        png, box = got
+        assert png.startswith(b"\x89PNG") and box.bounds == fig.tight_box(dpi).bounds, name
+        full = io.BytesIO()
+        fig.savefig(full, format="png", dpi=dpi)
+        with Image.open(full) as im:
+            whole = np.asarray(im.convert("RGB"))
+        rows, cols = whole.shape[:2]
+        top, left = math.floor(rows - box.y1 * dpi), math.floor(box.x0 * dpi)
+        want = np.full((math.ceil(rows - box.y0 * dpi) - top, math.ceil(box.x1 * dpi) - left, 3), 255, np.uint8)
+        r0, c0 = max(top, 0), max(left, 0)
+        want[r0 - top:rows - top, c0 - left:cols - left] = whole[r0:top + want.shape[0], c0:left + want.shape[1]]
+        with Image.open(io.BytesIO(png)) as im:
+            assert im.mode == "RGB" and round(im.info["dpi"][0]) == dpi
+            assert np.array_equal(np.asarray(im), want), name
+        tight = io.BytesIO()
+        fig.savefig(tight, format="png", dpi=dpi, bbox_inches="tight")
+        sizes = [struct.unpack(">II", b[16:24]) for b in (png, tight.getvalue())]
+        assert all(0 <= a - b <= 2 for a, b in zip(*sizes)), (name, sizes)
+    spill = plot.forest([("Age, per 10 years", 0.95, 0.69, 1.30, 0.753)], title="Beyond the edge")
+    spill.text(1.05, 0.5, "outside", transform=spill.transFigure)
+    assert spill.tight_png(dpi) is None
+    clear = plot.forest([("Age, per 10 years", 0.95, 0.69, 1.30, 0.753)], title="Transparent")
+    clear.patch.set_alpha(0.5)
+    assert clear.tight_png(dpi) is None
+
+
 # ------------------------------------------------------------------------------------------ swimmer
 
 def _print_scale(fig):

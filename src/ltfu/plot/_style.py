@@ -94,6 +94,53 @@ class LtfuFigure(Figure):
                 self.set_dpi(before)
             return box.padded(matplotlib.rcParams["savefig.pad_inches"])
 
+    def tight_png(self, dpi: float = 300) -> tuple[bytes, Any] | None:
+        """``(png, box)``: the figure rendered once at ``dpi`` and at its own size, then cropped to
+        its padded tight box (the box ``tight_box`` gives, found from that rendering), rounded out
+        to whole pixels, the padding beyond the figure's edge in its face colour.  The report's
+        figures took three passes each (a layout for the box, the 300-dpi rendering at the box's
+        size, the SVG); now two, and the SVG takes ``box``.  The pixels are those of
+        ``savefig(dpi=dpi)`` cut out; ``bbox_inches="tight"`` renders them again shifted by a
+        fraction of a pixel, so its antialiased edges differ slightly and its size by at most two
+        pixels (tested).  None where a crop would lose or add something: content beyond the
+        figure's edge (which "tight" widens the figure to show), a face colour that is not opaque
+        or not the one savefig paints, a canvas other than ltfu's; then use ``tight_box``."""
+        import math
+
+        import numpy as np
+        from matplotlib.colors import to_rgba
+
+        if not isinstance(self.canvas, _Canvas):
+            return None
+        with _style():
+            face = to_rgba(self.get_facecolor())
+            saved = matplotlib.rcParams["savefig.facecolor"]
+            if face[3] != 1 or (saved != "auto" and to_rgba(saved) != face):
+                return None
+            before = self.dpi
+            self.set_dpi(dpi)
+            try:
+                FigureCanvasAgg.draw(self.canvas)
+                content = self.get_tightbbox(self.canvas.get_renderer())
+                rgba = np.asarray(self.canvas.buffer_rgba())
+                width, height = self.get_size_inches()
+                if not (content.x0 >= 0 and content.y0 >= 0 and content.x1 <= width and content.y1 <= height):
+                    return None
+                box = content.padded(matplotlib.rcParams["savefig.pad_inches"])
+                rows, cols = rgba.shape[:2]
+                # pixel rows count down from the top, the box's inches up from the bottom
+                top, bottom = math.floor(rows - box.y1 * dpi), math.ceil(rows - box.y0 * dpi)
+                left, right = math.floor(box.x0 * dpi), math.ceil(box.x1 * dpi)
+                out = np.empty((bottom - top, right - left, 4), np.uint8)
+                out[...] = np.round(np.asarray(face) * 255).astype(np.uint8)
+                r0, c0 = max(top, 0), max(left, 0)
+                r1, c1 = min(bottom, rows), min(right, cols)
+                out[r0 - top:r1 - top, c0 - left:c1 - left] = rgba[r0:r1, c0:c1]
+                png = _png_bytes(out, dpi, None)
+            finally:
+                self.set_dpi(before)
+        return None if png is None else (png, box)
+
 
 def _styled(fn):
     """Build the figure inside ltfu's rc_context (the session's rcParams are restored on exit)."""
@@ -118,14 +165,10 @@ class _Canvas(FigureCanvasAgg):
         # which matplotlib's own print_png is not given: the figure's state carries them)
         import numpy as np
 
-        from ltfu.plot._png import rgb_png
-
         if pil_kwargs:                  # a caller's own encoder settings: matplotlib's path
             return super().print_png(filename_or_obj, metadata=metadata, pil_kwargs=pil_kwargs)
         FigureCanvasAgg.draw(self)
-        text = {"Software": f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/", **(metadata or {})}
-        png = rgb_png(np.asarray(self.buffer_rgba()), self.figure.dpi,
-                      {k: v for k, v in text.items() if v is not None})
+        png = _png_bytes(np.asarray(self.buffer_rgba()), self.figure.dpi, metadata)
         if png is None:
             return matplotlib.image.imsave(filename_or_obj, self.buffer_rgba(), format="png", origin="upper",
                                            dpi=self.figure.dpi, metadata=metadata)
@@ -134,6 +177,15 @@ class _Canvas(FigureCanvasAgg):
         else:
             with open(filename_or_obj, "wb") as fh:
                 fh.write(png)
+
+
+def _png_bytes(rgba, dpi: float, metadata) -> bytes | None:
+    """An opaque RGBA image as ltfu's RGB PNG with matplotlib's metadata (``ltfu.plot._png``), or
+    None where that file cannot hold it (then matplotlib writes it)."""
+    from ltfu.plot._png import rgb_png
+
+    text = {"Software": f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/", **(metadata or {})}
+    return rgb_png(rgba, dpi, {k: v for k, v in text.items() if v is not None})
 
 
 def _figure(width: float, height: float) -> LtfuFigure:
