@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ltfu import stats
 from ltfu.analysis.common import fmt, fmt_ci, fmt_p, num
 from ltfu.analysis.plan import COVARIATE_COLUMNS, COX_COVARIATES, Plan, covariates, term_label
@@ -43,9 +45,21 @@ def ph_check(fit, label, rows):
     return z.to_dict()
 
 
-def _endpoint(plan: Plan, key, numbers, rows, zph_rows, notes):
-    e, opts = plan.survival_endpoints[key], plan.options
+def _covariates(plan: Plan, e, last: list):
+    """The Cox terms of an endpoint's patients (``covariates``); those of the endpoint before when it
+    has the same patients in the same rows (event-free and overall survival: 0.35 s at 1e6
+    patients).  ``last`` holds that endpoint's rows and terms, only one (its frame is 40 MB)."""
+    pos = plan._positions(e)
+    if last and pos is not None and last[0] is not None and np.array_equal(last[0], pos):
+        return last[1]
     cov = covariates(plan.aligned_frame(e, COVARIATE_COLUMNS), COX_COVARIATES)
+    last[:] = [pos, cov]
+    return cov
+
+
+def _endpoint(plan: Plan, key, numbers, rows, zph_rows, notes, last):
+    e, opts = plan.survival_endpoints[key], plan.options
+    cov = _covariates(plan, e, last)
     layouts: dict = {}            # the models share the endpoint's risk sets (where no value is missing)
 
     def fit(cols):
@@ -103,13 +117,14 @@ def build(plan: Plan) -> Part:
     zph_rows: list[tuple] = []
     figures: list[Any] = []
     notes: list[str] = []
+    last: list = []
     for key in ("efs", "os"):
         e = plan.survival_endpoints[key]
         numbers[key] = {}
         if e.n == 0 or e.status.sum() == 0:
             numbers[key]["note"] = NO_EVENTS
             continue
-        forest_figure(key, e.label, _endpoint(plan, key, numbers[key], rows, zph_rows, notes), figures)
+        forest_figure(key, e.label, _endpoint(plan, key, numbers[key], rows, zph_rows, notes, last), figures)
     return cox_part(numbers, rows, notes, figures, opts, zph_rows)
 
 

@@ -469,15 +469,24 @@ class CoxModel:
 
         ``time_weights`` (one array per stratum, a weight h_k per event time) gives instead
         sum_k h_k U_k and sum_k h_k I_k, the pieces of cox.zph's score test."""
+        return self.score_pieces_many(beta, [time_weights])[0]
+
+    def score_pieces_many(self, beta, weightings) -> list:
+        """``score_pieces(beta, time_weights=w)`` for each ``w`` of ``weightings`` (None: unweighted),
+        from one pass over each stratum's risk sets at beta: cox.zph asks for three at the same beta,
+        which share the linear predictors, the risk-set sums and Efron's terms, the costly part at
+        registry scale.  Each result is that of ``score_pieces`` alone, bit for bit."""
         p = self.p
-        loglik, U, I = 0.0, np.zeros(p), np.zeros((p, p))
+        out = [[0.0, np.zeros(p), np.zeros((p, p))] for _ in weightings]
         for si, st in enumerate(self.strata):
-            h = None if time_weights is None else time_weights[si]
-            loglik_s, U_s, I_s, _ = self._stratum_pieces(st, beta, h, want_resid=False)
-            loglik += loglik_s
-            U += U_s
-            I += I_s
-        return loglik, U, I
+            sums = self._stratum_sums(st, beta)
+            for acc, weights in zip(out, weightings):
+                h = None if weights is None else weights[si]
+                loglik_s, U_s, I_s, _ = self._stratum_moments(st, sums, h, want_resid=False)
+                acc[0] += loglik_s
+                acc[1] += U_s
+                acc[2] += I_s
+        return [tuple(acc) for acc in out]
 
     def score_residuals(self, beta):
         """Per-row score residuals (R ``residuals(fit, type="score", weighted=TRUE)``), rows in the
@@ -485,18 +494,19 @@ class CoxModel:
         n_rows = self.n_rows if self.rep is None else self.rep.size
         resid = np.zeros((n_rows, self.p))
         for st in self.strata:
-            *_, r = self._stratum_pieces(st, beta, None, want_resid=True)
+            *_, r = self._stratum_moments(st, self._stratum_sums(st, beta), None, want_resid=True)
             resid[st.idx] = r
         return resid if self.inverse is None else resid[self.inverse]      # identical rows, same residual
 
-    def _stratum_pieces(self, st: _Stratum, beta, h, *, want_resid):
+    def _stratum_sums(self, st: _Stratum, beta):
+        """What a stratum's pieces at beta share whatever the time weights: the risk weights, the
+        risk-set sums S of [w, w x] at the event times, the deaths' sums A, and Efron's terms."""
         x, p = st.x, self.p
         eta = x @ beta
         shift = eta.max() if eta.size else 0.0
         ew = np.exp(eta - shift)                                   # S0 is scaled by exp(-shift)
         w = ew if st.c is None else st.c * ew
-        dr, k, gs = st.dead_rows, st.dead_k, st.group_start      # per death row
-        wd = w[dr]
+        dr, gs = st.dead_rows, st.group_start                     # per death row
         # the risk-set sums S of [w, w x] at the event times and the deaths' sums A, one column at a
         # time: an n x (p + 1) array of [w, w x] was 48 MB at 1e6 rows and 5 terms, its deaths' rows
         # 36 MB more; by columns the sums are the same, bit for bit (reduceat adds each segment in
@@ -508,10 +518,15 @@ class CoxModel:
             s[:, j] = st.risk_sums(col)
             if gs.size:
                 a[:, j] = np.add.reduceat(col[dr], gs)
-        s0, s1 = s[:, 0], s[:, 1:]
-        a0, a1 = a[:, 0], a[:, 1:]
         # Efron's sums over the tied deaths (S0_l = S0 - f A0, f = l/d), per event time
-        c1, c2, e0, e1, e2, logs = efron_terms(s0, a0, st.d, st.efron)
+        return beta, shift, ew, w, s, a, efron_terms(s[:, 0], a[:, 0], st.d, st.efron)
+
+    def _stratum_moments(self, st: _Stratum, sums, h, *, want_resid):
+        x = st.x
+        beta, shift, ew, w, s, a, (c1, c2, e0, e1, e2, logs) = sums
+        dr, k = st.dead_rows, st.dead_k
+        wd = w[dr]
+        s1, a1 = s[:, 1:], a[:, 1:]
         mk = st.m if h is None else st.m * h
         c1, c2, e0, e1, e2 = c1 * mk, c2 * mk, e0 * mk, e1 * mk, e2 * mk   # m sum_l 1/S0_l ...
         # log S0 = log s0l + shift; the deaths' log terms carry the mean case weight m_k

@@ -95,9 +95,8 @@ def _pieces_from_rows(model: CoxModel, beta, transform):
         gk[st.dead_k] = g[st.idx][st.dead_rows]
         weights1.append(gk)
         weights2.append(gk * gk)
-    _, _, info = model.score_pieces(beta)
-    _, u_g, info_g = model.score_pieces(beta, time_weights=weights1)
-    _, _, info_gg = model.score_pieces(beta, time_weights=weights2)
+    # one pass over the risk sets at beta for the three (their sums are shared)
+    (_, _, info), (_, u_g, info_g), (_, _, info_gg) = model.score_pieces_many(beta, [None, weights1, weights2])
     return info, u_g, info_g, info_gg
 
 
