@@ -60,16 +60,19 @@ def split_at_event(time, event, exposure_time, *, covariates=None, id=None) -> S
     ids = np.arange(t.size) if id is None else np.asarray(id)
     changes = np.isfinite(x) & (x > 0) & (x < t)            # exposure during follow-up, after day 0
     from_start = np.isfinite(x) & (x <= 0)
-    rows = np.r_[np.arange(t.size), np.flatnonzero(changes)]
-    second = np.r_[np.zeros(t.size, bool), np.ones(changes.sum(), bool)]
+    # the rows in their order, patient by patient, the period before exposure first (it begins at
+    # 0, the exposed one at x > 0): each patient's rows repeated in place, no sort (a lexsort of a
+    # million rows by patient and entry cost 0.12 s a call)
+    per_patient = 1 + changes.astype(np.int64)
+    rows = np.repeat(np.arange(t.size), per_patient)
+    second = np.zeros(rows.size, bool)
+    second[(np.cumsum(per_patient) - per_patient)[changes] + 1] = True
     entry = np.where(second, x[rows], 0.0)
     exit_ = np.where(second, t[rows], np.where(changes[rows], x[rows], t[rows]))
     ev = np.where(second | ~changes[rows], e[rows], 0)
     exposed = np.where(second, 1, from_start[rows].astype(int))
-    order = np.lexsort((entry, rows))
-    cov = {} if covariates is None else {k: np.asarray(v)[rows][order] for k, v in dict(covariates).items()}
-    return SplitData(ids[rows][order], entry[order], exit_[order], ev[order].astype(np.int8),
-                     exposed[order].astype(np.int8), cov)
+    cov = {} if covariates is None else {k: np.asarray(v)[rows] for k, v in dict(covariates).items()}
+    return SplitData(ids[rows], entry, exit_, ev.astype(np.int8), exposed.astype(np.int8), cov)
 
 
 @dataclass(frozen=True, repr=False)
