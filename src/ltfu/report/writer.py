@@ -89,7 +89,7 @@ def figure_files(spec) -> list:
     pages = []
     for fig in render_pages(spec):
         # one tight box for both files, the 300-dpi PNG's: the PNG is the figure rendered once and
-        # cropped to it (``tight_png``: a layout pass and a second rendering fewer, about 0.1 s a
+        # cropped to it (``tight_png``: a layout pass and a second rendering fewer, about 0.07 s of CPU a
         # figure), and the SVG takes that box, where it was its own at 72 dpi (a fraction of a point
         # apart); a figure that cannot be cropped is saved "tight" in the box ``tight_box`` finds
         drawn = fig.tight_png(300)
