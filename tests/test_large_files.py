@@ -113,6 +113,23 @@ def test_text_column_rule_equals_the_per_cell_rule(values):
     assert _text(series).tolist() == want
 
 
+def test_text_rule_on_large_columns_whichever_way_the_sample_decides():
+    """Beyond 4,096 cells ``_text`` chooses its way from a sample of the column: columns built so
+    that the sample sees mostly distinct texts where the column has few, and the reverse, still
+    give the per-cell rule's answers."""
+    from ltfu.cohort.parse import _mostly_distinct
+
+    n = 20_000
+    step = n // 4096
+    messy = [f" P-{i} " for i in range(n)]
+    sampled_distinct = [messy[i] if i % step == 0 else "N/A" for i in range(n)]
+    sampled_repeated = ["\xa0dup\xa0" if i % step == 0 else messy[i] for i in range(n)]
+    for values, sample_says in ((sampled_distinct, True), (sampled_repeated, False), (messy, True)):
+        series = pd.Series(values, dtype="string[pyarrow]")
+        assert _mostly_distinct(series) is sample_says
+        assert _text(series).tolist() == [None if _is_missing(v) else v.strip() for v in values]
+
+
 _FLOAT = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 200).map(float),
                    st.sampled_from([0.0, -0.0, 2.5, 5.0, 5.5, 120.0, 120.5, 1e300]))
 
