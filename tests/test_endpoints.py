@@ -117,3 +117,26 @@ def test_plan_gathers_by_the_endpoints_rows_as_by_their_ids():
     assert plan._own_rows(wrong) is None
     fresh = Plan.build(cohort, AnalysisOptions())
     pd.testing.assert_frame_equal(fresh.aligned_frame(wrong, columns), plan.aligned_frame(plan.rfs, columns))
+
+
+def test_endpoints_share_the_cohorts_ids_and_the_plan_still_checks_other_ids():
+    """A validated cohort's ids (all text) are the endpoints' ids as they are, one array for all
+    (not a copy each); an endpoint whose ids are another array, even a reversed view of the same
+    memory, is still compared id by id before its rows are used."""
+    import dataclasses
+
+    import numpy as np
+
+    from ltfu.analysis import AnalysisOptions
+    from ltfu.analysis.plan import Plan
+    from ltfu.demo import load_demo
+
+    cohort = load_demo()
+    plan = Plan.build(cohort, AnalysisOptions())
+    assert np.shares_memory(plan.os.patient_id, plan.efs.patient_id)
+    assert plan.os.patient_id.tolist() == cohort.data["patient_id"].tolist()
+    assert plan._own_rows(plan.os) is not None
+    for other in (plan.os.patient_id[::-1], plan.os.patient_id[::-1].copy()):
+        assert plan._own_rows(dataclasses.replace(plan.os, patient_id=other)) is None
+    same = dataclasses.replace(plan.os, patient_id=plan.os.patient_id.copy())     # equal ids, compared
+    assert np.array_equal(plan._own_rows(same), np.arange(cohort.n))

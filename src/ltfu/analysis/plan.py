@@ -39,6 +39,12 @@ COX_COVARIATES = ("high_burden", "age_per_10y", "prior_allo_hct", "ph_positive",
 COVARIATE_COLUMNS = ("burden", "age", "dose_cells_per_kg", "prior_allo_hct", "ph_positive", "prior_blinatumomab")
 
 
+def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays are views of the same memory with the same layout (so equal)."""
+    return (a.dtype == b.dtype and a.shape == b.shape and a.strides == b.strides
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
+
+
 def covariates(d: pd.DataFrame, names) -> pd.DataFrame:
     """The model terms of ``names`` that the data can support, one column each (NaN = missing):
     burden as 0/1, age per 10 years, log10 dose (only with more than one positive dose), and the
@@ -120,8 +126,11 @@ class Plan:
         if rows is None or rows.size != len(ids) or int(rows.sum()) != endpoint.n:
             return None
         pos = np.flatnonzero(rows)
+        values, mine = ids.to_numpy(object), np.asarray(endpoint.patient_id, object)
+        if pos.size == values.size and _same_memory(values, mine):
+            return pos                  # the cohort's own ids (``endpoints._ids``): nothing to compare
         # positions, not ids: right even where an id repeats (a Cohort built through the API)
-        return pos if np.array_equal(ids.to_numpy(object)[pos], np.asarray(endpoint.patient_id, object)) else None
+        return pos if np.array_equal(values[pos], mine) else None
 
     def aligned(self, endpoint: ep.Endpoint, column: str) -> np.ndarray:
         """A cohort column's values aligned with an endpoint's patients (endpoints may be subsets);
