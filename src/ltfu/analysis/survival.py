@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ltfu.analysis import by_group, competing, models, transplant
-from ltfu.analysis.common import GROUPS, fmt_ci, months, num
+from ltfu.analysis.common import GROUPS, fmt_ci, group_masks, months, num
 from ltfu.analysis.plan import Plan
 from ltfu.defaults import DAYS_PER_MONTH, SWIMMER_MAX
 from ltfu.errors import ConvergenceError
@@ -55,8 +55,7 @@ def _kaplan_meier(plan: Plan):
         counted[key] = entry
         if e.n == 0:
             continue
-        burden = plan.aligned(e, "burden")
-        masks = plan.masks(e)
+        masks = group_masks(plan.aligned(e, "burden"))
         for g, _ in GROUPS:
             if masks[g].sum():
                 entry["kms"][g] = plan.counter.kaplan_meier(e.time[masks[g]], e.status[masks[g]],
@@ -65,8 +64,11 @@ def _kaplan_meier(plan: Plan):
         both = masks["low_burden"] | masks["high_burden"]
         if masks["low_burden"].any() and masks["high_burden"].any():
             try:
+                # the groups as codes in the labels' order (0 high, 1 low), not a million texts
+                # made fixed-width and sorted (0.15 s an endpoint at 1e6 patients): the same test
+                high = masks["high_burden"][both]
                 entry["logrank"] = plan.counter.logrank(e.time[both], e.status[both],
-                                                        np.asarray(burden[both], dtype=str))
+                                                        np.where(high, 0, 1).astype(np.int8))
             except ConvergenceError as exc:
                 entry["logrank"] = exc
     return km_part(counted, opts)
