@@ -3,6 +3,7 @@ burden, Gray's test, and Fine-Gray subdistribution hazard ratios.  Shown in the 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -66,12 +67,15 @@ def build(plan: Plan) -> Part:
         counted["at_risk"] = tuple(stats.kaplan_meier(e.time[known][labels == g],
                                                       (e.status[known][labels == g] != 0).astype(int))
                                    for g in ("low", "high"))
+        high = (np.asarray(burden[known]) == "high").astype(float)
         try:
-            counted["gray"] = plan.counter.gray_test(e.time[known], e.status[known], labels)
+            # the groups as codes in their labels' order (0 high, 1 low), then named: the same test
+            # without a million texts sorted (0.15 s at 1e6 patients)
+            gray = plan.counter.gray_test(e.time[known], e.status[known], (1 - high).astype(np.int8))
+            counted["gray"] = dataclasses.replace(gray, groups=("high", "low"))
         except (ConvergenceError, InvalidInputError) as exc:
             counted["gray"] = exc
         fg_numbers: dict[str, Any] = {}
-        high = (np.asarray(burden[known]) == "high").astype(float)
         counted["fine_gray"] = (fine_gray_rows(lambda cause: stats.fine_gray(
             high, e.time[known], e.status[known], cause=cause, conf_level=opts.conf_level), fg_numbers), fg_numbers)
     else:
