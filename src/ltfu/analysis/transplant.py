@@ -28,13 +28,19 @@ def computed(t, s, hct, opts) -> dict:
                            "t_max": float(t.max())}
     if out["n_transplanted"] in (0, out["n"]):
         return out
+    from ltfu.stats.timedep import mantel_byar_of_split, simon_makuch_of_split
+
+    rows = None
     try:
-        out["mantel_byar"] = stats.mantel_byar(t, s, hct)
+        rows = stats.split_at_event(t, s, hct)           # once for the test and the curves
+        out["mantel_byar"] = mantel_byar_of_split(rows)
     except (ConvergenceError, InvalidInputError) as exc:
         out["mantel_byar"] = exc
     try:
         out["landmark"] = stats.landmark(t, s, hct, landmark=opts.landmark_days)
-        out["simon_makuch"] = stats.simon_makuch(t, s, hct, conf_type=opts.conf_type, conf_level=opts.conf_level)
+        if rows is None:                 # the split itself refused the data: say so as the curves would
+            rows = stats.split_at_event(t, s, hct)
+        out["simon_makuch"] = simon_makuch_of_split(rows, conf_type=opts.conf_type, conf_level=opts.conf_level)
     except (ConvergenceError, InvalidInputError) as exc:
         out["landmark"] = exc
         out.pop("simon_makuch", None)
