@@ -2,7 +2,8 @@
 # Run from the repository root:  Rscript tests/reference/exact.R
 suppressMessages(library(jsonlite))
 binom <- list()
-for (xn in list(c(14, 53), c(44, 53), c(0, 10), c(10, 10), c(1, 1), c(22, 53), c(5, 21), c(3, 7))) {
+for (xn in list(c(14, 53), c(44, 53), c(0, 10), c(10, 10), c(1, 1), c(22, 53), c(5, 21), c(3, 7),
+                c(3, 1e6), c(3e5, 1e6), c(999999, 1e6), c(612345, 987654))) {   # and registry counts
   for (lvl in c(0.9, 0.95)) {
     x <- xn[1]; n <- xn[2]
     binom[[length(binom) + 1]] <- list(x = x, n = n, conf_level = lvl,

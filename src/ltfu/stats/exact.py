@@ -49,10 +49,24 @@ def binomial_ci(x, n, *, method: str = "exact", conf_level: float = 0.95) -> Est
         raise InvalidInputError(f"x: must be between 0 and n={n}, got {x}")
     if method == "wilson-cc":
         lo, hi = _wilson_cc(x, n, conf_level)
+    elif method == "exact":
+        lo, hi = _clopper_pearson(x, n, conf_level)
     else:
         ci = stats.binomtest(x, n).proportion_ci(confidence_level=conf_level, method=method)
         lo, hi = ci.low, ci.high
     return Estimate(x / n, float(lo), float(hi), conf_level)
+
+
+def _clopper_pearson(x, n, conf_level):
+    """The exact limits as R's binom.test computes them, beta quantiles (qbeta): the inverse of the
+    regularised incomplete beta function, scipy.special.betaincinv, within 1e-11 of R's (9e-12 at 3
+    of 1,000,000, where scipy's incomplete beta is itself 1e-12 off; 4e-16 on the small goldens).
+    scipy's own binomtest(...).proportion_ci(method="exact") finds the limits by a root search: 8e-8
+    off relatively at 3 of 1,000,000 and about 8 ms a call at registry counts (tests/test_exact.py)."""
+    alpha = (1 - conf_level) / 2
+    lo = 0.0 if x == 0 else float(special.betaincinv(x, n - x + 1, alpha))
+    hi = 1.0 if x == n else float(special.betaincinv(x + 1, n - x, 1 - alpha))
+    return lo, hi
 
 
 def _wilson_cc(x, n, conf_level):
