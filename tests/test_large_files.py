@@ -114,7 +114,7 @@ def test_text_column_rule_equals_the_per_cell_rule(values):
 
 
 def test_text_rule_on_large_columns_whichever_way_the_sample_decides():
-    """Beyond 4,096 cells ``_text`` chooses its way from a sample of the column: columns built so
+    """From 8,192 cells ``_text`` chooses its way from a sample of the column: columns built so
     that the sample sees mostly distinct texts where the column has few, and the reverse, still
     give the per-cell rule's answers."""
     from ltfu.cohort.parse import _mostly_distinct
