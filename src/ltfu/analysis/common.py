@@ -75,6 +75,17 @@ def fmt_prop(d):
             f"{100 * d['upper']:.0f})")
 
 
+BURDEN_LEVELS = ("high", "low")     # the burden groups' labels in sorted order
+
+
+def burden_codes(high) -> np.ndarray:
+    """The rows of a high-against-low comparison as group codes in their labels' sorted order (0
+    high, 1 low: ``BURDEN_LEVELS``).  The log-rank and Gray tests number groups by their sorted
+    levels, so the codes give the test the labels give, without a million texts made fixed-width
+    and sorted (0.15 s a test at 1e6 patients)."""
+    return np.where(high, 0, 1).astype(np.int8)
+
+
 def group_masks(burden):
     """The report's groups: all patients, low and high disease burden."""
     burden = np.asarray(burden, dtype=object)
