@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Any
 
@@ -84,15 +85,20 @@ class LtfuFigure(Figure):
         (a user's own): "tight", which savefig understands."""
         if not isinstance(self.canvas, FigureCanvasAgg):
             return "tight"
+        with self._at_dpi(dpi):
+            self.draw_without_rendering()
+            return self.get_tightbbox(self.canvas.get_renderer()).padded(matplotlib.rcParams["savefig.pad_inches"])
+
+    @contextlib.contextmanager
+    def _at_dpi(self, dpi: float):
+        """ltfu's style, and the figure at ``dpi`` within the block (its own dpi restored after)."""
         with _style():
             before = self.dpi
             self.set_dpi(dpi)
             try:
-                self.draw_without_rendering()
-                box = self.get_tightbbox(self.canvas.get_renderer())
+                yield
             finally:
                 self.set_dpi(before)
-            return box.padded(matplotlib.rcParams["savefig.pad_inches"])
 
     def tight_png(self, dpi: float = 300) -> tuple[bytes, Any] | None:
         """``(png, box)``: the figure rendered once at ``dpi`` and at its own size, then cropped to
@@ -112,33 +118,28 @@ class LtfuFigure(Figure):
 
         if not isinstance(self.canvas, _Canvas):
             return None
-        with _style():
+        with self._at_dpi(dpi):
             face = to_rgba(self.get_facecolor())
             saved = matplotlib.rcParams["savefig.facecolor"]
             if face[3] != 1 or (saved != "auto" and to_rgba(saved) != face):
                 return None
-            before = self.dpi
-            self.set_dpi(dpi)
-            try:
-                FigureCanvasAgg.draw(self.canvas)
-                content = self.get_tightbbox(self.canvas.get_renderer())
-                rgba = np.asarray(self.canvas.buffer_rgba())
-                width, height = self.get_size_inches()
-                if not (content.x0 >= 0 and content.y0 >= 0 and content.x1 <= width and content.y1 <= height):
-                    return None
-                box = content.padded(matplotlib.rcParams["savefig.pad_inches"])
-                rows, cols = rgba.shape[:2]
-                # pixel rows count down from the top, the box's inches up from the bottom
-                top, bottom = math.floor(rows - box.y1 * dpi), math.ceil(rows - box.y0 * dpi)
-                left, right = math.floor(box.x0 * dpi), math.ceil(box.x1 * dpi)
-                out = np.empty((bottom - top, right - left, 4), np.uint8)
-                out[...] = np.round(np.asarray(face) * 255).astype(np.uint8)
-                r0, c0 = max(top, 0), max(left, 0)
-                r1, c1 = min(bottom, rows), min(right, cols)
-                out[r0 - top:r1 - top, c0 - left:c1 - left] = rgba[r0:r1, c0:c1]
-                png = _png_bytes(out, dpi, None)
-            finally:
-                self.set_dpi(before)
+            FigureCanvasAgg.draw(self.canvas)
+            content = self.get_tightbbox(self.canvas.get_renderer())
+            rgba = np.asarray(self.canvas.buffer_rgba())
+            width, height = self.get_size_inches()
+            if not (content.x0 >= 0 and content.y0 >= 0 and content.x1 <= width and content.y1 <= height):
+                return None
+            box = content.padded(matplotlib.rcParams["savefig.pad_inches"])
+        rows, cols = rgba.shape[:2]
+        # pixel rows count down from the top, the box's inches up from the bottom
+        top, bottom = math.floor(rows - box.y1 * dpi), math.ceil(rows - box.y0 * dpi)
+        left, right = math.floor(box.x0 * dpi), math.ceil(box.x1 * dpi)
+        out = np.empty((bottom - top, right - left, 4), np.uint8)
+        out[...] = np.round(np.asarray(face) * 255).astype(np.uint8)
+        r0, c0 = max(top, 0), max(left, 0)
+        r1, c1 = min(bottom, rows), min(right, cols)
+        out[r0 - top:r1 - top, c0 - left:c1 - left] = rgba[r0:r1, c0:c1]
+        png = _png_bytes(out, dpi, None)
         return None if png is None else (png, box)
 
 
