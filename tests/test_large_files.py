@@ -261,6 +261,57 @@ def test_integer_fields_as_int64_equal_pandas_own_conversion():
         assert _as_int64(odd).tolist() == want_odd
 
 
+@pytest.mark.parametrize("values, dtype", [
+    ([0, 3, 5, 1, 4], "int64"),
+    ([2, 2, 2], "int8"),
+    ([0, 6, 1], "int64"),                 # above crs_grade's range: problems, general route
+    ([-1, 2], "int32"),                   # below it
+    ([1, 2], "uint64"),
+    ([], "int64"),
+    ([1, 2, 3], "float64"),               # floats: the general route
+])
+def test_integer_columns_without_gaps_parse_as_the_general_route(values, dtype):
+    """A numpy integer column parses to the Int64 array, and the problems, of the route through
+    floats (``_numbers`` then ``_as_int64``), whichever of the two ways parse_field takes."""
+    from ltfu.cohort.parse import _as_int64, _Collector, _numbers, parse_field
+    from ltfu.cohort.schema import FIELD_BY_NAME
+
+    field = FIELD_BY_NAME["crs_grade"]
+    series = pd.Series(np.array(values, dtype=dtype))
+    rows, ids = np.arange(2, len(values) + 2), np.array([f"P{i}" for i in range(len(values))], dtype=object)
+    got_col, want_col = _Collector(rows, ids, {}), _Collector(rows, ids, {})
+    got = parse_field(series, field, got_col)
+    want = _as_int64(_numbers(series, field.name, want_col, integer=True, field=field))
+    assert str(got.dtype) == "Int64"
+    assert got.tolist() == want.tolist() and (pd.isna(got) == pd.isna(want)).all()
+    assert [(p.code, p.row, p.value) for p in got_col.problems] == \
+        [(p.code, p.row, p.value) for p in want_col.problems]
+    assert bool(got_col.problems) == (dtype != "uint64" and any(v < 0 or v > 5 for v in values))
+
+
+def test_yes_no_fields_are_the_codes_of_their_cells():
+    """A yes/no column parses, row by row, to True where its cell's code is "yes", False where
+    "no", and NA where it is missing or unreadable (that one with its BAD_CODE problem): the
+    codes (``_codes``, an object per row) compared cell by cell, as the booleans were made before
+    they were decided once per distinct value."""
+    from ltfu.cohort.parse import _codes, _Collector, parse_field
+    from ltfu.cohort.schema import FIELD_BY_NAME
+
+    field = FIELD_BY_NAME["ph_positive"]
+    cells = ["yes", "No", " Y ", None, "maybe", "n", "", "NA", "TRUE", "false", "yes", np.nan, "1", "0"]
+    for series in (pd.Series(cells, dtype=object), pd.Series([c if isinstance(c, str) else None for c in cells],
+                                                             dtype="string[pyarrow]")):
+        rows, ids = np.arange(2, len(cells) + 2), np.array([f"P{i}" for i in range(len(cells))], dtype=object)
+        got_col, want_col = _Collector(rows, ids, {}), _Collector(rows, ids, {})
+        got = parse_field(series, field, got_col)
+        codes = _codes(series, field.name, want_col, field=field)
+        assert isinstance(got, pd.arrays.BooleanArray)
+        assert got.tolist() == [pd.NA if c is None else c == "yes" for c in codes]
+        assert [(p.code, p.row) for p in got_col.problems] == [(p.code, p.row) for p in want_col.problems] \
+            == [("BAD_CODE", 6)]
+        assert got.tolist()[:4] == [True, False, True, pd.NA]
+
+
 def test_the_cli_prefers_jemalloc_for_arrow_unless_the_user_chose(monkeypatch):
     """prefer_returning_allocator (called by the CLI's loader) makes jemalloc pyarrow's allocator,
     except when ARROW_DEFAULT_MEMORY_POOL names one; release_read_buffers never fails."""
