@@ -113,6 +113,29 @@ def test_text_column_rule_equals_the_per_cell_rule(values):
     assert _text(series).tolist() == want
 
 
+_ID = st.one_of(st.none(), st.text(st.sampled_from(list("aZz09 -_\t\x7f\xe9~!")), max_size=6),
+                st.sampled_from(["", " ", "P1", "p1", "P 1", " P1", "P1 ", "R0000001", "r0000001", "~!"]))
+
+
+@SETTINGS
+@given(st.lists(_ID, max_size=30))
+def test_arrow_character_classes_agree_with_the_expressions_they_replace(values):
+    """``_plain_ascii`` (Arrow's printable/ASCII classes) marks the cells ``_PLAIN_ASCII``'s regular
+    expression matches, and ``_case_variants_possible`` says no exactly when every id is ASCII and
+    the column lacks lower-case letters or upper-case ones (found by regular expressions here)."""
+    import re
+
+    from ltfu.cohort.parse import _PLAIN_ASCII, _case_variants_possible, _plain_ascii
+
+    series = pd.Series(values, dtype="string[pyarrow]")
+    want = [v is not None and re.fullmatch(_PLAIN_ASCII, v) is not None for v in values]
+    assert _plain_ascii(series).tolist() == want
+    texts = [v for v in values if v is not None]
+    no_variants = all(v.isascii() for v in texts) and (
+        not any(re.search("[a-z]", v) for v in texts) or not any(re.search("[A-Z]", v) for v in texts))
+    assert _case_variants_possible(series, np.array(values, dtype=object)) is (not no_variants)
+
+
 def test_text_rule_on_large_columns_whichever_way_the_sample_decides():
     """From 8,192 cells ``_text`` chooses its way from a sample of the column: columns built so
     that the sample sees mostly distinct texts where the column has few, and the reverse, still

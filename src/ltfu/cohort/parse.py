@@ -276,7 +276,7 @@ def _text(series, tokens=_MISSING_TOKENS):
         # of printable ASCII without surrounding spaces is its own stripped form and is missing only
         # if it is one of the tokens: decided for the whole column at once; only the others go
         # through the per-value rule (tests compare both on arbitrary text).
-        plain = series.str.fullmatch(_PLAIN_ASCII).fillna(False).to_numpy(bool)
+        plain = _plain_ascii(series)
         out = series.to_numpy(dtype=object, na_value=None)
         out[plain & series.str.upper().isin(tokens).to_numpy(bool)] = None
         rest = np.flatnonzero(~plain)
@@ -286,6 +286,24 @@ def _text(series, tokens=_MISSING_TOKENS):
     # string object (a string per row cost 60 MB per column at 1e6 patients)
     codes, values = _distinct(series)
     return np.array([None if _is_missing(v, tokens) else str(v).strip() for v in values], dtype=object)[codes]
+
+
+def _plain_ascii(series) -> np.ndarray:
+    """Whether each cell is printable ASCII without a space at either end (``_PLAIN_ASCII``; False
+    where missing).  On an Arrow text column by Arrow's character classes (printable, ASCII, not
+    empty, no space first or last: 40 ms at 1e6 ids, the regular expression 135 ms); else by the
+    expression."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        arr = pa.chunked_array(series.array._pa_array)
+    except (AttributeError, TypeError, pa.ArrowException):
+        return series.str.fullmatch(_PLAIN_ASCII).fillna(False).to_numpy(bool)
+    plain = pc.and_(pc.and_(pc.string_is_ascii(arr), pc.ascii_is_printable(arr)),
+                    pc.and_(pc.greater(pc.binary_length(arr), 0),
+                            pc.invert(pc.or_(pc.starts_with(arr, " "), pc.ends_with(arr, " ")))))
+    return pc.fill_null(plain, False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
 def _mostly_distinct(series) -> bool:
@@ -367,8 +385,11 @@ def _case_variants_possible(raw, ids) -> bool:
             return True
         if pc.all(pc.string_is_ascii(arr)).as_py() not in (True, None):
             return True
-        return bool(pc.any(pc.match_substring_regex(arr, "[a-z]")).as_py()) and \
-            bool(pc.any(pc.match_substring_regex(arr, "[A-Z]")).as_py())
+        # every id ASCII: upper-casing leaves an id as it is exactly when it has no lower-case
+        # letter (two passes of ascii_upper/lower: 25 ms at 1e6 ids, a regex search 230 ms)
+        no_lower = pc.all(pc.equal(pc.ascii_upper(arr), arr)).as_py() in (True, None)
+        no_upper = pc.all(pc.equal(pc.ascii_lower(arr), arr)).as_py() in (True, None)
+        return not (no_lower or no_upper)
     joined = _joined(list(ids))
     return not joined.isascii() or (joined.lower() != joined and joined.upper() != joined)
 
