@@ -216,6 +216,31 @@ def test_patterns_only_where_every_column_has_exact_codes():
     assert _patterns(np.c_[rng.random(n)], t, e, None, None) is None      # a continuous covariate
 
 
+@pytest.mark.parametrize("seed", range(24))
+def test_patterns_are_refused_exactly_when_the_distinct_rows_exceed_their_share(seed):
+    """``_patterns`` collapses the rows when their distinct (exit, status, covariates) patterns are
+    at most PATTERN_MAX_SHARE of the rows, and refuses otherwise, whether its count over the first
+    columns (once their codes span between that share and n) or its count over all of them decides:
+    columns of random widths, against np.unique of the rows (over these seeds the first count
+    refuses in 15, the count over all columns in 4, and 5 are collapsed)."""
+    import numpy as np
+
+    from ltfu.stats.coxmodel import PATTERN_MAX_SHARE, _patterns
+
+    rng = np.random.default_rng(seed)
+    n = 8000
+    t = rng.integers(1, int(rng.choice([5, 30, 300, 3000])), n).astype(float)
+    e = rng.integers(0, 2, n)
+    widths = rng.choice([2, 3, 6, 40, 700], int(rng.integers(1, 4)))
+    X = np.column_stack([rng.integers(0, w, n) for w in widths]).astype(float)
+    distinct = np.unique(np.column_stack([t, e, X]), axis=0).shape[0]
+    got = _patterns(X, t, e, None, None)
+    assert (got is None) == (distinct > PATTERN_MAX_SHARE * n)
+    if got is not None:
+        rep, inverse, mult = got
+        assert rep.size == distinct and mult.sum() == n and (X[rep][inverse] == X).all()
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_the_sampled_check_only_refuses_what_the_full_codes_refuse(seed):
     """``_may_have_patterns`` (samples of 4,096 rows) answers False only where ``_patterns``'s own

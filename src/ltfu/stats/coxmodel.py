@@ -347,12 +347,18 @@ def _patterns(X, time, event, entry, strata_codes):
         else (np.zeros(n, np.int64), 1)
     if not _may_have_patterns(cols, span, 16 * n):
         return None
-    for col in cols:
+    for j, col in enumerate(cols):
         # exact codes over the column's own range (whole days, a 0.1 grid ...: counting._grid_codes)
         got = _grid_codes(col, origin=float(col.min()), limit=16 * n)
         if got is None or span * got[1].size > 16 * n:
             return None
         key, span = key * got[1].size + got[0], span * got[1].size
+        if PATTERN_MAX_SHARE * n < span <= n and j < len(cols) - 1 and \
+                np.count_nonzero(np.bincount(key, minlength=span)) > PATTERN_MAX_SHARE * n:
+            # the columns so far already have too many patterns, and each further column can only
+            # split them: rejected now, counted over at most n slots (a multivariable model with
+            # age in years at 1e6 rows: 0.06 s, where the whole key's 7e6 slots took 0.2 s)
+            return None
     counts = np.bincount(key, minlength=span)    # up to 16 n slots (128 MB at 1e6 rows) ...
     used = np.flatnonzero(counts)
     if used.size > PATTERN_MAX_SHARE * n:
