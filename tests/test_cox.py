@@ -135,10 +135,45 @@ def test_shared_layout_cache_gives_the_same_fits():
             b = cox(X[:, cols], t, e, **kw)
             for f in ("coef", "se", "var", "loglik", "p_value"):
                 np.testing.assert_array_equal(np.asarray(getattr(a, f)), np.asarray(getattr(b, f)), err_msg=f)
-    assert len(cache) == 1
+    assert [k[0] for k in cache].count("cox-layout") == 1
     # a subset (a covariate's missing values dropped) is other data: its own layout
     a = cox(X[:300, [0]], t[:300], e[:300], cache=cache)
     np.testing.assert_array_equal(a.coef, cox(X[:300, [0]], t[:300], e[:300]).coef)
+
+
+@pytest.mark.parametrize("kw", [{}, {"entry": "en", "strata": "s"}])
+def test_shared_cache_with_row_patterns_gives_the_same_fits(kw):
+    """At registry size the fits of one endpoint share, through ``cache``, the merged times and the
+    codes of the times, events, entries and strata their row patterns start from (``_patterns``);
+    each fit equals, bit for bit, the fit without the cache: collapsed (yes/no and grid covariates),
+    refused for its covariates (a continuous one), and refused for the times themselves."""
+    import numpy as np
+
+    from ltfu.stats import cox
+
+    rng = np.random.default_rng(7)
+    n = 6000
+    t = rng.integers(1, 40, n).astype(float)
+    e = (rng.random(n) < 0.5).astype(int)
+    data = {"en": np.where(rng.random(n) < 0.3, np.floor(t * rng.random(n) * 0.5), 0.0),
+            "s": rng.integers(0, 2, n)}
+    kw = {k: data[v] for k, v in kw.items()}
+    X = np.column_stack([rng.integers(0, 2, n), rng.integers(0, 5, n), rng.normal(size=n)]).astype(float)
+    fine = t + rng.random(n)                # times without ties: too many patterns whatever the covariates
+    seen = set()
+    for times in (t, fine):
+        cache: dict = {}
+        for cols in ([0], [1], [2], [0, 1], [0, 1, 2]):
+            a = cox(X[:, cols], times, e, cache=cache, **kw)
+            b = cox(X[:, cols], times, e, **kw)
+            rows = np.column_stack([times, e, X[:, cols], *kw.values()])
+            collapsed = times is t and 2 not in cols and np.unique(rows, axis=0).shape[0] <= 0.25 * n
+            assert (a.model.rep is not None) == collapsed, cols
+            seen.add(collapsed)
+            for f in ("coef", "se", "var", "loglik", "p_value"):
+                np.testing.assert_array_equal(np.asarray(getattr(a, f)), np.asarray(getattr(b, f)), err_msg=f)
+        assert [k[0] for k in cache].count("cox-pattern-base") == (times is t)   # no codes for the fine times
+    assert seen == {True, False}           # some fits collapsed, some not
 
 
 @pytest.mark.parametrize("seed", range(6))

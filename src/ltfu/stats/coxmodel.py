@@ -324,41 +324,56 @@ def _layouts(time, event, entry, strata_codes, weights, ties, cache, multiplicit
         [np.flatnonzero(strata_codes == s) for s in np.unique(strata_codes)]
     out = [_Layout(g, entry, time, event, ties, weights, multiplicity) for g in groups]
     if cache is not None:
-        cache.clear()                     # one layout kept: the models of one endpoint come together
+        for k in [k for k in cache if k[0] == "cox-layout"]:
+            del cache[k]                  # one layout kept: the models of one endpoint come together
         cache[key] = out
     return out
+
+
+def _shared(cache, tag: str, arrays, compute):
+    """``compute()``, or its value for the same ``arrays`` (by content) remembered in ``cache`` (a
+    dict shared by the fits of one endpoint's models; None: not remembered).  One value per tag is
+    kept: the fits of one endpoint come together."""
+    if cache is None:
+        return compute()
+    key = (tag, _digest(*arrays))
+    hit = cache.get(key)
+    if hit is None:
+        for k in [k for k in cache if k[0] == tag]:
+            del cache[k]
+        hit = cache[key] = compute()
+    return hit
 
 
 PATTERN_MIN_ROWS = 5000      # fits on fewer rows never look for repeated rows
 PATTERN_MAX_SHARE = 0.25     # ... and use them only when they cut the rows to a quarter or less
 
 
-def _patterns(X, time, event, entry, strata_codes):
+def _patterns(X, time, event, entry, strata_codes, cache=None):
     """Rows collapsed to their distinct (stratum, entry, exit, status, covariates) patterns:
     (one row of each pattern, each row's pattern, the patterns' counts), or None when the data do
     not repeat enough (``PATTERN_*``) or a column has no exact codes.  A registry's univariable
     model of a yes/no covariate on whole days: a few thousand patterns for a million rows.  The
-    fit on the patterns with their multiplicities is the fit on the rows (tested to 1e-12)."""
+    fit on the patterns with their multiplicities is the fit on the rows (tested to 1e-12).
+    ``cache`` (``cox``'s): the codes of the strata, times, events and entries, which the models of
+    one endpoint share, are made once for them (30 ms a fit at 1e6 rows)."""
     n = time.size
     if n < PATTERN_MIN_ROWS:
         return None
-    cols = [time, event.astype(float)] + ([] if entry is None else [entry]) + [X[:, j] for j in range(X.shape[1])]
-    key, span = (strata_codes.astype(np.int64), int(strata_codes.max()) + 1) if strata_codes is not None \
+    first = [time, event.astype(float)] + ([] if entry is None else [entry])
+    cols = first + [X[:, j] for j in range(X.shape[1])]
+    start = (strata_codes.astype(np.int64), int(strata_codes.max()) + 1) if strata_codes is not None \
         else (np.zeros(n, np.int64), 1)
-    if not _may_have_patterns(cols, span, 16 * n):
+    if not _may_have_patterns(cols, start[1], 16 * n):
         return None
-    for j, col in enumerate(cols):
-        # exact codes over the column's own range (whole days, a 0.1 grid ...: counting._grid_codes)
-        got = _grid_codes(col, origin=float(col.min()), limit=16 * n)
-        if got is None or span * got[1].size > 16 * n:
-            return None
-        key, span = key * got[1].size + got[0], span * got[1].size
-        if PATTERN_MAX_SHARE * n < span <= n and j < len(cols) - 1 and \
-                np.count_nonzero(np.bincount(key, minlength=span)) > PATTERN_MAX_SHARE * n:
-            # the columns so far already have too many patterns, and each further column can only
-            # split them: rejected now, counted over at most n slots (a multivariable model with
-            # age in years at 1e6 rows: 0.06 s, where the whole key's 7e6 slots took 0.2 s)
-            return None
+    base = _shared(cache, "cox-pattern-base", (time, event, entry, strata_codes),
+                   lambda: _pattern_key(first, *start, more=X.shape[1] > 0))
+    if base is False:
+        return None
+    got = _pattern_key(cols[len(first):], *base, more=False)
+    if got is False:
+        return None
+    key, span = got
     counts = np.bincount(key, minlength=span)    # up to 16 n slots (128 MB at 1e6 rows) ...
     used = np.flatnonzero(counts)
     if used.size > PATTERN_MAX_SHARE * n:
@@ -370,6 +385,26 @@ def _patterns(X, time, event, entry, strata_codes):
     rep = np.empty(used.size, np.int64)
     rep[inverse] = np.arange(n)               # any row of a pattern: its rows are identical
     return rep, inverse, mult
+
+
+def _pattern_key(cols, key, span, *, more: bool):
+    """``(key, span)``: ``key`` (codes below ``span``) refined by each column's exact codes, or
+    False when a column has none, the span would pass 16 n, or the patterns are already too many
+    (see below; ``more``: columns will follow these)."""
+    n = key.size
+    for j, col in enumerate(cols):
+        # exact codes over the column's own range (whole days, a 0.1 grid ...: counting._grid_codes)
+        got = _grid_codes(col, origin=float(col.min()), limit=16 * n)
+        if got is None or span * got[1].size > 16 * n:
+            return False
+        key, span = key * got[1].size + got[0], span * got[1].size
+        if PATTERN_MAX_SHARE * n < span <= n and (more or j < len(cols) - 1) and \
+                np.count_nonzero(np.bincount(key, minlength=span)) > PATTERN_MAX_SHARE * n:
+            # the columns so far already have too many patterns, and each further column can only
+            # split them: rejected now, counted over at most n slots (a multivariable model with
+            # age in years at 1e6 rows: 0.06 s, where the whole key's 7e6 slots took 0.2 s)
+            return False
+    return key, span
 
 
 def _may_have_patterns(cols, span: int, limit: int) -> bool:
@@ -453,7 +488,7 @@ class CoxModel:
         if counts is not None:
             found = (np.arange(self.n_rows), np.arange(self.n_rows), counts)
         else:
-            found = None if weights is not None else _patterns(X, time, event, entry, strata_codes)
+            found = None if weights is not None else _patterns(X, time, event, entry, strata_codes, cache)
         if found is None:
             self.rep = self.inverse = None
             layouts = _layouts(time, event, entry, strata_codes, weights, ties, cache)
@@ -619,7 +654,7 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
     model with few distinct (time, status, covariates) cells is fitted from a GROUP BY of them
     (``ltfu.registry``).  Not with ``weights`` or ``cluster``; ``cox_zph`` needs the rows."""
     t, e, en = check_time_event(time, event, entry=entry)
-    t, en = merge_close_times(t, en, timefix=timefix)
+    t, en = _shared(cache, ("cox-merged-times", timefix), (t, en), lambda: merge_close_times(t, en, timefix=timefix))
     terms, Xv = design_matrix(X, t.size)
     check_choice(ties, "ties", ("efron", "breslow"))
     conf_level = check_conf_level(conf_level)
