@@ -330,10 +330,11 @@ def _layouts(time, event, entry, strata_codes, weights, ties, cache, multiplicit
     return out
 
 
-def _shared(cache, tag: str, arrays, compute):
+def _shared(cache, tag, arrays, compute):
     """``compute()``, or its value for the same ``arrays`` (by content) remembered in ``cache`` (a
-    dict shared by the fits of one endpoint's models; None: not remembered).  One value per tag is
-    kept: the fits of one endpoint come together."""
+    dict shared by the fits of one endpoint's models; None: not remembered) under ``tag`` (a name,
+    or a tuple of it and what else the value depends on).  One value per tag is kept: the fits of
+    one endpoint come together."""
     if cache is None:
         return compute()
     key = (tag, _digest(*arrays))
