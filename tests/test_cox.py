@@ -368,28 +368,33 @@ def test_frequency_counts_refused_where_they_do_not_apply():
 
 def test_power_means_equal_the_direct_sums():
     """Faulhaber's formula for sum_{l<d} (l/d)**j, where the series uses it (d > 64), to rounding."""
-    from ltfu.stats.coxmodel import SERIES_MIN_DEATHS, _power_means
+    from ltfu.stats.coxmodel import SERIES_MAX_SHARE, SERIES_MIN_DEATHS, _power_means, _series_terms
 
     d = np.array([SERIES_MIN_DEATHS + 1, 100, 997, 12345, 40000], float)
-    got = _power_means(d, 26)
+    top = _series_terms(SERIES_MAX_SHARE) + 2          # as many as the largest share asks for
+    got = _power_means(d, top)
     for k, dk in enumerate(d):
         f = np.arange(int(dk)) / dk
-        want = [math.fsum(f ** j) for j in range(27)]
+        want = [math.fsum(f ** j) for j in range(top + 1)]
         np.testing.assert_allclose(got[:, k], want, rtol=2e-15, err_msg=str(dk))
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_efron_series_equals_the_expansion(seed, monkeypatch):
-    """Many tied deaths that are a small share of the risk set: the power series gives Efron's
-    sums to rounding (compared with the expansion, forced by raising the series' threshold), at
-    the threshold's share (0.1) and far below it."""
+    """Many tied deaths that are up to half of the risk set: the power series gives Efron's sums
+    to rounding (compared with the expansion, forced by raising the series' threshold), at the
+    threshold's share (0.5), at 0.1 and far below; the largest share sets the number of terms
+    (seeds 0-2: up to 0.5, 3-5: up to 0.1, where the series had 24 terms before)."""
     from ltfu.stats import coxmodel
 
     rng = np.random.default_rng(seed)
     K = 400
     d = rng.integers(65, 4000, K).astype(float)
-    q = np.exp(rng.uniform(np.log(1e-7), np.log(coxmodel.SERIES_MAX_SHARE), K))
-    q[:3] = coxmodel.SERIES_MAX_SHARE
+    top = coxmodel.SERIES_MAX_SHARE if seed < 3 else 0.1
+    q = np.exp(rng.uniform(np.log(1e-7), np.log(top), K))
+    q[:3] = top
+    q[3:6] = [0.237, 0.3, 0.45] if seed < 3 else [0.01, 0.05, 0.099]
+    d[:2] = [237_250, 65]
     s0 = np.exp(rng.uniform(0, 30, K))
     a0 = q * s0
     series = coxmodel.efron_terms(s0, a0, d, True)

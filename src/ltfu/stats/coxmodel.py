@@ -168,8 +168,19 @@ class _Layout:
 
 EFRON_BLOCK = 1 << 18    # tied deaths expanded at a time for Efron's terms (~20 MB of arrays)
 SERIES_MIN_DEATHS = 64   # a time with more tied deaths than this ...
-SERIES_MAX_SHARE = 0.1   # ... whose deaths carry at most this share of the risk set's weight: series
-SERIES_TERMS = 24        # terms of the series: share**24 <= 1e-24, far below rounding
+SERIES_MAX_SHARE = 0.5   # ... whose deaths carry at most this share of the risk set's weight: series
+SERIES_TERMS = 24        # terms of the series at least: share**24 <= 1e-24 at a share of 0.1 ...
+SERIES_TAIL = 2.0 ** -64  # ... and as many more as a larger share needs for share**terms below this
+
+
+def _series_terms(q_max: float) -> int:
+    """Terms of Efron's power series for shares up to ``q_max``: SERIES_TERMS, or the m with
+    q_max**m <= SERIES_TAIL (5e-20; 64 terms at a share of 0.5), whichever is more.  The sums'
+    remainders, q**(m+1) / (1 - q) and (m + 2) q**(m+1) / (1 - q)**2, then stay below 2e-17
+    relative, a tenth of rounding."""
+    if q_max <= 0:
+        return SERIES_TERMS
+    return max(SERIES_TERMS, int(np.ceil(np.log(SERIES_TAIL) / np.log(q_max))))
 
 
 _POWER_MEANS: dict = {}      # (top, the distinct tied-death counts) -> their power means: a fit's strata
@@ -210,12 +221,14 @@ def efron_terms(s0, a0, d, efron: bool):
     same over S0_l**2 (times 1, f_l, f_l**2), and sum_l log S0_l, where S0_l = S0 - f_l A0 and
     f_l = l/d over the d tied deaths (Efron; Breslow: f = 0).
 
-    One death (or Breslow): closed and exact.  Many tied deaths whose weight A0 is a small share q
-    of the risk set's S0 (a registry: thousands of deaths among millions at risk): the exact power
-    series in q, 1/(1 - f q) = sum_m (f q)**m and its square and logarithm, whose sums over l are
-    the power means ``_power_means`` (truncated at q**SERIES_TERMS, below rounding): O(times), not
-    O(deaths), per Newton step.  Otherwise the d terms are expanded, in blocks of about EFRON_BLOCK
-    deaths.  tests/test_cox.py checks the series against the expansion."""
+    One death (or Breslow): closed and exact.  Many tied deaths whose weight A0 is at most half
+    of the risk set's S0 (a registry: thousands of deaths among millions at risk, or a quarter of
+    them at one time, the non-responders' events on day 0): the exact power series in q = A0/S0,
+    1/(1 - f q) = sum_m (f q)**m and its square and logarithm, whose sums over l are the power
+    means ``_power_means`` (truncated where q**m is below rounding, ``_series_terms``): O(times),
+    not O(deaths), per Newton step (a time of 237,000 tied deaths expanded cost 10 ms a step at 1e6
+    patients).  Otherwise the d terms are expanded, in blocks of about EFRON_BLOCK deaths.
+    tests/test_cox.py checks the series against the expansion up to the largest share."""
     K = s0.size
     c1, c2, e0, e1, e2, logs = (np.zeros(K) for _ in range(6))
     if np.any(s0 <= 0):
@@ -229,7 +242,7 @@ def efron_terms(s0, a0, d, efron: bool):
     series = ~one & (d > SERIES_MIN_DEATHS) & (q <= SERIES_MAX_SHARE)
     if series.any():
         ks = np.flatnonzero(series)
-        M = SERIES_TERMS
+        M = _series_terms(float(q[ks].max()))
         P = _power_means(d[ks], M + 2)
         qm = q[ks][None, :] ** np.arange(M + 1)[:, None]        # q**m, m = 0..M
         m1 = np.arange(1, M + 2)[:, None]                       # m + 1
