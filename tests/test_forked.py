@@ -185,3 +185,58 @@ def test_a_task_error_does_not_wait_for_the_tasks_not_yet_started():
     with pytest.raises(RuntimeError, match="bad piece"):
         forked.run([bad, *[lambda: time.sleep(2) for _ in range(6)]], 2)
     assert time.perf_counter() - start < 6           # 6 tasks of 2 s on 2 workers: 6 s to run them all
+
+
+def _blas_threads() -> set:
+    from threadpoolctl import threadpool_info
+
+    return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
+def test_a_long_dot_product_rounds_the_same_whatever_the_blas_threads_outside():
+    """Inside ``one_blas_thread`` a dot product of 200,000 terms (a univariable Cox model's sums at
+    registry size) has the bits of the one-thread BLAS, whatever the limit set outside it (OpenBLAS
+    splits such a product between its threads, whose partial sums round otherwise: measured on
+    numpy's OpenBLAS 0.3.31, 2 threads against 1); the limits outside are put back after."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from ltfu.machine import one_blas_thread
+
+    rng = np.random.default_rng(0)
+    x, v = rng.normal(size=200_000), rng.random(200_000)
+    with threadpool_limits(limits=1, user_api="blas"):
+        want = float(x @ v)
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert _blas_threads() == {2}
+        with one_blas_thread():
+            assert _blas_threads() == {1}
+            got = float(x @ v)
+        assert _blas_threads() == {2}
+    assert got == want
+
+
+@needs_fork
+def test_the_analysis_and_its_workers_compute_with_one_blas_thread(monkeypatch):
+    """``analysis.run`` holds BLAS to one thread while its pieces run, here and in forked workers
+    (which inherit it), and puts the caller's limit back after."""
+    from threadpoolctl import threadpool_limits
+
+    import ltfu.analysis as A
+    from ltfu.demo import load_demo
+
+    seen = []
+    original = A._piece
+
+    def observed(piece, max_months, draw):
+        part, drawn = original(piece, max_months, draw)
+        return part, {**drawn, "blas threads": (os.getpid(), _blas_threads())}
+
+    monkeypatch.setattr(A, "_piece", observed)
+    with threadpool_limits(limits=2, user_api="blas"):
+        for workers in (1, 2):
+            _, drawn = A.run(load_demo(), A.AnalysisOptions(), workers=workers, draw=lambda f: None)
+            seen.append(drawn["blas threads"])
+        assert _blas_threads() == {2}
+    assert seen[0] == (os.getpid(), {1})                         # one process: here
+    assert seen[1][0] != os.getpid() and seen[1][1] == {1}       # two: in a worker

@@ -63,6 +63,7 @@ from ltfu.cohort.model import Cohort
 from ltfu.cohort.schema import DATE_FIELDS, FIELDS
 from ltfu.defaults import BURDEN_THRESHOLD, EFS_NONRESPONDER
 from ltfu.errors import DataError, InvalidInputError, LoadError, OutputError
+from ltfu.machine import one_blas_thread
 
 #: the endpoints of the prepared table, each as ``<name>_time`` and ``<name>_status``
 ENDPOINTS = ("os", "efs", "rfs", "relapse_cr", "allo_hct")
@@ -695,6 +696,7 @@ def is_prepared(path) -> bool:
         return False
 
 
+@one_blas_thread()
 def analyse(source, options=None, *, temporary: bool = False):
     """The report of a prepared table (a path), computed from counts and sums in DuckDB: data
     summary, Table 1, response, safety (its association models on covariate patterns), follow-up,

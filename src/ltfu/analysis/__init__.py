@@ -29,6 +29,7 @@ from ltfu.analysis import (
 from ltfu.analysis.options import AnalysisOptions
 from ltfu.analysis.plan import Plan
 from ltfu.cohort.model import Cohort
+from ltfu.machine import one_blas_thread
 from ltfu.results import Part, Results
 from ltfu.study.model import Study
 
@@ -91,6 +92,7 @@ def _workers(plan: Plan, workers: int | None) -> int:
     return max(1, workers)
 
 
+@one_blas_thread()
 def run(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = None, *, cuts=None,
         workers: int | None = 1, draw=None) -> tuple[Results, dict]:
     """``analyse``, its sections' independent pieces (each section, the survival section's parts)
@@ -98,7 +100,8 @@ def run(cohort_or_study: Cohort | Study, options: AnalysisOptions | None = None,
     with ``draw`` (a function of one figure object) each figure drawn where its part was computed:
     (Results, {figure name: draw(figure)}; empty when the pieces run in this process).  The
     numbers are those of one process, bit for bit (tested): a piece is the same code on the same
-    data, and only its value travels back."""
+    data, and only its value travels back; BLAS has one thread meanwhile (``machine.one_blas_thread``:
+    the numbers do not depend on the machine's cores, and the workers inherit it)."""
     opts = options or AnalysisOptions()
     study = cohort_or_study if isinstance(cohort_or_study, Study) else None
     if cuts is None and study is not None:

@@ -12,6 +12,7 @@ from ltfu import __version__, stats
 from ltfu.analysis.common import fmt_ci, fmt_p, num, warning_line
 from ltfu.analysis.survival import km_entry
 from ltfu.errors import ConvergenceError, InvalidInputError
+from ltfu.machine import one_blas_thread
 from ltfu.results import KMFigure, Part, Results, Section, Table
 
 
@@ -27,6 +28,7 @@ def _fmt_median(entry):
     return fmt_ci(entry["median_months"], entry["median_lower_months"], entry["median_upper_months"], missing="NE")
 
 
+@one_blas_thread()
 def analyse_adam(data, endpoints: dict, options: AdamOptions, *, unit_note: str = "") -> Results:
     """One section per PARAMCD.  ``data`` is ``ltfu.cohort.adam.load_adam``'s result; ``endpoints``
     the chosen parameters (PARAMCD -> AdamEndpoint)."""
