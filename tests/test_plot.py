@@ -749,3 +749,56 @@ def test_a_curve_that_patients_enter_over_time_is_cut_against_its_peak():
     nr = plain.n_risk
     first_below = plain.time[np.flatnonzero(np.r_[nr[1:], 0] < 0.1 * plain.n)[0]]
     assert _cut_time(plain, 1.0) == first_below
+
+
+def _wrap_word_by_word(size, text, width_in):
+    """The greedy wrap as a loop over the words, measuring every candidate line (the reference)."""
+    lines = []
+    for para in str(text).split("\n"):
+        cur = ""
+        for w in para.split(" "):
+            trial = w if not cur else cur + " " + w
+            if cur and size(trial) > width_in:
+                lines.append(cur)
+                cur = w
+            else:
+                cur = trial
+        lines.append(cur)
+    return lines
+
+
+def test_bisected_wrap_breaks_where_the_word_by_word_loop_breaks(monkeypatch):
+    """``_text._wrap`` finds each line's end by bisection; its lines are those of the loop that
+    measures every candidate: texts with repeated, leading and trailing spaces, empty paragraphs,
+    words wider than the line, under widths that grow with each character by random amounts (in
+    place of matplotlib's measuring, which is slow), then on real notes measured by matplotlib."""
+    import random
+
+    from ltfu.plot import _text
+
+    rng = random.Random(5)
+    for _ in range(400):
+        widths = {c: rng.uniform(0.02, 0.2) for c in "abcdefghij "}
+        def size(s, widths=widths):
+            return sum(widths[c] for c in s)
+        monkeypatch.setattr(_text, "_size", lambda fig, s, **kw: (size(s), 0.1))
+        words = ["".join(rng.choice("abcdefghij") for _ in range(rng.choice([0, 1, 3, 8, 20])))
+                 for _ in range(rng.randint(0, 30))]
+        text = "".join(w + rng.choice([" ", " ", " ", "  ", "\n"]) for w in words)
+        width = rng.uniform(0.1, 3.0)
+        assert _text._wrap(None, text, width) == _wrap_word_by_word(size, text, width), (text, width)
+    monkeypatch.undo()
+    from ltfu.plot._style import SMALL, LtfuFigure
+
+    fig = LtfuFigure(figsize=(6.3, 5))
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    notes = ["Kaplan-Meier estimates with 95% confidence intervals (log-log); censored patients are marked, "
+             "and the number at risk is given under the plot at each time (SYNTHETIC demonstration data).",
+             "Cumulative incidence of relapse with death in remission as the competing event;  Gray's test.",
+             "short"]
+    for note in notes:
+        for width in (0.5, 2.0, 4.3, 6.0):
+            assert _text._wrap(fig, note, width, fontsize=SMALL) == \
+                _wrap_word_by_word(lambda s: _text._size(fig, s, fontsize=SMALL)[0], note, width)
