@@ -457,3 +457,41 @@ def test_pieces_of_several_time_weightings_in_one_pass_are_each_alone():
     for a, b in zip(together, alone):
         assert a[0] == b[0] and np.array_equal(a[1], b[1]) and np.array_equal(a[2], b[2])
     assert together[0][0] != 0.0 and together[1][0] == 0.0      # the log-likelihood only unweighted
+
+
+def test_a_float_block_frame_is_its_design_matrix_without_a_copy():
+    """``covariates`` (the report's model terms) makes one C-ordered float block, which
+    ``design_matrix`` takes as it is, read-only, with the values and layout the column-by-column
+    path stacks; a frame with a missing value, a frame of several blocks (F-ordered) and an integer
+    column take that path (the missing value named as before), and the fits are the same."""
+    import numpy as np
+    import pandas as pd
+
+    from ltfu.analysis.plan import COX_COVARIATES, covariates
+    from ltfu.stats._common import design_matrix
+
+    rng = np.random.default_rng(2)
+    n = 500
+    d = pd.DataFrame({"burden": rng.choice(["high", "low"], n), "age": rng.uniform(20, 80, n).round(),
+                      "prior_allo_hct": pd.array(rng.random(n) < 0.3, dtype="boolean"),
+                      "ph_positive": pd.array(rng.random(n) < 0.2, dtype="boolean"),
+                      "prior_blinatumomab": pd.array(rng.random(n) < 0.5, dtype="boolean")})
+    cov = covariates(d, COX_COVARIATES)
+    terms, values = design_matrix(cov, n)
+    stacked = np.column_stack([cov[c].to_numpy() for c in cov.columns])
+    assert terms == tuple(cov.columns) and np.shares_memory(values, cov.to_numpy())
+    assert values.flags.c_contiguous and not values.flags.writeable
+    np.testing.assert_array_equal(values, stacked)
+    several = pd.DataFrame({c: cov[c].to_numpy() for c in cov.columns})          # one block per column
+    _, copied = design_matrix(several, n)
+    assert not np.shares_memory(copied, several.to_numpy()) and copied.flags.c_contiguous
+    np.testing.assert_array_equal(copied, values)
+    gap = cov.copy()
+    gap.iloc[7, 1] = np.nan
+    with pytest.raises(InvalidInputError, match="age_per_10y"):
+        design_matrix(gap, n)
+    t = rng.exponential(10, n).round() + 1
+    e = (rng.random(n) < 0.7).astype(int)
+    a, b = cox(cov, t, e), cox(several, t, e)
+    for f in ("coef", "se", "var", "loglik"):
+        np.testing.assert_array_equal(np.asarray(getattr(a, f)), np.asarray(getattr(b, f)), err_msg=f)

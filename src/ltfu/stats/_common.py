@@ -299,6 +299,21 @@ def _is_categorical(col) -> bool:
     return kind in "ObSU" or str(col.dtype) in ("category", "string", "boolean") or hasattr(col, "cat")
 
 
+def _float_block(X) -> np.ndarray | None:
+    """A DataFrame's values when every column is float64, finite, and pandas holds them as one
+    C-ordered block (``analysis.plan.covariates``'s frames): that block, read-only, not copied; the
+    values and their layout are those the column-by-column path stacks.  None otherwise (that path
+    then copies, and names a column with a missing or infinite value)."""
+    if len(X) == 0 or len(X.columns) == 0 or any(dt != np.float64 for dt in X.dtypes):
+        return None
+    values = X.to_numpy(dtype=np.float64, copy=False)
+    if not values.flags.c_contiguous or not np.isfinite(values).all():
+        return None
+    view = values.view()
+    view.flags.writeable = False
+    return view
+
+
 def design_matrix(X, n: int | None = None, name: str = "X"):
     """(terms, 2-D float array) from an array, a Series or a DataFrame (duck-typed).
 
@@ -312,6 +327,9 @@ def design_matrix(X, n: int | None = None, name: str = "X"):
     if hasattr(X, "columns"):
         if len(set(map(str, X.columns))) != len(X.columns):
             raise InvalidInputError(f"{name}: repeated column names")
+        whole = _float_block(X)
+        if whole is not None and (n is None or whole.shape[0] == n):
+            return tuple(map(str, X.columns)), whole
         names: list[str] = []
         blocks: list[np.ndarray] = []
         for c in X.columns:
