@@ -323,34 +323,26 @@ def rows_sum(w, x, rows):
 
 
 def _layouts(time, event, entry, strata_codes, weights, ties, cache, multiplicity=False) -> list:
-    """The strata's layouts, from ``cache`` (a dict; see ``cox``) when the same data were laid out."""
-    key = None
-    if multiplicity:
-        cache = None                      # patterns depend on the covariates: nothing to share
-    if cache is not None:
-        key = ("cox-layout", ties, multiplicity, _digest(time, event, entry, strata_codes, weights))
-        hit = cache.get(key)
-        if hit is not None:
-            return hit
-    n = time.size
-    groups = [np.arange(n)] if strata_codes is None else \
-        [np.flatnonzero(strata_codes == s) for s in np.unique(strata_codes)]
-    out = [_Layout(g, entry, time, event, ties, weights, multiplicity) for g in groups]
-    if cache is not None:
-        for k in [k for k in cache if k[0] == "cox-layout"]:
-            del cache[k]                  # one layout kept: the models of one endpoint come together
-        cache[key] = out
-    return out
+    """The strata's layouts, from ``cache`` (a dict; see ``cox``) when the same data were laid out
+    (not for row patterns, which depend on the covariates: nothing to share)."""
+    def lay_out():
+        n = time.size
+        groups = [np.arange(n)] if strata_codes is None else \
+            [np.flatnonzero(strata_codes == s) for s in np.unique(strata_codes)]
+        return [_Layout(g, entry, time, event, ties, weights, multiplicity) for g in groups]
+
+    return _shared(None if multiplicity else cache, "cox-layout", (time, event, entry, strata_codes, weights),
+                   lay_out, also=(ties,))
 
 
-def _shared(cache, tag, arrays, compute):
-    """``compute()``, or its value for the same ``arrays`` (by content) remembered in ``cache`` (a
-    dict shared by the fits of one endpoint's models; None: not remembered) under ``tag`` (a name,
-    or a tuple of it and what else the value depends on).  One value per tag is kept: the fits of
-    one endpoint come together."""
+def _shared(cache, tag: str, arrays, compute, *, also=()):
+    """``compute()``, or its value for the same ``arrays`` (by content) and ``also`` (what else the
+    value depends on) remembered in ``cache`` (a dict shared by the fits of one endpoint's models;
+    None: not remembered) under ``tag``.  One value per tag is kept: the fits of one endpoint come
+    together."""
     if cache is None:
         return compute()
-    key = (tag, _digest(*arrays))
+    key = (tag, also, _digest(*arrays))
     hit = cache.get(key)
     if hit is None:
         for k in [k for k in cache if k[0] == tag]:
@@ -668,7 +660,8 @@ def cox(X, time, event, *, entry=None, strata=None, cluster=None, weights=None, 
     model with few distinct (time, status, covariates) cells is fitted from a GROUP BY of them
     (``ltfu.registry``).  Not with ``weights`` or ``cluster``; ``cox_zph`` needs the rows."""
     t, e, en = check_time_event(time, event, entry=entry)
-    t, en = _shared(cache, ("cox-merged-times", timefix), (t, en), lambda: merge_close_times(t, en, timefix=timefix))
+    t, en = _shared(cache, "cox-merged-times", (t, en), lambda: merge_close_times(t, en, timefix=timefix),
+                    also=(timefix,))
     terms, Xv = design_matrix(X, t.size)
     check_choice(ties, "ties", ("efron", "breslow"))
     conf_level = check_conf_level(conf_level)
