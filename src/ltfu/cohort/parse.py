@@ -288,17 +288,26 @@ def _text(series, tokens=_MISSING_TOKENS):
     return np.array([None if _is_missing(v, tokens) else str(v).strip() for v in values], dtype=object)[codes]
 
 
+def _arrow_text(series):
+    """A pandas text column's Arrow data as one chunked array, or None when it is not held in Arrow
+    (the checks below then take their slower or more cautious way)."""
+    import pyarrow as pa
+
+    try:
+        return pa.chunked_array(series.array._pa_array)
+    except (AttributeError, TypeError, pa.ArrowException):
+        return None
+
+
 def _plain_ascii(series) -> np.ndarray:
     """Whether each cell is printable ASCII without a space at either end (``_PLAIN_ASCII``; False
     where missing).  On an Arrow text column by Arrow's character classes (printable, ASCII, not
     empty, no space first or last: 40 ms at 1e6 ids, the regular expression 135 ms); else by the
     expression."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    try:
-        arr = pa.chunked_array(series.array._pa_array)
-    except (AttributeError, TypeError, pa.ArrowException):
+    arr = _arrow_text(series)
+    if arr is None:
         return series.str.fullmatch(_PLAIN_ASCII).fillna(False).to_numpy(bool)
     plain = pc.and_(pc.and_(pc.string_is_ascii(arr), pc.ascii_is_printable(arr)),
                     pc.and_(pc.greater(pc.binary_length(arr), 0),
@@ -332,11 +341,8 @@ def _may_hold_controls(series) -> bool:
     """False when the UTF-8 bytes of a pyarrow text column cannot encode a control character (a
     byte below 0x20 other than tab, DEL, C2 80-9F, E2 80 AA-AE, E2 81 A6-A9): then the per-row search
     is skipped, which keeps a registry's text columns cheap.  True when unsure."""
-    import pyarrow as pa
-
-    try:
-        chunked = pa.chunked_array(series.array._pa_array)
-    except (AttributeError, TypeError, pa.ArrowException):
+    chunked = _arrow_text(series)
+    if chunked is None:
         return True
     for chunk in chunked.chunks:
         buffers = chunk.buffers()
@@ -375,13 +381,11 @@ def _id_keys(ids) -> np.ndarray:
 def _case_variants_possible(raw, ids) -> bool:
     """False when no two ids can differ only by case: every id ASCII and the column without lower-case
     letters, or without upper-case ones (a registry's R0000001 ...); decided on the arrow column."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     if raw is not None and isinstance(raw.dtype, pd.StringDtype):
-        try:
-            arr = pa.chunked_array(raw.array._pa_array)
-        except (AttributeError, TypeError, pa.ArrowException):
+        arr = _arrow_text(raw)
+        if arr is None:
             return True
         if pc.all(pc.string_is_ascii(arr)).as_py() not in (True, None):
             return True
@@ -400,10 +404,11 @@ def _all_plain(raw, ids) -> bool:
     import pyarrow.compute as pc
 
     if raw is not None and isinstance(raw.dtype, pd.StringDtype):
+        arr = _arrow_text(raw)
         try:
-            arr = pa.chunked_array(raw.array._pa_array)
-            return pc.all(pc.and_(pc.string_is_ascii(arr), pc.ascii_is_printable(arr))).as_py() in (True, None)
-        except (AttributeError, TypeError, pa.ArrowException):
+            if arr is not None:
+                return pc.all(pc.and_(pc.string_is_ascii(arr), pc.ascii_is_printable(arr))).as_py() in (True, None)
+        except pa.ArrowException:
             pass
     joined = _joined(list(ids))
     return joined.isascii() and joined.isprintable()
