@@ -4,12 +4,11 @@ there are those computed in one process, byte for byte; failures are those of on
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+import inproc
 from ltfu import forked
 
 needs_fork = pytest.mark.skipif(not forked.can_fork(), reason="workers are forked on Linux only")
@@ -66,24 +65,21 @@ def test_analysis_workers_decided_by_size_engine_and_environment(monkeypatch):
 @needs_fork
 @pytest.mark.slow
 def test_the_analysis_in_workers_is_the_analysis_in_one_process():
-    """Every section's numbers and tables, and every figure's drawn bytes, from two
-    worker processes equal those of one process: the demonstration study (its long-term safety
-    and persistence sections too), with the figures cut at 24 months (truncated in the workers)."""
+    """Every section's numbers and tables from two worker processes equal those of one process:
+    the demonstration study (its long-term safety and persistence sections too), with the figures
+    cut at 24 months (truncated in the workers).  The figures drawn in the workers are compared
+    byte for byte with those drawn here through the whole report, below."""
     from ltfu.analysis import AnalysisOptions, run
     from ltfu.demo import load_demo_study
-    from ltfu.report.writer import _results_json, figure_files
+    from ltfu.report.writer import _results_json
 
     options = AnalysisOptions(max_months=24)
-    one, none_drawn = run(load_demo_study(), options, workers=1, draw=figure_files)
-    two, drawn = run(load_demo_study(), options, workers=2, draw=figure_files)
-    assert none_drawn == {}                          # one process: the report's own pool draws them
+    one, _ = run(load_demo_study(), options, workers=1)
+    two, _ = run(load_demo_study(), options, workers=2)
     assert _results_json(two) == _results_json(one)
     assert two.tables == one.tables and two.sections == one.sections
     assert [type(f) for f in two.figures] == [type(f) for f in one.figures]
     assert {f.max_months for f in two.figures if hasattr(f, "max_months")} == {24}
-    assert set(drawn) == {f.name for f in one.figures}
-    for spec in one.figures:
-        assert drawn[spec.name] == figure_files(spec), spec.name
 
 
 @needs_fork
@@ -106,18 +102,32 @@ def test_a_registry_analysis_in_workers_is_the_analysis_in_one_process(tmp_path)
 
 @needs_fork
 @pytest.mark.slow
-def test_the_report_written_from_workers_is_the_report_of_one_process(tmp_path):
-    """``ltfu report`` with its analysis on two workers (LTFU_WORKERS=2) writes the same files,
-    byte for byte, as with one (the manifest aside: it names its run)."""
+def test_the_report_written_from_workers_is_the_report_of_one_process(tmp_path, monkeypatch):
+    """``ltfu report`` with its analysis on two workers (LTFU_WORKERS=2), which then also draw the
+    figures, writes the same files, byte for byte, as with one, whose figures the report draws
+    (the manifest aside: it names its run); the figures cut at 24 months."""
+    from ltfu.analysis import run
+
+    drawn_by = {}
+
+    def spy(*args, **kwargs):
+        results, drawn = run(*args, **kwargs)
+        drawn_by[os.environ["LTFU_WORKERS"]] = set(drawn)
+        return results, drawn
+
+    monkeypatch.setattr("ltfu.analysis.run", spy)
+
     def report(name, workers):
-        env = {**os.environ, "LTFU_WORKERS": workers}
-        subprocess.run([sys.executable, "-m", "ltfu.cli", "report", "--demo", "--out", str(tmp_path / name),
-                        "--quiet"], check=True, env=env, capture_output=True)
+        p = inproc.run("report", "--demo", "--out", tmp_path / name, "--quiet", "--max-months", "24",
+                       env={"LTFU_WORKERS": workers})
+        assert p.returncode == 0, p.stderr
         root = tmp_path / name
         return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
                 if p.is_file() and p.name != ".ltfu-manifest.json"}
 
     one, two = report("one", "1"), report("two", "2")
+    names = {Path(f).stem for f in one if f.startswith("figures/")}
+    assert drawn_by == {"1": set(), "2": names}        # drawn in the workers, or by the report
     assert set(one) == set(two) and {"report.pdf", "report.html", "results.json"} <= set(one)
     assert [name for name in one if one[name] != two[name]] == []
     assert any(Path(name).suffix == ".png" for name in one)

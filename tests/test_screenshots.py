@@ -38,9 +38,14 @@ def changed(img, ref) -> float:
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory):
+def results():
+    return shoot.demo_results()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory, results):
     work = tmp_path_factory.mktemp("shots")
-    return {sec: shoot.shoot(html, work) for sec, html in shoot.section_reports(work / "reports")}
+    return {sec: shoot.shoot(html, work) for sec, html in shoot.section_reports(work / "reports", results)}
 
 
 def test_every_section_has_a_reference(shots):
@@ -58,14 +63,11 @@ def test_section_looks_as_its_reference(shots, section):
 
 
 @pytest.mark.parametrize("section, drop", [("survival", "figure"), ("baseline", "table")])
-def test_a_lost_figure_or_table_is_seen(tmp_path, section, drop):
+def test_a_lost_figure_or_table_is_seen(tmp_path, results, section, drop):
     """The comparison can fail: a section without its first figure or table differs from its
     reference by more than twice the threshold."""
-    from ltfu.analysis import AnalysisOptions, analyse
-    from ltfu.demo import load_demo_study
     from ltfu.report import write_report
 
-    results = analyse(load_demo_study(), AnalysisOptions())
     sec = next(s for s in results.sections if s.id == section)
     cut = replace(sec, figures=sec.figures[1:]) if drop == "figure" else replace(sec, tables=sec.tables[1:])
     one = replace(results, sections=(cut,), figures=tuple(f for f in results.figures if f.name in cut.figures))

@@ -1,5 +1,6 @@
 """Issue 19, the study store: every cut kept (ltfu study init/add/list/diff/upgrade, ltfu report
-STORE), end to end through the command line, with the refusals, a SIGKILL inside the transaction,
+STORE), end to end through the command line (``ltfu.cli.main``; real processes for the kill and the
+two writers), with the refusals, a SIGKILL inside the transaction,
 two writers at once, the maturity section and a de-identified report from the store.
 
 Expected values are counted by hand from the CSV files of the SYNTHETIC demo cuts (plain ``csv`` and
@@ -19,15 +20,18 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import inproc
+
 pytestmark = pytest.mark.slow      # subprocess runs of ltfu, reports, a kill and two writers
 
 LTFU = [sys.executable, "-m", "ltfu.cli"]
 DAYS_PER_MONTH = 30.4375
 
 
-def run(*args, env=None, timeout=300):
-    e = {**os.environ, "COLUMNS": "200", **(env or {})}
-    p = subprocess.run([*LTFU, *map(str, args)], capture_output=True, text=True, env=e, timeout=timeout)
+def run(*args, env=None):
+    """An ltfu command in this process (tests/inproc.py: no 1.2 s of imports per command); the
+    kill and the two writers below run real processes."""
+    p = inproc.run(*args, env=env)
     assert "Traceback" not in p.stdout + p.stderr, p.stderr
     return p
 

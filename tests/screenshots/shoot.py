@@ -31,17 +31,24 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def section_reports(out: Path):
-    """(section id, report.html) of every section of the demo study's report, each alone."""
+def demo_results():
+    """The results of `ltfu report --demo`: the SYNTHETIC demo study with its three earlier cuts."""
     from ltfu.analysis import AnalysisOptions, analyse
     from ltfu.demo import load_demo_study
     from ltfu.demo.cuts import demo_cut_studies
-    from ltfu.report import write_report
 
-    study = load_demo_study()        # with its three earlier SYNTHETIC cuts, as `ltfu report --demo`
+    study = load_demo_study()
     earlier = [(label, date, s) for date, label, s in demo_cut_studies()]
     study = replace(study, cuts=(*earlier, ("SYNTHETIC demonstration study", study.cohort.cutoff_date, study)))
-    results = analyse(study, AnalysisOptions())
+    return analyse(study, AnalysisOptions())
+
+
+def section_reports(out: Path, results=None):
+    """(section id, report.html) of every section of the demo study's report (``results``, by
+    default ``demo_results()``), each alone."""
+    from ltfu.report import write_report
+
+    results = demo_results() if results is None else results
     for sec in results.sections:
         one = replace(results, sections=(sec,), figures=tuple(f for f in results.figures if f.name in sec.figures))
         yield sec.id, write_report(one, out / sec.id, formats=("html",))
