@@ -140,3 +140,29 @@ def test_endpoints_share_the_cohorts_ids_and_the_plan_still_checks_other_ids():
         assert plan._own_rows(dataclasses.replace(plan.os, patient_id=other)) is None
     same = dataclasses.replace(plan.os, patient_id=plan.os.patient_id.copy())     # equal ids, compared
     assert np.array_equal(plan._own_rows(same), np.arange(cohort.n))
+
+
+def test_endpoint_positions_are_narrow_and_one_array_for_every_row():
+    """The endpoints' rows in the cohort, kept for the whole analysis: the endpoints of every
+    patient (event-free and overall survival, follow-up) share one array, each subset's is its
+    own; 32-bit, read only, and the positions np.flatnonzero gives."""
+    import numpy as np
+
+    from ltfu.analysis import AnalysisOptions
+    from ltfu.analysis.plan import Plan
+    from ltfu.demo import load_demo
+
+    cohort = load_demo()
+    plan = Plan.build(cohort, AnalysisOptions())
+    plan.share()
+    every = [plan._positions(e) for e in (plan.efs, plan.os, plan.follow_up)]
+    assert every[0] is every[1] is every[2]
+    for e in (plan.efs, plan.os, plan.rfs, plan.relapse, plan.follow_up):
+        pos = plan._positions(e)
+        assert pos.dtype == np.int32 and not pos.flags.writeable
+        assert np.array_equal(pos, np.flatnonzero(e.rows))
+    assert plan.rfs.n < cohort.n and plan._positions(plan.rfs) is not every[0]
+    # the columns gathered through them are those of int64 positions
+    got = plan.aligned_frame(plan.rfs, ["age", "burden"])
+    want = cohort.data[["age", "burden"]].iloc[np.flatnonzero(plan.rfs.rows).astype(np.int64)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want)
