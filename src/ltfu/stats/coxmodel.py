@@ -159,11 +159,13 @@ class _Layout:
         # for each row: event-time indices k with entry < tau_k <= exit, as a half-open range.
         # Rows are sorted by exit, so the number of tau_k <= exit is a running count of the
         # positions where each event time's rows begin.
-        marks = np.zeros(self.exit.size, np.int64)
+        # (32-bit below 2**31 rows; and no k_lo of zeros without delayed entry: every row is then at
+        # risk from the first event time.  At 1e6 rows a layout was 16 MB bigger, for each layout a
+        # Cox worker holds.)
+        marks = np.zeros(self.exit.size, np.int8)
         marks[self.pos_exit] = 1
-        self.k_hi = np.cumsum(marks)
-        self.k_lo = np.searchsorted(self.times, self.entry, side="right") if self.has_entry \
-            else np.zeros(self.exit.size, np.int64)
+        self.k_hi = np.cumsum(marks, dtype=np.int32 if self.exit.size < 2**31 else np.int64)
+        self.k_lo = np.searchsorted(self.times, self.entry, side="right") if self.has_entry else None
 
 
 EFRON_BLOCK = 1 << 18    # tied deaths expanded at a time for Efron's terms (~20 MB of arrays)
@@ -466,7 +468,8 @@ class _Stratum(_Layout):
     def cumulate(self, per_time):
         """For each row, the sum of ``per_time`` over the event times at which it is at risk."""
         c = prefix_sums(per_time)
-        return c[self.k_hi] - c[self.k_lo]
+        # without delayed entry the ranges start at 0, whose prefix sum is 0: x - 0.0 is x, bit for bit
+        return c[self.k_hi] if self.k_lo is None else c[self.k_hi] - c[self.k_lo]
 
 
 class CoxModel:
