@@ -168,6 +168,42 @@ def test_none_is_a_conditioning_regimen_but_missing_elsewhere(tmp_path, name):
     path = tmp_path / name
     _write(df, path)
     d = load_cohort(path, sheet="patients" if name.endswith("xlsx") else None).data
-    assert d["conditioning"].tolist() == ["None", "none", None]
-    assert d["centre"].tolist() == [None, "MSK", None]
-    assert d["crs_scale"].tolist() == ["ASTCT 2019", None, "Lee 2014"]
+    texts = lambda c: [None if pd.isna(v) else v for v in d[c]]       # categorical: missing is NaN
+    assert texts("conditioning") == ["None", "none", None]
+    assert texts("centre") == [None, "MSK", None]
+    assert texts("crs_scale") == ["ASTCT 2019", None, "Lee 2014"]
+
+
+TEXT_COLUMNS = ("best_response", "mrd_negative", "relapse_cd19", "sex", "crs_scale", "neurotox_scale",
+                "conditioning", "centre", "burden")
+
+
+@pytest.mark.parametrize("name", ["c.csv", "c.parquet"])
+def test_the_patient_tables_texts_are_categorical_with_the_objects_values(tmp_path, name):
+    """The validated cohort's text columns (codes, free text, the derived burden) are pandas
+    Categoricals (one byte a row where an object pointer took eight), categories sorted as
+    astype("category") sorts them, missing NaN; their values are the object path's, cell for cell
+    (``_codes`` and ``_text`` without ``categorical``), on messy spellings, spaces and gaps; a
+    field the file lacks is an empty categorical."""
+    from ltfu.cohort.parse import _codes, _Collector, _text
+    from ltfu.cohort.schema import FIELD_BY_NAME
+
+    raw = COHORT.assign(best_response=["cr", " CRi", "NA"], sex=["f", "M", ""], centre=["  MSK", "MSK ", "None"],
+                        conditioning=["Flu/Cy", None, "None"], marrow_blasts_pct=[2.0, 30.0, None],
+                        extramedullary=["no", "no", ""])
+    path = tmp_path / name
+    _write(raw.drop(columns=["crs_scale"], errors="ignore"), path)
+    d = load_cohort(path).data
+    for c in TEXT_COLUMNS:
+        assert isinstance(d[c].dtype, pd.CategoricalDtype), c
+        cats = list(d[c].cat.categories)
+        assert cats == sorted(cats) and d[c].cat.codes.dtype == np.int8, c
+    assert list(d["crs_scale"].cat.categories) == [] and d["crs_scale"].isna().all()
+    got = lambda c: [None if pd.isna(v) else v for v in d[c]]
+    assert got("best_response") == ["CR", "CRi", None] and got("burden") == ["low", "high", None]
+    col = _Collector(np.arange(3), np.array(["a", "b", "c"], dtype=object), {})
+    for c in ("best_response", "sex"):
+        assert got(c) == list(_codes(pd.Series(raw[c], dtype=object), c, col))
+    assert got("centre") == ["MSK", "MSK", None] == list(_text(pd.Series(raw["centre"], dtype=object)))
+    assert got("conditioning") == ["Flu/Cy", None, "None"]
+    assert FIELD_BY_NAME["centre"].type == "text" and FIELD_BY_NAME["sex"].type == "code"

@@ -280,10 +280,9 @@ def _burden(out, burden_threshold):
     emd_known = emd.notna().to_numpy()
     high = emd_true | (blasts >= thr)
     low = (blasts < thr) & emd_known & ~emd_true
-    # one "high" and one "low" object shared by the rows (np.where would make a string per row:
-    # 60 MB at 1e6 patients)
-    out["burden"] = np.array(["high", "low", None], dtype=object)[np.where(high, 0, np.where(low, 1, 2))]
-    out.loc[~high & ~low, "burden"] = None
+    # categorical, as the other texts (``parse._categorical``): "high" and "low", missing NaN
+    out["burden"] = pd.Categorical.from_codes(np.where(high, 0, np.where(low, 1, -1)),
+                                              categories=pd.Index(["high", "low"], dtype=object))
 
 
 def _check(table, cutoff, burden_threshold, today, date_floor, max_follow_up_years, shared=None):
@@ -303,7 +302,7 @@ def _check(table, cutoff, burden_threshold, today, date_floor, max_follow_up_yea
             col.add_missing(i, src, t.raw(src).iloc[i])
     for f in VALUE_FIELDS:             # every other field, by its declared type
         if f.name in canon:
-            out_columns[f.name] = parse_field(t.raw(f.name), f, col)
+            out_columns[f.name] = parse_field(t.raw(f.name), f, col, categorical=True)
         else:
             out_columns[f.name] = _absent(f, n)
     out = _assemble(t, out_columns)
@@ -332,6 +331,8 @@ def _absent(f, n):
         return pd.array([None] * n, dtype="Int64")
     if f.type == "number":
         return np.full(n, np.nan)
+    if f.type in ("code", "text"):                 # the patient table's texts are categorical
+        return pd.Categorical.from_codes(np.full(n, -1), categories=pd.Index([], dtype=object))
     return np.full(n, None, dtype=object)
 
 
