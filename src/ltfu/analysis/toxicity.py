@@ -180,7 +180,8 @@ def build(plan: Plan) -> Part:
     d = plan.cohort.data
     codes = burden_codes(d["burden"])
     grades = {col: tally_frame(pd.to_numeric(d[col], errors="coerce"), codes) for _, col, _ in KINDS}
-    scales = {col: sorted(d[col.replace("_grade", "_scale")].dropna().astype(str).unique())
+    # the distinct scales written, as text (each distinct value once: not a string per patient)
+    scales = {col: sorted({str(v) for v in d[col.replace("_grade", "_scale")].dropna().unique()})
               if col.replace("_grade", "_scale") in d else [] for _, col, _ in KINDS}
     recorded = "crs_death" in d and d["crs_death"].notna().any()
     deaths = int(d["crs_death"].astype("boolean").fillna(False).sum()) if recorded else None
