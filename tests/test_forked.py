@@ -250,3 +250,37 @@ def test_the_analysis_and_its_workers_compute_with_one_blas_thread(monkeypatch):
         assert _blas_threads() == {2}
     assert seen[0] == (os.getpid(), {1})                         # one process: here
     assert seen[1][0] != os.getpid() and seen[1][1] == {1}       # two: in a worker
+
+
+@needs_fork
+def test_a_worker_gives_back_the_heap_a_task_freed():
+    """After each task a worker gives glibc's free heap pages back (``_give_back``): a task that
+    freed 200 MB of small blocks, below a block it kept (so glibc would not trim them itself), left
+    them resident before; measured in a forked child, the resident size falls by most of them."""
+    import ctypes
+
+    try:
+        has_trim = hasattr(ctypes.CDLL("libc.so.6"), "malloc_trim")
+    except OSError:
+        has_trim = False
+    if not has_trim:
+        pytest.skip("not glibc")
+    from ltfu import machine
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                        # the child: nothing of pytest's is touched
+        try:
+            blocks = [bytearray(64 * 1024) for _ in range(3200)]     # 200 MB under the mmap threshold
+            pin = bytearray(64 * 1024)                               # kept: the heap's top stays in use
+            del blocks
+            before = machine.resident_memory()
+            forked._give_back()
+            after = machine.resident_memory()
+            os.write(write, f"{before} {after} {len(pin)}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    before, after, _ = map(int, os.read(read, 100).split())
+    os.waitpid(pid, 0)
+    assert before - after > 150 * 2**20, (before >> 20, after >> 20)

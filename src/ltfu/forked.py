@@ -59,20 +59,31 @@ def _trim() -> None:
     """Garbage collected and the C heap's free pages given back to the system before forking: a
     worker shares the parent's pages, the garbage among them included, until either writes there
     (glibc's ``malloc_trim``; elsewhere nothing is given back)."""
-    import contextlib
-    import ctypes
     import gc
 
     gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    _give_back()
 
 
 _TASKS: Sequence[Callable[[], Any]] = ()      # the running pool's tasks, inherited by its forked workers
 
 
 def _run(i: int):
-    return _TASKS[i]()
+    value = _TASKS[i]()
+    _give_back()
+    return value
+
+
+def _give_back() -> None:
+    """The C heap's free pages given back to the system after a task in a worker (glibc's
+    ``malloc_trim``): a task's temporaries are freed but glibc keeps their pages, so each worker
+    stayed at the high-water mark of every task it had run, and two workers' marks added up at the
+    report's peak.  Nothing elsewhere."""
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def run(tasks: Sequence[Callable[[], Any]], workers: int) -> list:
