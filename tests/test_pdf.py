@@ -25,6 +25,25 @@ def test_pdf_pages_and_sections(tmp_path, demo_results):
     assert "SYNTHETIC DEMONSTRATION DATA" in text
     for s in results.sections:
         assert s.title in text, s.title
+    # no character the PDF's fonts lack, drawn as a black box (the doses' 10\u2076 were)
+    assert "\u25a0" not in text
+    assert any(v.endswith("cells/kg") and "\u2076" in v for t in results.tables for row in t.rows for v in row
+               if isinstance(v, str))
+    assert "\u00d7 106 cells/kg" in text                     # 3 x 10 with a raised 6
+
+
+def test_pdf_markup_escapes_and_raises_superscripts():
+    """The PDF's text: escaped for reportlab's markup, superscript digits and minus as <super>
+    (Helvetica's WinAnsi encoding has none of them but 1, 2 and 3)."""
+    from reportlab.pdfbase.pdfmetrics import getFont
+
+    from ltfu.report.pdf import _markup
+
+    assert _markup("3 \u00d7 10\u2076 cells/kg") == "3 \u00d7 10<super>6</super> cells/kg"
+    assert _markup("a<b & 10\u207b\u00b9\u00b2") == "a&lt;b &amp; 10<super>-12</super>"
+    assert _markup("plain") == "plain"
+    widths = getFont("Helvetica").encoding.vector
+    assert "sixsuperior" not in widths and "onesuperior" in widths          # why: only 1, 2, 3 exist
 
 
 def test_no_heading_or_table_title_is_left_at_the_foot_of_a_page(tmp_path, demo_results):

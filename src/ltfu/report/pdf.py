@@ -5,11 +5,24 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from xml.sax.saxutils import escape
 
 from ltfu import __version__
 
 MAX_CELL_CHARS = 300     # a table cell cannot break across pages: longer text is cut, with a note
+
+
+_SUPERSCRIPTS = "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+_SUPERSCRIPT_RUN = re.compile(f"[{_SUPERSCRIPTS}]+")
+_PLAIN_DIGITS = str.maketrans(_SUPERSCRIPTS, "-0123456789")
+
+
+def _markup(text: str) -> str:
+    """``text`` for a reportlab paragraph: escaped, and superscript digits and minus (a dose's
+    3 x 10\u2076) as ``<super>`` markup.  The PDF's fonts are the standard Helvetica of WinAnsi
+    encoding, which has none of them but \u00b9 \u00b2 \u00b3: the others were drawn as black boxes."""
+    return _SUPERSCRIPT_RUN.sub(lambda m: f"<super>{m.group().translate(_PLAIN_DIGITS)}</super>", escape(text))
 
 
 def _indented(markup: str) -> str:
@@ -57,16 +70,16 @@ def _front_matter(results, st) -> list:
     story = []
     if results.synthetic:
         story += [Paragraph("SYNTHETIC DEMONSTRATION DATA - not patient data", st["banner"]), Spacer(1, 8)]
-    story.append(Paragraph(escape(results.title), st["title"]))
+    story.append(Paragraph(_markup(results.title), st["title"]))
     m = results.meta
     sha = m.get("sha256") or ("withheld" if m.get("deidentified") else "-")
-    story.append(Paragraph(escape(f"Source: {m.get('source')} | SHA-256: {sha} | "
+    story.append(Paragraph(_markup(f"Source: {m.get('source')} | SHA-256: {sha} | "
                                   f"patients: {m.get('n_patients')} | data cut-off: {m.get('data_cutoff') or '-'} | "
                                   f"ltfu {m.get('ltfu_version')}"), st["small"]))
     if results.warnings:
         story.append(Spacer(1, 4))
         story.append(Paragraph(f"<b>Validation warnings ({len(results.warnings)})</b>: " +
-                               escape("; ".join(results.warnings)), st["small"]))
+                               _markup("; ".join(results.warnings)), st["small"]))
     return story
 
 
@@ -76,8 +89,8 @@ def _table(t, st, width):
     from reportlab.platypus import Paragraph, Table, TableStyle
 
     cell = st["cell"]
-    data = [[Paragraph(f"<b>{escape(clip(str(c)))}</b>", cell) for c in t.columns]]
-    data += [[Paragraph(_indented(escape(clip(_text(v)))) if i == 0 else escape(clip(_text(v))), cell)
+    data = [[Paragraph(f"<b>{_markup(clip(str(c)))}</b>", cell) for c in t.columns]]
+    data += [[Paragraph(_indented(_markup(clip(_text(v)))) if i == 0 else _markup(clip(_text(v))), cell)
               for i, v in enumerate(row)] for row in t.rows]
     ncol = len(t.columns)
     first = min(0.34, 1.6 / ncol) * width if ncol > 2 else width * 0.45
@@ -96,9 +109,9 @@ def _table_block(t, lead, st, width) -> list:
     from reportlab.platypus import KeepTogether, Paragraph, Spacer
 
     tbl = _table(t, st, width)
-    block = [Paragraph(escape(t.title), st["table_title"]), tbl]
+    block = [Paragraph(_markup(t.title), st["table_title"]), tbl]
     if t.notes:
-        block.append(Paragraph(escape(" ".join(t.notes)), st["small"]))
+        block.append(Paragraph(_markup(" ".join(t.notes)), st["small"]))
     return [KeepTogether([*lead, *block[:2]]) if len(t.rows) < 25 else KeepTogether([*lead, block[0]]),
             *([] if len(t.rows) < 25 else [tbl]), *block[2:], Spacer(1, 6)]
 
@@ -132,8 +145,8 @@ def _section(number, s, tables, figures_png, st, width) -> list:
     story = [Spacer(1, 10)]
     # the heading and the section's text go with its first table (reportlab's keepWithNext does
     # not reach into a KeepTogether, so they are put inside it)
-    lead = [Paragraph(escape(f"{number}. {s.title}"), st["heading"]),
-            *(Paragraph(escape(p), st["small"]) for p in s.paragraphs)]
+    lead = [Paragraph(_markup(f"{number}. {s.title}"), st["heading"]),
+            *(Paragraph(_markup(p), st["small"]) for p in s.paragraphs)]
     for name in s.tables:
         story += _table_block(tables[name], lead, st, width)
         lead = []
