@@ -1,4 +1,5 @@
-"""Number formats shared by the figures (and available to tables): one rule for p-values.
+"""Number formats shared by the figures (and available to tables): one rule for p-values, and the
+superscript digits that tables write (a dose's 3 x 10\u2076) and the PDF raises again.
 
 Kept free of heavy imports so that any part of ltfu can use it without pulling in matplotlib.
 """
@@ -35,3 +36,15 @@ def p_label(p, test: str | None = None) -> str:
     s = format_p(p)
     body = f"P < {s[1:]}" if s.startswith("<") else f"P = {s}"
     return f"{test} {body}" if test else body
+
+
+#: the superscript forms of "-0123456789", in that order (written by Table 1's doses; the PDF, whose
+#: standard fonts lack most of them, turns them back into raised digits: ``ltfu.report.pdf``)
+SUPERSCRIPTS = "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+PLAIN = "-0123456789"
+_TO_SUPERSCRIPT = str.maketrans(PLAIN, SUPERSCRIPTS)
+
+
+def superscript(text: str) -> str:
+    """``text`` with its digits and minus signs as superscripts ("-3" -> "\u207b\u00b3")."""
+    return text.translate(_TO_SUPERSCRIPT)

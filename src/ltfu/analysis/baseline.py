@@ -11,6 +11,7 @@ from ltfu import stats
 from ltfu.analysis.common import COMPARED, GROUPS, assoc_test, fmt, fmt_p, num
 from ltfu.analysis.plan import Plan
 from ltfu.analysis.tally import Tally, burden_codes, tally_frame
+from ltfu.formatting import superscript
 from ltfu.results import Part, Section, Table
 
 LEVEL_NAMES = {"sex": {"F": "Female", "M": "Male", "other": "Other", "unknown": "Sex unknown"}}
@@ -157,13 +158,10 @@ def from_tallies(tally, *, n) -> Part:
                                                           tables=("baseline",)))
 
 
-_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
-
-
 def _dose_label(v):
     """3e6 -> "3 \u00d7 10\u2076 cells/kg", as a journal writes it."""
     mant, exp = f"{float(v):.1e}".split("e")
-    return f"{float(mant):g} \u00d7 10{str(int(exp)).translate(_SUPERSCRIPT)} cells/kg"
+    return f"{float(mant):g} \u00d7 10{superscript(str(int(exp)))} cells/kg"
 
 
 def _is_number(v):

@@ -9,13 +9,13 @@ import re
 from xml.sax.saxutils import escape
 
 from ltfu import __version__
+from ltfu.formatting import PLAIN, SUPERSCRIPTS
 
 MAX_CELL_CHARS = 300     # a table cell cannot break across pages: longer text is cut, with a note
 
 
-_SUPERSCRIPTS = "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
-_SUPERSCRIPT_RUN = re.compile(f"[{_SUPERSCRIPTS}]+")
-_PLAIN_DIGITS = str.maketrans(_SUPERSCRIPTS, "-0123456789")
+_SUPERSCRIPT_RUN = re.compile(f"[{SUPERSCRIPTS}]+")
+_PLAIN_DIGITS = str.maketrans(SUPERSCRIPTS, PLAIN)
 
 
 def _markup(text: str) -> str:
