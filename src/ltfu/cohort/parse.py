@@ -286,10 +286,7 @@ _PLAIN_ASCII = r"[!-~]([ -~]*[!-~])?"    # printable ASCII, no space at either e
 def _text(series, tokens=_MISSING_TOKENS, *, categorical=False):
     """Each cell stripped, None where missing (the rule of ``_is_missing`` with these ``tokens``); with
     ``categorical`` a pandas Categorical of them (``_categorical``), else objects."""
-    if categorical:
-        codes, values = _distinct(series)
-        return _categorical([None if _is_missing(v, tokens) else str(v).strip() for v in values], codes)
-    if isinstance(series.dtype, pd.StringDtype) and _mostly_distinct(series):
+    if not categorical and isinstance(series.dtype, pd.StringDtype) and _mostly_distinct(series):
         # Patient ids are all distinct, so the per-distinct-value loop would visit every row.  A cell
         # of printable ASCII without surrounding spaces is its own stripped form and is missing only
         # if it is one of the tokens: decided for the whole column at once; only the others go
@@ -301,9 +298,10 @@ def _text(series, tokens=_MISSING_TOKENS, *, categorical=False):
         out[rest] = [None if _is_missing(v, tokens) else str(v).strip() for v in out[rest]] if rest.size else []
         return out
     # few distinct texts (centre, grading scale ...): each stripped once, its rows sharing the one
-    # string object (a string per row cost 60 MB per column at 1e6 patients)
+    # string object (a string per row cost 60 MB per column at 1e6 patients), or its code
     codes, values = _distinct(series)
-    return np.array([None if _is_missing(v, tokens) else str(v).strip() for v in values], dtype=object)[codes]
+    stripped = [None if _is_missing(v, tokens) else str(v).strip() for v in values]
+    return _categorical(stripped, codes) if categorical else np.array(stripped, dtype=object)[codes]
 
 
 def _arrow_text(series):

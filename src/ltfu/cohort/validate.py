@@ -24,6 +24,7 @@ from ltfu.cohort.model import DEFAULT_BURDEN_THRESHOLD, Cohort
 from ltfu.cohort.parse import (
     _CONTROL,
     _as_written,
+    _categorical,
     _check_ids,
     _Collector,
     _control_rows,
@@ -281,8 +282,7 @@ def _burden(out, burden_threshold):
     high = emd_true | (blasts >= thr)
     low = (blasts < thr) & emd_known & ~emd_true
     # categorical, as the other texts (``parse._categorical``): "high" and "low", missing NaN
-    out["burden"] = pd.Categorical.from_codes(np.where(high, 0, np.where(low, 1, -1)),
-                                              categories=pd.Index(["high", "low"], dtype=object))
+    out["burden"] = _categorical(["high", "low", None], np.where(high, 0, np.where(low, 1, 2)))
 
 
 def _check(table, cutoff, burden_threshold, today, date_floor, max_follow_up_years, shared=None):
@@ -332,7 +332,7 @@ def _absent(f, n):
     if f.type == "number":
         return np.full(n, np.nan)
     if f.type in ("code", "text"):                 # the patient table's texts are categorical
-        return pd.Categorical.from_codes(np.full(n, -1), categories=pd.Index([], dtype=object))
+        return _categorical([None], np.zeros(n, np.int64))
     return np.full(n, None, dtype=object)
 
 
