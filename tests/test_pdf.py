@@ -12,46 +12,75 @@ pytestmark = [pytest.mark.slow,
                                  reason="poppler-utils (pdftoppm, pdftotext) not installed; .ci/run installs it")]
 
 
-def test_pdf_pages_and_sections(tmp_path, demo_results):
+@pytest.fixture(scope="module")
+def written(tmp_path_factory, demo_results):
+    """The demonstration report's PDF and PNG figures, written once for the tests that read them."""
+    out = tmp_path_factory.mktemp("pdf") / "rep"
+    assert write_report(demo_results, out, formats=("png", "pdf")) == out / "report.pdf"
+    return out
+
+
+def _pdftotext(pdf, *options) -> str:
+    return subprocess.run(["pdftotext", *options, str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def test_pdf_pages_and_sections(tmp_path, written, demo_results):
     results = demo_results
-    out = write_report(results, tmp_path / "rep", formats=("pdf",))
-    pdf = tmp_path / "rep" / "report.pdf"
-    assert out == pdf
+    pdf = written / "report.pdf"
     subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "page")], check=True)
     pages = sorted(tmp_path.glob("page-*.png"))
     assert len(pages) >= 8
     assert all(p.stat().st_size > 2000 for p in pages)
-    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    text = _pdftotext(pdf)
     assert "SYNTHETIC DEMONSTRATION DATA" in text
     for s in results.sections:
         assert s.title in text, s.title
-    # no character the PDF's fonts lack, drawn as a black box (the doses' 10\u2076 were)
-    assert "\u25a0" not in text
+    # Table 1's doses are written with a superscript exponent, drawn as it is (it was a black box
+    # in Helvetica's WinAnsi encoding), and every character of the demonstration has its glyph
     assert any(v.endswith("cells/kg") and "\u2076" in v for t in results.tables for row in t.rows for v in row
                if isinstance(v, str))
-    assert "\u00d7 106 cells/kg" in text                     # 3 x 10 with a raised 6
+    assert "3 \u00d7 10\u2076 cells/kg" in text
+    assert "\u25a0" not in text and "Characters not drawn" not in text
 
 
-def test_pdf_markup_escapes_and_raises_superscripts():
-    """The PDF's text: escaped for reportlab's markup, superscript digits and minus as <super>
-    (Helvetica's WinAnsi encoding has none of them but 1, 2 and 3)."""
-    from reportlab.pdfbase.pdfmetrics import getFont
-
-    from ltfu.report.pdf import _markup
-
-    assert _markup("3 \u00d7 10\u2076 cells/kg") == "3 \u00d7 10<super>6</super> cells/kg"
-    assert _markup("a<b & 10\u207b\u00b9\u00b2") == "a&lt;b &amp; 10<super>-12</super>"
-    assert _markup("plain") == "plain"
-    widths = getFont("Helvetica").encoding.vector
-    assert "sixsuperior" not in widths and "onesuperior" in widths          # why: only 1, 2, 3 exist
+def test_pdf_fonts_are_dejavu_sans_embedded(written):
+    """Every font the pages use is a DejaVu Sans face embedded as a subset (pdffonts' columns:
+    name, type, encoding, embedded, subset, ToUnicode); reportlab's document lists its default
+    Helvetica once, unused by the pages' text."""
+    rows = [ln.split() for ln in subprocess.run(["pdffonts", str(written / "report.pdf")], capture_output=True,
+                                                 text=True, check=True).stdout.splitlines()[2:]]
+    used = [r for r in rows if r[0] != "Helvetica"]
+    assert {r[0].split("+")[1] for r in used} >= {"DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-BoldOblique"}
+    assert all(r[-5:-2] == ["yes", "yes", "yes"] for r in used), rows
 
 
-def test_no_heading_or_table_title_is_left_at_the_foot_of_a_page(tmp_path, demo_results):
+def test_text_outside_winansi_is_drawn_and_what_the_font_lacks_is_said(tmp_path, demo_results):
+    """Centres and terms in Polish, Czech, Greek or Cyrillic are drawn (pdftotext reads them back);
+    a character DejaVu Sans has no glyph for (CJK) is drawn as a box, and the front matter says so
+    with its code point."""
+    import dataclasses
+
+    from ltfu.report.pdf import render_pdf, undrawable
+
+    names = ["\u0141\u00f3d\u017a", "Brno \u0160pil\u0165", "\u0391\u03b8\u03ae\u03bd\u03b1",
+             "\u041c\u043e\u0441\u043a\u0432\u0430", "\u5317\u4eac"]      # Lodz, Brno, Athens, Moscow, Beijing
+    first = demo_results.tables[0]
+    table = dataclasses.replace(first, rows=tuple((name, *first.rows[0][1:]) for name in names))
+    results = dataclasses.replace(demo_results, tables=(table, *demo_results.tables[1:]))
+    render_pdf(results, {spec.name: [] for spec in results.figures}, tmp_path / "r.pdf")
+    text = _pdftotext(tmp_path / "r.pdf")
+    for name in names[:4]:
+        assert name in text, name
+    note = "2 characters of the data (U+4EAC, U+5317) have no glyph in this PDF's font"
+    assert note in " ".join(text.split()), text[:2000]
+    assert undrawable(["a\u0141\t\u5317\n"], frozenset("a\u0141")) == ["\u5317"]
+    assert undrawable(["plain"], frozenset("plain")) == []
+
+
+def test_no_heading_or_table_title_is_left_at_the_foot_of_a_page(written, demo_results):
     """Issue 16: a heading stays with what it introduces."""
     results = demo_results
-    write_report(results, tmp_path / "rep", formats=("pdf",))
-    pdf = tmp_path / "rep" / "report.pdf"
-    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    text = _pdftotext(written / "report.pdf", "-layout")
     titles = {f"{i}. {s.title}" for i, s in enumerate(results.sections, start=1)} | {t.title for t in results.tables}
     for number, page in enumerate(text.split("\f")[:-1], start=1):
         lines = [ln.strip() for ln in page.splitlines() if ln.strip()]
@@ -60,7 +89,7 @@ def test_no_heading_or_table_title_is_left_at_the_foot_of_a_page(tmp_path, demo_
         assert not body or body[-1] not in titles, f"page {number} ends with the heading {body[-1]!r}"
 
 
-def test_the_pdf_shows_each_figure_with_the_pixels_of_its_png(tmp_path, demo_results):
+def test_the_pdf_shows_each_figure_with_the_pixels_of_its_png(tmp_path, written, demo_results):
     """Every figure is opaque (an RGB PNG; ltfu's figures are drawn on white), so the PDF needs no
     soft mask (it holds no /SMask), and the PNGs are embedded as they are (their compressed rows,
     decoded by the PNG predictors: ltfu.report.pdf_png): poppler's pdfimages reads back, image for
@@ -68,16 +97,15 @@ def test_the_pdf_shows_each_figure_with_the_pixels_of_its_png(tmp_path, demo_res
     import numpy as np
     from PIL import Image
 
-    write_report(demo_results, tmp_path / "rep", formats=("png", "pdf"))
-    pdf = (tmp_path / "rep" / "report.pdf").read_bytes()
+    pdf = (written / "report.pdf").read_bytes()
     assert b"/SMask" not in pdf
     order = [f"{spec.name}{'' if k == 0 else f'-page{k + 1}'}.png" for spec in demo_results.figures
-             for k in range(len(list((tmp_path / "rep" / "figures").glob(f"{spec.name}*.png"))))]
-    subprocess.run(["pdfimages", "-png", str(tmp_path / "rep" / "report.pdf"), str(tmp_path / "img")], check=True)
+             for k in range(len(list((written / "figures").glob(f"{spec.name}*.png"))))]
+    subprocess.run(["pdfimages", "-png", str(written / "report.pdf"), str(tmp_path / "img")], check=True)
     shown = sorted(tmp_path.glob("img-*.png"))
     assert len(shown) == len(order) == pdf.count(b"/Predictor 15")
     for name, got in zip(order, shown):
-        with Image.open(tmp_path / "rep" / "figures" / name) as a, Image.open(got) as b:
+        with Image.open(written / "figures" / name) as a, Image.open(got) as b:
             assert a.mode == b.mode == "RGB", name
             assert a.size == b.size and np.array_equal(np.asarray(a), np.asarray(b)), name
 

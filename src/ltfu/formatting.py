@@ -38,8 +38,7 @@ def p_label(p, test: str | None = None) -> str:
     return f"{test} {body}" if test else body
 
 
-#: the superscript forms of "-0123456789", in that order (written by Table 1's doses; the PDF, whose
-#: standard fonts lack most of them, turns them back into raised digits: ``ltfu.report.pdf``)
+#: the superscript forms of "-0123456789", in that order (written by Table 1's doses)
 SUPERSCRIPTS = "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
 PLAIN = "-0123456789"
 _TO_SUPERSCRIPT = str.maketrans(PLAIN, SUPERSCRIPTS)

@@ -5,24 +5,47 @@ from __future__ import annotations
 
 import io
 import math
-import re
+from functools import cache
+from importlib.resources import files
 from xml.sax.saxutils import escape
 
 from ltfu import __version__
-from ltfu.formatting import PLAIN, SUPERSCRIPTS
 
 MAX_CELL_CHARS = 300     # a table cell cannot break across pages: longer text is cut, with a note
 
+#: the PDF's typeface: DejaVu Sans, the TrueType fonts matplotlib ships (and draws the figures with),
+#: embedded as subsets.  reportlab's standard Helvetica is WinAnsi-encoded: a centre or a term in
+#: Polish, Czech, Greek or Cyrillic, and Table 1's 10\u2076, were drawn as black boxes
+FONT = "DejaVuSans"
+_FACES = {"normal": "DejaVuSans", "bold": "DejaVuSans-Bold", "italic": "DejaVuSans-Oblique",
+          "boldItalic": "DejaVuSans-BoldOblique"}
 
-_SUPERSCRIPT_RUN = re.compile(f"[{SUPERSCRIPTS}]+")
-_PLAIN_DIGITS = str.maketrans(SUPERSCRIPTS, PLAIN)
+
+@cache
+def _fonts() -> frozenset:
+    """Register the four DejaVu Sans faces with reportlab, once per process; return the characters
+    the regular face can draw (its character map)."""
+    from reportlab.lib.fonts import addMapping
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    folder = files("matplotlib") / "mpl-data" / "fonts" / "ttf"
+    for face in _FACES.values():
+        pdfmetrics.registerFont(TTFont(face, str(folder / f"{face}.ttf")))
+    for (bold, italic), face in {(0, 0): "normal", (1, 0): "bold", (0, 1): "italic", (1, 1): "boldItalic"}.items():
+        addMapping(FONT, bold, italic, _FACES[face])          # <b> and <i> in paragraphs
+    return frozenset(map(chr, pdfmetrics.getFont(FONT).face.charToGlyph))
 
 
 def _markup(text: str) -> str:
-    """``text`` for a reportlab paragraph: escaped, and superscript digits and minus (a dose's
-    3 x 10\u2076) as ``<super>`` markup.  The PDF's fonts are the standard Helvetica of WinAnsi
-    encoding, which has none of them but \u00b9 \u00b2 \u00b3: the others were drawn as black boxes."""
-    return _SUPERSCRIPT_RUN.sub(lambda m: f"<super>{m.group().translate(_PLAIN_DIGITS)}</super>", escape(text))
+    """``text`` for a reportlab paragraph: escaped (``<``, ``>``, ``&``)."""
+    return escape(text)
+
+
+def undrawable(texts, drawable: frozenset) -> list[str]:
+    """The characters of ``texts`` the PDF's font has no glyph for (CJK, say), sorted; reportlab
+    draws them as empty boxes.  Line breaks and tabs are layout, not glyphs."""
+    return sorted({c for t in texts for c in t} - drawable - set("\n\r\t"))
 
 
 def _indented(markup: str) -> str:
@@ -49,33 +72,68 @@ def _styles() -> dict:
     from reportlab.lib import colors
     from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 
+    _fonts()
     styles = getSampleStyleSheet()
+    body = ParagraphStyle("body", parent=styles["BodyText"], fontName=_FACES["normal"])
     return {
-        "title": styles["Title"],
-        "small": ParagraphStyle("small", parent=styles["BodyText"], fontSize=7, leading=8.5),
-        "cell": ParagraphStyle("cell", parent=styles["BodyText"], fontSize=6.6, leading=7.8),
-        "banner": ParagraphStyle("banner", parent=styles["BodyText"], textColor=colors.white,
+        "title": ParagraphStyle("title", parent=styles["Title"], fontName=_FACES["bold"]),
+        "small": ParagraphStyle("small", parent=body, fontSize=7, leading=8.5),
+        "cell": ParagraphStyle("cell", parent=body, fontSize=6.6, leading=7.8),
+        "banner": ParagraphStyle("banner", parent=body, textColor=colors.white,
                                  backColor=colors.HexColor("#b00020"),
                                  alignment=1, fontSize=11, leading=16, borderPadding=4),
-        "heading": ParagraphStyle("h2k", parent=styles["Heading2"], keepWithNext=1),
+        "heading": ParagraphStyle("h2k", parent=styles["Heading2"], fontName=_FACES["bold"], keepWithNext=1),
         # a table's title is never left at a page foot
-        "table_title": ParagraphStyle("h4k", parent=styles["Heading4"], keepWithNext=1),
+        "table_title": ParagraphStyle("h4k", parent=styles["Heading4"], fontName=_FACES["boldItalic"],
+                                      keepWithNext=1),
     }
 
 
+def _source_line(results) -> str:
+    m = results.meta
+    sha = m.get("sha256") or ("withheld" if m.get("deidentified") else "-")
+    return (f"Source: {m.get('source')} | SHA-256: {sha} | patients: {m.get('n_patients')} | "
+            f"data cut-off: {m.get('data_cutoff') or '-'} | ltfu {m.get('ltfu_version')}")
+
+
+def _texts(results):
+    """Every text the PDF draws from ``results``, as it draws it."""
+    yield results.title
+    yield _source_line(results)
+    yield from results.warnings
+    for s in results.sections:
+        yield s.title
+        yield from s.paragraphs
+    for t in results.tables:
+        yield t.title
+        yield from t.notes
+        yield from (clip(str(c)) for c in t.columns)
+        yield from (clip(_text(v)) for row in t.rows for v in row)
+
+
+def _glyph_note(missing: list[str]) -> str:
+    """What the reader is told when characters of the data have no glyph in the PDF's font."""
+    shown = ", ".join(f"U+{ord(c):04X}" for c in missing[:12])
+    more = f" and {len(missing) - 12:,} more" if len(missing) > 12 else ""
+    return (f"{len(missing):,} character{'s' if len(missing) != 1 else ''} of the data ({shown}{more}) "
+            f"{'have' if len(missing) != 1 else 'has'} no glyph in this PDF's font (DejaVu Sans) and "
+            f"{'are' if len(missing) != 1 else 'is'} drawn as empty boxes; the HTML report and the CSV "
+            f"tables hold the text as it is.")
+
+
 def _front_matter(results, st) -> list:
-    """The synthetic banner, the title, the source line and the validation warnings."""
+    """The synthetic banner, the title, the source line, the characters the PDF's font cannot draw
+    (said, with their code points) and the validation warnings."""
     from reportlab.platypus import Paragraph, Spacer
 
     story = []
     if results.synthetic:
         story += [Paragraph("SYNTHETIC DEMONSTRATION DATA - not patient data", st["banner"]), Spacer(1, 8)]
     story.append(Paragraph(_markup(results.title), st["title"]))
-    m = results.meta
-    sha = m.get("sha256") or ("withheld" if m.get("deidentified") else "-")
-    story.append(Paragraph(_markup(f"Source: {m.get('source')} | SHA-256: {sha} | "
-                                  f"patients: {m.get('n_patients')} | data cut-off: {m.get('data_cutoff') or '-'} | "
-                                  f"ltfu {m.get('ltfu_version')}"), st["small"]))
+    story.append(Paragraph(_markup(_source_line(results)), st["small"]))
+    missing = undrawable(_texts(results), _fonts())
+    if missing:
+        story.append(Paragraph(f"<b>Characters not drawn</b>: {_markup(_glyph_note(missing))}", st["small"]))
     if results.warnings:
         story.append(Spacer(1, 4))
         story.append(Paragraph(f"<b>Validation warnings ({len(results.warnings)})</b>: " +
@@ -163,7 +221,7 @@ def _footer(results):
 
     def footer(canvas, doc):
         canvas.saveState()
-        canvas.setFont("Helvetica", 7)
+        canvas.setFont(_FACES["normal"], 7)
         label = "SYNTHETIC DEMONSTRATION DATA - " if results.synthetic else ""
         canvas.drawString(1.5 * cm, 1 * cm, f"{label}ltfu {__version__}")
         canvas.drawRightString(A4[0] - 1.5 * cm, 1 * cm, f"page {doc.page}")
