@@ -134,10 +134,13 @@ class LtfuFigure(Figure):
         # pixel rows count down from the top, the box's inches up from the bottom
         top, bottom = math.floor(rows - box.y1 * dpi), math.ceil(rows - box.y0 * dpi)
         left, right = math.floor(box.x0 * dpi), math.ceil(box.x1 * dpi)
-        out = np.empty((bottom - top, right - left, 4), np.uint8)
-        out[...] = np.round(np.asarray(face) * 255).astype(np.uint8)
         r0, c0 = max(top, 0), max(left, 0)
         r1, c1 = min(bottom, rows), min(right, cols)
+        out = np.empty((bottom - top, right - left, 4), np.uint8)
+        # the padding beyond the canvas's edges in the face colour (the strips only: filling the
+        # whole image first took as long as copying the pixels), then the pixels within it
+        fill = np.round(np.asarray(face) * 255).astype(np.uint8)
+        out[:r0 - top], out[r1 - top:], out[:, :c0 - left], out[:, c1 - left:] = fill, fill, fill, fill
         out[r0 - top:r1 - top, c0 - left:c1 - left] = rgba[r0:r1, c0:c1]
         png = _png_bytes(out, dpi, None)
         return None if png is None else (png, box)
