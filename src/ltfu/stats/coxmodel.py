@@ -277,10 +277,12 @@ def efron_terms(s0, a0, d, efron: bool):
 
 
 def _digest(*arrays) -> bytes:
-    """A content key for arrays (None included): shape, dtype and bytes."""
+    """A content key for arrays (None included): shape, dtype and bytes.  SHA-256, which OpenSSL
+    runs on the processor's SHA instructions: 6 ms a million doubles, where blake2b took 13 (the
+    models of a 1e6-patient report hash their times and events about 120 times)."""
     import hashlib
 
-    h = hashlib.blake2b(digest_size=20)
+    h = hashlib.sha256()
     for a in arrays:
         if a is None:
             h.update(b"none;")
