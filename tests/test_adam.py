@@ -1,13 +1,12 @@
 """CDISC ADaM input: ADSL + ADTTE in XPT and CSV, the documented mapping, problems, and the CLI."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import inproc
 from ltfu.cohort.adam import load_adam
 from ltfu.errors import DataError
 from ltfu.stats import kaplan_meier
@@ -75,8 +74,7 @@ def test_missing_variables(tmp_path):
 
 def test_cli(tmp_path):
     a, t = write(tmp_path)
-    p = subprocess.run([sys.executable, "-m", "ltfu.cli", "adam", str(a), str(t), "--by", "burden", "--format", "json"],
-                       capture_output=True, text=True, timeout=120)
+    p = inproc.run("adam", a, t, "--by", "burden", "--format", "json")
     assert p.returncode == 0, p.stderr
     rows = json.loads(p.stdout)
     os_all = next(r for r in rows if r["paramcd"] == "OS" and r["group"] == "all")
@@ -93,8 +91,7 @@ def test_adam_report(tmp_path):
     adtte.loc[8, "AVAL"] = 12.0 * 30.4375          # EFS of S3 (HIGH) after two LOW events: no separation
     a, t = write(tmp_path, adtte=adtte)
     out = tmp_path / "rep"
-    p = subprocess.run([sys.executable, "-m", "ltfu.cli", "adam", str(a), str(t), "--by", "burden", "--out", str(out),
-                        "--formats", "json,csv,html"], capture_output=True, text=True, timeout=300)
+    p = inproc.run("adam", a, t, "--by", "burden", "--out", out, "--formats", "json,csv,html")
     assert p.returncode == 0, p.stderr
     res = json.loads((out / "results.json").read_text())
     os_ = res["parameters"]["OS"]

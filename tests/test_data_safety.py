@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import inproc
 from ltfu.analysis import AnalysisOptions, analyse
 from ltfu.cohort import load_cohort
 from ltfu.demo import demo_path
@@ -26,6 +27,8 @@ def sha(path: Path) -> str:
 
 
 def ltfu(*args):
+    """ltfu in a process of its own, where the process is the point (results.json the same from
+    two processes; a killed run); the others run in this one (tests/inproc.py)."""
     return subprocess.run([sys.executable, "-m", "ltfu.cli", *map(str, args)], capture_output=True,
                           text=True, timeout=600)
 
@@ -48,7 +51,7 @@ def test_deidentified_report_contains_no_id_date_or_free_text(identified_csv, tm
     f, df = identified_csv
     before = sha(f)
     out = tmp_path / "rep"
-    p = ltfu("report", f, "--out", out, "--deidentify", "--quiet")
+    p = inproc.run("report", f, "--out", out, "--deidentify", "--quiet")
     assert p.returncode == 0, p.stderr
     assert sha(f) == before
     date_cols = [c for c in df.columns if c.endswith("_date")]
@@ -77,14 +80,14 @@ def test_a_deidentified_run_stopped_by_errors_prints_no_id_value_or_column_name(
     bad.loc[4, "conditioning"] = "Mrs HOLLINGSWORTH\x1b"         # CONTROL_CHARACTER quotes the cell
     f = tmp_path / "bad.csv"
     bad.to_csv(f, index=False)
-    p = ltfu("report", f, "--out", tmp_path / "rep", "--deidentify", "--quiet")
+    p = inproc.run("report", f, "--out", tmp_path / "rep", "--deidentify", "--quiet")
     assert p.returncode == 1 and not (tmp_path / "rep").exists()
     for code in ("DUPLICATE_ID", "FUTURE_DATE", "CONTROL_CHARACTER", "UNKNOWN_COLUMN"):
         assert code in p.stderr
     for needle in (bad.loc[1, "patient_id"], "2031-01-01", "HOLLINGSWORTH", "nhs_number", "Holloway", "bad.csv"):
         assert needle not in p.stderr + p.stdout, needle
     assert "`ltfu validate` lists them" in p.stderr
-    plain = ltfu("report", f, "--out", tmp_path / "rep", "--quiet")       # without it, the values are shown
+    plain = inproc.run("report", f, "--out", tmp_path / "rep", "--quiet")       # without it, the values are shown
     assert plain.returncode == 1 and bad.loc[1, "patient_id"] in plain.stderr and "2031-01-01" in plain.stderr
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import inproc
 from ltfu.cohort import PROBLEM_CODES, load, load_cohort, to_cohort, validate
 from ltfu.cohort.dates import EXCEL_1900, EXCEL_1904, SAS_DATE, SAS_DATETIME, parse_dates
 from ltfu.cohort.load import LIMITS, SNIFF_CHARS, Limits, _read_csv_fast, _scan_xml, _sniff_sample
@@ -175,8 +176,7 @@ def test_a_problem_never_carries_a_raw_control_character():
 
 def test_cli_prints_control_characters_escaped(tmp_path):
     p = _csv(tmp_path, corpus.edit(conditioning={2: "Cy\x1b[2J"}))
-    out = subprocess.run([sys.executable, "-m", "ltfu.cli", "validate", str(p), "--format", "json"],
-                         capture_output=True, text=True, timeout=120)
+    out = inproc.run("validate", p, "--format", "json")
     assert out.returncode == 1 and "\x1b" not in out.stdout + out.stderr
     assert json.loads(out.stdout)[0]["value"] == "Cy\\x1b[2J"
 

@@ -1,11 +1,9 @@
 """--max-months ends the survival and incidence figures where the user asks (the default, where
 fewer than 10% of a group remain at risk, is stated), and --formats tiff writes 300-dpi TIFFs."""
 
-import subprocess
-import sys
-
 import pytest
 
+import inproc
 from ltfu.analysis import AnalysisOptions, analyse
 from ltfu.demo import load_demo
 from ltfu.errors import InvalidInputError
@@ -38,12 +36,9 @@ def test_bad_max_months_is_refused(bad):
 
 @pytest.mark.slow
 def test_cli_max_months_and_tiff(tmp_path):
-    bad = subprocess.run([sys.executable, "-m", "ltfu.cli", "report", "--demo", "--max-months", "-1", "--out",
-                          str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+    bad = inproc.run("report", "--demo", "--max-months", "-1", "--out", tmp_path / "x")
     assert bad.returncode == 2 and "--max-months" in bad.stderr and not (tmp_path / "x").exists()
-    ok = subprocess.run([sys.executable, "-m", "ltfu.cli", "report", "--demo", "--max-months", "18", "--out",
-                         str(tmp_path / "r"), "--formats", "json,tiff", "-q"], capture_output=True, text=True,
-                        timeout=300)
+    ok = inproc.run("report", "--demo", "--max-months", "18", "--out", tmp_path / "r", "--formats", "json,tiff", "-q")
     assert ok.returncode == 0, ok.stderr
     from PIL import Image
 

@@ -5,15 +5,13 @@ and the command line on studies."""
 import datetime as dt
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import inproc
 import ltfu
 from ltfu.analysis import AnalysisOptions, analyse
 from ltfu.errors import DataError
@@ -25,7 +23,6 @@ STUDY = HERE / "fixtures" / "safety_study"
 CORPUS = HERE / "bad_inputs" / "studies"
 MANIFEST = json.loads((HERE / "bad_inputs" / "studies.json").read_text())
 TODAY = dt.date(2026, 11, 24)
-LTFU = [sys.executable, "-m", "ltfu.cli"]
 
 
 def _tree_sha(folder: Path) -> dict:
@@ -170,12 +167,11 @@ def test_the_demo_study_as_workbook_and_folder(tmp_path):
 
 @pytest.mark.slow
 def test_cli_on_a_study(tmp_path):
-    bad = subprocess.run([*LTFU, "validate", str(CORPUS / "many_at_once")], capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "COLUMNS": "200"})
+    bad = inproc.run("validate", CORPUS / "many_at_once")
     assert bad.returncode == 1 and "Traceback" not in bad.stdout + bad.stderr
     assert "events" in bad.stdout and "therapies" in bad.stdout and "UNKNOWN_PATIENT" in bad.stdout
-    rep = subprocess.run([*LTFU, "report", str(STUDY), "--out", str(tmp_path / "r"), "--formats", "json,html",
-                          "--safety-stop-at", "anticancer", "-q"], capture_output=True, text=True, timeout=300)
+    rep = inproc.run("report", STUDY, "--out", tmp_path / "r", "--formats", "json,html", "--safety-stop-at",
+                   "anticancer", "-q")
     assert rep.returncode == 0, rep.stderr
     numbers = json.loads((tmp_path / "r" / "results.json").read_text())
     assert numbers["long_term_safety"]["stop_at"] == "anticancer"
