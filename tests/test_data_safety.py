@@ -112,7 +112,7 @@ def test_results_json_is_byte_identical_for_the_same_input(identified_csv, tmp_p
 def test_interrupted_run_leaves_previous_report_intact(identified_csv, tmp_path):
     f, _ = identified_csv
     out = tmp_path / "rep"
-    assert ltfu("report", f, "--out", out, "--quiet").returncode == 0
+    assert inproc.run("report", f, "--out", out, "--quiet").returncode == 0
     snapshot = {q.relative_to(out): sha(q) for q in out.rglob("*") if q.is_file()}
     for delay in (0.5, 1.5, 3.0):
         proc = subprocess.Popen([sys.executable, "-m", "ltfu.cli", "report", str(f), "--out", str(out),

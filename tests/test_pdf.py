@@ -77,6 +77,16 @@ def test_text_outside_winansi_is_drawn_and_what_the_font_lacks_is_said(tmp_path,
     assert undrawable(["plain"], frozenset("plain")) == []
 
 
+def test_the_note_on_undrawn_characters_counts_and_names_them():
+    from ltfu.report.pdf import _glyph_note
+
+    assert _glyph_note(["\u5317"]).startswith("1 character of the data (U+5317) has no glyph")
+    assert "is drawn as an empty box;" in _glyph_note(["\u5317"])
+    many = _glyph_note([chr(0x4E00 + k) for k in range(15)])
+    assert many.startswith("15 characters of the data (U+4E00, ") and "U+4E0B and 3 more) have no glyph" in many
+    assert "are drawn as empty boxes;" in many
+
+
 def test_no_heading_or_table_title_is_left_at_the_foot_of_a_page(written, demo_results):
     """Issue 16: a heading stays with what it introduces."""
     results = demo_results

@@ -115,9 +115,10 @@ def _glyph_note(missing: list[str]) -> str:
     """What the reader is told when characters of the data have no glyph in the PDF's font."""
     shown = ", ".join(f"U+{ord(c):04X}" for c in missing[:12])
     more = f" and {len(missing) - 12:,} more" if len(missing) > 12 else ""
-    return (f"{len(missing):,} character{'s' if len(missing) != 1 else ''} of the data ({shown}{more}) "
-            f"{'have' if len(missing) != 1 else 'has'} no glyph in this PDF's font (DejaVu Sans) and "
-            f"{'are' if len(missing) != 1 else 'is'} drawn as empty boxes; the HTML report and the CSV "
+    many = len(missing) != 1
+    return (f"{len(missing):,} character{'s' if many else ''} of the data ({shown}{more}) "
+            f"{'have' if many else 'has'} no glyph in this PDF's font (DejaVu Sans) and "
+            f"{'are drawn as empty boxes' if many else 'is drawn as an empty box'}; the HTML report and the CSV "
             f"tables hold the text as it is.")
 
 
