@@ -43,9 +43,15 @@ def results():
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory, results):
+def browser(tmp_path_factory):
+    with shoot.Browser(tmp_path_factory.mktemp("browser")) as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory, results, browser):
     work = tmp_path_factory.mktemp("shots")
-    return {sec: shoot.shoot(html, work) for sec, html in shoot.section_reports(work / "reports", results)}
+    return {sec: shoot.shoot(html, browser) for sec, html in shoot.section_reports(work / "reports", results)}
 
 
 def test_every_section_has_a_reference(shots):
@@ -63,7 +69,7 @@ def test_section_looks_as_its_reference(shots, section):
 
 
 @pytest.mark.parametrize("section, drop", [("survival", "figure"), ("baseline", "table")])
-def test_a_lost_figure_or_table_is_seen(tmp_path, results, section, drop):
+def test_a_lost_figure_or_table_is_seen(tmp_path, results, browser, section, drop):
     """The comparison can fail: a section without its first figure or table differs from its
     reference by more than twice the threshold."""
     from ltfu.report import write_report
@@ -72,4 +78,4 @@ def test_a_lost_figure_or_table_is_seen(tmp_path, results, section, drop):
     cut = replace(sec, figures=sec.figures[1:]) if drop == "figure" else replace(sec, tables=sec.tables[1:])
     one = replace(results, sections=(cut,), figures=tuple(f for f in results.figures if f.name in cut.figures))
     html = write_report(one, tmp_path / section, formats=("html",))
-    assert changed(shoot.shoot(html, tmp_path), shoot.load_reference(section)) > 2 * THRESHOLD
+    assert changed(shoot.shoot(html, browser), shoot.load_reference(section)) > 2 * THRESHOLD

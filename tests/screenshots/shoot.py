@@ -6,10 +6,17 @@ tests/test_screenshots.py and for writing the committed references:
 Each section is rendered alone (the report's header, then that section) from the SYNTHETIC
 demonstration study, shot at 1000 x 4000 CSS pixels and reduced to 100 x 400 by averaging 10 x 10
 blocks: coarse on purpose, so that a missing figure, a broken table or a lost style changes the
-image and a font's hinting does not."""
+image and a font's hinting does not.  One Chromium takes every screenshot (``Browser``): a launch
+costs 1.5-2 s, a page over its DevTools pipe about 0.3 s."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import io
+import json
+import os
+import select
 import shutil
 import subprocess
 import sys
@@ -54,17 +61,99 @@ def section_reports(out: Path, results=None):
         yield sec.id, write_report(one, out / sec.id, formats=("html",))
 
 
-def shoot(html: Path, work: Path) -> np.ndarray:
+class Browser:
+    """One headless Chromium for many screenshots, driven over its DevTools pipe
+    (``--remote-debugging-pipe``: JSON messages ended by NUL, commands read from its fd 3, answers
+    and events written to its fd 4): a page of WINDOW CSS pixels at scale 1, shot after its load
+    event.  The images are those of ``--screenshot`` (every reference compared equal when it
+    was introduced).  Use as a context manager."""
+
+    TIMEOUT = 120.0
+
+    def __init__(self, work: Path):
+        commands, self._commands = os.pipe()       # we write, Chromium reads on its fd 3
+        self._answers, answers = os.pipe()         # Chromium writes on its fd 4, we read
+
+        def on_fds_3_and_4():
+            os.dup2(commands, 3)
+            os.dup2(answers, 4)
+
+        self._log = work / "chromium.log"          # a file, not a pipe nobody reads while it fills
+        with open(self._log, "wb") as log:
+            self._proc = subprocess.Popen([chromium(), *FLAGS, f"--user-data-dir={work / 'profile'}",
+                                           "--remote-debugging-pipe", "about:blank"],
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                                          pass_fds=(3, 4), preexec_fn=on_fds_3_and_4)
+        os.close(commands)
+        os.close(answers)
+        self._id, self._pending = 0, b""
+        try:
+            target = self._call("Target.createTarget", url="about:blank")["targetId"]
+            self._session = self._call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+            self._call("Page.enable", session=True)
+            self._call("Emulation.setDeviceMetricsOverride", session=True, width=WINDOW[0], height=WINDOW[1],
+                       deviceScaleFactor=1, mobile=False)
+        except BaseException:
+            self.close()
+            raise
+
+    def _message(self) -> dict:
+        while b"\0" not in self._pending:
+            ready, _, _ = select.select([self._answers], [], [], self.TIMEOUT)
+            chunk = os.read(self._answers, 1 << 20) if ready else b""
+            if not chunk:
+                raise RuntimeError(f"chromium gave no answer ({'closed' if ready else 'timed out'}): "
+                                   f"{self._log.read_text(errors='replace')[-500:]}")
+            self._pending += chunk
+        message, self._pending = self._pending.split(b"\0", 1)
+        return json.loads(message)
+
+    def _call(self, method: str, *, session: bool = False, until: str | None = None, **params) -> dict:
+        """Send a command; return its result, after the event ``until`` when one is named."""
+        self._id += 1
+        command = {"id": self._id, "method": method, "params": params}
+        if session:
+            command["sessionId"] = self._session
+        os.write(self._commands, json.dumps(command).encode() + b"\0")
+        result, seen = None, until is None
+        while result is None or not seen:
+            m = self._message()
+            if m.get("id") == self._id:
+                if "error" in m:
+                    raise RuntimeError(f"chromium {method}: {m['error']}")
+                result = m.get("result", {})
+            seen = seen or m.get("method") == until
+        return result
+
+    def png(self, html: Path) -> bytes:
+        self._call("Page.navigate", session=True, until="Page.loadEventFired", url=html.as_uri())
+        return base64.b64decode(self._call("Page.captureScreenshot", session=True, format="png")["data"])
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            with contextlib.suppress(RuntimeError, OSError):
+                self._call("Browser.close")
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        for fd in (self._commands, self._answers):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def shoot(html: Path, browser: Browser) -> np.ndarray:
     """The page's first WINDOW pixels, grey, reduced by BLOCK: a float array in [0, 1]."""
     from PIL import Image
 
-    png = work / f"{html.parent.name}.png"
-    proc = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={work / 'profile'}",
-                           f"--window-size={WINDOW[0]},{WINDOW[1]}", f"--screenshot={png}", html.as_uri()],
-                          capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0 or not png.exists():
-        raise RuntimeError(f"chromium failed on {html}: {proc.stderr[-500:]}")
-    with Image.open(png) as im:
+    with Image.open(io.BytesIO(browser.png(html))) as im:
         grey = np.asarray(im.convert("L").resize(WINDOW), float) / 255.0
     h, w = WINDOW[1] // BLOCK, WINDOW[0] // BLOCK
     return grey[:h * BLOCK, :w * BLOCK].reshape(h, BLOCK, w, BLOCK).mean(axis=(1, 3))
@@ -85,10 +174,10 @@ def main() -> None:
 
     if chromium() is None:
         sys.exit("headless Chromium is needed (Debian package chromium)")
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, Browser(Path(d)) as browser:
         work = Path(d)
         for section, html in section_reports(work / "reports"):
-            img = shoot(html, work)
+            img = shoot(html, browser)
             Image.fromarray(np.round(img * 255).astype(np.uint8), mode="L").save(HERE / f"{section}.png")
             print(f"wrote {section}.png")
 
