@@ -56,35 +56,25 @@ def test_pdf_fonts_are_dejavu_sans_embedded(written):
 
 def test_text_outside_winansi_is_drawn_and_what_the_font_lacks_is_said(tmp_path, demo_results):
     """Centres and terms in Polish, Czech, Greek or Cyrillic are drawn (pdftotext reads them back);
-    a character DejaVu Sans has no glyph for (CJK) is drawn as a box, and the front matter says so
-    with its code point."""
+    a character DejaVu Sans has no glyph for (CJK), in a table or in a figure's text, is drawn as a
+    box, and the front matter says so with its code point (the note itself: tests/test_glyphs.py)."""
     import dataclasses
 
-    from ltfu.report.pdf import render_pdf, undrawable
+    from ltfu.report.pdf import render_pdf
 
     names = ["\u0141\u00f3d\u017a", "Brno \u0160pil\u0165", "\u0391\u03b8\u03ae\u03bd\u03b1",
              "\u041c\u043e\u0441\u043a\u0432\u0430", "\u5317\u4eac"]      # Lodz, Brno, Athens, Moscow, Beijing
     first = demo_results.tables[0]
     table = dataclasses.replace(first, rows=tuple((name, *first.rows[0][1:]) for name in names))
-    results = dataclasses.replace(demo_results, tables=(table, *demo_results.tables[1:]))
+    figure = dataclasses.replace(demo_results.figures[0], title="\u751f\u5b58")           # "survival"
+    results = dataclasses.replace(demo_results, tables=(table, *demo_results.tables[1:]),
+                                  figures=(figure, *demo_results.figures[1:]))
     render_pdf(results, {spec.name: [] for spec in results.figures}, tmp_path / "r.pdf")
     text = _pdftotext(tmp_path / "r.pdf")
     for name in names[:4]:
         assert name in text, name
-    note = "2 characters of the data (U+4EAC, U+5317) have no glyph in this PDF's font"
+    note = "4 characters of the data (U+4EAC, U+5317, U+5B58, U+751F) have no glyph in this PDF's font"
     assert note in " ".join(text.split()), text[:2000]
-    assert undrawable(["a\u0141\t\u5317\n"], frozenset("a\u0141")) == ["\u5317"]
-    assert undrawable(["plain"], frozenset("plain")) == []
-
-
-def test_the_note_on_undrawn_characters_counts_and_names_them():
-    from ltfu.report.pdf import _glyph_note
-
-    assert _glyph_note(["\u5317"]).startswith("1 character of the data (U+5317) has no glyph")
-    assert "is drawn as an empty box;" in _glyph_note(["\u5317"])
-    many = _glyph_note([chr(0x4E00 + k) for k in range(15)])
-    assert many.startswith("15 characters of the data (U+4E00, ") and "U+4E0B and 3 more) have no glyph" in many
-    assert "are drawn as empty boxes;" in many
 
 
 def test_no_heading_or_table_title_is_left_at_the_foot_of_a_page(written, demo_results):

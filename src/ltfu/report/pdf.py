@@ -6,46 +6,35 @@ from __future__ import annotations
 import io
 import math
 from functools import cache
-from importlib.resources import files
 from xml.sax.saxutils import escape
 
 from ltfu import __version__
+from ltfu.report.glyphs import FONT_FILES, figure_texts, font_path, note, undrawable
 
 MAX_CELL_CHARS = 300     # a table cell cannot break across pages: longer text is cut, with a note
 
-#: the PDF's typeface: DejaVu Sans, the TrueType fonts matplotlib ships (and draws the figures with),
-#: embedded as subsets.  reportlab's standard Helvetica is WinAnsi-encoded: a centre or a term in
-#: Polish, Czech, Greek or Cyrillic, and Table 1's 10\u2076, were drawn as black boxes
+#: the PDF's typeface: DejaVu Sans (``ltfu.report.glyphs``), the figures' own, embedded as
+#: subsets.  reportlab's standard Helvetica is WinAnsi-encoded: a centre or a term in Polish, Czech,
+#: Greek or Cyrillic, and Table 1's 10\u2076, were drawn as black boxes
 FONT = "DejaVuSans"
-_FACES = {"normal": "DejaVuSans", "bold": "DejaVuSans-Bold", "italic": "DejaVuSans-Oblique",
-          "boldItalic": "DejaVuSans-BoldOblique"}
 
 
 @cache
-def _fonts() -> frozenset:
-    """Register the four DejaVu Sans faces with reportlab, once per process; return the characters
-    the regular face can draw (its character map)."""
+def _fonts() -> None:
+    """Register the four DejaVu Sans faces with reportlab, once per process."""
     from reportlab.lib.fonts import addMapping
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
 
-    folder = files("matplotlib") / "mpl-data" / "fonts" / "ttf"
-    for face in _FACES.values():
-        pdfmetrics.registerFont(TTFont(face, str(folder / f"{face}.ttf")))
+    for face, name in FONT_FILES.items():
+        pdfmetrics.registerFont(TTFont(name, font_path(face)))
     for (bold, italic), face in {(0, 0): "normal", (1, 0): "bold", (0, 1): "italic", (1, 1): "boldItalic"}.items():
-        addMapping(FONT, bold, italic, _FACES[face])          # <b> and <i> in paragraphs
-    return frozenset(map(chr, pdfmetrics.getFont(FONT).face.charToGlyph))
+        addMapping(FONT, bold, italic, FONT_FILES[face])          # <b> and <i> in paragraphs
 
 
 def _markup(text: str) -> str:
     """``text`` for a reportlab paragraph: escaped (``<``, ``>``, ``&``)."""
     return escape(text)
-
-
-def undrawable(texts, drawable: frozenset) -> list[str]:
-    """The characters of ``texts`` the PDF's font has no glyph for (CJK, say), sorted; reportlab
-    draws them as empty boxes.  Line breaks and tabs are layout, not glyphs."""
-    return sorted({c for t in texts for c in t} - drawable - set("\n\r\t"))
 
 
 def _indented(markup: str) -> str:
@@ -74,17 +63,17 @@ def _styles() -> dict:
 
     _fonts()
     styles = getSampleStyleSheet()
-    body = ParagraphStyle("body", parent=styles["BodyText"], fontName=_FACES["normal"])
+    body = ParagraphStyle("body", parent=styles["BodyText"], fontName=FONT_FILES["normal"])
     return {
-        "title": ParagraphStyle("title", parent=styles["Title"], fontName=_FACES["bold"]),
+        "title": ParagraphStyle("title", parent=styles["Title"], fontName=FONT_FILES["bold"]),
         "small": ParagraphStyle("small", parent=body, fontSize=7, leading=8.5),
         "cell": ParagraphStyle("cell", parent=body, fontSize=6.6, leading=7.8),
         "banner": ParagraphStyle("banner", parent=body, textColor=colors.white,
                                  backColor=colors.HexColor("#b00020"),
                                  alignment=1, fontSize=11, leading=16, borderPadding=4),
-        "heading": ParagraphStyle("h2k", parent=styles["Heading2"], fontName=_FACES["bold"], keepWithNext=1),
+        "heading": ParagraphStyle("h2k", parent=styles["Heading2"], fontName=FONT_FILES["bold"], keepWithNext=1),
         # a table's title is never left at a page foot
-        "table_title": ParagraphStyle("h4k", parent=styles["Heading4"], fontName=_FACES["boldItalic"],
+        "table_title": ParagraphStyle("h4k", parent=styles["Heading4"], fontName=FONT_FILES["boldItalic"],
                                       keepWithNext=1),
     }
 
@@ -97,7 +86,7 @@ def _source_line(results) -> str:
 
 
 def _texts(results):
-    """Every text the PDF draws from ``results``, as it draws it."""
+    """Every text the PDF draws from ``results``, as it draws it (its figures' as images)."""
     yield results.title
     yield _source_line(results)
     yield from results.warnings
@@ -109,17 +98,7 @@ def _texts(results):
         yield from t.notes
         yield from (clip(str(c)) for c in t.columns)
         yield from (clip(_text(v)) for row in t.rows for v in row)
-
-
-def _glyph_note(missing: list[str]) -> str:
-    """What the reader is told when characters of the data have no glyph in the PDF's font."""
-    shown = ", ".join(f"U+{ord(c):04X}" for c in missing[:12])
-    more = f" and {len(missing) - 12:,} more" if len(missing) > 12 else ""
-    many = len(missing) != 1
-    return (f"{len(missing):,} character{'s' if many else ''} of the data ({shown}{more}) "
-            f"{'have' if many else 'has'} no glyph in this PDF's font (DejaVu Sans) and "
-            f"{'are drawn as empty boxes' if many else 'is drawn as an empty box'}; the HTML report and the CSV "
-            f"tables hold the text as it is.")
+    yield from figure_texts(results.figures)
 
 
 def _front_matter(results, st) -> list:
@@ -132,9 +111,9 @@ def _front_matter(results, st) -> list:
         story += [Paragraph("SYNTHETIC DEMONSTRATION DATA - not patient data", st["banner"]), Spacer(1, 8)]
     story.append(Paragraph(_markup(results.title), st["title"]))
     story.append(Paragraph(_markup(_source_line(results)), st["small"]))
-    missing = undrawable(_texts(results), _fonts())
+    missing = undrawable(_texts(results))
     if missing:
-        story.append(Paragraph(f"<b>Characters not drawn</b>: {_markup(_glyph_note(missing))}", st["small"]))
+        story.append(Paragraph("<b>Characters not drawn</b>: " + _markup(note(missing, "this PDF's")), st["small"]))
     if results.warnings:
         story.append(Spacer(1, 4))
         story.append(Paragraph(f"<b>Validation warnings ({len(results.warnings)})</b>: " +
@@ -222,7 +201,7 @@ def _footer(results):
 
     def footer(canvas, doc):
         canvas.saveState()
-        canvas.setFont(_FACES["normal"], 7)
+        canvas.setFont(FONT_FILES["normal"], 7)
         label = "SYNTHETIC DEMONSTRATION DATA - " if results.synthetic else ""
         canvas.drawString(1.5 * cm, 1 * cm, f"{label}ltfu {__version__}")
         canvas.drawRightString(A4[0] - 1.5 * cm, 1 * cm, f"page {doc.page}")

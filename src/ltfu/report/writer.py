@@ -82,30 +82,33 @@ def _write_tiff(png: bytes, path: Path) -> None:
 
 def figure_files(spec) -> list:
     """One figure spec drawn: [(svg bytes, png bytes, png width px, png height px)] per page."""
+    from ltfu.report.figures import render_pages
+    from ltfu.report.glyphs import quiet_missing_glyphs
+
+    with quiet_missing_glyphs():            # the report says which characters are boxes
+        return [_page_files(fig) for fig in render_pages(spec)]
+
+
+def _page_files(fig) -> tuple:
+    """One page's (svg bytes, png bytes, png width px, png height px)."""
     import struct
 
-    from ltfu.report.figures import render_pages
-
-    pages = []
-    for fig in render_pages(spec):
-        # one tight box for both files, the 300-dpi PNG's: the PNG is the figure rendered once and
-        # cropped to it (``tight_png``: a layout pass and a second rendering fewer, about 0.07 s of CPU a
-        # figure), and the SVG takes that box, where it was its own at 72 dpi (a fraction of a point
-        # apart); a figure that cannot be cropped is saved "tight" in the box ``tight_box`` finds
-        drawn = fig.tight_png(300)
-        if drawn is None:
-            box = fig.tight_box(300)
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=300, bbox_inches=box)
-            png = buf.getvalue()
-        else:
-            png, box = drawn
+    # one tight box for both files, the 300-dpi PNG's: the PNG is the figure rendered once and
+    # cropped to it (``tight_png``: a layout pass and a second rendering fewer, about 0.07 s of CPU a
+    # figure), and the SVG takes that box, where it was its own at 72 dpi (a fraction of a point
+    # apart); a figure that cannot be cropped is saved "tight" in the box ``tight_box`` finds
+    drawn = fig.tight_png(300)
+    if drawn is None:
+        box = fig.tight_box(300)
         buf = io.BytesIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches=box)
-        svg = buf.getvalue()
-        pw, ph = struct.unpack(">II", png[16:24])
-        pages.append((svg, png, pw, ph))
-    return pages
+        fig.savefig(buf, format="png", dpi=300, bbox_inches=box)
+        png = buf.getvalue()
+    else:
+        png, box = drawn
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches=box)
+    pw, ph = struct.unpack(">II", png[16:24])
+    return buf.getvalue(), png, pw, ph
 
 
 def _figure_workers(n_figures: int) -> int:
