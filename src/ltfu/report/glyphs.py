@@ -2,10 +2,12 @@
 
 The figures (matplotlib) and the PDF's text (reportlab) are set in DejaVu Sans, the TrueType face
 matplotlib ships: Latin scripts with their accents, Greek and Cyrillic.  A character it has no
-glyph for (Chinese, Japanese, Korean, emoji) is drawn as an empty box; the report says which, by
-code point, where it shows them (the PDF's first page; the HTML's figures), and matplotlib's own
-warning, which names each character (a patient id's, in a swimmer plot) on the standard error of a
-batch log, is not printed (``quiet_missing_glyphs``)."""
+glyph for (Chinese, Japanese, Korean, emoji) is drawn as an empty box in the PNG and TIFF figures
+and in the PDF, whose first page says which, by code point (``note``).  The SVG figures keep their
+text as text (``svg.fonttype`` none), which a browser draws with its own fonts, falling back as it
+does for the HTML's tables: the HTML needs no note.  matplotlib's own warning, which names each
+character (a patient id's, in a swimmer plot) on the standard error of a batch log, is not printed
+(``quiet_missing_glyphs``)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,6 @@ import math
 from markupsafe import Markup, escape
 
 from ltfu import __version__
-from ltfu.report.glyphs import figure_texts, note, undrawable
 
 
 def _cell(v):
@@ -64,8 +63,5 @@ def render_html(results, figures: dict) -> str:
     env = Environment(loader=PackageLoader("ltfu.report", "templates"), autoescape=select_autoescape(default=True),
                       trim_blocks=False, lstrip_blocks=False)
     template = env.get_template("report.html.j2")
-    # the figures' text is drawn in DejaVu Sans (the tables' in the browser's fonts, which fall back)
-    missing = undrawable(figure_texts(results.figures)) if figures else []
     return template.render(results=results, tables={t.name: t for t in results.tables}, figures=figures,
-                           table_html=table_html, meta_rows=meta_rows(results), version=__version__,
-                           glyph_note=note(missing, "the figures'") if missing else None)
+                           table_html=table_html, meta_rows=meta_rows(results), version=__version__)
