@@ -802,3 +802,23 @@ def test_bisected_wrap_breaks_where_the_word_by_word_loop_breaks(monkeypatch):
         for width in (0.5, 2.0, 4.3, 6.0):
             assert _text._wrap(fig, note, width, fontsize=SMALL) == \
                 _wrap_word_by_word(lambda s: _text._size(fig, s, fontsize=SMALL)[0], note, width)
+
+
+def test_text_from_the_data_is_drawn_as_written_not_as_mathematics():
+    """A label with two dollar signs ("A$1_2$", a patient id; "<$5k or >$10k", a category) is text:
+    matplotlib would set it as mathematics (a subscript 2) or fail to parse it.  The swimmer
+    legend's arrow, the one piece of mathematics ltfu draws, is still the mathtext arrow (the demo's
+    swimmer figure is the same bytes)."""
+    labels = ["A$1_2$", "<$5k or >$10k", "x$^{"]
+    fig = plot.toxicity(["0", "1"], [(lab, (1, 2)) for lab in labels], title="Costs $1 and $2")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg")
+    texts = [t.text for t in ET.fromstring(buf.getvalue()).iter("{http://www.w3.org/2000/svg}text") if t.text]
+    for want in [*labels, "Costs $1 and $2"]:
+        assert any(want in t for t in texts), (want, texts)
+    swim = plot.swimmer([("P1", 100.0, True, ())], title="One patient alive")[0]
+    arrows = [h.get_marker() for leg in swim.legends for h in leg.legend_handles
+              if isinstance(h.get_marker(), MPath)]
+    assert len(arrows) == 1
+    box = arrows[0].get_extents()
+    assert np.allclose([box.x0 + box.x1, box.y0 + box.y1], 0.0)        # centred, as a "$...$" marker is

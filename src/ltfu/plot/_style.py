@@ -45,6 +45,9 @@ _OURS = {
     "hatch.linewidth": 0.6, "figure.dpi": 100, "savefig.dpi": 300, "figure.facecolor": "white",
     "savefig.facecolor": "white", "svg.fonttype": "none", "svg.hashsalt": "ltfu", "pdf.fonttype": 42,
     "ps.fonttype": 42, "axes.unicode_minus": True, "text.usetex": False,
+    # text is drawn as written: a label from the data with two dollar signs ("A$1_2$", "<$5 or >$10")
+    # was set as mathematics (a subscript 2), or failed to parse
+    "text.parse_math": False,
 }
 _RC = None
 

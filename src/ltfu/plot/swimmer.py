@@ -110,7 +110,7 @@ def _page_legend(fig, page, kinds):
         handles.append(Line2D([], [], ls="none", marker=m, color=c, ms=5))
         labels.append(lab)
     if any(og for _, _, og, _ in page):
-        handles.append(Line2D([], [], ls="none", marker=r"$\rightarrow$", color="0.3", ms=8))
+        handles.append(Line2D([], [], ls="none", marker=_arrow(), color="0.3", ms=8))
         labels.append("Alive at last contact")
     leg_tmp = fig.legend(handles, labels, ncol=min(len(handles), 3), fontsize=SMALL, handlelength=1.2,
                          columnspacing=1.2, borderpad=0.1) if handles else None
@@ -119,6 +119,22 @@ def _page_legend(fig, page, kinds):
         leg_h = leg_tmp.get_window_extent(_renderer(fig)).height / fig.dpi + 0.06
         leg_tmp.remove()
     return present, handles, labels, leg_h
+
+
+def _arrow():
+    """The legend's arrow: the path mathtext draws for $\\rightarrow$, centred on its box as
+    matplotlib centres a "$...$" marker.  Made with ``ismath`` given: ltfu's figures parse no math
+    in their text (``text.parse_math`` off: a label holding two dollar signs is text, as written)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.path import Path
+    from matplotlib.textpath import text_to_path
+
+    verts, codes = text_to_path.get_text_path(FontProperties(), r"$\rightarrow$", ismath=True)
+    box = Path(verts, codes).get_extents()
+    centred = np.asarray(verts, float) - [box.x0 + box.width / 2, box.y0 + box.height / 2]
+    # a closing vertex is not drawn, but a marker is scaled by its largest vertex: put it at the centre
+    centred[np.asarray(codes) == Path.CLOSEPOLY] = 0.0
+    return Path(centred, codes)
 
 
 def _page_heights(title_lines, note_lines, leg_h, n):
