@@ -31,10 +31,12 @@ def font_path(face: str = "normal") -> str:
 
 @cache
 def drawable() -> frozenset[str]:
-    """The characters the regular face has a glyph for (its character map, read by FreeType)."""
+    """The characters every face the report uses has a glyph for (their character maps, read by
+    FreeType): the bold faces, of titles and table headers, lack a few the regular face has."""
     from matplotlib.ft2font import FT2Font
 
-    return frozenset(map(chr, FT2Font(font_path()).get_charmap()))
+    maps = [set(FT2Font(font_path(face)).get_charmap()) for face in ("normal", "bold", "boldItalic")]
+    return frozenset(map(chr, set.intersection(*maps)))
 
 
 def undrawable(texts: Iterable[str]) -> list[str]:
