@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import io
 import json
 import os
 import select
 import shutil
-import subprocess
+import signal
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -73,19 +75,25 @@ class Browser:
     def __init__(self, work: Path):
         commands, self._commands = os.pipe()       # we write, Chromium reads on its fd 3
         self._answers, answers = os.pipe()         # Chromium writes on its fd 4, we read
-
-        def on_fds_3_and_4():
-            os.dup2(commands, 3)
-            os.dup2(answers, 4)
-
-        self._log = work / "chromium.log"          # a file, not a pipe nobody reads while it fills
-        with open(self._log, "wb") as log:
-            self._proc = subprocess.Popen([chromium(), *FLAGS, f"--user-data-dir={work / 'profile'}",
-                                           "--remote-debugging-pipe", "about:blank"],
-                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-                                          pass_fds=(3, 4), preexec_fn=on_fds_3_and_4)
-        os.close(commands)
-        os.close(answers)
+        log = work / "chromium.log"                 # a file, not a pipe nobody reads while it fills
+        self._log = log
+        # started by posix_spawn, whose file actions put the pipes on fds 3 and 4 without Python code
+        # in the child (a preexec_fn is not safe in a process with threads, as xdist's workers are);
+        # the pipes first go to fds above 9, so that no move overwrites the other pipe's end
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (commands, answers)]
+        out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            self._pid = os.posix_spawn(chromium(), [chromium(), *FLAGS, f"--user-data-dir={work / 'profile'}",
+                                                    "--remote-debugging-pipe", "about:blank"], os.environ,
+                                       file_actions=[(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1),
+                                                     (os.POSIX_SPAWN_DUP2, out, 2),
+                                                     (os.POSIX_SPAWN_DUP2, high[0], 3),
+                                                     (os.POSIX_SPAWN_DUP2, high[1], 4)])
+        finally:
+            for fd in (commands, answers, *high, out, null):
+                os.close(fd)
+        self._status: int | None = None
         self._id, self._pending = 0, b""
         try:
             target = self._call("Target.createTarget", url="about:blank")["targetId"]
@@ -129,15 +137,26 @@ class Browser:
         self._call("Page.navigate", session=True, until="Page.loadEventFired", url=html.as_uri())
         return base64.b64decode(self._call("Page.captureScreenshot", session=True, format="png")["data"])
 
+    def _exited(self, wait: float = 0.0) -> bool:
+        """Whether Chromium has exited, waiting up to ``wait`` seconds for it."""
+        deadline = time.monotonic() + wait
+        while self._status is None:
+            pid, status = os.waitpid(self._pid, os.WNOHANG)
+            if pid:
+                self._status = status
+            elif time.monotonic() >= deadline:
+                return False
+            else:
+                time.sleep(0.05)
+        return True
+
     def close(self) -> None:
-        if self._proc.poll() is None:
+        if not self._exited():
             with contextlib.suppress(RuntimeError, OSError):
                 self._call("Browser.close")
-            try:
-                self._proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            if not self._exited(wait=30):
+                os.kill(self._pid, signal.SIGKILL)
+                self._exited(wait=30)
         for fd in (self._commands, self._answers):
             with contextlib.suppress(OSError):
                 os.close(fd)
