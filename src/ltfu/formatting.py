@@ -1,5 +1,5 @@
 """Number formats shared by the figures (and available to tables): one rule for p-values, and the
-superscript digits that tables write (a dose's 3 x 10\u2076) and the PDF raises again.
+superscript digits that tables write (a dose's 3 x 10\u2076).
 
 Kept free of heavy imports so that any part of ltfu can use it without pulling in matplotlib.
 """
@@ -38,10 +38,8 @@ def p_label(p, test: str | None = None) -> str:
     return f"{test} {body}" if test else body
 
 
-#: the superscript forms of "-0123456789", in that order (written by Table 1's doses)
-SUPERSCRIPTS = "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
-PLAIN = "-0123456789"
-_TO_SUPERSCRIPT = str.maketrans(PLAIN, SUPERSCRIPTS)
+#: "-0123456789" to their superscript forms (written by Table 1's doses)
+_TO_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
 
 
 def superscript(text: str) -> str:

@@ -32,11 +32,6 @@ def _fonts() -> None:
         addMapping(FONT, bold, italic, FONT_FILES[face])          # <b> and <i> in paragraphs
 
 
-def _markup(text: str) -> str:
-    """``text`` for a reportlab paragraph: escaped (``<``, ``>``, ``&``)."""
-    return escape(text)
-
-
 def _indented(markup: str) -> str:
     """A first-column level written with leading spaces (Table 1) keeps its indent in the PDF."""
     stripped = markup.lstrip(" ")
@@ -109,15 +104,15 @@ def _front_matter(results, st) -> list:
     story = []
     if results.synthetic:
         story += [Paragraph("SYNTHETIC DEMONSTRATION DATA - not patient data", st["banner"]), Spacer(1, 8)]
-    story.append(Paragraph(_markup(results.title), st["title"]))
-    story.append(Paragraph(_markup(_source_line(results)), st["small"]))
+    story.append(Paragraph(escape(results.title), st["title"]))
+    story.append(Paragraph(escape(_source_line(results)), st["small"]))
     missing = undrawable(_texts(results))
     if missing:
-        story.append(Paragraph("<b>Characters not drawn</b>: " + _markup(note(missing, "this PDF's")), st["small"]))
+        story.append(Paragraph("<b>Characters not drawn</b>: " + escape(note(missing, "this PDF's")), st["small"]))
     if results.warnings:
         story.append(Spacer(1, 4))
         story.append(Paragraph(f"<b>Validation warnings ({len(results.warnings)})</b>: " +
-                               _markup("; ".join(results.warnings)), st["small"]))
+                               escape("; ".join(results.warnings)), st["small"]))
     return story
 
 
@@ -127,8 +122,8 @@ def _table(t, st, width):
     from reportlab.platypus import Paragraph, Table, TableStyle
 
     cell = st["cell"]
-    data = [[Paragraph(f"<b>{_markup(clip(str(c)))}</b>", cell) for c in t.columns]]
-    data += [[Paragraph(_indented(_markup(clip(_text(v)))) if i == 0 else _markup(clip(_text(v))), cell)
+    data = [[Paragraph(f"<b>{escape(clip(str(c)))}</b>", cell) for c in t.columns]]
+    data += [[Paragraph(_indented(escape(clip(_text(v)))) if i == 0 else escape(clip(_text(v))), cell)
               for i, v in enumerate(row)] for row in t.rows]
     ncol = len(t.columns)
     first = min(0.34, 1.6 / ncol) * width if ncol > 2 else width * 0.45
@@ -147,9 +142,9 @@ def _table_block(t, lead, st, width) -> list:
     from reportlab.platypus import KeepTogether, Paragraph, Spacer
 
     tbl = _table(t, st, width)
-    block = [Paragraph(_markup(t.title), st["table_title"]), tbl]
+    block = [Paragraph(escape(t.title), st["table_title"]), tbl]
     if t.notes:
-        block.append(Paragraph(_markup(" ".join(t.notes)), st["small"]))
+        block.append(Paragraph(escape(" ".join(t.notes)), st["small"]))
     return [KeepTogether([*lead, *block[:2]]) if len(t.rows) < 25 else KeepTogether([*lead, block[0]]),
             *([] if len(t.rows) < 25 else [tbl]), *block[2:], Spacer(1, 6)]
 
@@ -183,8 +178,8 @@ def _section(number, s, tables, figures_png, st, width) -> list:
     story = [Spacer(1, 10)]
     # the heading and the section's text go with its first table (reportlab's keepWithNext does
     # not reach into a KeepTogether, so they are put inside it)
-    lead = [Paragraph(_markup(f"{number}. {s.title}"), st["heading"]),
-            *(Paragraph(_markup(p), st["small"]) for p in s.paragraphs)]
+    lead = [Paragraph(escape(f"{number}. {s.title}"), st["heading"]),
+            *(Paragraph(escape(p), st["small"]) for p in s.paragraphs)]
     for name in s.tables:
         story += _table_block(tables[name], lead, st, width)
         lead = []
