@@ -42,6 +42,11 @@ def _check(cohort):
     assert cohort.cutoff_date == "2016-03-01"
 
 
+def _texts(column) -> list:
+    """A text column's values, None where missing (a categorical's missing is NaN)."""
+    return [None if pd.isna(v) else v for v in column]
+
+
 def _write(df, path):
     suffix = path.suffix
     if suffix in (".csv", ".txt"):
@@ -168,10 +173,9 @@ def test_none_is_a_conditioning_regimen_but_missing_elsewhere(tmp_path, name):
     path = tmp_path / name
     _write(df, path)
     d = load_cohort(path, sheet="patients" if name.endswith("xlsx") else None).data
-    texts = lambda c: [None if pd.isna(v) else v for v in d[c]]       # categorical: missing is NaN
-    assert texts("conditioning") == ["None", "none", None]
-    assert texts("centre") == [None, "MSK", None]
-    assert texts("crs_scale") == ["ASTCT 2019", None, "Lee 2014"]
+    assert _texts(d["conditioning"]) == ["None", "none", None]
+    assert _texts(d["centre"]) == [None, "MSK", None]
+    assert _texts(d["crs_scale"]) == ["ASTCT 2019", None, "Lee 2014"]
 
 
 TEXT_COLUMNS = ("best_response", "mrd_negative", "relapse_cd19", "sex", "crs_scale", "neurotox_scale",
@@ -199,7 +203,7 @@ def test_the_patient_tables_texts_are_categorical_with_the_objects_values(tmp_pa
         cats = list(d[c].cat.categories)
         assert cats == sorted(cats) and d[c].cat.codes.dtype == np.int8, c
     assert list(d["crs_scale"].cat.categories) == [] and d["crs_scale"].isna().all()
-    got = lambda c: [None if pd.isna(v) else v for v in d[c]]
+    got = lambda c: _texts(d[c])
     assert got("best_response") == ["CR", "CRi", None] and got("burden") == ["low", "high", None]
     col = _Collector(np.arange(3), np.array(["a", "b", "c"], dtype=object), {})
     for c in ("best_response", "sex"):
