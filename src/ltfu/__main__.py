@@ -1,5 +1,5 @@
 import sys
 
-from ltfu.cli import main
+from ltfu.cli import console
 
-sys.exit(main())
+sys.exit(console())
