@@ -9,6 +9,10 @@
 """
 
 import json
+import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -335,33 +339,29 @@ def test_yes_no_fields_are_the_codes_of_their_cells():
         assert got.tolist()[:4] == [True, False, True, pd.NA]
 
 
-def test_the_cli_prefers_jemalloc_for_arrow_unless_the_user_chose(monkeypatch):
-    """prefer_returning_allocator (called by the CLI's loader) makes jemalloc pyarrow's allocator,
-    except when ARROW_DEFAULT_MEMORY_POOL names one; release_read_buffers never fails."""
-    import pyarrow as pa
+@pytest.mark.skipif(not (sys.platform.startswith("linux") and platform.machine() == "x86_64"),
+                    reason="jemalloc is chosen only where pyarrow's wheels include it")
+def test_the_program_makes_jemalloc_arrows_only_allocator_unless_the_user_chose():
+    """``ltfu`` (console) sets ARROW_DEFAULT_MEMORY_POOL to jemalloc before pyarrow is imported, so
+    that the Parquet reader's buffers and pyarrow's own share one allocator; a user's choice stays;
+    once pyarrow is imported the function changes nothing (Arrow has read the variable by then);
+    the Python API (main, the library) leaves the allocator alone."""
+    from ltfu.demo import demo_path
 
-    from ltfu.cohort.raw import prefer_returning_allocator, release_read_buffers
+    show = "import pyarrow as pa; print(pa.default_memory_pool().backend_name)"
+    program = f"import sys; from ltfu import cli; sys.argv = ['ltfu', 'validate', {str(demo_path())!r}]; " \
+              f"code = cli.{{}}(); {show}"
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    default = subprocess.run([sys.executable, "-c", show], capture_output=True, text=True, env=env).stdout.strip()
+    assert default != "jemalloc"                          # the wheels' default (mimalloc): the test can fail
+    cases = ((program.format("console"), {}, "jemalloc"),
+             (program.format("console"), {"ARROW_DEFAULT_MEMORY_POOL": "system"}, "system"),
+             (program.format("main"), {}, default),
+             ("import pyarrow, os; from ltfu.machine import choose_arrow_allocator; choose_arrow_allocator(); "
+              "print(os.environ.get('ARROW_DEFAULT_MEMORY_POOL'))", {}, "None"))
+    for code, extra, expected in cases:
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**env, **extra},
+                           timeout=120)
+        assert p.stdout.splitlines()[-1] == expected, (code, extra, p.stdout, p.stderr)
+        assert "Unsupported backend" not in p.stderr
 
-    before = pa.default_memory_pool()
-    try:
-        pa.set_memory_pool(pa.system_memory_pool())
-        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
-        prefer_returning_allocator()
-        assert pa.default_memory_pool().backend_name == "system"                # the user's choice stays
-        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
-        try:
-            pa.jemalloc_memory_pool()
-        except NotImplementedError:
-            pytest.skip("this pyarrow was built without jemalloc")
-        prefer_returning_allocator()
-        assert pa.default_memory_pool().backend_name == "jemalloc"
-        release_read_buffers()
-        # and the loader of `ltfu report` / `ltfu endpoints` makes that choice before it reads
-        from ltfu.cli_common import _load_study
-        from ltfu.demo import demo_path
-
-        pa.set_memory_pool(pa.system_memory_pool())
-        study = _load_study(demo_path(), False, None, 5.0, None)
-        assert study.cohort.n == 53 and pa.default_memory_pool().backend_name == "jemalloc"
-    finally:
-        pa.set_memory_pool(before)

@@ -68,17 +68,21 @@ def main(argv=None) -> int:
 
 
 def console() -> int:
-    """The ``ltfu`` program (its console script and ``python -m ltfu``): ``main()``, then the
-    garbage collector frozen (``gc.freeze``) before the interpreter exits.  Python's exit collects
-    every object still tracked, several times over, while it tears the modules down: for the
-    200,000-odd objects of numpy, pandas, scipy, statsmodels and matplotlib that took 0.5-0.9 s at
-    the end of every command (measured: ``ltfu report`` on a 1e6-patient table 0.89-0.93 s from
-    its last line to its exit, 0.12-0.15 s frozen).  Frozen objects are freed with the process as
-    any others; nothing ltfu writes waits for the collector (each output is closed and renamed into
-    place before ``main`` returns, and temporary folders are removed by exit handlers, which run
-    first).  Not in ``main``: the Python API and the in-process tests go on collecting."""
+    """The ``ltfu`` program (its console script and ``python -m ltfu``): Arrow's allocator chosen
+    (``ltfu.machine.choose_arrow_allocator``), ``main()``, then the garbage collector frozen
+    (``gc.freeze``) before the interpreter exits.  Python's exit collects every object still
+    tracked, several times over, while it tears the modules down: for the 200,000-odd objects of
+    numpy, pandas, scipy, statsmodels and matplotlib that took 0.5-0.9 s at the end of every
+    command (measured: ``ltfu report`` on a 1e6-patient table 0.89-0.93 s from its last line to its
+    exit, 0.12-0.15 s frozen).  Frozen objects are freed with the process as any others; nothing
+    ltfu writes waits for the collector (each output is closed and renamed into place before
+    ``main`` returns, and temporary folders are removed by exit handlers, which run first).  Not in
+    ``main``: the Python API and the in-process tests keep their allocator and go on collecting."""
     import gc
 
+    from ltfu.machine import choose_arrow_allocator
+
+    choose_arrow_allocator()            # before anything imports pyarrow
     code = main()
     gc.freeze()
     return code

@@ -262,7 +262,7 @@ def _load_study(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=F
     the checks of the options that need the data.  Only the packaged demonstration data are synthetic."""
     from dataclasses import replace
 
-    from ltfu.cohort.raw import prefer_returning_allocator, release_read_buffers
+    from ltfu.cohort.raw import release_read_buffers
     from ltfu.cohort.schema import is_model_column
     from ltfu.demo import marked
     from ltfu.study import check_study, find_tables
@@ -276,7 +276,6 @@ def _load_study(path, use_demo, cutoff, burden_threshold, sheet, *, deidentify=F
         from ltfu.demo import load_demo_study
 
         return load_demo_study(cutoff=cut, burden_threshold=burden_threshold)
-    prefer_returning_allocator()
     files = find_tables(path, sheet=sheet, columns=is_model_column)   # the patient table projected, header kept
     problems, study = check_study(files, cutoff=cut, burden_threshold=burden_threshold)
     if study is None:

@@ -4,9 +4,29 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
+import sys
 from collections.abc import Iterator
 
 MAX_WORKERS = 4
+
+
+ARROW_POOL = "jemalloc"      # the command line's allocator for Arrow's memory (choose_arrow_allocator)
+
+
+def choose_arrow_allocator() -> None:
+    """jemalloc for every allocation Arrow makes in this process (``ARROW_POOL``), unless the user
+    named an allocator in ``ARROW_DEFAULT_MEMORY_POOL``; for the command line, called before
+    pyarrow is imported.  Arrow's C++ library reads that variable once, when it makes its default
+    pool, which importing pyarrow does: pyarrow's ``set_memory_pool`` afterwards changes only the
+    pool its Python functions pass, and the Parquet reader's own buffers stayed in the first pool
+    (mimalloc in the wheels), so that two allocators each kept the pages the reading had freed.
+    Measured on the 1e6-patient registry report (peak PSS summed over the processes, three runs
+    each): 993-1,104 MiB with pyarrow's pool set after import, 891-937 MiB with the variable.
+    Only on x86-64 Linux, where pyarrow's wheels include jemalloc (a build without it would print
+    a warning and keep its default); nothing once pyarrow is imported (too late to matter)."""
+    if sys.platform.startswith("linux") and platform.machine() == "x86_64" and "pyarrow" not in sys.modules:
+        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", ARROW_POOL)
 
 
 def cores() -> int:

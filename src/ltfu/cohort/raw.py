@@ -104,31 +104,13 @@ def release_read_buffers() -> None:
     """Give back the memory Arrow kept from the tables just read, once they are gone.
 
     The readers hold text columns as Arrow strings; when the raw tables are freed, pyarrow's
-    allocator (mimalloc in its Linux wheels) keeps the pages for later Arrow allocations, which
-    the analysis does not make: measured 210 MB of a 1e6-patient registry's load still resident
-    through the whole report.  Called by the loaders after validation; harmless when nothing is
-    cached or pyarrow was never imported."""
+    allocator keeps the pages for later Arrow allocations, which the analysis does not make:
+    measured 210 MB of a 1e6-patient registry's load still resident through the whole report.
+    (The command line makes jemalloc that allocator: ``ltfu.machine.choose_arrow_allocator``.)
+    Called by the loaders after validation; harmless when nothing is cached or pyarrow was never
+    imported."""
     import sys
 
     pa = sys.modules.get("pyarrow")
     if pa is not None:
         pa.default_memory_pool().release_unused()
-
-
-def prefer_returning_allocator() -> None:
-    """Make jemalloc pyarrow's allocator for this process, unless the user chose one
-    (``ARROW_DEFAULT_MEMORY_POOL``) or this pyarrow was built without it.
-
-    mimalloc, the wheels' default, keeps the pages freed by the reader's threads in those threads'
-    heaps, out of reach of ``release_read_buffers``; jemalloc returns them.  Measured on the
-    1e6-patient registry report: peak 1,316 MB with mimalloc, 1,084 MB with jemalloc, the same
-    time.  The CLI calls it before reading; the Python API leaves the process's allocator alone."""
-    import contextlib
-    import os
-
-    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        return
-    import pyarrow as pa
-
-    with contextlib.suppress(NotImplementedError):   # a build without jemalloc (Windows): the default stays
-        pa.set_memory_pool(pa.jemalloc_memory_pool())
