@@ -174,6 +174,10 @@ def test_landmark_by_hand():
     # day 180: P1 (relapse 200 > 180, recovered), P3 (confirmed 120: recovered now), P5 (response 120,
     # unrecovered), P7 (recovered); P4 died at 150 and P8 relapsed at 100: out
     assert (lm180.n, lm180.n_exposed) == (4, 3)
+    # the options' limits reach the landmark's curves (they were 95% whatever conf_level said)
+    o = P.PersistenceOptions(conf_type="log", conf_level=0.8)
+    lm80 = P.relapse_by_recovery(rfs_cohort(), options=o).landmarks[90.0]["overall"]
+    assert {(km.conf_type, km.conf_level) for km in (lm80.km_exposed, lm80.km_unexposed)} == {("log", 0.8)}
 
 
 def test_cox_uses_the_rows():

@@ -141,6 +141,17 @@ def test_the_api_reports_a_prepared_table_with_its_own_options(tmp_path):
     # the definitions and defaults in force, in the in-memory report's order
     assert got.table("definitions").rows == full.table("definitions").rows
     assert got.meta["options"] == opts.to_dict()
+    # the confidence options reach every curve, the transplant landmark's medians included (they
+    # stayed log-log at 95% on both paths: an audit against R found it; tests/test_timedep.py)
+    ci = AnalysisOptions(efs_nonresponder="assessment", censor_at_hct=True, conf_type="log", conf_level=0.9)
+    counted = _json(analyse_prepared(prepared, ci).numbers["survival"]["allo_hct"])
+    _close(counted, _json(analyse(load_cohort(path), ci).numbers["survival"]["allo_hct"]), "allo_hct")
+    default = _json(got.numbers["survival"]["allo_hct"])
+    limits = [(e, arm, b) for e in ("efs", "os") if "landmark" in default[e]     # EFS censored at the HCT: none
+              for arm in ("exposed", "unexposed") for b in ("lower", "upper")
+              if default[e]["landmark"][f"median_{arm}_months_from_landmark"][b] is not None]
+    assert limits and all(counted[e]["landmark"][f"median_{arm}_months_from_landmark"][b]
+                          != default[e]["landmark"][f"median_{arm}_months_from_landmark"][b] for e, arm, b in limits)
     with pytest.raises(InvalidInputError, match="prepared with other endpoint options"):
         analyse_prepared(prepared, AnalysisOptions())
     import duckdb

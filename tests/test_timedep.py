@@ -8,6 +8,7 @@ from ltfu.errors import InvalidInputError
 from ltfu.stats import landmark, mantel_byar, simon_makuch, split_at_event
 
 G = golden("timedep")
+DEMO = golden("demo_landmark")
 T, E, X = arr(G["time"]), arr(G["event"]), arr(G["exposure"])
 
 
@@ -51,6 +52,29 @@ def test_landmark_analysis():
     lm = landmark(T, E, X, landmark=ref["day"])
     assert lm.n == ref["n"] and lm.n_exposed == ref["n_exposed"]
     assert_close(lm.test.statistic, ref["chisq"])
+
+
+@pytest.mark.parametrize("conf_type, conf_level", [("log", 0.95), ("log-log", 0.95), ("plain", 0.95), ("log", 0.90)])
+def test_the_reports_landmark_medians_follow_its_confidence_options(conf_type, conf_level):
+    """The report's allo-HCT landmark (day 100) on the demonstration cohort: each group's median and
+    limits equal R's survfit with the same conf.type and conf.int (tests/reference/demo_landmark.R,
+    which derives the endpoints from the raw table in R).  They were log-log at 95% whatever the
+    options: an audit of the report against R found it."""
+    from ltfu.analysis import AnalysisOptions, analyse
+    from ltfu.demo import load_demo_study
+
+    numbers = analyse(load_demo_study().cohort, AnalysisOptions(conf_type=conf_type, conf_level=conf_level)).numbers
+    for endpoint in ("efs", "os"):
+        got, want = numbers["survival"]["allo_hct"][endpoint]["landmark"], DEMO[endpoint]
+        assert (got["landmark_days"], got["n"], got["n_exposed"]) == (DEMO["landmark_days"], want["n"],
+                                                                      want["n_exposed"])
+        for arm in ("exposed", "unexposed"):
+            median, ref = got[f"median_{arm}_months_from_landmark"], want[f"{conf_type}_{conf_level:g}"][arm]
+            for field in ("value", "lower", "upper"):
+                if ref[field] is None:
+                    assert median[field] is None, (endpoint, arm, field)
+                else:
+                    assert median[field] == pytest.approx(ref[field], rel=1e-12), (endpoint, arm, field)
 
 
 def test_invalid():

@@ -619,7 +619,8 @@ def _transplant_computed(cr, opts, connection) -> dict:
                         f"FROM ltfu_cr WHERE t > {lit}")
         n_lm, n_lm_exposed, lm_events = after.aggregate("count(*), count(*) FILTER (WHERE z = 1), "
                                                         "count(*) FILTER (WHERE ee <> 0)").fetchall()[0]
-        kms = {z: kaplan_meier_from(after.filter(f"z = {z}"), time="tt", event="ee")["all"]
+        kms = {z: kaplan_meier_from(after.filter(f"z = {z}"), time="tt", event="ee", conf_type=opts.conf_type,
+                                    conf_level=opts.conf_level)["all"]
                if (n_lm_exposed if z else n_lm - n_lm_exposed) else None for z in (0, 1)}
         test = None
         if kms[0] is not None and kms[1] is not None and lm_events:

@@ -37,7 +37,8 @@ def computed(t, s, hct, opts) -> dict:
     except (ConvergenceError, InvalidInputError) as exc:
         out["mantel_byar"] = exc
     try:
-        out["landmark"] = stats.landmark(t, s, hct, landmark=opts.landmark_days)
+        out["landmark"] = stats.landmark(t, s, hct, landmark=opts.landmark_days, conf_type=opts.conf_type,
+                                         conf_level=opts.conf_level)
         if rows is None:                 # the split itself refused the data: say so as the curves would
             rows = stats.split_at_event(t, s, hct)
         out["simon_makuch"] = simon_makuch_of_split(rows, conf_type=opts.conf_type, conf_level=opts.conf_level)

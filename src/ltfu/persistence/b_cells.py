@@ -150,7 +150,8 @@ def _landmark(rows: RecoveryRows, mask, day: float, o: PersistenceOptions):
     m = mask & (rows.entry <= day) & (rows.time > day)
     if not m.any():
         return None
-    return stats.landmark(rows.time[m], rows.event[m], rows.confirmed_day[m], landmark=day, conf_type=o.conf_type)
+    return stats.landmark(rows.time[m], rows.event[m], rows.confirmed_day[m], landmark=day, conf_type=o.conf_type,
+                          conf_level=o.conf_level)
 
 
 def _recovery_cox(rows: RecoveryRows, ids, o: PersistenceOptions):

@@ -226,8 +226,10 @@ class Landmark(Result):
                 "median_unexposed": None if self.km_unexposed is None else self.km_unexposed.median.to_dict()}
 
 
-def landmark(time, event, exposure_time, *, landmark: float, conf_type: str = "log-log") -> Landmark:
-    """Patients event-free beyond ``landmark``, by exposure at or before it; times from the landmark."""
+def landmark(time, event, exposure_time, *, landmark: float, conf_type: str = "log-log",
+             conf_level: float = 0.95) -> Landmark:
+    """Patients event-free beyond ``landmark``, by exposure at or before it; times from the landmark.
+    Each group's Kaplan-Meier (its median and limits) with ``conf_type`` and ``conf_level``."""
     t, e, _ = check_time_event(time, event)
     x = _exposure(exposure_time, t.size)
     if not (np.isfinite(landmark) and landmark >= 0):
@@ -235,8 +237,10 @@ def landmark(time, event, exposure_time, *, landmark: float, conf_type: str = "l
     keep = t > landmark
     exposed = (np.isfinite(x) & (x <= landmark))[keep].astype(int)
     tt, ee = t[keep] - landmark, e[keep]
-    km1 = kaplan_meier(tt[exposed == 1], ee[exposed == 1], conf_type=conf_type) if exposed.any() else None
-    km0 = kaplan_meier(tt[exposed == 0], ee[exposed == 0], conf_type=conf_type) if (exposed == 0).any() else None
+    km1 = kaplan_meier(tt[exposed == 1], ee[exposed == 1], conf_type=conf_type,
+                       conf_level=conf_level) if exposed.any() else None
+    km0 = kaplan_meier(tt[exposed == 0], ee[exposed == 0], conf_type=conf_type,
+                       conf_level=conf_level) if (exposed == 0).any() else None
     test = None
     if km0 is not None and km1 is not None and ee.any():
         try:
