@@ -120,8 +120,9 @@ def event_free_survival(cohort: Cohort, *, nonresponder: str = "day0", censor_at
     when = "day 0" if nonresponder == "day0" else "the response assessment (day 0 if never assessed)"
     return Endpoint("efs", "Event-free survival", time, status, _ids(cohort),
                     f"Infusion to no CR/CRi (an event at {when}), relapse or death, whichever first; "
-                    f"censored at the end of follow-up.{hct_rule} Patients without a recorded best "
-                    "response count only relapse and death.", _rows(cohort))
+                    f"censored at the end of follow-up.{hct_rule} A best response of NE (not evaluable) is "
+                    "no CR/CRi; patients without a recorded best response count only relapse and death.",
+                    _rows(cohort))
 
 
 def relapse_free_survival(cohort: Cohort, *, censor_at_hct: bool = False) -> Endpoint:
