@@ -138,7 +138,7 @@ def rfs_cohort():
     ]
     a = [("P1", 30, PCT, 2), ("P1", 60, PCT, 2),                       # recovery 30, confirmed 60
          ("P3", 30, PCT, 0.1), ("P3", 60, PCT, 2), ("P3", 120, PCT, 2),  # recovery 60, confirmed 120
-         ("P7", 28, PCT, 2), ("P7", 40, PCT, 2),                         # recovery on the response day 28
+         ("P7", 20, PCT, 2), ("P7", 28, PCT, 2),                         # confirmed on the response day 28
          ("P8", 100, PCT, 2), ("P8", 110, PCT, 2)]                       # recovery on the relapse day 100
     return make_study(pts, a)
 
@@ -147,13 +147,29 @@ def test_recovery_rows_follow_tmerge_rules():
     r = P.recovery_rows(rfs_cohort())
     assert list(r.patient_id) == ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8"]      # P9 is no CR
     rows = r.rows
-    # P1: (28, 30] unrecovered, (30, 200] recovered with the relapse; P3: split at 60, censored 400;
-    # P5: entry at its response (120); P7: recovered at its entry -> one recovered row;
-    # P8: recovery on the relapse day -> no split, the event counts unrecovered
-    expected = [("P1", 28, 30, 0, 0), ("P1", 30, 200, 1, 1), ("P2", 28, 60, 1, 0), ("P3", 28, 60, 0, 0),
-                ("P3", 60, 400, 0, 1), ("P4", 28, 150, 1, 0), ("P5", 120, 500, 0, 0), ("P6", 28, 80, 0, 0),
+    # The split is at the day the recovery is confirmed (known), not at the recovery day:
+    # P1: recovery 30 confirmed 60: (28, 60] unrecovered, (60, 200] recovered with the relapse;
+    # P3: confirmed 120, censored 400; P5: entry at its response (120); P7: confirmed on its entry
+    # day -> one recovered row; P8: recovery on the relapse day 100, confirmed at 110 after it ->
+    # unrecovered throughout (split at the recovery day, the relapse would count unrecovered too, but
+    # a recovery at 90 confirmed at 110 would have counted it recovered: see the next test)
+    expected = [("P1", 28, 60, 0, 0), ("P1", 60, 200, 1, 1), ("P2", 28, 60, 1, 0), ("P3", 28, 120, 0, 0),
+                ("P3", 120, 400, 0, 1), ("P4", 28, 150, 1, 0), ("P5", 120, 500, 0, 0), ("P6", 28, 80, 0, 0),
                 ("P7", 28, 300, 0, 1), ("P8", 28, 100, 1, 0)]
     assert [tuple(x) for x in rows.itertuples(index=False)] == expected
+
+
+def test_a_recovery_confirmed_after_the_relapse_is_not_before_it():
+    """Recovery at day 90, confirmed at day 150, relapse at 120: at the relapse the recovery was not
+    known, so the Cox rows count the relapse unrecovered (they counted it recovered when the switch
+    was at the recovery day: a look-ahead past the event)."""
+    pts = [{"patient_id": "Q1", "last_contact_day": 400, "relapse_day": 120, "relapse_cd19": "positive"},
+           {"patient_id": "Q2", "last_contact_day": 400}]
+    a = [("Q1", 90, PCT, 2), ("Q1", 150, PCT, 2), ("Q2", 60, PCT, 2), ("Q2", 70, PCT, 2)]
+    r = P.recovery_rows(make_study(pts, a))
+    assert (r.recovery_day.tolist(), r.confirmed_day.tolist()) == ([90, 60], [150, 70])
+    assert [tuple(x) for x in r.rows.itertuples(index=False)] == [
+        ("Q1", 28, 120, 1, 0), ("Q2", 28, 70, 0, 0), ("Q2", 70, 400, 0, 1)]
 
 
 def test_landmark_by_hand():
@@ -162,7 +178,7 @@ def test_landmark_by_hand():
     # day 90: P2 relapsed before (60), P5 not yet in remission (response 120), P6 not followed beyond
     # 90 (80), P8 relapsed at 100 > 90 but its recovery (100, confirmed 110) is after the landmark.
     # In: P1 (recovery confirmed 60 <= 90: recovered), P3 (confirmed 120 > 90: not yet), P4, P7
-    # (confirmed 40), P8.
+    # (confirmed 28), P8.
     assert (lm.n, lm.n_exposed, lm.n_unexposed) == (5, 2, 3)
     # from the landmark: P1 event 110 (exposed), P3 censored 310, P4 event 60, P7 censored 210
     # (exposed), P8 event 10.  Log-rank (exposed group), V = n1 n0 d (n - d) / (n^2 (n - 1)):

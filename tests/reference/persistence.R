@@ -3,7 +3,8 @@
 #   aplasia duration:      survfit(Surv(b_time, b_status)), log-log limits, overall and by burden
 #   recovery incidence:    cmprsk::cuminc(b_cr_time, b_cause, burden) values, variances, Gray's test
 #   blood-count recovery:  cmprsk::cuminc(time, status), death competing, overall and by burden
-#   time-dependent Cox:    tmerge (delayed entry at the response, tdc at the recovery day), coxph
+#   time-dependent Cox:    tmerge (delayed entry at the response, tdc at the day the recovery is
+#                          confirmed: the second of its two assessments), coxph
 #   landmarks:             survdiff from the landmark among patients in remission and followed
 # Turnbull's estimate is validated in tests/reference/interval.R, not here.
 # Run from the repository root:  Rscript tests/reference/persistence.R
@@ -41,11 +42,11 @@ cif <- function(time, cause, group, days) {
 
 cox_td <- function(d) {
   b <- d[!is.na(d$rfs_time) & d$rfs_time > d$rfs_entry,
-         c("patient_id", "rfs_entry", "rfs_time", "rfs_event", "rec_day")]
+         c("patient_id", "rfs_entry", "rfs_time", "rfs_event", "rec_confirmed")]
   names(b)[1] <- "id"
   td <- tmerge(b, b, id = id, rfs = event(rfs_time, rfs_event), tstart = rfs_entry, tstop = rfs_time)
-  rec <- b[!is.na(b$rec_day), ]
-  td <- tmerge(td, rec, id = id, recovered = tdc(rec_day))
+  rec <- b[!is.na(b$rec_confirmed), ]
+  td <- tmerge(td, rec, id = id, recovered = tdc(rec_confirmed))
   td <- td[order(td$id, td$tstart), ]
   f <- coxph(Surv(tstart, tstop, rfs) ~ recovered, data = td, ties = "efron")
   s <- summary(f)

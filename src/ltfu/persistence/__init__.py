@@ -36,12 +36,13 @@ Definitions:
   infusion to relapse or death (``ltfu.endpoints`` rules).  At each landmark L (days 90, 180, 270,
   365): patients in remission at L (response by L) and event-free and followed beyond L, grouped by
   a recovery *confirmed* by L (both assessments by L: only what is known at L), followed from L
-  (Kaplan-Meier, log-rank).  The Cox model has recovery as a time-dependent covariate: rows
-  (response day, recovery day] unrecovered and (recovery day, end] recovered (R ``tmerge``'s
-  rules: recovery at or before the response day: recovered from the start; recovery at or after
-  the end: never; an event on the recovery day counts unrecovered), delayed entry at the response
-  day, Efron ties.  The switch is at the recovery day although it is confirmed at the next
-  assessment (a look-ahead of one assessment interval).
+  (Kaplan-Meier, log-rank).  The Cox model has recovery as a time-dependent covariate known when
+  it is confirmed: rows (response day, confirming day] unrecovered and (confirming day, end]
+  recovered (R ``tmerge``'s rules: confirmed at or before the response day: recovered from the
+  start; at or after the end: never; an event on the confirming day counts unrecovered), delayed
+  entry at the response day, Efron ties.  Not at the recovery day (the first of the two
+  assessments): that would use the confirming assessment before it happened, and an event between
+  the two (or a confirmation after the event) would count as after a recovery not yet known.
 * **Hypogammaglobulinaemia**: IgG below 4 g/L, or IVIG given (therapies of type ``ivig`` overlapping
   the window; no end day = ongoing to the end of follow-up).  By year after infusion (year 1 =
   days 0-366, year k = (ceil(365.25 (k - 1)), ceil(365.25 k)], so that the anniversary visit closes

@@ -69,7 +69,8 @@ def aplasia(study, group=None, options: PersistenceOptions | None = None) -> Apl
 class RecoveryRows:
     """Per CR/CRi patient: entry (response day), exit and event of relapse-free survival (days from
     infusion), and the B-cell recovery day and confirming day (nan: none); with the counting-process
-    rows of the time-dependent Cox model (``id``, ``tstart``, ``tstop``, ``event``, ``recovered``)."""
+    rows of the time-dependent Cox model (``id``, ``tstart``, ``tstop``, ``event``, ``recovered``),
+    split at the confirming day: a patient counts as recovered once the recovery is known."""
 
     patient_id: np.ndarray
     entry: np.ndarray
@@ -94,7 +95,11 @@ def recovery_rows(study, options: PersistenceOptions | None = None) -> RecoveryR
     ids, entry, time, event = p.ids[keep], p.response[keep], time[keep], event[keep].astype(np.int8)
     rec, conf = rec[keep], conf[keep]
     at = np.flatnonzero(time > entry)                  # no time at risk after the response: no rows
-    x, a, t, e = rec[at], entry[at], time[at], event[at].astype(np.int64)
+    # the covariate switches at the assessment that confirms the recovery, not at the recovery day
+    # (the first of the two): at any time the model uses only what is known then; switched at the
+    # recovery day, an event between the two assessments counted as after a recovery that only a
+    # later assessment (after the relapse, even) established
+    x, a, t, e = conf[at], entry[at], time[at], event[at].astype(np.int64)
     split = np.isfinite(x) & (a < x) & (x < t)          # (a, x] unrecovered, then (x, t] recovered
     first = np.repeat(np.arange(at.size), np.where(split, 2, 1))
     second = np.r_[False, first[1:] == first[:-1]]

@@ -127,7 +127,8 @@ def _definitions(o: PersistenceOptions) -> dict:
             f"death. At landmarks (days {', '.join(_g(x) for x in o.landmarks)}) patients in remission and "
             "followed beyond the landmark are grouped by a recovery confirmed by the landmark and followed from "
             "it (Kaplan-Meier, log-rank test). A Cox model treats recovery as a time-dependent covariate "
-            "(unrecovered until the recovery day, recovered after it), with entry at the response date.",
+            "known when confirmed (unrecovered until the assessment that confirms the recovery, recovered "
+            "after it), with entry at the response date.",
         "igg":
             f"Hypogammaglobulinaemia: IgG below {_g(o.igg_threshold)} g/L, or IVIG given, in the period; by year "
             "after infusion among the patients with an IgG result or IVIG that year. IgG results are grouped by "
