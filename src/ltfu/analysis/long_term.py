@@ -125,7 +125,10 @@ def _cumulative(plan: Plan, study, pt, ix, numbers):
                   ("event", *[f"{y} year{'s' if y > 1 else ''}, % (95% CI)" for y in YEARS], "Gray's test p (burden)"),
                   tuple(rows), notes=("Time to the first event of each kind; death without it is the competing event; "
                                       "censored at the end of the time at risk. Aalen-Johansen estimates with "
-                                      "cuminc's variance. NE: beyond follow-up.",))
+                                      "cuminc's variance. NE (beyond follow-up): the time is after the last "
+                                      "patient still at risk of that event (followed without it), which comes "
+                                      "before the study's longest follow-up when every patient followed longer "
+                                      "had the event.",))
     fig = None
     if curves:
         fig = CIFFigure("safety_cif", "Cumulative incidence of second primary malignancy and infection",
