@@ -73,6 +73,22 @@ def test_simon_makuch_state_counts_in_results(demo):
                   demo.numbers["survival"]["allo_hct"]["efs"]["n"])
 
 
+def test_efs_censored_at_the_transplant_is_said_not_analysed_not_zero_transplants(demo):
+    """With --censor-at-hct no EFS time follows a transplant, so the transplant section has nothing
+    to analyse for EFS: it says why (a note and a row), where "n_transplanted: 0" alone read as a
+    fact about the data (an audit against R found it); overall survival is analysed as before."""
+    from ltfu.analysis import AnalysisOptions
+
+    assert "note" not in demo.numbers["survival"]["allo_hct"]["efs"]
+    censored = analyse(load_demo(), AnalysisOptions(censor_at_hct=True))
+    efs, os_ = (censored.numbers["survival"]["allo_hct"][k] for k in ("efs", "os"))
+    assert efs["n_transplanted"] == 0 and "--censor-at-hct" in efs["note"] and "mantel_byar" not in efs
+    assert os_ == demo.numbers["survival"]["allo_hct"]["os"]
+    rows = censored.table("allo_hct").rows
+    assert rows[0][:2] == ("Event-free survival", f"not analysed: {efs['note']}")
+    assert [r[0] for r in rows[1:]] == ["Overall survival"] * 2
+
+
 def test_figure_at_risk_numbers_equal_results_for_simon_makuch_and_cif(demo):
     """Issue 12: the numbers printed under the Simon-Makuch and cumulative-incidence figures are
     those of results.json (state counts; patients still followed), not R's next-time rule."""

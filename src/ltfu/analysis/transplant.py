@@ -48,11 +48,18 @@ def computed(t, s, hct, opts) -> dict:
     return out
 
 
+CENSORED_AT_HCT = ("event-free survival is censored at an allogeneic HCT (--censor-at-hct), so no EFS time "
+                   "follows a transplant")
+
+
 def layout(label: str, key: str, c: dict, opts, rows: list, figures: list) -> dict:
     """One endpoint's numbers, table rows and Simon-Makuch figure from ``computed``'s dict
     (whichever path computed it)."""
     entry = {"n": c["n"], "n_transplanted": c["n_transplanted"]}
     if "mantel_byar" not in c:
+        if key == "efs" and opts.censor_at_hct:          # not a fact about the data: the option's doing
+            entry["note"] = CENSORED_AT_HCT
+            rows.append((label, f"not analysed: {CENSORED_AT_HCT}", entry["n"], "", ""))
         return entry
     mb = c["mantel_byar"]
     if isinstance(mb, Exception):
@@ -78,8 +85,9 @@ def layout(label: str, key: str, c: dict, opts, rows: list, figures: list) -> di
     entry["simon_makuch"] = {"months": grid.tolist(), "n_at_risk_unexposed": unexposed.tolist(),
                              "n_at_risk_exposed": exposed.tolist(),
                              "first_transplant_months": num(months(sm.first_exposure)),
-                             "note": "patients in each state at each time (entry < t <= exit); nobody is in the "
-                                     "transplanted state before the first transplant"}
+                             "note": "patients in each state at each time (entry < t <= exit; at month 0, those "
+                                     "in the state from day 0); nobody is in the transplanted state before the "
+                                     "first transplant"}
     medians = entry["landmark"]
     med = " vs ".join(f"{fmt(medians.get(f'median_{side}_months_from_landmark', {}).get('value'))}"
                       for side in ("exposed", "unexposed"))
