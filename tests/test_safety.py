@@ -164,6 +164,15 @@ def test_the_section_reports_what_r_computes(study):
     assert ci["5_years"]["estimate"] is None and "NE" in ci["5_years"]["note"]     # beyond follow-up
     section = next(s for s in results.sections if s.id == "long_term_safety")
     assert "1 of them after the time at risk" in section.paragraphs[0]
+    # R's poisson.test gives an infinite ratio (Inf, stored as null) where the low-burden group has no
+    # event: the report says unbounded and why, with R's lower limit, not "NE" (not estimable)
+    want = R["rate_ratio"]["neurological"]
+    rr = lt["incidence"]["neurological"]["rate_ratio_high_vs_low"]
+    assert want["ratio"] is None and rr["ratio"] is None and rr["upper"] is None
+    assert close(rr["lower"], want["lower"], rel=1e-7) and rr["note"] == "no event in the low-burden group"
+    row = next(r for r in results.table("safety_rates").rows if r[0] == "Neurological disorder" and r[1] == "first events")
+    assert row[-1].startswith("unbounded (no event in the low-burden group); lower limit ")
+    assert all("note" not in lt["incidence"][c]["rate_ratio_high_vs_low"] for c in CATS if c != "neurological")
 
 
 def test_stop_at_changes_the_person_time_and_says_so(study):

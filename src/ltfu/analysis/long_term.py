@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 
 from ltfu import defaults, safety, stats
-from ltfu.analysis.common import GROUPS, fmt_ci, fmt_p, num
+from ltfu.analysis.common import GROUPS, fmt, fmt_ci, fmt_p, num
 from ltfu.analysis.plan import Plan
 from ltfu.errors import ConvergenceError, InvalidInputError
 from ltfu.results import BarFigure, CIFFigure, Part, Section, Table
 
 YEARS = defaults.SAFETY_YEARS
+UNBOUNDED_RATIO = "no event in the low-burden group"
 LABELS = {"second_primary_malignancy": "Second primary malignancy", "infection": "Infection",
           "neurological": "Neurological disorder", "autoimmune": "Autoimmune disorder",
           "haematological": "Haematological disorder", "hypogammaglobulinaemia": "Hypogammaglobulinaemia",
@@ -53,7 +54,12 @@ def _rates(plan: Plan, study, pt, ix, numbers):
             rr = stats.rate_ratio(high.events, high.person_years, low.events, low.person_years,
                                   conf_level=plan.options.conf_level)
             entry["rate_ratio_high_vs_low"] = rr.to_dict()
-            rows[-2] = (*rows[-2], f"{fmt_ci(rr.ratio, rr.lower, rr.upper, 2, missing='NE')}; p = {fmt_p(rr.p_value)}")
+            if math.isinf(rr.ratio):   # no event in the low-burden group: unbounded (R: Inf), not unknown
+                entry["rate_ratio_high_vs_low"]["note"] = UNBOUNDED_RATIO
+                cell = f"unbounded ({UNBOUNDED_RATIO}); lower limit {fmt(rr.lower, 2)}"
+            else:
+                cell = fmt_ci(rr.ratio, rr.lower, rr.upper, 2, missing='NE')
+            rows[-2] = (*rows[-2], f"{cell}; p = {fmt_p(rr.p_value)}")
         except InvalidInputError:
             rows[-2] = (*rows[-2], "-")
         rows[-1] = (*rows[-1], "")
