@@ -170,7 +170,8 @@ def test_the_section_reports_what_r_computes(study):
     rr = lt["incidence"]["neurological"]["rate_ratio_high_vs_low"]
     assert want["ratio"] is None and rr["ratio"] is None and rr["upper"] is None
     assert close(rr["lower"], want["lower"], rel=1e-7) and rr["note"] == "no event in the low-burden group"
-    row = next(r for r in results.table("safety_rates").rows if r[0] == "Neurological disorder" and r[1] == "first events")
+    row = next(r for r in results.table("safety_rates").rows
+               if r[0] == "Neurological disorder" and r[1] == "first events")
     assert row[-1].startswith("unbounded (no event in the low-burden group); lower limit ")
     assert all("note" not in lt["incidence"][c]["rate_ratio_high_vs_low"] for c in CATS if c != "neurological")
 
