@@ -73,6 +73,23 @@ def test_simon_makuch_state_counts_in_results(demo):
                   demo.numbers["survival"]["allo_hct"]["efs"]["n"])
 
 
+def test_table_one_does_not_test_what_defines_its_groups(demo):
+    """Burden is high at marrow blasts >= 5% or with extramedullary disease, so those two differ
+    between the groups by construction (a 6,000-patient registry gave p = 1.4e-98 and 0): Table 1
+    gives them no test and says why; every other row keeps its test."""
+    b = demo.numbers["baseline"]
+    for col in ("marrow_blasts_pct", "extramedullary"):
+        assert b[col]["p_value"] is None and b[col]["test"] == "not tested: defines the burden groups"
+        assert b[col]["low_burden"]["n"] + b[col]["high_burden"]["n"] == b[col]["all"]["n"]
+    tested = [c for c, v in b.items() if isinstance(v, dict) and "test" in v and c not in ("marrow_blasts_pct",
+                                                                                          "extramedullary")]
+    assert len(tested) == 9 and all(b[c]["p_value"] is not None for c in tested)
+    rows = {r[0]: r for r in demo.table("baseline").rows}
+    assert rows["Extramedullary disease: n (%)"][-2:] == ("-", "defines the burden groups")
+    assert rows["Marrow blasts before infusion, %: median (range)"][-2:] == ("-", "defines the burden groups")
+    assert "define the burden groups" in demo.table("baseline").notes[0]
+
+
 def test_efs_censored_at_the_transplant_is_said_not_analysed_not_zero_transplants(demo):
     """With --censor-at-hct no EFS time follows a transplant, so the transplant section has nothing
     to analyse for EFS: it says why (a note and a row), where "n_transplanted: 0" alone read as a

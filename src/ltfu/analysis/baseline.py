@@ -30,6 +30,10 @@ ROWS = (
     ("conditioning", "Conditioning", "categorical"),
 )
 ROWS_KIND = tuple((col, kind) for col, _, kind in ROWS)
+# the columns that define the burden groups (marrow blasts >= the threshold, or extramedullary
+# disease): compared across those groups they differ by construction, so no test is computed
+DEFINING = ("marrow_blasts_pct", "extramedullary")
+NOT_TESTED = "defines the burden groups"
 
 
 def _median(values, counts):
@@ -58,6 +62,9 @@ def _continuous(tally: Tally, col, label):
         entry[g] = {"n": n, "median": med, "min": num(lo) if n else None, "max": num(hi) if n else None}
         cells.append("-" if not n else f"{fmt(med, digits)} ({fmt(lo, digits)}-{fmt(hi, digits)})")
     low, high = counts[1], counts[2]
+    if col in DEFINING:
+        entry["p_value"], entry["test"] = None, f"not tested: {NOT_TESTED}"
+        return entry, [(label, *cells, fmt_p(None), NOT_TESTED), *_unknown_row(tally.missing, entry)]
     p = num(stats.wilcoxon_ranksum_counts(values, low, high).p_value) if low.sum() and high.sum() else None
     entry["p_value"], entry["test"] = p, "Wilcoxon rank-sum"
     return entry, [(label, *cells, fmt_p(p), "Wilcoxon rank-sum"), *_unknown_row(tally.missing, entry)]
@@ -102,17 +109,19 @@ def _categorical(tally: Tally, col, label, kind):
         table = [[counts[g][0], denom[g] - counts[g][0]] for g in COMPARED]
     else:
         table = [counts[g] for g in COMPARED]
-    p, test = assoc_test(table)
-    entry = {g: {"n": denom[g], "counts": {names[lv]: counts[g][i] for i, lv in enumerate(levels)}} for g in groups}
+    p, test = (None, f"not tested: {NOT_TESTED}") if col in DEFINING else assoc_test(table)
+    entry: dict[str, Any] = {g: {"n": denom[g], "counts": {names[lv]: counts[g][i] for i, lv in enumerate(levels)}}
+                             for g in groups}
     entry["p_value"], entry["test"] = p, test
+    shown = NOT_TESTED if col in DEFINING else (test or "")
 
     def pct(g, i):
         return f"{counts[g][i]} ({100 * counts[g][i] / denom[g]:.0f}%)" if denom[g] else "-"
 
     unknown = _unknown_row(tally.n - np.array([denom[g] for g in groups]), entry)
     if kind == "binary":
-        return entry, [(label + ": n (%)", *[pct(g, 0) for g in groups], fmt_p(p), test or ""), *unknown]
-    rows = [(label + ": n (%)", "", "", "", fmt_p(p), test or "")]
+        return entry, [(label + ": n (%)", *[pct(g, 0) for g in groups], fmt_p(p), shown), *unknown]
+    rows = [(label + ": n (%)", "", "", "", fmt_p(p), shown)]
     for i, lv in enumerate(levels):
         label_lv = _dose_label(lv) if col == "dose_cells_per_kg" and _is_number(lv) else names[lv]
         rows.append((f"    {label_lv}", *[pct(g, i) for g in groups], "", ""))
@@ -151,7 +160,8 @@ def from_tallies(tally, *, n) -> Part:
                f"High burden (n={n['high_burden']})", "p", "test")
     table = Table("baseline", "Baseline characteristics, overall and by disease burden", columns,
                   tuple(rows), notes=("p: low vs high burden. Percentages are of the patients with a known value; "
-                         "'Unknown' counts those without one.",))
+                         "'Unknown' counts those without one. Marrow blasts and extramedullary disease define "
+                         "the burden groups, so they are not tested.",))
     numbers["burden"] = {"low": n["low_burden"], "high": n["high_burden"],
                          "unknown": int(n["all"] - n["low_burden"] - n["high_burden"])}
     return Part("baseline", numbers, (table,), (), Section("baseline", "Baseline characteristics",
