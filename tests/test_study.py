@@ -148,11 +148,12 @@ def test_the_demo_study_as_workbook_and_folder(tmp_path):
     assert ref.cohort.synthetic and ref.cohort.n == 53 and len(ref.events) and len(ref.assessments)
     book = write_demo(tmp_path / "study.xlsx")
     folder = write_demo(tmp_path / "study")
-    assert (folder / "README.txt").read_text().startswith("SYNTHETIC")
+    assert (folder / "README.md").read_text().startswith("SYNTHETIC")
     assert all(f.read_text().startswith("# SYNTHETIC") for f in folder.glob("*.csv"))
     for path in (book, folder):
         s = ltfu.load_study(path)
         assert s.cohort.synthetic, path
+        assert [w.code for w in s.warnings] == [], path     # its own README is no unknown table
         assert len(s.events) == len(ref.events) and len(s.assessments) == len(ref.assessments)
         assert len(s.therapies) == len(ref.therapies)
     # a folder ltfu did not write is never replaced; one it wrote is

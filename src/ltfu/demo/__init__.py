@@ -104,7 +104,9 @@ def _write_demo_folder(out) -> Path:
     target = resolve_report_target(out)
     with report_transaction(target) as tmp:
         _write_csv_tables(tmp)
-        (tmp / "README.txt").write_text(SYNTHETIC_NOTE + "\n", encoding="utf-8")
+        # README.md, as `ltfu simulate` writes: a .txt file is a data format ltfu reads, so the
+        # folder's own note was reported as an unknown table when the folder was reported
+        (tmp / "README.md").write_text(SYNTHETIC_NOTE + "\n", encoding="utf-8")
     return target.path
 
 
