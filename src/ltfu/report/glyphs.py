@@ -62,13 +62,14 @@ def figure_texts(figures) -> Iterator[str]:
             yield from walk(getattr(spec, field.name))
 
 
-def note(missing: list[str], where: str) -> str:
-    """What the reader is told: how many characters, their first code points, where they are boxes."""
+def note(missing: list[str]) -> str:
+    """What the PDF's reader is told: how many characters, their first code points, that they are
+    boxes (the PDF is the only output that needs it: module docstring)."""
     shown = ", ".join(f"U+{ord(c):04X}" for c in missing[:SHOWN])
     more = f" and {len(missing) - SHOWN:,} more" if len(missing) > SHOWN else ""
     many = len(missing) != 1
     return (f"{len(missing):,} character{'s' if many else ''} of the data ({shown}{more}) "
-            f"{'have' if many else 'has'} no glyph in {where} font ({FONT_NAME}) and "
+            f"{'have' if many else 'has'} no glyph in this PDF's font ({FONT_NAME}) and "
             f"{'are drawn as empty boxes' if many else 'is drawn as an empty box'}: only the drawing is affected, "
             f"not the data or the analysis.")
 

@@ -108,7 +108,7 @@ def _front_matter(results, st) -> list:
     story.append(Paragraph(escape(_source_line(results)), st["small"]))
     missing = undrawable(_texts(results))
     if missing:
-        story.append(Paragraph("<b>Characters not drawn</b>: " + escape(note(missing, "this PDF's")), st["small"]))
+        story.append(Paragraph("<b>Characters not drawn</b>: " + escape(note(missing)), st["small"]))
     if results.warnings:
         story.append(Spacer(1, 4))
         story.append(Paragraph(f"<b>Validation warnings ({len(results.warnings)})</b>: " +
