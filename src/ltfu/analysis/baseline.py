@@ -36,6 +36,15 @@ DEFINING = ("marrow_blasts_pct", "extramedullary")
 NOT_TESTED = "defines the burden groups"
 
 
+def _test(col, compute):
+    """(p, the test's name in results.json, its name in the table) of ``compute()`` (p, name), or no
+    test for a column that defines the groups (``DEFINING``)."""
+    if col in DEFINING:
+        return None, f"not tested: {NOT_TESTED}", NOT_TESTED
+    p, name = compute()
+    return p, name, name or ""
+
+
 def _median(values, counts):
     """np.median of the observations ``counts[j]`` times ``values[j]`` (values sorted): the middle
     one, or the mean of the two middle ones, as np.median takes them."""
@@ -62,12 +71,11 @@ def _continuous(tally: Tally, col, label):
         entry[g] = {"n": n, "median": med, "min": num(lo) if n else None, "max": num(hi) if n else None}
         cells.append("-" if not n else f"{fmt(med, digits)} ({fmt(lo, digits)}-{fmt(hi, digits)})")
     low, high = counts[1], counts[2]
-    if col in DEFINING:
-        entry["p_value"], entry["test"] = None, f"not tested: {NOT_TESTED}"
-        return entry, [(label, *cells, fmt_p(None), NOT_TESTED), *_unknown_row(tally.missing, entry)]
-    p = num(stats.wilcoxon_ranksum_counts(values, low, high).p_value) if low.sum() and high.sum() else None
-    entry["p_value"], entry["test"] = p, "Wilcoxon rank-sum"
-    return entry, [(label, *cells, fmt_p(p), "Wilcoxon rank-sum"), *_unknown_row(tally.missing, entry)]
+    p, entry["test"], shown = _test(col, lambda: (
+        num(stats.wilcoxon_ranksum_counts(values, low, high).p_value) if low.sum() and high.sum() else None,
+        "Wilcoxon rank-sum"))
+    entry["p_value"] = p
+    return entry, [(label, *cells, fmt_p(p), shown), *_unknown_row(tally.missing, entry)]
 
 
 def _unknown_row(missing, entry):
@@ -109,11 +117,10 @@ def _categorical(tally: Tally, col, label, kind):
         table = [[counts[g][0], denom[g] - counts[g][0]] for g in COMPARED]
     else:
         table = [counts[g] for g in COMPARED]
-    p, test = (None, f"not tested: {NOT_TESTED}") if col in DEFINING else assoc_test(table)
+    p, test, shown = _test(col, lambda: assoc_test(table))
     entry: dict[str, Any] = {g: {"n": denom[g], "counts": {names[lv]: counts[g][i] for i, lv in enumerate(levels)}}
                              for g in groups}
     entry["p_value"], entry["test"] = p, test
-    shown = NOT_TESTED if col in DEFINING else (test or "")
 
     def pct(g, i):
         return f"{counts[g][i]} ({100 * counts[g][i] / denom[g]:.0f}%)" if denom[g] else "-"
